@@ -1,0 +1,119 @@
+"""Backends: ``"cpu"``, ``"cuda"`` and ``"auto"``, dtype checks and CUDA launch shapes.
+
+``"auto"`` picks ``"cuda"`` when a real GPU is present and ``"cpu"`` otherwise. The CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``, set before numba is imported) runs the CUDA kernels as Python, so ``"cuda"`` works
+on any machine while it is on, but ``"auto"`` never chooses it: the simulator is a test tool, far slower than
+the CPU kernels.
+"""
+import difflib
+import math
+import os
+
+import numpy as np
+
+from . import config
+
+BACKENDS = ("cpu", "cuda", "auto")
+
+
+def closest(name, choices):
+    """A ' (did you mean X?)' hint for an unknown name, or '' when nothing is close."""
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def unknown_name_error(kind, name, choices):
+    """The ValueError for an unknown name: lists the valid names and suggests the closest."""
+    return ValueError(
+        f"unknown {kind} {name!r}{closest(name, choices)}; valid choices: {', '.join(sorted(map(str, choices)))}"
+    )
+
+
+def simulator_enabled():
+    """True when Numba's CUDA simulator stands in for the GPU."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def gpu_available():
+    """True when a real CUDA GPU with a working driver is present (never under the simulator)."""
+    if simulator_enabled():
+        return False
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # no driver, no toolkit: no GPU
+        return False
+
+
+def resolve(backend):
+    """Validate ``backend`` and return ``"cpu"`` or ``"cuda"``."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if backend == "auto":
+        return "cuda" if gpu_available() else "cpu"
+    if backend == "cuda" and not (simulator_enabled() or gpu_available()):
+        raise ValueError(
+            "backend='cuda' needs a CUDA GPU and driver, or the simulator (NUMBA_ENABLE_CUDASIM=1 set before "
+            "numba is imported); use backend='cpu' or 'auto'"
+        )
+    return backend
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``numpy.dtype(dtype)`` if it is a supported floating type, else raise ValueError naming ``name``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.type not in config.SUPPORTED_DTYPES:
+        valid = ", ".join(np.dtype(t).name for t in config.SUPPORTED_DTYPES)
+        raise ValueError(f"{name} must be one of {valid}, got {dtype!r}")
+    return resolved
+
+
+def check_positive_int(value, name):
+    """Return ``value`` as an int if it is a positive integer (bools excluded), else raise ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_finite(value, name, *, minimum=None, strict=False):
+    """Return ``value`` as a float if it is finite (and >= or > ``minimum``), else raise ValueError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and (number <= minimum if strict else number < minimum):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")
+    return number
+
+
+def check_seed(seed, name="seed"):
+    """Seeds are integers in [0, 2**64): they key Philox with two 32-bit words."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def launch_shape(n):
+    """(blocks, threads) for a grid-stride kernel over ``n`` items, from ``config`` at call time."""
+    threads = int(config.THREADS_PER_BLOCK)
+    blocks = max(1, min(config.MAX_BLOCKS, (n + threads - 1) // threads))
+    return blocks, threads
+
+
+def to_device(array):
+    """Copy a host array to the GPU (or the simulator's stand-in)."""
+    from numba import cuda
+
+    return cuda.to_device(np.ascontiguousarray(array))
+
+
+def to_host(device_array):
+    """Copy a device array back into a NumPy array."""
+    return device_array.copy_to_host()

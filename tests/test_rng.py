@@ -1,0 +1,112 @@
+"""Philox4x32-10: Random123's known answers, the distributions, independence and reproducibility."""
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from testbed import rng
+from testbed.rules import rng as rules
+
+#: Random123's kat_vectors for philox4x32_10: (counter, key, expected output).
+KNOWN_ANSWERS = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
+]
+#: Draws per statistical test.
+N_SAMPLES = 200_000
+#: Significance level of each KS test (fixed seeds make the outcome deterministic; this sizes the risk).
+KS_ALPHA = 1e-4
+#: Standard errors allowed for a sample correlation (|r| <= Z / sqrt(n) holds with probability 1 - 7e-6).
+Z_BOUND = 4.5
+
+
+@pytest.mark.parametrize("counter,key,expected", KNOWN_ANSWERS)
+def test_known_answer_vectors(counter, key, expected):
+    assert rng.philox4x32(counter, key) == list(expected)
+
+
+@pytest.mark.parametrize("counter,key,expected", KNOWN_ANSWERS)
+def test_compiled_rule_matches_known_answers(counter, key, expected):
+    from testbed.kernels.targets import for_cpu
+
+    assert [int(w) for w in for_cpu(rules.philox4x32)(*counter, *key)] == list(expected)
+
+
+def test_uniform_is_uniform_on_open_closed_unit_interval():
+    u = rng.uniform(N_SAMPLES, seed=1)
+    assert u.min() > 0.0 and u.max() <= 1.0
+    assert stats.kstest(u, "uniform").pvalue > KS_ALPHA
+
+
+def test_normal_is_standard_normal():
+    z = rng.normal(N_SAMPLES, seed=2)
+    assert stats.kstest(z, "norm").pvalue > KS_ALPHA
+    assert abs(z.mean()) < Z_BOUND / np.sqrt(N_SAMPLES)
+
+
+def test_loc_and_scale():
+    z = rng.normal(1000, seed=2)
+    np.testing.assert_array_equal(rng.normal(1000, seed=2, loc=3.0, scale=2.0), 3.0 + 2.0 * z)
+
+
+@pytest.mark.parametrize("other", [dict(stream=1), dict(step=1), dict(seed=8)])
+def test_streams_steps_and_seeds_are_uncorrelated(other):
+    base = rng.normal(N_SAMPLES, seed=7)
+    varied = rng.normal(N_SAMPLES, **{"seed": 7, **other})
+    correlation = np.corrcoef(base, varied)[0, 1]
+    assert abs(correlation) < Z_BOUND / np.sqrt(N_SAMPLES)
+    lagged = np.corrcoef(base[:-1], base[1:])[0, 1]
+    assert abs(lagged) < Z_BOUND / np.sqrt(N_SAMPLES)
+
+
+def test_element_i_is_draw_i_of_the_stream():
+    z = rng.normal(11, seed=5, stream=3, step=9)
+    assert [rules.normal(5, 3, 9, i) for i in range(11)] == list(z)
+    u = rng.uniform(7, seed=5, stream=3, step=9)
+    assert [rules.uniform(5, 3, 9, i) for i in range(7)] == list(u)
+
+
+def test_identical_bits_for_one_and_two_threads():
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = rng.normal(10_001, seed=11)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = rng.normal(10_001, seed=11)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 5, 4 * 10 * 3 + 3])  # one block; several CUDA blocks with a partial last one
+def test_cuda_simulator_gives_identical_bits(n, dtype):
+    for draw in (rng.uniform, rng.normal):
+        cpu = draw(n, seed=2**40 + 3, stream=1, step=2, dtype=dtype)
+        gpu = draw(n, seed=2**40 + 3, stream=1, step=2, dtype=dtype, backend="cuda")
+        assert cpu.dtype == gpu.dtype == dtype
+        np.testing.assert_array_equal(cpu, gpu)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: rng.philox4x32((0, 0, 0), (0, 0)), "counter"),
+        (lambda: rng.philox4x32((0, 0, 0, 2**32), (0, 0)), "counter"),
+        (lambda: rng.philox4x32((0, 0, 0, 0), (0, -1)), "key"),
+        (lambda: rng.normal(0), "shape"),
+        (lambda: rng.normal(3, seed=-1), "seed"),
+        (lambda: rng.normal(3, scale=-1.0), "scale"),
+        (lambda: rng.normal(3, loc=float("nan")), "loc"),
+        (lambda: rng.normal(3, dtype=np.int32), "dtype"),
+        (lambda: rng.normal(3, backend="tpu"), "backend"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
