@@ -4,5 +4,25 @@
   the order-to-chaos line, finite-width fluctuations).
 - :mod:`testbed.theory.escape`: escape laws for saddles, plateaus and ravines.
 
-The names of both are re-exported here, e.g. ``testbed.theory.critical_sigma_w2``.
+Every public name of both is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
+import importlib
+
+SUBMODULES = ("signal", "escape")
+
+
+def __getattr__(name):
+    # Resolved lazily so that importing one half of the theory does not import (or require) the other.
+    for submodule in SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{submodule}")
+        if not name.startswith("_") and hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    names = set(globals())
+    for submodule in SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{submodule}")
+        names.update(n for n in dir(module) if not n.startswith("_"))
+    return sorted(names)
