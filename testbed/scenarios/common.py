@@ -1,0 +1,283 @@
+"""What every scenario shares: parameter merging, progress bars, tables and the command line.
+
+See the package docstring (:mod:`testbed.scenarios`) for the contract a scenario module follows.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..backend import BACKENDS, closest
+
+#: Exit status for bad input (argparse's convention).
+EXIT_BAD_INPUT = 2
+
+#: Exit status after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+#: Parameters handled by the command line of every scenario.
+COMMON_OPTIONS = ("quick", "seed", "backend", "out", "no_plot", "no_progress")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parameters
+
+
+def merge_params(defaults, quick_overrides, quick, params):
+    """``defaults``, then ``quick_overrides`` when ``quick``, then ``params``; unknown keys are a ValueError.
+
+    The error names the unknown key, suggests the closest valid one and lists them all.
+    """
+    for key in list(quick_overrides) + list(params):
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults))
+            raise ValueError(f"unknown parameter {key!r}{closest(key, defaults)}; valid parameters: {valid}")
+    merged = dict(defaults)
+    if quick:
+        merged.update(quick_overrides)
+    merged.update(params)
+    return merged
+
+
+def comma_list(item_type=str):
+    """An argparse ``type`` that parses ``"a,b,c"`` into a list of ``item_type`` (spaces around items ignored)."""
+
+    def parse(text):
+        items = [item.strip() for item in str(text).split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        try:
+            return [item_type(item) for item in items]
+        except (TypeError, ValueError):
+            name = getattr(item_type, "__name__", "value")
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {name}, got {text!r}") from None
+
+    parse.__name__ = f"list of {getattr(item_type, '__name__', 'value')}"
+    return parse
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Progress and tables
+
+
+def progress(iterable=None, *, total=None, desc=None, enabled=True, leave=False, unit="it"):
+    """A tqdm progress bar on stderr around ``iterable`` (or a manual bar with ``total``); plain when disabled.
+
+    With ``enabled=False`` the iterable is returned unchanged (or, without one, a bar that draws nothing), so
+    a scenario writes ``for x in common.progress(xs, desc="inits", enabled=progress)`` either way.
+    """
+    if not enabled and iterable is not None:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=leave, unit=unit, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def _format_value(value, floatfmt):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return format(value, floatfmt)
+    try:
+        import numpy as np
+
+        if isinstance(value, np.floating):
+            return _format_value(float(value), floatfmt)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    return str(value)
+
+
+def format_table(rows, columns=None, *, floatfmt=".4g", headers=None):
+    """Rows (dicts) as an aligned text table: text columns left-aligned, numbers right-aligned.
+
+    ``columns`` picks and orders the keys (default: all, in order of appearance); ``headers`` maps a key to
+    the header shown. Missing cells and None print as ``-``; floats use ``floatfmt``.
+    """
+    rows = list(rows)
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns.extend(key for key in row if key not in columns)
+    headers = headers or {}
+    cells = [[_format_value(row.get(column), floatfmt) for column in columns] for row in rows]
+    titles = [str(headers.get(column, column)) for column in columns]
+    numeric = [
+        all(isinstance(row.get(column), (int, float)) and not isinstance(row.get(column), bool)
+            for row in rows if row.get(column) is not None)
+        for column in columns
+    ]
+    widths = [max([len(title)] + [len(line[i]) for line in cells]) for i, title in enumerate(titles)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(titles), "  ".join("-" * w for w in widths)]
+    out.extend(line(values) for values in cells)
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures
+
+
+def save_figures(figures, out_dir):
+    """Save a dict ``name -> matplotlib Figure`` with :func:`testbed.plotting.save`; returns all paths."""
+    from .. import plotting
+
+    paths = []
+    for name, fig in figures.items():
+        paths.extend(plotting.save(fig, out_dir, name))
+        plotting.close(fig)
+    return paths
+
+
+def figure_paths(returned):
+    """The paths a scenario's ``plot`` returned, as a flat list (it may also return a dict name -> paths)."""
+    if isinstance(returned, dict):
+        flat = []
+        for value in returned.values():
+            flat.extend([value] if isinstance(value, (str, os.PathLike)) else list(value))
+        return [Path(p) for p in flat]
+    return [Path(p) for p in (returned or [])]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def scenario_name(module):
+    """The short name of a scenario module (``variance`` for ``testbed.scenarios.variance``, also as __main__)."""
+    spec = getattr(module, "__spec__", None)
+    full = spec.name if spec is not None and spec.name else module.__name__
+    if full == "__main__" and getattr(module, "__file__", None):
+        full = Path(module.__file__).stem
+    return full.rsplit(".", 1)[-1]
+
+
+def load_scenario(name):
+    """Import ``testbed.scenarios.NAME`` (or a full dotted module path); ValueError naming it when unknown."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"scenario must be a non-empty name, got {name!r}")
+    module_name = name if "." in name else f"testbed.scenarios.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and not module_name.startswith(error.name) and error.name != module_name:
+            raise  # the scenario exists but one of its own imports is missing: a real bug, show it
+        valid = available_scenarios()
+        raise ValueError(
+            f"unknown scenario {name!r}{closest(name, valid)}; valid choices: {', '.join(valid) or '(none)'}"
+        ) from None
+    missing = [attr for attr in ("DEFAULTS", "run") if not hasattr(module, attr)]
+    if missing:
+        raise ValueError(f"{module_name} is not a scenario module (it lacks {', '.join(missing)})")
+    return module
+
+
+def available_scenarios():
+    """Names of the scenario modules in ``testbed/scenarios``."""
+    folder = Path(__file__).resolve().parent
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_") and p.stem != "common")
+
+
+def check_writable(folder):
+    """Create ``folder`` if needed and check a file can be written there; ValueError naming it otherwise."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ValueError(f"cannot write to output folder {str(folder)!r}: {reason}") from None
+    return folder
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit status 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(module, add_arguments=None):
+    """The argument parser of a scenario: common options, then the scenario's own (``add_arguments``)."""
+    name = scenario_name(module)
+    spec = getattr(module, "__spec__", None)
+    dotted = spec.name if spec is not None and spec.name else f"testbed.scenarios.{name}"
+    parser = _Parser(
+        prog=f"python -m {dotted}",
+        description=(module.__doc__ or "").strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group = parser.add_argument_group("common options")
+    group.add_argument("--quick", action="store_true", help="small, fast run (seconds) that still makes every figure")
+    group.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    group.add_argument("--backend", choices=BACKENDS, default=None, help="where kernels run (default: the scenario's)")
+    group.add_argument("--out", default=None, metavar="DIR", help=f"output folder (default: results/{name})")
+    group.add_argument("--no-plot", action="store_true", help="save the data and table, skip the figures")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    if add_arguments is not None:
+        own = parser.add_argument_group(f"{name} options")
+        add_arguments(own)
+    return parser
+
+
+def _error(prog, message):
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(module_name, argv=None, add_arguments=None):
+    """The command line of a scenario module (pass ``__name__``); returns the exit status.
+
+    Parses ``argv``, runs the scenario, prints its table, saves the result and the figures to ``--out`` and
+    prints where. Bad input (a ValueError from ``run``, an unwritable output folder) prints one line and
+    returns 2; Ctrl-C returns 130 with every file either complete or absent.
+    """
+    module = sys.modules[module_name]
+    name = scenario_name(module)
+    parser = build_parser(module, add_arguments)
+    args = parser.parse_args(argv)
+    options = vars(args)
+    params = {key: value for key, value in options.items() if key not in COMMON_OPTIONS and value is not None}
+    for key in ("seed", "backend"):
+        if options[key] is not None:
+            params[key] = options[key]
+    out = Path(options["out"] if options["out"] is not None else Path("results") / name)
+    try:
+        check_writable(out)
+        result = module.run(quick=options["quick"], progress=not options["no_progress"], **params)
+    except ValueError as error:
+        return _error(parser.prog, error)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        print(module.table(result))
+        result.save(out)
+        print(f"saved result to {out}/ (result.json, data files)")
+        if not options["no_plot"]:
+            for path in figure_paths(module.plot(result, out)):
+                print(f"wrote {path}")
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted while saving; every file written is complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        return _error(parser.prog, f"cannot write to {out}: {error.strerror or error}")
+    sys.stdout.flush()
+    return 0
+
