@@ -1,0 +1,305 @@
+"""Optimizer updates as scalar rules: one component, one step, for every first-order rule of reference.md sec. 3.
+
+Every per-component optimizer of :mod:`testbed.optim` runs through three rules of this module, compiled for both
+targets by :mod:`testbed.kernels.targets`. The fused kernels of :mod:`testbed.kernels.optim` are a loop around
+:func:`update`; the Monte Carlo kernels of the escape-time scenarios call the same three rules inside one trial.
+
+How an external kernel uses the rules
+=====================================
+
+Everything comes from the Python optimizer object: ``spec = opt.rule_spec()`` (a :class:`testbed.optim.RuleSpec`)
+holds
+
+- ``spec.code``: the integer rule code (:data:`SGD`, :data:`MOMENTUM`, ... below);
+- ``spec.hyper``: a tuple of ``HYPER_SIZE`` float64 hyperparameters laid out by the ``H_*`` indices below (pass
+  it to the kernel as a tuple, which Numba keeps in registers, or as a float64 array: both index the same way);
+- ``spec.n_slots``: how many of the three per-component state slots ``s0, s1, s2`` the rule uses (0 to 3);
+- ``spec.lr``, ``spec.schedule_code``, ``spec.schedule_params``: the base learning rate and the schedule, for
+  :func:`testbed.rules.schedules.learning_rate`;
+- ``spec.initial_state``: the initial values of ``(s0, s1, s2)`` (the same as :func:`initial_state`).
+
+A trial of ``d`` coordinates holds ``w[d]``, ``g[d]`` and three state arrays ``s0[d], s1[d], s2[d]`` of its own
+(unused slots may be arrays of length 1 or the same scratch array: an unused slot is returned unchanged) and a step
+counter ``t`` that starts at 0. One optimizer step is::
+
+    # once per trial
+    i0, i1, i2 = initial_state(code, hyper)
+    for j in range(d):
+        s0[j], s1[j], s2[j] = i0, i1, i2
+    # every step
+    t += 1                                                    # the first step is t = 1 (PyTorch's counting)
+    lr_t = schedules.learning_rate(schedule_code, schedule_params, lr, t)
+    c0, c1, c2, c3 = prepare(code, hyper, t, lr_t)            # scalars that depend on t only, once per step
+    for j in range(d):                                        # g[j] is the gradient at the current w
+        w[j], s0[j], s1[j], s2[j] = update(code, hyper, c0, c1, c2, c3, w[j], g[j], s0[j], s1[j], s2[j])
+
+``update`` computes in float64 whatever the storage type and returns float64 values; the caller casts them back
+on store. Its "first step" special cases (PyTorch's heavy-ball buffer starting at ``v = g``) ride in the
+coefficients that :func:`prepare` computes from ``t``; the initial accumulators (AdaGrad's ``S0``, RMSProp's
+``u0``) and NAdam's running product of momentum coefficients (slot ``s2``, starting at 1) ride in the state, so the
+per-trial picture is complete: ``(t, w, s0, s1, s2)``. Weight decay (L2 or decoupled) is applied inside
+``update`` from ``w``. In ``@njit`` code call ``targets.for_cpu(rule)``; in a CUDA kernel ``targets.for_gpu(rule)``.
+
+Newton and saddle-free Newton are not per-component rules: their step ``H^-1 g`` or ``|H|^-1 g`` (``|H|`` from the
+eigendecomposition of the Hessian) couples the coordinates. :func:`testbed.optim.newton_step` and
+:func:`testbed.optim.saddle_free_newton_step` give them in NumPy for small dense problems; the Monte Carlo kernels
+handle them themselves.
+
+The updates (per component; ``t`` counts steps from 1, ``lr`` is the scheduled rate of step ``t``)
+==================================================================================================
+
+Weight decay first, for every rule: L2 adds ``wd w`` to ``g``; decoupled decay (Loshchilov & Hutter 2019, AdamW)
+multiplies ``w`` by ``1 - lr wd`` before the step (PyTorch's ``AdamW``, optax's ``adamw`` and Keras' ``AdamW``
+agree up to rounding).
+
+SGD, heavy ball (Polyak 1964; PyTorch's form)::
+
+    v = g                              on the first step (PyTorch; Keras and a zero-initialised buffer differ
+    v = mu v + (1 - tau) g             on later steps       only through the dampening tau of step 1)
+    w -= lr v            (Nesterov: w -= lr (g + mu v))
+    Keras ("lr in buffer"): v = mu v + lr g; w -= v  (Nesterov: w -= mu v + lr g): equal under a constant rate
+    (Sutskever et al. 2013), different under a schedule.
+
+Momentum, the lecture's running average: ``v = b v + (1 - b) g; w -= lr v``, ``v0 = 0`` (heavy ball with
+dampening ``b`` except for heavy ball's first step ``v = g``).
+
+AdaGrad (Duchi, Hazan & Singer 2011): ``S += g^2; w -= lr_t g / (sqrt(S + eps_in) + eps_out)`` with PyTorch's
+``lr_t = lr / (1 + (t - 1) lr_decay)``.  PyTorch: ``S0 = 0``, ``eps_out = 1e-10``. optax/Keras: ``S0 = 0.1``,
+``eps_in = 1e-7``.
+
+RMSProp (Tieleman & Hinton 2012)::
+
+    u = a u + (1 - a) g^2;  centered: gbar = a gbar + (1 - a) g, u' = u - gbar^2, else u' = u
+    r = g / (sqrt(u' / bc + eps_in) + eps_out)           bc = 1 - a^t with bias correction (an extension), else 1
+    momentum m > 0:  buf = m buf + r; w -= lr buf   (PyTorch)   |   buf = m buf + lr r; w -= buf   (Keras, optax)
+    otherwise:       w -= lr r
+
+PyTorch: ``a = 0.99``, ``eps_out = 1e-8``, ``u0 = 0``. Keras: ``a = 0.9``, ``eps_in = 1e-7``. optax: ``eps_in``,
+``u0 = initial_scale``. Without bias correction the first step is about ``lr / sqrt(1 - a)``.
+
+Adam (Kingma & Ba 2015, Algorithm 1), AdamW, AMSGrad (Reddi, Kale & Kumar 2018)::
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    mh = m / (1 - b1^t);    vh = v / (1 - b2^t)                     (both divisors 1 without bias correction)
+    AMSGrad, PyTorch/Keras: vmax = max(vmax, v),  vh = vmax / (1 - b2^t)
+    AMSGrad, optax:         vmax = max(vmax, vh), vh = vmax
+    w -= lr mh / (sqrt(vh + eps_in) + eps_out)
+
+eps outside the root (``eps_out``): Kingma & Ba, PyTorch, optax. Inside (``eps_in``): the lecture (and optax's
+``eps_root``). Keras' "epsilon hat": ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)``, i.e. ``eps_out``
+multiplied by ``1 / sqrt(1 - b2^t)`` each step, which :func:`prepare` does.
+
+NAdam (Dozat 2016, in PyTorch's form; ``psi`` = momentum_decay = 4e-3)::
+
+    mu_t = b1 (1 - 0.5 * 0.96^(t psi));  mu_{t+1} likewise;   P = P mu_t  (slot s2, P0 = 1)
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  D = sqrt(v / (1 - b2^t) + eps_in) + eps_out
+    w -= lr (1 - mu_t) / (1 - P) g / D + lr mu_{t+1} / (1 - P mu_{t+1}) m / D
+
+optax's ``nadam`` is the same with a constant ``mu_t = b1`` (flag ``H_CONSTANT_MU``); Keras' ``Nadam`` is PyTorch's.
+
+Adamax (Kingma & Ba 2015, section 7)::
+
+    m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps_in);  w -= lr / (1 - b1^t) m / (u + eps_out)
+
+PyTorch puts eps inside the max (``eps_in``); optax and Keras add it to the denominator (``eps_out``).
+"""
+import math
+
+# Rule codes ----------------------------------------------------------------------------------------------------
+SGD = 0
+MOMENTUM = 1
+ADAGRAD = 2
+RMSPROP = 3
+ADAM = 4  # AdamW and AMSGrad are Adam with flags
+NADAM = 5
+ADAMAX = 6
+#: Number of per-component rule codes.
+N_CODES = 7
+
+# Layout of the hyperparameter tuple (float64; flags are 0.0 or 1.0) ------------------------------------------------
+H_WEIGHT_DECAY = 0  #: wd
+H_DECOUPLED = 1  #: 1: decoupled decay w *= 1 - lr wd; 0: L2, g += wd w
+H_BETA1 = 2  #: Adam's b1; SGD's momentum mu; Momentum's b
+H_BETA2 = 3  #: Adam's b2; RMSProp's alpha; Adamax's b2
+H_EPS_IN = 4  #: eps added inside the square root (or inside Adamax's max)
+H_EPS_OUT = 5  #: eps added to the denominator outside the root
+H_DAMPENING = 6  #: SGD's dampening tau
+H_NESTEROV = 7  #: SGD's Nesterov flag
+H_LR_IN_BUFFER = 8  #: 1: momentum buffers hold lr-scaled steps (Keras SGD, Keras/optax RMSProp momentum)
+H_BIAS_CORRECTION = 9  #: Adam/NAdam/Adamax bias correction; RMSProp bias correction (an extension)
+H_EPS_HAT = 10  #: Keras' epsilon hat: eps_out is scaled by 1 / sqrt(1 - b2^t)
+H_AMSGRAD = 11  #: 0 off; 1 max of raw v (PyTorch, Keras); 2 max of the bias-corrected v (optax)
+H_CENTERED = 12  #: RMSProp centered
+H_MOMENTUM = 13  #: RMSProp's momentum
+H_MOMENTUM_DECAY = 14  #: NAdam's psi (4e-3)
+H_LR_DECAY = 15  #: AdaGrad's lr_decay
+H_CONSTANT_MU = 16  #: NAdam with mu_t = b1 (optax) instead of Dozat's schedule
+H_INIT0 = 17  #: initial value of slot s0 (AdaGrad's S0, RMSProp's u0)
+H_INIT1 = 18  #: initial value of slot s1
+H_INIT2 = 19  #: initial value of slot s2 (NAdam's running product, 1)
+#: Length of the hyperparameter tuple.
+HYPER_SIZE = 20
+
+#: Values of the H_AMSGRAD slot.
+AMSGRAD_OFF = 0
+AMSGRAD_RAW = 1
+AMSGRAD_CORRECTED = 2
+
+#: Dozat's momentum schedule base: mu_t = b1 (1 - 0.5 * 0.96^(t psi)).
+NADAM_BASE = 0.96
+
+
+def initial_state(code, hyper):
+    """The initial ``(s0, s1, s2)`` of every component (before step 1)."""
+    return hyper[H_INIT0], hyper[H_INIT1], hyper[H_INIT2]
+
+
+def nadam_mu(hyper, t):
+    """NAdam's momentum coefficient of step ``t``: Dozat's ``b1 (1 - 0.5 * 0.96^(t psi))``, or ``b1`` (optax)."""
+    b1 = hyper[H_BETA1]
+    if hyper[H_CONSTANT_MU] != 0.0:
+        return b1
+    return b1 * (1.0 - 0.5 * math.pow(NADAM_BASE, t * hyper[H_MOMENTUM_DECAY]))
+
+
+def prepare(code, hyper, t, lr):
+    """The per-step coefficients ``(c0, c1, c2, c3)`` of :func:`update` for step ``t`` (1, 2, ...) at rate ``lr``.
+
+    They depend on ``t`` only (not on the component), so a kernel computes them once per step:
+
+    ========  ==========================  ===============  ====================  ===========================
+    code      c0                          c1               c2                    c3
+    ========  ==========================  ===============  ====================  ===========================
+    SGD       lr                          1 on step 1      0                     0
+    MOMENTUM  lr                          0                0                     0
+    ADAGRAD   lr / (1 + (t-1) lr_decay)   0                0                     0
+    RMSPROP   lr                          0                1 / (1 - a^t) or 1    eps_out
+    ADAM      lr                          1 / (1 - b1^t)   1 / (1 - b2^t)        eps_out (times sqrt(c2): eps hat)
+    NADAM     lr                          mu_t             mu_{t+1}              1 / (1 - b2^t)
+    ADAMAX    lr                          1 / (1 - b1^t)   0                     0
+    ========  ==========================  ===============  ====================  ===========================
+
+    (the bias-correction entries are 1 when bias correction is off).
+    """
+    tf = float(t)
+    correct = hyper[H_BIAS_CORRECTION] != 0.0
+    if code == SGD:
+        return lr, (1.0 if t == 1 else 0.0), 0.0, 0.0
+    if code == ADAGRAD:
+        return lr / (1.0 + (tf - 1.0) * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0
+    if code == RMSPROP:
+        c2 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
+        return lr, 0.0, c2, hyper[H_EPS_OUT]
+    if code == ADAM:
+        c1 = 1.0 / (1.0 - math.pow(hyper[H_BETA1], tf)) if correct else 1.0
+        c2 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
+        eps = hyper[H_EPS_OUT] * math.sqrt(c2) if hyper[H_EPS_HAT] != 0.0 else hyper[H_EPS_OUT]
+        return lr, c1, c2, eps
+    if code == NADAM:
+        c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
+        return lr, nadam_mu(hyper, tf), nadam_mu(hyper, tf + 1.0), c3
+    if code == ADAMAX:
+        c1 = 1.0 / (1.0 - math.pow(hyper[H_BETA1], tf)) if correct else 1.0
+        return lr, c1, 0.0, 0.0
+    return lr, 0.0, 0.0, 0.0  # MOMENTUM
+
+
+def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
+    """One step of the rule ``code`` on one component: returns the new ``(w, s0, s1, s2)`` as float64.
+
+    ``c0..c3`` come from :func:`prepare` for this step; ``g`` is the gradient at ``w``; slots a rule does not use
+    come back unchanged. The formulas are in the module docstring.
+    """
+    w = float(w)
+    g = float(g)
+    s0 = float(s0)
+    s1 = float(s1)
+    s2 = float(s2)
+    lr = c0
+    wd = hyper[H_WEIGHT_DECAY]
+    if wd != 0.0:
+        if hyper[H_DECOUPLED] != 0.0:
+            w = w * (1.0 - lr * wd)
+        else:
+            g = g + wd * w
+
+    if code == ADAM:
+        b1 = hyper[H_BETA1]
+        b2 = hyper[H_BETA2]
+        m = b1 * s0 + (1.0 - b1) * g
+        v = b2 * s1 + (1.0 - b2) * (g * g)
+        amsgrad = hyper[H_AMSGRAD]
+        if amsgrad == AMSGRAD_RAW:
+            s2 = max(s2, v)
+            vh = s2 * c2
+        elif amsgrad == AMSGRAD_CORRECTED:
+            s2 = max(s2, v * c2)
+            vh = s2
+        else:
+            vh = v * c2
+        w = w - lr * (m * c1) / (math.sqrt(vh + hyper[H_EPS_IN]) + c3)
+        return w, m, v, s2
+
+    if code == SGD:
+        mu = hyper[H_BETA1]
+        if mu == 0.0:
+            return w - lr * g, s0, s1, s2
+        if hyper[H_LR_IN_BUFFER] != 0.0:
+            v = mu * s0 + lr * (1.0 - hyper[H_DAMPENING]) * g
+            if hyper[H_NESTEROV] != 0.0:
+                return w - (mu * v + lr * g), v, s1, s2
+            return w - v, v, s1, s2
+        if c1 != 0.0:  # PyTorch's first step: the buffer starts as a copy of the gradient
+            v = g
+        else:
+            v = mu * s0 + (1.0 - hyper[H_DAMPENING]) * g
+        if hyper[H_NESTEROV] != 0.0:
+            return w - lr * (g + mu * v), v, s1, s2
+        return w - lr * v, v, s1, s2
+
+    if code == MOMENTUM:
+        b = hyper[H_BETA1]
+        v = b * s0 + (1.0 - b) * g
+        return w - lr * v, v, s1, s2
+
+    if code == ADAGRAD:
+        total = s0 + g * g
+        return w - lr * g / (math.sqrt(total + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]), total, s1, s2
+
+    if code == RMSPROP:
+        a = hyper[H_BETA2]
+        u = a * s0 + (1.0 - a) * (g * g)
+        second = u
+        if hyper[H_CENTERED] != 0.0:
+            s1 = a * s1 + (1.0 - a) * g
+            second = max(u - s1 * s1, 0.0)  # a variance: rounding must not take it below zero
+        r = g / (math.sqrt(second * c2 + hyper[H_EPS_IN]) + c3)
+        momentum = hyper[H_MOMENTUM]
+        if momentum > 0.0:
+            if hyper[H_LR_IN_BUFFER] != 0.0:
+                s2 = momentum * s2 + lr * r
+                return w - s2, u, s1, s2
+            s2 = momentum * s2 + r
+            return w - lr * s2, u, s1, s2
+        return w - lr * r, u, s1, s2
+
+    if code == NADAM:
+        b1 = hyper[H_BETA1]
+        b2 = hyper[H_BETA2]
+        mu = c1
+        mu_next = c2
+        product = s2 * mu
+        m = b1 * s0 + (1.0 - b1) * g
+        v = b2 * s1 + (1.0 - b2) * (g * g)
+        denom = math.sqrt(v * c3 + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]
+        w = w - lr * (1.0 - mu) / (1.0 - product) * g / denom
+        w = w - lr * mu_next / (1.0 - product * mu_next) * m / denom
+        return w, m, v, product
+
+    if code == ADAMAX:
+        b1 = hyper[H_BETA1]
+        m = b1 * s0 + (1.0 - b1) * g
+        u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])
+        return w - lr * c1 * m / (u + hyper[H_EPS_OUT]), m, u, s2
+
+    return math.nan, s0, s1, s2  # unknown code: never silently a plausible number
