@@ -60,6 +60,16 @@ def atomic_write_bytes(path, data: bytes):
     return path
 
 
+def _current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Permissions of the files written (mkstemp makes them private; a saved result is an ordinary file).
+FILE_MODE = 0o666 & ~_current_umask()
+
+
 class atomic_open:
     """``with atomic_open(path) as f: f.write(...)`` (binary): the file appears whole at ``path`` or not at all.
 
@@ -74,6 +84,10 @@ class atomic_open:
         folder = self.path.parent
         fd, self._temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
         self._handle = os.fdopen(fd, "wb")
+        try:
+            os.chmod(self._temporary, FILE_MODE)
+        except OSError:  # a file system without permissions: keep what mkstemp gave
+            pass
         return self._handle
 
     def __exit__(self, exc_type, exc, tb):
@@ -411,6 +425,9 @@ class Result:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        # An older result.json would describe files this save is about to replace: drop it first, so that an
+        # interrupted save leaves a folder that reads as incomplete, never a mix of two runs.
+        (folder / RESULT_FILE).unlink(missing_ok=True)
         layout_tables = {}
         for name, rows in self.tables.items():
             columns, kinds, rows = _normalise_table(name, rows)

@@ -1,8 +1,9 @@
 """A tiny scenario for testing the scenario machinery (results, figures, sweeps) without compiled kernels.
 
 It "measures" y = slope * x + noise at a few points and compares with the line y = slope * x. Every call of
-``run`` is counted in ``CALLS`` (and appended to the file named by ``FAKE_SCENARIO_CALL_LOG`` when that is set,
-so tests can count calls made in worker processes).
+``run`` is appended to the file named by ``FAKE_SCENARIO_CALL_LOG`` when that is set, so tests can count calls
+made in worker processes; with ``FAKE_SCENARIO_INTERRUPT_AT=K`` as well, the call made when K calls are logged
+raises KeyboardInterrupt (a Ctrl-C in the middle of a sweep).
 """
 import os
 
@@ -11,11 +12,8 @@ import numpy as np
 from testbed.results import Result, Timer
 from testbed.scenarios import common
 
-DEFAULTS = dict(slope=2.0, points=20, noise=0.1, seed=0, backend="cpu", fail=False)
+DEFAULTS = dict(slope=2.0, points=20, noise=0.1, seed=0, backend="cpu")
 QUICK = dict(points=5)
-
-#: Number of ``run`` calls in this process.
-CALLS = []
 
 
 def run(*, quick=False, progress=True, **params):
@@ -24,11 +22,11 @@ def run(*, quick=False, progress=True, **params):
         raise ValueError(f"points must be an integer >= 2, got {p['points']!r}")
     if p["noise"] < 0:
         raise ValueError(f"noise must be >= 0, got {p['noise']!r}")
-    if p["fail"]:
-        raise KeyboardInterrupt  # stands in for Ctrl-C in the middle of a run
-    CALLS.append(dict(p))
     log = os.environ.get("FAKE_SCENARIO_CALL_LOG")
     if log:
+        interrupt_at = os.environ.get("FAKE_SCENARIO_INTERRUPT_AT")
+        if interrupt_at is not None and len(logged_calls(log)) == int(interrupt_at):
+            raise KeyboardInterrupt
         with open(log, "a") as handle:
             handle.write(f"{p['slope']},{p['points']},{p['seed']}\n")
     with Timer() as timer:
@@ -43,6 +41,14 @@ def run(*, quick=False, progress=True, **params):
     )
     result.wall_time = timer.seconds
     return result
+
+
+def logged_calls(log):
+    """The calls recorded in the log file: a list of (slope, points, seed) strings."""
+    if not os.path.exists(log):
+        return []
+    with open(log) as handle:
+        return [line.strip() for line in handle if line.strip()]
 
 
 def figures(result):
