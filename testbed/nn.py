@@ -1,0 +1,753 @@
+"""Multilayer perceptrons with per-layer signal statistics, on the CPU and the GPU.
+
+A network of depth L has widths d^(0) (the input), d^(1), ..., d^(L) and computes, for l = 1..L,
+
+    s^(l) = x^(l-1) W^(l)^T + b^(l),      x^(l) = phi(s^(l)),
+
+for a batch x^(0) of shape (batch, d^(0)); ``W^(l)`` has shape (d^(l), d^(l-1)) = (fan_out, fan_in), the PyTorch
+layout. Every layer, the last included, applies phi. The backward pass starts from ``delta^(L) = dloss/ds^(L)``
+(by default i.i.d. N(0, 1) draws r, i.e. the loss ``sum_batch <r, s^(L)>``) and computes
+
+    dW^(l) = delta^(l)^T x^(l-1),   db^(l) = sum_batch delta^(l),   delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)),
+
+the gradients of a loss summed (not averaged) over the batch.
+
+All weights and biases live in ONE flat parameter array :attr:`MLP.params`, layer after layer (W^(1), b^(1),
+W^(2), b^(2), ...); :meth:`MLP.weights` and :meth:`MLP.biases` are views into it, and the gradients live in
+:attr:`MLP.grads` with the same layout, so an optimizer step is one kernel over one array.
+
+Statistics are gathered in the same pass that applies the activation (see :mod:`testbed.kernels.nn`), so the
+activations of every layer are kept only when the backward pass needs them (``keep=True``).
+
+The entry point of the signal-propagation experiments is :func:`propagate`; :func:`lsuv` is Mishkin & Matas's
+data-dependent initialiser (2015) built on the forward pass.
+
+References: Glorot & Bengio 2010 (variance and saturation per layer), He et al. 2015 (ReLU variance, dead units),
+Poole et al. 2016 / Schoenholz et al. 2017 (the correlation between two inputs), Mishkin & Matas 2015 (LSUV).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+
+import numpy as np
+
+from . import activations as activation_registry
+from . import backend as backends
+from . import rng
+from .kernels import nn as kernels
+
+#: Philox streams of the draws made here (the weights use a per-layer seed derived from ``seed``).
+STREAM_INPUTS = 11
+STREAM_OUTPUT_GRAD = 12
+STREAM_BIASES = 13
+STREAM_WEIGHTS = 14
+
+#: Rows of the batch per chunk of partial sums in the CPU kernels: fixed, so results do not depend on threads.
+ROWS_PER_CHUNK = 16
+
+#: A bounded activation's unit is saturated when phi(s) lies within this fraction of its bound's magnitude
+#: (max(|lower|, |upper|)) from the bound: |tanh s| >= 0.99, sigmoid(s) <= 0.01 or >= 0.99.
+SATURATION_TOLERANCE = 0.01
+
+#: LSUV defaults (Mishkin & Matas 2015, Algorithm 1: Tol_var = 0.1, T_max = 10).
+LSUV_TOLERANCE = 0.1
+LSUV_MAX_ITERATIONS = 10
+
+
+class NonFiniteSignalError(FloatingPointError):
+    """The signal (forward) or the gradient (backward) left the finite range; ``layer`` says where first."""
+
+    def __init__(self, message, layer, direction):
+        super().__init__(message)
+        self.layer = layer
+        self.direction = direction
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# argument checks
+
+
+def resolve_widths(depth, width, input_width=None):
+    """The widths (d^(0), ..., d^(L)) of a depth-``depth`` net.
+
+    ``width`` is an int (every layer, the input included, has that width) or a sequence of ``depth`` ints
+    (d^(1), ..., d^(L)); ``input_width`` is d^(0), by default ``width`` (int) or ``width[0]`` (sequence).
+    """
+    depth = backends.check_positive_int(depth, "depth")
+    if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
+        hidden = [backends.check_positive_int(width, "width")] * depth
+    else:
+        try:
+            hidden = list(width)
+        except TypeError:
+            raise ValueError(f"width must be a positive integer or a list of {depth} positive integers, "
+                             f"got {width!r}") from None
+        if len(hidden) != depth:
+            raise ValueError(f"width must be a positive integer or a list of depth={depth} positive integers, "
+                             f"got a list of length {len(hidden)}")
+        hidden = [backends.check_positive_int(w, "width") for w in hidden]
+    first = hidden[0] if input_width is None else backends.check_positive_int(input_width, "input_width")
+    return (first, *hidden)
+
+
+def _layer_index(l, depth, name="l"):
+    if isinstance(l, (bool, np.bool_)) or not isinstance(l, (int, np.integer)) or not 1 <= l <= depth:
+        raise ValueError(f"{name} must be a layer index in 1..{depth}, got {l!r}")
+    return int(l)
+
+
+def layer_seed(seed, layer):
+    """A 64-bit seed for layer ``layer``'s weights: Philox of (layer, stream) keyed by ``seed``, well mixed."""
+    seed = backends.check_seed(seed)
+    w0, w1, _, _ = rng.philox4x32((layer & 0xFFFFFFFF, 0, 0, STREAM_WEIGHTS), (seed & 0xFFFFFFFF, seed >> 32))
+    return w0 | (w1 << 32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# initialisers
+
+
+def _init_module():
+    return importlib.import_module("testbed.init") if importlib.util.find_spec("testbed.init") else None
+
+
+def initial_weights(init, fan_in, fan_out, *, seed, dtype, **params):
+    """A (fan_out, fan_in) weight matrix from the initialiser ``init`` of :mod:`testbed.init`."""
+    module = _init_module()
+    if module is not None:
+        return module.initialize(init, fan_in, fan_out, seed=seed, backend="cpu", dtype=dtype, **params)
+    return _fallback_weights(init, fan_in, fan_out, seed=seed, dtype=dtype, **params)
+
+
+def _fallback_weights(init, fan_in, fan_out, *, seed, dtype, **params):
+    # Used only until testbed.init exists: the Gaussian initialisers and orthogonal.
+    gains = {"relu": 2.0}
+    if init == "zeros":
+        return np.zeros((fan_out, fan_in), dtype=dtype)
+    if init == "orthogonal":
+        z = rng.normal((max(fan_in, fan_out), min(fan_in, fan_out)), seed=seed, dtype=np.float64)
+        q, r = np.linalg.qr(z)
+        q = q * np.sign(np.diag(r))
+        q = q if fan_out >= fan_in else q.T
+        return (params.get("gain", 1.0) * q).astype(dtype)
+    variances = {
+        "normal": params.get("std", 1.0) ** 2,
+        "lecun_normal": 1.0 / fan_in,
+        "glorot_normal": 2.0 / (fan_in + fan_out),
+        "he_normal": gains.get(params.get("nonlinearity", "relu"), 2.0) / fan_in,
+    }
+    if init not in variances:
+        raise backends.unknown_name_error("init", init, tuple(variances) + ("zeros", "orthogonal", "lsuv"))
+    return rng.normal((fan_out, fan_in), seed=seed, scale=math.sqrt(variances[init]), dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the network
+
+
+@dataclasses.dataclass
+class ForwardStats:
+    """Per-layer statistics of a forward pass; every array has one entry per layer l = 1..L (index l-1).
+
+    Means and variances are over all batch x width entries of a layer (population variance, divided by n).
+
+    - ``pre_mean``, ``pre_var``, ``pre_meansq``: mean, variance and mean square E[s^2] of s^(l).
+    - ``post_mean``, ``post_var``, ``post_meansq``: the same for x^(l) = phi(s^(l)).
+    - ``saturated_frac``: fraction of entries with phi(s) within SATURATION_TOLERANCE of a bound (0 for
+      unbounded activations).
+    - ``zero_frac``: fraction of entries with s <= 0 (for the ReLU family: the zero outputs, the flat side).
+    - ``dead_frac``: fraction of units with s <= 0 for every input of the batch (ReLU family; 0 otherwise).
+    - ``correlation``: <s_a, s_b> / (|s_a| |s_b|) for the two inputs ``pair`` of the batch (the mean-field
+      correlation c^(l) of Poole et al. 2016; NaN when the batch has one input or a norm is zero).
+    - ``histograms``: (L, nbins) counts of x^(l) over the caller's bin edges (np.histogram's bins), or None.
+    - ``overflow_layer``: the first layer (1..L) where s or x had a non-finite entry, or None; statistics of that
+      layer and every later one are NaN (the pass stops there).
+    - ``underflow_layer``: the first layer whose mean square E[s^2] fell below the dtype's smallest normal number
+      (the signal became zero or subnormal: lost), or None.
+    """
+
+    pre_mean: np.ndarray
+    pre_var: np.ndarray
+    pre_meansq: np.ndarray
+    post_mean: np.ndarray
+    post_var: np.ndarray
+    post_meansq: np.ndarray
+    saturated_frac: np.ndarray
+    zero_frac: np.ndarray
+    dead_frac: np.ndarray
+    correlation: np.ndarray
+    histograms: np.ndarray | None
+    overflow_layer: int | None
+    underflow_layer: int | None
+
+
+@dataclasses.dataclass
+class BackwardStats:
+    """Per-layer statistics of a backward pass; arrays have one entry per layer l = 1..L (index l-1).
+
+    - ``grad_mean``, ``grad_var``, ``grad_meansq``: of delta^(l) = dloss/ds^(l) over batch x width.
+    - ``weight_grad_mean``, ``weight_grad_var``, ``weight_grad_meansq``: of the entries of dloss/dW^(l).
+    - ``bias_grad_var``: variance of the entries of dloss/db^(l) (None for a net without biases).
+    - ``overflow_layer``: the first layer met going backward (from L down) whose delta or weight gradient had a
+      non-finite entry, or None; its statistics and those of every layer below are NaN.
+    - ``underflow_layer``: the first layer met going backward whose E[delta^2] fell below the smallest normal
+      number, or None.
+    """
+
+    grad_mean: np.ndarray
+    grad_var: np.ndarray
+    grad_meansq: np.ndarray
+    weight_grad_mean: np.ndarray
+    weight_grad_var: np.ndarray
+    weight_grad_meansq: np.ndarray
+    bias_grad_var: np.ndarray | None
+    overflow_layer: int | None
+    underflow_layer: int | None
+
+
+def _moments(total, total_sq, count, shift):
+    """(mean, variance, mean square) from sums of (value - shift) and their squares over ``count`` values."""
+    centred_mean = total / count
+    variance = max(total_sq / count - centred_mean * centred_mean, 0.0)
+    mean = shift + centred_mean
+    return mean, variance, variance + mean * mean
+
+
+def _correlation(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    norm = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b) / norm if norm > 0.0 else math.nan
+
+
+class MLP:
+    """A fully connected network whose parameters are one flat array; see the module docstring.
+
+    ``widths`` is (d^(0), ..., d^(L)); ``activation`` a name of :mod:`testbed.activations` (its parameter, e.g.
+    ``negative_slope``, as a keyword) or an :class:`~testbed.activations.Activation`; ``bias`` whether the layers
+    have biases. Parameters start at zero: call :meth:`initialize` (or write into :attr:`params`).
+    """
+
+    def __init__(self, widths, activation="relu", *, bias=False, dtype=np.float64, backend="cpu",
+                 **activation_params):
+        widths = tuple(widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths must list d^(0), ..., d^(L) with L >= 1, got {widths!r}")
+        self.widths = tuple(backends.check_positive_int(w, "widths") for w in widths)
+        self.depth = len(widths) - 1
+        self.activation = activation_registry.get(activation, **activation_params)
+        self.bias = bool(bias)
+        self.dtype = backends.check_dtype(dtype)
+        self.backend = backends.resolve(backend)
+        offsets, position = [], 0
+        for l in range(1, self.depth + 1):
+            fan_in, fan_out = self.widths[l - 1], self.widths[l]
+            weight_at = position
+            position += fan_in * fan_out
+            bias_at = position
+            position += fan_out if self.bias else 0
+            offsets.append((weight_at, bias_at))
+        self._offsets = tuple(offsets)
+        self.params = np.zeros(position, dtype=self.dtype)
+        self.grads = np.zeros(position, dtype=self.dtype)
+        self._pre = None
+        self._post = None
+
+    # views ------------------------------------------------------------------------------------------------------
+
+    @property
+    def size(self):
+        """Number of parameters."""
+        return self.params.size
+
+    def _weight_view(self, flat, l):
+        l = _layer_index(l, self.depth)
+        at = self._offsets[l - 1][0]
+        return flat[at:at + self.widths[l] * self.widths[l - 1]].reshape(self.widths[l], self.widths[l - 1])
+
+    def _bias_view(self, flat, l):
+        l = _layer_index(l, self.depth)
+        if not self.bias:
+            return None
+        at = self._offsets[l - 1][1]
+        return flat[at:at + self.widths[l]]
+
+    def weights(self, l):
+        """W^(l), a (d^(l), d^(l-1)) view into :attr:`params`, for l in 1..L."""
+        return self._weight_view(self.params, l)
+
+    def biases(self, l):
+        """b^(l), a (d^(l),) view into :attr:`params`, or None for a net without biases."""
+        return self._bias_view(self.params, l)
+
+    def weight_grads(self, l):
+        """dloss/dW^(l), a view into :attr:`grads` (filled by :meth:`backward`)."""
+        return self._weight_view(self.grads, l)
+
+    def bias_grads(self, l):
+        """dloss/db^(l), a view into :attr:`grads`, or None for a net without biases."""
+        return self._bias_view(self.grads, l)
+
+    def pre(self, l):
+        """s^(l) of the last ``forward(..., keep=True)``, shape (batch, d^(l))."""
+        self._require_kept()
+        return self._pre[_layer_index(l, self.depth) - 1]
+
+    def post(self, l):
+        """x^(l) of the last ``forward(..., keep=True)``; ``post(0)`` is the input."""
+        self._require_kept()
+        if l == 0:
+            return self._post[0]
+        return self._post[_layer_index(l, self.depth)]
+
+    def _require_kept(self):
+        if self._pre is None:
+            raise ValueError("run forward(x, keep=True) first: the activations were not kept")
+
+    # initialisation ---------------------------------------------------------------------------------------------
+
+    def initialize(self, init, *, seed=0, bias_var=0.0, **init_params):
+        """Fill the weights from the initialiser ``init`` (:mod:`testbed.init`) and the biases from N(0, bias_var).
+
+        Layer l's weights use the seed :func:`layer_seed` (seed, l); the biases are Philox stream STREAM_BIASES,
+        step l. Returns self.
+        """
+        seed = backends.check_seed(seed)
+        bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+        if bias_var > 0.0 and not self.bias:
+            raise ValueError("bias_var > 0 needs a network with biases (bias=True)")
+        for l in range(1, self.depth + 1):
+            w = initial_weights(init, self.widths[l - 1], self.widths[l], seed=layer_seed(seed, l),
+                                dtype=self.dtype, **init_params)
+            self.weights(l)[...] = w
+            if self.bias:
+                if bias_var > 0.0:
+                    self.biases(l)[...] = rng.normal(self.widths[l], seed=seed, stream=STREAM_BIASES, step=l,
+                                                     scale=math.sqrt(bias_var), dtype=self.dtype)
+                else:
+                    self.biases(l)[...] = 0.0
+        return self
+
+    # passes -----------------------------------------------------------------------------------------------------
+
+    def _check_batch(self, x, width, name):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 1:
+            raise ValueError(f"{name} must have shape (batch, {width}) with batch >= 1, got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+            raise ValueError(f"{name} must be a real array")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} must be finite")
+        return x
+
+    def _saturation_bounds(self):
+        act = self.activation
+        if not act.bounded:
+            return -math.inf, math.inf
+        margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))
+        return act.lower + margin, act.upper - margin
+
+    def forward(self, x, *, keep=True, histogram_edges=None, pair=(0, 1), layers=None):
+        """Run the batch ``x`` (batch, d^(0)) through layers 1..``layers`` (default L); return :class:`ForwardStats`.
+
+        ``keep`` keeps every s^(l) and x^(l) (needed by :meth:`backward`; see :meth:`pre` / :meth:`post`);
+        without it only the output is kept. ``histogram_edges`` (ascending, >= 2 edges) asks for per-layer
+        histograms of x^(l); ``pair`` names the two inputs whose correlation is tracked.
+        The output x^(L) is :attr:`output` afterwards.
+        """
+        x = self._check_batch(x, self.widths[0], "x")
+        depth = self.depth if layers is None else _layer_index(layers, self.depth, "layers")
+        batch = x.shape[0]
+        edges = _check_edges(histogram_edges)
+        pair = _check_pair(pair, batch)
+        stats = np.zeros((depth, kernels.FORWARD_SLOTS))
+        active = np.zeros((depth, max(self.widths)), dtype=np.uint8)
+        counts = np.zeros((depth, max(edges.size - 1, 0)), dtype=np.int64)
+        correlation = np.full(depth, math.nan)
+        shifts = np.zeros((depth, 2))
+        finite_max = float(np.finfo(self.dtype).max)
+        low, high = self._saturation_bounds()
+        act = self.activation
+        kept_pre, kept_post = [], [x]
+        overflow = None
+        run = self._forward_cuda if self.backend == "cuda" else self._forward_cpu
+        previous = x
+        for l in range(1, depth + 1):
+            w, b = self.weights(l), self.biases(l)
+            pre = np.empty((batch, self.widths[l]), dtype=self.dtype)
+            post = np.empty_like(pre)
+            # shifts for the variance sums: the layer's first entry, computed the way the kernel computes it
+            first = float(np.dot(previous[0].astype(np.float64), w[0].astype(np.float64)))
+            first += float(b[0]) if self.bias else 0.0
+            if not math.isfinite(first):
+                first = 0.0
+            shift_x = float(act(first)) if math.isfinite(float(act(first))) else 0.0
+            shifts[l - 1] = first, shift_x
+            run(previous, w, b, pre, post, low, high, finite_max, first, shift_x, edges, stats[l - 1],
+                active[l - 1], counts[l - 1])
+            if pair is not None:
+                correlation[l - 1] = _correlation(pre[pair[0]], pre[pair[1]])
+            if keep:
+                kept_pre.append(pre)
+                kept_post.append(post)
+            previous = post
+            if stats[l - 1, kernels.F_NONFINITE_S] or stats[l - 1, kernels.F_NONFINITE_X]:
+                overflow = l
+                break
+        self._pre, self._post = (kept_pre, kept_post) if keep else (None, None)
+        self.output = previous
+        return self._forward_stats(stats, active, counts, correlation, shifts, depth, batch, overflow,
+                                   edges.size >= 2)
+
+    def _forward_cpu(self, x, w, b, pre, post, low, high, finite_max, shift_s, shift_x, edges, stats, active,
+                     counts):
+        act = self.activation
+        bias = b if self.bias else np.zeros(0, dtype=self.dtype)
+        kernels.forward_layer_cpu(x, w, bias, self.bias, pre, post, act.code, act.param, low, high, finite_max,
+                                  shift_s, shift_x, ROWS_PER_CHUNK, edges, stats, active, counts)
+
+    def _forward_cuda(self, *args):
+        from .kernels import nn_cuda  # noqa: F401  (filled in by the GPU half)
+
+        raise NotImplementedError
+
+    def _forward_stats(self, stats, active, counts, correlation, shifts, depth, batch, overflow, histograms):
+        fields = {k: np.full(depth, math.nan) for k in (
+            "pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq", "saturated_frac",
+            "zero_frac", "dead_frac")}
+        underflow = None
+        tiny = float(np.finfo(self.dtype).tiny)
+        for l in range(1, depth + 1):
+            if overflow is not None and l >= overflow:
+                break
+            row, n = stats[l - 1], batch * self.widths[l]
+            fields["pre_mean"][l - 1], fields["pre_var"][l - 1], fields["pre_meansq"][l - 1] = _moments(
+                row[kernels.F_SUM_S], row[kernels.F_SUMSQ_S], n, shifts[l - 1, 0])
+            fields["post_mean"][l - 1], fields["post_var"][l - 1], fields["post_meansq"][l - 1] = _moments(
+                row[kernels.F_SUM_X], row[kernels.F_SUMSQ_X], n, shifts[l - 1, 1])
+            fields["saturated_frac"][l - 1] = row[kernels.F_SATURATED] / n if self.activation.bounded else 0.0
+            fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n
+            dead = self.widths[l] - int(active[l - 1, :self.widths[l]].sum())
+            fields["dead_frac"][l - 1] = dead / self.widths[l] if self.activation.relu_like else 0.0
+            if underflow is None and fields["pre_meansq"][l - 1] < tiny:
+                underflow = l
+        if overflow is not None:
+            correlation[overflow - 1:] = math.nan
+        hist = counts if histograms else None
+        if hist is not None and overflow is not None:
+            hist = hist.copy()
+            hist[overflow - 1:] = 0
+        return ForwardStats(**fields, correlation=correlation, histograms=hist, overflow_layer=overflow,
+                            underflow_layer=underflow)
+
+    def backward(self, output_grad):
+        """Backpropagate ``output_grad`` = delta^(L) (batch, d^(L)); fill :attr:`grads`; return :class:`BackwardStats`.
+
+        Needs the activations of the last ``forward(x, keep=True)`` over all L layers.
+        """
+        self._require_kept()
+        if len(self._pre) != self.depth:
+            raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
+        batch = self._post[0].shape[0]
+        delta = self._check_batch(output_grad, self.widths[-1], "output_grad")
+        if delta.shape[0] != batch:
+            raise ValueError(f"output_grad must have the forward batch size {batch}, got {delta.shape[0]}")
+        delta = delta.copy()
+        depth = self.depth
+        stats_delta = np.zeros((depth, kernels.BACKWARD_SLOTS))
+        stats_w = np.zeros((depth, kernels.BACKWARD_SLOTS))
+        finite_max = float(np.finfo(self.dtype).max)
+        act = self.activation
+        self.grads[...] = 0.0
+        no_bias = np.zeros(0, dtype=self.dtype)
+        overflow = None
+        kernels.delta_pass_cpu(delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
+                               stats_delta[depth - 1], self.bias_grads(depth) if self.bias else no_bias,
+                               self.bias)
+        if stats_delta[depth - 1, kernels.B_NONFINITE]:
+            overflow = depth
+        l = depth
+        while overflow is None and l >= 1:
+            propagate = l > 1
+            delta_prev = np.empty((batch, self.widths[l - 1]), dtype=self.dtype) if propagate else delta
+            pre_prev = self._pre[l - 2] if propagate else delta
+            bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
+            kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
+                                       finite_max, 0.0, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
+                                       propagate, act.code, act.param, 0.0,
+                                       stats_delta[l - 2] if propagate else stats_delta[l - 1],
+                                       bias_prev, self.bias and propagate)
+            if stats_w[l - 1, kernels.B_NONFINITE]:
+                overflow = l
+            elif propagate and stats_delta[l - 2, kernels.B_NONFINITE]:
+                overflow = l - 1
+            delta = delta_prev
+            l -= 1
+        return self._backward_stats(stats_delta, stats_w, batch, overflow)
+
+    def _backward_stats(self, stats_delta, stats_w, batch, overflow):
+        depth = self.depth
+        fields = {k: np.full(depth, math.nan) for k in (
+            "grad_mean", "grad_var", "grad_meansq", "weight_grad_mean", "weight_grad_var", "weight_grad_meansq")}
+        bias_var = np.full(depth, math.nan) if self.bias else None
+        underflow = None
+        tiny = float(np.finfo(self.dtype).tiny)
+        for l in range(depth, 0, -1):
+            if overflow is not None and l <= overflow:
+                break
+            row = stats_delta[l - 1]
+            fields["grad_mean"][l - 1], fields["grad_var"][l - 1], fields["grad_meansq"][l - 1] = _moments(
+                row[kernels.B_SUM], row[kernels.B_SUMSQ], batch * self.widths[l], 0.0)
+            row = stats_w[l - 1]
+            n = self.widths[l] * self.widths[l - 1]
+            (fields["weight_grad_mean"][l - 1], fields["weight_grad_var"][l - 1],
+             fields["weight_grad_meansq"][l - 1]) = _moments(row[kernels.B_SUM], row[kernels.B_SUMSQ], n, 0.0)
+            if self.bias:
+                bias_var[l - 1] = float(np.var(self.bias_grads(l).astype(np.float64)))
+            if underflow is None and fields["grad_meansq"][l - 1] < tiny:
+                underflow = l
+        return BackwardStats(**fields, bias_grad_var=bias_var, overflow_layer=overflow, underflow_layer=underflow)
+
+
+def _check_edges(edges):
+    if edges is None:
+        return np.zeros(0)
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValueError("histogram_edges must be a 1-d array of at least 2 finite, strictly increasing edges")
+    return np.ascontiguousarray(edges)
+
+
+def _check_pair(pair, batch):
+    if pair is None or batch < 2:
+        return None
+    try:
+        a, b = (int(p) for p in pair)
+    except (TypeError, ValueError):
+        raise ValueError(f"pair must be two input indices, got {pair!r}") from None
+    if not (0 <= a < batch and 0 <= b < batch and a != b):
+        raise ValueError(f"pair must be two distinct input indices in 0..{batch - 1}, got {pair!r}")
+    return a, b
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# LSUV
+
+
+def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS, seed=0, orthogonal_start=True):
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, Algorithm 1), in place.
+
+    Start from orthogonal weights (``orthogonal_start``), then for l = 1..L in order: forward ``inputs`` to
+    s^(l), and while ``|Var(s^(l)) - 1| >= tol`` and fewer than ``max_iterations`` rescalings were made, set
+    ``W^(l) <- W^(l) / sqrt(Var(s^(l)))``. Biases are left as they are. Returns the number of rescalings per
+    layer (an int array of length L). A layer whose s^(l) has zero variance cannot be rescaled: ValueError.
+    """
+    tol = backends.check_finite(tol, "tol", minimum=0.0, strict=True)
+    max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
+    if orthogonal_start:
+        for l in range(1, net.depth + 1):
+            net.weights(l)[...] = initial_weights("orthogonal", net.widths[l - 1], net.widths[l],
+                                                  seed=layer_seed(seed, l), dtype=net.dtype)
+    iterations = np.zeros(net.depth, dtype=np.int64)
+    x = inputs
+    for l in range(1, net.depth + 1):
+        single = MLP((net.widths[l - 1], net.widths[l]), net.activation, bias=net.bias, dtype=net.dtype,
+                     backend=net.backend)
+        single.weights(1)[...] = net.weights(l)
+        if net.bias:
+            single.biases(1)[...] = net.biases(l)
+        while True:
+            variance = single.forward(x, keep=False, pair=None).pre_var[0]
+            if not (math.isfinite(variance) and variance > 0.0):
+                raise ValueError(f"LSUV: Var(s^({l})) = {variance}; cannot rescale layer {l}")
+            if abs(variance - 1.0) < tol or iterations[l - 1] >= max_iterations:
+                break
+            single.weights(1)[...] /= math.sqrt(variance)
+            iterations[l - 1] += 1
+        net.weights(l)[...] = single.weights(1)
+        x = single.output
+    return iterations
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the experiment
+
+
+@dataclasses.dataclass
+class Propagation:
+    """What :func:`propagate` measured. Arrays of length ``depth`` are indexed by layer l - 1 (l = 1..L).
+
+    Description of the run: ``init``, ``init_params``, ``activation`` (name), ``activation_param``, ``depth``,
+    ``widths`` (d^(0), ..., d^(L)), ``batch``, ``seed``, ``dtype`` (name), ``backend``, ``bias_var``.
+
+    Input x^(0): ``input_mean``, ``input_var``, ``input_meansq`` (scalars) and ``input_correlation`` (of the
+    ``pair`` of inputs).
+
+    Weights as drawn: ``weight_var`` (variance of the entries of W^(l), measured) and ``weight_gain`` =
+    d^(l-1) * weight_var (the fan_in * Var[W] of the linear recursions); ``lsuv_iterations`` (init="lsuv").
+
+    Forward (see :class:`ForwardStats`): ``pre_mean``, ``pre_var``, ``pre_meansq``, ``post_mean``, ``post_var``,
+    ``post_meansq``, ``saturated_frac``, ``zero_frac``, ``dead_frac``, ``correlation``, ``histograms`` (with
+    ``histogram_edges``), ``overflow_layer``, ``underflow_layer``.
+
+    Backward (see :class:`BackwardStats`; NaN everywhere when the forward pass overflowed): ``grad_mean``,
+    ``grad_var``, ``grad_meansq`` (of delta^(l)), ``weight_grad_mean``, ``weight_grad_var``,
+    ``weight_grad_meansq``, ``bias_grad_var``, ``grad_overflow_layer``, ``grad_underflow_layer``;
+    ``output_grad_var`` is the variance of delta^(L) as given (1 in expectation for the default draws).
+    """
+
+    init: str
+    init_params: dict
+    activation: str
+    activation_param: float
+    depth: int
+    widths: tuple
+    batch: int
+    seed: int
+    dtype: str
+    backend: str
+    bias_var: float
+    input_mean: float
+    input_var: float
+    input_meansq: float
+    input_correlation: float
+    weight_var: np.ndarray
+    weight_gain: np.ndarray
+    lsuv_iterations: np.ndarray | None
+    pre_mean: np.ndarray
+    pre_var: np.ndarray
+    pre_meansq: np.ndarray
+    post_mean: np.ndarray
+    post_var: np.ndarray
+    post_meansq: np.ndarray
+    saturated_frac: np.ndarray
+    zero_frac: np.ndarray
+    dead_frac: np.ndarray
+    correlation: np.ndarray
+    histograms: np.ndarray | None
+    histogram_edges: np.ndarray | None
+    overflow_layer: int | None
+    underflow_layer: int | None
+    grad_mean: np.ndarray
+    grad_var: np.ndarray
+    grad_meansq: np.ndarray
+    weight_grad_mean: np.ndarray
+    weight_grad_var: np.ndarray
+    weight_grad_meansq: np.ndarray
+    bias_grad_var: np.ndarray | None
+    output_grad_var: float
+    grad_overflow_layer: int | None
+    grad_underflow_layer: int | None
+
+    def as_arrays(self):
+        """The per-layer arrays by name (for :class:`testbed.results.Result`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), np.ndarray)}
+
+
+def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
+              bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
+              pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
+              lsuv_max_iterations=LSUV_MAX_ITERATIONS, **init_params):
+    """Measure how a signal and its gradient propagate through a freshly initialised MLP; return :class:`Propagation`.
+
+    ``init``: an initialiser name of :mod:`testbed.init` (its parameters as keywords, ``init_params``), or
+    ``"lsuv"`` (orthogonal start, then :func:`lsuv` on the input batch, with ``lsuv_tol`` and
+    ``lsuv_max_iterations``). ``activation``: a name of :mod:`testbed.activations` (its parameter, e.g.
+    ``negative_slope``, in ``activation_params``) or an :class:`~testbed.activations.Activation`.
+    ``depth`` L and ``width`` (an int, or a list of L ints d^(1)..d^(L); d^(0) is ``input_width``, by default
+    the first width): see :func:`resolve_widths`. Biases are drawn from N(0, ``bias_var``) when ``bias_var`` > 0
+    (else the net has none).
+
+    Inputs x^(0) are ``inputs`` or i.i.d. N(0, 1) (Philox stream STREAM_INPUTS); the backward pass starts from
+    ``output_grad``, or ``loss(output) -> dloss/ds^(L)`` evaluated on s^(L), or i.i.d. N(0, 1) draws
+    (stream STREAM_OUTPUT_GRAD: the loss sum_batch <r, s^(L)>). ``backward=False`` skips it (grad fields NaN).
+
+    A signal that leaves the finite range is reported in ``overflow_layer`` / ``grad_overflow_layer`` (first layer
+    where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
+    :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
+    """
+    widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
+    depth = len(widths) - 1
+    batch = backends.check_positive_int(batch, "batch")
+    seed = backends.check_seed(seed)
+    dtype = backends.check_dtype(dtype)
+    bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+    if on_nonfinite not in ("flag", "raise"):
+        raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
+    if not isinstance(init, str):
+        raise ValueError(f"init must be an initialiser name, got {init!r}")
+    for name, value in init_params.items():
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            backends.check_finite(value, name)
+    net = MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=backend, **(activation_params or {}))
+    if inputs is None:
+        x = rng.normal((batch, widths[0]), seed=seed, stream=STREAM_INPUTS, dtype=dtype)
+    else:
+        x = net._check_batch(inputs, widths[0], "inputs")
+        batch = x.shape[0]
+    lsuv_iterations = None
+    if init == "lsuv":
+        net.initialize("zeros" if _init_module() is None else "orthogonal", seed=seed, bias_var=bias_var)
+        lsuv_iterations = lsuv(net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed,
+                               **init_params)
+    else:
+        net.initialize(init, seed=seed, bias_var=bias_var, **init_params)
+    forward = net.forward(x, keep=backward, histogram_edges=histogram_edges, pair=pair)
+    if forward.overflow_layer is not None and on_nonfinite == "raise":
+        raise NonFiniteSignalError(
+            f"the forward signal left the finite range at layer {forward.overflow_layer} of {depth}",
+            forward.overflow_layer, "forward")
+    nan = np.full(depth, math.nan)
+    back = BackwardStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
+                         nan.copy() if net.bias else None, None, None)
+    output_grad_var = math.nan
+    if backward and forward.overflow_layer is None:
+        if output_grad is not None:
+            delta = output_grad
+        elif loss is not None:
+            delta = loss(net.pre(depth).copy())
+        else:
+            delta = rng.normal((batch, widths[-1]), seed=seed, stream=STREAM_OUTPUT_GRAD, dtype=dtype)
+        delta = net._check_batch(delta, widths[-1], "output_grad")
+        output_grad_var = float(np.var(delta.astype(np.float64)))
+        back = net.backward(delta)
+        if back.overflow_layer is not None and on_nonfinite == "raise":
+            raise NonFiniteSignalError(
+                f"the gradient left the finite range at layer {back.overflow_layer} of {depth}",
+                back.overflow_layer, "backward")
+    weight_var = np.array([float(np.var(net.weights(l).astype(np.float64))) for l in range(1, depth + 1)])
+    x64 = x.astype(np.float64)
+    pair_checked = _check_pair(pair, batch)
+    return Propagation(
+        init=init, init_params=dict(init_params), activation=net.activation.name,
+        activation_param=net.activation.param, depth=depth, widths=widths, batch=batch, seed=seed,
+        dtype=dtype.name, backend=net.backend, bias_var=bias_var,
+        input_mean=float(x64.mean()), input_var=float(x64.var()), input_meansq=float(np.mean(x64 * x64)),
+        input_correlation=_correlation(x64[pair_checked[0]], x64[pair_checked[1]]) if pair_checked else math.nan,
+        weight_var=weight_var, weight_gain=weight_var * np.array(widths[:-1], dtype=np.float64),
+        lsuv_iterations=lsuv_iterations,
+        pre_mean=forward.pre_mean, pre_var=forward.pre_var, pre_meansq=forward.pre_meansq,
+        post_mean=forward.post_mean, post_var=forward.post_var, post_meansq=forward.post_meansq,
+        saturated_frac=forward.saturated_frac, zero_frac=forward.zero_frac, dead_frac=forward.dead_frac,
+        correlation=forward.correlation, histograms=forward.histograms,
+        histogram_edges=None if histogram_edges is None else np.asarray(histogram_edges, dtype=np.float64),
+        overflow_layer=forward.overflow_layer, underflow_layer=forward.underflow_layer,
+        grad_mean=back.grad_mean, grad_var=back.grad_var, grad_meansq=back.grad_meansq,
+        weight_grad_mean=back.weight_grad_mean, weight_grad_var=back.weight_grad_var,
+        weight_grad_meansq=back.weight_grad_meansq, bias_grad_var=back.bias_grad_var,
+        output_grad_var=output_grad_var, grad_overflow_layer=back.overflow_layer,
+        grad_underflow_layer=back.underflow_layer,
+    )
+
+
+def _input_width(inputs, input_width):
+    shape = np.shape(inputs)
+    if len(shape) != 2:
+        raise ValueError(f"inputs must have shape (batch, d^(0)), got {shape}")
+    if input_width is not None and input_width != shape[1]:
+        raise ValueError(f"input_width={input_width!r} disagrees with inputs of width {shape[1]}")
+    return shape[1]
