@@ -1,0 +1,384 @@
+"""Escape times by Monte Carlo: many independent optimizer runs on a landscape, one per CPU iteration / GPU thread.
+
+::
+
+    from testbed import landscapes, montecarlo, optim
+    f = landscapes.saddle(dim=10, negative=1, gamma=1.0)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.01), trials=20000, noise=0.01, radius=1.0,
+                                start="saddle", max_steps=20000, seed=0, backend="cpu")
+    r.steps, r.escaped, r.diverged      # arrays of length trials
+    r.median()                          # Kaplan-Meier median escape time (inf when fewer than half escaped)
+
+Each trial runs ``t = 1, 2, ...``: gradient of the landscape plus noise, one step of the optimizer's own scalar
+rule (:mod:`testbed.rules.optimizers`, the same arithmetic as :mod:`testbed.optim`), projection onto the
+landscape's box if it has one, until
+
+- ``criterion="radius"`` (default): |w - c| > R, the iterate leaves the ball of radius ``radius`` around the
+  landscape's centre (the saddle); ``"loss"``: f(w) < f(w_0) - ``delta`` (plateaus); ``"converge"``:
+  |w - w*| < ``radius`` around the landscape's minimum (ravines); ``"none"``: run the whole budget (minima,
+  Reddi: look at ``final``);
+- an iterate is not finite (the trial *diverged*; counted in ``diverged``, never in the statistics of escapes);
+- or ``max_steps`` steps were taken (the trial is *censored*: ``escaped`` is False and ``steps`` holds the
+  budget, which is a lower bound, not an escape time).
+
+Noise: ``noise`` is the standard deviation sigma of isotropic Gaussian gradient noise (``noise_kind="gaussian"``),
+or the per-sample standard deviation of a finite sum (``noise_kind="minibatch"``, ``samples`` per-sample linear
+terms, ``batch`` drawn with replacement per step: see :mod:`testbed.rules.montecarlo`). Every random number is
+Philox keyed by (seed, trial, step, coordinate), so escape times are identical on the CPU with any number of
+threads and on CUDA (the simulator bit for bit; a real GPU's log/sin/cos may differ in the last bit).
+
+Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an
+array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
+the ball of radius r around the landscape's start (direction from normals, radius r U^(1/d)).
+
+Newton and saddle-free Newton (:class:`Newton`, :class:`SaddleFreeNewton`, or :mod:`testbed.optim`'s when it
+provides them) couple the coordinates through the Hessian; they run in a CPU kernel with a LAPACK
+eigendecomposition per step, and ``backend="cuda"`` raises a ValueError for them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from . import backend as backends
+from . import landscapes as landscape_registry
+from . import rng
+from . import statistics
+from .rules import montecarlo as rules
+from .rules import optimizers as optimizer_rules
+
+CRITERIA = {
+    "radius": rules.CRITERION_RADIUS,
+    "loss": rules.CRITERION_LOSS,
+    "converge": rules.CRITERION_CONVERGE,
+    "none": rules.CRITERION_NONE,
+}
+NOISE_KINDS = {"gaussian": rules.NOISE_GAUSSIAN, "minibatch": rules.NOISE_MINIBATCH}
+
+#: The Philox stream of the host-side draws (random starts, finite-sum samples); trial streams are 0 .. trials-1.
+HOST_STREAM = 2**32 - 1
+_STEP_BALL_DIRECTION = 0
+_STEP_BALL_RADIUS = 1
+_STEP_SAMPLES = 2
+
+#: Most trajectory points kept per recorded trial when ``record_every`` is not given.
+MAX_RECORD_POINTS = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Newton:
+    """Newton's method ``w -= lr H^-1 g`` (a dense step; eigenvalues floored at ``damping`` in magnitude)."""
+
+    lr: float = 1.0
+    damping: float = 1e-8
+    name = "newton"
+
+
+@dataclasses.dataclass(frozen=True)
+class SaddleFreeNewton:
+    """Saddle-free Newton ``w -= lr |H|^-1 g`` (Dauphin et al. 2014): |H| = V |Lambda| V^T, floored at damping."""
+
+    lr: float = 1.0
+    damping: float = 1e-8
+    name = "saddle_free_newton"
+
+
+@dataclasses.dataclass
+class EscapeResult:
+    """The outcome of :func:`escape_times`: per-trial arrays and what produced them.
+
+    Attributes
+    ----------
+    steps : int64 array (trials,)
+        Steps to escape for escaped trials; the budget ``max_steps`` for censored ones; the step of the first
+        non-finite iterate for diverged ones.
+    escaped, diverged : bool arrays (trials,)
+        ``censored = ~escaped & ~diverged``.
+    final : float64 array (trials, dim)
+        The iterate when the trial stopped.
+    trajectories : float64 array (record, points, dim) or None
+        w at steps ``trajectory_steps`` of the first ``record`` trials (NaN after the trial stopped).
+    trajectory_steps : int64 array (points,)
+    params : dict
+        The landscape, optimizer and every argument of the run.
+    """
+
+    steps: np.ndarray
+    escaped: np.ndarray
+    diverged: np.ndarray
+    final: np.ndarray
+    trajectories: np.ndarray | None
+    trajectory_steps: np.ndarray | None
+    params: dict
+
+    @property
+    def censored(self):
+        return ~self.escaped & ~self.diverged
+
+    @property
+    def trials(self):
+        return int(self.steps.size)
+
+    @property
+    def fraction_escaped(self):
+        return float(self.escaped.mean())
+
+    @property
+    def n_diverged(self):
+        return int(self.diverged.sum())
+
+    def escape_steps(self):
+        """The escape times of the trials that escaped (a plain array, no censored values in it)."""
+        return self.steps[self.escaped]
+
+    def median(self):
+        """Kaplan-Meier median escape time (diverged trials count as censored at divergence); inf if unreached."""
+        return statistics.km_median(self.steps, self.escaped)
+
+    def quantile(self, q):
+        """Kaplan-Meier q-quantile of the escape time."""
+        return statistics.km_quantile(self.steps, self.escaped, q)
+
+    def survival(self):
+        """The Kaplan-Meier curve ``(times, S)``."""
+        return statistics.kaplan_meier(self.steps, self.escaped)
+
+    def ecdf(self):
+        """Empirical CDF of the escape time over all trials (tops out at the escaped fraction)."""
+        return statistics.ecdf(self.steps, self.escaped)
+
+    def summary(self):
+        """Headline numbers: trials, escaped/censored/diverged fractions, KM median, mean of the escaped."""
+        escaped_steps = self.escape_steps()
+        return {
+            "trials": self.trials,
+            "fraction_escaped": self.fraction_escaped,
+            "fraction_censored": float(self.censored.mean()),
+            "diverged": self.n_diverged,
+            "median": self.median(),
+            "mean_of_escaped": float(escaped_steps.mean()) if escaped_steps.size else float("nan"),
+        }
+
+
+def _spec(optimizer):
+    """(kind, spec): kind "rule" with the optimizer's RuleSpec, or "newton"/"saddle_free" with (lr, damping)."""
+    if isinstance(optimizer, str):
+        from . import optim
+
+        optimizer = optim.make(optimizer)
+    dense = getattr(optimizer, "dense_method", None)
+    if isinstance(optimizer, (Newton, SaddleFreeNewton)) or dense is not None:
+        name = dense or optimizer.name
+        kind = "saddle_free" if "free" in str(name) else "newton"
+        lr = backends.check_finite(getattr(optimizer, "lr", 1.0), "optimizer.lr", minimum=0.0, strict=True)
+        damping = backends.check_finite(getattr(optimizer, "damping", 1e-8), "optimizer.damping", minimum=0.0,
+                                        strict=True)
+        return kind, (lr, damping)
+    if not hasattr(optimizer, "rule_spec"):
+        raise ValueError(
+            f"optimizer must be a testbed.optim optimizer (with rule_spec()), a name for testbed.optim.make, or "
+            f"montecarlo.Newton / montecarlo.SaddleFreeNewton; got {optimizer!r}"
+        )
+    return "rule", optimizer.rule_spec()
+
+
+def _starts(landscape, start, trials, seed):
+    dim = landscape.dim
+    if isinstance(start, str):
+        if start not in ("saddle", "default", "start"):
+            raise ValueError(f"start must be 'saddle', an array or ('ball', r), got {start!r}")
+        return np.tile(landscape.start, (trials, 1))
+    if isinstance(start, tuple) and len(start) == 2 and start[0] == "ball":
+        r = backends.check_finite(start[1], "start radius", minimum=0.0, strict=True)
+        directions = rng.normal((trials, dim), seed=seed, stream=HOST_STREAM, step=_STEP_BALL_DIRECTION)
+        norms = np.linalg.norm(directions, axis=1, keepdims=True)
+        radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (1.0 / dim)
+        return landscape.start + directions / norms * radii[:, None]
+    try:
+        array = np.asarray(start, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"start must be 'saddle', an array or ('ball', r), got {start!r}") from None
+    if array.shape == (dim,):
+        array = np.tile(array, (trials, 1))
+    elif array.shape != (trials, dim):
+        raise ValueError(
+            f"start must have shape ({dim},) or ({trials}, {dim}) for this landscape of dim {dim}, got {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError("start must be finite")
+    return array.copy()
+
+
+def _finite_sum_samples(samples, dim, seed):
+    """``samples`` centred directions with unit variance per coordinate (rows a_k of the finite sum)."""
+    draws = rng.normal((samples, dim), seed=seed, stream=HOST_STREAM, step=_STEP_SAMPLES)
+    draws -= draws.mean(axis=0)
+    draws /= draws.std(axis=0)
+    return np.ascontiguousarray(draws)
+
+
+def escape_times(
+    landscape, optimizer, *, trials=1000, noise=0.0, radius=1.0, start="saddle", max_steps=10000, seed=0,
+    backend="cpu", criterion="radius", delta=None, center=None, noise_kind="gaussian", samples=1000, batch=1,
+    record=0, record_every=None,
+):
+    """Run ``trials`` independent trials of ``optimizer`` on ``landscape``; return an :class:`EscapeResult`.
+
+    Parameters
+    ----------
+    landscape : Landscape or str
+        A :mod:`testbed.landscapes` landscape, or its name (built with default parameters).
+    optimizer : a :mod:`testbed.optim` optimizer, its name, or :class:`Newton` / :class:`SaddleFreeNewton`.
+    trials : int
+        Number of independent trials (trial k uses Philox stream k).
+    noise : float >= 0
+        Gradient-noise standard deviation sigma (per coordinate; per sample for ``noise_kind="minibatch"``).
+    radius : float > 0
+        R of the escape ball (``criterion="radius"``) or the tolerance (``"converge"``).
+    start : "saddle", array of shape (dim,) or (trials, dim), or ("ball", r).
+    max_steps : int > 0
+        Step budget; trials that have not escaped by then are censored.
+    seed : int in [0, 2**64)
+    backend : "cpu", "cuda" or "auto".
+    criterion : "radius", "loss", "converge" or "none" (see the module docstring).
+    delta : float > 0
+        The loss drop of ``criterion="loss"`` (required there).
+    center : array of length dim, optional
+        Centre of the ball (default: the landscape's centre; its minimum for ``"converge"``).
+    noise_kind : "gaussian" or "minibatch"; samples, batch : the finite sum's size and the minibatch size.
+    record : int >= 0
+        Keep the trajectories of the first ``record`` trials, every ``record_every`` steps (default: at most
+        2000 points).
+    """
+    if isinstance(landscape, str):
+        landscape = landscape_registry.make(landscape)
+    if not isinstance(landscape, landscape_registry.Landscape):
+        raise ValueError(f"landscape must be a testbed.landscapes.Landscape or a landscape name, got {landscape!r}")
+    kind, spec = _spec(optimizer)
+    trials = backends.check_positive_int(trials, "trials")
+    if trials >= HOST_STREAM:
+        raise ValueError(f"trials must be below 2**32 - 1, got {trials}")
+    noise = backends.check_finite(noise, "noise", minimum=0.0)
+    radius = backends.check_finite(radius, "radius", minimum=0.0, strict=True)
+    max_steps = backends.check_positive_int(max_steps, "max_steps")
+    if max_steps >= 2**32:
+        raise ValueError(f"max_steps must be below 2**32 (a Philox counter word), got {max_steps}")
+    seed = backends.check_seed(seed)
+    target = backends.resolve(backend)
+    if criterion not in CRITERIA:
+        raise backends.unknown_name_error("criterion", criterion, CRITERIA)
+    if noise_kind not in NOISE_KINDS:
+        raise backends.unknown_name_error("noise_kind", noise_kind, NOISE_KINDS)
+    if criterion == "loss":
+        if delta is None:
+            raise ValueError("delta (the loss drop) is required with criterion='loss'")
+        delta = backends.check_finite(delta, "delta", minimum=0.0, strict=True)
+    else:
+        delta = 0.0 if delta is None else backends.check_finite(delta, "delta", minimum=0.0)
+    dim = landscape.dim
+    if center is None:
+        center = landscape.minimum if criterion == "converge" else landscape.center
+        if center is None:
+            raise ValueError(f"criterion='converge' needs center= (landscape {landscape.name!r} states no minimum)")
+    center = np.asarray(center, dtype=np.float64)
+    if center.shape != (dim,) or not np.all(np.isfinite(center)):
+        raise ValueError(f"center must be {dim} finite numbers, got {center!r}")
+    center = np.ascontiguousarray(center)
+    record = int(record)
+    if record < 0:
+        raise ValueError(f"record must be >= 0, got {record}")
+    record = min(record, trials)
+    if record_every is None:
+        record_every = max(1, math.ceil(max_steps / MAX_RECORD_POINTS))
+    record_every = backends.check_positive_int(record_every, "record_every")
+    samples_array = np.zeros((1, dim))
+    noise_code = rules.NOISE_NONE
+    if noise > 0.0:
+        noise_code = NOISE_KINDS[noise_kind]
+        if noise_code == rules.NOISE_MINIBATCH:
+            samples = backends.check_positive_int(samples, "samples")
+            if samples < 2:
+                raise ValueError(f"samples must be at least 2 for a finite sum, got {samples}")
+            batch = backends.check_positive_int(batch, "batch")
+            samples_array = _finite_sum_samples(samples, dim, seed)
+    batch = int(batch)
+
+    w = np.ascontiguousarray(_starts(landscape, start, trials, seed))
+    n_points = max_steps // record_every + 1
+    trajectories = np.full((max(record, 1), n_points if record else 1, dim), np.nan)
+    steps = np.zeros(trials, dtype=np.int64)
+    status = np.zeros(trials, dtype=np.int8)
+    has_box = landscape.bounds is not None
+    low, high = landscape.bounds if has_box else (-math.inf, math.inf)
+    common = dict(noise_kind=noise_code, sigma=noise, batch=batch, samples=samples_array, seed=np.uint64(seed),
+                  criterion=CRITERIA[criterion], center=center, radius=radius, delta=delta, has_box=has_box,
+                  low=float(low), high=float(high), max_steps=max_steps)
+    params = dict(landscape=landscape.name, landscape_description=landscape.description, dim=dim,
+                  optimizer=getattr(optimizer, "name", type(optimizer).__name__), trials=trials, noise=noise,
+                  radius=radius, max_steps=max_steps, seed=seed, backend=target, criterion=criterion, delta=delta,
+                  noise_kind=noise_kind, batch=batch)
+
+    if kind == "rule":
+        _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common)
+        params["lr"] = float(spec.lr)
+    else:
+        if target == "cuda":
+            raise ValueError("optimizer: Newton and saddle-free Newton run on backend='cpu' only (a dense "
+                             "eigendecomposition per step); use backend='cpu'")
+        from .kernels import montecarlo as kernels
+
+        lr, damping = spec
+        method = kernels.DENSE_SADDLE_FREE if kind == "saddle_free" else kernels.DENSE_NEWTON
+        kernels.dense_trials_cpu(
+            landscape.code, landscape.params, dim, method, lr, damping,
+            common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
+            common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
+            common["low"], common["high"], common["max_steps"],
+            w, trajectories, record_every, record, steps, status,
+        )
+        params["lr"] = lr
+
+    return EscapeResult(
+        steps=steps,
+        escaped=status == rules.STATUS_ESCAPED,
+        diverged=status == rules.STATUS_DIVERGED,
+        final=w,
+        trajectories=trajectories if record else None,
+        trajectory_steps=np.arange(n_points, dtype=np.int64) * record_every if record else None,
+        params=params,
+    )
+
+
+def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common):
+    from .kernels import montecarlo as kernels
+
+    dim = landscape.dim
+    hyper = np.ascontiguousarray(np.asarray(spec.hyper, dtype=np.float64))
+    if hyper.size != optimizer_rules.HYPER_SIZE:
+        raise ValueError(f"optimizer rule_spec().hyper must have {optimizer_rules.HYPER_SIZE} entries")
+    schedule_params = np.ascontiguousarray(np.asarray(spec.schedule_params, dtype=np.float64))
+    scratch = [np.zeros_like(w) for _ in range(4)]
+    args = [
+        landscape.code, landscape.params, dim,
+        int(spec.code), hyper, float(spec.lr), int(spec.schedule_code), schedule_params,
+        common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
+        common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
+        common["low"], common["high"], common["max_steps"],
+    ]
+    if target == "cpu":
+        kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, steps, status)
+        return
+    device = [backends.to_device(a) for a in (landscape.params, hyper, schedule_params, common["samples"],
+                                              common["center"], w, *scratch, trajectories, steps, status)]
+    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_traj, d_steps,
+     d_status) = device
+    args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
+    blocks, threads = backends.launch_shape(w.shape[0])
+    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_traj, record_every, record,
+                                          d_steps, d_status)
+    w[...] = backends.to_host(d_w)
+    trajectories[...] = backends.to_host(d_traj)
+    steps[...] = backends.to_host(d_steps)
+    status[...] = backends.to_host(d_status)
