@@ -5,6 +5,8 @@ across worker processes.
 """
 import csv
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,12 @@ from testbed.results import load
 import fake_scenario
 
 FAKE = "tests.fake_scenario"
+
+# ``tests.fake_scenario`` is imported by module path (also in worker processes, which inherit sys.path): make
+# sure the repository root is on the path whichever way pytest was started.
+REPOSITORY = str(Path(__file__).resolve().parents[1])
+if REPOSITORY not in sys.path:
+    sys.path.insert(0, REPOSITORY)
 GRID = {"slope": [1.0, 2.0], "points": [3, 4]}
 
 
