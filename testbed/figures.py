@@ -109,6 +109,12 @@ def read_preset(path) -> Preset:
                     f"{path}: unknown key {key!r} in [{section}]{closest(key, valid)}; "
                     f"parameters of scenario {data['scenario']!r}: {', '.join(sorted(valid))}"
                 )
+    known = getattr(module, "FIGURES", None)
+    if known is not None and data["figure"] not in known:
+        raise PresetError(
+            f"{path}: scenario {data['scenario']!r} has no figure {data['figure']!r}{closest(data['figure'], known)}; "
+            f"its figures: {', '.join(known)}"
+        )
     return Preset(
         name=path.stem, path=path, scenario=data["scenario"], figure=data["figure"],
         description=data.get("description", ""), params=dict(data.get("params", {})),

@@ -14,6 +14,7 @@ from testbed.scenarios import common
 
 DEFAULTS = dict(slope=2.0, points=20, noise=0.1, seed=0, backend="cpu")
 QUICK = dict(points=5)
+FIGURES = ("line", "residual")
 
 
 def run(*, quick=False, progress=True, **params):

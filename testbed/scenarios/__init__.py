@@ -30,6 +30,9 @@ The module docstring
     ``def plot(result, out_dir): return common.save_figures(figures(result), out_dir)``.
     Import matplotlib (through :mod:`testbed.plotting`) inside ``plot``/``figures`` or at the scenario's top:
     never in modules below the scenarios.
+``FIGURES: tuple of str`` (recommended)
+    The names of the figures ``plot`` writes, so a preset naming a figure that does not exist is rejected
+    before anything runs.
 ``table(result) -> str``
     The table printed after a run (``common.format_table`` aligns rows of dicts).
 ``main(argv=None) -> int``
