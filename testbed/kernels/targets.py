@@ -10,6 +10,10 @@ is written once and the CPU and GPU kernels run the same arithmetic::
     tanh_gpu = for_gpu(activations.tanh)   # numba.cuda device function
 
 The same rule as plain Python (uncompiled) is what the CUDA simulator runs and what the tests call.
+
+``for_cpu(rule, error_model="numpy")`` compiles the rule (and every rule it calls) with Numba's NumPy error model:
+a float division by zero gives inf or NaN, as on the GPU, instead of raising ZeroDivisionError. Without the
+exception branch LLVM can vectorise a loop over the rule (SIMD lanes), which the Monte Carlo kernels rely on.
 """
 import functools
 import types
@@ -35,23 +39,32 @@ def _rebound(rule, target):
     return copy
 
 
+#: CPU targets of :func:`compile_rule` -> Numba's error model for them.
+CPU_TARGETS = {"cpu": "python", "cpu-numpy-errors": "numpy"}
+
+
 @functools.lru_cache(maxsize=None)
 def compile_rule(rule, target):
-    """The compiled twin of ``rule`` for ``target`` ("cpu" or "cuda"), memoised."""
-    if target == "cpu":
+    """The compiled twin of ``rule`` for ``target`` ("cpu", "cpu-numpy-errors" or "cuda"), memoised."""
+    if target in CPU_TARGETS:
         from numba import njit
 
-        return njit(inline="never")(_rebound(rule, target))
+        return njit(inline="never", error_model=CPU_TARGETS[target])(_rebound(rule, target))
     if target == "cuda":
         from numba import cuda
 
         return cuda.jit(device=True)(_rebound(rule, target))
-    raise ValueError(f"target must be 'cpu' or 'cuda', got {target!r}")
+    raise ValueError(f"target must be 'cpu', 'cpu-numpy-errors' or 'cuda', got {target!r}")
 
 
-def for_cpu(rule):
-    """``rule`` compiled with ``numba.njit``, its callees rebound to their CPU twins."""
-    return compile_rule(rule, "cpu")
+def for_cpu(rule, error_model="python"):
+    """``rule`` compiled with ``numba.njit``, its callees rebound to their CPU twins.
+
+    ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, so loops over the rule vectorise.
+    """
+    if error_model not in CPU_TARGETS.values():
+        raise ValueError(f"error_model must be 'python' or 'numpy', got {error_model!r}")
+    return compile_rule(rule, "cpu" if error_model == "python" else "cpu-numpy-errors")
 
 
 def for_gpu(rule):
