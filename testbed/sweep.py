@@ -269,7 +269,8 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
     points = grid_points(grid)
     names = [point_name(point) for point in points]
     if len(set(names)) != len(names):
-        raise SweepError("two grid points map to the same folder name; use values that differ in print")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise SweepError(f"the grid gives point {repeated[0]!r} twice (a value repeated, or two values that print alike)")
     for stale in out.glob(f".*{PARTIAL_SUFFIX}"):  # left by a sweep that was killed mid-save
         shutil.rmtree(stale, ignore_errors=True)
 
