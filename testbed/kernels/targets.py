@@ -14,6 +14,8 @@ The same rule as plain Python (uncompiled) is what the CUDA simulator runs and w
 ``for_cpu(rule, error_model="numpy")`` compiles the rule (and every rule it calls) with Numba's NumPy error model:
 a float division by zero gives inf or NaN, as on the GPU, instead of raising ZeroDivisionError. Without the
 exception branch LLVM can vectorise a loop over the rule (SIMD lanes), which the Monte Carlo kernels rely on.
+``inline=True`` also inlines the rule and its callees in Numba's IR (``inline="always"``): LLVM does not inline a
+large rule such as Philox's ten rounds, and a loop that calls a function is not vectorised.
 """
 import functools
 import types
@@ -39,8 +41,12 @@ def _rebound(rule, target):
     return copy
 
 
-#: CPU targets of :func:`compile_rule` -> Numba's error model for them.
-CPU_TARGETS = {"cpu": "python", "cpu-numpy-errors": "numpy"}
+#: CPU targets of :func:`compile_rule` -> Numba's (error model, inline option) for them.
+CPU_TARGETS = {
+    "cpu": ("python", "never"),
+    "cpu-numpy-errors": ("numpy", "never"),
+    "cpu-numpy-errors-inline": ("numpy", "always"),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,22 +55,28 @@ def compile_rule(rule, target):
     if target in CPU_TARGETS:
         from numba import njit
 
-        return njit(inline="never", error_model=CPU_TARGETS[target])(_rebound(rule, target))
+        error_model, inline = CPU_TARGETS[target]
+        return njit(inline=inline, error_model=error_model)(_rebound(rule, target))
     if target == "cuda":
         from numba import cuda
 
         return cuda.jit(device=True)(_rebound(rule, target))
-    raise ValueError(f"target must be 'cpu', 'cpu-numpy-errors' or 'cuda', got {target!r}")
+    raise ValueError(f"target must be one of {', '.join(CPU_TARGETS)} or 'cuda', got {target!r}")
 
 
-def for_cpu(rule, error_model="python"):
+def for_cpu(rule, error_model="python", inline=False):
     """``rule`` compiled with ``numba.njit``, its callees rebound to their CPU twins.
 
-    ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, so loops over the rule vectorise.
+    ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, so loops over the rule vectorise;
+    ``inline=True`` (with ``error_model="numpy"``): the rule and its callees are inlined into the caller.
     """
-    if error_model not in CPU_TARGETS.values():
+    if error_model not in ("python", "numpy"):
         raise ValueError(f"error_model must be 'python' or 'numpy', got {error_model!r}")
-    return compile_rule(rule, "cpu" if error_model == "python" else "cpu-numpy-errors")
+    if inline and error_model != "numpy":
+        raise ValueError("inline=True is offered with error_model='numpy' only")
+    if error_model == "python":
+        return compile_rule(rule, "cpu")
+    return compile_rule(rule, "cpu-numpy-errors-inline" if inline else "cpu-numpy-errors")
 
 
 def for_gpu(rule):
