@@ -1,0 +1,165 @@
+"""Helpers shared by the escape scenarios (plateau, ravine, minima, amsgrad): optimizers by name, checks, runs.
+
+Private to the scenarios (the leading underscore keeps it out of ``available_scenarios``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend as backends
+
+#: Optimizer names the escape scenarios accept, with what each builds (PyTorch's hyperparameter names).
+OPTIMIZERS = {
+    "sgd": "SGD(lr): plain (stochastic) gradient descent",
+    "heavy_ball": "SGD(lr, momentum=mu): Polyak's heavy ball in PyTorch's form, v = mu v + g",
+    "nesterov": "SGD(lr, momentum=mu, nesterov=True)",
+    "momentum": "Momentum(lr, beta=mu): the lecture's running average v = b v + (1-b) g",
+    "rmsprop": "RMSProp(lr)",
+    "adagrad": "AdaGrad(lr)",
+    "adam": "Adam(lr)",
+    "amsgrad": "Adam(lr, amsgrad=True)",
+}
+ALIASES = {"gd": "sgd", "hb": "heavy_ball", "polyak": "heavy_ball"}
+
+
+def optimizer_name(name):
+    """The canonical name of an escape-scenario optimizer; ValueError naming ``optimizers`` when unknown."""
+    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise backends.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
+    return key
+
+
+def make_optimizer(name, lr, *, mu=0.9, betas=None, schedule=None):
+    """A :mod:`testbed.optim` optimizer for the scenario name ``name`` at learning rate ``lr``.
+
+    ``mu``: the momentum of heavy_ball / nesterov / momentum; ``betas``: Adam's (b1, b2) when not PyTorch's;
+    ``schedule``: passed through to the optimizer (e.g. the inverse square root schedule of the Reddi example).
+    """
+    key = optimizer_name(name)
+    try:
+        from .. import optim
+    except ImportError:  # testbed.optim not there yet: the same rule through a minimal RuleSpec
+        return _fallback(key, lr, mu, betas, schedule == "inverse_sqrt")
+    extra = {} if schedule is None else {"schedule": schedule}
+    if key == "sgd":
+        return optim.SGD(lr=lr, **extra)
+    if key == "heavy_ball":
+        return optim.SGD(lr=lr, momentum=mu, **extra)
+    if key == "nesterov":
+        return optim.SGD(lr=lr, momentum=mu, nesterov=True, **extra)
+    if key == "momentum":
+        return optim.Momentum(lr=lr, beta=mu, **extra)
+    if key == "rmsprop":
+        return optim.RMSProp(lr=lr, **extra)
+    if key == "adagrad":
+        return optim.AdaGrad(lr=lr, **extra)
+    adam_options = {} if betas is None else {"betas": tuple(betas)}
+    return optim.Adam(lr=lr, amsgrad=(key == "amsgrad"), **adam_options, **extra)
+
+
+def check_list(value, name, item_check):
+    """A non-empty list, each item passed through ``item_check``; ValueError naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        value = [value]
+    items = [item_check(item) for item in value]
+    if not items:
+        raise ValueError(f"{name} must not be empty")
+    return items
+
+
+def positive_list(value, name):
+    return check_list(value, name, lambda v: backends.check_finite(v, name, minimum=0.0, strict=True))
+
+
+def int_list(value, name, minimum=1):
+    def check(v):
+        number = backends.check_positive_int(v, name)
+        if number < minimum:
+            raise ValueError(f"{name} must be integers >= {minimum}, got {v!r}")
+        return number
+
+    return check_list(value, name, check)
+
+
+def escape_summary(result):
+    """(median escape step or None when censored, fraction escaped, diverged count) of an EscapeResult."""
+    median = result.median()
+    return (None if not math.isfinite(median) else float(median)), result.fraction_escaped, result.n_diverged
+
+
+def common_checks(p):
+    """Validate the parameters every escape scenario has: trials, noise, seed, backend, max_steps."""
+    p["trials"] = backends.check_positive_int(p["trials"], "trials")
+    p["noise"] = backends.check_finite(p["noise"], "noise", minimum=0.0)
+    p["max_steps"] = backends.check_positive_int(p["max_steps"], "max_steps")
+    p["seed"] = backends.check_seed(p["seed"])
+    backends.resolve(p["backend"])
+    return p
+
+
+def add_common_arguments(parser):
+    """--trials, --optimizers, --lr, --noise, --max-steps (defaults None: DEFAULTS/QUICK apply)."""
+    from .common import comma_list
+
+    parser.add_argument("--trials", type=int, default=None, help="independent trials per setting")
+    parser.add_argument("--optimizers", type=comma_list(str), default=None,
+                        help="comma-separated optimizers: " + ", ".join(OPTIMIZERS))
+    parser.add_argument("--lr", type=comma_list(float), default=None, help="comma-separated learning rates")
+    parser.add_argument("--noise", type=float, default=None, help="gradient-noise standard deviation sigma")
+    parser.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="step budget per trial")
+
+
+def finite_or_nan(value):
+    return float("nan") if value is None else float(value)
+
+
+def as_array(values):
+    return np.asarray([finite_or_nan(v) for v in values], dtype=float)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Fallback until testbed.optim lands (it is written in parallel): the same RuleSpec that montecarlo reads,
+# built from testbed.rules.optimizers' documented layout. Used only when ``import testbed.optim`` fails.
+
+
+class _FallbackOptimizer:
+    def __init__(self, name, code, lr, hyper, schedule_code=0, schedule_params=None):
+        from ..rules import schedules
+
+        self.name, self.code, self.lr, self.hyper = name, code, float(lr), tuple(hyper)
+        self.schedule_code = schedule_code
+        self.schedule_params = tuple(schedule_params or [0.0] * schedules.SCHEDULE_SIZE)
+
+    def rule_spec(self):
+        import types
+
+        return types.SimpleNamespace(code=self.code, hyper=self.hyper, lr=self.lr, schedule_code=self.schedule_code,
+                                     schedule_params=self.schedule_params, n_slots=3,
+                                     initial_state=(self.hyper[17], self.hyper[18], self.hyper[19]))
+
+
+def _fallback(key, lr, mu, betas, inverse_sqrt):
+    from ..rules import optimizers as r
+    from ..rules import schedules
+
+    h = [0.0] * r.HYPER_SIZE
+    h[r.H_ONE] = 1.0
+    h[r.H_INIT2] = 1.0
+    code = r.SGD
+    if key in ("heavy_ball", "nesterov"):
+        h[r.H_BETA1] = mu
+        h[r.H_NESTEROV] = float(key == "nesterov")
+    elif key == "momentum":
+        code, h[r.H_BETA1] = r.MOMENTUM, mu
+    elif key == "rmsprop":
+        code, h[r.H_BETA2], h[r.H_EPS_OUT] = r.RMSPROP, 0.99, 1e-8
+    elif key == "adagrad":
+        code, h[r.H_EPS_OUT] = r.ADAGRAD, 1e-10
+    elif key in ("adam", "amsgrad"):
+        b1, b2 = betas if betas is not None else (0.9, 0.999)
+        code, h[r.H_BETA1], h[r.H_BETA2], h[r.H_EPS_OUT], h[r.H_BIAS_CORRECTION] = r.ADAM, b1, b2, 1e-8, 1.0
+        h[r.H_AMSGRAD] = float(r.AMSGRAD_RAW if key == "amsgrad" else r.AMSGRAD_OFF)
+    return _FallbackOptimizer(key, code, lr, h, schedules.INVERSE_SQRT if inverse_sqrt else schedules.CONSTANT)

@@ -1,0 +1,340 @@
+"""Plateaus: why they "need a larger learning rate", against Saxe et al.'s exact solution.
+
+Two plateaus of :mod:`testbed.landscapes`, crossed by gradient descent (and the other optimizers asked for) with
+:func:`testbed.montecarlo.escape_times`; a trial has escaped once the loss has fallen ``loss_fraction`` of its
+starting value (criterion ``"loss"``):
+
+- the saturated tanh unit ``1/2 (tanh(a w) - y)^2`` started at ``w0`` (gradient ~ ``4 a (1-y) e^(-2 a w0)``);
+  gradient flow needs ``t ~ e^(2 a w0) / (8 (1-y) lr a^2)`` steps (:func:`testbed.theory.escape.tanh_unit_plateau_time`
+  gives the exact partial-fraction integral);
+- Saxe, McClelland & Ganguli (2014)'s deep linear chain ``1/2 (s - w_1 ... w_D)^2`` from a balanced start of
+  mode strength ``u0``: for D = 2, ``t = (1/(2 s lr)) ln(uf (s - u0) / (u0 (s - uf)))``; for D > 2 the balanced
+  flow ``du/dt = lr D u^(2-2/D) (s - u)``, ``t ~ u0^-(1-2/D) / (lr s (D-2))``, Saxe's ``1/u0`` plateau.
+
+Figures: ``plateau_lr`` (escape time vs lr on both landscapes, theory dashed: slope -1, the claim "a plateau
+needs a larger lr"), ``plateau_scale`` (vs the initial mode strength u0 for several depths: ln(1/u0) at depth 2,
+a power law deeper), ``plateau_depth`` (vs depth at a fixed per-layer scale a0, u0 = a0^D: deeper waits longer),
+``plateau_saturation`` (the tanh unit vs its saturation level a w0: exponential), ``plateau_loss`` (loss curves:
+the plateau, then the drop). The table gives the measured escape step (KM median over the trials), the theory
+and their ratio. Gradient descent's discrete steps differ from the flow by a relative O(lr s)
+(:func:`testbed.theory.escape.saxe_discrete_steps_bounds`); the other optimizers have no dashed line.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend as backends
+from .. import landscapes
+from .. import montecarlo
+from ..results import Result, Timer
+from ..theory import escape as theory
+from . import _escape, common
+
+DEFAULTS = dict(
+    optimizers=["sgd", "adam"],
+    lr=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2],
+    noise=0.0,
+    trials=1,
+    loss_fraction=0.5,
+    tanh_scale=1.0,
+    tanh_target=-0.5,
+    tanh_start=3.0,
+    saturation=[1.0, 2.0, 3.0, 4.0, 5.0],
+    strength=1.0,
+    u0=1e-3,
+    depths=[2, 3, 4, 6],
+    scales=[1e-1, 1e-2, 1e-3, 1e-4],
+    layer_scales=[0.6, 0.4],
+    max_depth=10,
+    fixed_lr=0.05,
+    max_steps=500_000,
+    seed=0,
+    backend="cpu",
+)
+QUICK = dict(lr=[0.01, 0.05, 0.2], saturation=[1.0, 2.0, 3.0], depths=[2, 4], scales=[1e-1, 1e-3],
+             layer_scales=[0.5], max_depth=6)
+FIGURES = ("plateau_lr", "plateau_scale", "plateau_depth", "plateau_saturation", "plateau_loss")
+
+#: Trajectory points kept for the loss curves.
+LOSS_CURVE_POINTS = 400
+
+
+def validate(p):
+    p = _escape.common_checks(dict(p))
+    p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
+    p["lr"] = _escape.positive_list(p["lr"], "lr")
+    for key in ("saturation", "scales", "layer_scales"):
+        p[key] = _escape.positive_list(p[key], key)
+    p["depths"] = _escape.int_list(p["depths"], "depths", minimum=2)
+    p["max_depth"] = backends.check_positive_int(p["max_depth"], "max_depth")
+    if p["max_depth"] < 2:
+        raise ValueError(f"max_depth must be at least 2, got {p['max_depth']}")
+    p["loss_fraction"] = backends.check_finite(p["loss_fraction"], "loss_fraction", minimum=0.0, strict=True)
+    if p["loss_fraction"] >= 1.0:
+        raise ValueError(f"loss_fraction must lie in (0, 1), got {p['loss_fraction']}")
+    for key in ("tanh_scale", "strength", "u0", "fixed_lr"):
+        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
+    p["tanh_start"] = backends.check_finite(p["tanh_start"], "tanh_start")
+    p["tanh_target"] = backends.check_finite(p["tanh_target"], "tanh_target")
+    if not -1.0 < p["tanh_target"] < 1.0:
+        raise ValueError(f"tanh_target must lie in (-1, 1), got {p['tanh_target']}")
+    if not p["u0"] < p["strength"] or not all(s < p["strength"] for s in p["scales"]):
+        raise ValueError("u0 and every value of scales must be below strength (the plateau is before s)")
+    if any(a >= p["strength"] ** (1.0 / 2) for a in p["layer_scales"]) or any(a >= 1.0 for a in p["layer_scales"]):
+        raise ValueError("layer_scales must be below 1 and below sqrt(strength)")
+    return p
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the runs
+
+
+def _tanh(p, start):
+    return landscapes.tanh_unit(scale=p["tanh_scale"], target=p["tanh_target"], start=start)
+
+
+def _tanh_theory(p, lr, start):
+    f = _tanh(p, start)
+    drop = p["loss_fraction"] * f.value(f.start)
+    w_end = theory.tanh_unit_target_for_loss_drop(start, drop, p["tanh_scale"], p["tanh_target"])
+    return theory.tanh_unit_plateau_time(lr, start, w_end, p["tanh_scale"], p["tanh_target"])
+
+
+def _deep_theory(p, lr, depth, u0):
+    drop = p["loss_fraction"] * 0.5 * (p["strength"] - u0) ** 2
+    uf = theory.deep_linear_target_for_loss_drop(p["strength"], u0, drop)
+    return theory.deep_linear_plateau_time(lr, p["strength"], u0, uf, depth)
+
+
+def _run_one(p, f, optimizer, lr, seed_offset, record=0):
+    opt = _escape.make_optimizer(optimizer, lr)
+    delta = p["loss_fraction"] * f.value(f.start)
+    result = montecarlo.escape_times(
+        f, opt, trials=p["trials"], noise=p["noise"], start="saddle", criterion="loss", delta=delta,
+        max_steps=p["max_steps"], seed=p["seed"] + seed_offset, backend=p["backend"], record=record,
+        record_every=None if not record else max(1, p["max_steps"] // LOSS_CURVE_POINTS),
+    )
+    return result
+
+
+def _row(kind, landscape, optimizer, result, predicted, **extra):
+    median, escaped, diverged = _escape.escape_summary(result)
+    row = dict(kind=kind, landscape=landscape, optimizer=optimizer, **extra, steps=median,
+               escaped=escaped, diverged=diverged, theory=predicted)
+    row["ratio"] = None if median is None or predicted is None else median / predicted
+    return row
+
+
+def run(*, quick=False, progress=True, **params):
+    p = validate(common.merge_params(DEFAULTS, QUICK, quick, params))
+    rows = []
+    jobs = []
+    for optimizer in p["optimizers"]:
+        for lr in p["lr"]:
+            jobs.append(("lr", "tanh_unit", optimizer, dict(lr=lr)))
+            jobs.append(("lr", "deep_linear", optimizer, dict(lr=lr)))
+    for depth in p["depths"]:
+        for u0 in p["scales"]:
+            jobs.append(("scale", "deep_linear", "sgd", dict(depth=depth, u0=u0)))
+    for a0 in p["layer_scales"]:
+        for depth in range(2, p["max_depth"] + 1):
+            jobs.append(("depth", "deep_linear", "sgd", dict(depth=depth, a0=a0)))
+    for level in p["saturation"]:
+        jobs.append(("saturation", "tanh_unit", "sgd", dict(level=level)))
+
+    arrays = {}
+    with Timer() as timer:
+        for index, (kind, name, optimizer, job) in enumerate(
+                common.progress(jobs, desc="plateau", enabled=progress, unit="run")):
+            lr = job.get("lr", p["fixed_lr"])
+            if name == "tanh_unit":
+                start = job["level"] / p["tanh_scale"] if kind == "saturation" else p["tanh_start"]
+                f = _tanh(p, start)
+                predicted = _tanh_theory(p, lr, start) if optimizer == "sgd" else None
+                extra = dict(lr=lr, level=p["tanh_scale"] * start)
+            else:
+                depth = job.get("depth", 2)
+                u0 = job["a0"] ** depth if "a0" in job else job.get("u0", p["u0"])
+                f = landscapes.deep_linear(depth=depth, strength=p["strength"], u0=u0)
+                predicted = _deep_theory(p, lr, depth, u0) if optimizer == "sgd" else None
+                extra = dict(lr=lr, depth=depth, u0=u0, a0=job.get("a0", u0 ** (1.0 / depth)))
+            result = _run_one(p, f, optimizer, lr, index)
+            rows.append(_row(kind, name, optimizer, result, predicted, **extra))
+
+        # loss curves of one run per plateau (the first trial's trajectory)
+        curves = [("tanh_unit", _tanh(p, p["tanh_start"])),
+                  ("deep_linear D=2", landscapes.deep_linear(2, p["strength"], p["u0"])),
+                  (f"deep_linear D={max(p['depths'])}", landscapes.deep_linear(max(p["depths"]), p["strength"],
+                                                                                p["u0"]))]
+        for label, f in curves:
+            result = montecarlo.escape_times(f, _escape.make_optimizer("sgd", p["fixed_lr"]), trials=1,
+                                             noise=p["noise"], criterion="none", max_steps=_curve_steps(p, rows, f),
+                                             seed=p["seed"], backend=p["backend"], record=1)
+            steps = result.trajectory_steps
+            path = result.trajectories[0]
+            keep = np.all(np.isfinite(path), axis=1)
+            key = label.replace(" ", "_").replace("=", "")
+            arrays[f"loss_steps_{key}"] = steps[keep]
+            arrays[f"loss_{key}"] = f.value(path[keep])
+    summary = _summary(rows)
+    result = Result(scenario="plateau", params=p, summary=summary, arrays=arrays, tables=dict(runs=rows))
+    result.wall_time = timer.seconds
+    return result
+
+
+def _curve_steps(p, rows, f):
+    """Run the loss curve three times as long as the measured escape at fixed_lr (at least 100 steps)."""
+    if f.name == "tanh_unit":
+        predicted = _tanh_theory(p, p["fixed_lr"], p["tanh_start"])
+    else:
+        predicted = _deep_theory(p, p["fixed_lr"], f.dim, f.start[0] ** f.dim)
+    return int(min(p["max_steps"], max(100, 3 * math.ceil(predicted))))
+
+
+def _fit_slope(x, y):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if keep.sum() < 2:
+        return None
+    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+def _summary(rows):
+    summary = {}
+    for name in ("tanh_unit", "deep_linear"):
+        for optimizer in sorted({r["optimizer"] for r in rows if r["kind"] == "lr"}):
+            chosen = [r for r in rows if r["kind"] == "lr" and r["landscape"] == name and r["optimizer"] == optimizer]
+            summary[f"lr_slope_{name}_{optimizer}"] = _fit_slope([r["lr"] for r in chosen],
+                                                                 [_escape.finite_or_nan(r["steps"]) for r in chosen])
+    ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+    summary["max_relative_deviation_from_theory"] = float(max(abs(x - 1) for x in ratios)) if ratios else None
+    summary["censored_runs"] = int(sum(r["steps"] is None for r in rows))
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# output
+
+
+def table(result):
+    rows = result.tables["runs"]
+    shown = []
+    for r in rows:
+        setting = (f"a w0={r['level']:g}" if r["landscape"] == "tanh_unit"
+                   else f"D={r['depth']} u0={r['u0']:.3g}")
+        shown.append(dict(figure=r["kind"], landscape=r["landscape"], setting=setting, optimizer=r["optimizer"],
+                          lr=r["lr"], steps=r["steps"], theory=r["theory"], ratio=r["ratio"],
+                          escaped=r["escaped"]))
+    text = common.format_table(shown, headers=dict(steps="measured steps", theory="theory (flow)",
+                                                   ratio="measured/theory", escaped="fraction escaped"))
+    slopes = ", ".join(f"{k[len('lr_slope_'):]}: {v:.3f}" for k, v in result.summary.items()
+                       if k.startswith("lr_slope_") and v is not None)
+    return text + f"\n\nlog-log slope of escape steps vs lr (theory for sgd: -1): {slopes}"
+
+
+def _select(rows, **match):
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def figures(result):
+    from .. import plotting
+
+    rows = result.tables["runs"]
+    p = result.params
+    out = {}
+
+    fig, axes = plotting.figure(1, 2)
+    for ax, name, title in zip(axes, ("tanh_unit", "deep_linear"),
+                               (f"saturated tanh unit, a w0 = {p['tanh_scale'] * p['tanh_start']:g}",
+                                f"deep linear net, D = 2, u0 = {p['u0']:g}")):
+        for index, optimizer in enumerate(p["optimizers"]):
+            chosen = _select(rows, kind="lr", landscape=name, optimizer=optimizer)
+            lrs = np.array([r["lr"] for r in chosen])
+            plotting.measured(ax, lrs, _escape.as_array(r["steps"] for r in chosen), label=f"{optimizer}, measured",
+                              color=plotting.color(index), marker=plotting.marker(index))
+            if optimizer == "sgd":
+                label = "gradient flow (exact integral)" if name == "tanh_unit" else "Saxe et al. 2014"
+                dense = np.geomspace(lrs.min(), lrs.max(), 50)
+                predicted = [(_tanh_theory(p, lr, p["tanh_start"]) if name == "tanh_unit"
+                              else _deep_theory(p, lr, 2, p["u0"])) for lr in dense]
+                plotting.theory(ax, dense, predicted, label=f"sgd, {label}", color=plotting.color(index))
+        plotting.finish(ax, xlabel="learning rate", ylabel="steps until the loss halves", title=title,
+                        xscale="log", yscale="log")
+    out["plateau_lr"] = fig
+
+    fig, ax = plotting.figure()
+    for index, depth in enumerate(p["depths"]):
+        chosen = _select(rows, kind="scale", depth=depth)
+        u0s = np.array([r["u0"] for r in chosen])
+        plotting.measured(ax, u0s, _escape.as_array(r["steps"] for r in chosen), label=f"D = {depth}",
+                          color=plotting.color(index), marker=plotting.marker(index))
+        dense = np.geomspace(u0s.min(), u0s.max(), 50)
+        plotting.theory(ax, dense, [_deep_theory(p, p["fixed_lr"], depth, u) for u in dense],
+                        color=plotting.color(index))
+    ax.plot([], [], linestyle="--", color="gray", label="balanced gradient flow")
+    plotting.finish(ax, xlabel="initial mode strength $u_0$ (product of the weights)",
+                    ylabel="steps until the loss halves", title=f"deep linear net, lr = {p['fixed_lr']:g}",
+                    xscale="log", yscale="log")
+    out["plateau_scale"] = fig
+
+    fig, ax = plotting.figure()
+    for index, a0 in enumerate(p["layer_scales"]):
+        chosen = [r for r in rows if r["kind"] == "depth" and abs(r["a0"] - a0) < 1e-9 * a0]
+        depths = np.array([r["depth"] for r in chosen])
+        plotting.measured(ax, depths, _escape.as_array(r["steps"] for r in chosen),
+                          label=f"per-layer scale $a_0$ = {a0:g}", color=plotting.color(index),
+                          marker=plotting.marker(index))
+        plotting.theory(ax, depths, [_deep_theory(p, p["fixed_lr"], int(d), a0 ** int(d)) for d in depths],
+                        color=plotting.color(index))
+    ax.plot([], [], linestyle="--", color="gray", label="balanced gradient flow")
+    plotting.finish(ax, xlabel="depth D (weights in the chain)", ylabel="steps until the loss halves",
+                    title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}", yscale="log")
+    out["plateau_depth"] = fig
+
+    fig, ax = plotting.figure()
+    chosen = _select(rows, kind="saturation")
+    levels = np.array([r["level"] for r in chosen])
+    plotting.measured(ax, levels, _escape.as_array(r["steps"] for r in chosen), label="sgd, measured",
+                      color=plotting.color(0))
+    dense = np.linspace(levels.min(), levels.max(), 60)
+    plotting.theory(ax, dense, [_tanh_theory(p, p["fixed_lr"], level / p["tanh_scale"]) for level in dense],
+                    label="gradient flow (exact integral)", color=plotting.color(0))
+    plotting.theory(ax, dense, [theory.tanh_unit_plateau_time_asymptotic(p["fixed_lr"], level / p["tanh_scale"],
+                                                                          p["tanh_scale"], p["tanh_target"])
+                                for level in dense],
+                    label=r"$e^{2 a w_0} / (8 (1-y)\, \mathrm{lr}\, a^2)$", color=plotting.color(1), linestyle=":")
+    plotting.finish(ax, xlabel="saturation level $a w_0$", ylabel="steps until the loss halves",
+                    title=f"saturated tanh unit, y = {p['tanh_target']:g}, lr = {p['fixed_lr']:g}", yscale="log")
+    out["plateau_saturation"] = fig
+
+    fig, ax = plotting.figure()
+    keys = sorted(k[len("loss_steps_"):] for k in result.arrays if k.startswith("loss_steps_"))
+    for index, key in enumerate(keys):
+        steps = result.arrays[f"loss_steps_{key}"]
+        loss = result.arrays[f"loss_{key}"]
+        ax.plot(steps, loss / loss[0], color=plotting.color(index), label=key.replace("_D", " D="))
+    plotting.finish(ax, xlabel="step", ylabel="loss / initial loss",
+                    title=f"plateau, then the drop (sgd, lr = {p['fixed_lr']:g})")
+    out["plateau_loss"] = fig
+    return out
+
+
+def plot(result, out_dir):
+    return common.save_figures(figures(result), out_dir)
+
+
+def add_arguments(parser):
+    _escape.add_common_arguments(parser)
+    parser.add_argument("--fixed-lr", dest="fixed_lr", type=float, default=None,
+                        help="learning rate of the depth, scale and saturation sweeps")
+    parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the u0 sweep")
+
+
+def main(argv=None):
+    return common.main(__name__, argv, add_arguments=add_arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
