@@ -45,14 +45,12 @@ def _fill(kind, shape, seed, stream, step, loc, scale, backend, dtype):
         backends.check_positive_int(n, "shape")
     target = backends.resolve(backend)
     out = np.empty(int(np.prod(shape)), dtype=dtype)
-    args = (kind, np.uint64(seed), np.uint64(stream), np.uint64(step), dtype.type(loc), dtype.type(scale))
-    if target == "cpu":
-        kernels.fill_cpu(out, *args)
-    else:
+    if target == "cuda":
         device_out = backends.to_device(out)
-        blocks, threads = backends.launch_shape((out.size + 3) // 4)
-        kernels.fill_gpu()[blocks, threads](device_out, *args)
+        kernels.fill(device_out, kind, seed, stream, step, 0, loc, scale, 0.0, 0.0, 0.0, target)
         out = backends.to_host(device_out)
+    else:
+        kernels.fill(out, kind, seed, stream, step, 0, loc, scale, 0.0, 0.0, 0.0, target)
     return out.reshape(shape)
 
 

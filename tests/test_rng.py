@@ -110,3 +110,41 @@ def test_cuda_simulator_gives_identical_bits(n, dtype):
 def test_bad_input_raises_value_error_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+#: Relative accuracy of the polynomial log of Box-Muller against libm (a few units in the last place).
+LOG_RTOL = 1e-15
+#: Absolute accuracy of the polynomial sine and cosine of Box-Muller against libm.
+SINCOS_ATOL = 1e-15
+
+
+def _philox_uniforms():
+    """Uniforms (w + 1) / 2**32 over the whole word range: the ends, powers of two and random words."""
+    words = np.concatenate([
+        np.arange(0, 5000), 2**32 - 1 - np.arange(0, 5000), 2 ** np.arange(32) - 1, 2 ** np.arange(1, 32) - 2,
+        np.random.default_rng(3).integers(0, 2**32, 50_000),
+    ])
+    return [(float(w) + 1.0) * 2.0**-32 for w in words]
+
+
+def test_polynomial_log_matches_math_log():
+    for u in _philox_uniforms():
+        exact = np.log(u)
+        assert abs(rules.log_unit(u) - exact) <= LOG_RTOL * abs(exact), u
+    assert rules.log_unit(1.0) == 0.0
+
+
+def test_polynomial_sincos_matches_math():
+    for t in _philox_uniforms():
+        sine, cosine = rules.sincos_two_pi(t)
+        assert abs(sine - np.sin(2.0 * np.pi * t)) <= SINCOS_ATOL, t
+        assert abs(cosine - np.cos(2.0 * np.pi * t)) <= SINCOS_ATOL, t
+
+
+def test_compiled_box_muller_matches_the_plain_rule():
+    from testbed.kernels.targets import for_cpu
+
+    compiled = for_cpu(rules.box_muller, error_model="numpy")
+    uniforms = _philox_uniforms()[:2000]
+    for u0, u1 in zip(uniforms[::2], uniforms[1::2]):
+        assert compiled(u0, u1) == rules.box_muller(u0, u1)

@@ -1,72 +1,145 @@
-"""Array-filling kernels for the Philox draws: one Philox block (four draws) per loop iteration.
+"""The array-filling kernel of every Philox distribution: one Philox block (four draws) per iteration.
 
-Draw ``i`` of a fill is draw ``i`` of (seed, stream, step) in :mod:`testbed.rules.rng`, whatever the target, the
-thread count or the launch shape.
+Element ``j`` of ``out`` is draw ``offset + j`` of (seed, stream, step) in :mod:`testbed.rules.rng`, whatever the
+target, the thread count or the launch shape; the distribution is a code (:data:`testbed.rules.rng.CONSTANT`,
+``UNIFORM``, ``NORMAL``, ``TRUNCATED_NORMAL``, ``TRUNCATED_NORMAL_BY_UNIFORM``) with the parameters
+(loc, scale, a, b, c) that :func:`testbed.rules.rng.draw4` documents. One compiled kernel serves every
+distribution and every initialiser of :mod:`testbed.init`.
+
+Speed (CPU): the uniform and normal draws of the blocks that lie wholly inside ``out`` run in a branch-free inner
+loop over a chunk of blocks, with the rules inlined (``for_cpu(..., error_model="numpy", inline=True)``) and
+unsigned store indices (no negative-index wraparound select), which LLVM turns into SIMD code: Philox's
+multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.log_unit`,
+:func:`~testbed.rules.rng.sincos_two_pi`) and the interleaved stores all vectorise.
 """
-from numba import types
-
-from numba import cuda, njit, prange
+import numpy as np
+from numba import cuda, njit, prange, types
 
 from .. import config
 from ..rules import rng as rules
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
-KIND_UNIFORM = 0
-KIND_NORMAL = 1
+CONSTANT = rules.CONSTANT
+UNIFORM = rules.UNIFORM
+NORMAL = rules.NORMAL
+TRUNCATED_NORMAL = rules.TRUNCATED_NORMAL
+TRUNCATED_NORMAL_BY_UNIFORM = rules.TRUNCATED_NORMAL_BY_UNIFORM
+# The codes the first version of this module exported (testbed.rng passes them).
+KIND_UNIFORM = UNIFORM
+KIND_NORMAL = NORMAL
 
-_uniform4_cpu = for_cpu(rules.uniform4)
-_normal4_cpu = for_cpu(rules.normal4)
+#: Philox blocks per CPU work item: large enough to amortise the scheduling, small enough to balance threads.
+CHUNK_BLOCKS = 1024
+
+_uniform4_cpu = for_cpu(rules.uniform4, error_model="numpy", inline=True)
+_normal4_cpu = for_cpu(rules.normal4, error_model="numpy", inline=True)
+_draw4_cpu = for_cpu(rules.draw4, error_model="numpy")
 
 
-@njit(parallel=True, **config.CPU_KERNEL_OPTIONS)
-def fill_cpu(out, kind, seed, stream, step, loc, scale):
-    """out[i] = loc + scale * draw_i, draw_i uniform on (0, 1] (kind 0) or standard normal (kind 1)."""
+@njit(inline="always", error_model="numpy")
+def _store_block(out, block, offset, d0, d1, d2, d3):
+    """Store the lanes of ``block`` that fall inside ``out`` (element j holds draw offset + j)."""
     n = out.size
-    for block in prange((n + 3) // 4):
-        if kind == KIND_UNIFORM:
-            d0, d1, d2, d3 = _uniform4_cpu(seed, stream, step, block)
+    first = 4 * block - offset
+    if 0 <= first < n:
+        out[first] = d0
+    if 0 <= first + 1 < n:
+        out[first + 1] = d1
+    if 0 <= first + 2 < n:
+        out[first + 2] = d2
+    if 0 <= first + 3 < n:
+        out[first + 3] = d3
+
+
+@njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
+def fill_cpu(out, code, seed, stream, step, offset, loc, scale, a, b, c, chunk):
+    """out[j] = draw offset + j of the distribution ``code`` (parameters loc, scale, a, b, c; see draw4)."""
+    n = out.size
+    first_block = offset // 4
+    end_block = (offset + n + 3) // 4
+    # blocks wholly inside out: [inner_start, inner_end)
+    inner_start = (offset + 3) // 4
+    inner_end = (offset + n) // 4
+    for item in prange((end_block - first_block + chunk - 1) // chunk):
+        start = first_block + item * chunk
+        end = min(start + chunk, end_block)
+        lo = min(max(start, inner_start), end)
+        hi = max(min(end, inner_end), lo)
+        for block in range(start, lo):
+            d0, d1, d2, d3 = _draw4_cpu(code, seed, stream, step, block, loc, scale, a, b, c)
+            _store_block(out, block, offset, d0, d1, d2, d3)
+        if code == NORMAL:
+            for block in range(lo, hi):
+                z0, z1, z2, z3 = _normal4_cpu(seed, stream, step, block)
+                j = np.uint64(4 * block - offset)
+                out[j] = loc + scale * z0
+                out[j + np.uint64(1)] = loc + scale * z1
+                out[j + np.uint64(2)] = loc + scale * z2
+                out[j + np.uint64(3)] = loc + scale * z3
+        elif code == UNIFORM:
+            for block in range(lo, hi):
+                u0, u1, u2, u3 = _uniform4_cpu(seed, stream, step, block)
+                j = np.uint64(4 * block - offset)
+                out[j] = loc + scale * (u0 - a)
+                out[j + np.uint64(1)] = loc + scale * (u1 - a)
+                out[j + np.uint64(2)] = loc + scale * (u2 - a)
+                out[j + np.uint64(3)] = loc + scale * (u3 - a)
         else:
-            d0, d1, d2, d3 = _normal4_cpu(seed, stream, step, block)
-        i = 4 * block
-        out[i] = loc + scale * d0
-        if i + 1 < n:
-            out[i + 1] = loc + scale * d1
-        if i + 2 < n:
-            out[i + 2] = loc + scale * d2
-        if i + 3 < n:
-            out[i + 3] = loc + scale * d3
+            for block in range(lo, hi):
+                d0, d1, d2, d3 = _draw4_cpu(code, seed, stream, step, block, loc, scale, a, b, c)
+                j = np.uint64(4 * block - offset)
+                out[j] = d0
+                out[j + np.uint64(1)] = d1
+                out[j + np.uint64(2)] = d2
+                out[j + np.uint64(3)] = d3
+        for block in range(hi, end):
+            d0, d1, d2, d3 = _draw4_cpu(code, seed, stream, step, block, loc, scale, a, b, c)
+            _store_block(out, block, offset, d0, d1, d2, d3)
 
 
 def _fill_signatures():
+    f64, u64, i64 = types.float64, types.uint64, types.int64
     return [
-        (types.Array(dtype, 1, "C"), types.int64, types.uint64, types.uint64, types.uint64, dtype, dtype)
+        (types.Array(dtype, 1, "C"), i64, u64, u64, u64, i64, f64, f64, f64, f64, f64)
         for dtype in (types.float32, types.float64)
     ]
 
 
 @gpu_kernel(_fill_signatures)
 def fill_gpu():
-    """The CUDA twin of :func:`fill_cpu` (a grid-stride loop over Philox blocks), built on first use."""
-    uniform4 = for_gpu(rules.uniform4)
-    normal4 = for_gpu(rules.normal4)
+    """The CUDA twin of :func:`fill_cpu`: a grid-stride loop over Philox blocks, built on first use."""
+    draw4 = for_gpu(rules.draw4)
 
     @cuda.jit
-    def kernel(out, kind, seed, stream, step, loc, scale):
+    def kernel(out, code, seed, stream, step, offset, loc, scale, a, b, c):
         n = out.size
+        first_block = offset // 4
+        end_block = (offset + n + 3) // 4
         start, stride = cuda.grid(1), cuda.gridsize(1)
-        for block in range(start, (n + 3) // 4, stride):
-            if kind == KIND_UNIFORM:
-                d0, d1, d2, d3 = uniform4(seed, stream, step, block)
-            else:
-                d0, d1, d2, d3 = normal4(seed, stream, step, block)
-            i = 4 * block
-            out[i] = loc + scale * d0
-            if i + 1 < n:
-                out[i + 1] = loc + scale * d1
-            if i + 2 < n:
-                out[i + 2] = loc + scale * d2
-            if i + 3 < n:
-                out[i + 3] = loc + scale * d3
+        for block in range(first_block + start, end_block, stride):
+            d0, d1, d2, d3 = draw4(code, seed, stream, step, block, loc, scale, a, b, c)
+            first = 4 * block - offset
+            if 0 <= first < n:
+                out[first] = d0
+            if 0 <= first + 1 < n:
+                out[first + 1] = d1
+            if 0 <= first + 2 < n:
+                out[first + 2] = d2
+            if 0 <= first + 3 < n:
+                out[first + 3] = d3
 
     return kernel
+
+
+def fill(out, code, seed, stream, step, offset, loc, scale, a, b, c, target):
+    """Run the fill kernel on ``target`` ("cpu": ``out`` a NumPy array; "cuda": a device array), in place."""
+    seed, stream, step = np.uint64(seed), np.uint64(stream), np.uint64(step)
+    params = tuple(float(p) for p in (loc, scale, a, b, c))
+    if target == "cpu":
+        fill_cpu(out, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
+    else:
+        from ..backend import launch_shape
+
+        blocks, threads = launch_shape((int(offset) % 4 + out.size + 3) // 4)
+        fill_gpu()[blocks, threads](out, int(code), seed, stream, step, int(offset), *params)

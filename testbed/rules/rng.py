@@ -80,11 +80,151 @@ def uniform4(seed, stream, step, block):
     return word_to_uniform(w0), word_to_uniform(w1), word_to_uniform(w2), word_to_uniform(w3)
 
 
+#: ln 2 split in two (Cody & Waite): LN2_HI has trailing zero bits, so e * LN2_HI is exact for |e| <= 2**10.
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+SQRT_HALF = 0.70710678118654752440084436210485
+
+#: log m = 2 atanh(s) = sum_k 2 s^(2k+1) / (2k+1), s = (m - 1) / (m + 1), |s| <= 3 - 2 sqrt 2 < 0.1716: the terms
+#: through k = 11 leave a truncation error below 0.1716**24 / 25 < 1e-19 relative.
+LOG_C0 = 2.0
+LOG_C1 = 2.0 / 3.0
+LOG_C2 = 2.0 / 5.0
+LOG_C3 = 2.0 / 7.0
+LOG_C4 = 2.0 / 9.0
+LOG_C5 = 2.0 / 11.0
+LOG_C6 = 2.0 / 13.0
+LOG_C7 = 2.0 / 15.0
+LOG_C8 = 2.0 / 17.0
+LOG_C9 = 2.0 / 19.0
+LOG_C10 = 2.0 / 21.0
+LOG_C11 = 2.0 / 23.0
+
+#: Taylor coefficients of sin(2 pi r) = sum_k SIN_Ck r^(2k+1) and cos(2 pi r) = sum_k COS_Ck r^(2k) for
+#: |r| <= 1/8 (|2 pi r| <= pi/4): the first neglected terms are below 4e-18 and 3e-19.
+SIN_C0 = TWO_PI
+SIN_C1 = -TWO_PI**3 / 6.0
+SIN_C2 = TWO_PI**5 / 120.0
+SIN_C3 = -TWO_PI**7 / 5040.0
+SIN_C4 = TWO_PI**9 / 362880.0
+SIN_C5 = -TWO_PI**11 / 39916800.0
+SIN_C6 = TWO_PI**13 / 6227020800.0
+SIN_C7 = -TWO_PI**15 / 1307674368000.0
+SIN_C8 = TWO_PI**17 / 355687428096000.0
+SIN_C9 = -TWO_PI**19 / 121645100408832000.0
+COS_C0 = 1.0
+COS_C1 = -TWO_PI**2 / 2.0
+COS_C2 = TWO_PI**4 / 24.0
+COS_C3 = -TWO_PI**6 / 720.0
+COS_C4 = TWO_PI**8 / 40320.0
+COS_C5 = -TWO_PI**10 / 3628800.0
+COS_C6 = TWO_PI**12 / 479001600.0
+COS_C7 = -TWO_PI**14 / 87178291200.0
+COS_C8 = TWO_PI**16 / 20922789888000.0
+COS_C9 = -TWO_PI**18 / 6402373705728000.0
+COS_C10 = TWO_PI**20 / 2432902008176640000.0
+
+
+def log_unit(u):
+    """Natural log of u in [2**-32, 1] with plain + * / (no libm call, so a loop over it vectorises).
+
+    Exact range reduction u = 2**e m, m in [sqrt(1/2), sqrt(2)) (multiplications by powers of two, as selects
+    LLVM turns into SIMD blends), then log u = e ln 2 + 2 atanh((m - 1) / (m + 1)) by its odd series. Relative
+    error below 1e-15 on the domain (the tests compare it with ``math.log``); log(1) is exactly 0.
+    """
+    e = 0.0
+    if u < 2.0**-16:
+        u = u * 2.0**16
+        e = e - 16.0
+    if u < 2.0**-8:
+        u = u * 2.0**8
+        e = e - 8.0
+    if u < 2.0**-4:
+        u = u * 2.0**4
+        e = e - 4.0
+    if u < 2.0**-2:
+        u = u * 2.0**2
+        e = e - 2.0
+    if u < 0.5:
+        u = u * 2.0
+        e = e - 1.0
+    if u < SQRT_HALF:
+        u = u * 2.0
+        e = e - 1.0
+    s = (u - 1.0) / (u + 1.0)
+    s2 = s * s
+    p = LOG_C11
+    p = p * s2 + LOG_C10
+    p = p * s2 + LOG_C9
+    p = p * s2 + LOG_C8
+    p = p * s2 + LOG_C7
+    p = p * s2 + LOG_C6
+    p = p * s2 + LOG_C5
+    p = p * s2 + LOG_C4
+    p = p * s2 + LOG_C3
+    p = p * s2 + LOG_C2
+    p = p * s2 + LOG_C1
+    p = p * s2 + LOG_C0
+    return e * LN2_HI + (e * LN2_LO + s * p)
+
+
+def sincos_two_pi(t):
+    """(sin 2 pi t, cos 2 pi t) with plain + * (no libm call), absolute error below 1e-15.
+
+    Reduction by quarter turns: r = t - round(t) - q/4 with q = round(4 (t - round(t))) in -2..2, exact when
+    t + 1/2 and 4 t are exact (true for the uniforms (w + 1) / 2**32), then Taylor polynomials on |r| <= 1/8 and a
+    rotation by q quarter turns.
+    """
+    t = t - math.floor(t + 0.5)
+    q = math.floor(4.0 * t + 0.5)
+    r = t - 0.25 * q
+    r2 = r * r
+    sp = SIN_C9
+    sp = sp * r2 + SIN_C8
+    sp = sp * r2 + SIN_C7
+    sp = sp * r2 + SIN_C6
+    sp = sp * r2 + SIN_C5
+    sp = sp * r2 + SIN_C4
+    sp = sp * r2 + SIN_C3
+    sp = sp * r2 + SIN_C2
+    sp = sp * r2 + SIN_C1
+    sin_r = r * (sp * r2 + SIN_C0)
+    cp = COS_C10
+    cp = cp * r2 + COS_C9
+    cp = cp * r2 + COS_C8
+    cp = cp * r2 + COS_C7
+    cp = cp * r2 + COS_C6
+    cp = cp * r2 + COS_C5
+    cp = cp * r2 + COS_C4
+    cp = cp * r2 + COS_C3
+    cp = cp * r2 + COS_C2
+    cp = cp * r2 + COS_C1
+    cos_r = cp * r2 + COS_C0
+    # rotate by q quarter turns: sin(x + pi/2) = cos x, cos(x + pi/2) = -sin x
+    sine = sin_r
+    cosine = cos_r
+    if q == 1:
+        sine = cos_r
+        cosine = -sin_r
+    if q == -1:
+        sine = -cos_r
+        cosine = sin_r
+    if q == 2 or q == -2:
+        sine = -sin_r
+        cosine = -cos_r
+    return sine, cosine
+
+
 def box_muller(u0, u1):
-    """Two independent standard normals from two uniforms on (0, 1] (Box & Muller 1958)."""
-    radius = math.sqrt(-2.0 * math.log(u0))
-    angle = TWO_PI * u1
-    return radius * math.cos(angle), radius * math.sin(angle)
+    """Two independent standard normals from two uniforms on (0, 1] (Box & Muller 1958).
+
+    (sqrt(-2 ln u0) cos 2 pi u1, sqrt(-2 ln u0) sin 2 pi u1), with the log and the sine and cosine evaluated by
+    :func:`log_unit` and :func:`sincos_two_pi` (plain arithmetic, so a loop over draws vectorises and the CPU and
+    the CUDA simulator agree bit for bit).
+    """
+    radius = math.sqrt(-2.0 * log_unit(u0))
+    sine, cosine = sincos_two_pi(u1)
+    return radius * cosine, radius * sine
 
 
 def normal4(seed, stream, step, block):
@@ -116,3 +256,70 @@ def normal(seed, stream, step, index):
     """Draw ``index`` of (seed, stream, step): standard normal."""
     z0, z1, z2, z3 = normal4(seed, stream, step, index // 4)
     return pick_lane(index % 4, z0, z1, z2, z3)
+
+
+# Distribution codes of :func:`draw4` (and of the fill kernels in :mod:`testbed.kernels.random`). The parameters
+# (loc, scale, a, b, c) mean, per code:
+#   CONSTANT                      loc
+#   UNIFORM                       loc + scale * (u - a), u uniform on (0, 1]
+#   NORMAL                        loc + scale * z, z standard normal
+#   TRUNCATED_NORMAL              loc + scale * z, z standard normal conditioned on a <= z <= b, by rejection from
+#                                 normal proposals (efficient when the interval holds much of the mass)
+#   TRUNCATED_NORMAL_BY_UNIFORM   the same law by rejection from uniform proposals on [a, b], accepted with
+#                                 probability exp((c - z^2) / 2), c = min of z^2 on [a, b] (for intervals in a tail)
+CONSTANT = 0
+UNIFORM = 1
+NORMAL = 2
+TRUNCATED_NORMAL = 3
+TRUNCATED_NORMAL_BY_UNIFORM = 4
+
+#: Attempt k >= 1 of a rejection sampler for draw i uses the Philox block ATTEMPT_BLOCKS * k + i (words 0 and 1),
+#: so every attempt is a fixed function of (seed, stream, step, i, k) and first draws (blocks i // 4 < 2**38)
+#: never meet retries. Draw indices must stay below ATTEMPT_BLOCKS.
+ATTEMPT_BLOCKS = 2**40
+
+
+def truncated_normal_attempt(code, seed, stream, step, index, attempt, a, b, c):
+    """Attempt ``attempt`` of the rejection sampler of draw ``index``: (accepted, z)."""
+    block = np.uint64(ATTEMPT_BLOCKS) * np.uint64(attempt) + np.uint64(index)
+    u0, u1, u2, u3 = uniform4(seed, stream, step, block)
+    if code == TRUNCATED_NORMAL:
+        z, unused = box_muller(u0, u1)
+        return a <= z <= b, z
+    z = min(a + (b - a) * u0, b)
+    return u1 <= math.exp(0.5 * (c - z * z)), z
+
+
+def truncated_normal(code, seed, stream, step, index, z, a, b, c):
+    """Draw ``index`` of a standard normal truncated to [a, b], given its first normal proposal ``z``.
+
+    Normal proposals (``TRUNCATED_NORMAL``): attempt 0 is ``z``, the plain normal draw ``index``; attempt k >= 1
+    comes from Philox block ``ATTEMPT_BLOCKS * k + index``. Uniform proposals (``TRUNCATED_NORMAL_BY_UNIFORM``):
+    every attempt k >= 1 comes from those blocks (``z`` is unused). Terminates with probability one; the caller
+    chooses the proposal whose acceptance rate is reasonable.
+    """
+    if code == TRUNCATED_NORMAL and a <= z <= b:
+        return z
+    attempt = 1
+    accepted, z = truncated_normal_attempt(code, seed, stream, step, index, attempt, a, b, c)
+    while not accepted:
+        attempt += 1
+        accepted, z = truncated_normal_attempt(code, seed, stream, step, index, attempt, a, b, c)
+    return z
+
+
+def draw4(code, seed, stream, step, block, loc, scale, a, b, c):
+    """Draws 4 block .. 4 block + 3 of the distribution ``code`` (see the table above :data:`CONSTANT`)."""
+    if code == CONSTANT:
+        return loc, loc, loc, loc
+    if code == UNIFORM:
+        u0, u1, u2, u3 = uniform4(seed, stream, step, block)
+        return loc + scale * (u0 - a), loc + scale * (u1 - a), loc + scale * (u2 - a), loc + scale * (u3 - a)
+    z0, z1, z2, z3 = normal4(seed, stream, step, block)
+    if code != NORMAL:
+        first = np.uint64(4) * np.uint64(block)
+        z0 = truncated_normal(code, seed, stream, step, first, z0, a, b, c)
+        z1 = truncated_normal(code, seed, stream, step, first + np.uint64(1), z1, a, b, c)
+        z2 = truncated_normal(code, seed, stream, step, first + np.uint64(2), z2, a, b, c)
+        z3 = truncated_normal(code, seed, stream, step, first + np.uint64(3), z3, a, b, c)
+    return loc + scale * z0, loc + scale * z1, loc + scale * z2, loc + scale * z3
