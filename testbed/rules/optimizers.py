@@ -19,8 +19,9 @@ holds
 - ``spec.initial_state``: the initial values of ``(s0, s1, s2)`` (the same as :func:`initial_state`).
 
 A trial of ``d`` coordinates holds ``w[d]``, ``g[d]`` and three state arrays ``s0[d], s1[d], s2[d]`` of its own
-(unused slots may be arrays of length 1 or the same scratch array: an unused slot is returned unchanged) and a step
-counter ``t`` that starts at 0. One optimizer step is::
+and a step counter ``t`` that starts at 0. A rule uses the first ``n_slots`` slots (a prefix: s0, then s1, then
+s2) and returns the others unchanged, so the caller may keep only ``n_slots`` arrays and pass any number (e.g. 0)
+for the rest. One optimizer step is::
 
     # once per trial
     i0, i1, i2 = initial_state(code, hyper)
@@ -33,8 +34,10 @@ counter ``t`` that starts at 0. One optimizer step is::
     for j in range(d):                                        # g[j] is the gradient at the current w
         w[j], s0[j], s1[j], s2[j] = update(code, hyper, c0, c1, c2, c3, w[j], g[j], s0[j], s1[j], s2[j])
 
-``update`` computes in float64 whatever the storage type and returns float64 values; the caller casts them back
-on store. Its "first step" special cases (PyTorch's heavy-ball buffer starting at ``v = g``) ride in the
+``update`` computes in the type of its arguments: with ``spec.hyper`` (float64) and the float64 coefficients of
+``prepare`` it computes in float64 whatever the storage type and returns float64 values, which the caller casts
+back on store (``spec.hyper_as(numpy.float32)`` and float32 coefficients give float32 arithmetic, as the fused
+float32 kernels use). Its "first step" special cases (PyTorch's heavy-ball buffer starting at ``v = g``) ride in the
 coefficients that :func:`prepare` computes from ``t``; the initial accumulators (AdaGrad's ``S0``, RMSProp's
 ``u0``) and NAdam's running product of momentum coefficients (slot ``s2``, starting at 1) ride in the state, so the
 per-trial picture is complete: ``(t, w, s0, s1, s2)``. Weight decay (L2 or decoupled) is applied inside
@@ -44,6 +47,9 @@ Newton and saddle-free Newton are not per-component rules: their step ``H^-1 g``
 eigendecomposition of the Hessian) couples the coordinates. :func:`testbed.optim.newton_step` and
 :func:`testbed.optim.saddle_free_newton_step` give them in NumPy for small dense problems; the Monte Carlo kernels
 handle them themselves.
+
+Slots: SGD with momentum and Momentum ``s0 = v``; AdaGrad ``s0 = S``; RMSProp ``s0 = u, s1 = buf, s2 = gbar``;
+Adam ``s0 = m, s1 = v, s2 = vmax`` (AMSGrad); NAdam ``s0 = m, s1 = v, s2 = P``; Adamax ``s0 = m, s1 = u``.
 
 The updates (per component; ``t`` counts steps from 1, ``lr`` is the scheduled rate of step ``t``)
 ==================================================================================================
@@ -71,6 +77,7 @@ RMSProp (Tieleman & Hinton 2012)::
 
     u = a u + (1 - a) g^2;  centered: gbar = a gbar + (1 - a) g, u' = u - gbar^2, else u' = u
     r = g / (sqrt(u' / bc + eps_in) + eps_out)           bc = 1 - a^t with bias correction (an extension), else 1
+    slots: s0 = u, s1 = buf (momentum), s2 = gbar (centered)
     momentum m > 0:  buf = m buf + r; w -= lr buf   (PyTorch)   |   buf = m buf + lr r; w -= buf   (Keras, optax)
     otherwise:       w -= lr r
 
@@ -137,8 +144,9 @@ H_CONSTANT_MU = 16  #: NAdam with mu_t = b1 (optax) instead of Dozat's schedule
 H_INIT0 = 17  #: initial value of slot s0 (AdaGrad's S0, RMSProp's u0)
 H_INIT1 = 18  #: initial value of slot s1
 H_INIT2 = 19  #: initial value of slot s2 (NAdam's running product, 1)
+H_ONE = 20  #: the number 1, in the arithmetic type (the rules carry no float literal in their arithmetic)
 #: Length of the hyperparameter tuple.
-HYPER_SIZE = 20
+HYPER_SIZE = 21
 
 #: Values of the H_AMSGRAD slot.
 AMSGRAD_OFF = 0
@@ -205,29 +213,32 @@ def prepare(code, hyper, t, lr):
 
 
 def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
-    """One step of the rule ``code`` on one component: returns the new ``(w, s0, s1, s2)`` as float64.
+    """One step of the rule ``code`` on one component: returns the new ``(w, s0, s1, s2)``.
 
     ``c0..c3`` come from :func:`prepare` for this step; ``g`` is the gradient at ``w``; slots a rule does not use
-    come back unchanged. The formulas are in the module docstring.
+    come back unchanged, and so does everything for an unknown code (:mod:`testbed.optim` validates codes). The
+    formulas are in the module docstring.
+
+    The arithmetic runs in the type of the arguments: the rule has no float literal in its arithmetic (the one it
+    needs is ``hyper[H_ONE]``), so with a float32 ``hyper`` tuple, float32 coefficients and float32 components it
+    computes in float32 (what the fused float32 kernels do, as PyTorch does, at twice the SIMD width), and with
+    float64 ``hyper`` (``RuleSpec.hyper``) in float64 whatever the storage type.
     """
-    w = float(w)
-    g = float(g)
-    s0 = float(s0)
-    s1 = float(s1)
-    s2 = float(s2)
+    one = hyper[H_ONE]
+    zero = one - one
     lr = c0
     wd = hyper[H_WEIGHT_DECAY]
     if wd != 0.0:
         if hyper[H_DECOUPLED] != 0.0:
-            w = w * (1.0 - lr * wd)
+            w = w * (one - lr * wd)
         else:
             g = g + wd * w
 
     if code == ADAM:
         b1 = hyper[H_BETA1]
         b2 = hyper[H_BETA2]
-        m = b1 * s0 + (1.0 - b1) * g
-        v = b2 * s1 + (1.0 - b2) * (g * g)
+        m = b1 * s0 + (one - b1) * g
+        v = b2 * s1 + (one - b2) * (g * g)
         amsgrad = hyper[H_AMSGRAD]
         if amsgrad == AMSGRAD_RAW:
             s2 = max(s2, v)
@@ -245,21 +256,21 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         if mu == 0.0:
             return w - lr * g, s0, s1, s2
         if hyper[H_LR_IN_BUFFER] != 0.0:
-            v = mu * s0 + lr * (1.0 - hyper[H_DAMPENING]) * g
+            v = mu * s0 + lr * (one - hyper[H_DAMPENING]) * g
             if hyper[H_NESTEROV] != 0.0:
                 return w - (mu * v + lr * g), v, s1, s2
             return w - v, v, s1, s2
         if c1 != 0.0:  # PyTorch's first step: the buffer starts as a copy of the gradient
             v = g
         else:
-            v = mu * s0 + (1.0 - hyper[H_DAMPENING]) * g
+            v = mu * s0 + (one - hyper[H_DAMPENING]) * g
         if hyper[H_NESTEROV] != 0.0:
             return w - lr * (g + mu * v), v, s1, s2
         return w - lr * v, v, s1, s2
 
     if code == MOMENTUM:
         b = hyper[H_BETA1]
-        v = b * s0 + (1.0 - b) * g
+        v = b * s0 + (one - b) * g
         return w - lr * v, v, s1, s2
 
     if code == ADAGRAD:
@@ -268,19 +279,19 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
 
     if code == RMSPROP:
         a = hyper[H_BETA2]
-        u = a * s0 + (1.0 - a) * (g * g)
+        u = a * s0 + (one - a) * (g * g)
         second = u
         if hyper[H_CENTERED] != 0.0:
-            s1 = a * s1 + (1.0 - a) * g
-            second = max(u - s1 * s1, 0.0)  # a variance: rounding must not take it below zero
+            s2 = a * s2 + (one - a) * g
+            second = max(u - s2 * s2, zero)  # a variance: rounding must not take it below zero
         r = g / (math.sqrt(second * c2 + hyper[H_EPS_IN]) + c3)
         momentum = hyper[H_MOMENTUM]
         if momentum > 0.0:
             if hyper[H_LR_IN_BUFFER] != 0.0:
-                s2 = momentum * s2 + lr * r
-                return w - s2, u, s1, s2
-            s2 = momentum * s2 + r
-            return w - lr * s2, u, s1, s2
+                s1 = momentum * s1 + lr * r
+                return w - s1, u, s1, s2
+            s1 = momentum * s1 + r
+            return w - lr * s1, u, s1, s2
         return w - lr * r, u, s1, s2
 
     if code == NADAM:
@@ -289,17 +300,17 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         mu = c1
         mu_next = c2
         product = s2 * mu
-        m = b1 * s0 + (1.0 - b1) * g
-        v = b2 * s1 + (1.0 - b2) * (g * g)
+        m = b1 * s0 + (one - b1) * g
+        v = b2 * s1 + (one - b2) * (g * g)
         denom = math.sqrt(v * c3 + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]
-        w = w - lr * (1.0 - mu) / (1.0 - product) * g / denom
-        w = w - lr * mu_next / (1.0 - product * mu_next) * m / denom
+        w = w - lr * (one - mu) / (one - product) * g / denom
+        w = w - lr * mu_next / (one - product * mu_next) * m / denom
         return w, m, v, product
 
     if code == ADAMAX:
         b1 = hyper[H_BETA1]
-        m = b1 * s0 + (1.0 - b1) * g
+        m = b1 * s0 + (one - b1) * g
         u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])
         return w - lr * c1 * m / (u + hyper[H_EPS_OUT]), m, u, s2
 
-    return math.nan, s0, s1, s2  # unknown code: never silently a plausible number
+    return w, s0, s1, s2

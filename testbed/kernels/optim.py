@@ -1,0 +1,143 @@
+"""Fused optimizer kernels: one pass over a flat parameter array per step, on the CPU and the GPU.
+
+:func:`step_cpu` (a ``prange`` loop) and the kernel of :func:`step_gpu` (a grid-stride loop) call the same scalar
+rule :func:`testbed.rules.optimizers.update` on each component, so one compiled kernel per dtype serves every
+optimizer: the rule code, the hyperparameter tuple and the per-step coefficients are arguments. ``n_slots`` says
+how many state arrays the rule uses; only those are read and written (unused slots may be length-1 placeholders),
+so Adam reads four arrays and writes three, the least traffic its update allows. The hyperparameters and the
+per-step coefficients are passed in the arrays' type (one signature per dtype), so float32 steps compute in
+float32 like PyTorch's.
+
+:func:`count_nonfinite_cpu` and the kernel of :func:`count_nonfinite_gpu` count the non-finite gradients before a
+step, so that a step with a NaN or inf gradient can be refused or skipped before any state is touched.
+"""
+import math
+
+from numba import types
+
+from numba import cuda, njit, prange
+
+from .. import config
+from ..rules import optimizers as rules
+from .registry import gpu_kernel
+from .targets import for_gpu
+
+H_ONE = rules.H_ONE
+
+#: Options of the CPU optimizer kernels: NumPy's error model (a division by zero gives inf or NaN, as on the GPU,
+#: instead of raising), which also lets LLVM vectorise the loops (Python's model puts a zero test before every
+#: division).
+OPTIM_KERNEL_OPTIONS = dict(config.CPU_KERNEL_OPTIONS, error_model="numpy")
+
+# ``update`` calls no other rule, so it is compiled here directly, inlined into the loops at Numba's level: with a
+# constant rule code LLVM then keeps only that rule's branch and vectorises the loop.
+_update_cpu = njit(inline="always", error_model="numpy")(rules.update)
+
+
+@njit(inline="always", error_model="numpy")
+def _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
+    """Every component of these (chunk) views; reads and writes only the first ``n_slots`` state arrays.
+
+    The loop runs from 0 over views rather than from ``lo`` over the whole arrays: an index of unknown sign makes
+    Numba wrap negative indices, which keeps LLVM from vectorising.
+    """
+    zero = hyper[rules.H_ONE] - hyper[rules.H_ONE]
+    for i in range(w.size):
+        a0 = s0[i] if n_slots > 0 else zero
+        a1 = s1[i] if n_slots > 1 else zero
+        a2 = s2[i] if n_slots > 2 else zero
+        w_new, b0, b1, b2 = _update_cpu(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
+        w[i] = w_new
+        if n_slots > 0:
+            s0[i] = b0
+        if n_slots > 1:
+            s1[i] = b1
+        if n_slots > 2:
+            s2[i] = b2
+
+
+@njit(parallel=True, **OPTIM_KERNEL_OPTIONS)
+def step_cpu(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, n_slots, chunk):
+    """w, s0, s1, s2 <- update(code, hyper, c0..c3, w, g, s0, s1, s2) componentwise, in place.
+
+    ``hyper`` and ``c0..c3`` have the arrays' type, so a float32 step computes in float32. Threads take chunks of
+    ``chunk`` components. Adam without AMSGrad (the benchmarked case) runs a loop compiled for its code and two
+    slots, which LLVM vectorises; every other rule runs the generic loop (one pass over memory all the same).
+    """
+    n = w.size
+    for block in prange((n + chunk - 1) // chunk):
+        lo = block * chunk
+        hi = min(lo + chunk, n)
+        # placeholder slots (length 1) give empty or short views, which the loop never touches
+        w_, g_, s0_, s1_, s2_ = w[lo:hi], g[lo:hi], s0[lo:hi], s1[lo:hi], s2[lo:hi]
+        if code == rules.ADAM and n_slots == 2:
+            _run_chunk(rules.ADAM, 2, hyper, c0, c1, c2, c3, w_, g_, s0_, s1_, s2_)
+        else:
+            _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w_, g_, s0_, s1_, s2_)
+
+
+@njit(parallel=True, **config.CPU_KERNEL_OPTIONS)
+def count_nonfinite_cpu(g):
+    """The number of NaN or infinite entries of ``g``."""
+    count = 0
+    for i in prange(g.size):
+        if not math.isfinite(g[i]):
+            count += 1
+    return count
+
+
+def _step_signatures():
+    return [
+        (types.int64, types.UniTuple(dtype, rules.HYPER_SIZE), dtype, dtype, dtype, dtype)
+        + (types.Array(dtype, 1, "C"),) * 5
+        + (types.int64,)
+        for dtype in (types.float32, types.float64)
+    ]
+
+
+@gpu_kernel(_step_signatures)
+def step_gpu():
+    """The CUDA twin of :func:`step_cpu` (a grid-stride loop), built on first use."""
+    update = for_gpu(rules.update)
+
+    @cuda.jit
+    def kernel(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, n_slots):
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        zero = hyper[H_ONE] - hyper[H_ONE]
+        for i in range(start, w.size, stride):
+            a0 = s0[i] if n_slots > 0 else zero
+            a1 = s1[i] if n_slots > 1 else zero
+            a2 = s2[i] if n_slots > 2 else zero
+            w_new, b0, b1, b2 = update(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
+            w[i] = w_new
+            if n_slots > 0:
+                s0[i] = b0
+            if n_slots > 1:
+                s1[i] = b1
+            if n_slots > 2:
+                s2[i] = b2
+
+    return kernel
+
+
+def _count_signatures():
+    return [
+        (types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C")) for dtype in (types.float32, types.float64)
+    ]
+
+
+@gpu_kernel(_count_signatures)
+def count_nonfinite_gpu():
+    """CUDA kernel: ``count[0] +=`` the number of NaN or infinite entries of ``g`` (``count`` zeroed by the caller)."""
+
+    @cuda.jit
+    def kernel(g, count):
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        local = 0
+        for i in range(start, g.size, stride):
+            if not math.isfinite(g[i]):
+                local += 1
+        if local > 0:
+            cuda.atomic.add(count, 0, local)
+
+    return kernel

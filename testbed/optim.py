@@ -1,0 +1,765 @@
+"""Optimizers: PyTorch's names and defaults, one fused kernel per step, the libraries' conventions side by side.
+
+An optimizer holds hyperparameters; its state (the step counter and up to three per-component arrays) lives in an
+:class:`OptState` made by ``init``; ``step`` updates the parameters and the state in place with one pass over
+memory (:mod:`testbed.kernels.optim`). The arithmetic is written once, per component, in
+:mod:`testbed.rules.optimizers` (the formulas are in its docstring); the schedules in
+:mod:`testbed.rules.schedules`.
+
+>>> import numpy as np
+>>> opt = Adam(lr=1e-3)                        # torch.optim.Adam's defaults
+>>> w = np.ones(4); state = opt.init(w)
+>>> opt.step(w, np.full(4, 0.5), state)        # the first Adam step moves each component by lr
+True
+>>> np.round(w, 6).tolist()
+[0.999, 0.999, 0.999, 0.999]
+
+Conventions
+===========
+
+``convention=`` picks where eps goes, the initial accumulators, and the forms in which the libraries differ; the
+default eps of the library when ``eps`` is not given. Learning rates, betas and the other hyperparameters keep
+PyTorch's names and defaults in every convention (pass the library's values to reproduce it exactly: e.g. Keras'
+RMSprop uses ``rho = 0.9`` and ``lr = 1e-3``).
+
+=========  ===========================  ===========================  ===========================  ======================
+rule       torch (default)              optax                        keras                        lecture
+=========  ===========================  ===========================  ===========================  ======================
+SGD        v = g on step 1; w -= lr v   same as torch                v = mu v + lr g; w -= v      same as torch
+AdaGrad    S0 = 0, eps 1e-10 outside    S0 = 0.1, eps 1e-7 inside    S0 = 0.1, eps 1e-7 inside    S0 = 0, 1e-8 inside
+RMSProp    u0 = 0, eps 1e-8 outside,    eps 1e-8 inside, lr in the   eps 1e-7 inside, lr in the   eps 1e-8 inside
+           lr outside the momentum      momentum buffer              momentum buffer
+Adam       eps 1e-8 outside; AMSGrad    eps 1e-8 outside; AMSGrad    epsilon hat 1e-7; AMSGrad    eps 1e-8 inside the
+           max of raw v                 max of corrected v           max of raw v                 root
+NAdam      Dozat's mu_t, eps 1e-8 out   constant mu_t = b1           Dozat's mu_t, eps 1e-7 out   eps 1e-8 inside
+Adamax     eps 1e-8 inside the max      eps 1e-8 outside             eps 1e-7 outside             eps 1e-8 inside max
+=========  ===========================  ===========================  ===========================  ======================
+
+.. warning:: The libraries disagree, and the differences are not rounding: eps inside the root moves the first
+   Adam step of a tiny gradient by orders of magnitude; Keras' and optax's momentum buffers hold ``lr``-scaled steps,
+   which differ from PyTorch's as soon as the rate is scheduled; PyTorch's heavy ball starts with ``v = g`` while a
+   zero-initialised buffer (the lecture's ``Momentum``) starts at ``(1 - b) g``; AdaGrad's ``S0 = 0.1`` of
+   optax/Keras damps the first steps; optax's AMSGrad compares bias-corrected second moments.
+
+Non-finite gradients
+====================
+
+Before a step the gradients are checked (a read of ``grads``). ``nonfinite="raise"`` (default) raises ValueError,
+``"skip"`` skips the step (counted in ``state.skipped``); either way parameters and state are untouched.
+
+Newton and saddle-free Newton are dense: :func:`newton_step` and :func:`saddle_free_newton_step` (NumPy, small d),
+and the :class:`Newton` and :class:`SaddleFreeNewton` optimizers, whose ``step`` takes the Hessian.
+"""
+import dataclasses
+import inspect
+import math
+
+import numpy as np
+
+from . import backend as backends
+from .kernels import optim as kernels
+from .rules import optimizers as rules
+from .rules import schedules as schedule_rules
+
+CONVENTIONS = ("torch", "optax", "keras", "lecture")
+NONFINITE_POLICIES = ("raise", "skip")
+
+#: Components per CPU thread task in the fused step (a kernel argument, like every constant).
+CPU_CHUNK = 16384
+
+# ----------------------------------------------------------------------------------------------------------------
+# Schedules
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule: ``schedule(lr, t)`` is the rate of step ``t`` (1, 2, ...) from base rate ``lr``."""
+
+    name: str
+    code: int
+    params: tuple
+
+    def __call__(self, lr, t):
+        return schedule_rules.learning_rate(self.code, self.params, float(lr), int(t))
+
+
+#: schedule name -> (code, {parameter: default or None when required})
+_SCHEDULES = {
+    "constant": (schedule_rules.CONSTANT, {}),
+    "step": (schedule_rules.STEP, {"step_size": None, "gamma": 0.1}),
+    "exponential": (schedule_rules.EXPONENTIAL, {"gamma": None}),
+    "inverse_sqrt": (schedule_rules.INVERSE_SQRT, {}),
+    "cosine": (schedule_rules.COSINE, {"t_max": None, "eta_min": 0.0}),
+    "linear_warmup": (schedule_rules.CONSTANT, {}),
+}
+
+
+def schedule(name="constant", *, warmup_steps=0, **params):
+    """The learning-rate schedule ``name`` (see :mod:`testbed.rules.schedules` for the formulas).
+
+    ``constant``; ``step(step_size, gamma=0.1)``; ``exponential(gamma)``; ``inverse_sqrt`` (the lecture's
+    "decaying" rate ``lr / sqrt(t)``); ``cosine(t_max, eta_min=0)``; ``linear_warmup(warmup_steps)``. Every schedule
+    takes ``warmup_steps`` (a linear ramp ``t / warmup_steps`` over the first steps).
+
+    >>> schedule("step", step_size=2, gamma=0.5)(1.0, 3)
+    0.5
+    """
+    if isinstance(name, Schedule):
+        if params or warmup_steps:
+            raise ValueError("pass schedule parameters with the schedule's name, not with a Schedule object")
+        return name
+    if not isinstance(name, str) or name not in _SCHEDULES:
+        raise backends.unknown_name_error("schedule", name, tuple(_SCHEDULES))
+    code, accepted = _SCHEDULES[name]
+    unknown = set(params) - set(accepted)
+    if unknown:
+        valid = ", ".join(sorted(accepted) + ["warmup_steps"])
+        raise ValueError(f"schedule {name!r} takes no parameter {sorted(unknown)}; valid parameters: {valid}")
+    values = {}
+    for key, default in accepted.items():
+        if key not in params and default is None:
+            raise ValueError(f"schedule {name!r} needs {key}")
+        values[key] = params.get(key, default)
+    if isinstance(warmup_steps, (bool, np.bool_)) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+    if name == "linear_warmup" and warmup_steps == 0:
+        raise ValueError("schedule 'linear_warmup' needs warmup_steps > 0")
+    packed = [0.0] * schedule_rules.SCHEDULE_SIZE
+    if "step_size" in values:
+        packed[schedule_rules.P_STEP_SIZE] = float(backends.check_positive_int(values["step_size"], "step_size"))
+    if "gamma" in values:
+        packed[schedule_rules.P_GAMMA] = backends.check_finite(values["gamma"], "gamma", minimum=0.0, strict=True)
+    if "t_max" in values:
+        packed[schedule_rules.P_T_MAX] = float(backends.check_positive_int(values["t_max"], "t_max"))
+        packed[schedule_rules.P_ETA_MIN] = backends.check_finite(values["eta_min"], "eta_min", minimum=0.0)
+    packed[schedule_rules.P_WARMUP] = float(warmup_steps)
+    return Schedule(name, code, tuple(packed))
+
+
+def schedule_names():
+    """Every schedule name."""
+    return tuple(_SCHEDULES)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# State and rule specification
+
+
+@dataclasses.dataclass
+class OptState:
+    """An optimizer's state: the step counter, the per-component slot arrays and the count of skipped steps.
+
+    ``state["exp_avg"]`` (PyTorch's state names, see ``slot_names``) gives a slot as an array shaped like the
+    parameters; ``slots`` holds all three (unused ones are length-1 placeholders).
+    """
+
+    step: int
+    slots: list
+    slot_names: tuple
+    shape: tuple
+    skipped: int = 0
+
+    def __getitem__(self, name):
+        if name not in self.slot_names:
+            raise backends.unknown_name_error("state slot", name, self.slot_names)
+        slot = self.slots[self.slot_names.index(name)]
+        return slot.reshape(self.shape) if isinstance(slot, np.ndarray) else slot
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSpec:
+    """Everything a kernel needs to run an optimizer per component (see :mod:`testbed.rules.optimizers`).
+
+    ``code`` and ``hyper`` (float64, laid out by ``rules.optimizers.H_*``) for ``prepare`` and ``update``;
+    ``n_slots`` state slots (a prefix of s0, s1, s2) named ``slot_names``, starting at ``initial_state``; the base
+    rate ``lr`` and the schedule (``schedule_code``, ``schedule_params``) for ``rules.schedules.learning_rate``.
+    """
+
+    code: int
+    hyper: tuple
+    n_slots: int
+    slot_names: tuple
+    initial_state: tuple
+    lr: float
+    schedule_code: int
+    schedule_params: tuple
+
+    def hyper_as(self, dtype):
+        """``hyper`` as a tuple of ``dtype`` scalars (float32 arithmetic in ``update`` for float32 storage)."""
+        kind = backends.check_dtype(dtype).type
+        return tuple(kind(value) for value in self.hyper)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checks
+
+
+def _check_lr(lr):
+    return backends.check_finite(lr, "lr", minimum=0.0, strict=True)
+
+
+def _check_unit(value, name):
+    """A coefficient in [0, 1)."""
+    number = backends.check_finite(value, name, minimum=0.0)
+    if number >= 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
+def _check_betas(betas):
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    return _check_unit(b1, "betas[0]"), _check_unit(b2, "betas[1]")
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _is_device_array(array):
+    if isinstance(array, np.ndarray):
+        return False
+    try:
+        from numba import cuda
+
+        return cuda.is_cuda_array(array)
+    except Exception:
+        return False
+
+
+def _check_array(array, name):
+    """The array's flat view; ValueError if it is not a C-contiguous float32/float64 array."""
+    if _is_device_array(array):
+        if not array.is_c_contiguous():
+            raise ValueError(f"{name} must be C-contiguous")
+        backends.check_dtype(array.dtype, f"{name}.dtype")
+        return array.reshape(array.size)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array (or a CUDA device array), got {type(array).__name__}")
+    backends.check_dtype(array.dtype, f"{name}.dtype")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    return array.reshape(-1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Optimizers
+
+
+class Optimizer:
+    """Base class: hyperparameters in ``_hyper`` (a dict of ``rules.optimizers.H_*`` -> float), a rule code, slots.
+
+    Subclasses set ``code``, ``slot_names`` and ``n_slots`` and fill ``_hyper``. Every optimizer takes
+    ``schedule`` (a :class:`Schedule`, a schedule name, or None for constant), ``convention`` (one of
+    :data:`CONVENTIONS`), ``nonfinite`` ("raise" or "skip") and ``backend`` ("cpu", "cuda" or "auto").
+    """
+
+    name = "optimizer"
+    code = -1
+    slot_names = ()
+
+    def _setup(self, lr, schedule_, convention, nonfinite, backend):
+        self.lr = _check_lr(lr)
+        self.convention = _check_choice(convention, "convention", CONVENTIONS)
+        self.nonfinite = _check_choice(nonfinite, "nonfinite", NONFINITE_POLICIES)
+        self.backend = backends.resolve(backend)
+        self.schedule = schedule("constant") if schedule_ is None else schedule(schedule_)
+        self._hyper = {rules.H_ONE: 1.0}
+        self.n_slots = len(self.slot_names)
+
+    def _eps(self, eps, default, inside):
+        """Place eps (or the convention's default) inside or outside the root."""
+        value = default if eps is None else backends.check_finite(eps, "eps", minimum=0.0)
+        self._hyper[rules.H_EPS_IN if inside else rules.H_EPS_OUT] = value
+        self.eps = value
+        self.eps_inside = inside
+
+    def _weight_decay(self, weight_decay, decoupled):
+        self.weight_decay = backends.check_finite(weight_decay, "weight_decay", minimum=0.0)
+        self._hyper[rules.H_WEIGHT_DECAY] = self.weight_decay
+        self._hyper[rules.H_DECOUPLED] = float(_check_flag(decoupled, "decoupled_weight_decay"))
+
+    @property
+    def hyper(self):
+        """The float64 hyperparameter tuple of the rule (layout ``rules.optimizers.H_*``)."""
+        values = [0.0] * rules.HYPER_SIZE
+        for index, value in self._hyper.items():
+            values[index] = float(value)
+        return tuple(values)
+
+    def rule_spec(self):
+        """The :class:`RuleSpec` with which an external kernel runs this optimizer per component."""
+        hyper = self.hyper
+        return RuleSpec(
+            code=self.code, hyper=hyper, n_slots=self.n_slots, slot_names=tuple(self.slot_names[: self.n_slots]),
+            initial_state=tuple(rules.initial_state(self.code, hyper)), lr=self.lr,
+            schedule_code=self.schedule.code, schedule_params=self.schedule.params,
+        )
+
+    def learning_rate(self, t):
+        """The scheduled learning rate of step ``t`` (1, 2, ...)."""
+        return self.schedule(self.lr, t)
+
+    def init(self, params):
+        """A fresh :class:`OptState` for ``params`` (step 0, slots at their initial values, same dtype and kind)."""
+        flat = _check_array(params, "params")
+        init = rules.initial_state(self.code, self.hyper)
+        slots = []
+        for index in range(3):
+            size = flat.size if index < self.n_slots else 1
+            slot = np.full(size, init[index], dtype=flat.dtype)
+            slots.append(backends.to_device(slot) if _is_device_array(params) else slot)
+        return OptState(0, slots, tuple(self.slot_names[: self.n_slots]), tuple(params.shape))
+
+    def _check_step(self, params, grads, state):
+        w = _check_array(params, "params")
+        g = _check_array(grads, "grads")
+        if tuple(params.shape) != tuple(grads.shape):
+            raise ValueError(f"params and grads must have the same shape, got {params.shape} and {grads.shape}")
+        if params.dtype != grads.dtype:
+            raise ValueError(f"params and grads must have the same dtype, got {params.dtype} and {grads.dtype}")
+        if _is_device_array(params) != _is_device_array(grads):
+            raise ValueError("params and grads must both be numpy arrays or both be device arrays")
+        if isinstance(params, np.ndarray) and not params.flags.writeable:
+            raise ValueError("params must be writeable (the step updates it in place)")
+        if not isinstance(state, OptState) or len(state.slots) != 3:
+            raise ValueError(f"state must be the OptState returned by this optimizer's init, got {type(state).__name__}")
+        if state.slot_names != tuple(self.slot_names[: self.n_slots]):
+            raise ValueError(f"state holds slots {state.slot_names}, this optimizer needs {self.slot_names[: self.n_slots]}")
+        for index, slot in enumerate(state.slots):
+            size = w.size if index < self.n_slots else 1
+            if slot.size != size or slot.dtype != w.dtype or _is_device_array(slot) != _is_device_array(params):
+                raise ValueError("state does not match params (size, dtype or device); make it with init(params)")
+        if self.backend == "cpu" and _is_device_array(params):
+            raise ValueError("backend='cpu' needs numpy arrays, got device arrays; use backend='cuda'")
+        return w, g
+
+    def _count_nonfinite(self, g):
+        if self.backend == "cpu":
+            return int(kernels.count_nonfinite_cpu(g))
+        device_g = g if _is_device_array(g) else backends.to_device(g)
+        count = backends.to_device(np.zeros(1, dtype=np.int64))
+        blocks, threads = backends.launch_shape(g.size)
+        kernels.count_nonfinite_gpu()[blocks, threads](device_g, count)
+        return int(backends.to_host(count)[0])
+
+    def step(self, params, grads, state):
+        """One step, in place on ``params`` and ``state``; returns True, or False when a non-finite step was skipped.
+
+        ``grads`` is the gradient at ``params``; both are C-contiguous arrays of one dtype and shape (numpy, or CUDA
+        device arrays with ``backend="cuda"``).
+        """
+        w, g = self._check_step(params, grads, state)
+        bad = self._count_nonfinite(g)
+        if bad:
+            if self.nonfinite == "raise":
+                raise ValueError(
+                    f"grads holds {bad} NaN or infinite value(s); params and state are unchanged "
+                    "(pass nonfinite='skip' to skip such steps)"
+                )
+            state.skipped += 1
+            return False
+        t = state.step + 1
+        kind = w.dtype.type
+        coefficients = rules.prepare(self.code, self.hyper, t, self.learning_rate(t))
+        args = (self.code, tuple(kind(h) for h in self.hyper)) + tuple(kind(c) for c in coefficients)
+        if self.backend == "cpu":
+            kernels.step_cpu(*args, w, g, *state.slots, self.n_slots, CPU_CHUNK)
+        else:
+            self._step_cuda(args, params, w, g, state)
+        state.step = t
+        return True
+
+    def _step_cuda(self, args, params, w, g, state):
+        on_device = _is_device_array(params)
+        arrays = [w, g] + list(state.slots)
+        device = arrays if on_device else [backends.to_device(a) for a in arrays]
+        blocks, threads = backends.launch_shape(w.size)
+        kernels.step_gpu()[blocks, threads](*args, *device, self.n_slots)
+        if not on_device:
+            w[...] = backends.to_host(device[0])
+            for index in range(self.n_slots):
+                state.slots[index][...] = backends.to_host(device[2 + index])
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr}, convention={self.convention!r}, backend={self.backend!r})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with heavy-ball or Nesterov momentum, PyTorch's ``torch.optim.SGD``.
+
+    ::
+
+        g <- g + wd w                         (L2 weight decay)
+        v <- g on step 1, else mu v + (1 - dampening) g;   w <- w - lr v      (Polyak 1964)
+        Nesterov: w <- w - lr (g + mu v)                                       (Sutskever et al. 2013)
+
+    Keras' form (``convention="keras"``) keeps ``lr`` in the buffer, ``v <- mu v + lr g; w <- w - v``: equal under a
+    constant rate, different under a schedule. optax's ``sgd`` equals PyTorch's (no dampening). State:
+    ``momentum_buffer`` when ``momentum > 0``.
+    """
+
+    name = "sgd"
+    code = rules.SGD
+    slot_names = ("momentum_buffer",)
+
+    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *, schedule=None,
+                 convention="torch", nonfinite="raise", backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        self.momentum = _check_unit(momentum, "momentum")
+        self.dampening = backends.check_finite(dampening, "dampening", minimum=0.0)
+        if self.dampening > 1.0:
+            raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
+        self.nesterov = _check_flag(nesterov, "nesterov")
+        if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
+            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+        self._weight_decay(weight_decay, False)
+        self._hyper.update({
+            rules.H_BETA1: self.momentum, rules.H_DAMPENING: self.dampening, rules.H_NESTEROV: float(self.nesterov),
+            rules.H_LR_IN_BUFFER: float(self.convention == "keras"),
+        })
+        self.n_slots = 1 if self.momentum > 0.0 else 0
+
+
+class Momentum(Optimizer):
+    """The lecture's momentum, a running average of the gradients::
+
+        v <- b v + (1 - b) g,  v0 = 0;   w <- w - lr v
+
+    Heavy ball (:class:`SGD`) with dampening ``b`` except for heavy ball's first step ``v = g``; ``b = 0`` is SGD.
+    The same in every convention. State: ``velocity``.
+    """
+
+    name = "momentum"
+    code = rules.MOMENTUM
+    slot_names = ("velocity",)
+
+    def __init__(self, lr=1e-3, beta=0.9, weight_decay=0.0, *, schedule=None, convention="torch", nonfinite="raise",
+                 backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        self.beta = _check_unit(beta, "beta")
+        self._weight_decay(weight_decay, False)
+        self._hyper[rules.H_BETA1] = self.beta
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi, Hazan & Singer 2011), PyTorch's ``torch.optim.Adagrad``::
+
+        S <- S + g^2;   w <- w - lr / (1 + (t - 1) lr_decay) * g / (sqrt(S) + eps)
+
+    ======================  ===========  ==========  ==========  ========
+    convention              torch        optax       keras       lecture
+    ======================  ===========  ==========  ==========  ========
+    initial accumulator S0  0            0.1         0.1         0
+    eps                     1e-10 out    1e-7 in     1e-7 in     1e-8 in
+    ======================  ===========  ==========  ==========  ========
+
+    ("in": ``sqrt(S + eps)``). State: ``sum``.
+    """
+
+    name = "adagrad"
+    code = rules.ADAGRAD
+    slot_names = ("sum",)
+    _CONVENTIONS = {"torch": (0.0, 1e-10, False), "optax": (0.1, 1e-7, True), "keras": (0.1, 1e-7, True),
+                    "lecture": (0.0, 1e-8, True)}
+
+    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=None, eps=None, *,
+                 schedule=None, convention="torch", nonfinite="raise", backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        s0, default_eps, inside = self._CONVENTIONS[self.convention]
+        self.lr_decay = backends.check_finite(lr_decay, "lr_decay", minimum=0.0)
+        if initial_accumulator_value is not None:
+            s0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
+        self.initial_accumulator_value = s0
+        self._eps(eps, default_eps, inside)
+        self._weight_decay(weight_decay, False)
+        self._hyper.update({rules.H_LR_DECAY: self.lr_decay, rules.H_INIT0: s0})
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton 2012), PyTorch's ``torch.optim.RMSprop``::
+
+        u <- alpha u + (1 - alpha) g^2;   centered: gbar <- alpha gbar + (1 - alpha) g, u' = u - gbar^2
+        r = g / (sqrt(u' / bc) + eps)     (bc = 1 - alpha^t if bias_correction, an extension; else 1)
+        momentum > 0:  buf <- momentum buf + r;  w <- w - lr buf      (PyTorch)
+                       buf <- momentum buf + lr r;  w <- w - buf      (Keras, optax)
+        else:          w <- w - lr r
+
+    ==============  ============  ============  ============  ========
+    convention      torch         optax         keras         lecture
+    ==============  ============  ============  ============  ========
+    eps             1e-8 outside  1e-8 inside   1e-7 inside   1e-8 in
+    lr in buffer    no            yes           yes           no
+    ==============  ============  ============  ============  ========
+
+    ``initial_accumulator_value`` is ``u0`` (optax's ``initial_scale``, 0 by default). Without bias correction the
+    first step is about ``lr / sqrt(1 - alpha)``; with it, ``RMSProp`` equals :class:`Adam` with ``b1 = 0``.
+    State: ``square_avg``, then ``momentum_buffer`` (momentum > 0 or centered), then ``grad_avg`` (centered).
+    """
+
+    name = "rmsprop"
+    code = rules.RMSPROP
+    slot_names = ("square_avg", "momentum_buffer", "grad_avg")
+    _CONVENTIONS = {"torch": (1e-8, False, False), "optax": (1e-8, True, True), "keras": (1e-7, True, True),
+                    "lecture": (1e-8, True, False)}
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=None, weight_decay=0.0, momentum=0.0, centered=False,
+                 initial_accumulator_value=0.0, bias_correction=False, *, schedule=None, convention="torch",
+                 nonfinite="raise", backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        default_eps, inside, lr_in_buffer = self._CONVENTIONS[self.convention]
+        self.alpha = _check_unit(alpha, "alpha")
+        self.momentum = _check_unit(momentum, "momentum")
+        self.centered = _check_flag(centered, "centered")
+        self.bias_correction = _check_flag(bias_correction, "bias_correction")
+        u0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
+        self._eps(eps, default_eps, inside)
+        self._weight_decay(weight_decay, False)
+        self._hyper.update({
+            rules.H_BETA2: self.alpha, rules.H_MOMENTUM: self.momentum, rules.H_CENTERED: float(self.centered),
+            rules.H_BIAS_CORRECTION: float(self.bias_correction), rules.H_LR_IN_BUFFER: float(lr_in_buffer),
+            rules.H_INIT0: u0,
+        })
+        self.n_slots = 3 if self.centered else (2 if self.momentum > 0.0 else 1)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015, Algorithm 1), PyTorch's ``torch.optim.Adam``; AMSGrad (Reddi et al. 2018)::
+
+        g <- g + wd w  (L2; decoupled: w <- w (1 - lr wd), which is AdamW)
+        m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  mh = m / (1 - b1^t);  vh = v / (1 - b2^t)
+        AMSGrad: vmax <- max(vmax, v), vh = vmax / (1 - b2^t)  (PyTorch, Keras)  |  vmax <- max(vmax, vh), vh = vmax
+        (optax)
+        w <- w - lr mh / (sqrt(vh) + eps)
+
+    ===========  =======================  ==========================  =====================================  ==========
+    convention   torch                    optax                       keras                                  lecture
+    ===========  =======================  ==========================  =====================================  ==========
+    eps          1e-8, outside the root   1e-8, outside               1e-7 "epsilon hat": lr sqrt(1-b2^t)    1e-8,
+                                                                      / (1-b1^t) m / (sqrt(v) + eps)         inside
+    AMSGrad max  raw v                    bias-corrected v            raw v                                  raw v
+    ===========  =======================  ==========================  =====================================  ==========
+
+    .. warning:: eps inside the root (the lecture's ``sqrt(vh + eps)``) is ``sqrt(eps) = 1e-4`` at ``vh = 0``, four
+       orders of magnitude larger than eps outside: a gradient of 1e-6 moves by ``lr`` in PyTorch's Adam and by
+       about ``lr / 100`` in the lecture's.
+
+    The per-component step is bounded: ``|w_t - w_{t-1}| <= lr (1 - b1) / sqrt(1 - b2)`` when ``b1^2 < b2`` (Kingma &
+    Ba section 2.1; about lr in the common cases), and without eps it is invariant to rescaling ``g``.
+    ``bias_correction=False`` drops both corrections. State: ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
+    (AMSGrad).
+    """
+
+    name = "adam"
+    code = rules.ADAM
+    slot_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _CONVENTIONS = {"torch": (1e-8, False, False, rules.AMSGRAD_RAW),
+                    "optax": (1e-8, False, False, rules.AMSGRAD_CORRECTED),
+                    "keras": (1e-7, False, True, rules.AMSGRAD_RAW),
+                    "lecture": (1e-8, True, False, rules.AMSGRAD_RAW)}
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, amsgrad=False, *,
+                 bias_correction=True, decoupled_weight_decay=False, schedule=None, convention="torch",
+                 nonfinite="raise", backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        default_eps, inside, eps_hat, amsgrad_form = self._CONVENTIONS[self.convention]
+        self.betas = _check_betas(betas)
+        self.amsgrad = _check_flag(amsgrad, "amsgrad")
+        self.bias_correction = _check_flag(bias_correction, "bias_correction")
+        self._eps(eps, default_eps, inside)
+        self._weight_decay(weight_decay, decoupled_weight_decay)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        self._hyper.update({
+            rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_EPS_HAT: float(eps_hat),
+            rules.H_AMSGRAD: float(amsgrad_form if self.amsgrad else rules.AMSGRAD_OFF),
+            rules.H_BIAS_CORRECTION: float(self.bias_correction),
+        })
+        self.n_slots = 3 if self.amsgrad else 2
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019), PyTorch's ``torch.optim.AdamW``: :class:`Adam` with decoupled weight decay
+    ``w <- w (1 - lr wd)`` before the Adam step (default ``weight_decay = 1e-2``; optax's ``adamw`` and Keras'
+    ``AdamW`` decay by the same ``lr wd w``). With ``weight_decay = 0`` it is Adam.
+    """
+
+    name = "adamw"
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=1e-2, amsgrad=False, *,
+                 bias_correction=True, schedule=None, convention="torch", nonfinite="raise", backend="cpu"):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, bias_correction=bias_correction,
+                         decoupled_weight_decay=True, schedule=schedule, convention=convention, nonfinite=nonfinite,
+                         backend=backend)
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat 2016), PyTorch's ``torch.optim.NAdam``::
+
+        mu_t = b1 (1 - 0.5 * 0.96^(t momentum_decay));   P_t = mu_1 ... mu_t
+        m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  D = sqrt(v / (1 - b2^t)) + eps
+        w <- w - lr (1 - mu_t) / (1 - P_t) g / D - lr mu_{t+1} / (1 - P_t mu_{t+1}) m / D
+
+    Keras' ``Nadam`` is the same (eps 1e-7); optax's ``nadam`` uses a constant ``mu_t = b1``
+    (``convention="optax"``), i.e. ``lr ((1 - b1) g / (1 - b1^t) + b1 m / (1 - b1^(t+1))) / D``; the lecture
+    convention puts eps inside the root. ``decoupled_weight_decay`` is PyTorch's NAdamW option. State: ``exp_avg``,
+    ``exp_avg_sq``, ``mu_product`` (``P_t``, the same for every component).
+    """
+
+    name = "nadam"
+    code = rules.NADAM
+    slot_names = ("exp_avg", "exp_avg_sq", "mu_product")
+    _CONVENTIONS = {"torch": (1e-8, False, False), "optax": (1e-8, False, True), "keras": (1e-7, False, False),
+                    "lecture": (1e-8, True, False)}
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, schedule=None, convention="torch", nonfinite="raise",
+                 backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        default_eps, inside, constant_mu = self._CONVENTIONS[self.convention]
+        self.betas = _check_betas(betas)
+        self.momentum_decay = backends.check_finite(momentum_decay, "momentum_decay", minimum=0.0)
+        self._eps(eps, default_eps, inside)
+        self._weight_decay(weight_decay, decoupled_weight_decay)
+        self._hyper.update({
+            rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_MOMENTUM_DECAY: self.momentum_decay,
+            rules.H_CONSTANT_MU: float(constant_mu), rules.H_BIAS_CORRECTION: 1.0, rules.H_INIT2: 1.0,
+        })
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba 2015, section 7.1), PyTorch's ``torch.optim.Adamax``::
+
+        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  w <- w - lr / (1 - b1^t) m / u      (PyTorch)
+        u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) m / (u + eps)                               (optax, Keras)
+
+    Defaults ``lr = 2e-3``, eps 1e-8 (Keras 1e-7); the lecture convention follows PyTorch. State: ``exp_avg``,
+    ``exp_inf``.
+    """
+
+    name = "adamax"
+    code = rules.ADAMAX
+    slot_names = ("exp_avg", "exp_inf")
+    _CONVENTIONS = {"torch": (1e-8, True), "optax": (1e-8, False), "keras": (1e-7, False), "lecture": (1e-8, True)}
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, *, schedule=None,
+                 convention="torch", nonfinite="raise", backend="cpu"):
+        self._setup(lr, schedule, convention, nonfinite, backend)
+        default_eps, inside = self._CONVENTIONS[self.convention]
+        self.betas = _check_betas(betas)
+        self._eps(eps, default_eps, inside)
+        self._weight_decay(weight_decay, False)
+        self._hyper.update({rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1],
+                            rules.H_BIAS_CORRECTION: 1.0})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Newton and saddle-free Newton (dense, small d)
+
+
+def _check_newton_inputs(grads, hessian, damping):
+    g = np.asarray(grads, dtype=np.float64)
+    h = np.asarray(hessian, dtype=np.float64)
+    if g.ndim != 1:
+        raise ValueError(f"grads must be a 1-d array, got shape {g.shape}")
+    if h.shape != (g.size, g.size):
+        raise ValueError(f"hessian must have shape ({g.size}, {g.size}) to match grads, got {h.shape}")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
+        raise ValueError("grads and hessian must be finite")
+    if not np.allclose(h, h.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(h).max(initial=0.0)))):
+        raise ValueError("hessian must be symmetric")
+    return g, 0.5 * (h + h.T), backends.check_finite(damping, "damping", minimum=0.0)
+
+
+def newton_step(grads, hessian, damping=0.0):
+    """Newton's step ``(H + damping I)^-1 g`` (to be subtracted from w); ValueError if the matrix is singular.
+
+    Newton's method is attracted to saddle points: it jumps to the stationary point of the local quadratic whatever
+    the signs of the curvatures (Dauphin et al. 2014).
+    """
+    g, h, damping = _check_newton_inputs(grads, hessian, damping)
+    eigenvalues, vectors = np.linalg.eigh(h)
+    shifted = eigenvalues + damping
+    if np.any(np.abs(shifted) <= np.finfo(np.float64).eps * max(1.0, float(np.abs(eigenvalues).max()))):
+        raise ValueError("hessian (+ damping) is singular; pass damping > 0")
+    return vectors @ ((vectors.T @ g) / shifted)
+
+
+def saddle_free_newton_step(grads, hessian, damping=0.0):
+    """The saddle-free Newton step ``(|H| + damping I)^-1 g``, ``|H| = sum_i |lambda_i| e_i e_i^T``.
+
+    Dauphin et al. 2014: rescaling by the absolute curvatures keeps Newton's step sizes but always descends, so
+    negative curvature repels instead of attracting. ValueError if ``|H| + damping I`` is singular.
+    """
+    g, h, damping = _check_newton_inputs(grads, hessian, damping)
+    eigenvalues, vectors = np.linalg.eigh(h)
+    scale = np.abs(eigenvalues) + damping
+    if np.any(scale <= np.finfo(np.float64).eps * max(1.0, float(np.abs(eigenvalues).max()))):
+        raise ValueError("|hessian| (+ damping) is singular; pass damping > 0")
+    return vectors @ ((vectors.T @ g) / scale)
+
+
+class Newton:
+    """Newton's method ``w <- w - lr (H + damping I)^-1 g`` for small dense problems (NumPy); see
+    :func:`newton_step`. ``step(params, grads, hessian)`` updates the float64 1-d ``params`` in place."""
+
+    name = "newton"
+    _direction = staticmethod(newton_step)
+
+    def __init__(self, lr=1.0, damping=0.0):
+        self.lr = _check_lr(lr)
+        self.damping = backends.check_finite(damping, "damping", minimum=0.0)
+
+    def step(self, params, grads, hessian):
+        if not isinstance(params, np.ndarray) or params.ndim != 1 or params.shape != np.shape(grads):
+            raise ValueError("params must be a 1-d numpy array shaped like grads")
+        params -= self.lr * self._direction(grads, hessian, self.damping).astype(params.dtype)
+        return True
+
+
+class SaddleFreeNewton(Newton):
+    """Saddle-free Newton ``w <- w - lr (|H| + damping I)^-1 g`` (Dauphin et al. 2014); see
+    :func:`saddle_free_newton_step`."""
+
+    name = "saddle_free_newton"
+    _direction = staticmethod(saddle_free_newton_step)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# By name
+
+_BY_NAME = {
+    "sgd": (SGD, {}), "momentum": (Momentum, {}), "adagrad": (AdaGrad, {}), "rmsprop": (RMSProp, {}),
+    "adam": (Adam, {}), "adamw": (AdamW, {}), "amsgrad": (Adam, {"amsgrad": True}), "nadam": (NAdam, {}),
+    "adamax": (Adamax, {}), "newton": (Newton, {}), "saddle_free_newton": (SaddleFreeNewton, {}),
+}
+
+
+def names():
+    """Every optimizer name accepted by :func:`make`."""
+    return tuple(_BY_NAME)
+
+
+def make(name, **hyper):
+    """The optimizer called ``name`` with hyperparameters ``hyper`` (PyTorch's names).
+
+    >>> make("adam", lr=1e-2).lr
+    0.01
+    """
+    if not isinstance(name, str) or name.lower() not in _BY_NAME:
+        raise backends.unknown_name_error("optimizer", name, names())
+    cls, preset = _BY_NAME[name.lower()]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in preset]
+    unknown = sorted(set(hyper) - set(valid))
+    if unknown:
+        raise ValueError(f"optimizer {name!r} takes no parameter {unknown}; valid parameters: {', '.join(valid)}")
+    return cls(**preset, **hyper)
