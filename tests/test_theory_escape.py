@@ -482,3 +482,34 @@ def test_reddi_adam_to_plus_one_amsgrad_to_minus_one(big_c):
 def test_reddi_below_two_both_agree():
     assert escape.reddi_optimum(1.5) == 1.0
     assert escape.reddi_amsgrad_drift(1.5) > 0
+
+
+@pytest.mark.parametrize("lr,mu,curvatures", [(0.0330578512, 0.669421488, [1.0, 100.0]), (0.01, 0.5, [1.0, 100.0]),
+                                              (0.019, 0.0, [1.0, 100.0]), (0.019, 0.5, [3.0, 100.0])])
+def test_exact_distances_and_steps_to_tolerance_match_the_loop(lr, mu, curvatures):
+    curvatures = np.array(curvatures)
+    start = np.array([1.0, -0.7])
+    path = run_heavy_ball(curvatures, lr, mu, start, 400) if mu else run_gd(curvatures, lr, start, 400)
+    norms = np.linalg.norm(path, axis=1)
+    t = np.arange(401)
+    exact = (escape.heavy_ball_distance(t, lr, mu, curvatures, start) if mu
+             else escape.gd_distance(t, lr, curvatures, start))
+    np.testing.assert_allclose(exact, norms, rtol=1e-8, atol=1e-300)
+    tolerance = 1e-3
+    expected = int(np.argmax(norms < tolerance))
+    steps = (escape.heavy_ball_steps_to_tolerance(lr, mu, curvatures, start, tolerance) if mu
+             else escape.gd_steps_to_tolerance(lr, curvatures, start, tolerance))
+    assert steps == expected
+    assert escape.gd_steps_to_tolerance(2.5 / curvatures[-1], curvatures, start, tolerance) == math.inf
+
+
+@pytest.mark.parametrize("lr,mu", [(0.019, 0.0), (0.019, 0.5), (0.0095, 0.5), (0.019, 0.9), (0.005, 0.0)])
+def test_sign_flip_fraction_matches_the_loop(lr, mu):
+    """Over n steps of y ~ cos(theta t + phi) the count of sign changes is theta n/pi up to 1 (plus the
+    transient of the subdominant root, absent for complex pairs): |flips/n - theta/pi| <= 2/n."""
+    kappa, n = 100.0, 2000
+    path = run_heavy_ball(np.array([kappa]), lr, mu, [1.0], n) if mu else run_gd(np.array([kappa]), lr, [1.0], n)
+    y = path[:, 0]
+    y = y[np.abs(y) > 1e-290]  # before underflow
+    flips = np.mean(np.sign(y[1:]) != np.sign(y[:-1]))
+    assert abs(flips - escape.sign_flip_fraction(lr, mu, kappa)) <= 2.0 / (y.size - 1)

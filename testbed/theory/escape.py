@@ -618,6 +618,28 @@ def heavy_ball_rate(lr, mu, curvatures):
     return worst
 
 
+def heavy_ball_oscillation_angle(lr, mu, curvature):
+    """Rotation per step of the dominant mode of one coordinate under the heavy ball (``mu = 0``: GD).
+
+    The coordinate follows ``y_t ~ |z|^t cos(theta t + phi)`` with z the dominant root of
+    ``z^2 - (1 + mu - lr lambda) z + mu``: theta = 0 for a positive real root (monotone decay), pi for a
+    negative real root (GD with ``lr lambda > 1``: a sign flip every step), ``arccos(trace / (2 sqrt(mu)))`` for
+    complex roots. The long-run fraction of steps on which y changes sign is ``theta / pi``
+    (:func:`sign_flip_fraction`).
+    """
+    mu = _momentum(mu)
+    trace = 1.0 + mu - float(lr) * float(curvature)
+    disc = trace * trace - 4.0 * mu
+    if disc >= 0.0:
+        return 0.0 if trace >= 0.0 else math.pi
+    return math.acos(trace / (2.0 * math.sqrt(mu)))
+
+
+def sign_flip_fraction(lr, mu, curvature):
+    """Long-run fraction of steps that flip the sign of the coordinate: ``theta / pi`` (1: GD's zig-zag)."""
+    return heavy_ball_oscillation_angle(lr, mu, curvature) / math.pi
+
+
 def heavy_ball_optimal(lambda_min, lambda_max):
     """Goh 2017's optimal heavy ball on a quadratic: ``(lr, mu, rate)`` with ``lr = (2/(sqrt(l1) + sqrt(ln)))^2``,
     ``mu = ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^2``, rate ``sqrt(mu) = (sqrt(kappa) - 1)/(sqrt(kappa) + 1)``."""
@@ -645,6 +667,69 @@ def steps_to_tolerance(rate, tolerance, initial=1.0):
     if rate <= 0.0:
         return 1
     return int(math.ceil(math.log(tolerance / initial) / math.log(rate)))
+
+
+def gd_distance(steps, lr, curvatures, w0):
+    """Exact ``|w_t|`` of GD on ``1/2 sum_i lambda_i w_i^2`` from ``w0``: ``sqrt(sum_i (w0_i (1 - lr lambda_i)^t)^2)``."""
+    t = np.asarray(steps, dtype=float)[..., None]
+    factors = gd_factor(lr, curvatures)
+    w0 = np.asarray(w0, dtype=float)
+    with np.errstate(over="ignore"):  # a divergent run's distance is inf, as it should be
+        return np.sqrt(np.sum((w0 * factors**t) ** 2, axis=-1))
+
+
+def heavy_ball_distance(steps, lr, mu, curvatures, w0):
+    """Exact ``|w_t|`` of the heavy ball (PyTorch's form, from rest: ``w_1 = (1 - lr lambda) w_0``) on a quadratic.
+
+    Per coordinate ``y_{t+1} = (1 + mu - lr lambda) y_t - mu y_{t-1}``: with distinct roots z1, z2 (complex
+    allowed) ``y_t = A z1^t + B z2^t``; with a double root z (Goh's optimum at the extreme curvatures)
+    ``y_t = (y_0 + (y_1/z - y_0) t) z^t``.
+    """
+    mu = _momentum(mu)
+    t = np.asarray(steps, dtype=float)
+    total = np.zeros(t.shape)
+    for curvature, y0 in zip(np.atleast_1d(np.asarray(curvatures, float)), np.atleast_1d(np.asarray(w0, float))):
+        trace = 1.0 + mu - lr * curvature
+        y1 = (1.0 - lr * curvature) * y0
+        disc = complex(trace * trace - 4.0 * mu)
+        if abs(disc) <= 1e-12 * max(trace * trace, 1e-300):
+            z = trace / 2.0
+            y = (y0 + (y1 / z - y0) * t) * z**t if z != 0 else np.where(t == 0, y0, 0.0)
+        else:
+            root = np.sqrt(disc)
+            z1, z2 = (trace + root) / 2.0, (trace - root) / 2.0
+            a = (y1 - z2 * y0) / (z1 - z2)
+            y = (a * np.power(z1, t) + (y0 - a) * np.power(z2, t)).real
+        total = total + np.asarray(y, dtype=float) ** 2
+    return np.sqrt(total)
+
+
+def _first_below(distance, tolerance, max_steps, chunk=4096):
+    for begin in range(0, int(max_steps) + 1, chunk):
+        t = np.arange(begin, min(begin + chunk, int(max_steps) + 1))
+        below = np.flatnonzero(distance(t) < tolerance)
+        if below.size:
+            return int(t[below[0]])
+    return math.inf
+
+
+def gd_steps_to_tolerance(lr, curvatures, w0, tolerance, max_steps=10**7):
+    """First t with ``|w_t| < tolerance`` for GD (exact, :func:`gd_distance`); inf when not within max_steps."""
+    active = np.atleast_1d(np.asarray(w0, float)) != 0
+    if np.any(np.abs(gd_factor(lr, curvatures))[active] >= 1.0) and gd_distance(0, lr, curvatures, w0) >= tolerance:
+        return math.inf  # a coordinate that does not shrink: never within tolerance
+    return _first_below(lambda t: gd_distance(t, lr, curvatures, w0), _positive(tolerance, "tolerance"), max_steps)
+
+
+def heavy_ball_steps_to_tolerance(lr, mu, curvatures, w0, tolerance, max_steps=10**7):
+    """First t with ``|w_t| < tolerance`` for the heavy ball (exact, :func:`heavy_ball_distance`)."""
+    active = np.atleast_1d(np.asarray(w0, float)) != 0
+    curvatures = np.atleast_1d(np.asarray(curvatures, float))
+    if heavy_ball_rate(lr, mu, curvatures[active]) >= 1.0 and heavy_ball_distance(0, lr, mu, curvatures,
+                                                                                  w0) >= tolerance:
+        return math.inf
+    return _first_below(lambda t: heavy_ball_distance(t, lr, mu, curvatures, w0),
+                        _positive(tolerance, "tolerance"), max_steps)
 
 
 # ----------------------------------------------------------------------------------------------------------
