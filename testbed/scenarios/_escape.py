@@ -38,11 +38,9 @@ def make_optimizer(name, lr, *, mu=0.9, betas=None, schedule=None):
     ``mu``: the momentum of heavy_ball / nesterov / momentum; ``betas``: Adam's (b1, b2) when not PyTorch's;
     ``schedule``: passed through to the optimizer (e.g. the inverse square root schedule of the Reddi example).
     """
+    from .. import optim
+
     key = optimizer_name(name)
-    try:
-        from .. import optim
-    except ImportError:  # testbed.optim not there yet: the same rule through a minimal RuleSpec
-        return _fallback(key, lr, mu, betas, schedule == "inverse_sqrt")
     extra = {} if schedule is None else {"schedule": schedule}
     if key == "sgd":
         return optim.SGD(lr=lr, **extra)
@@ -119,47 +117,3 @@ def finite_or_nan(value):
 def as_array(values):
     return np.asarray([finite_or_nan(v) for v in values], dtype=float)
 
-
-# ------------------------------------------------------------------------------------------------------------------
-# Fallback until testbed.optim lands (it is written in parallel): the same RuleSpec that montecarlo reads,
-# built from testbed.rules.optimizers' documented layout. Used only when ``import testbed.optim`` fails.
-
-
-class _FallbackOptimizer:
-    def __init__(self, name, code, lr, hyper, schedule_code=0, schedule_params=None):
-        from ..rules import schedules
-
-        self.name, self.code, self.lr, self.hyper = name, code, float(lr), tuple(hyper)
-        self.schedule_code = schedule_code
-        self.schedule_params = tuple(schedule_params or [0.0] * schedules.SCHEDULE_SIZE)
-
-    def rule_spec(self):
-        import types
-
-        return types.SimpleNamespace(code=self.code, hyper=self.hyper, lr=self.lr, schedule_code=self.schedule_code,
-                                     schedule_params=self.schedule_params, n_slots=3,
-                                     initial_state=(self.hyper[17], self.hyper[18], self.hyper[19]))
-
-
-def _fallback(key, lr, mu, betas, inverse_sqrt):
-    from ..rules import optimizers as r
-    from ..rules import schedules
-
-    h = [0.0] * r.HYPER_SIZE
-    h[r.H_ONE] = 1.0
-    h[r.H_INIT2] = 1.0
-    code = r.SGD
-    if key in ("heavy_ball", "nesterov"):
-        h[r.H_BETA1] = mu
-        h[r.H_NESTEROV] = float(key == "nesterov")
-    elif key == "momentum":
-        code, h[r.H_BETA1] = r.MOMENTUM, mu
-    elif key == "rmsprop":
-        code, h[r.H_BETA2], h[r.H_EPS_OUT] = r.RMSPROP, 0.99, 1e-8
-    elif key == "adagrad":
-        code, h[r.H_EPS_OUT] = r.ADAGRAD, 1e-10
-    elif key in ("adam", "amsgrad"):
-        b1, b2 = betas if betas is not None else (0.9, 0.999)
-        code, h[r.H_BETA1], h[r.H_BETA2], h[r.H_EPS_OUT], h[r.H_BIAS_CORRECTION] = r.ADAM, b1, b2, 1e-8, 1.0
-        h[r.H_AMSGRAD] = float(r.AMSGRAD_RAW if key == "amsgrad" else r.AMSGRAD_OFF)
-    return _FallbackOptimizer(key, code, lr, h, schedules.INVERSE_SQRT if inverse_sqrt else schedules.CONSTANT)
