@@ -164,8 +164,8 @@ class ForwardStats:
     - ``histograms``: (L, nbins) counts of x^(l) over the caller's bin edges (np.histogram's bins), or None.
     - ``overflow_layer``: the first layer (1..L) where s or x had a non-finite entry, or None; statistics of that
       layer and every later one are NaN (the pass stops there).
-    - ``underflow_layer``: the first layer whose mean square E[s^2] fell below the dtype's smallest normal number
-      (the signal became zero or subnormal: lost), or None.
+    - ``underflow_layer``: the first layer whose root mean square sqrt(E[s^2]) fell below the dtype's smallest
+      normal number (the signal became zero or subnormal: lost), or None. W = 0 underflows at layer 1.
     """
 
     pre_mean: np.ndarray
@@ -192,8 +192,8 @@ class BackwardStats:
     - ``bias_grad_var``: variance of the entries of dloss/db^(l) (None for a net without biases).
     - ``overflow_layer``: the first layer met going backward (from L down) whose delta or weight gradient had a
       non-finite entry, or None; its statistics and those of every layer below are NaN.
-    - ``underflow_layer``: the first layer met going backward whose E[delta^2] fell below the smallest normal
-      number, or None.
+    - ``underflow_layer``: the first layer met going backward whose sqrt(E[delta^2]) fell below the smallest
+      normal number, or None.
     """
 
     grad_mean: np.ndarray
@@ -343,6 +343,16 @@ class MLP:
             raise ValueError(f"{name} must be finite")
         return x
 
+    def _buffer(self, name, rows, cols):
+        """A (rows, cols) view of a work buffer kept between calls (for the passes that keep nothing)."""
+        if not hasattr(self, "_workspace"):
+            self._workspace = {}
+        size = rows * max(self.widths)
+        buffer = self._workspace.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._workspace[name] = np.empty(size, dtype=self.dtype)
+        return buffer[:rows * cols].reshape(rows, cols)
+
     def _saturation_bounds(self):
         act = self.activation
         if not act.bounded:
@@ -371,48 +381,60 @@ class MLP:
         finite_max = float(np.finfo(self.dtype).max)
         low, high = self._saturation_bounds()
         act = self.activation
-        kept_pre, kept_post = [], [x]
+        cuda = self.backend == "cuda"
+        if cuda:
+            device = _Device(self, x, edges, stats, active, counts)
+            previous = device.inputs
+        else:
+            previous = x
+        kept_pre, kept_post = [], [previous]
         overflow = None
-        run = self._forward_cuda if self.backend == "cuda" else self._forward_cpu
-        previous = x
         for l in range(1, depth + 1):
             w, b = self.weights(l), self.biases(l)
-            pre = np.empty((batch, self.widths[l]), dtype=self.dtype)
-            post = np.empty_like(pre)
-            # shifts for the variance sums: the layer's first entry, computed the way the kernel computes it
-            first = float(np.dot(previous[0].astype(np.float64), w[0].astype(np.float64)))
+            if cuda:
+                pre, post = device.empty(batch, self.widths[l]), device.empty(batch, self.widths[l])
+            elif keep:
+                pre = np.empty((batch, self.widths[l]), dtype=self.dtype)
+                post = np.empty_like(pre)
+            else:  # reused buffers: a fresh 16 MB array costs thousands of page faults per layer
+                pre = self._buffer("pre", batch, self.widths[l])
+                post = self._buffer("post0" if l % 2 else "post1", batch, self.widths[l])
+            # shift of the variance sums: the layer's first entry (any value near the mean will do)
+            row0 = previous[0].copy_to_host() if cuda else previous[0]
+            first = float(np.dot(row0.astype(np.float64), w[0].astype(np.float64)))
             first += float(b[0]) if self.bias else 0.0
-            if not math.isfinite(first):
-                first = 0.0
-            shift_x = float(act(first)) if math.isfinite(float(act(first))) else 0.0
+            first = first if math.isfinite(first) else 0.0
+            shift_x = float(act(first))
+            shift_x = shift_x if math.isfinite(shift_x) else 0.0
             shifts[l - 1] = first, shift_x
-            run(previous, w, b, pre, post, low, high, finite_max, first, shift_x, edges, stats[l - 1],
-                active[l - 1], counts[l - 1])
+            if cuda:
+                device.forward_layer(l, previous, pre, post, low, high, finite_max, first, shift_x)
+            else:
+                bias = b if self.bias else np.zeros(0, dtype=self.dtype)
+                kernels.forward_layer_cpu(previous, w, bias, self.bias, pre, post, act.code, act.param, low, high,
+                                          finite_max, first, shift_x, ROWS_PER_CHUNK, edges, stats[l - 1],
+                                          active[l - 1], counts[l - 1])
             if pair is not None:
-                correlation[l - 1] = _correlation(pre[pair[0]], pre[pair[1]])
+                rows = (pre[pair[0]].copy_to_host(), pre[pair[1]].copy_to_host()) if cuda else (
+                    pre[pair[0]], pre[pair[1]])
+                correlation[l - 1] = _correlation(*rows)
             if keep:
                 kept_pre.append(pre)
                 kept_post.append(post)
             previous = post
-            if stats[l - 1, kernels.F_NONFINITE_S] or stats[l - 1, kernels.F_NONFINITE_X]:
+            if (device.layer_stats(l) if cuda else stats[l - 1])[[kernels.F_NONFINITE_S, kernels.F_NONFINITE_X]].any():
                 overflow = l
                 break
+        if cuda:
+            device.finish()
+            self._device_pre, self._device_post = (kept_pre, kept_post) if keep else (None, None)
+            kept_pre = [p.copy_to_host() for p in kept_pre] if keep else []
+            kept_post = [x] + [p.copy_to_host() for p in kept_post[1:]] if keep else []
+            previous = previous.copy_to_host()
         self._pre, self._post = (kept_pre, kept_post) if keep else (None, None)
-        self.output = previous
+        self.output = previous if (keep or cuda) else previous.copy()
         return self._forward_stats(stats, active, counts, correlation, shifts, depth, batch, overflow,
                                    edges.size >= 2)
-
-    def _forward_cpu(self, x, w, b, pre, post, low, high, finite_max, shift_s, shift_x, edges, stats, active,
-                     counts):
-        act = self.activation
-        bias = b if self.bias else np.zeros(0, dtype=self.dtype)
-        kernels.forward_layer_cpu(x, w, bias, self.bias, pre, post, act.code, act.param, low, high, finite_max,
-                                  shift_s, shift_x, ROWS_PER_CHUNK, edges, stats, active, counts)
-
-    def _forward_cuda(self, *args):
-        from .kernels import nn_cuda  # noqa: F401  (filled in by the GPU half)
-
-        raise NotImplementedError
 
     def _forward_stats(self, stats, active, counts, correlation, shifts, depth, batch, overflow, histograms):
         fields = {k: np.full(depth, math.nan) for k in (
@@ -432,7 +454,7 @@ class MLP:
             fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n
             dead = self.widths[l] - int(active[l - 1, :self.widths[l]].sum())
             fields["dead_frac"][l - 1] = dead / self.widths[l] if self.activation.relu_like else 0.0
-            if underflow is None and fields["pre_meansq"][l - 1] < tiny:
+            if underflow is None and math.sqrt(fields["pre_meansq"][l - 1]) < tiny:
                 underflow = l
         if overflow is not None:
             correlation[overflow - 1:] = math.nan
@@ -452,16 +474,20 @@ class MLP:
         if len(self._pre) != self.depth:
             raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
         batch = self._post[0].shape[0]
-        delta = self._check_batch(output_grad, self.widths[-1], "output_grad")
-        if delta.shape[0] != batch:
-            raise ValueError(f"output_grad must have the forward batch size {batch}, got {delta.shape[0]}")
-        delta = delta.copy()
+        given = self._check_batch(output_grad, self.widths[-1], "output_grad")
+        if given.shape[0] != batch:
+            raise ValueError(f"output_grad must have the forward batch size {batch}, got {given.shape[0]}")
+        delta = self._buffer("delta1" if self.depth % 2 else "delta0", batch, self.widths[-1])
+        delta[...] = given
         depth = self.depth
         stats_delta = np.zeros((depth, kernels.BACKWARD_SLOTS))
         stats_w = np.zeros((depth, kernels.BACKWARD_SLOTS))
         finite_max = float(np.finfo(self.dtype).max)
         act = self.activation
         self.grads[...] = 0.0
+        if self.backend == "cuda":
+            overflow = _backward_cuda(self, given, stats_delta, stats_w, finite_max)
+            return self._backward_stats(stats_delta, stats_w, batch, overflow)
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
         kernels.delta_pass_cpu(delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
@@ -472,7 +498,8 @@ class MLP:
         l = depth
         while overflow is None and l >= 1:
             propagate = l > 1
-            delta_prev = np.empty((batch, self.widths[l - 1]), dtype=self.dtype) if propagate else delta
+            delta_prev = self._buffer("delta0" if l % 2 else "delta1", batch, self.widths[l - 1]) if propagate \
+                else delta
             pre_prev = self._pre[l - 2] if propagate else delta
             bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
             kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
@@ -507,9 +534,107 @@ class MLP:
              fields["weight_grad_meansq"][l - 1]) = _moments(row[kernels.B_SUM], row[kernels.B_SUMSQ], n, 0.0)
             if self.bias:
                 bias_var[l - 1] = float(np.var(self.bias_grads(l).astype(np.float64)))
-            if underflow is None and fields["grad_meansq"][l - 1] < tiny:
+            if underflow is None and math.sqrt(fields["grad_meansq"][l - 1]) < tiny:
                 underflow = l
         return BackwardStats(**fields, bias_grad_var=bias_var, overflow_layer=overflow, underflow_layer=underflow)
+
+
+class _Device:
+    """The GPU side of one forward pass: parameters, statistics and launches (host arrays stay the record)."""
+
+    def __init__(self, net, x, edges, stats, active, counts):
+        from numba import cuda
+
+        self.cuda = cuda
+        self.net = net
+        self.params = backends.to_device(net.params)
+        self.inputs = backends.to_device(x)
+        self.edges = backends.to_device(edges)
+        self.stats_host, self.active_host, self.counts_host = stats, active, counts
+        self.stats = backends.to_device(stats)
+        self.active = backends.to_device(active.astype(np.int32))
+        self.counts = backends.to_device(counts)
+        self.zeros = cuda.device_array(0, dtype=net.dtype)
+        self.kernel = kernels.matmul_epilogue_gpu()
+
+    def empty(self, rows, cols):
+        return self.cuda.device_array((rows, cols), dtype=self.net.dtype)
+
+    def weights(self, l):
+        return self.net._weight_view(self.params, l)
+
+    def biases(self, l):
+        return self.net._bias_view(self.params, l) if self.net.bias else self.zeros
+
+    def forward_layer(self, l, previous, pre, post, low, high, finite_max, shift_s, shift_x):
+        act = self.net.activation
+        grid = _grid(*pre.shape)
+        self.kernel[grid, (kernels.TILE, kernels.TILE)](
+            previous, False, self.weights(l), True, pre, kernels.MODE_FORWARD, self.biases(l), self.net.bias,
+            post, pre, act.code, act.param, low, high, finite_max, shift_s, shift_x, self.stats[l - 1],
+            self.active[l - 1], self.edges, self.counts[l - 1] if self.counts.shape[1] else
+            self.cuda.device_array(0, dtype=np.int64), self.zeros)
+
+    def layer_stats(self, l):
+        return self.stats[l - 1].copy_to_host()
+
+    def finish(self):
+        self.stats_host[...] = self.stats.copy_to_host()
+        self.active_host[...] = self.active.copy_to_host()
+        self.counts_host[...] = self.counts.copy_to_host()
+
+
+def _grid(rows, cols):
+    return ((cols + kernels.TILE - 1) // kernels.TILE, (rows + kernels.TILE - 1) // kernels.TILE)
+
+
+def _backward_cuda(net, given, stats_delta, stats_w, finite_max):
+    """The backward pass on the GPU from the device activations of the last forward; returns overflow layer."""
+    from numba import cuda
+
+    if getattr(net, "_device_pre", None) is None or len(net._device_pre) != net.depth:
+        raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
+    kernel = kernels.matmul_epilogue_gpu()
+    act = net.activation
+    params = backends.to_device(net.params)
+    grads = backends.to_device(np.zeros_like(net.grads))
+    device_stats_delta = backends.to_device(stats_delta)
+    device_stats_w = backends.to_device(stats_w)
+    zeros = cuda.device_array(0, dtype=net.dtype)
+    no_active = cuda.device_array(0, dtype=np.int32)
+    no_edges = cuda.device_array(0, dtype=np.float64)
+    no_counts = cuda.device_array(0, dtype=np.int64)
+    depth = net.depth
+    delta = backends.to_device(given)
+    blocks, threads = backends.launch_shape(delta.size)
+    kernels.delta_stats_gpu()[blocks, threads](delta, finite_max, device_stats_delta[depth - 1],
+                                               net._bias_view(grads, depth) if net.bias else zeros, net.bias)
+    overflow = depth if device_stats_delta[depth - 1].copy_to_host()[kernels.B_NONFINITE] else None
+    l = depth
+    while overflow is None and l >= 1:
+        weight_grad = net._weight_view(grads, l)
+        kernel[_grid(*weight_grad.shape), (kernels.TILE, kernels.TILE)](
+            delta, True, net._device_post[l - 1], False, weight_grad, kernels.MODE_PRODUCT, zeros, False,
+            weight_grad, weight_grad, act.code, act.param, -math.inf, math.inf, finite_max, 0.0, 0.0,
+            device_stats_w[l - 1], no_active, no_edges, no_counts, zeros)
+        if device_stats_w[l - 1].copy_to_host()[kernels.B_NONFINITE]:
+            overflow = l
+            break
+        if l > 1:
+            delta_prev = cuda.device_array((delta.shape[0], net.widths[l - 1]), dtype=net.dtype)
+            kernel[_grid(*delta_prev.shape), (kernels.TILE, kernels.TILE)](
+                delta, False, net._weight_view(params, l), False, delta_prev, kernels.MODE_DELTA, zeros,
+                net.bias, delta_prev, net._device_pre[l - 2], act.code, act.param, -math.inf, math.inf,
+                finite_max, 0.0, 0.0, device_stats_delta[l - 2], no_active, no_edges, no_counts,
+                net._bias_view(grads, l - 1) if net.bias else zeros)
+            if device_stats_delta[l - 2].copy_to_host()[kernels.B_NONFINITE]:
+                overflow = l - 1
+            delta = delta_prev
+        l -= 1
+    stats_delta[...] = device_stats_delta.copy_to_host()
+    stats_w[...] = device_stats_w.copy_to_host()
+    net.grads[...] = grads.copy_to_host()
+    return overflow
 
 
 def _check_edges(edges):

@@ -52,15 +52,76 @@ BACKWARD_SLOTS = 3
 #: Side of the square tile of the CUDA matrix product (threads per block = TILE * TILE).
 TILE = 16
 
-_value_cpu = for_cpu(rules.value)
-_derivative_cpu = for_cpu(rules.derivative)
+_value_cpu = for_cpu(rules.value, error_model="numpy")
+_derivative_cpu = for_cpu(rules.derivative, error_model="numpy")
 
-_OPTIONS = dict(parallel=True, fastmath=set(config.FASTMATH_REDUCTIONS), **config.CPU_KERNEL_OPTIONS)
+# error_model="numpy": no ZeroDivisionError branches, which would keep LLVM from vectorising the passes.
+_OPTIONS = dict(parallel=True, fastmath=set(config.FASTMATH_REDUCTIONS), error_model="numpy",
+                **config.CPU_KERNEL_OPTIONS)
+_ROW_OPTIONS = dict(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 
 
-@njit(**config.CPU_KERNEL_OPTIONS)
-def _bin_index(edges, value):
-    """The np.histogram bin of ``value`` for ascending ``edges`` (last bin closed), or -1 outside."""
+@njit(**_ROW_OPTIONS)
+def _activate_row(code, param, pre_row, bias, use_bias, post_row):
+    """``pre_row += bias``; ``post_row = phi(pre_row)``, with a loop per arithmetic activation.
+
+    Each loop calls the rule with its code as a literal, so LLVM folds the dispatch away and vectorises the loop
+    (libm-free rules, tanh included); activations built on libm calls (exp, erf, log1p) share the generic loop,
+    which could not vectorise anyway. Small loops: cheap to compile, unlike copies of a whole parallel kernel.
+    """
+    width = pre_row.size
+    if use_bias:
+        for j in range(width):
+            pre_row[j] = pre_row[j] + bias[j]
+    if code == rules.RELU:
+        for j in range(width):
+            post_row[j] = _value_cpu(rules.RELU, pre_row[j], param)
+    elif code == rules.TANH:
+        for j in range(width):
+            post_row[j] = _value_cpu(rules.TANH, pre_row[j], param)
+    elif code == rules.LINEAR:
+        for j in range(width):
+            post_row[j] = _value_cpu(rules.LINEAR, pre_row[j], param)
+    elif code == rules.LEAKY_RELU:
+        for j in range(width):
+            post_row[j] = _value_cpu(rules.LEAKY_RELU, pre_row[j], param)
+    elif code == rules.HARD_TANH:
+        for j in range(width):
+            post_row[j] = _value_cpu(rules.HARD_TANH, pre_row[j], param)
+    else:
+        for j in range(width):
+            post_row[j] = _value_cpu(code, pre_row[j], param)
+
+
+@njit(**_ROW_OPTIONS)
+def _derivative_row(code, param, pre_row, delta_row):
+    """``delta_row *= phi'(pre_row)``, with the loops of :func:`_activate_row`."""
+    width = pre_row.size
+    if code == rules.RELU:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.RELU, pre_row[j], param)
+    elif code == rules.TANH:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.TANH, pre_row[j], param)
+    elif code == rules.LINEAR:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LINEAR, pre_row[j], param)
+    elif code == rules.LEAKY_RELU:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LEAKY_RELU, pre_row[j], param)
+    elif code == rules.HARD_TANH:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.HARD_TANH, pre_row[j], param)
+    else:
+        for j in range(width):
+            delta_row[j] = delta_row[j] * _derivative_cpu(code, pre_row[j], param)
+
+
+def bin_index(edges, value):
+    """The np.histogram bin of ``value`` for ascending ``edges`` (last bin closed), or -1 outside.
+
+    Written once, compiled for both targets (``_bin_index`` here, a device function in the GPU factory).
+    """
     nbins = edges.size - 1
     if not (value >= edges[0] and value <= edges[nbins]):
         return -1
@@ -77,6 +138,9 @@ def _bin_index(edges, value):
     return low
 
 
+_bin_index = njit(**config.CPU_KERNEL_OPTIONS)(bin_index)
+
+
 @njit(**_OPTIONS)
 def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, saturated_low, saturated_high,
                       finite_max, shift_s, shift_x, rows_per_chunk, edges, stats, active, counts):
@@ -85,7 +149,8 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
     ``stats`` (FORWARD_SLOTS float64) receives the sums; ``active[j]`` is set to 1 when unit j has s > 0 for some
     input; ``counts`` receives the histogram of ``post`` over ``edges`` (np.histogram's bins) when
     ``edges.size >= 2``. A value counts as saturated when ``post <= saturated_low`` or ``post >= saturated_high``,
-    as non-finite when ``not |v| <= finite_max`` (NaN included).
+    as non-finite when ``not |v| <= finite_max`` (NaN included). The commonest activations run a copy of the
+    loop specialised to their code (vectorised); the others the same loop with the code as a run-time value.
     """
     np.dot(x_prev, weight.T, pre)
     batch, width = pre.shape
@@ -95,6 +160,8 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
     partial_active = np.zeros((nchunks, width), dtype=np.uint8)
     partial_counts = np.zeros((nchunks, max(nbins, 0)), dtype=np.int64)
     for chunk in prange(nchunks):
+        first = chunk * rows_per_chunk
+        last = min(batch, first + rows_per_chunk)
         sum_s = 0.0
         sumsq_s = 0.0
         sum_x = 0.0
@@ -103,18 +170,14 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
         inactive = 0.0
         nonfinite_s = 0.0
         nonfinite_x = 0.0
-        for i in range(chunk * rows_per_chunk, min(batch, (chunk + 1) * rows_per_chunk)):
+        for i in range(first, last):
             pre_row = pre[i]
             post_row = post[i]
+            _activate_row(code, param, pre_row, bias, use_bias, post_row)
+            # the statistics: one loop, the same for every activation, over the row while it is in L1
             for j in range(width):
-                s = pre_row[j]
-                if use_bias:
-                    s = s + bias[j]
-                x = _value_cpu(code, s, param)
-                pre_row[j] = s
-                post_row[j] = x
-                s64 = np.float64(s)
-                x64 = np.float64(x)
+                s64 = np.float64(pre_row[j])
+                x64 = np.float64(post_row[j])
                 ds = s64 - shift_s
                 dx = x64 - shift_x
                 sum_s += ds
@@ -125,15 +188,6 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
                 inactive += 1.0 if s64 <= 0.0 else 0.0
                 nonfinite_s += 0.0 if abs(s64) <= finite_max else 1.0
                 nonfinite_x += 0.0 if abs(x64) <= finite_max else 1.0
-            # separate short loops over the row (in L1) keep the main loop free of rarely used work
-            for j in range(width):
-                if pre_row[j] > 0.0:
-                    partial_active[chunk, j] = 1
-            if nbins > 0:
-                for j in range(width):
-                    b = _bin_index(edges, np.float64(post_row[j]))
-                    if b >= 0:
-                        partial_counts[chunk, b] += 1
         partial[chunk, F_SUM_S] = sum_s
         partial[chunk, F_SUMSQ_S] = sumsq_s
         partial[chunk, F_SUM_X] = sum_x
@@ -142,6 +196,16 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
         partial[chunk, F_INACTIVE] = inactive
         partial[chunk, F_NONFINITE_S] = nonfinite_s
         partial[chunk, F_NONFINITE_X] = nonfinite_x
+        # short loops over rows still in cache keep the main loop free of rarely used work
+        for i in range(first, last):
+            for j in range(width):
+                if pre[i, j] > 0.0:
+                    partial_active[chunk, j] = 1
+            if nbins > 0:
+                for j in range(width):
+                    b = _bin_index(edges, np.float64(post[i, j]))
+                    if b >= 0:
+                        partial_counts[chunk, b] += 1
     for chunk in range(nchunks):  # in chunk order: independent of the thread count
         for k in range(FORWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -165,27 +229,28 @@ def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift,
     partial = np.zeros((nchunks, BACKWARD_SLOTS))
     partial_bias = np.zeros((nchunks, width if use_bias else 0))
     for chunk in prange(nchunks):
+        first = chunk * rows_per_chunk
+        last = min(batch, first + rows_per_chunk)
         total = 0.0
         total_sq = 0.0
         nonfinite = 0.0
-        for i in range(chunk * rows_per_chunk, min(batch, (chunk + 1) * rows_per_chunk)):
+        for i in range(first, last):
             row = delta[i]
             if apply_derivative:
-                pre_row = pre[i]
-                for j in range(width):
-                    row[j] = row[j] * _derivative_cpu(code, pre_row[j], param)
+                _derivative_row(code, param, pre[i], row)
             for j in range(width):
                 d = np.float64(row[j])
                 dd = d - shift
                 total += dd
                 total_sq += dd * dd
                 nonfinite += 0.0 if abs(d) <= finite_max else 1.0
-            if use_bias:
-                for j in range(width):
-                    partial_bias[chunk, j] += row[j]
         partial[chunk, B_SUM] = total
         partial[chunk, B_SUMSQ] = total_sq
         partial[chunk, B_NONFINITE] = nonfinite
+        if use_bias:
+            for i in range(first, last):
+                for j in range(width):
+                    partial_bias[chunk, j] += delta[i, j]
     for chunk in range(nchunks):
         for k in range(BACKWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -227,3 +292,152 @@ def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, shift_w, 
         np.dot(delta, weight, delta_prev)
         delta_pass_cpu(delta_prev, pre_prev, True, code, param, finite_max, shift_delta, rows_per_chunk,
                        stats_delta, bias_grad_prev, use_bias)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CUDA
+
+MODE_FORWARD = 0
+MODE_DELTA = 1
+MODE_PRODUCT = 2
+
+
+def _matmul_signatures():
+    signatures = []
+    for dtype in (types.float32, types.float64):
+        matrix = types.Array(dtype, 2, "A")
+        vector = types.Array(dtype, 1, "A")
+        signatures.append((
+            matrix, types.boolean, matrix, types.boolean, matrix, types.int64, vector, types.boolean, matrix,
+            matrix, types.int64, types.float64, types.float64, types.float64, types.float64, types.float64,
+            types.float64, types.Array(types.float64, 1, "A"), types.Array(types.int32, 1, "A"),
+            types.Array(types.float64, 1, "A"), types.Array(types.int64, 1, "A"), vector,
+        ))
+    return signatures
+
+
+@gpu_kernel(_matmul_signatures)
+def matmul_epilogue_gpu():
+    """``out = op(a) op(b)`` by TILE x TILE shared-memory tiles, then a fused epilogue chosen by ``mode``.
+
+    op(a) is ``a`` or ``a^T`` (``transpose_a``), likewise op(b); launch with blocks of (TILE, TILE) threads on a
+    grid of (ceil(N / TILE), ceil(M / TILE)) blocks for an M x N ``out``. Epilogues:
+
+    - MODE_FORWARD: ``s = product + bias``; ``out = s``, ``post = phi(s)``; the FORWARD_SLOTS sums, ``active``
+      (unit has s > 0) and the histogram ``counts`` of ``post`` over ``edges``;
+    - MODE_DELTA: ``out = product * phi'(aux)`` (aux = s of the layer below), its BACKWARD_SLOTS sums and the
+      column sums into ``bias_grad`` (when ``use_bias``);
+    - MODE_PRODUCT: ``out = product`` and its BACKWARD_SLOTS sums (the weight gradient).
+
+    Each block sums its threads' statistics in shared memory, then adds them to ``stats`` with one float64
+    atomic per slot. Products accumulate in float64.
+    """
+    value = for_gpu(rules.value)
+    derivative = for_gpu(rules.derivative)
+    bin_of = cuda.jit(device=True)(bin_index)
+
+    @cuda.jit
+    def kernel(a, transpose_a, b, transpose_b, out, mode, bias, use_bias, post, aux, code, param, saturated_low,
+               saturated_high, finite_max, shift_s, shift_x, stats, active, edges, counts, bias_grad):
+        tile_a = cuda.shared.array((TILE, TILE), dtype=types.float64)
+        tile_b = cuda.shared.array((TILE, TILE), dtype=types.float64)
+        block_sums = cuda.shared.array(FORWARD_SLOTS, dtype=types.float64)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * TILE + ty
+        col = cuda.blockIdx.x * TILE + tx
+        rows, cols = out.shape
+        inner = a.shape[0] if transpose_a else a.shape[1]
+        if tx == 0 and ty == 0:  # one thread, so that any TILE works (the tests use a small one)
+            for slot in range(FORWARD_SLOTS):
+                block_sums[slot] = 0.0
+        acc = 0.0
+        for start in range(0, inner, TILE):
+            k = start + tx
+            if row < rows and k < inner:
+                tile_a[ty, tx] = a[k, row] if transpose_a else a[row, k]
+            else:
+                tile_a[ty, tx] = 0.0
+            k = start + ty
+            if k < inner and col < cols:
+                tile_b[ty, tx] = b[col, k] if transpose_b else b[k, col]
+            else:
+                tile_b[ty, tx] = 0.0
+            cuda.syncthreads()
+            for kk in range(TILE):
+                acc += tile_a[ty, kk] * tile_b[kk, tx]
+            cuda.syncthreads()
+        if row < rows and col < cols:
+            if mode == MODE_FORWARD:
+                s = acc + bias[col] if use_bias else acc
+                out[row, col] = s
+                s = out[row, col]  # rounded to the array's dtype, as the CPU kernel sees it
+                post[row, col] = value(code, s, param)
+                x = post[row, col]
+                ds = s - shift_s
+                dx = x - shift_x
+                cuda.atomic.add(block_sums, F_SUM_S, ds)
+                cuda.atomic.add(block_sums, F_SUMSQ_S, ds * ds)
+                cuda.atomic.add(block_sums, F_SUM_X, dx)
+                cuda.atomic.add(block_sums, F_SUMSQ_X, dx * dx)
+                if x <= saturated_low or x >= saturated_high:
+                    cuda.atomic.add(block_sums, F_SATURATED, 1.0)
+                if s <= 0.0:
+                    cuda.atomic.add(block_sums, F_INACTIVE, 1.0)
+                else:
+                    active[col] = 1  # every writer writes 1: a benign race
+                if not abs(s) <= finite_max:
+                    cuda.atomic.add(block_sums, F_NONFINITE_S, 1.0)
+                if not abs(x) <= finite_max:
+                    cuda.atomic.add(block_sums, F_NONFINITE_X, 1.0)
+                if edges.size >= 2:
+                    bin_number = bin_of(edges, x)
+                    if bin_number >= 0:
+                        cuda.atomic.add(counts, bin_number, 1)
+            else:
+                if mode == MODE_DELTA:
+                    out[row, col] = acc * derivative(code, aux[row, col], param)
+                else:
+                    out[row, col] = acc
+                d = out[row, col]
+                cuda.atomic.add(block_sums, B_SUM, d - shift_s)
+                cuda.atomic.add(block_sums, B_SUMSQ, (d - shift_s) * (d - shift_s))
+                if not abs(d) <= finite_max:
+                    cuda.atomic.add(block_sums, B_NONFINITE, 1.0)
+                if mode == MODE_DELTA and use_bias:
+                    cuda.atomic.add(bias_grad, col, d)
+        cuda.syncthreads()
+        if tx == 0 and ty == 0:
+            for slot in range(stats.size):
+                cuda.atomic.add(stats, slot, block_sums[slot])
+
+    return kernel
+
+
+def _delta_signatures():
+    return [
+        (types.Array(dtype, 2, "A"), types.float64, types.Array(types.float64, 1, "A"), types.Array(dtype, 1, "A"),
+         types.boolean)
+        for dtype in (types.float32, types.float64)
+    ]
+
+
+@gpu_kernel(_delta_signatures)
+def delta_stats_gpu():
+    """The BACKWARD_SLOTS sums of ``delta`` (unshifted) and its column sums into ``bias_grad`` (when
+    ``use_bias``): a grid-stride loop over the entries, one float64 atomic per entry and slot."""
+
+    @cuda.jit
+    def kernel(delta, finite_max, stats, bias_grad, use_bias):
+        rows, cols = delta.shape
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for index in range(start, rows * cols, stride):
+            d = delta[index // cols, index % cols]
+            cuda.atomic.add(stats, B_SUM, d)
+            cuda.atomic.add(stats, B_SUMSQ, d * d)
+            if not abs(d) <= finite_max:
+                cuda.atomic.add(stats, B_NONFINITE, 1.0)
+            if use_bias:
+                cuda.atomic.add(bias_grad, index % cols, d)
+
+    return kernel

@@ -1,0 +1,81 @@
+"""MLP passes with statistics against the bare matmul chain (NumPy/BLAS) on the same shapes, on the CPU.
+
+    python benchmarks/bench_nn.py [--depth 50] [--width 1024] [--batch 4096] [--repeats 3]
+
+Forward: ``MLP.forward(x, keep=False)`` (BLAS product, then one fused pass applying the activation and gathering
+every per-layer statistic) against ``np.dot(x, W.T, out=s)`` layer after layer. Backward: ``MLP.backward`` (two
+products per layer, the derivative, the statistics of delta and of the weight gradients) against the two bare
+products per layer, ``np.dot(delta, W, out)`` and ``np.dot(delta.T, x, out)``. float32, best of ``--repeats``
+(the machine is shared: the best run is the least disturbed one). The goal is a ratio <= 1.15.
+"""
+import argparse
+import time
+
+import numpy as np
+
+from testbed import nn, rng
+
+
+def best_time(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--activations", default="relu,tanh")
+    args = parser.parse_args(argv)
+    dtype = np.float32
+    widths = (args.width,) * (args.depth + 1)
+    x = rng.normal((args.batch, args.width), seed=1, dtype=dtype)
+    r = rng.normal((args.batch, args.width), seed=2, dtype=dtype)
+
+    net = nn.MLP(widths, "relu", dtype=dtype).initialize("he_normal", seed=3)
+    weights = [net.weights(l) for l in range(1, args.depth + 1)]
+    buffers = [np.empty((args.batch, args.width), dtype=dtype) for _ in range(2)]
+    kept = [x] + [np.abs(rng.normal((args.batch, args.width), seed=4, step=l, dtype=dtype)) * 0.1
+                  for l in range(1, args.depth)]
+    weight_grad = np.empty((args.width, args.width), dtype=dtype)
+
+    def bare_forward():
+        previous = x
+        for l, w in enumerate(weights):
+            out = buffers[l % 2]
+            np.dot(previous, w.T, out=out)
+            previous = out
+
+    def bare_backward():
+        delta = r
+        for l in range(args.depth, 0, -1):
+            np.dot(delta.T, kept[l - 1], out=weight_grad)
+            if l > 1:
+                out = buffers[l % 2]
+                np.dot(delta, weights[l - 1], out=out)
+                delta = out
+
+    print(f"depth {args.depth}, width {args.width}, batch {args.batch}, float32, best of {args.repeats}")
+    bare_forward(), bare_backward()
+    for name in args.activations.split(","):
+        model = nn.MLP(widths, name, dtype=dtype)
+        model.params[...] = net.params
+        model.forward(x[:64], keep=True)  # compile
+        model.backward(r[:64])
+        base_f = best_time(bare_forward, args.repeats)
+        fused_f = best_time(lambda: model.forward(x, keep=False), args.repeats)
+        model.forward(x, keep=True)
+        base_b = best_time(bare_backward, args.repeats)
+        fused_b = best_time(lambda: model.backward(r), args.repeats)
+        print(f"{name:6s} forward : bare {base_f:7.3f} s  with statistics {fused_f:7.3f} s  ratio {fused_f / base_f:5.3f}")
+        print(f"{name:6s} backward: bare {base_b:7.3f} s  with statistics {fused_b:7.3f} s  ratio {fused_b / base_b:5.3f}")
+
+
+if __name__ == "__main__":
+    main()
