@@ -149,7 +149,7 @@ def _run_key(preset, quick):
     return preset.scenario, json.dumps(preset.run_params(quick), sort_keys=True, default=str)
 
 
-def make_figures(presets, out, *, quick=False, progress=True, log=print):
+def make_figures(presets, out, *, quick=False, progress=True, log=common.progress_write):
     """Run the presets and write ``out/NAME.png`` and ``out/NAME.pdf`` for each; returns the written paths.
 
     Presets sharing a scenario and parameters share one run. A scenario whose plot does not write the figure a
@@ -165,7 +165,7 @@ def make_figures(presets, out, *, quick=False, progress=True, log=print):
         for group in groups.values():
             first = group[0]
             module = common.load_scenario(first.scenario)
-            bar.set_postfix_str(", ".join(p.name for p in group), refresh=True)
+            bar.set_postfix_str(first.scenario, refresh=True)
             try:
                 result = module.run(quick=quick, progress=False, **first.run_params(quick))
             except ValueError as error:

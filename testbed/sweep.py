@@ -241,7 +241,7 @@ class SweepError(ValueError):
 
 
 def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, threads_per_worker=None,
-              resume=False, overwrite=False, client=None, progress=True, log=print):
+              resume=False, overwrite=False, client=None, progress=True, log=common.progress_write):
     """Run ``scenario`` at every point of ``grid`` and save each point to ``out/NAME`` as it completes.
 
     ``grid`` maps parameter names to lists of values, ``base`` fixes other parameters. ``workers`` worker

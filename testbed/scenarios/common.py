@@ -79,6 +79,13 @@ def progress(iterable=None, *, total=None, desc=None, enabled=True, leave=False,
                 dynamic_ncols=True)
 
 
+def progress_write(message):
+    """Print ``message`` on stdout without breaking a progress bar that is being drawn on stderr."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(str(message), file=sys.stdout)
+
+
 def _format_value(value, floatfmt):
     if value is None:
         return "-"
