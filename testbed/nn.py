@@ -28,21 +28,21 @@ Poole et al. 2016 / Schoenholz et al. 2017 (the correlation between two inputs),
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 
 import numpy as np
 
 from . import activations as activation_registry
 from . import backend as backends
+from . import init as initializers
 from . import rng
 from .kernels import nn as kernels
 
-#: Philox streams of the draws made here (the weights use a per-layer seed derived from ``seed``).
+#: Philox streams of the draws made here; layer l's weights are stream STREAM_WEIGHTS + l.
 STREAM_INPUTS = 11
 STREAM_OUTPUT_GRAD = 12
 STREAM_BIASES = 13
-STREAM_WEIGHTS = 14
+STREAM_WEIGHTS = 1 << 20
 
 #: Rows of the batch per chunk of partial sums in the CPU kernels: fixed, so results do not depend on threads.
 ROWS_PER_CHUNK = 16
@@ -98,49 +98,9 @@ def _layer_index(l, depth, name="l"):
     return int(l)
 
 
-def layer_seed(seed, layer):
-    """A 64-bit seed for layer ``layer``'s weights: Philox of (layer, stream) keyed by ``seed``, well mixed."""
-    seed = backends.check_seed(seed)
-    w0, w1, _, _ = rng.philox4x32((layer & 0xFFFFFFFF, 0, 0, STREAM_WEIGHTS), (seed & 0xFFFFFFFF, seed >> 32))
-    return w0 | (w1 << 32)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# initialisers
-
-
-def _init_module():
-    return importlib.import_module("testbed.init") if importlib.util.find_spec("testbed.init") else None
-
-
-def initial_weights(init, fan_in, fan_out, *, seed, dtype, **params):
-    """A (fan_out, fan_in) weight matrix from the initialiser ``init`` of :mod:`testbed.init`."""
-    module = _init_module()
-    if module is not None:
-        return module.initialize(init, fan_in, fan_out, seed=seed, backend="cpu", dtype=dtype, **params)
-    return _fallback_weights(init, fan_in, fan_out, seed=seed, dtype=dtype, **params)
-
-
-def _fallback_weights(init, fan_in, fan_out, *, seed, dtype, **params):
-    # Used only until testbed.init exists: the Gaussian initialisers and orthogonal.
-    gains = {"relu": 2.0}
-    if init == "zeros":
-        return np.zeros((fan_out, fan_in), dtype=dtype)
-    if init == "orthogonal":
-        z = rng.normal((max(fan_in, fan_out), min(fan_in, fan_out)), seed=seed, dtype=np.float64)
-        q, r = np.linalg.qr(z)
-        q = q * np.sign(np.diag(r))
-        q = q if fan_out >= fan_in else q.T
-        return (params.get("gain", 1.0) * q).astype(dtype)
-    variances = {
-        "normal": params.get("std", 1.0) ** 2,
-        "lecun_normal": 1.0 / fan_in,
-        "glorot_normal": 2.0 / (fan_in + fan_out),
-        "he_normal": gains.get(params.get("nonlinearity", "relu"), 2.0) / fan_in,
-    }
-    if init not in variances:
-        raise backends.unknown_name_error("init", init, tuple(variances) + ("zeros", "orthogonal", "lsuv"))
-    return rng.normal((fan_out, fan_in), seed=seed, scale=math.sqrt(variances[init]), dtype=dtype)
+def weight_stream(layer):
+    """The Philox stream of layer ``layer``'s weights (one stream per layer, as :func:`testbed.init.fill` asks)."""
+    return STREAM_WEIGHTS + layer
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -311,17 +271,18 @@ class MLP:
     def initialize(self, init, *, seed=0, bias_var=0.0, **init_params):
         """Fill the weights from the initialiser ``init`` (:mod:`testbed.init`) and the biases from N(0, bias_var).
 
-        Layer l's weights use the seed :func:`layer_seed` (seed, l); the biases are Philox stream STREAM_BIASES,
-        step l. Returns self.
+        Layer l's weights are Philox stream :func:`weight_stream` (l) of ``seed`` (:func:`testbed.init.fill`); the
+        biases stream STREAM_BIASES, step l. Returns self.
         """
         seed = backends.check_seed(seed)
         bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
         if bias_var > 0.0 and not self.bias:
             raise ValueError("bias_var > 0 needs a network with biases (bias=True)")
+        if init == "lsuv":
+            raise ValueError("init='lsuv' is data-dependent: call testbed.nn.lsuv(net, inputs) (or propagate)")
         for l in range(1, self.depth + 1):
-            w = initial_weights(init, self.widths[l - 1], self.widths[l], seed=layer_seed(seed, l),
-                                dtype=self.dtype, **init_params)
-            self.weights(l)[...] = w
+            initializers.fill(self.weights(l), init, self.widths[l - 1], self.widths[l], seed=seed,
+                              stream=weight_stream(l), **init_params)
             if self.bias:
                 if bias_var > 0.0:
                     self.biases(l)[...] = rng.normal(self.widths[l], seed=seed, stream=STREAM_BIASES, step=l,
@@ -674,8 +635,8 @@ def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS,
     max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
     if orthogonal_start:
         for l in range(1, net.depth + 1):
-            net.weights(l)[...] = initial_weights("orthogonal", net.widths[l - 1], net.widths[l],
-                                                  seed=layer_seed(seed, l), dtype=net.dtype)
+            initializers.fill(net.weights(l), "orthogonal", net.widths[l - 1], net.widths[l], seed=seed,
+                              stream=weight_stream(l))
     iterations = np.zeros(net.depth, dtype=np.int64)
     x = inputs
     for l in range(1, net.depth + 1):
@@ -816,9 +777,9 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
         batch = x.shape[0]
     lsuv_iterations = None
     if init == "lsuv":
-        net.initialize("zeros" if _init_module() is None else "orthogonal", seed=seed, bias_var=bias_var)
+        net.initialize("orthogonal", seed=seed, bias_var=bias_var, **init_params)
         lsuv_iterations = lsuv(net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed,
-                               **init_params)
+                               orthogonal_start=False)
     else:
         net.initialize(init, seed=seed, bias_var=bias_var, **init_params)
     forward = net.forward(x, keep=backward, histogram_edges=histogram_edges, pair=pair)
