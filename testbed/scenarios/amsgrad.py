@@ -1,0 +1,212 @@
+"""Adam can fail to converge: Reddi, Kale & Kumar (2018)'s counterexample, and AMSGrad's fix.
+
+The online loss of :func:`testbed.landscapes.reddi` on ``x in [-1, 1]`` (iterates projected) is ``f_t(x) = C x``
+when ``t mod 3 = 1`` and ``-x`` otherwise. For ``C > 2`` the average slope ``(C - 2)/3`` is positive, so the
+optimum is ``x = -1``. With ``b1 = 0``, ``b2 = 1/(1 + C^2)`` and the "decaying" rate ``lr/sqrt(t)`` (Reddi et
+al., Theorem 1), Adam's second moment forgets the rare large gradient ``C`` within a period, so the two small
+gradients get large steps and Adam drifts to ``+1``, the worst point; AMSGrad divides by the largest second
+moment seen so it moves ``(2 - C)/sqrt(max v)`` per period, to ``-1``. The per-period drifts come from the
+periodic fixed point of ``v`` (:func:`testbed.theory.escape.reddi_adam_drift`, ``reddi_amsgrad_drift``).
+
+Figures: ``amsgrad_trajectories`` (x_t against t for each optimizer, the predicted limits dashed) and
+``amsgrad_regret`` (the average regret ``R_T / T = (1/T) sum_t (f_t(x_t) - f_t(-1))``: Adam's tends to
+``2 (C - 2)/3``, AMSGrad's to 0), ``amsgrad_limits`` (where each optimizer ends against C, the drift sign's
+prediction dashed). The table gives the final x, the predicted limit and the drift per period (in units of the
+step size) for every C and optimizer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend as backends
+from .. import landscapes
+from .. import montecarlo
+from ..results import Result, Timer
+from ..theory import escape as theory
+from . import _escape, common
+
+DEFAULTS = dict(
+    optimizers=["adam", "amsgrad", "sgd"],
+    C=3.0,
+    sweep_C=[2.5, 3.0, 5.0, 10.0, 20.0],
+    lr=[0.1],
+    start=0.0,
+    noise=0.0,
+    trials=1,
+    max_steps=100_000,
+    seed=0,
+    backend="cpu",
+)
+QUICK = dict(max_steps=6_000, sweep_C=[2.5, 3.0, 10.0])
+FIGURES = ("amsgrad_trajectories", "amsgrad_regret", "amsgrad_limits")
+
+#: Optimizers with a predicted limit (sgd: the drift of the average gradient, -(C - 2) per period).
+PREDICTED = ("adam", "amsgrad", "sgd")
+
+
+def validate(p):
+    p = _escape.common_checks(dict(p))
+    p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
+    p["C"] = backends.check_finite(p["C"], "C")
+    p["sweep_C"] = _escape.check_list(p["sweep_C"], "sweep_C", lambda c: backends.check_finite(c, "sweep_C"))
+    for value in [p["C"]] + p["sweep_C"]:
+        if value <= 2.0:
+            raise ValueError(f"C must exceed 2 for the counterexample (the optimum is then -1), got {value}")
+    p["lr"] = _escape.positive_list(p["lr"], "lr")
+    p["start"] = backends.check_finite(p["start"], "start")
+    if not -1.0 <= p["start"] <= 1.0:
+        raise ValueError(f"start must lie in [-1, 1], got {p['start']}")
+    return p
+
+
+def optimizer_for(name, lr, big_c):
+    """Reddi et al.'s setting: b1 = 0, b2 = 1/(1 + C^2), lr/sqrt(t); other optimizers with lr/sqrt(t) too."""
+    beta2 = theory.reddi_beta2(big_c)
+    return _escape.make_optimizer(name, lr, betas=(0.0, beta2), mu=0.0, schedule="inverse_sqrt")
+
+
+def predicted_limit(name, big_c):
+    if name == "adam":
+        return 1.0 if theory.reddi_adam_drift(big_c) > 0 else -1.0
+    if name == "amsgrad":
+        return 1.0 if theory.reddi_amsgrad_drift(big_c) > 0 else -1.0
+    if name == "sgd":
+        return theory.reddi_optimum(big_c)  # the drift per period is -3 x the average slope
+    return None
+
+
+def predicted_drift(name, big_c):
+    if name == "adam":
+        return theory.reddi_adam_drift(big_c)
+    if name == "amsgrad":
+        return theory.reddi_amsgrad_drift(big_c)
+    if name == "sgd":
+        return 2.0 - big_c
+    return None
+
+
+def _losses(path, big_c):
+    """f_t(x_t) - f_t(-1) for t = 1..T from the recorded x_0..x_T (x_{t-1} meets the loss of step t)."""
+    x = path[:-1, 0]
+    t = np.arange(1, x.size + 1)
+    slope = np.where(t % 3 == 1, big_c, -1.0)
+    return slope * (x + 1.0)
+
+
+def run(*, quick=False, progress=True, **params):
+    p = validate(common.merge_params(DEFAULTS, QUICK, quick, params))
+    rows, arrays = [], {}
+    cs = [p["C"]] + [c for c in p["sweep_C"] if c != p["C"]]
+    jobs = [(c, lr, name) for c in cs for lr in p["lr"] for name in p["optimizers"]]
+    with Timer() as timer:
+        for index, (big_c, lr, name) in enumerate(common.progress(jobs, desc="amsgrad", enabled=progress,
+                                                                  unit="run")):
+            f = landscapes.reddi(C=big_c, start=p["start"])
+            demo = big_c == p["C"] and lr == p["lr"][0]
+            result = montecarlo.escape_times(f, optimizer_for(name, lr, big_c), trials=p["trials"],
+                                             noise=p["noise"], criterion="none", max_steps=p["max_steps"],
+                                             seed=p["seed"] + index, backend=p["backend"], record=1,
+                                             record_every=1 if demo else p["max_steps"])
+            final = result.final[:, 0]
+            rows.append(dict(C=big_c, lr=lr, optimizer=name, final_x=float(np.median(final)),
+                             fraction_at_plus_one=float(np.mean(final > 0.99)),
+                             fraction_at_minus_one=float(np.mean(final < -0.99)),
+                             predicted=predicted_limit(name, big_c), drift=predicted_drift(name, big_c),
+                             beta2=theory.reddi_beta2(big_c), diverged=result.n_diverged))
+            if demo:
+                path = result.trajectories[0]
+                arrays[f"x_{name}"] = path[:, 0]
+                regret = np.cumsum(_losses(path, big_c))
+                arrays[f"regret_{name}"] = regret / np.arange(1, regret.size + 1)
+    summary = {f"final_x_{r['optimizer']}": r["final_x"] for r in rows if r["C"] == p["C"] and r["lr"] == p["lr"][0]}
+    summary["all_as_predicted"] = all(r["predicted"] is None or abs(r["final_x"] - r["predicted"]) < 0.1
+                                      for r in rows)
+    result = Result(scenario="amsgrad", params=p, summary=summary, arrays=arrays, tables=dict(runs=rows))
+    result.wall_time = timer.seconds
+    return result
+
+
+def table(result):
+    shown = [dict(C=r["C"], beta2=r["beta2"], lr=r["lr"], optimizer=r["optimizer"], final_x=r["final_x"],
+                  predicted=r["predicted"], drift=r["drift"]) for r in result.tables["runs"]]
+    text = common.format_table(shown, headers=dict(beta2="b2 = 1/(1+C^2)", lr="lr (x 1/sqrt t)",
+                                                   final_x="final x (median)", predicted="predicted limit",
+                                                   drift="drift per period / step size"))
+    return text + "\n\nthe optimum of the average loss is x = -1 for every C > 2"
+
+
+def figures(result):
+    from .. import plotting
+
+    p = result.params
+    big_c = p["C"]
+    out = {}
+    names = [n for n in p["optimizers"] if f"x_{n}" in result.arrays]
+
+    fig, ax = plotting.figure(figsize=(6.0, 3.8))
+    for index, name in enumerate(names):
+        x = result.arrays[f"x_{name}"]
+        t = np.arange(x.size)
+        ax.plot(t[1:], x[1:], color=plotting.color(index), linewidth=0.8, label=f"{name}, measured $x_t$")
+        limit = predicted_limit(name, big_c)
+        if limit is not None:
+            plotting.theory(ax, [1, t[-1]], [limit, limit], color=plotting.color(index))
+    ax.plot([], [], "--", color="gray", label="predicted limit (drift sign)")
+    plotting.finish(ax, xlabel="step t", ylabel="$x_t$ (projected on [-1, 1])", xscale="log",
+                    title=f"Reddi et al.: C = {big_c:g}, b1 = 0, b2 = 1/(1+C²), lr/√t", legend=False)
+    ax.set_ylim(-1.1, 1.1)
+    with plotting.style():
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92))  # below the +1 line, above the curves
+    out["amsgrad_trajectories"] = fig
+
+    fig, ax = plotting.figure(figsize=(6.0, 3.8))
+    for index, name in enumerate(names):
+        regret = result.arrays[f"regret_{name}"]
+        t = np.arange(1, regret.size + 1)
+        ax.plot(t, regret, color=plotting.color(index), linewidth=1.0, label=f"{name}, measured")
+        limit = predicted_limit(name, big_c)
+        if limit is not None:
+            level = 2.0 * (big_c - 2.0) / 3.0 if limit > 0 else 0.0
+            plotting.theory(ax, [1, t[-1]], [level, level], color=plotting.color(index),
+                            label=f"{name}, limit {level:.3g}")
+    plotting.finish(ax, xlabel="step T", ylabel="average regret $R_T / T$", xscale="log",
+                    title="regret against the optimum x = -1")
+    out["amsgrad_regret"] = fig
+
+    fig, ax = plotting.figure()
+    rows = result.tables["runs"]
+    for index, name in enumerate(p["optimizers"]):
+        chosen = [r for r in rows if r["optimizer"] == name and r["lr"] == p["lr"][0]]
+        chosen.sort(key=lambda r: r["C"])
+        cs = [r["C"] for r in chosen]
+        offset = (index - (len(p["optimizers"]) - 1) / 2) * 0.02  # keep coinciding markers visible
+        plotting.measured(ax, cs, [r["final_x"] + offset for r in chosen], label=f"{name}, final x",
+                          color=plotting.color(index), marker=plotting.marker(index))
+        if all(r["predicted"] is not None for r in chosen):
+            plotting.theory(ax, cs, [r["predicted"] for r in chosen], color=plotting.color(index),
+                            drawstyle="steps-mid")
+    ax.plot([], [], "--", color="gray", label="predicted (sign of the drift)")
+    plotting.finish(ax, xlabel="C", ylabel="final $x_T$",
+                    title=f"where each optimizer ends (T = {p['max_steps']})")
+    ax.set_ylim(-1.2, 1.2)
+    out["amsgrad_limits"] = fig
+    return out
+
+
+def plot(result, out_dir):
+    return common.save_figures(figures(result), out_dir)
+
+
+def add_arguments(parser):
+    _escape.add_common_arguments(parser)
+    parser.add_argument("--C", dest="C", type=float, default=None, help="the large gradient C (> 2) of the demo")
+    parser.add_argument("--sweep-C", dest="sweep_C", type=common.comma_list(float), default=None,
+                        help="values of C for the table and the limits figure")
+
+
+def main(argv=None):
+    return common.main(__name__, argv, add_arguments=add_arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
