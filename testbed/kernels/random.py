@@ -137,7 +137,14 @@ def fill(out, code, seed, stream, step, offset, loc, scale, a, b, c, target):
     seed, stream, step = np.uint64(seed), np.uint64(stream), np.uint64(step)
     params = tuple(float(p) for p in (loc, scale, a, b, c))
     if target == "cpu":
-        fill_cpu(out, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
+        if out.dtype == np.float64:
+            fill_cpu(out, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
+        else:
+            # draws are computed in float64 on every target and rounded once on the store; filling a float64
+            # buffer and rounding gives the same bits and spares compiling the kernel a second time (seconds of JIT)
+            buffer = np.empty(out.size, dtype=np.float64)
+            fill_cpu(buffer, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
+            out[...] = buffer
     else:
         from ..backend import launch_shape
 

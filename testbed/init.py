@@ -1,0 +1,508 @@
+"""Weight initialisers: names, aliases, gains, fans and the variance each one gives.
+
+A dense layer's weight has shape ``(fan_out, fan_in)`` (the PyTorch layout). Every initialiser is a Philox fill
+(:mod:`testbed.kernels.random`: one kernel dispatching on a distribution code), so the CPU and the CUDA kernels
+fill identical matrices for one seed; element ``j`` of the flattened matrix is draw ``offset + j`` of
+(seed, stream, step). The orthogonal initialiser orthogonalises such a Gaussian fill with NumPy's QR.
+
+=====================================  ==========================================  ===========================
+name (aliases)                         distribution                                variance of an entry
+=====================================  ==========================================  ===========================
+zeros, ones, constant(value)           all equal                                   0
+uniform(bound)                         U[-bound, bound]                            bound^2 / 3
+normal(std, mean)                      N(mean, std^2)                              std^2
+truncated_normal(std, mean, a, b,      N(mean, std'^2) cut at mean + a std',       std^2 c(a, b), or std^2
+correct_variance) (trunc_normal)       mean + b std' (a, b in units of std')       when corrected
+lecun_normal / lecun_uniform           N / U                                       1 / fan_in
+glorot_normal / glorot_uniform         N / U[+-sqrt(6 / (fan_in + fan_out))]       2 / (fan_in + fan_out)
+(xavier_*), bias_input=True: the       U[+-sqrt(6 / (1 + fan_in + fan_out))]       2 / (1 + fan_in + fan_out)
+lecture's form
+he_normal / he_uniform (kaiming_*),    N / U                                       gain^2 / fan
+mode fan_in | fan_out, gain
+orthogonal(gain)                       Q sign(diag R) of a Gaussian's QR, x gain   gain^2 / max(fan_in, fan_out)
+variance_scaling(scale, mode,          truncated_normal | untruncated_normal |     scale / n, n = fan_in,
+distribution)                          uniform (Keras)                             fan_out or their mean
+=====================================  ==========================================  ===========================
+
+``c(a, b)`` is the variance of a standard normal truncated to [a, b]; ``c(-2, 2) = 0.87962566103423978**2``.
+
+Traps: PyTorch's ``trunc_normal_(a, b)`` takes *absolute* cut-offs and does not correct the variance (here a and
+b are in units of the std, as in Keras and JAX); Keras's ``lecun_normal``, ``glorot_normal`` and ``he_normal``
+draw from a *truncated* normal (``variance_scaling(..., distribution="truncated_normal")`` here), PyTorch's and
+this module's named normals from an untruncated one; PyTorch's default ``nn.Linear`` initialisation is
+U[+-1/sqrt(fan_in)], variance 1 / (3 fan_in), which is ``uniform(bound=fan_in**-0.5)``.
+
+LSUV (Mishkin & Matas 2015) needs forward passes and lives with the signal-propagation code.
+"""
+import dataclasses
+import inspect
+import math
+
+import numpy as np
+
+from . import backend as backends
+from .kernels import random as kernels
+
+#: sqrt(c(-2, 2)): the std of a standard normal truncated to [-2, 2] (Keras divides by it).
+TRUNCATED_STD_2 = 0.87962566103423978
+
+#: Element indices of a fill must stay below this (attempts of the truncated-normal sampler are keyed above it).
+MAX_DRAWS = kernels.rules.ATTEMPT_BLOCKS
+
+#: A truncated normal is refused when no proposal would accept at least this fraction of the attempts.
+MIN_ACCEPTANCE = 1e-3
+
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+_LINEAR_GAINS = ("linear", "identity", "conv1d", "conv2d", "conv3d",
+                 "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid")
+NONLINEARITIES = _LINEAR_GAINS + ("tanh", "relu", "leaky_relu", "selu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# gains
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended gain for ``nonlinearity`` (PyTorch's table, ``torch.nn.init.calculate_gain``).
+
+    ==================================================  ==========================
+    linear, identity, conv*, conv_transpose*, sigmoid   1
+    tanh                                                5/3
+    relu                                                sqrt(2)
+    leaky_relu(param)                                   sqrt(2 / (1 + param^2)), param = 0.01 by default
+    selu                                                3/4
+    ==================================================  ==========================
+
+    For relu and leaky_relu the gain makes ``gain^2 E[phi(z)^2] = 1`` for z ~ N(0, 1), so a layer with weight
+    variance gain^2 / fan_in keeps the second moment of its inputs (He et al. 2015); for linear it is exact
+    trivially. The tanh (5/3) and selu (3/4) values are PyTorch's conventions, not a second-moment identity.
+    """
+    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
+        raise backends.unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else _real(param, "param")
+        return math.sqrt(2.0 / (1.0 + slope * slope))
+    if param is not None:
+        raise ValueError(f"param is used by nonlinearity 'leaky_relu' only, got param={param!r} for {nonlinearity!r}")
+    if nonlinearity in _LINEAR_GAINS:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    return 0.75  # selu
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# plans: what each initialiser draws
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How to fill one weight matrix: a distribution code with its parameters (see testbed.rules.rng.draw4),
+    or ``orthogonal`` with its gain, and the mean, variance and bounds the fill has."""
+
+    code: int
+    loc: float = 0.0
+    scale: float = 0.0
+    a: float = 0.0
+    b: float = 0.0
+    c: float = 0.0
+    mean: float = 0.0
+    variance: float = 0.0
+    lower: float = -math.inf
+    upper: float = math.inf
+    orthogonal_gain: float | None = None
+
+
+def _real(value, name, minimum=None, strict=False):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    return backends.check_finite(value, name, minimum=minimum, strict=strict)
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                         f"{backends.closest(value, choices)}")
+    return value
+
+
+def _fan(fan_in, fan_out, mode):
+    mode = _choice(mode, "mode", MODES)
+    if mode == "fan_in":
+        return float(fan_in)
+    if mode == "fan_out":
+        return float(fan_out)
+    return 0.5 * (fan_in + fan_out)
+
+
+def _constant(value):
+    return Plan(kernels.CONSTANT, loc=value, mean=value, variance=0.0, lower=value, upper=value)
+
+
+def _uniform(bound):
+    """U[-bound, bound] as loc + scale (u - 1/2), scale = 2 bound: |2 bound (u - 1/2)| <= bound exactly."""
+    return Plan(kernels.UNIFORM, scale=2.0 * bound, a=0.5, variance=bound * bound / 3.0, lower=-bound, upper=bound)
+
+
+def _normal(std, mean=0.0):
+    return Plan(kernels.NORMAL, loc=mean, scale=std, mean=mean, variance=std * std)
+
+
+def truncated_normal_moments(a, b):
+    """(mean, variance) of a standard normal conditioned on a <= z <= b (scipy.stats.truncnorm)."""
+    from scipy.stats import truncnorm
+
+    mean, variance = truncnorm.stats(a, b, moments="mv")
+    return float(mean), float(variance)
+
+
+def _truncated(std, mean, a, b, correct_variance):
+    if not a < b:
+        raise ValueError(f"a must be below b (cut-offs in units of std), got a={a!r}, b={b!r}")
+    from scipy.special import ndtr
+
+    unit_mean, unit_variance = truncated_normal_moments(a, b)
+    scale = std / math.sqrt(unit_variance) if correct_variance else std
+    # acceptance rate of normal proposals, and of uniform proposals on [a, b] accepted with exp((c - z^2) / 2)
+    peak2 = 0.0 if a <= 0.0 <= b else min(a * a, b * b)
+    mass = float(ndtr(b) - ndtr(a))
+    by_uniform = mass * math.sqrt(2.0 * math.pi) * math.exp(0.5 * peak2) / (b - a)
+    if max(mass, by_uniform) < MIN_ACCEPTANCE:
+        raise ValueError(f"the cut-offs a={a!r}, b={b!r} (in units of std) leave too little mass to sample by "
+                         f"rejection (acceptance {max(mass, by_uniform):.1e} < {MIN_ACCEPTANCE})")
+    code = kernels.TRUNCATED_NORMAL if mass >= by_uniform else kernels.TRUNCATED_NORMAL_BY_UNIFORM
+    return Plan(code, loc=mean, scale=scale, a=a, b=b, c=peak2, mean=mean + scale * unit_mean,
+                variance=scale * scale * unit_variance, lower=mean + scale * a, upper=mean + scale * b)
+
+
+def _with_variance(variance, distribution):
+    """The zero-mean fill of a given variance: 'normal', 'uniform' or Keras's corrected 'truncated_normal'."""
+    if distribution == "normal":
+        return _normal(math.sqrt(variance))
+    if distribution == "uniform":
+        return _uniform(math.sqrt(3.0 * variance))
+    return _truncated(math.sqrt(variance) / TRUNCATED_STD_2, 0.0, -2.0, 2.0, False)
+
+
+def _plan_zeros(fan_in, fan_out):
+    return _constant(0.0)
+
+
+def _plan_ones(fan_in, fan_out):
+    return _constant(1.0)
+
+
+def _plan_constant(fan_in, fan_out, *, value):
+    return _constant(_real(value, "value"))
+
+
+def _plan_uniform(fan_in, fan_out, *, bound=1.0):
+    return _uniform(_real(bound, "bound", minimum=0.0))
+
+
+def _plan_normal(fan_in, fan_out, *, std=1.0, mean=0.0):
+    return _normal(_real(std, "std", minimum=0.0), _real(mean, "mean"))
+
+
+def _plan_truncated_normal(fan_in, fan_out, *, std=1.0, mean=0.0, a=-2.0, b=2.0, correct_variance=False):
+    return _truncated(_real(std, "std", minimum=0.0), _real(mean, "mean"), _real(a, "a"), _real(b, "b"),
+                      _flag(correct_variance, "correct_variance"))
+
+
+def _plan_lecun_normal(fan_in, fan_out):
+    return _with_variance(1.0 / fan_in, "normal")
+
+
+def _plan_lecun_uniform(fan_in, fan_out):
+    return _with_variance(1.0 / fan_in, "uniform")
+
+
+def _glorot_variance(fan_in, fan_out, gain, bias_input):
+    gain = _real(gain, "gain", minimum=0.0)
+    return gain * gain * 2.0 / (fan_in + fan_out + (1 if _flag(bias_input, "bias_input") else 0))
+
+
+def _plan_glorot_normal(fan_in, fan_out, *, gain=1.0, bias_input=False):
+    return _with_variance(_glorot_variance(fan_in, fan_out, gain, bias_input), "normal")
+
+
+def _plan_glorot_uniform(fan_in, fan_out, *, gain=1.0, bias_input=False):
+    return _with_variance(_glorot_variance(fan_in, fan_out, gain, bias_input), "uniform")
+
+
+def _he_variance(fan_in, fan_out, mode, nonlinearity, param, gain):
+    fan = _fan(fan_in, fan_out, mode)
+    if gain is None:
+        gain = calculate_gain(nonlinearity, param)
+    else:
+        if param is not None:
+            raise ValueError("pass either gain or (nonlinearity, param), not both gain and param")
+        gain = _real(gain, "gain", minimum=0.0)
+    return gain * gain / fan
+
+
+def _plan_he_normal(fan_in, fan_out, *, mode="fan_in", nonlinearity="relu", param=None, gain=None):
+    return _with_variance(_he_variance(fan_in, fan_out, mode, nonlinearity, param, gain), "normal")
+
+
+def _plan_he_uniform(fan_in, fan_out, *, mode="fan_in", nonlinearity="relu", param=None, gain=None):
+    return _with_variance(_he_variance(fan_in, fan_out, mode, nonlinearity, param, gain), "uniform")
+
+
+def _plan_orthogonal(fan_in, fan_out, *, gain=1.0):
+    gain = _real(gain, "gain", minimum=0.0)
+    return Plan(kernels.NORMAL, scale=1.0, variance=gain * gain / max(fan_in, fan_out),
+                lower=-gain, upper=gain, orthogonal_gain=gain)
+
+
+def _plan_variance_scaling(fan_in, fan_out, *, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    scale = _real(scale, "scale", minimum=0.0, strict=True)
+    distribution = _choice(distribution, "distribution", DISTRIBUTIONS)
+    variance = scale / _fan(fan_in, fan_out, mode)
+    return _with_variance(variance, {"untruncated_normal": "normal"}.get(distribution, distribution))
+
+
+_PLANS = {
+    "zeros": _plan_zeros,
+    "ones": _plan_ones,
+    "constant": _plan_constant,
+    "uniform": _plan_uniform,
+    "normal": _plan_normal,
+    "truncated_normal": _plan_truncated_normal,
+    "lecun_normal": _plan_lecun_normal,
+    "lecun_uniform": _plan_lecun_uniform,
+    "glorot_normal": _plan_glorot_normal,
+    "glorot_uniform": _plan_glorot_uniform,
+    "he_normal": _plan_he_normal,
+    "he_uniform": _plan_he_uniform,
+    "orthogonal": _plan_orthogonal,
+    "variance_scaling": _plan_variance_scaling,
+}
+ALIASES = {
+    "zero": "zeros",
+    "trunc_normal": "truncated_normal",
+    "xavier_normal": "glorot_normal",
+    "xavier_uniform": "glorot_uniform",
+    "kaiming_normal": "he_normal",
+    "kaiming_uniform": "he_uniform",
+}
+NAMES = tuple(_PLANS)
+
+
+def names():
+    """Every initialiser name (aliases in :data:`ALIASES`)."""
+    return NAMES
+
+
+def canonical_name(name):
+    """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise."""
+    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in _PLANS:
+        raise backends.unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
+    return key
+
+
+def parameters(name):
+    """The keyword parameters of initialiser ``name`` and their defaults (``inspect.Parameter.empty`` if none)."""
+    signature = inspect.signature(_PLANS[canonical_name(name)])
+    return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+def plan(name, fan_in, fan_out, **params):
+    """The validated :class:`Plan` of ``name`` for these fans and parameters (no drawing)."""
+    key = canonical_name(name)
+    fan_in = backends.check_positive_int(fan_in, "fan_in")
+    fan_out = backends.check_positive_int(fan_out, "fan_out")
+    valid = parameters(key)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        listed = ", ".join(valid) or "none"
+        raise ValueError(f"initialiser {key!r} takes no parameter {', '.join(unknown)}; valid parameters: {listed}")
+    missing = [p for p, default in valid.items() if default is inspect.Parameter.empty and p not in params]
+    if missing:
+        raise ValueError(f"initialiser {key!r} needs the parameter {', '.join(missing)}")
+    return _PLANS[key](fan_in, fan_out, **params)
+
+
+def moments(name, fan_in, fan_out, **params):
+    """(mean, variance) of one entry of the matrix ``name`` fills (exact for orthogonal: the mean square)."""
+    p = plan(name, fan_in, fan_out, **params)
+    return p.mean, p.variance
+
+
+def variance(name, fan_in, fan_out, **params):
+    """The variance of one entry of the matrix ``name`` fills, e.g. 2 / fan_in for ``he_normal``."""
+    return plan(name, fan_in, fan_out, **params).variance
+
+
+def bounds(name, fan_in, fan_out, **params):
+    """(lower, upper): every entry lies in [lower, upper] (+-inf for the unbounded normals)."""
+    p = plan(name, fan_in, fan_out, **params)
+    return p.lower, p.upper
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# filling
+
+
+def _orthogonalise(gaussian, fan_in, fan_out, gain):
+    """Q sign(diag R) of the QR of a (fan_out, fan_in) Gaussian matrix, times gain (Saxe et al. 2014)."""
+    flat = gaussian.reshape(fan_out, fan_in).astype(np.float64)
+    transposed = fan_out < fan_in
+    if transposed:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.where(np.diag(r) < 0.0, -1.0, 1.0)
+    if transposed:
+        q = q.T
+    return gain * q
+
+
+def _check_draw_range(offset, size):
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+    if int(offset) + size > MAX_DRAWS:
+        raise ValueError(f"offset + size must stay below 2**40 draws, got offset={offset!r}, size={size}")
+    return int(offset)
+
+
+def _check_stream(value, name):
+    value = backends.check_seed(value, name)
+    if value > 2**32 - 1:
+        raise ValueError(f"{name} must be below 2**32, got {value!r}")
+    return value
+
+
+def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, backend="cpu", **params):
+    """Fill ``out`` in place with the (fan_out, fan_in) matrix of initialiser ``name``; returns ``out``.
+
+    ``out`` is any C-contiguous array of fan_in * fan_out floats (float32 or float64), e.g. a layer's view into a
+    network's flat parameter array: a NumPy array for ``backend="cpu"``, a NumPy array (copied over and back) or a
+    CUDA device array (filled on the device) for ``backend="cuda"``. Element ``j`` is draw ``offset + j`` of
+    (seed, stream, step); give each layer its own stream. Parameters: as :func:`initialize`.
+    """
+    p = plan(name, fan_in, fan_out, **params)
+    seed = backends.check_seed(seed)
+    stream = _check_stream(stream, "stream")
+    step = _check_stream(step, "step")
+    target = backends.resolve(backend)
+    # a numba device array (or the simulator's stand-in, which has no __cuda_array_interface__)
+    on_device = not isinstance(out, np.ndarray) and hasattr(out, "copy_to_host")
+    if on_device and target != "cuda":
+        raise ValueError("out is a CUDA device array: use backend='cuda'")
+    if not on_device and not isinstance(out, np.ndarray):
+        raise ValueError(f"out must be a NumPy array or a CUDA device array, got {type(out).__name__}")
+    backends.check_dtype(out.dtype, "out.dtype")
+    if out.size != fan_in * fan_out:
+        raise ValueError(f"out must hold fan_in * fan_out = {fan_in * fan_out} values, got {out.size}")
+    if not (out.flags["C_CONTIGUOUS"] if on_device else out.flags.c_contiguous):
+        raise ValueError("out must be C-contiguous (a slice of a flat parameter array is)")
+    offset = _check_draw_range(offset, out.size)
+    flat = out.reshape(out.size)
+    if on_device or target == "cpu":
+        kernels.fill(flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
+    else:
+        device_flat = backends.to_device(flat)
+        kernels.fill(device_flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
+        flat[...] = backends.to_host(device_flat)
+    if p.orthogonal_gain is not None:
+        host = backends.to_host(flat) if on_device else flat
+        q = _orthogonalise(host, fan_in, fan_out, p.orthogonal_gain).reshape(out.size).astype(out.dtype)
+        if on_device:
+            flat.copy_to_device(q)
+        else:
+            flat[...] = q
+    return out
+
+
+def initialize(name, fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=np.float64, **params):
+    """A new (fan_out, fan_in) NumPy array filled by initialiser ``name`` (see the module's table).
+
+    ``backend="cuda"`` fills on the GPU (or the simulator) and copies back: the same matrix as the CPU's.
+    Unknown names, parameters and out-of-range values raise ValueError naming the argument.
+    """
+    p = plan(name, fan_in, fan_out, **params)  # validate before allocating
+    del p
+    dtype = backends.check_dtype(dtype)
+    out = np.empty((fan_out, fan_in), dtype=dtype)
+    return fill(out, name, fan_in, fan_out, seed=seed, stream=stream, backend=backend, **params)
+
+
+def _named(name, summary):
+    def initializer(fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=np.float64, **params):
+        return initialize(name, fan_in, fan_out, seed=seed, stream=stream, backend=backend, dtype=dtype, **params)
+
+    initializer.__name__ = initializer.__qualname__ = name
+    params = ", ".join(f"{k}={v!r}" if v is not inspect.Parameter.empty else k for k, v in parameters(name).items())
+    initializer.__doc__ = (
+        f"{summary}\n\n    ``{name}(fan_in, fan_out, *, seed=0, stream=0, backend='cpu', dtype=numpy.float64"
+        f"{', ' + params if params else ''})`` returns a (fan_out, fan_in) array; see :func:`initialize`."
+    )
+    return initializer
+
+
+zeros = _named("zeros", "All zeros: variance 0 (every unit of a layer then computes the same thing).")
+ones = _named("ones", "All ones: variance 0.")
+constant = _named("constant", "All equal to ``value``: variance 0.")
+uniform = _named("uniform", "U[-bound, bound]: variance bound^2 / 3 (a uniform of variance v has bound sqrt(3 v)).")
+normal = _named("normal", "N(mean, std^2): variance std^2, mean ``mean``.")
+truncated_normal = _named(
+    "truncated_normal",
+    "N(mean, std'^2) conditioned on [mean + a std', mean + b std'] (a, b in units of std', default -2, 2).\n\n"
+    "    Variance std^2 c(a, b), c the variance of a standard normal truncated to [a, b] (c(-2, 2) =\n"
+    "    0.87962566103423978^2); ``correct_variance=True`` takes std' = std / sqrt(c(a, b)) so that the variance is\n"
+    "    exactly std^2 (Keras's variance_scaling does this). Sampled per element by rejection with Philox draws keyed\n"
+    "    by the attempt number (normal proposals, or uniform proposals on [a, b] for intervals in a tail).",
+)
+lecun_normal = _named("lecun_normal", "N(0, 1 / fan_in): variance 1 / fan_in (LeCun, Bottou, Orr & Mueller 1998).")
+lecun_uniform = _named(
+    "lecun_uniform", "U[+-sqrt(3 / fan_in)]: variance 1 / fan_in (LeCun, Bottou, Orr & Mueller 1998)."
+)
+glorot_normal = _named(
+    "glorot_normal",
+    "N(0, 2 gain^2 / (fan_in + fan_out)): variance 2 gain^2 / (fan_in + fan_out) (Glorot & Bengio 2010).\n\n"
+    "    ``bias_input=True`` counts the bias as one more input: variance 2 gain^2 / (1 + fan_in + fan_out).",
+)
+glorot_uniform = _named(
+    "glorot_uniform",
+    "U[+-gain sqrt(6 / (fan_in + fan_out))]: variance 2 gain^2 / (fan_in + fan_out) (Glorot & Bengio 2010).\n\n"
+    "    ``bias_input=True`` is the lecture's form U[+-sqrt(6 / (1 + fan_in + fan_out))], counting the bias as one\n"
+    "    more input: variance 2 / (1 + fan_in + fan_out).",
+)
+he_normal = _named(
+    "he_normal",
+    "N(0, gain^2 / fan): variance gain^2 / fan, 2 / fan_in for relu (He, Zhang, Ren & Sun 2015).\n\n"
+    "    ``mode='fan_in'`` keeps the forward variance, ``'fan_out'`` the backward one (``'fan_avg'``: their mean);\n"
+    "    gain = calculate_gain(nonlinearity, param) unless ``gain`` is given.",
+)
+he_uniform = _named(
+    "he_uniform",
+    "U[+-gain sqrt(3 / fan)]: variance gain^2 / fan, 2 / fan_in for relu (He, Zhang, Ren & Sun 2015).",
+)
+orthogonal = _named(
+    "orthogonal",
+    "gain * Q sign(diag R), QR of a Philox Gaussian matrix (Saxe, McClelland & Ganguli 2014).\n\n"
+    "    Rows orthonormal when fan_out <= fan_in, columns otherwise; the mean square of the entries is exactly\n"
+    "    gain^2 / max(fan_in, fan_out).",
+)
+variance_scaling = _named(
+    "variance_scaling",
+    "Keras's general form: variance scale / n, n = fan_in, fan_out or (fan_in + fan_out) / 2 (``mode``).\n\n"
+    "    ``distribution``: 'truncated_normal' (std sqrt(scale / n) / 0.87962566103423978, cut at +-2 of that std, so\n"
+    "    the variance after truncation is scale / n), 'untruncated_normal' or 'uniform' (bound sqrt(3 scale / n)).",
+)
+
+trunc_normal = truncated_normal
+xavier_normal = glorot_normal
+xavier_uniform = glorot_uniform
+kaiming_normal = he_normal
+kaiming_uniform = he_uniform
