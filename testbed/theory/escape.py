@@ -761,9 +761,7 @@ def double_well_left_fraction_uniform_start(half_width, height=1.0, tilt=0.0):
     return float(np.clip((double_well_barrier(height, tilt) + half_width) / (2.0 * half_width), 0.0, 1.0))
 
 
-def rastrigin_local_minima(amplitude=10.0, extent=5.12):
-    """Local minima of one coordinate of Rastrigin ``w^2 - A cos(2 pi w)`` in ``[-extent, extent]``: the roots of
-    ``2 w + 2 pi A sin(2 pi w)`` with positive second derivative, one near each integer when ``A`` is large."""
+def _rastrigin_slope_roots(amplitude, extent, rising):
     amplitude = _positive(amplitude, "amplitude")
 
     def slope(w):
@@ -771,11 +769,36 @@ def rastrigin_local_minima(amplitude=10.0, extent=5.12):
 
     grid = np.linspace(-extent, extent, int(400 * extent) + 1)
     values = np.array([slope(w) for w in grid])
-    minima = []
+    roots = []
     for left, right, v_left, v_right in zip(grid[:-1], grid[1:], values[:-1], values[1:]):
-        if v_left < 0.0 <= v_right:  # slope rising through 0: a minimum
-            minima.append(optimize.brentq(slope, left, right) if v_right != 0.0 else right)
-    return np.asarray(minima)
+        crossing = (v_left < 0.0 <= v_right) if rising else (v_left > 0.0 >= v_right)
+        if crossing:
+            roots.append(optimize.brentq(slope, left, right) if v_right != 0.0 else right)
+    return np.asarray(roots)
+
+
+def rastrigin_local_minima(amplitude=10.0, extent=5.12):
+    """Local minima of one coordinate of Rastrigin ``w^2 - A cos(2 pi w)`` in ``[-extent, extent]``: the roots of
+    ``2 w + 2 pi A sin(2 pi w)`` where it rises through 0, one near each integer when ``A`` is large."""
+    return _rastrigin_slope_roots(amplitude, extent, rising=True)
+
+
+def rastrigin_local_maxima(amplitude=10.0, extent=5.12):
+    """Local maxima of one Rastrigin coordinate (the slope falls through 0): the edges of the basins, near the
+    half-integers. Rastrigin is separable, so gradient flow ends in the minimum whose 1-D basin holds each
+    coordinate of the start."""
+    return _rastrigin_slope_roots(amplitude, extent, rising=False)
+
+
+def rastrigin_global_basin_fraction(half_width, dim, amplitude=10.0):
+    """Fraction of starts uniform in ``[-a, a]^d`` from which gradient flow reaches the global minimum 0:
+    ``((m+ - m-) / (2 a))^d`` with ``m-, m+`` the local maxima on either side of 0."""
+    half_width = _positive(half_width, "half_width")
+    maxima = rastrigin_local_maxima(amplitude, half_width + 1.0)
+    right = float(np.min(maxima[maxima > 0], initial=math.inf))
+    left = float(np.max(maxima[maxima < 0], initial=-math.inf))
+    width = min(right, half_width) - max(left, -half_width)
+    return (width / (2.0 * half_width)) ** int(dim)
 
 
 # ----------------------------------------------------------------------------------------------------------
