@@ -189,18 +189,20 @@ def test_sgd_variance_and_stable_variance_match_the_simulation(rng):
 
 @pytest.mark.parametrize("y0", [0.0, 2e-3])
 def test_sgd_escape_time_distribution_matches_the_simulation(rng, y0):
-    """SGD with noise along the escape direction plus four stable coordinates, escape when |w| > R."""
-    lr, gamma, sigma, radius = 0.02, 1.0, 0.05, 1.0
-    stable = np.array([1.0, 1.0, 3.0, 3.0])
+    """SGD with noise along the escape direction plus two stable coordinates, escape when |w| > R."""
+    lr, gamma, sigma, radius = 0.05, 1.0, 0.05, 1.0
+    stable = np.array([1.0, 3.0])
     curvatures = np.concatenate([[-gamma], stable])
     w = np.zeros((N_TRIALS, curvatures.size))
     w[:, 0] = y0
     steps = np.full(N_TRIALS, -1)
+    active = np.arange(N_TRIALS)
     for t in range(1, 3000):
-        w -= lr * (curvatures * w + sigma * rng.standard_normal(w.shape))
-        left = (steps < 0) & (np.einsum("ij,ij->i", w, w) > radius**2)
-        steps[left] = t
-        if (steps >= 0).all():
+        w[active] -= lr * (curvatures * w[active] + sigma * rng.standard_normal((active.size, curvatures.size)))
+        left = np.einsum("ij,ij->i", w[active], w[active]) > radius**2
+        steps[active[left]] = t
+        active = active[~left]
+        if active.size == 0:
             break
     assert (steps >= 0).all()
     grid = np.arange(steps.min(), steps.max() + 1)
@@ -209,7 +211,9 @@ def test_sgd_escape_time_distribution_matches_the_simulation(rng, y0):
     theory = escape.sgd_escape_time_cdf(grid, lr, gamma, sigma, radius, y0, stable)
     assert np.max(np.abs(ecdf - theory)) < dkw_band(N_TRIALS)
     median = escape.sgd_median_escape_time(lr, gamma, sigma, radius, y0, stable)
-    assert np.mean(steps <= median) == pytest.approx(0.5, abs=dkw_band(N_TRIALS))
+    # the integer escape step is the first step past T: half the runs within ceil(median), at most half before
+    assert np.mean(steps <= math.ceil(median)) >= 0.5 - dkw_band(N_TRIALS)
+    assert np.mean(steps <= math.floor(median)) <= 0.5 + dkw_band(N_TRIALS)
 
 
 def test_sgd_median_with_exact_variance_is_where_half_the_mass_is_outside():
