@@ -186,3 +186,10 @@ def test_every_repository_preset_is_valid():
     for preset in figures.find_presets(figures.DEFAULT_PRESETS):
         assert preset.description, f"{preset.path}: give a one-sentence description for the gallery"
 
+
+def test_a_real_preset_runs_quick(tmp_path, capsys):
+    out = tmp_path / "figs"
+    code, _, err = run_cli(["--quick", "--only", "amsgrad_regret", "--out", str(out), "--no-progress"], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(out)) == ["amsgrad_regret.pdf", "amsgrad_regret.png"]
+    assert (out / "amsgrad_regret.png").read_bytes().startswith(PNG_MAGIC)
