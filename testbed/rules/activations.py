@@ -100,7 +100,7 @@ def value(code, x, param):
     if code == SELU:
         return SELU_LAMBDA * (x if x > 0.0 else SELU_ALPHA * math.expm1(x))
     if code == GELU:
-        return 0.5 * x * (1.0 + math.erf(x * INV_SQRT2))
+        return 0.5 * x * math.erfc(-x * INV_SQRT2)  # erfc: no cancellation in 1 + erf for x < 0
     if code == ERF:
         return math.erf(x)
     if code == HARD_TANH:
@@ -129,7 +129,7 @@ def derivative(code, x, param):
     if code == SELU:
         return SELU_LAMBDA * (1.0 if x > 0.0 else SELU_ALPHA * math.exp(x))
     if code == GELU:
-        return 0.5 * (1.0 + math.erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
+        return 0.5 * math.erfc(-x * INV_SQRT2) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
     if code == ERF:
         return TWO_OVER_SQRT_PI * math.exp(-x * x)
     if code == HARD_TANH:
