@@ -15,7 +15,10 @@ The same rule as plain Python (uncompiled) is what the CUDA simulator runs and w
 a float division by zero gives inf or NaN, as on the GPU, instead of raising ZeroDivisionError. Without the
 exception branch LLVM can vectorise a loop over the rule (SIMD lanes), which the Monte Carlo kernels rely on.
 ``inline=True`` also inlines the rule and its callees in Numba's IR (``inline="always"``): LLVM does not inline a
-large rule such as Philox's ten rounds, and a loop that calls a function is not vectorised.
+large rule such as Philox's ten rounds, and a loop that calls a function is not vectorised. A rule that sets the
+attribute ``inline_on_cpu = True`` is inlined that way wherever a rule compiled with ``error_model="numpy"`` calls
+it (Numba's IR inliner cannot inline a rule of very many arguments, so the marker goes on the small hot callee);
+a rule that sets ``inline_callees_on_cpu = True`` has every rule it calls inlined that way.
 """
 import functools
 import types
@@ -33,12 +36,20 @@ def _rebound(rule, target):
     for name in rule.__code__.co_names:
         callee = namespace.get(name)
         if _is_rule(callee) and callee is not rule:
-            namespace[name] = compile_rule(callee, target)
+            namespace[name] = compile_rule(callee, _callee_target(rule, callee, target))
     copy = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__, rule.__closure__)
     copy.__qualname__ = rule.__qualname__
     copy.__doc__ = rule.__doc__
     copy.__module__ = rule.__module__
     return copy
+
+
+def _callee_target(caller, callee, target):
+    """The target a callee is compiled for: the caller's, or the inlining one for a marked rule or caller."""
+    marked = getattr(callee, "inline_on_cpu", False) or getattr(caller, "inline_callees_on_cpu", False)
+    if target == "cpu-numpy-errors" and marked:
+        return "cpu-numpy-errors-inline"
+    return target
 
 
 #: CPU targets of :func:`compile_rule` -> Numba's (error model, inline option) for them.
@@ -48,6 +59,11 @@ CPU_TARGETS = {
     "cpu-numpy-errors-inline": ("numpy", "always"),
 }
 
+#: Rules marked ``no_refcount_on_cpu = True`` are compiled without Numba's reference counting (``_nrt=False``):
+#: they allocate nothing, and with rules inlined into a loop the count updates on every array argument (atomic
+#: operations on one shared counter) cost more than the arithmetic and serialise the threads.
+NO_REFCOUNT_ATTRIBUTE = "no_refcount_on_cpu"
+
 
 @functools.lru_cache(maxsize=None)
 def compile_rule(rule, target):
@@ -56,7 +72,10 @@ def compile_rule(rule, target):
         from numba import njit
 
         error_model, inline = CPU_TARGETS[target]
-        return njit(inline=inline, error_model=error_model)(_rebound(rule, target))
+        options = dict(inline=inline, error_model=error_model)
+        if getattr(rule, NO_REFCOUNT_ATTRIBUTE, False):
+            options["_nrt"] = False
+        return njit(**options)(_rebound(rule, target))
     if target == "cuda":
         from numba import cuda
 
