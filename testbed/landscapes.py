@@ -87,15 +87,15 @@ class Landscape:
         """f(w) (``t``: the step, for the online loss; 0 = its average), for one point or an array of points."""
         points = self._points(w)
         flat = points.reshape(-1, self.dim)
-        out = np.array([rules.value(self.code, p, self.dim, self.params, t) for p in flat])
+        out = np.array([rules.value(self.code, flat, row, self.dim, self.params, t) for row in range(len(flat))])
         return out.reshape(points.shape[:-1]) if points.ndim > 1 else float(out[0])
 
     def gradient(self, w, t=0):
         """grad f(w), same shape as ``w``, through the scalar rule (slow reference path)."""
         points = self._points(w)
         flat = points.reshape(-1, self.dim)
-        out = np.array([[rules.gradient(self.code, p, i, self.dim, self.params, t) for i in range(self.dim)]
-                        for p in flat])
+        out = np.array([[rules.gradient(self.code, flat, row, i, self.dim, self.params, t) for i in range(self.dim)]
+                        for row in range(len(flat))])
         return out.reshape(points.shape)
 
     def hessian(self, w, t=0):
@@ -103,7 +103,8 @@ class Landscape:
         point = self._points(w)
         if point.ndim != 1:
             raise ValueError(f"hessian takes one point of shape ({self.dim},), got shape {point.shape}")
-        return np.array([[rules.hessian(self.code, point, i, j, self.dim, self.params, t) for j in range(self.dim)]
+        rows = point.reshape(1, self.dim)
+        return np.array([[rules.hessian(self.code, rows, 0, i, j, self.dim, self.params, t) for j in range(self.dim)]
                          for i in range(self.dim)])
 
     def grid_values(self, x, y, t=0, base=None):
@@ -113,14 +114,14 @@ class Landscape:
         """
         if self.dim < 2 and self.dim != 1:
             raise ValueError("grid_values needs a landscape of dim >= 1")
-        point = np.array(self.center if base is None else base, dtype=np.float64)
+        point = np.array(self.center if base is None else base, dtype=np.float64).reshape(1, self.dim)
         out = np.empty((len(y), len(x)))
         for row, yv in enumerate(y):
             for col, xv in enumerate(x):
-                point[0] = xv
+                point[0, 0] = xv
                 if self.dim > 1:
-                    point[1] = yv
-                out[row, col] = rules.value(self.code, point, self.dim, self.params, t)
+                    point[0, 1] = yv
+                out[row, col] = rules.value(self.code, point, 0, self.dim, self.params, t)
         return out
 
     def __repr__(self):

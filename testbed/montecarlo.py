@@ -31,9 +31,10 @@ Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddl
 array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
 the ball of radius r around the landscape's start (direction from normals, radius r U^(1/d)).
 
-Newton and saddle-free Newton (:class:`Newton`, :class:`SaddleFreeNewton`, or :mod:`testbed.optim`'s when it
-provides them) couple the coordinates through the Hessian; they run in a CPU kernel with a LAPACK
-eigendecomposition per step, and ``backend="cuda"`` raises a ValueError for them.
+Newton and saddle-free Newton (``optim.Newton``, ``optim.SaddleFreeNewton``: ``w -= lr (H + damping I)^-1 g`` and
+``w -= lr (|H| + damping I)^-1 g``) couple the coordinates through the Hessian; they run in a CPU kernel with a
+LAPACK eigendecomposition per step, and ``backend="cuda"`` raises a ValueError for them (a singular matrix gives
+a non-finite step: the trial is counted as diverged).
 """
 from __future__ import annotations
 
@@ -65,24 +66,6 @@ _STEP_SAMPLES = 2
 
 #: Most trajectory points kept per recorded trial when ``record_every`` is not given.
 MAX_RECORD_POINTS = 2000
-
-
-@dataclasses.dataclass(frozen=True)
-class Newton:
-    """Newton's method ``w -= lr H^-1 g`` (a dense step; eigenvalues floored at ``damping`` in magnitude)."""
-
-    lr: float = 1.0
-    damping: float = 1e-8
-    name = "newton"
-
-
-@dataclasses.dataclass(frozen=True)
-class SaddleFreeNewton:
-    """Saddle-free Newton ``w -= lr |H|^-1 g`` (Dauphin et al. 2014): |H| = V |Lambda| V^T, floored at damping."""
-
-    lr: float = 1.0
-    damping: float = 1e-8
-    name = "saddle_free_newton"
 
 
 @dataclasses.dataclass
@@ -162,26 +145,27 @@ class EscapeResult:
         }
 
 
+#: Names of the dense second-order optimizers of :mod:`testbed.optim` -> the dense kernel's method.
+DENSE_METHODS = ("newton", "saddle_free_newton")
+
+
 def _spec(optimizer):
-    """(kind, spec): kind "rule" with the optimizer's RuleSpec, or "newton"/"saddle_free" with (lr, damping)."""
+    """(optimizer, kind, spec): kind "rule" with the RuleSpec, or a DENSE_METHODS name with (lr, damping)."""
     if isinstance(optimizer, str):
         from . import optim
 
-        optimizer = optim.make(optimizer)
-    dense = getattr(optimizer, "dense_method", None)
-    if isinstance(optimizer, (Newton, SaddleFreeNewton)) or dense is not None:
-        name = dense or optimizer.name
-        kind = "saddle_free" if "free" in str(name) else "newton"
+        optimizer = optim.make(optimizer)  # ValueError naming the optimizer and the valid names
+    name = getattr(optimizer, "name", None)
+    if name in DENSE_METHODS and not hasattr(optimizer, "rule_spec"):
         lr = backends.check_finite(getattr(optimizer, "lr", 1.0), "optimizer.lr", minimum=0.0, strict=True)
-        damping = backends.check_finite(getattr(optimizer, "damping", 1e-8), "optimizer.damping", minimum=0.0,
-                                        strict=True)
-        return kind, (lr, damping)
+        damping = backends.check_finite(getattr(optimizer, "damping", 0.0), "optimizer.damping", minimum=0.0)
+        return optimizer, name, (lr, damping)
     if not hasattr(optimizer, "rule_spec"):
         raise ValueError(
-            f"optimizer must be a testbed.optim optimizer (with rule_spec()), a name for testbed.optim.make, or "
-            f"montecarlo.Newton / montecarlo.SaddleFreeNewton; got {optimizer!r}"
+            f"optimizer must be a testbed.optim optimizer (SGD, Adam, ..., Newton, SaddleFreeNewton) or its name; "
+            f"got {optimizer!r}"
         )
-    return "rule", optimizer.rule_spec()
+    return optimizer, "rule", optimizer.rule_spec()
 
 
 def _starts(landscape, start, trials, seed):
@@ -230,7 +214,7 @@ def escape_times(
     ----------
     landscape : Landscape or str
         A :mod:`testbed.landscapes` landscape, or its name (built with default parameters).
-    optimizer : a :mod:`testbed.optim` optimizer, its name, or :class:`Newton` / :class:`SaddleFreeNewton`.
+    optimizer : a :mod:`testbed.optim` optimizer (any per-component rule, Newton, SaddleFreeNewton) or its name.
     trials : int
         Number of independent trials (trial k uses Philox stream k).
     noise : float >= 0
@@ -256,7 +240,7 @@ def escape_times(
         landscape = landscape_registry.make(landscape)
     if not isinstance(landscape, landscape_registry.Landscape):
         raise ValueError(f"landscape must be a testbed.landscapes.Landscape or a landscape name, got {landscape!r}")
-    kind, spec = _spec(optimizer)
+    optimizer, kind, spec = _spec(optimizer)
     trials = backends.check_positive_int(trials, "trials")
     if trials >= HOST_STREAM:
         raise ValueError(f"trials must be below 2**32 - 1, got {trials}")
@@ -330,7 +314,7 @@ def escape_times(
         from .kernels import montecarlo as kernels
 
         lr, damping = spec
-        method = kernels.DENSE_SADDLE_FREE if kind == "saddle_free" else kernels.DENSE_NEWTON
+        method = kernels.DENSE_SADDLE_FREE if kind == "saddle_free_newton" else kernels.DENSE_NEWTON
         kernels.dense_trials_cpu(
             landscape.code, landscape.params, dim, method, lr, damping,
             common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
@@ -368,16 +352,20 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
         common["low"], common["high"], common["max_steps"],
     ]
     if target == "cpu":
-        kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, steps, status)
+        kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, kernels.CPU_LANES, steps, status)
         return
+    trials = w.shape[0]
+    noise = np.zeros((trials, kernels.noise_rows(dim), 1))
+    thresholds = np.zeros(trials)
     device = [backends.to_device(a) for a in (landscape.params, hyper, schedule_params, common["samples"],
-                                              common["center"], w, *scratch, trajectories, steps, status)]
-    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_traj, d_steps,
-     d_status) = device
+                                              common["center"], w, *scratch, noise, thresholds, trajectories,
+                                              steps, status)]
+    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_thresholds,
+     d_traj, d_steps, d_status) = device
     args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
-    blocks, threads = backends.launch_shape(w.shape[0])
-    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_traj, record_every, record,
-                                          d_steps, d_status)
+    blocks, threads = backends.launch_shape(trials)
+    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_thresholds, d_traj,
+                                          record_every, record, d_steps, d_status)
     w[...] = backends.to_host(d_w)
     trajectories[...] = backends.to_host(d_traj)
     steps[...] = backends.to_host(d_steps)

@@ -17,15 +17,16 @@ from numba import cuda, njit, prange
 from .. import config
 from ..rules import landscapes as landscape_rules
 from ..rules import montecarlo as rules
-from ..rules import rng as rng_rules
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
-_run_trial_cpu = for_cpu(rules.run_trial)
+# NumPy's error model (no ZeroDivisionError branch), and the noise rule inlined (it is marked inline_on_cpu),
+# so that the loop over a block's lanes (Philox, Box-Muller) compiles to SIMD code.
+_run_block_cpu = for_cpu(rules.run_block, error_model="numpy")
 _gradient_cpu = for_cpu(landscape_rules.gradient)
 _hessian_cpu = for_cpu(landscape_rules.hessian)
 _escaped_cpu = for_cpu(rules.escaped)
-_normal4_cpu = for_cpu(rng_rules.normal4)
+_normal4_cpu = for_cpu(rules.fast_normal4)
 _minibatch_noise_cpu = for_cpu(rules.minibatch_noise)
 _value_cpu = for_cpu(landscape_rules.value)
 
@@ -33,26 +34,40 @@ _value_cpu = for_cpu(landscape_rules.value)
 DENSE_NEWTON = 0
 DENSE_SADDLE_FREE = 1
 
+#: Trials per block of SIMD lanes in :func:`trials_cpu` (8 float64 lanes fill an AVX-512 register).
+CPU_LANES = 8
 
-@njit(parallel=True, **config.CPU_KERNEL_OPTIONS)
+
+def noise_rows(dim):
+    """Rows of the noise scratch: four draws per Philox block."""
+    return 4 * ((dim + 3) // 4)
+
+
+@njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 def trials_cpu(
     code, params, dim,
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, trajectories, record_every, n_record,
+    w, g, s0, s1, s2, trajectories, record_every, n_record, lanes,
     steps, status,
 ):
-    """Run every trial (one per ``prange`` iteration): ``steps[k], status[k]`` of trial k, final w in ``w[k]``."""
-    for trial in prange(w.shape[0]):
-        recording = trial < n_record
-        trajectory = trajectories[trial] if recording else trajectories[0]
-        steps[trial], status[trial] = _run_trial_cpu(
-            trial, code, params, dim,
+    """Run every trial, a block of ``lanes`` trials per ``prange`` iteration: ``steps``, ``status``, final ``w``."""
+    trials = w.shape[0]
+    rows = 4 * ((dim + 3) // 4)
+    for block in prange((trials + lanes - 1) // lanes):
+        first = block * lanes
+        count = min(lanes, trials - first)
+        last = first + count
+        noise = np.empty((rows, lanes))
+        thresholds = np.empty(lanes)
+        _run_block_cpu(
+            first, count, code, params, dim,
             opt_code, hyper, lr, schedule_code, schedule_params,
             noise_kind, sigma, batch, samples, seed,
             criterion, center, radius, delta, has_box, low, high, max_steps,
-            w[trial], g[trial], s0[trial], s1[trial], s2[trial], trajectory, record_every, recording,
+            w[first:last], g[first:last], s0[first:last], s1[first:last], s2[first:last], noise, thresholds,
+            trajectories, record_every, n_record, steps, status,
         )
 
 
@@ -68,15 +83,18 @@ def _trials_signatures():
         i64, vec, f64, i64, vec,
         i64, f64, i64, mat, u64,
         i64, vec, f64, f64, types.boolean, f64, f64, i64,
-        mat, mat, mat, mat, mat, cube, i64, i64,
+        mat, mat, mat, mat, mat, cube, vec, cube, i64, i64,
         types.Array(i64, 1, "C"), types.Array(types.int8, 1, "C"),
     )]
 
 
 @gpu_kernel(_trials_signatures)
 def trials_gpu():
-    """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial per thread."""
-    run_trial = for_gpu(rules.run_trial)
+    """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial (one lane) per thread.
+
+    ``noise`` is (trials, noise_rows(dim), 1) and ``thresholds`` (trials,): each thread's scratch.
+    """
+    run_block = for_gpu(rules.run_block)
 
     @cuda.jit
     def kernel(
@@ -84,27 +102,25 @@ def trials_gpu():
         opt_code, hyper, lr, schedule_code, schedule_params,
         noise_kind, sigma, batch, samples, seed,
         criterion, center, radius, delta, has_box, low, high, max_steps,
-        w, g, s0, s1, s2, trajectories, record_every, n_record,
+        w, g, s0, s1, s2, noise, thresholds, trajectories, record_every, n_record,
         steps, status,
     ):
         start, stride = cuda.grid(1), cuda.gridsize(1)
         for trial in range(start, w.shape[0], stride):
-            recording = trial < n_record
-            trajectory = trajectories[trial] if recording else trajectories[0]
-            n, s = run_trial(
-                trial, code, params, dim,
+            run_block(
+                trial, 1, code, params, dim,
                 opt_code, hyper, lr, schedule_code, schedule_params,
                 noise_kind, sigma, batch, samples, seed,
                 criterion, center, radius, delta, has_box, low, high, max_steps,
-                w[trial], g[trial], s0[trial], s1[trial], s2[trial], trajectory, record_every, recording,
+                w[trial:trial + 1], g[trial:trial + 1], s0[trial:trial + 1], s1[trial:trial + 1],
+                s2[trial:trial + 1], noise[trial], thresholds[trial:trial + 1],
+                trajectories, record_every, n_record, steps, status,
             )
-            steps[trial] = n
-            status[trial] = s
 
     return kernel
 
 
-@njit(parallel=True, **config.CPU_KERNEL_OPTIONS)
+@njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 def dense_trials_cpu(
     code, params, dim, method, lr, damping,
     noise_kind, sigma, batch, samples, seed,
@@ -112,27 +128,28 @@ def dense_trials_cpu(
     w, trajectories, record_every, n_record,
     steps, status,
 ):
-    """Newton (``w -= lr H^-1 g``) or saddle-free Newton (``w -= lr |H|^-1 g``, Dauphin et al. 2014) trials.
+    """Newton (``w -= lr (H + damping I)^-1 g``) or saddle-free Newton (``w -= lr (|H| + damping I)^-1 g``,
+    Dauphin et al. 2014) trials, as :class:`testbed.optim.Newton` and :class:`testbed.optim.SaddleFreeNewton`.
 
-    H = V diag(lambda) V^T from LAPACK's eigendecomposition; Newton inverts lambda, saddle-free Newton |lambda|,
-    each floored at ``damping`` in magnitude (Newton keeps the sign) so a singular Hessian gives a finite step.
+    H = V diag(lambda) V^T from LAPACK's eigendecomposition; Newton divides by lambda + damping, saddle-free
+    Newton by |lambda| + damping (a zero divisor gives a non-finite step: the trial is reported as diverged).
     The gradient (with its noise, keyed exactly as in :func:`trials_cpu`) and the escape rules are the same.
     """
     n_samples = samples.shape[0]
     for trial in prange(w.shape[0]):
-        x = w[trial]
+        x = w[trial:trial + 1]  # the trial's row, as a 1 x dim block for the rules
         recording = trial < n_record
         g = np.empty(dim)
         hessian = np.empty((dim, dim))
         loss_threshold = 0.0
         if criterion == rules.CRITERION_LOSS:
-            loss_threshold = _value_cpu(code, x, dim, params, 0) - delta
+            loss_threshold = _value_cpu(code, x, 0, dim, params, 0) - delta
         if recording:
             for i in range(dim):
-                trajectories[trial, 0, i] = x[i]
+                trajectories[trial, 0, i] = x[0, i]
         steps[trial] = max_steps
         status[trial] = rules.STATUS_CENSORED
-        if _escaped_cpu(criterion, code, x, dim, params, center, radius, loss_threshold):
+        if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, loss_threshold):
             steps[trial] = 0
             status[trial] = rules.STATUS_ESCAPED
             continue
@@ -142,7 +159,7 @@ def dense_trials_cpu(
             z2 = 0.0
             z3 = 0.0
             for i in range(dim):
-                gi = _gradient_cpu(code, x, i, dim, params, t)
+                gi = _gradient_cpu(code, x, 0, i, dim, params, t)
                 if noise_kind == rules.NOISE_GAUSSIAN:
                     lane = i % 4
                     if lane == 0:
@@ -158,7 +175,7 @@ def dense_trials_cpu(
                     gi += sigma * _minibatch_noise_cpu(seed, trial, t, i, batch, samples, n_samples)
                 g[i] = gi
                 for j in range(dim):
-                    hessian[i, j] = _hessian_cpu(code, x, i, j, dim, params, t)
+                    hessian[i, j] = _hessian_cpu(code, x, 0, i, j, dim, params, t)
             finite = True
             for i in range(dim):
                 for j in range(dim):
@@ -171,25 +188,23 @@ def dense_trials_cpu(
                     lam = eigenvalues[k]
                     if method == DENSE_SADDLE_FREE:
                         lam = abs(lam)
-                    if abs(lam) < damping:
-                        lam = -damping if lam < 0.0 else damping
-                    projected[k] /= lam
+                    projected[k] /= lam + damping
                 step = vectors @ projected
                 for i in range(dim):
-                    xi = x[i] - lr * step[i]
+                    xi = x[0, i] - lr * step[i]
                     if not np.isfinite(xi):
                         finite = False
                     elif has_box:
                         xi = min(max(xi, low), high)
-                    x[i] = xi
+                    x[0, i] = xi
             if recording and t % record_every == 0:
                 for i in range(dim):
-                    trajectories[trial, t // record_every, i] = x[i]
+                    trajectories[trial, t // record_every, i] = x[0, i]
             if not finite:
                 steps[trial] = t
                 status[trial] = rules.STATUS_DIVERGED
                 break
-            if _escaped_cpu(criterion, code, x, dim, params, center, radius, loss_threshold):
+            if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, loss_threshold):
                 steps[trial] = t
                 status[trial] = rules.STATUS_ESCAPED
                 break

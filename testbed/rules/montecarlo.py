@@ -1,6 +1,7 @@
 """One Monte Carlo trial of an optimizer on a landscape, as a rule compiled for both targets.
 
-:func:`run_trial` is the whole life of trial ``trial``: it starts at ``w`` (filled by the caller), and repeats
+:func:`run_block` is the whole life of a few trials run side by side (one on the GPU, a block of SIMD lanes on
+the CPU): each trial starts at its row of ``w`` (filled by the caller), and repeats
 
     t += 1
     g_i = df_t/dw_i(w) + noise_i(seed, trial, t)          for every i, at the current w
@@ -8,13 +9,14 @@
     w = clip(w, low, high)                                 only for a landscape on a box (Reddi)
 
 until the escape criterion holds, an iterate is not finite (divergence) or ``t`` reaches ``max_steps``
-(censoring). The CPU kernel runs one trial per ``prange`` iteration, the GPU kernel one per thread; both call
-this rule, so both targets do the same arithmetic in the same order.
+(censoring). The CPU kernel runs one block of trials per ``prange`` iteration, the GPU kernel one trial per
+thread; both call this rule, so both targets do the same arithmetic in the same order.
 
 Noise (the keys make every draw a pure function of (seed, trial, step, coordinate), whatever the thread):
 
-- ``NOISE_GAUSSIAN``: ``noise_i = sigma z_i``, z_i standard normal: lane ``i % 4`` of Philox block ``i // 4`` of
-  stream ``trial`` at step ``t`` (all four words of a block serve four coordinates, two Box-Muller pairs).
+- ``NOISE_GAUSSIAN``: ``noise_i = sigma z_i``, z_i standard normal: draw ``i % 4`` of :func:`fast_normal4` of
+  Philox block ``i // 4`` of stream ``trial`` at step ``t`` (all four words of a block serve four coordinates,
+  two Box-Muller pairs whose log, sin and cos are polynomials, so the CPU loop over trials vectorises).
 - ``NOISE_MINIBATCH``: a finite sum of ``n`` per-sample losses ``f_k(w) = f(w) + sigma a_k . w`` whose directions
   ``a_k`` (rows of ``samples``) are centred (sum_k a_k = 0, so the full-batch gradient is exactly grad f) and have
   unit variance per coordinate. A minibatch draws ``batch`` sample indices uniformly with replacement (Philox
@@ -31,12 +33,14 @@ Trial status: ``STATUS_CENSORED`` (budget spent), ``STATUS_ESCAPED``, ``STATUS_D
 """
 import math
 
+import numpy as np
+
 from .landscapes import gradient as landscape_gradient
 from .landscapes import value as landscape_value
 from .optimizers import H_INIT0, H_INIT1, H_INIT2
 from .optimizers import prepare as optimizer_prepare
 from .optimizers import update as optimizer_update
-from .rng import normal4, uniform4
+from .rng import MASK32, PHILOX_W0, PHILOX_W1, SHIFT32, philox_round, uniform4, word_to_uniform
 from .schedules import learning_rate
 
 NOISE_NONE = 0
@@ -51,20 +55,171 @@ CRITERION_NONE = 3
 STATUS_CENSORED = 0
 STATUS_ESCAPED = 1
 STATUS_DIVERGED = 2
+#: A trial still running (inside :func:`run_block` only; never returned).
+STATUS_RUNNING = -1
 
 #: Philox block offset of the minibatch index draws (the high counter word is 1; coordinate noise uses 0).
 MINIBATCH_BLOCK_OFFSET = 2**32
 
+LN2 = 0.69314718055994530942
+INV_SQRT2 = 0.70710678118654752440
+QUARTER_PI = 0.78539816339744830962
+#: 2**-30: the 30 low bits of a word give the angle within a quadrant.
+TWO_POW_MINUS_30 = 2.0**-30
+LOW30 = 0x3FFFFFFF
 
-def escaped(criterion, code, w, dim, params, center, radius, loss_threshold):
-    """True when the escape criterion holds at ``w``."""
+
+def log_unit(u):
+    """log(u) for u in (2**-32, 1] by arithmetic alone (relative error ~1e-15), so that a loop over it vectorises.
+
+    Range reduction u = m 2^e with m in [1/sqrt 2, sqrt 2) by five branch-free halvings, then
+    log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, as the odd series of atanh to s^17.
+    """
+    e = 0.0
+    m = u
+    if m < 1.52587890625e-05:  # 2**-16
+        m = m * 65536.0
+        e -= 16.0
+    if m < 0.00390625:
+        m = m * 256.0
+        e -= 8.0
+    if m < 0.0625:
+        m = m * 16.0
+        e -= 4.0
+    if m < 0.25:
+        m = m * 4.0
+        e -= 2.0
+    if m < 0.5:
+        m = m * 2.0
+        e -= 1.0
+    if m < INV_SQRT2:
+        m = m * 2.0
+        e -= 1.0
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = 1.0 / 17.0
+    p = p * s2 + 1.0 / 15.0
+    p = p * s2 + 1.0 / 13.0
+    p = p * s2 + 1.0 / 11.0
+    p = p * s2 + 1.0 / 9.0
+    p = p * s2 + 1.0 / 7.0
+    p = p * s2 + 1.0 / 5.0
+    p = p * s2 + 1.0 / 3.0
+    p = p * s2 + 1.0
+    return 2.0 * s * p + e * LN2
+
+
+def unit_circle(word):
+    """(cos theta, sin theta) for theta = 2 pi (word + 1/2) / 2**32, by arithmetic alone (error ~1e-16).
+
+    The two high bits pick the quadrant q, the 30 low bits the offset x in (-pi/4, pi/4) around the quadrant's
+    middle; cos x and sin x are Taylor polynomials to degree 16 and 15, then rotated by q pi/2 + pi/4.
+    """
+    quadrant = word >> 30
+    x = ((float(word & LOW30) + 0.5) * TWO_POW_MINUS_30 - 0.5) * (2.0 * QUARTER_PI)
+    x2 = x * x
+    c = 1.0 / 20922789888000.0  # 1/16!
+    c = c * x2 - 1.0 / 87178291200.0
+    c = c * x2 + 1.0 / 479001600.0
+    c = c * x2 - 1.0 / 3628800.0
+    c = c * x2 + 1.0 / 40320.0
+    c = c * x2 - 1.0 / 720.0
+    c = c * x2 + 1.0 / 24.0
+    c = c * x2 - 0.5
+    c = c * x2 + 1.0
+    s = 1.0 / 1307674368000.0  # 1/15!
+    s = s * x2 - 1.0 / 6227020800.0
+    s = s * x2 + 1.0 / 39916800.0
+    s = s * x2 - 1.0 / 362880.0
+    s = s * x2 + 1.0 / 5040.0
+    s = s * x2 - 1.0 / 120.0
+    s = s * x2 + 1.0 / 6.0
+    s = s * x2 - 1.0  # (sign flipped below)
+    s = -s * x
+    cos_mid = (c - s) * INV_SQRT2  # rotate by pi/4
+    sin_mid = (c + s) * INV_SQRT2
+    cos_theta = cos_mid
+    sin_theta = sin_mid
+    if quadrant == 1:
+        cos_theta = -sin_mid
+        sin_theta = cos_mid
+    if quadrant == 2:
+        cos_theta = -cos_mid
+        sin_theta = -sin_mid
+    if quadrant == 3:
+        cos_theta = sin_mid
+        sin_theta = -cos_mid
+    return cos_theta, sin_theta
+
+
+def philox_words(seed, stream, step, block):
+    """:func:`testbed.rules.rng.random_words` with its ten rounds written out.
+
+    The same four words (the tests check it); the straight-line code lets LLVM vectorise a loop over trials,
+    which it does not do around the inner loop over rounds.
+    """
+    seed = np.uint64(seed)
+    block = np.uint64(block)
+    k0 = seed & MASK32
+    k1 = seed >> SHIFT32
+    c0 = block & MASK32
+    c1 = block >> SHIFT32
+    c2 = np.uint64(step) & MASK32
+    c3 = np.uint64(stream) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    return philox_round(c0, c1, c2, c3, k0, k1)
+
+
+def fast_normal4(seed, stream, step, block):
+    """Four standard normals from the four words of one Philox block, by Box-Muller with arithmetic log/sin/cos.
+
+    Words 0 and 2 give the radii sqrt(-2 log u) (u = (w + 1) / 2**32, :func:`log_unit`), words 1 and 3 the
+    angles (:func:`unit_circle`). The same distribution as :func:`testbed.rules.rng.normal4` up to rounding, but
+    with no call to a transcendental function, so a loop over trials compiles to SIMD code.
+    """
+    w0, w1, w2, w3 = philox_words(seed, stream, step, block)
+    r0 = math.sqrt(-2.0 * log_unit(word_to_uniform(w0)))
+    r1 = math.sqrt(-2.0 * log_unit(word_to_uniform(w2)))
+    c0, s0 = unit_circle(w1)
+    c1, s1 = unit_circle(w3)
+    return r0 * c0, r0 * s0, r1 * c1, r1 * s1
+
+
+def escaped(criterion, code, w, row, dim, params, center, radius, loss_threshold):
+    """True when the escape criterion holds at ``w[row]``."""
     if criterion == CRITERION_NONE:
         return False
     if criterion == CRITERION_LOSS:
-        return landscape_value(code, w, dim, params, 0) < loss_threshold
+        return landscape_value(code, w, row, dim, params, 0) < loss_threshold
     distance2 = 0.0
     for i in range(dim):
-        offset = w[i] - center[i]
+        offset = w[row, i] - center[i]
         distance2 += offset * offset
     if criterion == CRITERION_RADIUS:
         return distance2 > radius * radius
@@ -86,77 +241,116 @@ def minibatch_noise(seed, trial, step, i, batch, samples, n_samples):
     return total / batch
 
 
-def record(trajectory, row, w, dim):
-    """Copy ``w`` into ``trajectory[row]``."""
+def fill_noise(seed, first, lanes, step, n_blocks, noise):
+    """noise[4 b + k, lane] = draw k of :func:`fast_normal4` (seed, trial first + lane, step, block b).
+
+    Every lane, finished or not: a branch-free loop over lanes is what LLVM vectorises (``inline_on_cpu``
+    asks :mod:`testbed.kernels.targets` to inline this rule and Philox into it on the CPU).
+    """
+    for block in range(n_blocks):
+        row = 4 * block
+        for lane in range(lanes):
+            z0, z1, z2, z3 = fast_normal4(seed, first + lane, step, block)
+            noise[row, lane] = z0
+            noise[row + 1, lane] = z1
+            noise[row + 2, lane] = z2
+            noise[row + 3, lane] = z3
+
+
+fill_noise.inline_on_cpu = True
+
+
+def record(trajectories, trial, point, w, row, dim):
+    """Copy ``w[row]`` into ``trajectories[trial, point]``."""
     for i in range(dim):
-        trajectory[row, i] = w[i]
+        trajectories[trial, point, i] = w[row, i]
 
 
-def run_trial(
-    trial, code, params, dim,
+def run_block(
+    first, lanes, code, params, dim,
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, trajectory, record_every, recording,
+    w, g, s0, s1, s2, noise, thresholds, trajectories, record_every, n_record, steps, status,
 ):
-    """Run one trial from ``w`` (updated in place); returns ``(steps, status)``.
+    """Run trials ``first .. first + lanes - 1`` side by side, from ``w`` (updated in place).
 
-    ``g, s0, s1, s2`` are the trial's scratch arrays of length ``dim``; ``trajectory`` (rows of length ``dim``)
-    receives w at t = 0, record_every, 2 record_every, ... when ``recording`` is true.
+    ``w, g, s0, s1, s2``: the block's rows (``lanes`` x ``dim``); ``noise``: scratch of shape
+    (4 ceil(dim / 4), >= lanes); ``thresholds``: scratch of length >= lanes. Writes ``steps[trial]`` and
+    ``status[trial]`` (global arrays) and, for trials below ``n_record``, ``trajectories[trial, k]`` = w at step
+    k ``record_every``. The GPU runs one lane per thread; the CPU a block of lanes per iteration, so that the
+    noise of all lanes is drawn in one loop that LLVM turns into SIMD code. Each lane's arithmetic is the same
+    either way.
     """
+    n_blocks = (dim + 3) // 4
     n_samples = samples.shape[0]
-    init0 = hyper[H_INIT0]
-    init1 = hyper[H_INIT1]
-    init2 = hyper[H_INIT2]
-    for i in range(dim):
-        s0[i] = init0
-        s1[i] = init1
-        s2[i] = init2
-    loss_threshold = 0.0
-    if criterion == CRITERION_LOSS:
-        loss_threshold = landscape_value(code, w, dim, params, 0) - delta
-    if recording:
-        record(trajectory, 0, w, dim)
-    if escaped(criterion, code, w, dim, params, center, radius, loss_threshold):
-        return 0, STATUS_ESCAPED
-    for t in range(1, max_steps + 1):
-        z0 = 0.0
-        z1 = 0.0
-        z2 = 0.0
-        z3 = 0.0
+    running = 0
+    for lane in range(lanes):
+        trial = first + lane
         for i in range(dim):
-            gi = landscape_gradient(code, w, i, dim, params, t)
-            if noise_kind == NOISE_GAUSSIAN:
-                lane = i % 4
-                if lane == 0:
-                    z0, z1, z2, z3 = normal4(seed, trial, t, i // 4)
-                    gi += sigma * z0
-                elif lane == 1:
-                    gi += sigma * z1
-                elif lane == 2:
-                    gi += sigma * z2
-                else:
-                    gi += sigma * z3
-            elif noise_kind == NOISE_MINIBATCH:
-                gi += sigma * minibatch_noise(seed, trial, t, i, batch, samples, n_samples)
-            g[i] = gi
+            s0[lane, i] = hyper[H_INIT0]
+            s1[lane, i] = hyper[H_INIT1]
+            s2[lane, i] = hyper[H_INIT2]
+        thresholds[lane] = 0.0
+        if criterion == CRITERION_LOSS:
+            thresholds[lane] = landscape_value(code, w, lane, dim, params, 0) - delta
+        if trial < n_record:
+            record(trajectories, trial, 0, w, lane, dim)
+        if escaped(criterion, code, w, lane, dim, params, center, radius, thresholds[lane]):
+            steps[trial] = 0
+            status[trial] = STATUS_ESCAPED
+        else:
+            steps[trial] = max_steps
+            status[trial] = STATUS_RUNNING
+            running += 1
+    t = 0
+    while running > 0 and t < max_steps:
+        t += 1
+        if noise_kind == NOISE_GAUSSIAN:
+            fill_noise(seed, first, lanes, t, n_blocks, noise)
         rate = learning_rate(schedule_code, schedule_params, lr, t)
         c0, c1, c2, c3 = optimizer_prepare(opt_code, hyper, t, rate)
-        finite = True
-        for i in range(dim):
-            wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[i], g[i], s0[i], s1[i], s2[i])
-            if not math.isfinite(wi):
-                finite = False  # checked before the projection, which could hide a NaN
-            elif has_box:
-                wi = min(max(wi, low), high)
-            w[i] = wi
-            s0[i] = a
-            s1[i] = b
-            s2[i] = c
-        if recording and t % record_every == 0:
-            record(trajectory, t // record_every, w, dim)
-        if not finite:
-            return t, STATUS_DIVERGED
-        if escaped(criterion, code, w, dim, params, center, radius, loss_threshold):
-            return t, STATUS_ESCAPED
-    return max_steps, STATUS_CENSORED
+        for lane in range(lanes):
+            trial = first + lane
+            if status[trial] != STATUS_RUNNING:
+                continue
+            for i in range(dim):
+                gi = landscape_gradient(code, w, lane, i, dim, params, t)
+                if noise_kind == NOISE_GAUSSIAN:
+                    gi += sigma * noise[i, lane]
+                elif noise_kind == NOISE_MINIBATCH:
+                    gi += sigma * minibatch_noise(seed, trial, t, i, batch, samples, n_samples)
+                g[lane, i] = gi
+            finite = True
+            for i in range(dim):
+                wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[lane, i], g[lane, i],
+                                               s0[lane, i], s1[lane, i], s2[lane, i])
+                if not math.isfinite(wi):
+                    finite = False  # checked before the projection, which could hide a NaN
+                elif has_box:
+                    wi = min(max(wi, low), high)
+                w[lane, i] = wi
+                s0[lane, i] = a
+                s1[lane, i] = b
+                s2[lane, i] = c
+            if trial < n_record and t % record_every == 0:
+                record(trajectories, trial, t // record_every, w, lane, dim)
+            if not finite:
+                steps[trial] = t
+                status[trial] = STATUS_DIVERGED
+                running -= 1
+            elif escaped(criterion, code, w, lane, dim, params, center, radius, thresholds[lane]):
+                steps[trial] = t
+                status[trial] = STATUS_ESCAPED
+                running -= 1
+    for lane in range(lanes):
+        if status[first + lane] == STATUS_RUNNING:
+            status[first + lane] = STATUS_CENSORED
+
+
+# On the CPU, the landscape, optimizer and noise rules are inlined into the trial loop (a call per coordinate
+# and step costs more than the arithmetic), see testbed.kernels.targets.
+run_block.inline_callees_on_cpu = True
+# ... and compiled without reference counting: the inlined rules' array arguments would otherwise update one
+# shared counter atomically on every call, which serialises the threads.
+run_block.no_refcount_on_cpu = True
