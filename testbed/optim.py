@@ -227,8 +227,11 @@ def _check_choice(value, name, choices):
 
 
 def _is_device_array(array):
+    """True for a numba CUDA device array (or the simulator's stand-in, which has no array interface)."""
     if isinstance(array, np.ndarray):
         return False
+    if hasattr(array, "copy_to_host") and hasattr(array, "is_c_contiguous"):
+        return True
     try:
         from numba import cuda
 
@@ -295,6 +298,8 @@ class Optimizer:
         values = [0.0] * rules.HYPER_SIZE
         for index, value in self._hyper.items():
             values[index] = float(value)
+        values[rules.H_ONE_MINUS_BETA1] = 1.0 - values[rules.H_BETA1]
+        values[rules.H_ONE_MINUS_BETA2] = 1.0 - values[rules.H_BETA2]
         return tuple(values)
 
     def rule_spec(self):
@@ -554,8 +559,11 @@ class Adam(Optimizer):
        orders of magnitude larger than eps outside: a gradient of 1e-6 moves by ``lr`` in PyTorch's Adam and by
        about ``lr / 100`` in the lecture's.
 
-    The per-component step is bounded: ``|w_t - w_{t-1}| <= lr (1 - b1) / sqrt(1 - b2)`` when ``b1^2 < b2`` (Kingma &
-    Ba section 2.1; about lr in the common cases), and without eps it is invariant to rescaling ``g``.
+    The per-component step is bounded whatever the scale of ``g`` (per-component learning rates): about ``lr``,
+    at most ``lr (1 - b1) / sqrt(1 - b2)`` for a single spike or stationary gradients (Kingma & Ba section 2.1);
+    rigorously, by Cauchy-Schwarz, ``|step| <= lr (1 - b1) / (1 - b1^t) sqrt((1 - b2^t) / (1 - b2))
+    sqrt(sum_{k<t} (b1^2/b2)^k)``, up to ``1 / sqrt(1 - b1^2 / b2)`` times more, reached by gradients growing as
+    ``(b2 / b1)^t``. Without eps the step is invariant to rescaling ``g``.
     ``bias_correction=False`` drops both corrections. State: ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
     (AMSGrad).
     """

@@ -29,24 +29,33 @@ H_ONE = rules.H_ONE
 #: division).
 OPTIM_KERNEL_OPTIONS = dict(config.CPU_KERNEL_OPTIONS, error_model="numpy")
 
-# ``update`` calls no other rule, so it is compiled here directly, inlined into the loops at Numba's level: with a
-# constant rule code LLVM then keeps only that rule's branch and vectorises the loop.
-_update_cpu = njit(inline="always", error_model="numpy")(rules.update)
+# ``update`` is inlined at Numba's level (it calls no other rule, so it is compiled here directly): in the Adam loop
+# the rule code is a constant, so LLVM keeps only Adam's branch and vectorises the loop. (Calling the compiled twin
+# from ``targets.for_cpu`` instead passes the hyperparameter tuple through memory on every call: ten times slower.)
+_update_inline = njit(inline="always", error_model="numpy")(rules.update)
 
 
 @njit(inline="always", error_model="numpy")
-def _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
-    """Every component of these (chunk) views; reads and writes only the first ``n_slots`` state arrays.
+def _run_adam(hyper, c0, c1, c2, c3, w, g, m, v):
+    """Adam without AMSGrad on every component of these (chunk) views: reads four arrays, writes three.
 
     The loop runs from 0 over views rather than from ``lo`` over the whole arrays: an index of unknown sign makes
     Numba wrap negative indices, which keeps LLVM from vectorising.
     """
     zero = hyper[rules.H_ONE] - hyper[rules.H_ONE]
     for i in range(w.size):
+        w[i], m[i], v[i], _ = _update_inline(rules.ADAM, hyper, c0, c1, c2, c3, w[i], g[i], m[i], v[i], zero)
+
+
+@njit(inline="always", error_model="numpy")
+def _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
+    """Every component of these (chunk) views; reads and writes only the first ``n_slots`` state arrays."""
+    zero = hyper[rules.H_ONE] - hyper[rules.H_ONE]
+    for i in range(w.size):
         a0 = s0[i] if n_slots > 0 else zero
         a1 = s1[i] if n_slots > 1 else zero
         a2 = s2[i] if n_slots > 2 else zero
-        w_new, b0, b1, b2 = _update_cpu(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
+        w_new, b0, b1, b2 = _update_inline(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
         w[i] = w_new
         if n_slots > 0:
             s0[i] = b0
@@ -71,7 +80,7 @@ def step_cpu(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, n_slots, chunk):
         # placeholder slots (length 1) give empty or short views, which the loop never touches
         w_, g_, s0_, s1_, s2_ = w[lo:hi], g[lo:hi], s0[lo:hi], s1[lo:hi], s2[lo:hi]
         if code == rules.ADAM and n_slots == 2:
-            _run_chunk(rules.ADAM, 2, hyper, c0, c1, c2, c3, w_, g_, s0_, s1_, s2_)
+            _run_adam(hyper, c0, c1, c2, c3, w_, g_, s0_, s1_)
         else:
             _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w_, g_, s0_, s1_, s2_)
 

@@ -12,7 +12,8 @@ holds
 
 - ``spec.code``: the integer rule code (:data:`SGD`, :data:`MOMENTUM`, ... below);
 - ``spec.hyper``: a tuple of ``HYPER_SIZE`` float64 hyperparameters laid out by the ``H_*`` indices below (pass
-  it to the kernel as a tuple, which Numba keeps in registers, or as a float64 array: both index the same way);
+  it to the kernel as a tuple, which Numba keeps in registers, or as a float64 array: both index the same way;
+  build it with the optimizer object, which also fills the derived slots ``H_ONE`` and ``H_ONE_MINUS_BETA*``);
 - ``spec.n_slots``: how many of the three per-component state slots ``s0, s1, s2`` the rule uses (0 to 3);
 - ``spec.lr``, ``spec.schedule_code``, ``spec.schedule_params``: the base learning rate and the schedule, for
   :func:`testbed.rules.schedules.learning_rate`;
@@ -145,8 +146,10 @@ H_INIT0 = 17  #: initial value of slot s0 (AdaGrad's S0, RMSProp's u0)
 H_INIT1 = 18  #: initial value of slot s1
 H_INIT2 = 19  #: initial value of slot s2 (NAdam's running product, 1)
 H_ONE = 20  #: the number 1, in the arithmetic type (the rules carry no float literal in their arithmetic)
+H_ONE_MINUS_BETA1 = 21  #: 1 - H_BETA1, computed in float64 (in float32, 1 - float32(0.999) is off by 1.3e-5)
+H_ONE_MINUS_BETA2 = 22  #: 1 - H_BETA2, likewise
 #: Length of the hyperparameter tuple.
-HYPER_SIZE = 21
+HYPER_SIZE = 23
 
 #: Values of the H_AMSGRAD slot.
 AMSGRAD_OFF = 0
@@ -237,8 +240,8 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
     if code == ADAM:
         b1 = hyper[H_BETA1]
         b2 = hyper[H_BETA2]
-        m = b1 * s0 + (one - b1) * g
-        v = b2 * s1 + (one - b2) * (g * g)
+        m = b1 * s0 + hyper[H_ONE_MINUS_BETA1] * g
+        v = b2 * s1 + hyper[H_ONE_MINUS_BETA2] * (g * g)
         amsgrad = hyper[H_AMSGRAD]
         if amsgrad == AMSGRAD_RAW:
             s2 = max(s2, v)
@@ -269,8 +272,7 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         return w - lr * v, v, s1, s2
 
     if code == MOMENTUM:
-        b = hyper[H_BETA1]
-        v = b * s0 + (one - b) * g
+        v = hyper[H_BETA1] * s0 + hyper[H_ONE_MINUS_BETA1] * g
         return w - lr * v, v, s1, s2
 
     if code == ADAGRAD:
@@ -279,10 +281,10 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
 
     if code == RMSPROP:
         a = hyper[H_BETA2]
-        u = a * s0 + (one - a) * (g * g)
+        u = a * s0 + hyper[H_ONE_MINUS_BETA2] * (g * g)
         second = u
         if hyper[H_CENTERED] != 0.0:
-            s2 = a * s2 + (one - a) * g
+            s2 = a * s2 + hyper[H_ONE_MINUS_BETA2] * g
             second = max(u - s2 * s2, zero)  # a variance: rounding must not take it below zero
         r = g / (math.sqrt(second * c2 + hyper[H_EPS_IN]) + c3)
         momentum = hyper[H_MOMENTUM]
@@ -300,16 +302,15 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         mu = c1
         mu_next = c2
         product = s2 * mu
-        m = b1 * s0 + (one - b1) * g
-        v = b2 * s1 + (one - b2) * (g * g)
+        m = b1 * s0 + hyper[H_ONE_MINUS_BETA1] * g
+        v = b2 * s1 + hyper[H_ONE_MINUS_BETA2] * (g * g)
         denom = math.sqrt(v * c3 + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]
         w = w - lr * (one - mu) / (one - product) * g / denom
         w = w - lr * mu_next / (one - product * mu_next) * m / denom
         return w, m, v, product
 
     if code == ADAMAX:
-        b1 = hyper[H_BETA1]
-        m = b1 * s0 + (one - b1) * g
+        m = hyper[H_BETA1] * s0 + hyper[H_ONE_MINUS_BETA1] * g
         u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])
         return w - lr * c1 * m / (u + hyper[H_EPS_OUT]), m, u, s2
 
