@@ -464,8 +464,8 @@ class MLP:
             pre_prev = self._pre[l - 2] if propagate else delta
             bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
             kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
-                                       finite_max, 0.0, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
-                                       propagate, act.code, act.param, 0.0,
+                                       finite_max, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
+                                       propagate, act.code, act.param,
                                        stats_delta[l - 2] if propagate else stats_delta[l - 1],
                                        bias_prev, self.bias and propagate)
             if stats_w[l - 1, kernels.B_NONFINITE]:

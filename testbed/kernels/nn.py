@@ -141,6 +141,60 @@ def bin_index(edges, value):
 _bin_index = njit(**config.CPU_KERNEL_OPTIONS)(bin_index)
 
 
+@njit(**_ROW_OPTIONS, fastmath=set(config.FASTMATH_REDUCTIONS))
+def _forward_chunk(code, param, pre, post, bias, use_bias, first, last, saturated_low, saturated_high, finite_max,
+                   shift_s, shift_x, edges, sums, active, counts):
+    """Rows first..last-1 of the fused forward pass: activation, then the statistics of each row while it is in
+    L1 (one loop, the same for every activation), into this chunk's own ``sums``, ``active`` and ``counts``.
+
+    A plain function called from the parallel loop: the parallel kernel stays small and quick to compile.
+    """
+    width = pre.shape[1]
+    nbins = edges.size - 1
+    sum_s = 0.0
+    sumsq_s = 0.0
+    sum_x = 0.0
+    sumsq_x = 0.0
+    saturated = 0.0
+    inactive = 0.0
+    nonfinite_s = 0.0
+    nonfinite_x = 0.0
+    for i in range(first, last):
+        pre_row = pre[i]
+        post_row = post[i]
+        _activate_row(code, param, pre_row, bias, use_bias, post_row)
+        for j in range(width):
+            s64 = np.float64(pre_row[j])
+            x64 = np.float64(post_row[j])
+            ds = s64 - shift_s
+            dx = x64 - shift_x
+            sum_s += ds
+            sumsq_s += ds * ds
+            sum_x += dx
+            sumsq_x += dx * dx
+            saturated += 1.0 if (x64 <= saturated_low or x64 >= saturated_high) else 0.0
+            inactive += 1.0 if s64 <= 0.0 else 0.0
+            nonfinite_s += 0.0 if abs(s64) <= finite_max else 1.0
+            nonfinite_x += 0.0 if abs(x64) <= finite_max else 1.0
+        # short separate loops keep the main one free of rarely used work
+        for j in range(width):
+            if pre_row[j] > 0.0:
+                active[j] = 1
+        if nbins > 0:
+            for j in range(width):
+                b = _bin_index(edges, np.float64(post_row[j]))
+                if b >= 0:
+                    counts[b] += 1
+    sums[F_SUM_S] = sum_s
+    sums[F_SUMSQ_S] = sumsq_s
+    sums[F_SUM_X] = sum_x
+    sums[F_SUMSQ_X] = sumsq_x
+    sums[F_SATURATED] = saturated
+    sums[F_INACTIVE] = inactive
+    sums[F_NONFINITE_S] = nonfinite_s
+    sums[F_NONFINITE_X] = nonfinite_x
+
+
 @njit(**_OPTIONS)
 def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, saturated_low, saturated_high,
                       finite_max, shift_s, shift_x, rows_per_chunk, edges, stats, active, counts):
@@ -149,8 +203,7 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
     ``stats`` (FORWARD_SLOTS float64) receives the sums; ``active[j]`` is set to 1 when unit j has s > 0 for some
     input; ``counts`` receives the histogram of ``post`` over ``edges`` (np.histogram's bins) when
     ``edges.size >= 2``. A value counts as saturated when ``post <= saturated_low`` or ``post >= saturated_high``,
-    as non-finite when ``not |v| <= finite_max`` (NaN included). The commonest activations run a copy of the
-    loop specialised to their code (vectorised); the others the same loop with the code as a run-time value.
+    as non-finite when ``not |v| <= finite_max`` (NaN included).
     """
     np.dot(x_prev, weight.T, pre)
     batch, width = pre.shape
@@ -161,51 +214,9 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
     partial_counts = np.zeros((nchunks, max(nbins, 0)), dtype=np.int64)
     for chunk in prange(nchunks):
         first = chunk * rows_per_chunk
-        last = min(batch, first + rows_per_chunk)
-        sum_s = 0.0
-        sumsq_s = 0.0
-        sum_x = 0.0
-        sumsq_x = 0.0
-        saturated = 0.0
-        inactive = 0.0
-        nonfinite_s = 0.0
-        nonfinite_x = 0.0
-        for i in range(first, last):
-            pre_row = pre[i]
-            post_row = post[i]
-            _activate_row(code, param, pre_row, bias, use_bias, post_row)
-            # the statistics: one loop, the same for every activation, over the row while it is in L1
-            for j in range(width):
-                s64 = np.float64(pre_row[j])
-                x64 = np.float64(post_row[j])
-                ds = s64 - shift_s
-                dx = x64 - shift_x
-                sum_s += ds
-                sumsq_s += ds * ds
-                sum_x += dx
-                sumsq_x += dx * dx
-                saturated += 1.0 if (x64 <= saturated_low or x64 >= saturated_high) else 0.0
-                inactive += 1.0 if s64 <= 0.0 else 0.0
-                nonfinite_s += 0.0 if abs(s64) <= finite_max else 1.0
-                nonfinite_x += 0.0 if abs(x64) <= finite_max else 1.0
-        partial[chunk, F_SUM_S] = sum_s
-        partial[chunk, F_SUMSQ_S] = sumsq_s
-        partial[chunk, F_SUM_X] = sum_x
-        partial[chunk, F_SUMSQ_X] = sumsq_x
-        partial[chunk, F_SATURATED] = saturated
-        partial[chunk, F_INACTIVE] = inactive
-        partial[chunk, F_NONFINITE_S] = nonfinite_s
-        partial[chunk, F_NONFINITE_X] = nonfinite_x
-        # short loops over rows still in cache keep the main loop free of rarely used work
-        for i in range(first, last):
-            for j in range(width):
-                if pre[i, j] > 0.0:
-                    partial_active[chunk, j] = 1
-            if nbins > 0:
-                for j in range(width):
-                    b = _bin_index(edges, np.float64(post[i, j]))
-                    if b >= 0:
-                        partial_counts[chunk, b] += 1
+        _forward_chunk(code, param, pre, post, bias, use_bias, first, min(batch, first + rows_per_chunk),
+                       saturated_low, saturated_high, finite_max, shift_s, shift_x, edges, partial[chunk],
+                       partial_active[chunk], partial_counts[chunk])
     for chunk in range(nchunks):  # in chunk order: independent of the thread count
         for k in range(FORWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -214,6 +225,32 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
                 active[j] = 1
         for b in range(nbins):
             counts[b] += partial_counts[chunk, b]
+
+
+@njit(**_ROW_OPTIONS, fastmath=set(config.FASTMATH_REDUCTIONS))
+def _delta_chunk(code, param, delta, pre, apply_derivative, first, last, finite_max, shift, sums, bias_sums,
+                 use_bias):
+    """Rows first..last-1 of :func:`delta_pass_cpu`, into this chunk's own ``sums`` and ``bias_sums``."""
+    width = delta.shape[1]
+    total = 0.0
+    total_sq = 0.0
+    nonfinite = 0.0
+    for i in range(first, last):
+        row = delta[i]
+        if apply_derivative:
+            _derivative_row(code, param, pre[i], row)
+        for j in range(width):
+            d = np.float64(row[j])
+            dd = d - shift
+            total += dd
+            total_sq += dd * dd
+            nonfinite += 0.0 if abs(d) <= finite_max else 1.0
+        if use_bias:
+            for j in range(width):
+                bias_sums[j] += row[j]
+    sums[B_SUM] = total
+    sums[B_SUMSQ] = total_sq
+    sums[B_NONFINITE] = nonfinite
 
 
 @njit(**_OPTIONS)
@@ -230,27 +267,8 @@ def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift,
     partial_bias = np.zeros((nchunks, width if use_bias else 0))
     for chunk in prange(nchunks):
         first = chunk * rows_per_chunk
-        last = min(batch, first + rows_per_chunk)
-        total = 0.0
-        total_sq = 0.0
-        nonfinite = 0.0
-        for i in range(first, last):
-            row = delta[i]
-            if apply_derivative:
-                _derivative_row(code, param, pre[i], row)
-            for j in range(width):
-                d = np.float64(row[j])
-                dd = d - shift
-                total += dd
-                total_sq += dd * dd
-                nonfinite += 0.0 if abs(d) <= finite_max else 1.0
-        partial[chunk, B_SUM] = total
-        partial[chunk, B_SUMSQ] = total_sq
-        partial[chunk, B_NONFINITE] = nonfinite
-        if use_bias:
-            for i in range(first, last):
-                for j in range(width):
-                    partial_bias[chunk, j] += delta[i, j]
+        _delta_chunk(code, param, delta, pre, apply_derivative, first, min(batch, first + rows_per_chunk),
+                     finite_max, shift, partial[chunk], partial_bias[chunk], use_bias)
     for chunk in range(nchunks):
         for k in range(BACKWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -259,39 +277,25 @@ def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift,
                 bias_grad[j] += partial_bias[chunk, j]
 
 
-@njit(**_OPTIONS)
-def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, shift_w, rows_per_chunk, stats_w,
-                       delta_prev, pre_prev, propagate, code, param, shift_delta, stats_delta, bias_grad_prev,
-                       use_bias):
+@njit(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
+def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, rows_per_chunk, stats_w, delta_prev,
+                       pre_prev, propagate, code, param, stats_delta, bias_grad_prev, use_bias):
     """One layer backward: ``weight_grad = delta^T x_prev`` with its statistics, then, when ``propagate``,
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient.
+
+    Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result.
     """
+    # run-time booleans and shift: literal constants would make Numba compile delta_pass_cpu once more for them
+    no = rows_per_chunk < 0
+    yes = rows_per_chunk > 0
+    zero = finite_max * 0.0
     np.dot(delta.T, x_prev, weight_grad)
-    rows, cols = weight_grad.shape
-    nchunks = (rows + rows_per_chunk - 1) // rows_per_chunk
-    partial = np.zeros((nchunks, BACKWARD_SLOTS))
-    for chunk in prange(nchunks):
-        total = 0.0
-        total_sq = 0.0
-        nonfinite = 0.0
-        for i in range(chunk * rows_per_chunk, min(rows, (chunk + 1) * rows_per_chunk)):
-            row = weight_grad[i]
-            for j in range(cols):
-                g = np.float64(row[j])
-                dg = g - shift_w
-                total += dg
-                total_sq += dg * dg
-                nonfinite += 0.0 if abs(g) <= finite_max else 1.0
-        partial[chunk, B_SUM] = total
-        partial[chunk, B_SUMSQ] = total_sq
-        partial[chunk, B_NONFINITE] = nonfinite
-    for chunk in range(nchunks):
-        for k in range(BACKWARD_SLOTS):
-            stats_w[k] += partial[chunk, k]
+    delta_pass_cpu(weight_grad, weight_grad, no, code, param, finite_max, zero, rows_per_chunk, stats_w,
+                   bias_grad_prev, no)
     if propagate:
         np.dot(delta, weight, delta_prev)
-        delta_pass_cpu(delta_prev, pre_prev, True, code, param, finite_max, shift_delta, rows_per_chunk,
-                       stats_delta, bias_grad_prev, use_bias)
+        delta_pass_cpu(delta_prev, pre_prev, yes, code, param, finite_max, zero, rows_per_chunk, stats_delta,
+                       bias_grad_prev, use_bias)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,341 @@
+"""testbed.nn: forward and backward passes and their statistics against NumPy references, finite differences,
+the CUDA simulator against the CPU, LSUV, the finite-range reports, the tanh rule and bad input."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+from testbed import activations, nn
+from testbed.kernels import nn as kernels
+from testbed.kernels.targets import for_cpu
+from testbed.rules import activations as rules
+
+import naive_nn as naive
+
+#: Float64 kernels against float64 references: sums in another order, so a few ulp of the largest term.
+RTOL64 = 1e-12
+#: Float32 passes against float64 references: a few float32 ulp, amplified by the depth of the small nets.
+RTOL32 = 1e-5
+#: The libm-free tanh rule is within this many ulp of NumPy's tanh (measured: 2 ulp).
+TANH_ULPS = 4
+#: Central finite differences with step H in float64: truncation ~ H^2, rounding ~ eps / H.
+FD_STEP = 1e-6
+FD_RTOL = 1e-6
+
+WIDTHS = (13, 17, 11, 19)
+BATCH = 23
+EDGES = np.linspace(-1.5, 1.5, 7)
+
+
+def _net(activation, bias=True, dtype=np.float64, backend="cpu", seed=3, widths=WIDTHS, **params):
+    net = nn.MLP(widths, activation, bias=bias, dtype=dtype, backend=backend, **params)
+    net.initialize("glorot_normal", seed=seed, bias_var=0.1 if bias else 0.0)
+    return net
+
+
+def _inputs(rng, widths=WIDTHS, batch=BATCH):
+    return rng.standard_normal((batch, widths[0])), rng.standard_normal((batch, widths[-1]))
+
+
+def _layers(net):
+    weights = [net.weights(l).astype(np.float64) for l in range(1, net.depth + 1)]
+    biases = [net.biases(l) for l in range(1, net.depth + 1)]
+    return weights, biases
+
+
+@pytest.mark.parametrize("name,params", [("tanh", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
+                                         ("sigmoid", {}), ("elu", {})])
+def test_forward_and_statistics_match_naive(rng, name, params):
+    net = _net(name, **params)
+    # some units with a strongly negative bias are dead for the whole batch (dead_frac > 0 for the ReLU family)
+    net.biases(2)[:4] = -50.0
+    x, _ = _inputs(rng)
+    stats = net.forward(x, keep=True, histogram_edges=EDGES)
+    act = net.activation
+    low, high = net._saturation_bounds()
+    weights, biases = _layers(net)
+    pres, posts, expected = naive.forward(weights, biases, act, x, low, high, EDGES)
+    for l in range(1, net.depth + 1):
+        np.testing.assert_allclose(net.pre(l), pres[l - 1], rtol=RTOL64, atol=1e-13)
+        np.testing.assert_allclose(net.post(l), posts[l], rtol=RTOL64, atol=1e-13)
+    for key in ("pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq", "zero_frac",
+                "correlation"):
+        np.testing.assert_allclose(getattr(stats, key), expected[key], rtol=RTOL64, atol=1e-13, err_msg=key)
+    np.testing.assert_array_equal(stats.saturated_frac, expected["saturated_frac"] if act.bounded else 0.0)
+    np.testing.assert_array_equal(stats.dead_frac, expected["dead_frac"] if act.relu_like else 0.0)
+    np.testing.assert_array_equal(stats.histograms, expected["histograms"])
+    if act.relu_like:
+        assert stats.dead_frac[1] >= 4 / WIDTHS[2]
+    assert stats.overflow_layer is None and stats.underflow_layer is None
+
+
+def test_saturation_counts_units_near_the_bounds(rng):
+    net = _net("tanh", bias=False)
+    net.params *= 30.0  # large weights: most tanh units saturate
+    x, _ = _inputs(rng)
+    stats = net.forward(x, keep=True)
+    for l in range(1, net.depth + 1):
+        assert stats.saturated_frac[l - 1] == np.mean(np.abs(net.post(l)) >= 0.99)
+    assert stats.saturated_frac[-1] > 0.5
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "gelu"])
+def test_backward_matches_naive(rng, name):
+    net = _net(name)
+    x, r = _inputs(rng)
+    net.forward(x, keep=True)
+    stats = net.backward(r)
+    weights, biases = _layers(net)
+    pres, posts, _ = naive.forward(weights, biases, net.activation, x)
+    deltas, weight_grads, bias_grads = naive.backward(weights, net.activation.derivative, pres, posts, r)
+    for l in range(1, net.depth + 1):
+        np.testing.assert_allclose(net.weight_grads(l), weight_grads[l - 1], rtol=RTOL64, atol=1e-12)
+        np.testing.assert_allclose(net.bias_grads(l), bias_grads[l - 1], rtol=RTOL64, atol=1e-12)
+    np.testing.assert_allclose(stats.grad_var, [d.var() for d in deltas], rtol=RTOL64)
+    np.testing.assert_allclose(stats.grad_mean, [d.mean() for d in deltas], rtol=RTOL64, atol=1e-14)
+    np.testing.assert_allclose(stats.weight_grad_var, [g.var() for g in weight_grads], rtol=RTOL64)
+    np.testing.assert_allclose(stats.weight_grad_meansq, [np.mean(g * g) for g in weight_grads], rtol=RTOL64)
+    np.testing.assert_allclose(stats.bias_grad_var, [g.var() for g in bias_grads], rtol=RTOL64)
+    assert stats.overflow_layer is None
+
+
+def test_gradients_match_finite_differences(rng):
+    net = _net("tanh", widths=(5, 6, 4, 3))
+    x, r = _inputs(rng, widths=net.widths, batch=7)
+    net.forward(x, keep=True)
+    net.backward(r)
+    probe = np.random.default_rng(5).choice(net.size, size=12, replace=False)
+    for index in probe:
+        params = net.params.copy()
+
+        def loss_at(shift):
+            trial = nn.MLP(net.widths, "tanh", bias=True)
+            trial.params[...] = params
+            trial.params[index] += shift
+            weights, biases = _layers(trial)
+            return naive.loss(weights, biases, trial.activation, x, r)
+
+        numeric = (loss_at(FD_STEP) - loss_at(-FD_STEP)) / (2 * FD_STEP)
+        assert net.grads[index] == pytest.approx(numeric, rel=FD_RTOL, abs=FD_RTOL)
+
+
+def test_float32_agrees_with_float64(rng):
+    x, r = _inputs(rng)
+    results = []
+    for dtype in (np.float32, np.float64):
+        net = _net("tanh", dtype=dtype)
+        forward = net.forward(x, keep=True)
+        backward = net.backward(r)
+        results.append((forward, backward, net.grads.astype(np.float64)))
+    (f32, b32, g32), (f64, b64, g64) = results
+    for key in ("pre_var", "post_var", "post_mean", "correlation"):
+        np.testing.assert_allclose(getattr(f32, key), getattr(f64, key), rtol=RTOL32, atol=RTOL32)
+    np.testing.assert_allclose(b32.grad_var, b64.grad_var, rtol=RTOL32)
+    np.testing.assert_allclose(g32, g64, rtol=RTOL32, atol=RTOL32 * np.abs(g64).max())
+
+
+def test_results_do_not_depend_on_the_thread_count(rng):
+    x, r = _inputs(rng, batch=70)  # several chunks of ROWS_PER_CHUNK rows
+    runs = []
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            net = _net("relu")
+            forward = net.forward(x, keep=True)
+            backward = net.backward(r)
+            runs.append((forward.pre_var, forward.post_var, backward.grad_var, net.grads.copy()))
+    finally:
+        numba.set_num_threads(threads)
+    for first, other in zip(runs[0], runs[-1]):
+        np.testing.assert_array_equal(first, other)
+
+
+@pytest.mark.parametrize("name,bias", [("tanh", True), ("relu", False)])
+def test_cuda_simulator_agrees_with_cpu(rng, name, bias):
+    widths = (7, 18, 5)  # 18 > TILE: two column tiles, a partial one; batch 19: two row tiles
+    x, r = _inputs(rng, widths=widths, batch=19)
+    runs = []
+    for backend in ("cpu", "cuda"):
+        net = _net(name, bias=bias, backend=backend, widths=widths)
+        forward = net.forward(x, keep=True, histogram_edges=EDGES)
+        backward = net.backward(r)
+        runs.append((net, forward, backward))
+    (cpu, f_cpu, b_cpu), (gpu, f_gpu, b_gpu) = runs
+    for key in ("pre_mean", "pre_var", "post_mean", "post_var", "zero_frac", "dead_frac", "saturated_frac",
+                "correlation"):
+        np.testing.assert_allclose(getattr(f_gpu, key), getattr(f_cpu, key), rtol=RTOL64, atol=1e-14)
+    np.testing.assert_array_equal(f_gpu.histograms, f_cpu.histograms)
+    for key in ("grad_var", "grad_mean", "weight_grad_var", "weight_grad_mean"):
+        np.testing.assert_allclose(getattr(b_gpu, key), getattr(b_cpu, key), rtol=RTOL64, atol=1e-14)
+    np.testing.assert_allclose(gpu.grads, cpu.grads, rtol=RTOL64, atol=1e-13)
+    np.testing.assert_allclose(gpu.output, cpu.output, rtol=RTOL64, atol=1e-14)
+    for l in range(1, cpu.depth + 1):
+        np.testing.assert_allclose(gpu.pre(l), cpu.pre(l), rtol=RTOL64, atol=1e-14)
+
+
+def test_cuda_simulator_reports_overflow_like_cpu():
+    layers = []
+    for backend in ("cpu", "cuda"):
+        net = nn.MLP((3, 3, 3, 3, 3, 3), "linear", dtype=np.float32, backend=backend)
+        for l in range(1, net.depth + 1):
+            net.weights(l)[...] = 1e10 * np.eye(3)
+        layers.append(net.forward(np.ones((4, 3)), keep=True).overflow_layer)
+    assert layers == [4, 4]
+
+
+def test_lsuv_reaches_unit_variance():
+    run = nn.propagate("lsuv", "tanh", 6, 32, batch=256, seed=1, lsuv_tol=0.01, lsuv_max_iterations=20)
+    np.testing.assert_array_less(np.abs(run.pre_var - 1.0), 0.01)
+    assert run.lsuv_iterations.shape == (6,) and run.lsuv_iterations.max() <= 20
+
+
+def test_lsuv_rescales_only_until_within_tolerance(rng):
+    net = nn.MLP((16, 16, 16), "relu")
+    x = rng.standard_normal((64, 16))
+    iterations = nn.lsuv(net, x, tol=0.05, max_iterations=1)
+    assert np.all(iterations <= 1)
+    # ReLU halves the second moment: the orthogonal second layer starts near variance 1/2 and needs a rescaling
+    assert iterations[1] == 1
+
+
+def test_overflow_reports_the_first_layer():
+    # each layer multiplies the signal by 1e10: float32 (max 3.4e38) overflows at layer 4
+    net = nn.MLP((3,) * 7, "linear", dtype=np.float32)
+    for l in range(1, net.depth + 1):
+        net.weights(l)[...] = 1e10 * np.eye(3)
+    stats = net.forward(np.ones((4, 3)), keep=True)
+    assert stats.overflow_layer == 4
+    assert np.all(np.isfinite(stats.pre_var[:3])) and np.all(np.isnan(stats.pre_var[3:]))
+
+
+def test_underflow_reports_the_first_layer():
+    # 1e-20 per layer: float32's smallest normal (1.2e-38) is passed at layer 2
+    net = nn.MLP((3,) * 4, "linear", dtype=np.float32)
+    for l in range(1, net.depth + 1):
+        net.weights(l)[...] = 1e-20 * np.eye(3)
+    assert net.forward(np.ones((4, 3))).underflow_layer == 2
+
+
+def test_propagate_flags_or_raises_on_overflow():
+    kwargs = dict(batch=16, std=30.0, dtype=np.float32, seed=2)
+    run = nn.propagate("normal", "relu", 30, 64, **kwargs)
+    assert run.overflow_layer is not None and 1 < run.overflow_layer <= 30
+    assert np.all(np.isfinite(run.pre_var[:run.overflow_layer - 1]))
+    assert np.all(np.isnan(run.pre_var[run.overflow_layer - 1:])) and np.all(np.isnan(run.grad_var))
+    with pytest.raises(nn.NonFiniteSignalError, match=f"layer {run.overflow_layer}") as caught:
+        nn.propagate("normal", "relu", 30, 64, on_nonfinite="raise", **kwargs)
+    assert caught.value.layer == run.overflow_layer
+
+
+def test_backward_overflow_reports_the_first_layer_from_the_top():
+    # linear net, W = 1e15 I, x = 1e-30: forward 1e-15, 1, 1e15, 1e30 (finite in float32); backward from
+    # delta^(4) = 1: delta^(3) = 1e15, delta^(2) = 1e30, delta^(1) = 1e45 > 3.4e38 (weight gradients stay ~2)
+    net = nn.MLP((3,) * 5, "linear", dtype=np.float32)
+    for l in range(1, net.depth + 1):
+        net.weights(l)[...] = 1e15 * np.eye(3)
+    x = np.full((2, 3), 1e-30)
+    assert net.forward(x, keep=True).overflow_layer is None
+    weights, biases = _layers(net)
+    pres, posts, _ = naive.forward(weights, biases, net.activation, x)
+    deltas, weight_grads, _ = naive.backward(weights, np.ones_like, pres, posts, np.ones((2, 3)))
+    limit = float(np.finfo(np.float32).max)
+    expected = next(l for l in range(net.depth, 0, -1)
+                    if np.abs(weight_grads[l - 1]).max() > limit or np.abs(deltas[l - 1]).max() > limit)
+    stats = net.backward(np.ones((2, 3)))
+    assert expected == 1 and stats.overflow_layer == expected
+    assert np.all(np.isfinite(stats.grad_var[expected:])) and np.all(np.isnan(stats.grad_var[:expected]))
+
+
+def test_propagate_result_fields_and_reproducibility():
+    kwargs = dict(batch=64, seed=4, bias_var=0.05, histogram_edges=EDGES)
+    run = nn.propagate("he_normal", "relu", 5, [12, 10, 8, 10, 12], input_width=9, **kwargs)
+    assert run.widths == (9, 12, 10, 8, 10, 12)
+    for name in ("pre_mean", "pre_var", "post_var", "grad_var", "weight_grad_var", "saturated_frac", "dead_frac",
+                 "zero_frac", "correlation", "weight_var", "bias_grad_var"):
+        assert getattr(run, name).shape == (5,), name
+    assert run.histograms.shape == (5, EDGES.size - 1)
+    np.testing.assert_allclose(run.weight_gain, run.weight_var * np.array(run.widths[:-1]))
+    again = nn.propagate("he_normal", "relu", 5, [12, 10, 8, 10, 12], input_width=9, **kwargs)
+    for name, value in run.as_arrays().items():
+        np.testing.assert_array_equal(getattr(again, name), value, err_msg=name)
+    assert run.input_var == pytest.approx(1.0, abs=0.2)
+
+
+def test_propagate_uses_the_given_inputs_and_output_gradient(rng):
+    x = rng.standard_normal((20, 6))
+    r = rng.standard_normal((20, 6))
+    run = nn.propagate("glorot_normal", "tanh", 3, 6, inputs=x, output_grad=r, seed=2)
+    net = nn.MLP((6,) * 4, "tanh").initialize("glorot_normal", seed=2)
+    forward = net.forward(x, keep=True)
+    backward = net.backward(r)
+    np.testing.assert_array_equal(run.pre_var, forward.pre_var)
+    np.testing.assert_array_equal(run.grad_var, backward.grad_var)
+    assert run.batch == 20 and run.output_grad_var == pytest.approx(r.var())
+    via_loss = nn.propagate("glorot_normal", "tanh", 3, 6, inputs=x, loss=lambda s: 2.0 * s, seed=2)
+    np.testing.assert_allclose(via_loss.output_grad_var, np.var(2.0 * net.pre(3)))
+
+
+def test_activation_object_and_parameters():
+    leaky = activations.get("leaky_relu", negative_slope=0.3)
+    a = nn.propagate("he_normal", leaky, 3, 8, batch=32)
+    b = nn.propagate("he_normal", "leaky_relu", 3, 8, batch=32, activation_params={"negative_slope": 0.3})
+    assert a.activation_param == 0.3
+    np.testing.assert_array_equal(a.post_var, b.post_var)
+
+
+def test_flat_layout_and_views():
+    net = nn.MLP((4, 3, 2), "relu", bias=True)
+    assert net.size == 4 * 3 + 3 + 3 * 2 + 2
+    net.params[...] = np.arange(net.size)
+    np.testing.assert_array_equal(net.weights(1), np.arange(12).reshape(3, 4))
+    np.testing.assert_array_equal(net.biases(1), [12, 13, 14])
+    np.testing.assert_array_equal(net.weights(2), np.arange(15, 21).reshape(2, 3))
+    assert np.shares_memory(net.weights(2), net.params) and np.shares_memory(net.weight_grads(2), net.grads)
+
+
+def test_tanh_rule_is_accurate_everywhere():
+    x = np.concatenate([np.linspace(-25.0, 25.0, 20001), np.logspace(-300, 1.4, 2000),
+                        -np.logspace(-300, 1.4, 2000), [0.34657359027997264, 0.3466, 19.06, 1e-310]])
+    expected = np.tanh(x)
+    compiled = for_cpu(rules.tanh, error_model="numpy")
+    for rule in (rules.tanh, compiled):
+        got = np.array([rule(float(v)) for v in x])
+        np.testing.assert_array_less(np.abs(got - expected), TANH_ULPS * np.spacing(np.abs(expected)) + 1e-320)
+    assert rules.tanh(math.inf) == 1.0 and rules.tanh(-math.inf) == -1.0 and math.isnan(rules.tanh(math.nan))
+    assert math.copysign(1.0, rules.tanh(-0.0)) == -1.0
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    (dict(depth=0), "depth"), (dict(depth=2.5), "depth"), (dict(width=0), "width"), (dict(width=[4, 4]), "width"),
+    (dict(width=[4, -1, 4]), "width"), (dict(batch=0), "batch"), (dict(batch=True), "batch"),
+    (dict(init="hee_normal"), "init"), (dict(activation="rleu"), "activation"), (dict(bias_var=math.nan), "bias_var"),
+    (dict(std=math.inf, init="normal"), "std"), (dict(dtype=np.int32), "dtype"), (dict(backend="tpu"), "backend"),
+    (dict(seed=-1), "seed"), (dict(on_nonfinite="ignore"), "on_nonfinite"), (dict(pair=(0, 0)), "pair"),
+    (dict(histogram_edges=[1.0, 0.0]), "histogram_edges"), (dict(inputs=np.full((4, 3), np.nan)), "inputs"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(kwargs, argument):
+    args = dict(init="he_normal", activation="relu", depth=3, width=4, batch=8)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=argument):
+        nn.propagate(args.pop("init"), args.pop("activation"), args.pop("depth"), args.pop("width"), **args)
+
+
+def test_bad_network_arguments():
+    with pytest.raises(ValueError, match="widths"):
+        nn.MLP((4,), "relu")
+    net = nn.MLP((4, 3, 2), "relu")
+    with pytest.raises(ValueError, match="l must be a layer index"):
+        net.weights(3)
+    with pytest.raises(ValueError, match="x must have shape"):
+        net.forward(np.ones((5, 3)))
+    with pytest.raises(ValueError, match="forward"):
+        nn.MLP((4, 3, 2), "relu").backward(np.ones((5, 2)))
+    net.forward(np.ones((5, 4)), keep=True)
+    with pytest.raises(ValueError, match="output_grad"):
+        net.backward(np.ones((6, 2)))
+    with pytest.raises(ValueError, match="bias_var"):
+        net.initialize("he_normal", bias_var=0.1)
+    with pytest.raises(ValueError, match="lsuv"):
+        net.initialize("lsuv")
