@@ -1,9 +1,11 @@
 """Weight initialisers: names, aliases, gains, fans and the variance each one gives.
 
 A dense layer's weight has shape ``(fan_out, fan_in)`` (the PyTorch layout). Every initialiser is a Philox fill
-(:mod:`testbed.kernels.random`: one kernel dispatching on a distribution code), so the CPU and the CUDA kernels
-fill identical matrices for one seed; element ``j`` of the flattened matrix is draw ``offset + j`` of
-(seed, stream, step). The orthogonal initialiser orthogonalises such a Gaussian fill with NumPy's QR.
+(:mod:`testbed.kernels.random`: one kernel dispatching on a distribution code), so the CPU kernel (any thread
+count) and the CUDA kernel fill identical matrices for one seed; element ``j`` of the flattened matrix is draw
+``offset + j`` of (seed, stream, step). The orthogonal initialiser orthogonalises such a Gaussian fill with
+NumPy's QR. (Identical bit for bit on the CPU and in the CUDA simulator, which the tests check; on a real GPU,
+NVVM fuses a * b + c into FMAs by default, so entries may differ there in the last bits.)
 
 =====================================  ==========================================  ===========================
 name (aliases)                         distribution                                variance of an entry
@@ -42,12 +44,13 @@ import numpy as np
 
 from . import backend as backends
 from .kernels import random as kernels
+from .rules import rng as rng_rules
 
 #: sqrt(c(-2, 2)): the std of a standard normal truncated to [-2, 2] (Keras divides by it).
 TRUNCATED_STD_2 = 0.87962566103423978
 
 #: Element indices of a fill must stay below this (attempts of the truncated-normal sampler are keyed above it).
-MAX_DRAWS = kernels.rules.ATTEMPT_BLOCKS
+MAX_DRAWS = rng_rules.ATTEMPT_BLOCKS
 
 #: A truncated normal is refused when no proposal would accept at least this fraction of the attempts.
 MIN_ACCEPTANCE = 1e-3
@@ -482,7 +485,8 @@ he_normal = _named(
     "he_normal",
     "N(0, gain^2 / fan): variance gain^2 / fan, 2 / fan_in for relu (He, Zhang, Ren & Sun 2015).\n\n"
     "    ``mode='fan_in'`` keeps the forward variance, ``'fan_out'`` the backward one (``'fan_avg'``: their mean);\n"
-    "    gain = calculate_gain(nonlinearity, param) unless ``gain`` is given.",
+    "    gain = calculate_gain(nonlinearity, param) unless ``gain`` is given (``param`` is PyTorch's ``a``, the\n"
+    "    negative slope of leaky_relu). PyTorch's kaiming_* default to mode 'fan_in' and gain sqrt(2), as here.",
 )
 he_uniform = _named(
     "he_uniform",

@@ -1,9 +1,10 @@
 """Counter-based random numbers: Philox4x32-10 (Salmon et al. 2011) on the CPU and the GPU.
 
 A draw is a pure function of (seed, stream, step, index), so a run gives the same bits on the CPU with any number
-of threads and in the CUDA kernels (uniforms are exact integer arithmetic; normals use Box-Muller's log, sqrt,
-cos and sin, which agree bit for bit between the CPU kernels and the CUDA simulator, and may differ in the last
-bit on a real GPU, whose libdevice rounds transcendental functions differently).
+of threads and in the CUDA kernels (uniforms are exact integer arithmetic; normals use Box-Muller with a
+polynomial log, sine and cosine written with + * / and a correctly rounded sqrt, which agree bit for bit between
+the CPU kernels and the CUDA simulator; on a real GPU NVVM fuses a * b + c into FMAs by default, so normals may
+differ there in the last bits).
 
 >>> [hex(w) for w in philox4x32((0, 0, 0, 0), (0, 0))]
 ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
