@@ -308,7 +308,7 @@ def names():
 
 def canonical_name(name):
     """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise."""
-    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    key = ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _PLANS:
         raise backends.unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
     return key

@@ -250,6 +250,7 @@ def test_docstrings_state_the_variance_and_the_paper():
     "call,message",
     [
         (lambda: init.initialize("he_norml", 3, 4), "did you mean 'he_normal'"),
+        (lambda: init.initialize(["he_normal"], 3, 4), "unknown initialiser"),
         (lambda: init.initialize("he_normal", 0, 4), "fan_in"),
         (lambda: init.initialize("he_normal", 3, 2.0), "fan_out"),
         (lambda: init.initialize("he_normal", True, 4), "fan_in"),
