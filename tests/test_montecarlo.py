@@ -1,0 +1,267 @@
+"""The Monte Carlo escape-time kernels: against NumPy references, CPU = CUDA (simulator), thread counts, the noise
+generator, censoring, divergence, Kaplan-Meier, and bad input."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import naive_montecarlo as naive
+from testbed import landscapes, montecarlo, optim, statistics
+from testbed.rules import montecarlo as rules
+from testbed.rules import rng as rng_rules
+
+#: Standard errors allowed between a sample moment and its exact value.
+Z_BOUND = 4.5
+#: Relative agreement between the kernels and the NumPy references (different but equivalent operation order).
+RTOL = 1e-9
+#: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and several
+#: CPU blocks of 8 lanes and a partial one.
+SMALL_TRIALS = 23
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The noise generator
+
+
+def test_unrolled_philox_equals_the_rng_rule():
+    for seed, stream, step, block in [(0, 0, 0, 0), (2**40 + 5, 7, 3, 2**32 + 9), (2**64 - 1, 2**32 - 1, 1, 5)]:
+        assert rules.philox_words(np.uint64(seed), stream, step, block) == rng_rules.random_words(
+            np.uint64(seed), stream, step, block)
+
+
+def test_polynomial_log_and_circle_match_libm():
+    u = np.concatenate([np.linspace(2.0**-32, 1.0, 2001), 2.0 ** -np.arange(0, 33)])
+    ours = np.array([rules.log_unit(x) for x in u])
+    np.testing.assert_allclose(ours, np.log(u), rtol=2e-15, atol=2e-16)
+    words = np.concatenate([np.arange(0, 2**32, 2**32 // 997, dtype=np.uint64), [2**32 - 1, 2**30, 3 * 2**30]])
+    theta = 2 * np.pi * (words.astype(float) + 0.5) / 2**32
+    circle = np.array([rules.unit_circle(np.uint64(w)) for w in words])
+    np.testing.assert_allclose(circle[:, 0], np.cos(theta), atol=1e-15)
+    np.testing.assert_allclose(circle[:, 1], np.sin(theta), atol=1e-15)
+
+
+def test_fast_normals_are_standard_normal():
+    n_blocks = 5000
+    z = np.array([rules.fast_normal4(np.uint64(11), k % 97, 1 + k // 97, 0) for k in range(n_blocks)]).ravel()
+    n = z.size
+    assert abs(z.mean()) < Z_BOUND / math.sqrt(n)
+    assert abs(z.var() - 1.0) < Z_BOUND * math.sqrt(2.0 / n)
+    # same distribution as the libm Box-Muller of testbed.rules.rng, draw by draw up to the half-step angle offset
+    libm = np.array(rng_rules.normal4(np.uint64(11), 3, 4, 0))
+    np.testing.assert_allclose(rules.fast_normal4(np.uint64(11), 3, 4, 0), libm, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Against the NumPy reference
+
+
+@pytest.mark.parametrize(
+    "make_optimizer, reference",
+    [
+        (lambda: optim.SGD(lr=0.05), naive.sgd(0.05)),
+        (lambda: optim.SGD(lr=0.05, momentum=0.9), naive.heavy_ball(0.05, 0.9)),
+        (lambda: optim.Adam(lr=0.05), naive.adam(0.05)),
+    ],
+    ids=["sgd", "heavy_ball", "adam"],
+)
+def test_kernel_matches_numpy_reference(make_optimizer, reference):
+    f = landscapes.saddle(dim=6, negative=2, gamma=0.5)
+    kw = dict(trials=SMALL_TRIALS, noise=0.05, radius=1.0, max_steps=200, seed=5)
+    r = montecarlo.escape_times(f, make_optimizer(), start=("ball", 0.05), **kw)
+    start = montecarlo._starts(f, ("ball", 0.05), SMALL_TRIALS, 5)
+    steps, escaped, finals = naive.simulate(f, reference, start, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.any() and (r.steps > 1).all()
+
+
+def test_ball_start_is_uniform_in_the_ball():
+    f = landscapes.saddle(dim=3)
+    starts = montecarlo._starts(f, ("ball", 2.0), 4000, 1)
+    radii = np.linalg.norm(starts, axis=1)
+    assert radii.max() <= 2.0
+    # |w|^d / r^d is uniform on (0, 1): mean 1/2, variance 1/12
+    u = (radii / 2.0) ** 3
+    assert abs(u.mean() - 0.5) < Z_BOUND * math.sqrt(1 / 12 / u.size)
+    assert np.all(np.abs(starts.mean(axis=0)) < Z_BOUND * 2.0 / math.sqrt(5 * u.size))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CPU = CUDA (simulator), 1 thread = 2 threads
+
+
+CASES = {
+    "saddle_sgd_gaussian": (lambda: landscapes.saddle(dim=5), lambda: optim.SGD(lr=0.05),
+                            dict(noise=0.1, start=("ball", 0.05))),
+    "saddle_adam_minibatch": (lambda: landscapes.saddle(dim=5), lambda: optim.Adam(lr=0.05),
+                              dict(noise=0.2, noise_kind="minibatch", samples=9, batch=3, start="saddle")),
+    "tanh_plateau_loss": (lambda: landscapes.tanh_unit(start=2.0), lambda: optim.SGD(lr=2.0),
+                          dict(noise=0.01, criterion="loss", delta=0.05)),
+    "ravine_momentum_converge": (lambda: landscapes.ravine(kappa=10.0), lambda: optim.SGD(lr=0.05, momentum=0.5),
+                                 dict(noise=0.0, criterion="converge", radius=1e-3)),
+    "reddi_adam_box": (lambda: landscapes.reddi(), lambda: optim.Adam(lr=0.1, betas=(0.0, 0.1)),
+                       dict(noise=0.0, criterion="none")),
+    "rosenbrock_rmsprop_momentum": (lambda: landscapes.rosenbrock(), lambda: optim.RMSProp(lr=0.01, momentum=0.9),
+                                    dict(noise=0.0, criterion="none")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_cpu_and_cuda_simulator_identical(case):
+    make_landscape, make_optimizer, kw = CASES[case]
+    common = dict(trials=SMALL_TRIALS, max_steps=60, seed=7, record=3, record_every=7)
+    common.update({k: v for k, v in kw.items()})
+    a = montecarlo.escape_times(make_landscape(), make_optimizer(), backend="cpu", **common)
+    b = montecarlo.escape_times(make_landscape(), make_optimizer(), backend="cuda", **common)
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.escaped, b.escaped)
+    np.testing.assert_array_equal(a.diverged, b.diverged)
+    np.testing.assert_array_equal(a.final, b.final)
+    np.testing.assert_array_equal(a.trajectories, b.trajectories)
+
+
+def test_one_and_two_threads_identical():
+    f = landscapes.saddle(dim=10)
+    kw = dict(trials=203, noise=0.05, radius=1.0, max_steps=400, seed=3, record=2)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = montecarlo.escape_times(f, optim.SGD(lr=0.05), **kw)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = montecarlo.escape_times(f, optim.SGD(lr=0.05), **kw)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(one.steps, two.steps)
+    np.testing.assert_array_equal(one.final, two.final)
+    np.testing.assert_array_equal(one.trajectories, two.trajectories)
+    assert one.escaped.all()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Censoring, divergence, trajectories, criteria
+
+
+def test_censored_trials_are_flagged_not_counted_as_escapes():
+    r = montecarlo.escape_times(landscapes.saddle(dim=4), optim.SGD(lr=0.1), trials=12, noise=0.0, max_steps=50)
+    assert not r.escaped.any() and not r.diverged.any() and r.censored.all()
+    assert (r.steps == 50).all()
+    assert r.median() == math.inf and r.fraction_escaped == 0.0
+    assert r.escape_steps().size == 0
+
+
+def test_divergent_trials_are_counted_and_kept_out_of_the_statistics():
+    # lr kappa = 3 > 2 on the ravine's steep axis: GD diverges; half the starts are exactly on the flat axis
+    f = landscapes.ravine(kappa=100.0)
+    start = np.zeros((10, 2))
+    start[:, 0] = 0.5
+    start[5:, 1] = 0.5
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.03), trials=10, start=start, radius=1e-3, criterion="converge",
+                                max_steps=5000)
+    assert r.n_diverged == 5 and r.diverged[5:].all()
+    assert r.escaped[:5].all()
+    assert np.isfinite(r.median()) and r.median() == np.median(r.steps[:5])
+    assert (r.steps[5:] < 5000).all()  # the step where the iterate stopped being finite
+    summary = r.summary()
+    assert summary["diverged"] == 5 and np.isfinite(summary["mean_of_escaped"])
+
+
+def test_trajectories_start_at_the_start_and_stop_with_the_trial():
+    f = landscapes.saddle(dim=3)
+    start = np.array([0.1, 0.2, 0.3])
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.5), trials=4, start=start, radius=1.0, max_steps=100,
+                                record=2, record_every=1)
+    assert r.trajectories.shape == (2, 101, 3)
+    np.testing.assert_array_equal(r.trajectories[:, 0], np.tile(start, (2, 1)))
+    t_escape = r.steps[0]
+    np.testing.assert_array_equal(r.trajectories[0, t_escape], r.final[0])
+    assert np.isnan(r.trajectories[0, t_escape + 1:]).all()
+    # GD on a quadratic: w_t = (1 - lr lambda)^t w_0 coordinate by coordinate
+    np.testing.assert_allclose(r.trajectories[0, 3], start * (1 - 0.5 * f.params) ** 3, rtol=1e-14)
+
+
+def test_loss_criterion_on_the_tanh_plateau():
+    f = landscapes.tanh_unit(start=3.0, target=-0.5)
+    r = montecarlo.escape_times(f, optim.SGD(lr=1.0), trials=3, start="saddle", criterion="loss", delta=0.1,
+                                max_steps=10**5)
+    assert r.escaped.all()
+    t = r.steps[0]
+    before = montecarlo.escape_times(f, optim.SGD(lr=1.0), trials=1, criterion="none", max_steps=t - 1).final[0]
+    assert f.value(r.final[0]) < f.value(f.start) - 0.1 <= f.value(before)
+
+
+def test_reddi_iterates_stay_in_the_box():
+    r = montecarlo.escape_times(landscapes.reddi(), optim.SGD(lr=1.0), trials=2, criterion="none", max_steps=30,
+                                record=1, record_every=1)
+    assert np.all(np.abs(r.trajectories) <= 1.0)
+    assert r.censored.all()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Kaplan-Meier
+
+
+def test_kaplan_meier_by_hand():
+    times = np.array([2, 3, 3, 5, 8, 8, 9])
+    observed = np.array([1, 1, 0, 1, 0, 1, 0], bool)
+    event_times, survival = statistics.kaplan_meier(times, observed)
+    np.testing.assert_array_equal(event_times, [2, 3, 5, 8])
+    expected = np.cumprod([1 - 1 / 7, 1 - 1 / 6, 1 - 1 / 4, 1 - 1 / 3])
+    np.testing.assert_allclose(survival, expected)
+    assert statistics.km_median(times, observed) == 8.0  # S = 6/7, 5/7, 15/28, 5/14
+    assert statistics.km_median(times, observed) == naive.kaplan_meier_median(times, observed)
+    np.testing.assert_allclose(statistics.survival_at(times, observed, [0, 2, 4, 100]),
+                               [1.0, expected[0], expected[1], expected[3]])
+
+
+def test_kaplan_meier_median_matches_textbook_loop_on_random_data(rng):
+    times = rng.integers(1, 50, size=300)
+    observed = rng.random(300) < 0.6
+    assert statistics.km_median(times, observed) == naive.kaplan_meier_median(times, observed)
+    assert statistics.km_median(times, np.zeros(300, bool)) == math.inf
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(radius=0.0), "radius"),
+        (dict(radius=-1.0), "radius"),
+        (dict(noise=-0.1), "noise"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(max_steps=-5), "max_steps"),
+        (dict(trials=0), "trials"),
+        (dict(start=np.zeros(3)), "start"),
+        (dict(start=np.zeros((2, 10))), "start"),
+        (dict(start="middle"), "start"),
+        (dict(start=("ball", -1.0)), "start radius"),
+        (dict(criterion="exit"), "criterion"),
+        (dict(criterion="loss"), "delta"),
+        (dict(noise=0.1, noise_kind="laplace"), "noise_kind"),
+        (dict(seed=-1), "seed"),
+        (dict(backend="tpu"), "backend"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, name):
+    args = dict(trials=4, max_steps=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        montecarlo.escape_times(landscapes.saddle(dim=10), optim.SGD(lr=0.1), **args)
+
+
+def test_unknown_landscape_and_optimizer_are_named():
+    with pytest.raises(ValueError, match="landscape 'sadle'.*did you mean 'saddle'"):
+        montecarlo.escape_times("sadle", optim.SGD(lr=0.1), trials=2, max_steps=2)
+    with pytest.raises(ValueError, match="optimizer 'adamm'"):
+        montecarlo.escape_times("saddle", "adamm", trials=2, max_steps=2)
+    with pytest.raises(ValueError, match="optimizer"):
+        montecarlo.escape_times("saddle", object(), trials=2, max_steps=2)
+
+
+def test_newton_on_cuda_is_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match="optimizer: Newton.*backend='cpu'"):
+        montecarlo.escape_times("saddle", optim.Newton(lr=1.0), trials=2, max_steps=2, backend="cuda")
