@@ -73,6 +73,17 @@ def test_presets_sharing_parameters_share_one_run(tmp_path, capsys, monkeypatch)
     assert len(log.read_text().splitlines()) == 2  # fake_line and fake_residual share a run; fake_steep is apart
 
 
+def test_regenerated_figures_are_byte_identical(tmp_path, capsys):
+    # Same seed, same numbers, no timestamps in the files: regenerating figures/ leaves git with nothing to commit.
+    presets = tmp_path / "presets"
+    fake_presets(presets)
+    for out in ("first", "second"):
+        assert run_cli(["--quick", "--only", "fake_line", "--presets", str(presets), "--out", str(tmp_path / out),
+                        "--no-progress"], capsys)[0] == 0
+    for name in ("fake_line.png", "fake_line.pdf"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
+
+
 def test_only_selects_presets(tmp_path, capsys):
     presets, out = tmp_path / "presets", tmp_path / "figs"
     fake_presets(presets)
