@@ -8,10 +8,12 @@ so Adam reads four arrays and writes three, the least traffic its update allows.
 per-step coefficients are passed in the arrays' type (one signature per dtype), so float32 steps compute in
 float32 like PyTorch's.
 
-:func:`count_nonfinite_cpu` and the kernel of :func:`count_nonfinite_gpu` count the non-finite gradients before a
+:func:`count_nonfinite_cpu` and the kernel of :func:`count_nonfinite_gpu` detect non-finite gradients before a
 step, so that a step with a NaN or inf gradient can be refused or skipped before any state is touched.
 """
 import math
+
+import numpy as np
 
 from numba import types
 
@@ -87,11 +89,14 @@ def step_cpu(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, n_slots, chunk):
 
 @njit(parallel=True, **config.CPU_KERNEL_OPTIONS)
 def count_nonfinite_cpu(g):
-    """The number of NaN or infinite entries of ``g``."""
+    """The number of NaN or infinite entries of ``g``: those where ``g - g`` (NaN for inf and NaN) is not 0.
+
+    Written without branches or fast-math (reassociation would fold ``g - g`` away), so LLVM vectorises the integer
+    count and the check costs one read of ``g`` at memory speed.
+    """
     count = 0
     for i in prange(g.size):
-        if not math.isfinite(g[i]):
-            count += 1
+        count += np.int64((g[i] - g[i]) != 0.0)
     return count
 
 
