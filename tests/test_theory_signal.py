@@ -50,7 +50,7 @@ def test_gaussian_expectation_matches_adaptive_integration(q):
     def density(s):
         return math.exp(-0.5 * s * s / q) / math.sqrt(2.0 * math.pi * q)
 
-    for f in (lambda s: np.tanh(s) ** 2, lambda s: 1.0 / np.cosh(np.clip(s, -300.0, 300.0)) ** 4):
+    for f in (lambda s: np.tanh(s) ** 2, lambda s: (1.0 / np.cosh(np.clip(s, -300.0, 300.0))) ** 4):
         reference = integrate.quad(lambda s: float(f(s)) * density(s), -12 * sigma, 12 * sigma,
                                    points=[0.0], limit=1000, epsabs=1e-15, epsrel=1e-13)[0]
         assert theory.gaussian_expectation(f, q) == pytest.approx(reference, rel=QUADRATURE_RTOL, abs=1e-15)

@@ -1,0 +1,428 @@
+"""Signal propagation across depth: how the initialisation makes or breaks the forward signal and its gradient.
+
+For every initialiser x activation of the grid, a fresh MLP (depth L, width n, a batch of i.i.d. N(0, 1)
+inputs) is run forward and backward (delta^(L) i.i.d. N(0, 1)) with :func:`testbed.nn.propagate`, and the
+per-layer measurements are put beside the theory of :mod:`testbed.theory.signal`:
+
+- Var[s^(l)] and Var[delta^(l)] against depth (log scale), theory dashed over measured markers: He keeps a ReLU
+  net's variance, LeCun halves it per layer; LeCun and Glorot keep tanh near its linear regime, too small a
+  scale vanishes, too large saturates (Glorot & Bengio 2010; He et al. 2015);
+- histograms of the activations per layer for bounded activations (Glorot & Bengio 2010, fig. 6);
+- the saturated fraction (tanh, sigmoid: |phi(s)| within 1% of its bound) and the dead fraction (ReLU: units off
+  for every input of the batch) against depth;
+- the order/chaos phase diagram of a tanh net in (sigma_w^2, sigma_b^2): the depth scale xi_c of the correlation
+  between two inputs as a heat map, the critical line chi1 = 1 dashed, and measured nets as points (marker shape
+  and label: measured chi1, the per-layer growth of Var[delta] over the deeper half of the net, below or above 1)
+  (Poole et al. 2016; Schoenholz et al. 2017). The phase table also lists measured q* (mean Var[s] over the deep
+  half) and the mean correlation of two inputs over the deep half (c*, once the net is several xi_c deep).
+
+The table gives, per run, the forward ratio Var[s^(L)] / Var[s^(1)], the backward ratio Var[delta^(1)] /
+Var[delta^(L)], the saturated and dead fractions at the last layer, each measured and predicted. The prediction
+is exact in expectation for ReLU and the identity and mean-field (infinite width) for tanh and sigmoid; one
+finite net fluctuates around it by about exp(5 sum 1/n_l) (Hanin & Rolnick 2018).
+
+With equal widths LeCun and Glorot coincide (their curves overlap). Initialisers are named as in :mod:`testbed.init`, with parameters after colons: ``normal:std=0.01``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import activations as activation_registry
+from .. import backend as backends
+from .. import nn
+from ..results import Result, Timer
+from ..theory import signal as theory
+from . import common
+
+DEFAULTS = dict(
+    inits=["zeros", "normal:std=0.01", "normal:std=1", "lecun_normal", "glorot_normal", "he_normal"],
+    activations=["tanh", "relu", "linear", "sigmoid"],
+    depth=50,
+    width=512,
+    batch=1024,
+    bias_var=0.0,
+    phase_activation="tanh",
+    phase_sigma_w2=[0.25, 4.5],
+    phase_sigma_b2=[0.0, 0.3],
+    phase_resolution=[60, 40],
+    phase_points=[[1.0, 0.05], [1.5, 0.05], [2.5, 0.05], [1.5, 0.2], [2.5, 0.2], [4.0, 0.2], [3.5, 0.05],
+                  [1.0, 0.25], [3.0, 0.28]],
+    phase_depth=40,
+    phase_width=256,
+    phase_batch=256,
+    seed=0,
+    backend="cpu",
+)
+QUICK = dict(depth=10, width=64, batch=64, phase_resolution=[24, 12],
+             phase_points=[[1.0, 0.05], [2.5, 0.05], [1.5, 0.2], [4.0, 0.2]], phase_depth=12, phase_width=64,
+             phase_batch=32)
+FIGURES = ("variance_depth", "activation_histograms", "saturation_depth", "phase_diagram")
+
+#: Bins of the activation histograms of bounded activations (over [lower, upper] of the activation).
+HISTOGRAM_BINS = 50
+#: Layers whose histograms are drawn (fractions of the depth, rounded to a layer >= 1).
+HISTOGRAM_LAYER_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: The phase-diagram nets measure q*, chi1 and c* over the deepest PHASE_TAIL fraction of their layers.
+PHASE_TAIL = 0.5
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# parameters
+
+
+def parse_init(spec):
+    """``"name"`` or ``"name:key=value:key=value"`` -> (name, {key: float}); ValueError naming ``inits``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"inits must be initialiser names like 'he_normal' or 'normal:std=0.01', got {spec!r}")
+    name, *pairs = [part.strip() for part in spec.split(":")]
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"inits: expected key=value after ':' in {spec!r}, got {pair!r}")
+        params[key.strip()] = backends.check_finite(value, f"inits parameter {key.strip()!r} of {spec!r}")
+    return name, params
+
+
+def init_label(spec):
+    name, params = parse_init(spec)
+    return name if not params else f"{name}({', '.join(f'{k}={v:g}' for k, v in params.items())})"
+
+
+def _check_list(value, name, item_check):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a list, got {value!r}")
+    items = [item_check(item) for item in value]
+    if not items:
+        raise ValueError(f"{name} must not be empty")
+    return items
+
+
+def _check_pair(value, name, check):
+    items = _check_list(value, name, check)
+    if len(items) != 2:
+        raise ValueError(f"{name} must be two numbers [low, high], got {value!r}")
+    return items
+
+
+def _check_init(spec):
+    name, params = parse_init(spec)
+    theory.weight_variances(name, (2, 2), **params)  # unknown names and parameters: ValueError, before any run
+    return spec
+
+
+def validate(p):
+    """Check every parameter of :data:`DEFAULTS`; ValueError naming the parameter."""
+    p = dict(p)
+    p["inits"] = _check_list(p["inits"], "inits", _check_init)
+    p["activations"] = _check_list(p["activations"], "activations",
+                                   lambda a: activation_registry.get(a).name)
+    for key in ("depth", "width", "batch", "phase_depth", "phase_width", "phase_batch"):
+        p[key] = backends.check_positive_int(p[key], key)
+    for key in ("batch", "phase_batch"):
+        if p[key] < 2:
+            raise ValueError(f"{key} must be at least 2 (the correlation of two inputs is measured), got {p[key]}")
+    p["bias_var"] = backends.check_finite(p["bias_var"], "bias_var", minimum=0.0)
+    p["phase_activation"] = activation_registry.get(p["phase_activation"]).name
+    for key in ("phase_sigma_w2", "phase_sigma_b2"):
+        low, high = _check_pair(p[key], key, lambda v, key=key: backends.check_finite(v, key, minimum=0.0))
+        if not high > low:
+            raise ValueError(f"{key} must be [low, high] with high > low, got {p[key]!r}")
+        p[key] = [low, high]
+    if p["phase_sigma_w2"][0] <= 0.0:
+        raise ValueError(f"phase_sigma_w2 must start above 0, got {p['phase_sigma_w2']!r}")
+    p["phase_resolution"] = _check_pair(p["phase_resolution"], "phase_resolution",
+                                        lambda v: backends.check_positive_int(v, "phase_resolution"))
+    if min(p["phase_resolution"]) < 2:
+        raise ValueError(f"phase_resolution must be at least [2, 2], got {p['phase_resolution']!r}")
+    p["phase_points"] = [
+        _check_pair(point, "phase_points", lambda v: backends.check_finite(v, "phase_points", minimum=0.0))
+        for point in (p["phase_points"] or [])
+    ]
+    p["seed"] = backends.check_seed(p["seed"])
+    backends.resolve(p["backend"])
+    return p
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the run
+
+
+def _histogram_edges(activation):
+    act = activation_registry.get(activation)
+    if not act.bounded:
+        return None
+    return np.linspace(act.lower, act.upper, HISTOGRAM_BINS + 1)
+
+
+def _ratio(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b)) if b != 0 else (math.nan if a == 0 else math.inf)
+
+
+def run(*, quick=False, progress=True, **params):
+    """Run the grid and the phase diagram; return the :class:`~testbed.results.Result` (see the module docstring)."""
+    p = validate(common.merge_params(DEFAULTS, QUICK, quick, params))
+    depth, width, batch = p["depth"], p["width"], p["batch"]
+    widths = (width,) * (depth + 1)
+    inits, acts = p["inits"], p["activations"]
+    shape = (len(inits), len(acts), depth)
+    names = ("pre_var", "grad_var", "post_var", "saturated_frac", "dead_frac", "zero_frac", "correlation")
+    measured = {name: np.full(shape, math.nan) for name in names}
+    predicted = {name: np.full(shape, math.nan) for name in names}
+    histograms = np.zeros(shape + (HISTOGRAM_BINS,))
+    rows, layer_rows = [], []
+    with Timer() as timer:
+        grid = [(i, j) for i in range(len(inits)) for j in range(len(acts))]
+        for i, j in common.progress(grid, desc="init x activation", enabled=progress):
+            name, init_params = parse_init(inits[i])
+            edges = _histogram_edges(acts[j])
+            run_ = nn.propagate(name, acts[j], depth, width, batch=batch, seed=p["seed"], backend=p["backend"],
+                                bias_var=p["bias_var"], histogram_edges=edges, **init_params)
+            theory_ = theory.expected_variances(name, acts[j], widths, bias_var=p["bias_var"], batch=batch,
+                                                input_var=1.0, **init_params)
+            for key in names:
+                measured[key][i, j] = getattr(run_, key)
+                predicted[key][i, j] = getattr(theory_, key)
+            if run_.histograms is not None:
+                totals = run_.histograms.sum(axis=1, keepdims=True)
+                histograms[i, j] = np.divide(run_.histograms, np.maximum(totals, 1))
+            rows.append(dict(
+                init=init_label(inits[i]), activation=acts[j],
+                forward_measured=_ratio(run_.pre_var[-1], run_.pre_var[0]),
+                forward_predicted=_ratio(theory_.pre_var[-1], theory_.pre_var[0]),
+                backward_measured=_ratio(run_.grad_var[0], run_.grad_var[-1]),
+                backward_predicted=_ratio(theory_.grad_var[0], theory_.grad_var[-1]),
+                saturated_measured=float(run_.saturated_frac[-1]),
+                saturated_predicted=float(theory_.saturated_frac[-1]),
+                dead_measured=float(run_.dead_frac[-1]), dead_predicted=float(theory_.dead_frac[-1]),
+                overflow_layer=run_.overflow_layer, method=theory_.method,
+            ))
+            for l in range(depth):
+                layer_rows.append(dict(init=init_label(inits[i]), activation=acts[j], layer=l + 1,
+                                       **{f"{k}_measured": float(measured[k][i, j, l]) for k in names},
+                                       **{f"{k}_predicted": float(predicted[k][i, j, l]) for k in names}))
+        phase = phase_diagram(p, progress=progress)
+    summary = dict(
+        runs=len(rows),
+        critical_sigma_w2_at_zero_bias=float(phase["critical_sigma_w2"][0]),
+        phase_activation=p["phase_activation"],
+    )
+    arrays = {f"{k}_measured": v for k, v in measured.items()}
+    arrays.update({f"{k}_predicted": v for k, v in predicted.items()})
+    arrays["histograms"] = histograms
+    arrays.update({k: v for k, v in phase.items() if k != "points_table"})
+    result = Result("variance", p, summary, arrays=arrays,
+                    tables=dict(summary=rows, layers=layer_rows, phase_points=phase["points_table"]))
+    result.wall_time = timer.seconds
+    return result
+
+
+def phase_diagram(p, *, progress=True):
+    """The theory grid (xi_c, chi1) over (sigma_w^2, sigma_b^2), the critical line, and measured nets."""
+    act = p["phase_activation"]
+    n_w, n_b = p["phase_resolution"]
+    sw2 = np.linspace(*p["phase_sigma_w2"], n_w)
+    sb2 = np.linspace(*p["phase_sigma_b2"], n_b)
+    xi_c = np.empty((n_b, n_w))
+    chi1 = np.empty((n_b, n_w))
+    for b in common.progress(range(n_b), desc="phase diagram (theory)", enabled=progress):
+        for w in range(n_w):
+            field = theory.mean_field(act, sw2[w], sb2[b])
+            xi_c[b, w], chi1[b, w] = field.xi_c, field.chi1
+    line_b = np.linspace(*p["phase_sigma_b2"], 4 * n_b)
+    critical = []
+    for value in line_b:
+        try:
+            critical.append(theory.critical_sigma_w2(act, value))
+        except ValueError:  # no transition for this bias variance
+            critical.append(math.nan)
+    points = p["phase_points"]
+    depth, width = p["phase_depth"], p["phase_width"]
+    tail = max(2, int(round(PHASE_TAIL * depth)))
+    measured = np.full((len(points), 3), math.nan)  # q*, chi1, mean correlation over the deep layers
+    theory_points = np.full((len(points), 4), math.nan)  # q*, chi1, c*, xi_c
+    rows = []
+    for k in common.progress(range(len(points)), desc="phase diagram (nets)", enabled=progress):
+        w2, b2 = points[k]
+        run_ = nn.propagate("normal", act, depth, width, batch=p["phase_batch"], seed=p["seed"] + 1 + k,
+                            backend=p["backend"], bias_var=b2, std=math.sqrt(w2 / width))
+        deep = slice(depth - tail, depth)
+        q_measured = float(np.mean(run_.pre_var[deep]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi_measured = float((run_.grad_var[depth - tail] / run_.grad_var[depth - 1]) ** (1.0 / (tail - 1)))
+        c_measured = float(np.mean(run_.correlation[deep]))
+        field = theory.mean_field(act, w2, b2)
+        measured[k] = (q_measured, chi_measured, c_measured)
+        theory_points[k] = (field.q_star, field.chi1, field.c_star, field.xi_c)
+        rows.append(dict(sigma_w2=w2, sigma_b2=b2, q_star_measured=q_measured, q_star_predicted=field.q_star,
+                         chi1_measured=chi_measured, chi1_predicted=field.chi1, c_deep_measured=c_measured,
+                         c_star_predicted=field.c_star, xi_c_predicted=field.xi_c))
+    return dict(phase_sigma_w2=sw2, phase_sigma_b2=sb2, phase_xi_c=xi_c, phase_chi1=chi1,
+                critical_sigma_b2=line_b, critical_sigma_w2=np.array(critical),
+                phase_points=np.array(points, dtype=float).reshape(-1, 2), phase_points_measured=measured,
+                phase_points_predicted=theory_points, points_table=rows)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# output
+
+
+def table(result):
+    """The per-run table: forward and backward variance ratios, saturated and dead fractions, measured | theory."""
+    columns = ["init", "activation", "forward_measured", "forward_predicted", "backward_measured",
+               "backward_predicted", "saturated_measured", "saturated_predicted", "dead_measured",
+               "dead_predicted"]
+    headers = dict(forward_measured="fwd L/1 meas", forward_predicted="fwd L/1 theory",
+                   backward_measured="bwd 1/L meas", backward_predicted="bwd 1/L theory",
+                   saturated_measured="sat meas", saturated_predicted="sat theory",
+                   dead_measured="dead meas", dead_predicted="dead theory")
+    text = common.format_table(result.tables["summary"], columns, headers=headers, floatfmt=".3g")
+    points = result.tables.get("phase_points") or []
+    if points:
+        text += "\n\nphase diagram ({}): measured nets vs mean field\n".format(result.params["phase_activation"])
+        text += common.format_table(points, ["sigma_w2", "sigma_b2", "q_star_measured", "q_star_predicted",
+                                             "chi1_measured", "chi1_predicted", "c_deep_measured",
+                                             "c_star_predicted", "xi_c_predicted"], floatfmt=".3g")
+    return text
+
+
+def _positive(values):
+    values = np.asarray(values, dtype=float)
+    return np.where(values > 0, values, np.nan)
+
+
+def figures(result):
+    from .. import plotting
+
+    p = result.params
+    inits, acts, depth = p["inits"], p["activations"], p["depth"]
+    layers = np.arange(1, depth + 1)
+    a = result.arrays
+    out = {}
+
+    # variance vs depth: forward (top) and backward (bottom), one column per activation
+    fig, axes = plotting.figure(2, len(acts), squeeze=False, figsize=(3.6 * len(acts), 6.4))
+    absent = set()
+    for j, act in enumerate(acts):
+        for row, (key, ylabel) in enumerate((("pre_var", r"Var$[s^{(l)}]$"),
+                                             ("grad_var", r"Var$[\delta^{(l)}]$"))):
+            ax = axes[row, j]
+            for i, spec in enumerate(inits):
+                meas = _positive(a[f"{key}_measured"][i, j])
+                pred = _positive(a[f"{key}_predicted"][i, j])
+                if not np.any(np.isfinite(meas)) and not np.any(np.isfinite(pred)):
+                    absent.add(init_label(spec))
+                    continue
+                color, marker = plotting.color(i), plotting.marker(i)
+                plotting.measured(ax, layers, meas, color=color, marker=marker, markersize=3.5,
+                                  label=init_label(spec) if (row == 0 and j == 0) else None)
+                plotting.theory(ax, layers, pred, color=color)
+            plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel, yscale="log",
+                            title=f"{act}, {'forward' if row == 0 else 'backward'}", legend=False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles.append(Line2D([], [], color="0.3", linestyle="--"))
+    labels.append("theory")
+    if absent:
+        handles.append(Line2D([], [], linestyle="none"))
+        labels.append(f"{', '.join(sorted(absent))}: 0 at every layer (off the log scale)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), fontsize=8, frameon=False)
+    out["variance_depth"] = fig
+
+    # histograms of bounded activations (Glorot & Bengio 2010, fig. 6)
+    bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
+    fig, axes = plotting.figure(max(1, len(bounded)), len(inits), squeeze=False,
+                                figsize=(2.9 * len(inits), 2.6 * max(1, len(bounded))))
+    shown = sorted({max(1, int(round(f * depth))) for f in HISTOGRAM_LAYER_FRACTIONS})
+    for r, j in enumerate(bounded):
+        act = activation_registry.get(acts[j])
+        edges = np.linspace(act.lower, act.upper, HISTOGRAM_BINS + 1)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        for i, spec in enumerate(inits):
+            ax = axes[r, i]
+            for k, l in enumerate(shown):
+                ax.plot(centres, a["histograms"][i, j, l - 1], color=plotting.color(k), linewidth=1.2,
+                        label=f"layer {l}")
+            ax.set_yscale("log")
+            ax.set_ylim(1e-4, 1.05)
+            plotting.finish(ax, xlabel=f"{acts[j]}$(s)$", ylabel="fraction of units" if i == 0 else "",
+                            title=f"{init_label(spec)}", legend=(r == 0 and i == 0))
+    if not bounded:
+        axes[0, 0].text(0.5, 0.5, "no bounded activation in the grid", ha="center", transform=axes[0, 0].transAxes)
+        plotting.finish(axes[0, 0], xlabel="activation value", ylabel="fraction of units", legend=False)
+    out["activation_histograms"] = fig
+
+    # saturated (bounded) and dead (ReLU family) fraction vs depth
+    panels = [(j, "saturated_frac", "saturated fraction") for j in bounded]
+    panels += [(j, "dead_frac", "dead fraction") for j, act in enumerate(acts)
+               if activation_registry.get(act).relu_like]
+    fig, axes = plotting.figure(1, max(1, len(panels)), squeeze=False, figsize=(3.8 * max(1, len(panels)), 3.6))
+    for k, (j, key, ylabel) in enumerate(panels):
+        ax = axes[0, k]
+        for i, spec in enumerate(inits):
+            color, marker = plotting.color(i), plotting.marker(i)
+            plotting.measured(ax, layers, a[f"{key}_measured"][i, j], color=color, marker=marker, markersize=3.5,
+                              label=init_label(spec))
+            plotting.theory(ax, layers, a[f"{key}_predicted"][i, j], color=color)
+        ax.set_ylim(-0.03, 1.03)
+        plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel, title=acts[j], legend=(k == 0))
+    if not panels:
+        plotting.finish(axes[0, 0], xlabel="layer $l$", ylabel="fraction", legend=False)
+    out["saturation_depth"] = fig
+
+    # phase diagram
+    fig, ax = plotting.figure(figsize=(6.0, 4.4))
+    sw2, sb2 = a["phase_sigma_w2"], a["phase_sigma_b2"]
+    xi = np.log10(np.clip(a["phase_xi_c"], 1e-1, 1e3))
+    mesh = ax.pcolormesh(sw2, sb2, xi, shading="nearest", cmap="viridis", vmin=-1, vmax=3, zorder=0)
+    colorbar = fig.colorbar(mesh, ax=ax)
+    colorbar.set_label(r"$\log_{10}\,\xi_c$ (theory)")
+    plotting.theory(ax, a["critical_sigma_w2"], a["critical_sigma_b2"], color="white",
+                    label=r"critical line $\chi_1 = 1$")
+    points = a["phase_points"]
+    if len(points):
+        chi_measured = a["phase_points_measured"][:, 1]
+        ordered = chi_measured < 1.0
+        plotting.measured(ax, points[ordered, 0], points[ordered, 1], color=plotting.color(3), marker="o",
+                          markeredgecolor="black", label=r"measured net, $\chi_1 < 1$ (ordered)")
+        plotting.measured(ax, points[~ordered, 0], points[~ordered, 1], color=plotting.color(1), marker="^",
+                          markeredgecolor="black", label=r"measured net, $\chi_1 > 1$ (chaotic)")
+        for (w2, b2), chi in zip(points, chi_measured):
+            ax.annotate(f"{chi:.2f}", (w2, b2), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                        color="white")
+    ax.set_xlim(sw2[0], sw2[-1])
+    ax.set_ylim(sb2[0], sb2[-1])
+    ax.grid(False)
+    plotting.finish(ax, xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$", legend_loc="upper left",
+                    title=f"{p['phase_activation']}: order (left) and chaos (right)")
+    out["phase_diagram"] = fig
+    return out
+
+
+def plot(result, out_dir):
+    return common.save_figures(figures(result), out_dir)
+
+
+def add_arguments(parser):
+    parser.add_argument("--inits", type=common.comma_list(str), default=None,
+                        help="initialisers, comma-separated; parameters after colons (normal:std=0.01)")
+    parser.add_argument("--activations", type=common.comma_list(str), default=None,
+                        help="activations, comma-separated (tanh,relu,linear,sigmoid)")
+    parser.add_argument("--depth", type=int, default=None, help="number of layers L")
+    parser.add_argument("--width", type=int, default=None, help="width of every layer, the input included")
+    parser.add_argument("--batch", type=int, default=None, help="inputs per net")
+    parser.add_argument("--bias-var", dest="bias_var", type=float, default=None, help="bias variance sigma_b^2")
+    parser.add_argument("--phase-activation", dest="phase_activation", default=None,
+                        help="activation of the phase diagram")
+
+
+def main(argv=None):
+    return common.main(__name__, argv, add_arguments=add_arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
