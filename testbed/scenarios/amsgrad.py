@@ -179,9 +179,9 @@ def figures(result):
         chosen = [r for r in rows if r["optimizer"] == name and r["lr"] == p["lr"][0]]
         chosen.sort(key=lambda r: r["C"])
         cs = [r["C"] for r in chosen]
-        offset = (index - (len(p["optimizers"]) - 1) / 2) * 0.02  # keep coinciding markers visible
-        plotting.measured(ax, cs, [r["final_x"] + offset for r in chosen], label=f"{name}, final x",
-                          color=plotting.color(index), marker=plotting.marker(index))
+        # coinciding markers stay visible: each later series is drawn smaller, on top
+        plotting.measured(ax, cs, [r["final_x"] for r in chosen], label=f"{name}, final x",
+                          color=plotting.color(index), marker=plotting.marker(index), markersize=9 - 2 * index)
         if all(r["predicted"] is not None for r in chosen):
             plotting.theory(ax, cs, [r["predicted"] for r in chosen], color=plotting.color(index),
                             drawstyle="steps-mid")
