@@ -174,7 +174,8 @@ def figures(result):
         ax.axvline(theory.double_well_barrier(p["height"], p["tilt"]), color="0.4", linestyle=":", linewidth=0.8)
         plotting.finish(ax, xlabel="final w" if index == len(well_rows) - 1 else "", ylabel="runs",
                         legend_loc="upper center")
-    axes[0].set_title(f"double well {p['height']:g} (w²-1)² + {p['tilt']:g} w (grey; barrier dotted), lr {p['lr'][0]:g}")
+    axes[0].set_title(f"double well {p['height']:g} (w²-1)² + {p['tilt']:g} w (grey; barrier dotted), "
+                      f"lr {p['lr'][0]:g}")
     out["minima_double_well"] = fig
 
     ras_rows = [r for r in rows if r["landscape"] == "rastrigin"]

@@ -331,7 +331,8 @@ def effective_radius(radius, lr, sigma, stable_curvatures=()):
 
 
 def sgd_limit_std(lr, gamma, sigma):
-    """Std of ``Z = lim y_t / (1 + lr gamma)^t`` from the exact saddle: ``sqrt(lr sigma^2 / (gamma (2 + lr gamma)))``."""
+    """Std of ``Z = lim y_t / (1 + lr gamma)^t`` from the exact saddle:
+    ``sqrt(lr sigma^2 / (gamma (2 + lr gamma)))``."""
     lr, gamma = _positive(lr, "lr"), _positive(gamma, "gamma")
     return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))
 
@@ -482,7 +483,8 @@ def deep_linear_plateau_time_asymptotic(lr, s, u0, depth):
 
 
 def deep_linear_target_for_loss_drop(s, u0, loss_drop):
-    """The product uf at which ``1/2 (s - u)^2`` has fallen ``loss_drop`` below its start: ``s - sqrt((s-u0)^2 - 2 delta)``."""
+    """The product uf at which ``1/2 (s - u)^2`` has fallen ``loss_drop`` below its start:
+    ``s - sqrt((s - u0)^2 - 2 delta)``."""
     remaining = (float(s) - float(u0)) ** 2 - 2.0 * _positive(loss_drop, "loss_drop")
     if remaining < 0:
         raise ValueError(f"loss_drop {loss_drop} exceeds the starting loss {(s - u0) ** 2 / 2}")
@@ -670,7 +672,8 @@ def steps_to_tolerance(rate, tolerance, initial=1.0):
 
 
 def gd_distance(steps, lr, curvatures, w0):
-    """Exact ``|w_t|`` of GD on ``1/2 sum_i lambda_i w_i^2`` from ``w0``: ``sqrt(sum_i (w0_i (1 - lr lambda_i)^t)^2)``."""
+    """Exact ``|w_t|`` of GD on ``1/2 sum_i lambda_i w_i^2`` from ``w0``:
+    ``sqrt(sum_i (w0_i (1 - lr lambda_i)^t)^2)``."""
     t = np.asarray(steps, dtype=float)[..., None]
     factors = gd_factor(lr, curvatures)
     w0 = np.asarray(w0, dtype=float)
