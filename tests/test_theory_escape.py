@@ -517,3 +517,21 @@ def test_sign_flip_fraction_matches_the_loop(lr, mu):
     y = y[np.abs(y) > 1e-290]  # before underflow
     flips = np.mean(np.sign(y[1:]) != np.sign(y[:-1]))
     assert abs(flips - escape.sign_flip_fraction(lr, mu, kappa)) <= 2.0 / (y.size - 1)
+
+
+def test_rastrigin_global_basin_fraction_matches_gradient_descent():
+    """GD with a small lr (lr * max curvature = 0.4) on one Rastrigin coordinate from a grid of starts: those
+    reaching 0 lie between the local maxima around 0; separability squares the fraction in 2-D."""
+    amplitude, half_width, lr = 10.0, 2.0, 0.001
+    starts = np.linspace(-half_width, half_width, 4001)
+    w = starts.copy()
+    for _ in range(2000):
+        w -= lr * (2 * w + 2 * math.pi * amplitude * np.sin(2 * math.pi * w))
+    fraction_1d = np.mean(np.abs(w) < 0.1)
+    maxima = escape.rastrigin_local_maxima(amplitude, half_width)
+    in_basin = (starts > maxima[maxima < 0].max()) & (starts < maxima[maxima > 0].min())
+    np.testing.assert_array_equal(np.abs(w) < 0.1, in_basin)
+    assert fraction_1d == pytest.approx(escape.rastrigin_global_basin_fraction(half_width, 1, amplitude),
+                                        abs=1.0 / starts.size)
+    assert escape.rastrigin_global_basin_fraction(half_width, 2, amplitude) == pytest.approx(
+        escape.rastrigin_global_basin_fraction(half_width, 1, amplitude) ** 2)
