@@ -98,14 +98,14 @@ def common_checks(p):
     return p
 
 
-def add_common_arguments(parser):
+def add_common_arguments(parser, lr_help="comma-separated learning rates"):
     """--trials, --optimizers, --lr, --noise, --max-steps (defaults None: DEFAULTS/QUICK apply)."""
     from .common import comma_list
 
     parser.add_argument("--trials", type=int, default=None, help="independent trials per setting")
     parser.add_argument("--optimizers", type=comma_list(str), default=None,
                         help="comma-separated optimizers: " + ", ".join(OPTIMIZERS))
-    parser.add_argument("--lr", type=comma_list(float), default=None, help="comma-separated learning rates")
+    parser.add_argument("--lr", type=comma_list(float), default=None, help=lr_help)
     parser.add_argument("--noise", type=float, default=None, help="gradient-noise standard deviation sigma")
     parser.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="step budget per trial")
 

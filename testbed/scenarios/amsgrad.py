@@ -198,7 +198,7 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    _escape.add_common_arguments(parser)
+    _escape.add_common_arguments(parser, lr_help="comma-separated base learning rates (each scheduled as lr/sqrt(t))")
     parser.add_argument("--C", dest="C", type=float, default=None, help="the large gradient C (> 2) of the demo")
     parser.add_argument("--sweep-C", dest="sweep_C", type=common.comma_list(float), default=None,
                         help="values of C for the table and the limits figure")

@@ -229,7 +229,7 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    _escape.add_common_arguments(parser)
+    _escape.add_common_arguments(parser, lr_help="comma-separated learning rates on the double well")
     parser.add_argument("--tilt", type=float, default=None, help="double-well tilt c (> 0: the left well is global)")
     parser.add_argument("--rastrigin-lr", dest="rastrigin_lr", type=float, default=None,
                         help="learning rate on Rastrigin (curvature up to 2 + 4 pi^2 A)")

@@ -326,7 +326,7 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    _escape.add_common_arguments(parser)
+    _escape.add_common_arguments(parser, lr_help="comma-separated learning rates of the escape-time-vs-lr figure")
     parser.add_argument("--fixed-lr", dest="fixed_lr", type=float, default=None,
                         help="learning rate of the depth, scale and saturation sweeps")
     parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the u0 sweep")

@@ -347,7 +347,8 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    _escape.add_common_arguments(parser)
+    _escape.add_common_arguments(
+        parser, lr_help="comma-separated learning rates of GD's sweep on the demo ravine (divergence beyond 2/kappa)")
     parser.add_argument("--kappas", type=common.comma_list(float), default=None, help="condition numbers")
     parser.add_argument("--demo-kappa", dest="demo_kappa", type=float, default=None,
                         help="kappa of the paths and of the --lr sweep")
