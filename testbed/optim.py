@@ -32,7 +32,7 @@ RMSProp    u0 = 0, eps 1e-8 outside,    eps 1e-8 inside, lr in the   eps 1e-7 in
 Adam       eps 1e-8 outside; AMSGrad    eps 1e-8 outside; AMSGrad    epsilon hat 1e-7; AMSGrad    eps 1e-8 inside the
            max of raw v                 max of corrected v           max of raw v                 root
 NAdam      Dozat's mu_t, eps 1e-8 out   constant mu_t = b1           Dozat's mu_t, eps 1e-7 out   eps 1e-8 inside
-Adamax     eps 1e-8 inside the max      eps 1e-8 outside             eps 1e-7 outside             eps 1e-8 inside max
+Adamax     eps 1e-8 inside the max      same as torch                eps 1e-7 outside the max     eps 1e-8 inside max
 =========  ===========================  ===========================  ===========================  ======================
 
 .. warning:: The libraries disagree, and the differences are not rounding: eps inside the root moves the first
@@ -670,8 +670,8 @@ class NAdam(Optimizer):
 class Adamax(Optimizer):
     """Adamax (Kingma & Ba 2015, section 7.1), PyTorch's ``torch.optim.Adamax``::
 
-        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  w <- w - lr / (1 - b1^t) m / u      (PyTorch)
-        u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) m / (u + eps)                               (optax, Keras)
+        m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g| + eps);  w <- w - lr / (1 - b1^t) m / u      (PyTorch, optax)
+        u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) m / (u + eps)                               (Keras)
 
     Defaults ``lr = 2e-3``, eps 1e-8 (Keras 1e-7); the lecture convention follows PyTorch. State: ``exp_avg``,
     ``exp_inf``.
@@ -680,7 +680,7 @@ class Adamax(Optimizer):
     name = "adamax"
     code = rules.ADAMAX
     slot_names = ("exp_avg", "exp_inf")
-    _CONVENTIONS = {"torch": (1e-8, True), "optax": (1e-8, False), "keras": (1e-7, False), "lecture": (1e-8, True)}
+    _CONVENTIONS = {"torch": (1e-8, True), "optax": (1e-8, True), "keras": (1e-7, False), "lecture": (1e-8, True)}
 
     def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, *, schedule=None,
                  convention="torch", nonfinite="raise", backend="cpu"):

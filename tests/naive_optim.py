@@ -195,7 +195,7 @@ def nadam(w0, grads, lrs, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, mom
 
 
 def adamax(w0, grads, lrs, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, eps_inside=True):
-    """torch.optim.Adamax (u = max(b2 u, |g| + eps)); optax/keras (u = max(b2 u, |g|), divide by u + eps)."""
+    """torch.optim.Adamax and optax.adamax (u = max(b2 u, |g| + eps)); keras (u = max(b2 u, |g|), divide by u + eps)."""
     b1, b2 = betas
     w, m, u = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
     for t, (g, lr) in enumerate(zip(grads, lrs), start=1):

@@ -109,7 +109,7 @@ Adamax (Kingma & Ba 2015, section 7)::
 
     m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps_in);  w -= lr / (1 - b1^t) m / (u + eps_out)
 
-PyTorch puts eps inside the max (``eps_in``); optax and Keras add it to the denominator (``eps_out``).
+PyTorch and optax put eps inside the max (``eps_in``); Keras adds it to the denominator (``eps_out``).
 """
 import math
 
