@@ -89,7 +89,7 @@ def get(name, **params):
         if params:
             raise ValueError("pass hyperparameters with the activation's name, not with an Activation object")
         return name
-    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    key = ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _TABLE:
         raise unknown_name_error("activation", name, NAMES + tuple(ALIASES))
     code, default, lower, upper, relu_like = _TABLE[key]
