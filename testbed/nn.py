@@ -19,6 +19,10 @@ W^(2), b^(2), ...); :meth:`MLP.weights` and :meth:`MLP.biases` are views into it
 Statistics are gathered in the same pass that applies the activation (see :mod:`testbed.kernels.nn`), so the
 activations of every layer are kept only when the backward pass needs them (``keep=True``).
 
+Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product. On a machine with
+few cores set ``OMP_WAIT_POLICY=PASSIVE`` before the first parallel kernel runs: otherwise Numba's OpenMP
+threads spin after each pass and take the cores from the next BLAS product (benchmarks/bench_nn.py).
+
 The entry point of the signal-propagation experiments is :func:`propagate`; :func:`lsuv` is Mishkin & Matas's
 data-dependent initialiser (2015) built on the forward pass.
 
@@ -151,7 +155,8 @@ class BackwardStats:
     - ``weight_grad_mean``, ``weight_grad_var``, ``weight_grad_meansq``: of the entries of dloss/dW^(l).
     - ``bias_grad_var``: variance of the entries of dloss/db^(l) (None for a net without biases).
     - ``overflow_layer``: the first layer met going backward (from L down) whose delta or weight gradient had a
-      non-finite entry, or None; its statistics and those of every layer below are NaN.
+      non-finite entry, or None; its statistics and those of every layer below are NaN, and so are its
+      gradients and those of every layer below in :attr:`MLP.grads` (the pass stops there).
     - ``underflow_layer``: the first layer met going backward whose sqrt(E[delta^2]) fell below the smallest
       normal number, or None.
     """
@@ -445,10 +450,12 @@ class MLP:
         stats_w = np.zeros((depth, kernels.BACKWARD_SLOTS))
         finite_max = float(np.finfo(self.dtype).max)
         act = self.activation
-        self.grads[...] = 0.0
+        if self.bias:  # the bias gradients are accumulated; the weight gradients are written whole
+            for l in range(1, depth + 1):
+                self.bias_grads(l)[...] = 0.0
         if self.backend == "cuda":
             overflow = _backward_cuda(self, given, stats_delta, stats_w, finite_max)
-            return self._backward_stats(stats_delta, stats_w, batch, overflow)
+            return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
         kernels.delta_pass_cpu(delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
@@ -474,7 +481,16 @@ class MLP:
                 overflow = l - 1
             delta = delta_prev
             l -= 1
-        return self._backward_stats(stats_delta, stats_w, batch, overflow)
+        return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
+
+    def _mark_unreached(self, overflow):
+        """After a gradient overflow at layer ``overflow``, set that layer's gradients and those below to NaN."""
+        if overflow is not None:
+            for l in range(1, overflow + 1):
+                self.weight_grads(l)[...] = math.nan
+                if self.bias:
+                    self.bias_grads(l)[...] = math.nan
+        return overflow
 
     def _backward_stats(self, stats_delta, stats_w, batch, overflow):
         depth = self.depth

@@ -246,6 +246,7 @@ def test_backward_overflow_reports_the_first_layer_from_the_top():
     stats = net.backward(np.ones((2, 3)))
     assert expected == 1 and stats.overflow_layer == expected
     assert np.all(np.isfinite(stats.grad_var[expected:])) and np.all(np.isnan(stats.grad_var[:expected]))
+    assert np.all(np.isnan(net.weight_grads(1))) and np.all(np.isfinite(net.weight_grads(2)))
 
 
 def test_propagate_result_fields_and_reproducibility():
