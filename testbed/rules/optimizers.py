@@ -44,6 +44,12 @@ coefficients that :func:`prepare` computes from ``t``; the initial accumulators 
 per-trial picture is complete: ``(t, w, s0, s1, s2)``. Weight decay (L2 or decoupled) is applied inside
 ``update`` from ``w``. In ``@njit`` code call ``targets.for_cpu(rule)``; in a CUDA kernel ``targets.for_gpu(rule)``.
 
+Speed, measured for the fused kernels: ``targets.for_cpu`` compiles the rule as a separate function, so each call
+passes the hyperparameter tuple through memory; in a hot CPU loop ``numba.njit(inline="always",
+error_model="numpy")(rules.optimizers.update)`` (``update`` calls no other rule) was ten times faster, and with a
+constant ``code`` LLVM keeps only that rule's branch. NumPy's error model also makes a division by zero give inf
+or NaN (as on the GPU) instead of raising, and lets LLVM vectorise.
+
 Newton and saddle-free Newton are not per-component rules: their step ``H^-1 g`` or ``|H|^-1 g`` (``|H|`` from the
 eigendecomposition of the Hessian) couples the coordinates. :func:`testbed.optim.newton_step` and
 :func:`testbed.optim.saddle_free_newton_step` give them in NumPy for small dense problems; the Monte Carlo kernels
