@@ -1,6 +1,6 @@
 """Fused Adam step against the memory-traffic limit and against NumPy, on 10 million float32 parameters.
 
-    python benchmarks/bench_optim.py [--n 10000000] [--repeats 20] [--gpu]
+    python benchmarks/bench_optim.py [--n 10000000] [--repeats 30] [--threads T] [--gpu]
 
 An Adam step must read w, g, m, v and write w, m, v: 28 bytes per float32 parameter. The baseline is a Numba kernel
 with exactly that traffic and trivial arithmetic (the speed limit of any one-pass update), measured in the same run.
@@ -14,6 +14,7 @@ import argparse
 import math
 import time
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -94,7 +95,10 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10_000_000, help="number of float32 parameters")
     parser.add_argument("--repeats", type=int, default=30, help="interleaved timing rounds")
     parser.add_argument("--gpu", action="store_true", help="also time the CUDA kernel on device arrays")
+    parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        numba.set_num_threads(args.threads)
     n = args.n
     rng = np.random.default_rng(0)
     w = rng.standard_normal(n, dtype=np.float32)
@@ -123,7 +127,8 @@ def main(argv=None):
         contenders["torch Adam(fused=True)"] = torch_step
     best, median = best_times(contenders, args.repeats)
 
-    print(f"Adam step on {n:,} float32 parameters, {args.repeats} interleaved rounds: best (median)")
+    print(f"Adam step on {n:,} float32 parameters, {numba.get_num_threads()} threads, {args.repeats} interleaved "
+          "rounds: best (median)")
     for name in contenders:
         print(f"  {name:28s} {best[name] * 1e3:8.2f} ms ({median[name] * 1e3:8.2f})   "
               f"{BYTES_PER_PARAMETER * n / best[name] / 1e9:6.1f} GB/s")
