@@ -175,6 +175,22 @@ def test_cuda_simulator_agrees_with_cpu(rng, name, bias):
         np.testing.assert_allclose(gpu.pre(l), cpu.pre(l), rtol=RTOL64, atol=1e-14)
 
 
+def test_cuda_simulator_with_an_awkward_tile(rng, monkeypatch):
+    # The simulator reads TILE when the kernel runs: 5 x 5 blocks give many blocks and partial tiles everywhere.
+    monkeypatch.setattr(kernels, "TILE", 5)
+    widths = (7, 12, 6)
+    x, r = _inputs(rng, widths=widths, batch=11)
+    grads = []
+    for backend in ("cpu", "cuda"):
+        net = _net("relu", backend=backend, widths=widths)
+        net.biases(1)[:3] = -50.0  # dead units
+        forward = net.forward(x, keep=True)
+        net.backward(r)
+        grads.append((forward.pre_var, forward.dead_frac, net.grads.copy()))
+    for cpu, gpu in zip(*grads):
+        np.testing.assert_allclose(gpu, cpu, rtol=RTOL64, atol=1e-13)
+
+
 def test_cuda_simulator_reports_overflow_like_cpu():
     layers = []
     for backend in ("cpu", "cuda"):
