@@ -115,3 +115,24 @@ def test_adam_escapes_a_shallow_saddle_faster_than_sgd_at_equal_lr():
     # ... while SGD's grows by 1 + lr gamma = 1.0001 per step: ln(R/|y0|)/ln(1.0001) > 60,000 steps
     assert not sgd.escaped.any()
     assert theory.gd_escape_time(1e-3, lr, gamma) > 20 * kw["max_steps"]
+
+
+def test_saddle_scenario_runs_tables_and_draws_every_figure(tmp_path):
+    from testbed.scenarios import saddle
+
+    small = dict(trials=60, dense_trials=3, dim=4, max_steps=4000, dense_max_steps=50, sweep_lr=[0.05],
+                 sweep_noise=[0.01], sweep_dim=[3])
+    result = saddle.run(progress=False, **small)
+    rows = {row["optimizer"]: row for row in result.tables["ecdf"]}
+    assert set(rows) == set(saddle.OPTIMIZERS)
+    assert rows["gd"]["escaped"] == 0.0 and rows["gd"]["never"] and rows["newton"]["escaped"] == 0.0
+    assert rows["sgd"]["escaped"] == 1.0 and rows["gd_perturbed"]["escaped"] == 1.0
+    # the measured medians of the table sit on the theory (60 trials: a few percent)
+    for name in ("sgd", "gd_perturbed"):
+        assert abs(rows[name]["median"] / rows[name]["theory"] - 1.0) < 0.1
+    exact = [r for r in result.tables["sweeps"] if r["series"] in ("gd_fixed", "heavy_ball_fixed")]
+    assert exact and all(r["median"] == r["theory"] for r in exact)
+    text = saddle.table(result)
+    assert "median escape step (KM)" in text and "censored" in text and "never" in text
+    assert set(saddle.figures(result)) == set(saddle.FIGURES)
+    assert saddle.main(["--quick", "--lr", "-1", "--out", str(tmp_path)]) == 2
