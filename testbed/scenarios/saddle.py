@@ -68,6 +68,7 @@ DEFAULTS = dict(
     sweep_noise=[1e-4, 1e-3, 1e-2, 1e-1],
     sweep_dim=[2, 5, 10, 20, 50, 100],
     contour_lr=0.05,
+    contour_noise=0.05,
     contour_start=[0.02, 0.9],
     seed=0,
     backend="cpu",
@@ -118,6 +119,7 @@ def validate(p):
     for key in ("gamma", "lr", "radius", "perturbation", "contour_lr"):
         p[key] = _positive(p[key], key)
     p["noise"] = backends.check_finite(p["noise"], "noise", minimum=0.0)
+    p["contour_noise"] = backends.check_finite(p["contour_noise"], "contour_noise", minimum=0.0)
     p["mu"] = backends.check_finite(p["mu"], "mu", minimum=0.0)
     if p["mu"] >= 1.0:
         raise ValueError(f"mu must be in [0, 1), got {p['mu']!r}")
@@ -276,7 +278,7 @@ def run(*, quick=False, progress=True, **params):
             else:
                 start = np.array(p["contour_start"]) if series != "gd" else np.zeros(2)
                 steps = 400
-                r = _escape(p, contour, series, p["contour_lr"], p["noise"] * 5, seed, start=start, trials=1,
+                r = _escape(p, contour, series, p["contour_lr"], p["contour_noise"], seed, start=start, trials=1,
                             max_steps=steps, record=1, record_every=1)
                 path = r.trajectories[0]
                 arrays[f"path_{series}"] = path[np.all(np.isfinite(path), axis=1)]
@@ -388,8 +390,8 @@ def figures(result):
             xs = np.concatenate([[1.0], times, [t_max]])
             ys = np.concatenate([[0.0], fraction, [fraction[-1]]])
             ax.step(xs, ys, where="post", color=colour, label=label, linewidth=1.5, linestyle=line)
-        else:  # nothing escaped: a flat line at 0, marked at the budget so that it stands out from the axis
-            ax.plot([1.0, t_max], [0.0, 0.0], color=colour, label=label + ", censored", linewidth=1.5,
+        else:  # nothing escaped: a flat line at 0 up to its budget, marked there so that it stands out from the axis
+            ax.plot([1.0, float(steps.max())], [0.0, 0.0], color=colour, label=label + ", censored", linewidth=1.5,
                     linestyle=line, marker=plotting.marker(index), markevery=[1])
         predicted = _ecdf_theory(p, name, t_grid)
         if predicted is not None:
@@ -455,7 +457,7 @@ def figures(result):
     ax.set_aspect("equal")
     plotting.finish(ax, xlabel="$w_0$ (curvature $-\\gamma$)", ylabel="$w_1$ (curvature $+1$)",
                     title=f"$f = (w_1^2 - {p['gamma']:g}\\,w_0^2)/2$: paths from ({p['contour_start'][0]:g}, "
-                          f"{p['contour_start'][1]:g}), lr = {p['contour_lr']:g}, noise std {5 * p['noise']:g}",
+                          f"{p['contour_start'][1]:g}), lr = {p['contour_lr']:g}, noise std {p['contour_noise']:g}",
                     legend=False)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     out["saddle_contour"] = fig
