@@ -157,7 +157,8 @@ def saddle(dim=None, negative=1, gamma=1.0, spectrum=None):
 
     By default the Hessian eigenvalues are ``-gamma`` (``negative`` times, on coordinates 0 .. negative-1, the
     escape directions) and ``+1`` (``dim - negative`` times). ``spectrum`` gives all ``dim`` eigenvalues instead
-    (at least one negative); ``dim`` defaults to 10, or to the spectrum's length. Gradient descent from ``y0`` along the escape direction leaves the ball of radius R
+    (at least one negative); ``dim`` defaults to 10, or to the spectrum's length. Gradient descent from ``y0``
+    along the escape direction leaves the ball of radius R
     after ``ln(R / |y0|) / ln(1 + lr gamma)`` steps (reference.md section 4).
     """
     if spectrum is not None:

@@ -174,7 +174,11 @@ def growth_factor(name, lr, gamma, mu):
 
 
 def gd_ball_median(p, lr, dim):
-    """Median escape step of GD from a uniform start in the ball of radius ``perturbation`` (first t with CDF >= 1/2)."""
+    """Median escape step of GD from a uniform start in the ball of radius ``perturbation``.
+
+    The start's escape coordinate at its median |y0| (testbed.theory.escape.ball_component_quantile), then GD's
+    exact step count from there: the escape step is a decreasing function of |y0|, so medians map to medians.
+    """
     y_median = float(theory.ball_component_quantile(0.5, p["perturbation"], dim))
     return float(theory.gd_escape_steps(y_median, lr, p["gamma"], p["radius"]))
 
