@@ -114,15 +114,19 @@ def test_tanh_lecun_and_glorot_stay_near_the_linear_regime(init):
         ratio = layer_map_ratio(stats, gains)
         bound = Z_BOUND * math.sqrt(LAYER_MAP_RELATIVE_VARIANCE / TANH_WIDTH / ratio.size)
         assert abs(ratio.mean() - 1.0) < bound
-        # the variance shrinks into the linear regime, where E[tanh(s)^2] / E[s^2] -> 1, and nothing saturates
+        # the variance shrinks into the linear regime, where E[tanh(s)^2] / E[s^2] -> 1 (0.9: the claim's "near"),
+        # as mean field predicts, and nothing saturates
+        assert predicted.post_meansq[-1] / predicted.pre_var[-1] > 0.9
         assert stats.post_meansq[-1] / stats.pre_meansq[-1] > 0.9
         p = predicted.saturated_frac
         assert np.all(np.abs(stats.saturated_frac - p) <= Z_BOUND * np.sqrt(p * (1 - p) / TANH_WIDTH))
         assert np.all(stats.saturated_frac[2:] == 0.0)
-    # the mean-field variance at the last layer (q^l ~ 3/(2 l) at the critical point sw2 = 1, sb2 = 0)
-    last = np.array([stats.pre_meansq[-1] for stats in runs])
-    assert relative_error(last.mean(), predicted.pre_var[-1]) < Z_BOUND * last.std(ddof=1) / math.sqrt(len(last)) \
-        / predicted.pre_var[-1] + Z_BOUND * math.sqrt(LAYER_MAP_RELATIVE_VARIANCE * TANH_DEPTH / TANH_WIDTH)
+    # the mean-field variance at the last layer (q^l ~ 3/(2 l) at the critical point sw2 = 1, sb2 = 0): each of the
+    # TANH_DEPTH layer maps adds a relative variance <= 2/n, so log(q^L measured / predicted) has a standard
+    # deviation of about sqrt(2 L / n) per net (delta method)
+    log_errors = [math.log(stats.pre_meansq[-1] / predicted.pre_var[-1]) for stats in runs]
+    sigma = math.sqrt(LAYER_MAP_RELATIVE_VARIANCE * TANH_DEPTH / TANH_WIDTH / len(runs))
+    assert abs(np.mean(log_errors)) < Z_BOUND * sigma
 
 
 def test_tanh_too_small_init_vanishes_geometrically():

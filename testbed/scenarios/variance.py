@@ -295,6 +295,8 @@ def _positive(values):
 
 
 def figures(result):
+    from matplotlib.lines import Line2D
+
     from .. import plotting
 
     p = result.params
@@ -323,8 +325,6 @@ def figures(result):
             plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel, yscale="log",
                             title=f"{act}, {'forward' if row == 0 else 'backward'}", legend=False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    from matplotlib.lines import Line2D
-
     handles.append(Line2D([], [], color="0.3", linestyle="--"))
     labels.append("theory")
     if absent:
@@ -397,8 +397,15 @@ def figures(result):
     ax.set_xlim(sw2[0], sw2[-1])
     ax.set_ylim(sb2[0], sb2[-1])
     ax.grid(False)
-    plotting.finish(ax, xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$", legend_loc="upper left",
+    plotting.finish(ax, xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$", legend=False,
                     title=f"{p['phase_activation']}: order (left) and chaos (right)")
+    # below the axes, so that no point hides under it; the white critical line gets a dark stand-in there
+    handles, labels = ax.get_legend_handles_labels()
+    handles[0] = Line2D([], [], color="0.2", linestyle="--")
+    labels[0] = r"critical line $\chi_1 = 1$ (theory; white on the map)"
+    labels.append("numbers: measured $\\chi_1$")
+    handles.append(Line2D([], [], linestyle="none"))
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     out["phase_diagram"] = fig
     return out
 

@@ -437,31 +437,10 @@ def weight_variances(init, widths, **init_params):
     widths = check_widths(widths)
     if init == "standard" and not init_params:
         return np.array([standard_uniform_variance(n) for n in widths[:-1]])
-    import importlib.util
-
-    if importlib.util.find_spec("testbed.init") is None:
-        return np.array([_fallback_variance(init, widths[l - 1], widths[l], **init_params)
-                         for l in range(1, len(widths))])
     from .. import init as initialisers
 
     return np.array([float(initialisers.variance(init, widths[l - 1], widths[l], **init_params))
                      for l in range(1, len(widths))])
-
-
-def _fallback_variance(init, fan_in, fan_out, **params):
-    # Used only until testbed.init exists (the same Gaussian initialisers as testbed.nn's fallback).
-    table = {
-        "zeros": lambda: 0.0,
-        "normal": lambda: check_finite(params.get("std", 1.0), "std") ** 2,
-        "lecun_normal": lambda: 1.0 / fan_in,
-        "glorot_normal": lambda: 2.0 / (fan_in + fan_out),
-        "he_normal": lambda: 2.0 / fan_in,
-    }
-    if init not in table:
-        from ..backend import unknown_name_error
-
-        raise unknown_name_error("init", init, tuple(table))
-    return table[init]()
 
 
 # ------------------------------------------------------------------------------------------------------------------
