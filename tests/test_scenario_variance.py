@@ -1,5 +1,6 @@
 """The variance scenario: a tiny run end to end (result, table, figures, command line) and its bad input."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -12,7 +13,16 @@ TINY = dict(inits=["zeros", "normal:std=0.01", "he_normal"], activations=["tanh"
 
 
 @pytest.fixture(scope="module")
-def tiny_result():
+def one_thread():
+    """Tiny nets: one thread avoids the parallel kernels' start-up cost (results do not depend on it)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(one_thread):
     return variance.run(progress=False, **TINY)
 
 
@@ -36,7 +46,7 @@ def test_tiny_run_holds_measurement_and_theory(tiny_result):
     assert "he_normal" in text and "fwd L/1 meas" in text and "phase diagram" in text
 
 
-def test_same_seed_same_numbers(tiny_result):
+def test_same_seed_same_numbers(tiny_result, one_thread):
     again = variance.run(progress=False, **TINY)
     np.testing.assert_array_equal(again.arrays["grad_var_measured"], tiny_result.arrays["grad_var_measured"])
 
@@ -51,7 +61,7 @@ def test_figures_and_saved_result(tiny_result, tmp_path):
     assert loaded == tiny_result
 
 
-def test_command_line(tmp_path, capsys):
+def test_command_line(tmp_path, capsys, one_thread):
     status = variance.main(["--quick", "--no-progress", "--no-plot", "--out", str(tmp_path), "--inits", "he_normal",
                             "--activations", "relu", "--depth", "2", "--width", "6", "--batch", "3"])
     assert status == 0
