@@ -322,23 +322,36 @@ def run_block(
                     gi += sigma * minibatch_noise(seed, trial, t, i, batch, samples, n_samples)
                 g[lane, i] = gi
             finite = True
+            distance2 = 0.0  # |w - center|^2, for the radius criterion, fused into the update
             for i in range(dim):
                 wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[lane, i], g[lane, i],
                                                s0[lane, i], s1[lane, i], s2[lane, i])
-                if not math.isfinite(wi):
-                    finite = False  # checked before the projection, which could hide a NaN
-                elif has_box:
-                    wi = min(max(wi, low), high)
+                if has_box:
+                    if math.isfinite(wi):  # checked before the projection, which could hide a NaN
+                        wi = min(max(wi, low), high)
+                    else:
+                        finite = False
                 w[lane, i] = wi
                 s0[lane, i] = a
                 s1[lane, i] = b
                 s2[lane, i] = c
+                offset = wi - center[i]
+                distance2 += offset * offset
+            if not math.isfinite(distance2):  # a non-finite iterate, or |w| beyond 1e154: look at each one
+                for i in range(dim):
+                    if not math.isfinite(w[lane, i]):
+                        finite = False
             if trial < n_record and t % record_every == 0:
                 record(trajectories, trial, t // record_every, w, lane, dim)
             if not finite:
                 steps[trial] = t
                 status[trial] = STATUS_DIVERGED
                 running -= 1
+            elif criterion == CRITERION_RADIUS:
+                if distance2 > radius * radius:  # the same sum, in the same order, as escaped() forms
+                    steps[trial] = t
+                    status[trial] = STATUS_ESCAPED
+                    running -= 1
             elif escaped(criterion, code, w, lane, dim, params, center, radius, thresholds[lane]):
                 steps[trial] = t
                 status[trial] = STATUS_ESCAPED
