@@ -93,3 +93,14 @@ def test_bad_input_names_the_argument(params, argument):
 
 def test_quick_overrides_are_known_parameters():
     assert set(variance.QUICK) <= set(variance.DEFAULTS)
+
+
+def test_cuda_backend_agrees_with_cpu(one_thread):
+    # the CUDA kernels under the simulator (conftest), on tiny nets with several blocks and a partial last one
+    small = dict(inits=["he_normal"], activations=["tanh"], depth=3, width=8, batch=4, bias_var=0.1,
+                 phase_resolution=[2, 2], phase_points=[])
+    cpu = variance.run(progress=False, backend="cpu", **small)
+    cuda = variance.run(progress=False, backend="cuda", **small)
+    for name in ("pre_var_measured", "grad_var_measured", "saturated_frac_measured", "dead_frac_measured",
+                 "histograms"):
+        np.testing.assert_allclose(cuda.arrays[name], cpu.arrays[name], rtol=1e-12, atol=1e-300)
