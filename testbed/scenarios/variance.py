@@ -335,8 +335,9 @@ def figures(result):
 
     # histograms of bounded activations (Glorot & Bengio 2010, fig. 6)
     bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
-    fig, axes = plotting.figure(max(1, len(bounded)), len(inits), squeeze=False,
-                                figsize=(2.9 * len(inits), 2.6 * max(1, len(bounded))))
+    columns = len(inits) if bounded else 1
+    fig, axes = plotting.figure(max(1, len(bounded)), columns, squeeze=False,
+                                figsize=(2.9 * columns, 2.6 * max(1, len(bounded))))
     shown = sorted({max(1, int(round(f * depth))) for f in HISTOGRAM_LAYER_FRACTIONS})
     for r, j in enumerate(bounded):
         act = activation_registry.get(acts[j])
@@ -352,7 +353,8 @@ def figures(result):
             plotting.finish(ax, xlabel=f"{acts[j]}$(s)$", ylabel="fraction of units" if i == 0 else "",
                             title=f"{init_label(spec)}", legend=(r == 0 and i == 0))
     if not bounded:
-        axes[0, 0].text(0.5, 0.5, "no bounded activation in the grid", ha="center", transform=axes[0, 0].transAxes)
+        axes[0, 0].text(0.5, 0.5, "no bounded activation\nin the grid", ha="center", va="center", fontsize=9,
+                        transform=axes[0, 0].transAxes)
         plotting.finish(axes[0, 0], xlabel="activation value", ylabel="fraction of units", legend=False)
     out["activation_histograms"] = fig
 
