@@ -277,3 +277,24 @@ def test_bad_input_names_the_argument(call, argument):
 def test_no_transition_is_reported():
     with pytest.raises(ValueError, match="no order-to-chaos transition"):
         theory.critical_sigma_w2(theory.Phi("zero", lambda s: 0.0 * s, lambda s: 0.0 * s), 0.1)
+
+
+def test_leaky_relu_quadrature_matches_its_closed_forms():
+    a = 0.2
+    q = 1.7
+    assert theory.length_map("leaky_relu", q, 1.0, 0.0, negative_slope=a) == pytest.approx(
+        (1 + a * a) / 2 * q, rel=QUADRATURE_RTOL)
+    assert theory.chi1("leaky_relu", 1.0, 0.0, q=q, negative_slope=a) == pytest.approx(
+        (1 + a * a) / 2, rel=QUADRATURE_RTOL)
+    assert theory.linear_regime_gain("leaky_relu", negative_slope=a) == ((1 + a * a) / 2, (1 + a * a) / 2)
+    # leaky(u) = (1 - a) relu(u) + a u: E[leaky(u1) leaky(u2)] from the arc-cosine kernel
+    c = 0.3
+    relu_pair = q * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / (2 * math.pi)
+    pair = (1 - a) ** 2 * relu_pair + 2 * a * (1 - a) * q * c / 2 + a * a * q * c
+    expected = pair / ((1 + a * a) / 2 * q)
+    assert theory.correlation_map("leaky_relu", c, 1.0, 0.0, q=q, negative_slope=a) == pytest.approx(
+        expected, rel=QUADRATURE_RTOL)
+    # the ReLU family's dead units (s <= 0 for the whole batch) are counted for leaky ReLU too
+    prediction = theory.expected_variances("he_normal", "leaky_relu", [64] * 4, batch=8,
+                                           activation_params=dict(negative_slope=a))
+    assert prediction.dead_frac[0] == pytest.approx(2.0**-8) and prediction.dead_frac[-1] > prediction.dead_frac[0]

@@ -708,9 +708,9 @@ class SignalPrediction:
     - ``grad_var``: Var[delta^(l)] (gradient-independence assumption of Schoenholz et al. 2017).
     - ``correlation``: c^l, the correlation of s^(l) for two inputs (of correlation ``input_correlation``).
     - ``saturated_frac``: P(phi(s) within SATURATION_TOLERANCE of a bound) (0 for unbounded activations).
-    - ``zero_frac``: P(s <= 0); ``dead_frac``: ReLU family, P(a unit has s <= 0 for all ``batch`` inputs), from the
-      equicorrelated Gaussian of the batch: ``E_z[Phi(-sqrt(c/(1-c)) z)^batch]`` (NaN without ``batch``;
-      0 for the other activations, as measured).
+    - ``zero_frac``: P(s <= 0); ``dead_frac``: ReLU family (leaky ReLU included, as :mod:`testbed.nn` counts it),
+      P(a unit has s <= 0 for all ``batch`` inputs), from the equicorrelated Gaussian of the batch:
+      ``E_z[Phi(-sqrt(c/(1-c)) z)^batch]`` (NaN without ``batch``; 0 for the other activations, as measured).
     - ``method``: ``"exact"`` (ReLU and the identity: the recursions hold in expectation over the weights at any
       width) or ``"mean-field"`` (other activations: infinite width).
     """
@@ -837,8 +837,6 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
         fields["zero_frac"][l - 1] = 1.0 if q == 0.0 else 0.5
         if not phi.relu_like:
             fields["dead_frac"][l - 1] = 0.0
-        elif phi.name != "relu" and q > 0.0:
-            fields["dead_frac"][l - 1] = 0.0  # leaky: a negative side that is never flat
         elif q == 0.0:
             fields["dead_frac"][l - 1] = 1.0
         elif batch is None or math.isnan(c):
