@@ -2,21 +2,21 @@
 
 Each trial is simulated on its own with NumPy arithmetic written out from the formulas: the gradient from the
 landscape's NumPy method, the Gaussian noise from the same Philox draws as the kernels (the plain-Python rule
-``fast_normal4``, keyed by (seed, trial, step, coordinate block)), and the optimizer update written here from its
+``testbed.rules.rng.normal4``, keyed by (seed, trial, step, coordinate block)), and the optimizer update written here from its
 paper (not from testbed.rules.optimizers), so a wrong rule, a wrong key or a wrong escape test shows up.
 """
 import math
 
 import numpy as np
 
-from testbed.rules import montecarlo as rules
+from testbed.rules import rng as rng_rules
 
 
 def gaussian_noise(seed, trial, step, dim):
     """The noise vector (before sigma) of (trial, step): four coordinates per Philox block."""
     draws = []
     for block in range((dim + 3) // 4):
-        draws.extend(rules.fast_normal4(np.uint64(seed), trial, step, block))
+        draws.extend(rng_rules.normal4(np.uint64(seed), trial, step, block))
     return np.array(draws[:dim])
 
 

@@ -17,6 +17,7 @@ from numba import cuda, njit, prange
 from .. import config
 from ..rules import landscapes as landscape_rules
 from ..rules import montecarlo as rules
+from ..rules import rng as rng_rules
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
@@ -26,7 +27,7 @@ _run_block_cpu = for_cpu(rules.run_block, error_model="numpy")
 _gradient_cpu = for_cpu(landscape_rules.gradient)
 _hessian_cpu = for_cpu(landscape_rules.hessian)
 _escaped_cpu = for_cpu(rules.escaped)
-_normal4_cpu = for_cpu(rules.fast_normal4)
+_normal4_cpu = for_cpu(rng_rules.normal4)
 _minibatch_noise_cpu = for_cpu(rules.minibatch_noise)
 _value_cpu = for_cpu(landscape_rules.value)
 

@@ -14,9 +14,9 @@ thread; both call this rule, so both targets do the same arithmetic in the same 
 
 Noise (the keys make every draw a pure function of (seed, trial, step, coordinate), whatever the thread):
 
-- ``NOISE_GAUSSIAN``: ``noise_i = sigma z_i``, z_i standard normal: draw ``i % 4`` of :func:`fast_normal4` of
-  Philox block ``i // 4`` of stream ``trial`` at step ``t`` (all four words of a block serve four coordinates,
-  two Box-Muller pairs whose log, sin and cos are polynomials, so the CPU loop over trials vectorises).
+- ``NOISE_GAUSSIAN``: ``noise_i = sigma z_i``, z_i standard normal: draw ``i`` of stream ``trial`` at step ``t`` of
+  :mod:`testbed.rules.rng` (all four words of a Philox block serve four coordinates: two Box-Muller pairs whose
+  log, sin and cos are polynomials, so the CPU loop over trials vectorises).
 - ``NOISE_MINIBATCH``: a finite sum of ``n`` per-sample losses ``f_k(w) = f(w) + sigma a_k . w`` whose directions
   ``a_k`` (rows of ``samples``) are centred (sum_k a_k = 0, so the full-batch gradient is exactly grad f) and have
   unit variance per coordinate. A minibatch draws ``batch`` sample indices uniformly with replacement (Philox
@@ -40,7 +40,7 @@ from .landscapes import value as landscape_value
 from .optimizers import H_INIT0, H_INIT1, H_INIT2
 from .optimizers import prepare as optimizer_prepare
 from .optimizers import update as optimizer_update
-from .rng import MASK32, PHILOX_W0, PHILOX_W1, SHIFT32, philox_round, uniform4, word_to_uniform
+from .rng import normal4, uniform4
 from .schedules import learning_rate
 
 NOISE_NONE = 0
@@ -60,156 +60,6 @@ STATUS_RUNNING = -1
 
 #: Philox block offset of the minibatch index draws (the high counter word is 1; coordinate noise uses 0).
 MINIBATCH_BLOCK_OFFSET = 2**32
-
-LN2 = 0.69314718055994530942
-INV_SQRT2 = 0.70710678118654752440
-QUARTER_PI = 0.78539816339744830962
-#: 2**-30: the 30 low bits of a word give the angle within a quadrant.
-TWO_POW_MINUS_30 = 2.0**-30
-LOW30 = 0x3FFFFFFF
-
-
-def log_unit(u):
-    """log(u) for u in (2**-32, 1] by arithmetic alone (relative error ~1e-15), so that a loop over it vectorises.
-
-    Range reduction u = m 2^e with m in [1/sqrt 2, sqrt 2) by five branch-free halvings, then
-    log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, as the odd series of atanh to s^17.
-    """
-    e = 0.0
-    m = u
-    if m < 1.52587890625e-05:  # 2**-16
-        m = m * 65536.0
-        e -= 16.0
-    if m < 0.00390625:
-        m = m * 256.0
-        e -= 8.0
-    if m < 0.0625:
-        m = m * 16.0
-        e -= 4.0
-    if m < 0.25:
-        m = m * 4.0
-        e -= 2.0
-    if m < 0.5:
-        m = m * 2.0
-        e -= 1.0
-    if m < INV_SQRT2:
-        m = m * 2.0
-        e -= 1.0
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    p = 1.0 / 17.0
-    p = p * s2 + 1.0 / 15.0
-    p = p * s2 + 1.0 / 13.0
-    p = p * s2 + 1.0 / 11.0
-    p = p * s2 + 1.0 / 9.0
-    p = p * s2 + 1.0 / 7.0
-    p = p * s2 + 1.0 / 5.0
-    p = p * s2 + 1.0 / 3.0
-    p = p * s2 + 1.0
-    return 2.0 * s * p + e * LN2
-
-
-def unit_circle(word):
-    """(cos theta, sin theta) for theta = 2 pi (word + 1/2) / 2**32, by arithmetic alone (error ~1e-16).
-
-    The two high bits pick the quadrant q, the 30 low bits the offset x in (-pi/4, pi/4) around the quadrant's
-    middle; cos x and sin x are Taylor polynomials to degree 16 and 15, then rotated by q pi/2 + pi/4.
-    """
-    quadrant = word >> 30
-    x = ((float(word & LOW30) + 0.5) * TWO_POW_MINUS_30 - 0.5) * (2.0 * QUARTER_PI)
-    x2 = x * x
-    c = 1.0 / 20922789888000.0  # 1/16!
-    c = c * x2 - 1.0 / 87178291200.0
-    c = c * x2 + 1.0 / 479001600.0
-    c = c * x2 - 1.0 / 3628800.0
-    c = c * x2 + 1.0 / 40320.0
-    c = c * x2 - 1.0 / 720.0
-    c = c * x2 + 1.0 / 24.0
-    c = c * x2 - 0.5
-    c = c * x2 + 1.0
-    s = 1.0 / 1307674368000.0  # 1/15!
-    s = s * x2 - 1.0 / 6227020800.0
-    s = s * x2 + 1.0 / 39916800.0
-    s = s * x2 - 1.0 / 362880.0
-    s = s * x2 + 1.0 / 5040.0
-    s = s * x2 - 1.0 / 120.0
-    s = s * x2 + 1.0 / 6.0
-    s = s * x2 - 1.0  # (sign flipped below)
-    s = -s * x
-    cos_mid = (c - s) * INV_SQRT2  # rotate by pi/4
-    sin_mid = (c + s) * INV_SQRT2
-    cos_theta = cos_mid
-    sin_theta = sin_mid
-    if quadrant == 1:
-        cos_theta = -sin_mid
-        sin_theta = cos_mid
-    if quadrant == 2:
-        cos_theta = -cos_mid
-        sin_theta = -sin_mid
-    if quadrant == 3:
-        cos_theta = sin_mid
-        sin_theta = -cos_mid
-    return cos_theta, sin_theta
-
-
-def philox_words(seed, stream, step, block):
-    """:func:`testbed.rules.rng.random_words` with its ten rounds written out.
-
-    The same four words (the tests check it); the straight-line code lets LLVM vectorise a loop over trials,
-    which it does not do around the inner loop over rounds.
-    """
-    seed = np.uint64(seed)
-    block = np.uint64(block)
-    k0 = seed & MASK32
-    k1 = seed >> SHIFT32
-    c0 = block & MASK32
-    c1 = block >> SHIFT32
-    c2 = np.uint64(step) & MASK32
-    c3 = np.uint64(stream) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & MASK32
-    k1 = (k1 + PHILOX_W1) & MASK32
-    return philox_round(c0, c1, c2, c3, k0, k1)
-
-
-def fast_normal4(seed, stream, step, block):
-    """Four standard normals from the four words of one Philox block, by Box-Muller with arithmetic log/sin/cos.
-
-    Words 0 and 2 give the radii sqrt(-2 log u) (u = (w + 1) / 2**32, :func:`log_unit`), words 1 and 3 the
-    angles (:func:`unit_circle`). The same distribution as :func:`testbed.rules.rng.normal4` up to rounding, but
-    with no call to a transcendental function, so a loop over trials compiles to SIMD code.
-    """
-    w0, w1, w2, w3 = philox_words(seed, stream, step, block)
-    r0 = math.sqrt(-2.0 * log_unit(word_to_uniform(w0)))
-    r1 = math.sqrt(-2.0 * log_unit(word_to_uniform(w2)))
-    c0, s0 = unit_circle(w1)
-    c1, s1 = unit_circle(w3)
-    return r0 * c0, r0 * s0, r1 * c1, r1 * s1
-
 
 def escaped(criterion, code, w, row, dim, params, center, radius, loss_threshold):
     """True when the escape criterion holds at ``w[row]``."""
@@ -242,7 +92,7 @@ def minibatch_noise(seed, trial, step, i, batch, samples, n_samples):
 
 
 def fill_noise(seed, first, lanes, step, n_blocks, noise):
-    """noise[4 b + k, lane] = draw k of :func:`fast_normal4` (seed, trial first + lane, step, block b).
+    """noise[4 b + k, lane] = draw k of :func:`testbed.rules.rng.normal4` (seed, trial first + lane, step, block b).
 
     Every lane, finished or not: a branch-free loop over lanes is what LLVM vectorises (``inline_on_cpu``
     asks :mod:`testbed.kernels.targets` to inline this rule and Philox into it on the CPU).
@@ -250,7 +100,7 @@ def fill_noise(seed, first, lanes, step, n_blocks, noise):
     for block in range(n_blocks):
         row = 4 * block
         for lane in range(lanes):
-            z0, z1, z2, z3 = fast_normal4(seed, first + lane, step, block)
+            z0, z1, z2, z3 = normal4(seed, first + lane, step, block)
             noise[row, lane] = z0
             noise[row + 1, lane] = z1
             noise[row + 2, lane] = z2

@@ -52,10 +52,35 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
     c3 = np.uint64(c3)
     k0 = np.uint64(k0)
     k1 = np.uint64(k1)
-    for _ in range(9):
-        c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
-        k0 = (k0 + PHILOX_W0) & MASK32
-        k1 = (k1 + PHILOX_W1) & MASK32
+    # The ten rounds are written out: straight-line code lets LLVM vectorise a loop over many draws (a loop over
+    # trials or blocks), which it does not do around an inner loop over rounds.
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
+    c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & MASK32
+    k1 = (k1 + PHILOX_W1) & MASK32
     return philox_round(c0, c1, c2, c3, k0, k1)
 
 
