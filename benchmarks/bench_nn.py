@@ -81,8 +81,8 @@ def main(argv=None):
         base_f, fused_f = best_times(bare_forward, lambda: model.forward(x, keep=False), args.repeats)
         model.forward(x, keep=True)
         base_b, fused_b = best_times(bare_backward, lambda: model.backward(r), args.repeats)
-        print(f"{name:6s} forward : bare {base_f:7.3f} s  with statistics {fused_f:7.3f} s  ratio {fused_f / base_f:5.3f}")
-        print(f"{name:6s} backward: bare {base_b:7.3f} s  with statistics {fused_b:7.3f} s  ratio {fused_b / base_b:5.3f}")
+        for kind, bare, fused in (("forward ", base_f, fused_f), ("backward", base_b, fused_b)):
+            print(f"{name:6s} {kind}: bare {bare:7.3f} s  with statistics {fused:7.3f} s  ratio {fused / bare:5.3f}")
 
 
 if __name__ == "__main__":

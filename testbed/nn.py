@@ -458,7 +458,7 @@ class MLP:
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
-        kernels.delta_pass_cpu(delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
+        kernels.delta_pass_cpu(delta, delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
                                stats_delta[depth - 1], self.bias_grads(depth) if self.bias else no_bias,
                                self.bias)
         if stats_delta[depth - 1, kernels.B_NONFINITE]:
@@ -601,7 +601,7 @@ def _backward_cuda(net, given, stats_delta, stats_w, finite_max):
             delta_prev = cuda.device_array((delta.shape[0], net.widths[l - 1]), dtype=net.dtype)
             kernel[_grid(*delta_prev.shape), (kernels.TILE, kernels.TILE)](
                 delta, False, net._weight_view(params, l), False, delta_prev, kernels.MODE_DELTA, zeros,
-                net.bias, delta_prev, net._device_pre[l - 2], act.code, act.param, -math.inf, math.inf,
+                net.bias, net._device_post[l - 1], net._device_pre[l - 2], act.code, act.param, -math.inf, math.inf,
                 finite_max, 0.0, 0.0, device_stats_delta[l - 2], no_active, no_edges, no_counts,
                 net._bias_view(grads, l - 1) if net.bias else zeros)
             if device_stats_delta[l - 2].copy_to_host()[kernels.B_NONFINITE]:

@@ -53,7 +53,7 @@ BACKWARD_SLOTS = 3
 TILE = 16
 
 _value_cpu = for_cpu(rules.value, error_model="numpy")
-_derivative_cpu = for_cpu(rules.derivative, error_model="numpy")
+_derivative_cpu = for_cpu(rules.derivative_given_value, error_model="numpy")
 
 # error_model="numpy": no ZeroDivisionError branches, which would keep LLVM from vectorising the passes.
 _OPTIONS = dict(parallel=True, fastmath=set(config.FASTMATH_REDUCTIONS), error_model="numpy",
@@ -94,27 +94,27 @@ def _activate_row(code, param, pre_row, bias, use_bias, post_row):
 
 
 @njit(**_ROW_OPTIONS)
-def _derivative_row(code, param, pre_row, delta_row):
-    """``delta_row *= phi'(pre_row)``, with the loops of :func:`_activate_row`."""
+def _derivative_row(code, param, pre_row, post_row, delta_row):
+    """``delta_row *= phi'(pre_row)`` given ``post_row = phi(pre_row)``, with the loops of :func:`_activate_row`."""
     width = pre_row.size
     if code == rules.RELU:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(rules.RELU, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.RELU, pre_row[j], post_row[j], param)
     elif code == rules.TANH:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(rules.TANH, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.TANH, pre_row[j], post_row[j], param)
     elif code == rules.LINEAR:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LINEAR, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LINEAR, pre_row[j], post_row[j], param)
     elif code == rules.LEAKY_RELU:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LEAKY_RELU, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.LEAKY_RELU, pre_row[j], post_row[j], param)
     elif code == rules.HARD_TANH:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(rules.HARD_TANH, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(rules.HARD_TANH, pre_row[j], post_row[j], param)
     else:
         for j in range(width):
-            delta_row[j] = delta_row[j] * _derivative_cpu(code, pre_row[j], param)
+            delta_row[j] = delta_row[j] * _derivative_cpu(code, pre_row[j], post_row[j], param)
 
 
 def bin_index(edges, value):
@@ -228,7 +228,7 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
 
 
 @njit(**_ROW_OPTIONS, fastmath=set(config.FASTMATH_REDUCTIONS))
-def _delta_chunk(code, param, delta, pre, apply_derivative, first, last, finite_max, shift, sums, bias_sums,
+def _delta_chunk(code, param, delta, pre, post, apply_derivative, first, last, finite_max, shift, sums, bias_sums,
                  use_bias):
     """Rows first..last-1 of :func:`delta_pass_cpu`, into this chunk's own ``sums`` and ``bias_sums``."""
     width = delta.shape[1]
@@ -238,7 +238,7 @@ def _delta_chunk(code, param, delta, pre, apply_derivative, first, last, finite_
     for i in range(first, last):
         row = delta[i]
         if apply_derivative:
-            _derivative_row(code, param, pre[i], row)
+            _derivative_row(code, param, pre[i], post[i], row)
         for j in range(width):
             d = np.float64(row[j])
             dd = d - shift
@@ -254,9 +254,10 @@ def _delta_chunk(code, param, delta, pre, apply_derivative, first, last, finite_
 
 
 @njit(**_OPTIONS)
-def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift, rows_per_chunk, stats,
+def delta_pass_cpu(delta, pre, post, apply_derivative, code, param, finite_max, shift, rows_per_chunk, stats,
                    bias_grad, use_bias):
-    """``delta *= phi'(pre)`` in place when ``apply_derivative``; statistics of delta; ``bias_grad`` = column sums.
+    """``delta *= phi'(pre)`` in place when ``apply_derivative`` (``post = phi(pre)``, kept by the forward pass,
+    spares tanh and sigmoid a second evaluation); statistics of delta; ``bias_grad`` = column sums.
 
     ``stats`` (BACKWARD_SLOTS float64) receives the shifted sums and the non-finite count; ``bias_grad[j]`` the
     sum over the batch of ``delta[:, j]`` (the bias gradient of a loss summed over the batch) when ``use_bias``.
@@ -267,7 +268,7 @@ def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift,
     partial_bias = np.zeros((nchunks, width if use_bias else 0))
     for chunk in prange(nchunks):
         first = chunk * rows_per_chunk
-        _delta_chunk(code, param, delta, pre, apply_derivative, first, min(batch, first + rows_per_chunk),
+        _delta_chunk(code, param, delta, pre, post, apply_derivative, first, min(batch, first + rows_per_chunk),
                      finite_max, shift, partial[chunk], partial_bias[chunk], use_bias)
     for chunk in range(nchunks):
         for k in range(BACKWARD_SLOTS):
@@ -281,7 +282,8 @@ def delta_pass_cpu(delta, pre, apply_derivative, code, param, finite_max, shift,
 def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, rows_per_chunk, stats_w, delta_prev,
                        pre_prev, propagate, code, param, stats_delta, bias_grad_prev, use_bias):
     """One layer backward: ``weight_grad = delta^T x_prev`` with its statistics, then, when ``propagate``,
-    ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient.
+    ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
+    (``x_prev = phi(pre_prev)``, the kept activation, serves the derivative of tanh and sigmoid).
 
     Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result.
     """
@@ -290,12 +292,12 @@ def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, rows_per_
     yes = rows_per_chunk > 0
     zero = finite_max * 0.0
     np.dot(delta.T, x_prev, weight_grad)
-    delta_pass_cpu(weight_grad, weight_grad, no, code, param, finite_max, zero, rows_per_chunk, stats_w,
-                   bias_grad_prev, no)
+    delta_pass_cpu(weight_grad, weight_grad, weight_grad, no, code, param, finite_max, zero, rows_per_chunk,
+                   stats_w, bias_grad_prev, no)
     if propagate:
         np.dot(delta, weight, delta_prev)
-        delta_pass_cpu(delta_prev, pre_prev, yes, code, param, finite_max, zero, rows_per_chunk, stats_delta,
-                       bias_grad_prev, use_bias)
+        delta_pass_cpu(delta_prev, pre_prev, x_prev, yes, code, param, finite_max, zero, rows_per_chunk,
+                       stats_delta, bias_grad_prev, use_bias)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -329,15 +331,15 @@ def matmul_epilogue_gpu():
 
     - MODE_FORWARD: ``s = product + bias``; ``out = s``, ``post = phi(s)``; the FORWARD_SLOTS sums, ``active``
       (unit has s > 0) and the histogram ``counts`` of ``post`` over ``edges``;
-    - MODE_DELTA: ``out = product * phi'(aux)`` (aux = s of the layer below), its BACKWARD_SLOTS sums and the
-      column sums into ``bias_grad`` (when ``use_bias``);
+    - MODE_DELTA: ``out = product * phi'(aux)`` (aux = s of the layer below, post = its phi(s)), its
+      BACKWARD_SLOTS sums and the column sums into ``bias_grad`` (when ``use_bias``);
     - MODE_PRODUCT: ``out = product`` and its BACKWARD_SLOTS sums (the weight gradient).
 
     Each block sums its threads' statistics in shared memory, then adds them to ``stats`` with one float64
     atomic per slot. Products accumulate in float64.
     """
     value = for_gpu(rules.value)
-    derivative = for_gpu(rules.derivative)
+    derivative = for_gpu(rules.derivative_given_value)
     bin_of = cuda.jit(device=True)(bin_index)
 
     @cuda.jit
@@ -400,7 +402,7 @@ def matmul_epilogue_gpu():
                         cuda.atomic.add(counts, bin_number, 1)
             else:
                 if mode == MODE_DELTA:
-                    out[row, col] = acc * derivative(code, aux[row, col], param)
+                    out[row, col] = acc * derivative(code, aux[row, col], post[row, col], param)
                 else:
                     out[row, col] = acc
                 d = out[row, col]
