@@ -191,7 +191,8 @@ def figures(result):
         ax = axes.flat[index]
         ax.contour(xx, yy, values, levels=12, colors="0.82", linewidths=0.5)
         final = result.arrays[r["key"]]
-        ax.plot(final[:, 0], final[:, 1], "o", markersize=2.5, alpha=0.35, color=plotting.color(index))
+        ax.plot(final[:, 0], final[:, 1], "o", markersize=2.5, alpha=0.35, color=plotting.color(index),
+                rasterized=True)  # thousands of points: a bitmap layer keeps the PDF small
         ax.plot([0], [0], "*", color="black", markersize=9)
         ax.set_xlim(-width, width)
         ax.set_ylim(-width, width)

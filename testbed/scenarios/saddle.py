@@ -460,7 +460,7 @@ def figures(result):
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
     plotting.finish(ax, xlabel="$w_0$ (curvature $-\\gamma$)", ylabel="$w_1$ (curvature $+1$)",
-                    title=f"$f = (w_1^2 - {p['gamma']:g}\\,w_0^2)/2$: paths from ({p['contour_start'][0]:g}, "
+                    title=f"$f = (w_1^2 - {'' if p['gamma'] == 1 else format(p['gamma'], 'g') + ' '}w_0^2)/2$: paths from ({p['contour_start'][0]:g}, "
                           f"{p['contour_start'][1]:g}), lr = {p['contour_lr']:g}, noise std {p['contour_noise']:g}",
                     legend=False)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
