@@ -19,7 +19,6 @@ hard_tanh       clip(s, -1, 1)                              [|s| < 1]           
 ==============  ==========================================  =============================  ========
 """
 import dataclasses
-import math
 
 import numpy as np
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-import naive_init as naive
+import naive
 from testbed import activations, init
 from testbed.rules import rng as rules
 

@@ -6,9 +6,8 @@ import numba
 import numpy as np
 import pytest
 
-import naive_montecarlo as naive
+import naive
 from testbed import landscapes, montecarlo, optim, statistics
-from testbed.rules import montecarlo as rules
 from testbed.rules import rng as rng_rules
 
 #: Standard errors allowed between a sample moment and its exact value.
@@ -46,9 +45,9 @@ def test_noise_draws_are_standard_normal():
 @pytest.mark.parametrize(
     "make_optimizer, reference",
     [
-        (lambda: optim.SGD(lr=0.05), naive.sgd(0.05)),
-        (lambda: optim.SGD(lr=0.05, momentum=0.9), naive.heavy_ball(0.05, 0.9)),
-        (lambda: optim.Adam(lr=0.05), naive.adam(0.05)),
+        (lambda: optim.SGD(lr=0.05), naive.sgd_update(0.05)),
+        (lambda: optim.SGD(lr=0.05, momentum=0.9), naive.heavy_ball_update(0.05, 0.9)),
+        (lambda: optim.Adam(lr=0.05), naive.adam_update(0.05)),
     ],
     ids=["sgd", "heavy_ball", "adam"],
 )

@@ -11,7 +11,7 @@ from testbed.kernels import nn as kernels
 from testbed.kernels.targets import for_cpu
 from testbed.rules import activations as rules
 
-import naive_nn as naive
+import naive
 
 #: Float64 kernels against float64 references: sums in another order, so a few ulp of the largest term.
 RTOL64 = 1e-12

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import naive_optim as naive
+import naive
 from testbed import optim
 from testbed.kernels import optim as kernels
 from testbed.kernels.targets import for_cpu

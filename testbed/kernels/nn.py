@@ -22,7 +22,6 @@ shifted values does not cancel catastrophically when the mean is large against t
 
 The shifts are passed in by the caller (the layer's first entry), never read from a global.
 """
-import math
 
 import numpy as np
 from numba import cuda, njit, prange, types

@@ -33,8 +33,6 @@ Trial status: ``STATUS_CENSORED`` (budget spent), ``STATUS_ESCAPED``, ``STATUS_D
 """
 import math
 
-import numpy as np
-
 from .landscapes import gradient as landscape_gradient
 from .landscapes import value as landscape_value
 from .optimizers import H_INIT0, H_INIT1, H_INIT2
