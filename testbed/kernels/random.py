@@ -35,21 +35,7 @@ CHUNK_BLOCKS = 1024
 _uniform4_cpu = for_cpu(rules.uniform4, error_model="numpy", inline=True)
 _normal4_cpu = for_cpu(rules.normal4, error_model="numpy", inline=True)
 _draw4_cpu = for_cpu(rules.draw4, error_model="numpy")
-
-
-@njit(inline="always", error_model="numpy")
-def _store_block(out, block, offset, d0, d1, d2, d3):
-    """Store the lanes of ``block`` that fall inside ``out`` (element j holds draw offset + j)."""
-    n = out.size
-    first = 4 * block - offset
-    if 0 <= first < n:
-        out[first] = d0
-    if 0 <= first + 1 < n:
-        out[first + 1] = d1
-    if 0 <= first + 2 < n:
-        out[first + 2] = d2
-    if 0 <= first + 3 < n:
-        out[first + 3] = d3
+_store_block = for_cpu(rules.store_block, error_model="numpy", inline=True)
 
 
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
@@ -108,6 +94,7 @@ def _fill_signatures():
 def fill_gpu():
     """The CUDA twin of :func:`fill_cpu`: a grid-stride loop over Philox blocks, built on first use."""
     draw4 = for_gpu(rules.draw4)
+    store_block = for_gpu(rules.store_block)
 
     @cuda.jit
     def kernel(out, code, seed, stream, step, offset, loc, scale, a, b, c):
@@ -117,15 +104,7 @@ def fill_gpu():
         start, stride = cuda.grid(1), cuda.gridsize(1)
         for block in range(first_block + start, end_block, stride):
             d0, d1, d2, d3 = draw4(code, seed, stream, step, block, loc, scale, a, b, c)
-            first = 4 * block - offset
-            if 0 <= first < n:
-                out[first] = d0
-            if 0 <= first + 1 < n:
-                out[first + 1] = d1
-            if 0 <= first + 2 < n:
-                out[first + 2] = d2
-            if 0 <= first + 3 < n:
-                out[first + 3] = d3
+            store_block(out, block, offset, d0, d1, d2, d3)
 
     return kernel
 

@@ -260,6 +260,20 @@ def normal4(seed, stream, step, block):
     return z0, z1, z2, z3
 
 
+def store_block(out, block, offset, d0, d1, d2, d3):
+    """Store the four draws of Philox ``block`` where they fall inside ``out`` (element j holds draw offset + j)."""
+    n = out.size
+    first = 4 * block - offset
+    if 0 <= first < n:
+        out[first] = d0
+    if 0 <= first + 1 < n:
+        out[first + 1] = d1
+    if 0 <= first + 2 < n:
+        out[first + 2] = d2
+    if 0 <= first + 3 < n:
+        out[first + 3] = d3
+
+
 def pick_lane(lane, x0, x1, x2, x3):
     """x_lane for lane in 0..3 (a branch, which every target compiles)."""
     if lane == 0:
