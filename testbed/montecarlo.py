@@ -26,9 +26,9 @@ or the per-sample standard deviation of a finite sum (``noise_kind="minibatch"``
 terms, ``batch`` drawn with replacement per step: see :mod:`testbed.rules.montecarlo`). Every random number is
 Philox keyed by (seed, trial, step, coordinate), so escape times are identical on the CPU with any number of
 threads and on CUDA (the simulator bit for bit). The normals are Box-Muller on all four words of a Philox block,
-with log, sin and cos evaluated by polynomials (relative error ~1e-15) so that the CPU kernel, which runs a
-block of 8 trials as SIMD lanes, vectorises; the same arithmetic runs on the GPU (where only the compiler's
-fused multiply-adds may change a last bit).
+with log, sin and cos evaluated by polynomials (relative error ~1e-15) so that the CPU kernel vectorises the
+noise of a chunk's 16 lanes (each lane takes the next trial when its own ends); the same arithmetic runs on the
+GPU (where only the compiler's fused multiply-adds may change a last bit).
 
 Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an
 array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
@@ -339,9 +339,12 @@ def escape_times(
 
 
 def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common):
+    import numba
+
     from .kernels import montecarlo as kernels
 
     dim = landscape.dim
+    trials = w.shape[0]
     hyper = np.ascontiguousarray(np.asarray(spec.hyper, dtype=np.float64))
     if hyper.size != optimizer_rules.HYPER_SIZE:
         raise ValueError(f"optimizer rule_spec().hyper must have {optimizer_rules.HYPER_SIZE} entries")
@@ -355,20 +358,27 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
         common["low"], common["high"], common["max_steps"],
     ]
     if target == "cpu":
-        kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, kernels.CPU_LANES, steps, status)
+        chunks = kernels.cpu_chunks(trials, numba.get_num_threads())
+        previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
+        try:
+            kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, kernels.CPU_LANES, chunks,
+                               steps, status)
+        finally:
+            numba.set_parallel_chunksize(previous)
         return
-    trials = w.shape[0]
     noise = np.zeros((trials, kernels.noise_rows(dim), 1))
+    lane_trial = np.zeros(trials, dtype=np.int64)
+    lane_step = np.zeros(trials, dtype=np.int64)
     thresholds = np.zeros(trials)
     device = [backends.to_device(a) for a in (landscape.params, hyper, schedule_params, common["samples"],
-                                              common["center"], w, *scratch, noise, thresholds, trajectories,
-                                              steps, status)]
-    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_thresholds,
-     d_traj, d_steps, d_status) = device
+                                              common["center"], w, *scratch, noise, lane_trial, lane_step,
+                                              thresholds, trajectories, steps, status)]
+    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_lane_trial,
+     d_lane_step, d_thresholds, d_traj, d_steps, d_status) = device
     args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
     blocks, threads = backends.launch_shape(trials)
-    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_thresholds, d_traj,
-                                          record_every, record, d_steps, d_status)
+    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
+                                          d_thresholds, d_traj, record_every, record, d_steps, d_status)
     w[...] = backends.to_host(d_w)
     trajectories[...] = backends.to_host(d_traj)
     steps[...] = backends.to_host(d_steps)

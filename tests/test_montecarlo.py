@@ -14,9 +14,27 @@ from testbed.rules import rng as rng_rules
 Z_BOUND = 4.5
 #: Relative agreement between the kernels and the NumPy references (different but equivalent operation order).
 RTOL = 1e-9
-#: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and several
-#: CPU blocks of 8 lanes and a partial one.
+#: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and on the CPU
+#: more trials than a chunk has lanes (16), so that lanes take new trials as theirs end.
 SMALL_TRIALS = 23
+
+
+def saddle_starts(trials, dim, radius):
+    """Most starts at the saddle (escape at random times with noise, or censored); every fifth outside the escape
+    ball (escapes at t = 0 and never takes a lane)."""
+    starts = np.zeros((trials, dim))
+    starts[::5, 0] = 2.0 * radius
+    return starts
+
+
+def ravine_starts(trials):
+    """On the ravine of kappa 100 with lr 0.03 (lr kappa = 3 > 2): starts on the flat axis converge, at a time
+    that grows with their distance; every third start is off it and diverges; every seventh is converged already."""
+    starts = np.zeros((trials, 2))
+    starts[:, 0] = np.geomspace(2e-3, 1.0, trials)
+    starts[::3, 1] = 0.5
+    starts[::7] = 1e-4
+    return starts
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -91,6 +109,8 @@ CASES = {
                        dict(noise=0.0, criterion="none")),
     "rosenbrock_rmsprop_momentum": (lambda: landscapes.rosenbrock(), lambda: optim.RMSProp(lr=0.01, momentum=0.9),
                                     dict(noise=0.0, criterion="none")),
+    "saddle_sgd_mixed_starts": (lambda: landscapes.saddle(dim=3), lambda: optim.SGD(lr=0.5),
+                                dict(noise=0.05, start=saddle_starts(SMALL_TRIALS, 3, 1.0))),
 }
 
 
@@ -123,6 +143,64 @@ def test_one_and_two_threads_identical():
     np.testing.assert_array_equal(one.final, two.final)
     np.testing.assert_array_equal(one.trajectories, two.trajectories)
     assert one.escaped.all()
+
+
+#: Workloads of the schedule test: together they end trials every way (escape at t = 0, escape later,
+#: censoring, divergence), with and without noise.
+SCHEDULE_WORKLOADS = {
+    "saddle_noise": (lambda: landscapes.saddle(dim=3), lambda: optim.SGD(lr=0.5),
+                     dict(trials=97, noise=0.05, radius=1.0, max_steps=14, start=saddle_starts(97, 3, 1.0)),
+                     {"escaped_at_start", "escaped", "censored"}),
+    "ravine_converge_or_diverge": (lambda: landscapes.ravine(kappa=100.0), lambda: optim.SGD(lr=0.03),
+                                   dict(trials=61, noise=0.0, radius=1e-3, criterion="converge", max_steps=2000,
+                                        start=ravine_starts(61)),
+                                   {"escaped_at_start", "escaped", "diverged"}),
+}
+
+
+def outcomes(result):
+    """The ways the trials of ``result`` ended."""
+    found = {
+        "escaped_at_start": (result.escaped & (result.steps == 0)).any(),
+        "escaped": (result.escaped & (result.steps > 0)).any(),
+        "censored": result.censored.any(),
+        "diverged": result.diverged.any(),
+    }
+    return {name for name, present in found.items() if present}
+
+
+@pytest.mark.parametrize("workload", list(SCHEDULE_WORKLOADS))
+@pytest.mark.parametrize("lanes, chunks_per_thread", [(3, 1), (16, 2), (64, 1)])
+def test_cpu_schedule_does_not_change_any_trial(monkeypatch, workload, lanes, chunks_per_thread):
+    """Lanes per chunk and chunks per thread (on 2 threads) against the plainest schedule: one trial at a time,
+    on one lane, one thread.
+
+    A lane that takes a new trial, skips one that escaped at t = 0, or idles at the end of its chunk must not
+    change a single bit of any trial.
+    """
+    from testbed.kernels import montecarlo as kernels
+
+    make_landscape, make_optimizer, kw, expected_outcomes = SCHEDULE_WORKLOADS[workload]
+    kw = dict(kw, seed=2, record=kw["trials"], record_every=3)
+    monkeypatch.setattr(kernels, "MIN_TRIALS_PER_LANE", 1)
+    monkeypatch.setattr(kernels, "CPU_LANES", 1)
+    monkeypatch.setattr(kernels, "CHUNKS_PER_THREAD", 1)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        plain = montecarlo.escape_times(make_landscape(), make_optimizer(), **kw)
+        monkeypatch.setattr(kernels, "CPU_LANES", lanes)
+        monkeypatch.setattr(kernels, "CHUNKS_PER_THREAD", chunks_per_thread)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        other = montecarlo.escape_times(make_landscape(), make_optimizer(), **kw)
+    finally:
+        numba.set_num_threads(previous)
+    assert outcomes(plain) == expected_outcomes
+    np.testing.assert_array_equal(other.steps, plain.steps)
+    np.testing.assert_array_equal(other.escaped, plain.escaped)
+    np.testing.assert_array_equal(other.diverged, plain.diverged)
+    np.testing.assert_array_equal(other.final, plain.final)
+    np.testing.assert_array_equal(other.trajectories, plain.trajectories)
 
 
 # ----------------------------------------------------------------------------------------------------------

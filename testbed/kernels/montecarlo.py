@@ -1,6 +1,6 @@
 """Monte Carlo trial kernels: one trial per CPU ``prange`` iteration, one per GPU thread.
 
-Both loop over trials around the same rule, :func:`testbed.rules.montecarlo.run_trial`; every random number is
+Both run trials through the same rule, :func:`testbed.rules.montecarlo.run_trials`; every random number is
 keyed by (seed, trial, step, coordinate), so the escape time of a trial does not depend on the target, the
 thread count or the launch shape. The scratch arrays (``w``, ``g``, ``s0..s2``; one row of length ``dim`` per
 trial) are allocated by the caller, which also fills ``w`` with the starts.
@@ -22,8 +22,8 @@ from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
 # NumPy's error model (no ZeroDivisionError branch), and the noise rule inlined (it is marked inline_on_cpu),
-# so that the loop over a block's lanes (Philox, Box-Muller) compiles to SIMD code.
-_run_block_cpu = for_cpu(rules.run_block, error_model="numpy")
+# so that the loop over a chunk's lanes (Philox, Box-Muller) compiles to SIMD code.
+_run_trials_cpu = for_cpu(rules.run_trials, error_model="numpy")
 _gradient_cpu = for_cpu(landscape_rules.gradient)
 _hessian_cpu = for_cpu(landscape_rules.hessian)
 _escaped_cpu = for_cpu(rules.escaped)
@@ -35,13 +35,26 @@ _value_cpu = for_cpu(landscape_rules.value)
 DENSE_NEWTON = 0
 DENSE_SADDLE_FREE = 1
 
-#: Trials per block of SIMD lanes in :func:`trials_cpu` (8 float64 lanes fill an AVX-512 register).
-CPU_LANES = 8
+#: Lanes of one CPU chunk in :func:`trials_cpu`: two AVX-512 registers of float64, so the vectorised noise loop
+#: has two independent Philox chains in flight (measured: 16 lanes draw about 10% faster than 8).
+CPU_LANES = 16
+
+#: Chunks per thread: a few, so that threads that finish early take over work, and each long enough that the
+#: end of a chunk (lanes idle while its last trials finish) is a small part of it.
+CHUNKS_PER_THREAD = 4
+
+#: Fewest trials per lane in a chunk (below that the idle end of a chunk would cost more than the balance gains).
+MIN_TRIALS_PER_LANE = 16
 
 
 def noise_rows(dim):
     """Rows of the noise scratch: four draws per Philox block."""
     return 4 * ((dim + 3) // 4)
+
+
+def cpu_chunks(trials, threads, lanes=CPU_LANES):
+    """How many chunks :func:`trials_cpu` splits ``trials`` into on ``threads`` threads (at least 1)."""
+    return max(1, min(CHUNKS_PER_THREAD * threads, trials // (MIN_TRIALS_PER_LANE * lanes)))
 
 
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
@@ -50,25 +63,30 @@ def trials_cpu(
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, trajectories, record_every, n_record, lanes,
+    w, g, s0, s1, s2, trajectories, record_every, n_record, lanes, chunks,
     steps, status,
 ):
-    """Run every trial, a block of ``lanes`` trials per ``prange`` iteration: ``steps``, ``status``, final ``w``."""
+    """Run every trial: ``chunks`` contiguous chunks of trials, each run on ``lanes`` lanes by one ``prange``
+    iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
+
+    Writes ``steps``, ``status`` and the final ``w``.
+    """
     trials = w.shape[0]
     rows = 4 * ((dim + 3) // 4)
-    for block in prange((trials + lanes - 1) // lanes):
-        first = block * lanes
-        count = min(lanes, trials - first)
-        last = first + count
+    for chunk in prange(chunks):
+        first = chunk * trials // chunks
+        last = (chunk + 1) * trials // chunks
         noise = np.empty((rows, lanes))
+        lane_trial = np.empty(lanes, dtype=np.int64)
+        lane_step = np.empty(lanes, dtype=np.int64)
         thresholds = np.empty(lanes)
-        _run_block_cpu(
-            first, count, code, params, dim,
+        _run_trials_cpu(
+            first, last, lanes, code, params, dim,
             opt_code, hyper, lr, schedule_code, schedule_params,
             noise_kind, sigma, batch, samples, seed,
             criterion, center, radius, delta, has_box, low, high, max_steps,
-            w[first:last], g[first:last], s0[first:last], s1[first:last], s2[first:last], noise, thresholds,
-            trajectories, record_every, n_record, steps, status,
+            w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
+            steps, status,
         )
 
 
@@ -79,23 +97,25 @@ def _trials_signatures():
     vec = types.Array(f64, 1, "C")
     mat = types.Array(f64, 2, "C")
     cube = types.Array(f64, 3, "C")
+    ints = types.Array(i64, 1, "C")
     return [(
         i64, vec, i64,
         i64, vec, f64, i64, vec,
         i64, f64, i64, mat, u64,
         i64, vec, f64, f64, types.boolean, f64, f64, i64,
-        mat, mat, mat, mat, mat, cube, vec, cube, i64, i64,
-        types.Array(i64, 1, "C"), types.Array(types.int8, 1, "C"),
+        mat, mat, mat, mat, mat, cube, ints, ints, vec, cube, i64, i64,
+        ints, types.Array(types.int8, 1, "C"),
     )]
 
 
 @gpu_kernel(_trials_signatures)
 def trials_gpu():
-    """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial (one lane) per thread.
+    """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial on one lane per thread.
 
-    ``noise`` is (trials, noise_rows(dim), 1) and ``thresholds`` (trials,): each thread's scratch.
+    ``noise`` is (trials, noise_rows(dim), 1); ``lane_trial``, ``lane_step`` and ``thresholds`` have length
+    ``trials``: each thread's scratch.
     """
-    run_block = for_gpu(rules.run_block)
+    run_trials = for_gpu(rules.run_trials)
 
     @cuda.jit
     def kernel(
@@ -103,19 +123,18 @@ def trials_gpu():
         opt_code, hyper, lr, schedule_code, schedule_params,
         noise_kind, sigma, batch, samples, seed,
         criterion, center, radius, delta, has_box, low, high, max_steps,
-        w, g, s0, s1, s2, noise, thresholds, trajectories, record_every, n_record,
+        w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
         steps, status,
     ):
         start, stride = cuda.grid(1), cuda.gridsize(1)
         for trial in range(start, w.shape[0], stride):
-            run_block(
-                trial, 1, code, params, dim,
+            run_trials(
+                trial, trial + 1, 1, code, params, dim,
                 opt_code, hyper, lr, schedule_code, schedule_params,
                 noise_kind, sigma, batch, samples, seed,
                 criterion, center, radius, delta, has_box, low, high, max_steps,
-                w[trial:trial + 1], g[trial:trial + 1], s0[trial:trial + 1], s1[trial:trial + 1],
-                s2[trial:trial + 1], noise[trial], thresholds[trial:trial + 1],
-                trajectories, record_every, n_record, steps, status,
+                w, g, s0, s1, s2, noise[trial], lane_trial[trial:trial + 1], lane_step[trial:trial + 1],
+                thresholds[trial:trial + 1], trajectories, record_every, n_record, steps, status,
             )
 
     return kernel

@@ -1,7 +1,8 @@
 """One Monte Carlo trial of an optimizer on a landscape, as a rule compiled for both targets.
 
-:func:`run_block` is the whole life of a few trials run side by side (one on the GPU, a block of SIMD lanes on
-the CPU): each trial starts at its row of ``w`` (filled by the caller), and repeats
+:func:`run_trials` is the whole life of a queue of trials run on a few lanes (one lane on the GPU, a handful of SIMD
+lanes on the CPU, where a lane takes the next trial as soon as its own ends): each trial starts at its row of
+``w`` (filled by the caller), and repeats
 
     t += 1
     g_i = df_t/dw_i(w) + noise_i(seed, trial, t)          for every i, at the current w
@@ -9,7 +10,7 @@ the CPU): each trial starts at its row of ``w`` (filled by the caller), and repe
     w = clip(w, low, high)                                 only for a landscape on a box (Reddi)
 
 until the escape criterion holds, an iterate is not finite (divergence) or ``t`` reaches ``max_steps``
-(censoring). The CPU kernel runs one block of trials per ``prange`` iteration, the GPU kernel one trial per
+(censoring). The CPU kernel runs one chunk of trials per ``prange`` iteration, the GPU kernel one trial per
 thread; both call this rule, so both targets do the same arithmetic in the same order.
 
 Noise (the keys make every draw a pure function of (seed, trial, step, coordinate), whatever the thread):
@@ -38,7 +39,7 @@ from .landscapes import value as landscape_value
 from .optimizers import H_INIT0, H_INIT1, H_INIT2
 from .optimizers import prepare as optimizer_prepare
 from .optimizers import update as optimizer_update
-from .rng import normal4, uniform4
+from .rng import normal2, normal4, uniform4
 from .schedules import learning_rate
 
 NOISE_NONE = 0
@@ -53,7 +54,7 @@ CRITERION_NONE = 3
 STATUS_CENSORED = 0
 STATUS_ESCAPED = 1
 STATUS_DIVERGED = 2
-#: A trial still running (inside :func:`run_block` only; never returned).
+#: A trial still running (inside :func:`run_trials` only; never returned).
 STATUS_RUNNING = -1
 
 #: Philox block offset of the minibatch index draws (the high counter word is 1; coordinate noise uses 0).
@@ -89,129 +90,181 @@ def minibatch_noise(seed, trial, step, i, batch, samples, n_samples):
     return total / batch
 
 
-def fill_noise(seed, first, lanes, step, n_blocks, noise):
-    """noise[4 b + k, lane] = draw k of :func:`testbed.rules.rng.normal4` (seed, trial first + lane, step, block b).
+def fill_noise(seed, lane_trial, lane_step, lanes, dim, noise):
+    """noise[4 b + k, lane] = draw k of :func:`testbed.rules.rng.normal4` (seed, lane's trial, lane's next step, b)
+    for the ``dim`` coordinates (a last block that needs at most two draws computes one Box-Muller pair only).
 
-    Every lane, finished or not: a branch-free loop over lanes is what LLVM vectorises (``inline_on_cpu``
-    asks :mod:`testbed.kernels.targets` to inline this rule and Philox into it on the CPU).
+    Every lane, busy or idle: a branch-free loop over lanes is what LLVM vectorises. The lanes' trials and steps differ,
+    which costs the vector loop nothing: they are loaded like any other per-lane operand.
     """
-    for block in range(n_blocks):
+    for block in range((dim + 3) // 4):
         row = 4 * block
-        for lane in range(lanes):
-            z0, z1, z2, z3 = normal4(seed, first + lane, step, block)
-            noise[row, lane] = z0
-            noise[row + 1, lane] = z1
-            noise[row + 2, lane] = z2
-            noise[row + 3, lane] = z3
+        if dim - row > 2:
+            for lane in range(lanes):
+                z0, z1, z2, z3 = normal4(seed, lane_trial[lane], lane_step[lane] + 1, block)
+                noise[row, lane] = z0
+                noise[row + 1, lane] = z1
+                noise[row + 2, lane] = z2
+                noise[row + 3, lane] = z3
+        else:
+            for lane in range(lanes):
+                z0, z1 = normal2(seed, lane_trial[lane], lane_step[lane] + 1, block)
+                noise[row, lane] = z0
+                noise[row + 1, lane] = z1
 
 
-fill_noise.inline_on_cpu = True
+# On the CPU: a function of its own (inlined into run_trials, the vectorised loop draws half as fast), with Philox
+# and Box-Muller inlined into it (a loop that calls a function is not vectorised). See testbed.kernels.targets.
+fill_noise.call_on_cpu = True
+fill_noise.inline_callees_on_cpu = True
 
 
-def record(trajectories, trial, point, w, row, dim):
-    """Copy ``w[row]`` into ``trajectories[trial, point]``."""
+def record(trajectories, trial, point, w, dim):
+    """Copy ``w[trial]`` into ``trajectories[trial, point]``."""
     for i in range(dim):
-        trajectories[trial, point, i] = w[row, i]
+        trajectories[trial, point, i] = w[trial, i]
 
 
-def run_block(
-    first, lanes, code, params, dim,
+def start_trial(
+    trial, code, params, dim, hyper, criterion, center, radius, delta, w, s0, s1, s2, trajectories, n_record,
+    steps, status,
+):
+    """Set up ``trial`` at its start ``w[trial]``: optimizer slots, trajectory point 0, the escape check at t = 0.
+
+    Returns ``(started, loss_threshold)``: ``started`` is False when the trial has escaped already at t = 0 (its
+    ``steps`` and ``status`` are then final); ``loss_threshold`` is f(w_0) - delta for ``CRITERION_LOSS``.
+    """
+    for i in range(dim):
+        s0[trial, i] = hyper[H_INIT0]
+        s1[trial, i] = hyper[H_INIT1]
+        s2[trial, i] = hyper[H_INIT2]
+    threshold = 0.0
+    if criterion == CRITERION_LOSS:
+        threshold = landscape_value(code, w, trial, dim, params, 0) - delta
+    if trial < n_record:
+        record(trajectories, trial, 0, w, dim)
+    if escaped(criterion, code, w, trial, dim, params, center, radius, threshold):
+        steps[trial] = 0
+        status[trial] = STATUS_ESCAPED
+        return False, threshold
+    return True, threshold
+
+
+def take_next_trial(
+    lane, upcoming, last, code, params, dim, hyper, criterion, center, radius, delta, w, s0, s1, s2,
+    trajectories, n_record, steps, status, lane_trial, lane_step, thresholds,
+):
+    """Give ``lane`` the first trial from ``upcoming`` on (below ``last``) that does not escape at t = 0.
+
+    Returns the new ``upcoming``. A lane left without a trial holds ``last`` in ``lane_trial`` (idle).
+    """
+    while upcoming < last:
+        trial = upcoming
+        upcoming += 1
+        started, threshold = start_trial(trial, code, params, dim, hyper, criterion, center, radius, delta,
+                                         w, s0, s1, s2, trajectories, n_record, steps, status)
+        if started:
+            lane_trial[lane] = trial
+            lane_step[lane] = 0
+            thresholds[lane] = threshold
+            return upcoming
+    lane_trial[lane] = last
+    lane_step[lane] = 0
+    return upcoming
+
+
+def run_trials(
+    first, last, lanes, code, params, dim,
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, noise, thresholds, trajectories, record_every, n_record, steps, status,
+    w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
+    steps, status,
 ):
-    """Run trials ``first .. first + lanes - 1`` side by side, from ``w`` (updated in place).
+    """Run trials ``first .. last - 1`` on ``lanes`` lanes; a lane whose trial ends takes the next one.
 
-    ``w, g, s0, s1, s2``: the block's rows (``lanes`` x ``dim``); ``noise``: scratch of shape
-    (4 ceil(dim / 4), >= lanes); ``thresholds``: scratch of length >= lanes. Writes ``steps[trial]`` and
-    ``status[trial]`` (global arrays) and, for trials below ``n_record``, ``trajectories[trial, k]`` = w at step
-    k ``record_every``. The GPU runs one lane per thread; the CPU a block of lanes per iteration, so that the
-    noise of all lanes is drawn in one loop that LLVM turns into SIMD code. Each lane's arithmetic is the same
-    either way.
+    ``w, g, s0, s1, s2`` are the global (trials x dim) arrays; each trial starts at its row of ``w`` (filled by
+    the caller), which ends as its final iterate. Scratch: ``noise`` (4 ceil(dim / 4) x lanes), ``lane_trial``,
+    ``lane_step`` (int64) and ``thresholds`` (float64), each of length ``lanes``. Writes ``steps[trial]``,
+    ``status[trial]`` and, for trials below ``n_record``, ``trajectories[trial, k]`` = w at step k ``record_every``.
+
+    The GPU runs one trial on one lane per thread. The CPU runs many trials on a few lanes per ``prange``
+    iteration: the noise of all lanes is drawn in one loop that LLVM turns into SIMD code, and since every lane
+    keeps its own step count, a lane never waits for a slower trial (a lockstep block of 8 trials would idle
+    a quarter of its lanes on this escape-time spread). Each trial's arithmetic is the same either way.
     """
-    n_blocks = (dim + 3) // 4
     n_samples = samples.shape[0]
+    upcoming = first
     running = 0
     for lane in range(lanes):
-        trial = first + lane
-        for i in range(dim):
-            s0[lane, i] = hyper[H_INIT0]
-            s1[lane, i] = hyper[H_INIT1]
-            s2[lane, i] = hyper[H_INIT2]
-        thresholds[lane] = 0.0
-        if criterion == CRITERION_LOSS:
-            thresholds[lane] = landscape_value(code, w, lane, dim, params, 0) - delta
-        if trial < n_record:
-            record(trajectories, trial, 0, w, lane, dim)
-        if escaped(criterion, code, w, lane, dim, params, center, radius, thresholds[lane]):
-            steps[trial] = 0
-            status[trial] = STATUS_ESCAPED
-        else:
-            steps[trial] = max_steps
-            status[trial] = STATUS_RUNNING
+        upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center, radius,
+                                   delta, w, s0, s1, s2, trajectories, n_record, steps, status,
+                                   lane_trial, lane_step, thresholds)
+        if lane_trial[lane] < last:
             running += 1
-    t = 0
-    while running > 0 and t < max_steps:
-        t += 1
+    while running > 0:
         if noise_kind == NOISE_GAUSSIAN:
-            fill_noise(seed, first, lanes, t, n_blocks, noise)
-        rate = learning_rate(schedule_code, schedule_params, lr, t)
-        c0, c1, c2, c3 = optimizer_prepare(opt_code, hyper, t, rate)
+            fill_noise(seed, lane_trial, lane_step, lanes, dim, noise)
         for lane in range(lanes):
-            trial = first + lane
-            if status[trial] != STATUS_RUNNING:
+            trial = lane_trial[lane]
+            if trial >= last:
                 continue
+            t = lane_step[lane] + 1
+            lane_step[lane] = t
+            rate = learning_rate(schedule_code, schedule_params, lr, t)
+            c0, c1, c2, c3 = optimizer_prepare(opt_code, hyper, t, rate)
             for i in range(dim):
-                gi = landscape_gradient(code, w, lane, i, dim, params, t)
+                gi = landscape_gradient(code, w, trial, i, dim, params, t)
                 if noise_kind == NOISE_GAUSSIAN:
                     gi += sigma * noise[i, lane]
                 elif noise_kind == NOISE_MINIBATCH:
                     gi += sigma * minibatch_noise(seed, trial, t, i, batch, samples, n_samples)
-                g[lane, i] = gi
+                g[trial, i] = gi
             finite = True
             distance2 = 0.0  # |w - center|^2, for the radius criterion, fused into the update
             for i in range(dim):
-                wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[lane, i], g[lane, i],
-                                               s0[lane, i], s1[lane, i], s2[lane, i])
+                wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[trial, i], g[trial, i],
+                                               s0[trial, i], s1[trial, i], s2[trial, i])
                 if has_box:
                     if math.isfinite(wi):  # checked before the projection, which could hide a NaN
                         wi = min(max(wi, low), high)
                     else:
                         finite = False
-                w[lane, i] = wi
-                s0[lane, i] = a
-                s1[lane, i] = b
-                s2[lane, i] = c
+                w[trial, i] = wi
+                s0[trial, i] = a
+                s1[trial, i] = b
+                s2[trial, i] = c
                 offset = wi - center[i]
                 distance2 += offset * offset
             if not math.isfinite(distance2):  # a non-finite iterate, or |w| beyond 1e154: look at each one
                 for i in range(dim):
-                    if not math.isfinite(w[lane, i]):
+                    if not math.isfinite(w[trial, i]):
                         finite = False
             if trial < n_record and t % record_every == 0:
-                record(trajectories, trial, t // record_every, w, lane, dim)
+                record(trajectories, trial, t // record_every, w, dim)
+            outcome = STATUS_RUNNING
             if not finite:
-                steps[trial] = t
-                status[trial] = STATUS_DIVERGED
-                running -= 1
+                outcome = STATUS_DIVERGED
             elif criterion == CRITERION_RADIUS:
                 if distance2 > radius * radius:  # the same sum, in the same order, as escaped() forms
-                    steps[trial] = t
-                    status[trial] = STATUS_ESCAPED
-                    running -= 1
-            elif escaped(criterion, code, w, lane, dim, params, center, radius, thresholds[lane]):
+                    outcome = STATUS_ESCAPED
+            elif escaped(criterion, code, w, trial, dim, params, center, radius, thresholds[lane]):
+                outcome = STATUS_ESCAPED
+            if outcome == STATUS_RUNNING and t >= max_steps:
+                outcome = STATUS_CENSORED
+            if outcome != STATUS_RUNNING:
                 steps[trial] = t
-                status[trial] = STATUS_ESCAPED
-                running -= 1
-    for lane in range(lanes):
-        if status[first + lane] == STATUS_RUNNING:
-            status[first + lane] = STATUS_CENSORED
+                status[trial] = outcome
+                upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center,
+                                           radius, delta, w, s0, s1, s2, trajectories, n_record, steps, status,
+                                           lane_trial, lane_step, thresholds)
+                if lane_trial[lane] >= last:
+                    running -= 1
 
 
 # On the CPU, the landscape, optimizer and noise rules are inlined into the trial loop (a call per coordinate
 # and step costs more than the arithmetic), see testbed.kernels.targets.
-run_block.inline_callees_on_cpu = True
+run_trials.inline_callees_on_cpu = True
 # ... and compiled without reference counting: the inlined rules' array arguments would otherwise update one
 # shared counter atomically on every call, which serialises the threads.
-run_block.no_refcount_on_cpu = True
+run_trials.no_refcount_on_cpu = True

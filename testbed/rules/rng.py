@@ -260,6 +260,12 @@ def normal4(seed, stream, step, block):
     return z0, z1, z2, z3
 
 
+def normal2(seed, stream, step, block):
+    """The first two draws of :func:`normal4` (block ``block``), without computing the other pair."""
+    u0, u1, u2, u3 = uniform4(seed, stream, step, block)
+    return box_muller(u0, u1)
+
+
 def store_block(out, block, offset, d0, d1, d2, d3):
     """Store the four draws of Philox ``block`` where they fall inside ``out`` (element j holds draw offset + j)."""
     n = out.size
