@@ -4,12 +4,18 @@
 pytest loads. Every CUDA kernel then runs in Numba's simulator; ``tests/test_ptx.py`` compiles the same kernels
 to PTX in a subprocess without the simulator.
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-# The on-disk cache does not notice edits to rules in other files: never let the suite load stale kernels.
-os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="testbed-numba-cache-"))
+# A private cache, removed at exit: the suite compiles every kernel from the checkout's sources (as CI does) and
+# leaves no cache behind. (testbed.kernels.cache keeps a shared cache sound too; tests/test_kernel_cache.py.)
+if "NUMBA_CACHE_DIR" not in os.environ:
+    _private_cache = tempfile.mkdtemp(prefix="testbed-numba-cache-")
+    os.environ["NUMBA_CACHE_DIR"] = _private_cache
+    atexit.register(shutil.rmtree, _private_cache, ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
