@@ -27,7 +27,7 @@ terms, ``batch`` drawn with replacement per step: see :mod:`testbed.rules.montec
 Philox keyed by (seed, trial, step, coordinate), so escape times are identical on the CPU with any number of
 threads and on CUDA (the simulator bit for bit). The normals are Box-Muller on all four words of a Philox block,
 with log, sin and cos evaluated by polynomials (relative error ~1e-15) so that the CPU kernel vectorises the
-noise of a chunk's 16 lanes (each lane takes the next trial when its own ends); the same arithmetic runs on the
+noise of a chunk's 32 lanes (each lane takes the next trial when its own ends); the same arithmetic runs on the
 GPU (where only the compiler's fused multiply-adds may change a last bit).
 
 Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an

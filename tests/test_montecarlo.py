@@ -15,8 +15,8 @@ Z_BOUND = 4.5
 #: Relative agreement between the kernels and the NumPy references (different but equivalent operation order).
 RTOL = 1e-9
 #: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and on the CPU
-#: more trials than a chunk has lanes (16), so that lanes take new trials as theirs end.
-SMALL_TRIALS = 23
+#: more trials than a chunk has lanes (kernels.CPU_LANES, 32), so that lanes take new trials as theirs end.
+SMALL_TRIALS = 37
 
 
 def saddle_starts(trials, dim, radius):
@@ -58,6 +58,12 @@ def test_noise_draws_are_standard_normal():
 
 # ----------------------------------------------------------------------------------------------------------
 # Against the NumPy reference
+
+
+def test_small_trials_outnumber_the_cpu_lanes():
+    from testbed.kernels import montecarlo as kernels
+
+    assert SMALL_TRIALS > kernels.CPU_LANES
 
 
 @pytest.mark.parametrize(

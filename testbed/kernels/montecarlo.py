@@ -35,9 +35,10 @@ _value_cpu = for_cpu(landscape_rules.value)
 DENSE_NEWTON = 0
 DENSE_SADDLE_FREE = 1
 
-#: Lanes of one CPU chunk in :func:`trials_cpu`: two AVX-512 registers of float64, so the vectorised noise loop
-#: has two independent Philox chains in flight (measured: 16 lanes draw about 10% faster than 8).
-CPU_LANES = 16
+#: Lanes of one CPU chunk in :func:`trials_cpu`: four AVX-512 registers of float64, so the vectorised noise loop
+#: has independent Philox chains in flight (on the d = 10 saddle benchmark, 1 thread: 8 lanes 1.27 s, 16 lanes
+#: 1.21 s, 32 lanes 1.17 s, 64 lanes 1.15 s; more lanes also idle longer at the end of a chunk).
+CPU_LANES = 32
 
 #: Chunks per thread: a few, so that threads that finish early take over work, and each long enough that the
 #: end of a chunk (lanes idle while its last trials finish) is a small part of it.
