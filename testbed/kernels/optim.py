@@ -22,9 +22,7 @@ from numba import cuda, njit, prange
 from .. import config
 from ..rules import optimizers as rules
 from .registry import gpu_kernel
-from .targets import for_gpu
-
-H_ONE = rules.H_ONE
+from .targets import for_cpu, for_gpu
 
 #: Options of the CPU optimizer kernels: NumPy's error model (a division by zero gives inf or NaN, as on the GPU,
 #: instead of raising), which also lets LLVM vectorise the loops (Python's model puts a zero test before every
@@ -49,22 +47,15 @@ def _run_adam(hyper, c0, c1, c2, c3, w, g, m, v):
         w[i], m[i], v[i], _ = _update_inline(rules.ADAM, hyper, c0, c1, c2, c3, w[i], g[i], m[i], v[i], zero)
 
 
+#: The loop body shared with the CUDA twin, inlined at Numba's level with ``update`` inlined into it.
+_update_component_inline = for_cpu(rules.update_component, error_model="numpy", inline=True)
+
+
 @njit(inline="always", error_model="numpy")
 def _run_chunk(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
     """Every component of these (chunk) views; reads and writes only the first ``n_slots`` state arrays."""
-    zero = hyper[rules.H_ONE] - hyper[rules.H_ONE]
     for i in range(w.size):
-        a0 = s0[i] if n_slots > 0 else zero
-        a1 = s1[i] if n_slots > 1 else zero
-        a2 = s2[i] if n_slots > 2 else zero
-        w_new, b0, b1, b2 = _update_inline(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
-        w[i] = w_new
-        if n_slots > 0:
-            s0[i] = b0
-        if n_slots > 1:
-            s1[i] = b1
-        if n_slots > 2:
-            s2[i] = b2
+        _update_component_inline(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, i)
 
 
 @njit(parallel=True, **OPTIM_KERNEL_OPTIONS)
@@ -112,24 +103,13 @@ def _step_signatures():
 @gpu_kernel(_step_signatures)
 def step_gpu():
     """The CUDA twin of :func:`step_cpu` (a grid-stride loop), built on first use."""
-    update = for_gpu(rules.update)
+    update_component = for_gpu(rules.update_component)
 
     @cuda.jit
     def kernel(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, n_slots):
         start, stride = cuda.grid(1), cuda.gridsize(1)
-        zero = hyper[H_ONE] - hyper[H_ONE]
         for i in range(start, w.size, stride):
-            a0 = s0[i] if n_slots > 0 else zero
-            a1 = s1[i] if n_slots > 1 else zero
-            a2 = s2[i] if n_slots > 2 else zero
-            w_new, b0, b1, b2 = update(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
-            w[i] = w_new
-            if n_slots > 0:
-                s0[i] = b0
-            if n_slots > 1:
-                s1[i] = b1
-            if n_slots > 2:
-                s2[i] = b2
+            update_component(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, i)
 
     return kernel
 

@@ -321,3 +321,23 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         return w - lr * c1 * m / (u + hyper[H_EPS_OUT]), m, u, s2
 
     return w, s0, s1, s2
+
+
+def update_component(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, i):
+    """:func:`update` of component ``i`` of the arrays, in place, reading and writing only the first ``n_slots``
+    slot arrays (a rule returns the others unchanged, so the caller may pass short placeholders for them).
+
+    The loop body of both fused step kernels (:mod:`testbed.kernels.optim`), so they share the memory traffic too.
+    """
+    zero = hyper[H_ONE] - hyper[H_ONE]
+    a0 = s0[i] if n_slots > 0 else zero
+    a1 = s1[i] if n_slots > 1 else zero
+    a2 = s2[i] if n_slots > 2 else zero
+    w_new, b0, b1, b2 = update(code, hyper, c0, c1, c2, c3, w[i], g[i], a0, a1, a2)
+    w[i] = w_new
+    if n_slots > 0:
+        s0[i] = b0
+    if n_slots > 1:
+        s1[i] = b1
+    if n_slots > 2:
+        s2[i] = b2
