@@ -5,6 +5,7 @@
 on any machine while it is on, but ``"auto"`` never chooses it: the simulator is a test tool, far slower than
 the CPU kernels.
 """
+import contextlib
 import difflib
 import math
 import os
@@ -14,6 +15,30 @@ import numpy as np
 from . import config
 
 BACKENDS = ("cpu", "cuda", "auto")
+
+#: Below this many elements a CPU kernel runs on the calling thread alone: waking the thread pool costs more than
+#: the work (tens of milliseconds on a busy machine, against tens of microseconds for a small optimizer step or
+#: layer pass). Every CPU kernel's result is independent of the thread count, so this changes timing only.
+SERIAL_BELOW = 1 << 16
+
+
+@contextlib.contextmanager
+def threads_for(size):
+    """Run the enclosed CPU kernels on one thread when ``size`` (elements of work) is below ``SERIAL_BELOW``.
+
+    Numba's thread count is per calling thread, so this does not affect other threads.
+    """
+    if size >= SERIAL_BELOW:
+        yield
+        return
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def closest(name, choices):

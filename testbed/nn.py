@@ -377,9 +377,10 @@ class MLP:
                 device.forward_layer(l, previous, pre, post, low, high, finite_max, first, shift_x)
             else:
                 bias = b if self.bias else np.zeros(0, dtype=self.dtype)
-                kernels.forward_layer_cpu(previous, w, bias, self.bias, pre, post, act.code, act.param, low, high,
-                                          finite_max, first, shift_x, ROWS_PER_CHUNK, edges, stats[l - 1],
-                                          active[l - 1], counts[l - 1])
+                with backends.threads_for(batch * self.widths[l]):
+                    kernels.forward_layer_cpu(previous, w, bias, self.bias, pre, post, act.code, act.param, low,
+                                              high, finite_max, first, shift_x, ROWS_PER_CHUNK, edges, stats[l - 1],
+                                              active[l - 1], counts[l - 1])
             if pair is not None:
                 rows = (pre[pair[0]].copy_to_host(), pre[pair[1]].copy_to_host()) if cuda else (
                     pre[pair[0]], pre[pair[1]])
@@ -458,9 +459,10 @@ class MLP:
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
-        kernels.delta_pass_cpu(delta, delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
-                               stats_delta[depth - 1], self.bias_grads(depth) if self.bias else no_bias,
-                               self.bias)
+        with backends.threads_for(delta.size):
+            kernels.delta_pass_cpu(delta, delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
+                                   stats_delta[depth - 1], self.bias_grads(depth) if self.bias else no_bias,
+                                   self.bias)
         if stats_delta[depth - 1, kernels.B_NONFINITE]:
             overflow = depth
         l = depth
@@ -470,11 +472,12 @@ class MLP:
                 else delta
             pre_prev = self._pre[l - 2] if propagate else delta
             bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
-            kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
-                                       finite_max, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
-                                       propagate, act.code, act.param,
-                                       stats_delta[l - 2] if propagate else stats_delta[l - 1],
-                                       bias_prev, self.bias and propagate)
+            with backends.threads_for(batch * max(self.widths[l], self.widths[l - 1])):
+                kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
+                                           finite_max, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
+                                           propagate, act.code, act.param,
+                                           stats_delta[l - 2] if propagate else stats_delta[l - 1],
+                                           bias_prev, self.bias and propagate)
             if stats_w[l - 1, kernels.B_NONFINITE]:
                 overflow = l
             elif propagate and stats_delta[l - 2, kernels.B_NONFINITE]:

@@ -50,11 +50,9 @@ Before a step the gradients are checked (a read of ``grads``). ``nonfinite="rais
 Newton and saddle-free Newton are dense: :func:`newton_step` and :func:`saddle_free_newton_step` (NumPy, small d),
 and the :class:`Newton` and :class:`SaddleFreeNewton` optimizers, whose ``step`` takes the Hessian.
 """
-import contextlib
 import dataclasses
 import inspect
 
-import numba
 import numpy as np
 
 from . import backend as backends
@@ -67,24 +65,6 @@ NONFINITE_POLICIES = ("raise", "skip")
 
 #: Components per CPU thread task in the fused step (a kernel argument, like every constant).
 CPU_CHUNK = 16384
-
-#: Below this many components the CPU kernels run on the calling thread alone: waking the thread pool costs more
-#: than the step (tens of milliseconds on a busy machine, against tens of microseconds for the step itself).
-SERIAL_BELOW = 1 << 16
-
-
-@contextlib.contextmanager
-def _threads_for(size):
-    """Run the enclosed CPU kernels on one thread when ``size`` is small (Numba's thread count is per thread)."""
-    if size >= SERIAL_BELOW:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Schedules
@@ -384,7 +364,7 @@ class Optimizer:
         device arrays with ``backend="cuda"``).
         """
         w, g = self._check_step(params, grads, state)
-        with _threads_for(w.size):
+        with backends.threads_for(w.size):
             return self._step(w, g, params, state)
 
     def _step(self, w, g, params, state):

@@ -7,7 +7,6 @@ weights; ``p(1-p)/n`` for a fraction over n exchangeable units) or estimated fro
 """
 import math
 
-import numba
 import numpy as np
 import pytest
 
@@ -28,16 +27,6 @@ DEEP_NETS = 2
 TANH_WIDTH = 128
 TANH_BATCH = 16
 TANH_DEPTH = 20
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The nets here are small: one thread avoids the parallel kernels' start-up cost, which dominates at these
-    sizes (and explodes when the machine is oversubscribed). Results do not depend on the thread count."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 def unit_norm_inputs(batch, width, seed):

@@ -384,3 +384,26 @@ def test_bad_network_arguments():
         net.initialize("he_normal", bias_var=0.1)
     with pytest.raises(ValueError, match="lsuv"):
         net.initialize("lsuv")
+
+
+def test_small_work_runs_serially_and_restores_the_thread_count():
+    """backend.threads_for: one thread below SERIAL_BELOW elements, the caller's count otherwise and afterwards."""
+    import numba
+
+    from testbed import backend
+
+    previous = numba.get_num_threads()
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
+    try:
+        with backend.threads_for(backend.SERIAL_BELOW - 1):
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == threads
+        with backend.threads_for(backend.SERIAL_BELOW):
+            assert numba.get_num_threads() == threads
+        with pytest.raises(RuntimeError):
+            with backend.threads_for(1):
+                raise RuntimeError("inside")
+        assert numba.get_num_threads() == threads
+    finally:
+        numba.set_num_threads(previous)
