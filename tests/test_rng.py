@@ -1,4 +1,6 @@
 """Philox4x32-10: Random123's known answers, the distributions, independence and reproducibility."""
+import math
+
 import numba
 import numpy as np
 import pytest
@@ -148,3 +150,37 @@ def test_compiled_box_muller_matches_the_plain_rule():
     uniforms = _philox_uniforms()[:2000]
     for u0, u1 in zip(uniforms[::2], uniforms[1::2]):
         assert compiled(u0, u1) == rules.box_muller(u0, u1)
+
+
+def _floor_cases():
+    """Integers, halves and near-integers of both signs, up to floor_float's bound 2**51, and random reals."""
+    exact = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 2.5, -2.5, 2.0**51, -(2.0**51), 2.0**51 - 0.5,
+             -(2.0**51) + 0.5, 2.0**50 + 0.25, -(2.0**50) - 0.75]
+    near = [np.nextafter(k, np.inf) for k in range(-4, 5)] + [np.nextafter(k, -np.inf) for k in range(-4, 5)]
+    random = np.random.default_rng(4).uniform(-1e6, 1e6, 20_000).tolist()
+    return exact + near + random + _philox_uniforms()[:5000]
+
+
+def test_floor_float_is_math_floor():
+    for x in _floor_cases():
+        assert rules.floor_float(x) == math.floor(x), x
+
+
+def test_compiled_floor_float_is_math_floor():
+    from testbed.kernels.targets import for_cpu
+
+    compiled = for_cpu(rules.floor_float, error_model="numpy")
+    for x in _floor_cases():
+        assert compiled(x) == math.floor(x), x
+
+
+def test_word_to_uniform_is_exactly_word_plus_one_over_two_pow_32():
+    words = [0, 1, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 2, 2**32 - 1]
+    words += np.random.default_rng(5).integers(0, 2**32, 10_000).tolist()
+    from testbed.kernels.targets import for_cpu
+
+    compiled = for_cpu(rules.word_to_uniform, error_model="numpy")
+    for word in words:
+        expected = (float(word) + 1.0) * 2.0**-32
+        assert rules.word_to_uniform(np.uint64(word)) == expected, word
+        assert compiled(np.uint64(word)) == expected, word

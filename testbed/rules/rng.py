@@ -94,9 +94,19 @@ def random_words(seed, stream, step, block):
     )
 
 
+#: 2**31: a 32-bit word w is converted to float as the signed 32-bit integer w - 2**31, plus 2**31.
+HALF_WORD = 2**31
+
+
 def word_to_uniform(word):
-    """Map a 32-bit word w to (w + 1) / 2**32 in (0, 1] (exact in float64; never 0, so log(u) is finite)."""
-    return (float(word) + 1.0) * TWO_POW_MINUS_32
+    """Map a 32-bit word w to (w + 1) / 2**32 in (0, 1] (exact in float64; never 0, so log(u) is finite).
+
+    w + 1 is formed as float(w - 2**31) + (2**31 + 1), the conversion from a signed 32-bit integer: every SIMD
+    unit converts that in vector registers, while a conversion from 64-bit integers has no AVX2 instruction and
+    LLVM would convert the lanes one by one. Both sums are exact, so the uniform is the same bits either way.
+    """
+    centred = np.int32(np.int64(word) - HALF_WORD)
+    return (float(centred) + (HALF_WORD + 1.0)) * TWO_POW_MINUS_32
 
 
 def uniform4(seed, stream, step, block):
@@ -193,15 +203,32 @@ def log_unit(u):
     return e * LN2_HI + (e * LN2_LO + s * p)
 
 
+#: 1.5 * 2**52: for |x| <= 2**51, x + ROUNDING_MAGIC lies in [2**52, 2**53], where the doubles are the integers,
+#: so the sum rounds x to an integer and subtracting the constant again is exact.
+ROUNDING_MAGIC = 1.5 * 2.0**52
+
+
+def floor_float(x):
+    """floor(x) as a float, exact for |x| <= 2**51, with plain + - and a select.
+
+    ``math.floor`` returns an integer in Numba: the round trip through int64 has no AVX2 instruction, so LLVM
+    would leave the vector registers for it. Here x is rounded to the nearest integer by the classic
+    ``(x + 1.5 * 2**52) - 1.5 * 2**52`` (exact under round-to-nearest, which Numba does not reassociate), then
+    stepped down by one where the rounding went up.
+    """
+    nearest = (x + ROUNDING_MAGIC) - ROUNDING_MAGIC
+    return nearest - 1.0 if nearest > x else nearest
+
+
 def sincos_two_pi(t):
     """(sin 2 pi t, cos 2 pi t) with plain + * (no libm call), absolute error below 1e-15.
 
     Reduction by quarter turns: r = t - round(t) - q/4 with q = round(4 (t - round(t))) in -2..2, exact when
-    t + 1/2 and 4 t are exact (true for the uniforms (w + 1) / 2**32), then Taylor polynomials on |r| <= 1/8 and a
-    rotation by q quarter turns.
+    t + 1/2 and 4 t are exact (true for the uniforms (w + 1) / 2**32) and |t| <= 2**50 (:func:`floor_float`),
+    then Taylor polynomials on |r| <= 1/8 and a rotation by q quarter turns.
     """
-    t = t - math.floor(t + 0.5)
-    q = math.floor(4.0 * t + 0.5)
+    t = t - floor_float(t + 0.5)
+    q = floor_float(4.0 * t + 0.5)
     r = t - 0.25 * q
     r2 = r * r
     sp = SIN_C9
