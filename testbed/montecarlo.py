@@ -349,7 +349,7 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
     if hyper.size != optimizer_rules.HYPER_SIZE:
         raise ValueError(f"optimizer rule_spec().hyper must have {optimizer_rules.HYPER_SIZE} entries")
     schedule_params = np.ascontiguousarray(np.asarray(spec.schedule_params, dtype=np.float64))
-    scratch = [np.zeros_like(w) for _ in range(4)]
+    slots = [np.zeros_like(w) for _ in range(3)]
     args = [
         landscape.code, landscape.params, dim,
         int(spec.code), hyper, float(spec.lr), int(spec.schedule_code), schedule_params,
@@ -358,27 +358,30 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
         common["low"], common["high"], common["max_steps"],
     ]
     if target == "cpu":
+        args[4] = tuple(float(h) for h in hyper)  # a tuple stays in registers (see kernels.trials_cpu)
         chunks = kernels.cpu_chunks(trials, numba.get_num_threads())
         previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
         try:
-            kernels.trials_cpu(*args, w, *scratch, trajectories, record_every, record, kernels.CPU_LANES, chunks,
+            kernels.trials_cpu(*args, w, *slots, trajectories, record_every, record, kernels.CPU_LANES, chunks,
                                steps, status)
         finally:
             numba.set_parallel_chunksize(previous)
         return
     noise = np.zeros((trials, kernels.noise_rows(dim), 1))
+    lane_state = np.zeros((trials, kernels.lane_state_rows(dim), 1))
     lane_trial = np.zeros(trials, dtype=np.int64)
     lane_step = np.zeros(trials, dtype=np.int64)
     thresholds = np.zeros(trials)
     device = [backends.to_device(a) for a in (landscape.params, hyper, schedule_params, common["samples"],
-                                              common["center"], w, *scratch, noise, lane_trial, lane_step,
-                                              thresholds, trajectories, steps, status)]
-    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_lane_trial,
-     d_lane_step, d_thresholds, d_traj, d_steps, d_status) = device
+                                              common["center"], w, *slots, noise, lane_trial, lane_step,
+                                              thresholds, lane_state, trajectories, steps, status)]
+    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial,
+     d_lane_step, d_thresholds, d_lane_state, d_traj, d_steps, d_status) = device
     args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
     blocks, threads = backends.launch_shape(trials)
-    kernels.trials_gpu()[blocks, threads](*args, d_w, d_g, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
-                                          d_thresholds, d_traj, record_every, record, d_steps, d_status)
+    kernels.trials_gpu()[blocks, threads](*args, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
+                                          d_thresholds, d_lane_state, d_traj, record_every, record, d_steps,
+                                          d_status)
     w[...] = backends.to_host(d_w)
     trajectories[...] = backends.to_host(d_traj)
     steps[...] = backends.to_host(d_steps)

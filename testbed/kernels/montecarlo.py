@@ -30,6 +30,8 @@ _escaped_cpu = for_cpu(rules.escaped)
 _normal4_cpu = for_cpu(rng_rules.normal4)
 _minibatch_noise_cpu = for_cpu(rules.minibatch_noise)
 _value_cpu = for_cpu(landscape_rules.value)
+_noise_rows_cpu = for_cpu(rules.noise_rows)
+_lane_state_rows_cpu = for_cpu(rules.lane_state_rows)
 
 #: Dense method codes of :func:`dense_trials_cpu`.
 DENSE_NEWTON = 0
@@ -48,9 +50,9 @@ CHUNKS_PER_THREAD = 4
 MIN_TRIALS_PER_LANE = 16
 
 
-def noise_rows(dim):
-    """Rows of the noise scratch: four draws per Philox block."""
-    return 4 * ((dim + 3) // 4)
+#: Rows of the per-lane scratch arrays (see testbed.rules.montecarlo).
+noise_rows = rules.noise_rows
+lane_state_rows = rules.lane_state_rows
 
 
 def cpu_chunks(trials, threads, lanes=CPU_LANES):
@@ -64,20 +66,22 @@ def trials_cpu(
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, trajectories, record_every, n_record, lanes, chunks,
+    w, s0, s1, s2, trajectories, record_every, n_record, lanes, chunks,
     steps, status,
 ):
     """Run every trial: ``chunks`` contiguous chunks of trials, each run on ``lanes`` lanes by one ``prange``
     iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
 
+    ``hyper`` is the optimizer's hyperparameters as a tuple: Numba keeps a tuple in registers, and LLVM vectorises
+    the update loop over lanes only when the rule's reads of ``hyper`` cannot alias the lanes' stores.
     Writes ``steps``, ``status`` and the final ``w``.
     """
     trials = w.shape[0]
-    rows = 4 * ((dim + 3) // 4)
     for chunk in prange(chunks):
         first = chunk * trials // chunks
         last = (chunk + 1) * trials // chunks
-        noise = np.empty((rows, lanes))
+        noise = np.zeros((_noise_rows_cpu(dim), lanes))
+        lane_state = np.zeros((_lane_state_rows_cpu(dim), lanes))
         lane_trial = np.empty(lanes, dtype=np.int64)
         lane_step = np.empty(lanes, dtype=np.int64)
         thresholds = np.empty(lanes)
@@ -86,8 +90,8 @@ def trials_cpu(
             opt_code, hyper, lr, schedule_code, schedule_params,
             noise_kind, sigma, batch, samples, seed,
             criterion, center, radius, delta, has_box, low, high, max_steps,
-            w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
-            steps, status,
+            w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every,
+            n_record, steps, status,
         )
 
 
@@ -104,7 +108,7 @@ def _trials_signatures():
         i64, vec, f64, i64, vec,
         i64, f64, i64, mat, u64,
         i64, vec, f64, f64, types.boolean, f64, f64, i64,
-        mat, mat, mat, mat, mat, cube, ints, ints, vec, cube, i64, i64,
+        mat, mat, mat, mat, cube, ints, ints, vec, cube, cube, i64, i64,
         ints, types.Array(types.int8, 1, "C"),
     )]
 
@@ -113,8 +117,8 @@ def _trials_signatures():
 def trials_gpu():
     """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial on one lane per thread.
 
-    ``noise`` is (trials, noise_rows(dim), 1); ``lane_trial``, ``lane_step`` and ``thresholds`` have length
-    ``trials``: each thread's scratch.
+    ``noise`` is (trials, noise_rows(dim), 1), ``lane_state`` (trials, lane_state_rows(dim), 1); ``lane_trial``,
+    ``lane_step`` and ``thresholds`` have length ``trials``: each thread's scratch.
     """
     run_trials = for_gpu(rules.run_trials)
 
@@ -124,7 +128,7 @@ def trials_gpu():
         opt_code, hyper, lr, schedule_code, schedule_params,
         noise_kind, sigma, batch, samples, seed,
         criterion, center, radius, delta, has_box, low, high, max_steps,
-        w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
+        w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
         steps, status,
     ):
         start, stride = cuda.grid(1), cuda.gridsize(1)
@@ -134,8 +138,8 @@ def trials_gpu():
                 opt_code, hyper, lr, schedule_code, schedule_params,
                 noise_kind, sigma, batch, samples, seed,
                 criterion, center, radius, delta, has_box, low, high, max_steps,
-                w, g, s0, s1, s2, noise[trial], lane_trial[trial:trial + 1], lane_step[trial:trial + 1],
-                thresholds[trial:trial + 1], trajectories, record_every, n_record, steps, status,
+                w, s0, s1, s2, noise[trial], lane_trial[trial:trial + 1], lane_step[trial:trial + 1],
+                thresholds[trial:trial + 1], lane_state[trial], trajectories, record_every, n_record, steps, status,
             )
 
     return kernel

@@ -34,12 +34,14 @@ Trial status: ``STATUS_CENSORED`` (budget spent), ``STATUS_ESCAPED``, ``STATUS_D
 """
 import math
 
+from .landscapes import QUADRATIC
 from .landscapes import gradient as landscape_gradient
 from .landscapes import value as landscape_value
-from .optimizers import H_INIT0, H_INIT1, H_INIT2
+from .optimizers import ADAGRAD, ADAM, ADAMAX, H_INIT0, H_INIT1, H_INIT2, MOMENTUM, N_CODES, NADAM, RMSPROP, SGD
 from .optimizers import prepare as optimizer_prepare
+from .optimizers import slot_count
 from .optimizers import update as optimizer_update
-from .rng import normal2, normal4, uniform4
+from .rng import box_muller, uniform4
 from .schedules import learning_rate
 
 NOISE_NONE = 0
@@ -90,27 +92,39 @@ def minibatch_noise(seed, trial, step, i, batch, samples, n_samples):
     return total / batch
 
 
+def noise_rows(dim):
+    """Rows of the noise scratch of :func:`fill_noise`: four draws per Philox block, and four rows of uniforms."""
+    return 4 * ((dim + 3) // 4) + 4
+
+
 def fill_noise(seed, lane_trial, lane_step, lanes, dim, noise):
     """noise[4 b + k, lane] = draw k of :func:`testbed.rules.rng.normal4` (seed, lane's trial, lane's next step, b)
     for the ``dim`` coordinates (a last block that needs at most two draws computes one Box-Muller pair only).
 
-    Every lane, busy or idle: a branch-free loop over lanes is what LLVM vectorises. The lanes' trials and steps differ,
-    which costs the vector loop nothing: they are loaded like any other per-lane operand.
+    ``noise`` has :func:`noise_rows` rows; the last four hold the block's uniforms between two passes, Philox then
+    Box-Muller, one pair per pass: short loop bodies, whose iterations the CPU overlaps better than those of one
+    long body (the loop is limited by the latency of its chains of operations). Every lane, busy or idle: a
+    branch-free loop over lanes is what LLVM vectorises. The lanes' trials and steps differ, which costs the vector
+    loop nothing: they are loaded like any other per-lane operand.
     """
+    spare = noise.shape[0] - 4
     for block in range((dim + 3) // 4):
         row = 4 * block
+        for lane in range(lanes):
+            u0, u1, u2, u3 = uniform4(seed, lane_trial[lane], lane_step[lane] + 1, block)
+            noise[spare, lane] = u0
+            noise[spare + 1, lane] = u1
+            noise[spare + 2, lane] = u2
+            noise[spare + 3, lane] = u3
+        for lane in range(lanes):
+            z0, z1 = box_muller(noise[spare, lane], noise[spare + 1, lane])
+            noise[row, lane] = z0
+            noise[row + 1, lane] = z1
         if dim - row > 2:
             for lane in range(lanes):
-                z0, z1, z2, z3 = normal4(seed, lane_trial[lane], lane_step[lane] + 1, block)
-                noise[row, lane] = z0
-                noise[row + 1, lane] = z1
+                z2, z3 = box_muller(noise[spare + 2, lane], noise[spare + 3, lane])
                 noise[row + 2, lane] = z2
                 noise[row + 3, lane] = z3
-        else:
-            for lane in range(lanes):
-                z0, z1 = normal2(seed, lane_trial[lane], lane_step[lane] + 1, block)
-                noise[row, lane] = z0
-                noise[row + 1, lane] = z1
 
 
 # On the CPU: a function of its own (inlined into run_trials, the vectorised loop draws half as fast), with Philox
@@ -150,11 +164,39 @@ def start_trial(
     return True, threshold
 
 
+#: The per-lane state ``lane_state[row, lane]`` of :func:`run_trials`, in blocks of rows: the iterate ``w``, the
+#: gradient ``g`` and the optimizer slots ``s0, s1, s2`` of the lane's trial (``dim`` rows each), then the four
+#: step coefficients of :func:`testbed.rules.optimizers.prepare` and |w - center|^2.
+LANE_BLOCKS = 5
+LANE_SCALARS = 5
+
+
+def lane_state_rows(dim):
+    """Rows of the ``lane_state`` scratch of :func:`run_trials`."""
+    return LANE_BLOCKS * dim + LANE_SCALARS
+
+
+def move_trial(lane, trial, dim, w, s0, s1, s2, lane_w, lane_s0, lane_s1, lane_s2, to_lane):
+    """Copy trial ``trial``'s iterate and slots from the global arrays into ``lane`` (``to_lane``) or back."""
+    for i in range(dim):
+        if to_lane:
+            lane_w[i, lane] = w[trial, i]
+            lane_s0[i, lane] = s0[trial, i]
+            lane_s1[i, lane] = s1[trial, i]
+            lane_s2[i, lane] = s2[trial, i]
+        else:
+            w[trial, i] = lane_w[i, lane]
+            s0[trial, i] = lane_s0[i, lane]
+            s1[trial, i] = lane_s1[i, lane]
+            s2[trial, i] = lane_s2[i, lane]
+
+
 def take_next_trial(
     lane, upcoming, last, code, params, dim, hyper, criterion, center, radius, delta, w, s0, s1, s2,
-    trajectories, n_record, steps, status, lane_trial, lane_step, thresholds,
+    trajectories, n_record, steps, status, lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2,
 ):
-    """Give ``lane`` the first trial from ``upcoming`` on (below ``last``) that does not escape at t = 0.
+    """Give ``lane`` the first trial from ``upcoming`` on (below ``last``) that does not escape at t = 0, and
+    copy its start and initial slots into the lane's state.
 
     Returns the new ``upcoming``. A lane left without a trial holds ``last`` in ``lane_trial`` (idle).
     """
@@ -167,10 +209,41 @@ def take_next_trial(
             lane_trial[lane] = trial
             lane_step[lane] = 0
             thresholds[lane] = threshold
+            move_trial(lane, trial, dim, w, s0, s1, s2, lane_w, lane_s0, lane_s1, lane_s2, True)
             return upcoming
     lane_trial[lane] = last
     lane_step[lane] = 0
     return upcoming
+
+
+def update_lanes(opt_code, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0, lane_s1, lane_s2,
+                 coefficients, distance2):
+    """Coordinate ``i`` of every lane: the optimizer update, the projection onto the box, and the coordinate's
+    term of |w - center|^2 added to ``distance2[lane]``.
+
+    Only the first :func:`testbed.rules.optimizers.slot_count` slots are loaded and stored (the rule returns the
+    others unchanged). A non-finite iterate is left as it is (the projection could hide a NaN): it makes
+    ``distance2`` non-finite, which is how :func:`run_trials` finds it.
+    """
+    n_slots = slot_count(opt_code)
+    for lane in range(lanes):
+        a0 = lane_s0[i, lane] if n_slots > 0 else 0.0
+        a1 = lane_s1[i, lane] if n_slots > 1 else 0.0
+        a2 = lane_s2[i, lane] if n_slots > 2 else 0.0
+        wi, b0, b1, b2 = optimizer_update(opt_code, hyper, coefficients[0, lane], coefficients[1, lane],
+                                          coefficients[2, lane], coefficients[3, lane], lane_w[i, lane],
+                                          lane_g[i, lane], a0, a1, a2)
+        if has_box and math.isfinite(wi):
+            wi = min(max(wi, low), high)
+        lane_w[i, lane] = wi
+        if n_slots > 0:
+            lane_s0[i, lane] = b0
+        if n_slots > 1:
+            lane_s1[i, lane] = b1
+        if n_slots > 2:
+            lane_s2[i, lane] = b2
+        offset = wi - center[i]
+        distance2[lane] += offset * offset
 
 
 def run_trials(
@@ -178,93 +251,137 @@ def run_trials(
     opt_code, hyper, lr, schedule_code, schedule_params,
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, g, s0, s1, s2, noise, lane_trial, lane_step, thresholds, trajectories, record_every, n_record,
+    w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
     steps, status,
 ):
     """Run trials ``first .. last - 1`` on ``lanes`` lanes; a lane whose trial ends takes the next one.
 
-    ``w, g, s0, s1, s2`` are the global (trials x dim) arrays; each trial starts at its row of ``w`` (filled by
-    the caller), which ends as its final iterate. Scratch: ``noise`` (4 ceil(dim / 4) x lanes), ``lane_trial``,
-    ``lane_step`` (int64) and ``thresholds`` (float64), each of length ``lanes``. Writes ``steps[trial]``,
-    ``status[trial]`` and, for trials below ``n_record``, ``trajectories[trial, k]`` = w at step k ``record_every``.
+    ``w, s0, s1, s2`` are the global (trials x dim) arrays; each trial starts at its row of ``w`` (filled by
+    the caller), which ends as its final iterate. Scratch: ``noise`` (:func:`noise_rows` x lanes), ``lane_state``
+    (:func:`lane_state_rows` x lanes), ``lane_trial``, ``lane_step`` (int64) and ``thresholds`` (float64), each of
+    length ``lanes``. Writes ``steps[trial]``, ``status[trial]`` and, for trials below ``n_record``,
+    ``trajectories[trial, k]`` = w at step k ``record_every``.
 
-    The GPU runs one trial on one lane per thread. The CPU runs many trials on a few lanes per ``prange``
-    iteration: the noise of all lanes is drawn in one loop that LLVM turns into SIMD code, and since every lane
-    keeps its own step count, a lane never waits for a slower trial (a lockstep block of 8 trials would idle
-    a quarter of its lanes on this escape-time spread). Each trial's arithmetic is the same either way.
+    A running trial lives in its lane's column of ``lane_state``, and every phase of a step is a loop over lanes
+    (noise, gradient, update): on the CPU, where a chunk of trials runs on 32 lanes, LLVM turns these loops into
+    SIMD code, one lane per vector element. The landscape and the optimizer are chosen once per coordinate, outside
+    the loops over lanes, so that each loop holds one rule with a constant code (the other rules' branches vanish).
+    Lanes keep their own step counts: a lane whose trial ends takes the next trial at once, and never waits for a
+    slower one. The GPU runs one trial on one lane per thread. Each trial's arithmetic is the same either way.
     """
     n_samples = samples.shape[0]
+    lane_w = lane_state[0:dim]
+    lane_g = lane_state[dim:2 * dim]
+    lane_s0 = lane_state[2 * dim:3 * dim]
+    lane_s1 = lane_state[3 * dim:4 * dim]
+    lane_s2 = lane_state[4 * dim:5 * dim]
+    coefficients = lane_state[5 * dim:5 * dim + 4]
+    distance2 = lane_state[5 * dim + 4]
+    iterates = lane_w.T  # iterates[lane, i] = lane_w[i, lane]: the landscape rules read an iterate as w[row, i]
     upcoming = first
     running = 0
     for lane in range(lanes):
         upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center, radius,
                                    delta, w, s0, s1, s2, trajectories, n_record, steps, status,
-                                   lane_trial, lane_step, thresholds)
+                                   lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
         if lane_trial[lane] < last:
             running += 1
     while running > 0:
         if noise_kind == NOISE_GAUSSIAN:
             fill_noise(seed, lane_trial, lane_step, lanes, dim, noise)
         for lane in range(lanes):
+            t = lane_step[lane] + 1
+            rate = learning_rate(schedule_code, schedule_params, lr, t)
+            c0, c1, c2, c3 = optimizer_prepare(opt_code, hyper, t, rate)
+            coefficients[0, lane] = c0
+            coefficients[1, lane] = c1
+            coefficients[2, lane] = c2
+            coefficients[3, lane] = c3
+            distance2[lane] = 0.0
+        for i in range(dim):
+            if code == QUADRATIC:
+                for lane in range(lanes):
+                    lane_g[i, lane] = landscape_gradient(QUADRATIC, iterates, lane, i, dim, params, 1)
+            else:
+                for lane in range(lanes):
+                    lane_g[i, lane] = landscape_gradient(code, iterates, lane, i, dim, params, lane_step[lane] + 1)
+            if noise_kind == NOISE_GAUSSIAN:
+                for lane in range(lanes):
+                    lane_g[i, lane] += sigma * noise[i, lane]
+            elif noise_kind == NOISE_MINIBATCH:
+                for lane in range(lanes):
+                    lane_g[i, lane] += sigma * minibatch_noise(seed, lane_trial[lane], lane_step[lane] + 1, i,
+                                                               batch, samples, n_samples)
+        for i in range(dim):
+            # one branch per optimizer code, each with its code as a constant (see the docstring)
+            if opt_code == SGD:
+                update_lanes(SGD, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == MOMENTUM:
+                update_lanes(MOMENTUM, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == ADAGRAD:
+                update_lanes(ADAGRAD, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == RMSPROP:
+                update_lanes(RMSPROP, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == ADAM:
+                update_lanes(ADAM, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == NADAM:
+                update_lanes(NADAM, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            elif opt_code == ADAMAX:
+                update_lanes(ADAMAX, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+            else:  # an unknown code (testbed.optim validates codes) leaves w and the slots as they are
+                update_lanes(N_CODES, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
+                             lane_s1, lane_s2, coefficients, distance2)
+        for lane in range(lanes):
             trial = lane_trial[lane]
             if trial >= last:
                 continue
             t = lane_step[lane] + 1
             lane_step[lane] = t
-            rate = learning_rate(schedule_code, schedule_params, lr, t)
-            c0, c1, c2, c3 = optimizer_prepare(opt_code, hyper, t, rate)
-            for i in range(dim):
-                gi = landscape_gradient(code, w, trial, i, dim, params, t)
-                if noise_kind == NOISE_GAUSSIAN:
-                    gi += sigma * noise[i, lane]
-                elif noise_kind == NOISE_MINIBATCH:
-                    gi += sigma * minibatch_noise(seed, trial, t, i, batch, samples, n_samples)
-                g[trial, i] = gi
             finite = True
-            distance2 = 0.0  # |w - center|^2, for the radius criterion, fused into the update
-            for i in range(dim):
-                wi, a, b, c = optimizer_update(opt_code, hyper, c0, c1, c2, c3, w[trial, i], g[trial, i],
-                                               s0[trial, i], s1[trial, i], s2[trial, i])
-                if has_box:
-                    if math.isfinite(wi):  # checked before the projection, which could hide a NaN
-                        wi = min(max(wi, low), high)
-                    else:
-                        finite = False
-                w[trial, i] = wi
-                s0[trial, i] = a
-                s1[trial, i] = b
-                s2[trial, i] = c
-                offset = wi - center[i]
-                distance2 += offset * offset
-            if not math.isfinite(distance2):  # a non-finite iterate, or |w| beyond 1e154: look at each one
+            if not math.isfinite(distance2[lane]):  # a non-finite iterate, or |w| beyond 1e154: look at each one
                 for i in range(dim):
-                    if not math.isfinite(w[trial, i]):
+                    if not math.isfinite(lane_w[i, lane]):
                         finite = False
             if trial < n_record and t % record_every == 0:
-                record(trajectories, trial, t // record_every, w, dim)
+                for i in range(dim):
+                    trajectories[trial, t // record_every, i] = lane_w[i, lane]
             outcome = STATUS_RUNNING
             if not finite:
                 outcome = STATUS_DIVERGED
             elif criterion == CRITERION_RADIUS:
-                if distance2 > radius * radius:  # the same sum, in the same order, as escaped() forms
+                if distance2[lane] > radius * radius:  # the same sum, in the same order, as escaped() forms
                     outcome = STATUS_ESCAPED
-            elif escaped(criterion, code, w, trial, dim, params, center, radius, thresholds[lane]):
+            elif escaped(criterion, code, iterates, lane, dim, params, center, radius, thresholds[lane]):
                 outcome = STATUS_ESCAPED
             if outcome == STATUS_RUNNING and t >= max_steps:
                 outcome = STATUS_CENSORED
             if outcome != STATUS_RUNNING:
                 steps[trial] = t
                 status[trial] = outcome
+                move_trial(lane, trial, dim, w, s0, s1, s2, lane_w, lane_s0, lane_s1, lane_s2, False)
                 upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center,
                                            radius, delta, w, s0, s1, s2, trajectories, n_record, steps, status,
-                                           lane_trial, lane_step, thresholds)
+                                           lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
                 if lane_trial[lane] >= last:
                     running -= 1
 
 
 # On the CPU, the landscape, optimizer and noise rules are inlined into the trial loop (a call per coordinate
-# and step costs more than the arithmetic), see testbed.kernels.targets.
+# and step costs more than the arithmetic; a loop that calls a function is not vectorised), see
+# testbed.kernels.targets ...
 run_trials.inline_callees_on_cpu = True
+# ... except the rules that run at a trial's start and end or on paths that are slow anyway: inlined, each would
+# be lowered and optimised again at every call site, which costs compile time and crowds the hot loop.
+take_next_trial.call_on_cpu = True
+escaped.call_on_cpu = True
+minibatch_noise.call_on_cpu = True
 # ... and compiled without reference counting: the inlined rules' array arguments would otherwise update one
 # shared counter atomically on every call, which serialises the threads.
 run_trials.no_refcount_on_cpu = True

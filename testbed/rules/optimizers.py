@@ -166,6 +166,24 @@ AMSGRAD_CORRECTED = 2
 NADAM_BASE = 0.96
 
 
+def slot_count(code):
+    """How many of the slots ``s0, s1, s2`` the rule ``code`` can use (a prefix; see "Slots" above): 1 for SGD,
+    Momentum and AdaGrad, 2 for Adamax, 3 for RMSProp, Adam and NAdam (0 for an unknown code).
+
+    The one table of slot use per code. :func:`update` returns every slot at or beyond this count unchanged, so a
+    kernel may skip their loads and stores; an optimizer object's ``n_slots`` (:mod:`testbed.optim`) is at most
+    this (it also drops slots its flags leave unused, e.g. SGD without momentum). In a kernel that calls this rule
+    with a constant ``code`` (inlined), the count is a constant too and the skipped loads and stores vanish.
+    """
+    if code == RMSPROP or code == ADAM or code == NADAM:
+        return 3
+    if code == ADAMAX:
+        return 2
+    if code == SGD or code == MOMENTUM or code == ADAGRAD:
+        return 1
+    return 0
+
+
 def initial_state(code, hyper):
     """The initial ``(s0, s1, s2)`` of every component (before step 1)."""
     return hyper[H_INIT0], hyper[H_INIT1], hyper[H_INIT2]
