@@ -2,8 +2,9 @@
 
 Both run trials through the same rule, :func:`testbed.rules.montecarlo.run_trials`; every random number is
 keyed by (seed, trial, step, coordinate), so the escape time of a trial does not depend on the target, the
-thread count or the launch shape. The scratch arrays (``w``, ``g``, ``s0..s2``; one row of length ``dim`` per
-trial) are allocated by the caller, which also fills ``w`` with the starts.
+thread count or the launch shape. The global arrays (``w``, ``s0..s2``; one row of length ``dim`` per trial)
+are allocated by the caller, which also fills ``w`` with the starts; a running trial lives in its lane's column
+of the per-lane scratch (``lane_state``, ``noise``).
 
 The dense second-order methods (Newton, saddle-free Newton) couple the coordinates through the Hessian and are
 run by :func:`dense_trials_cpu`, a CPU kernel that uses LAPACK's symmetric eigendecomposition per step (d is
@@ -37,9 +38,10 @@ _lane_state_rows_cpu = for_cpu(rules.lane_state_rows)
 DENSE_NEWTON = 0
 DENSE_SADDLE_FREE = 1
 
-#: Lanes of one CPU chunk in :func:`trials_cpu`: four AVX-512 registers of float64, so the vectorised noise loop
-#: has independent Philox chains in flight (on the d = 10 saddle benchmark, 1 thread: 8 lanes 1.27 s, 16 lanes
-#: 1.21 s, 32 lanes 1.17 s, 64 lanes 1.15 s; more lanes also idle longer at the end of a chunk).
+#: Lanes of one CPU chunk in :func:`trials_cpu`: four AVX-512 (eight AVX2) registers of float64 per row of the
+#: lane state, so the vectorised loops over lanes run several vectors per pass (measured before the step was
+#: vectorised, on the d = 10 saddle benchmark, 1 thread: 8 lanes 1.27 s, 16 lanes 1.21 s, 32 lanes 1.17 s, 64
+#: lanes 1.15 s; more lanes also idle longer at the end of a chunk).
 CPU_LANES = 32
 
 #: Chunks per thread: a few, so that threads that finish early take over work, and each long enough that the

@@ -17,7 +17,7 @@ Noise (the keys make every draw a pure function of (seed, trial, step, coordinat
 
 - ``NOISE_GAUSSIAN``: ``noise_i = sigma z_i``, z_i standard normal: draw ``i`` of stream ``trial`` at step ``t`` of
   :mod:`testbed.rules.rng` (all four words of a Philox block serve four coordinates: two Box-Muller pairs whose
-  log, sin and cos are polynomials, so the CPU loop over trials vectorises).
+  log, sin and cos are polynomials, so the CPU loop over lanes vectorises).
 - ``NOISE_MINIBATCH``: a finite sum of ``n`` per-sample losses ``f_k(w) = f(w) + sigma a_k . w`` whose directions
   ``a_k`` (rows of ``samples``) are centred (sum_k a_k = 0, so the full-batch gradient is exactly grad f) and have
   unit variance per coordinate. A minibatch draws ``batch`` sample indices uniformly with replacement (Philox
