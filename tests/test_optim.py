@@ -529,3 +529,24 @@ def test_nonfinite_gradients_raise_or_skip_without_touching_state(bad, backend, 
         np.testing.assert_array_equal(state["exp_avg_sq"], snapshot[2])
         assert state.step == snapshot[3]
         assert opt.step(w, grads[2], state) and state.step == 2  # the next good step proceeds as step 2
+
+
+#: Steps at which the slot-use test calls the rule (the first step is special for heavy ball).
+SLOT_TEST_STEPS = (1, 2, 7)
+
+
+@pytest.mark.parametrize("name,hyper", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+@pytest.mark.parametrize("convention", optim.CONVENTIONS)
+def test_slot_count_bounds_the_slots_every_form_uses(name, hyper, convention, rng):
+    """rules.slot_count is the one table of slot use that kernels rely on to skip loads and stores: the
+    optimizer's own n_slots stays within it, and update returns every slot beyond it unchanged."""
+    opt = optim.make(name, lr=0.1, convention=convention, **hyper)
+    spec = opt.rule_spec()
+    count = rules.slot_count(spec.code)
+    assert 0 < count <= 3 and spec.n_slots <= count
+    for t in SLOT_TEST_STEPS:
+        c0, c1, c2, c3 = rules.prepare(spec.code, spec.hyper, t, spec.lr)
+        w, g, *slots = rng.standard_normal(5)
+        slots = [abs(s) for s in slots]  # accumulators are non-negative
+        new = rules.update(spec.code, spec.hyper, c0, c1, c2, c3, w, g, *slots)
+        assert all(new[1 + k] == slots[k] for k in range(count, 3)), (t, new, slots)
