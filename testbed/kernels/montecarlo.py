@@ -39,9 +39,8 @@ DENSE_NEWTON = 0
 DENSE_SADDLE_FREE = 1
 
 #: Lanes of one CPU chunk in :func:`trials_cpu`: four AVX-512 (eight AVX2) registers of float64 per row of the
-#: lane state, so the vectorised loops over lanes run several vectors per pass (measured before the step was
-#: vectorised, on the d = 10 saddle benchmark, 1 thread: 8 lanes 1.27 s, 16 lanes 1.21 s, 32 lanes 1.17 s, 64
-#: lanes 1.15 s; more lanes also idle longer at the end of a chunk).
+#: lane state, so the vectorised loops over lanes run several vectors per pass (d = 10 saddle benchmark, 1 thread,
+#: Zen 3: 16 lanes 1.50 s, 32 lanes 1.21 s, 64 lanes 1.23 s; more lanes also idle longer at the end of a chunk).
 CPU_LANES = 32
 
 #: Chunks per thread: a few, so that threads that finish early take over work, and each long enough that the
