@@ -1,33 +1,23 @@
-"""Multilayer perceptrons with per-layer signal statistics, on the CPU and the GPU.
+"""The multilayer perceptron: one flat parameter array, CPU passes with fused per-layer statistics.
 
 A network of depth L has widths d^(0) (the input), d^(1), ..., d^(L) and computes, for l = 1..L,
 
     s^(l) = x^(l-1) W^(l)^T + b^(l),      x^(l) = phi(s^(l)),
 
 for a batch x^(0) of shape (batch, d^(0)); ``W^(l)`` has shape (d^(l), d^(l-1)) = (fan_out, fan_in), the PyTorch
-layout. Every layer, the last included, applies phi. The backward pass starts from ``delta^(L) = dloss/ds^(L)``
-(by default i.i.d. N(0, 1) draws r, i.e. the loss ``sum_batch <r, s^(L)>``) and computes
+layout, so weights copy to and from ``torch.nn.Linear.weight`` without a transpose. With ``output="activation"``
+(the default, the signal-propagation convention) every layer applies phi; with ``output="linear"`` the last layer
+gives logits, x^(L) = s^(L). The backward pass starts from ``delta^(L) = dloss/ds^(L)`` and computes
 
-    dW^(l) = delta^(l)^T x^(l-1),   db^(l) = sum_batch delta^(l),   delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)),
-
-the gradients of a loss summed (not averaged) over the batch.
+    dW^(l) = delta^(l)^T x^(l-1),   db^(l) = sum_batch delta^(l),   delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)).
 
 All weights and biases live in ONE flat parameter array :attr:`MLP.params`, layer after layer (W^(1), b^(1),
 W^(2), b^(2), ...); :meth:`MLP.weights` and :meth:`MLP.biases` are views into it, and the gradients live in
 :attr:`MLP.grads` with the same layout, so an optimizer step is one kernel over one array.
 
 Statistics are gathered in the same pass that applies the activation (see :mod:`testbed.kernels.nn`), so the
-activations of every layer are kept only when the backward pass needs them (``keep=True``).
-
-Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product. On a machine with
-few cores set ``OMP_WAIT_POLICY=PASSIVE`` before the first parallel kernel runs: otherwise Numba's OpenMP
-threads spin after each pass and take the cores from the next BLAS product (benchmarks/bench_nn.py).
-
-The entry point of the signal-propagation experiments is :func:`propagate`; :func:`lsuv` is Mishkin & Matas's
-data-dependent initialiser (2015) built on the forward pass.
-
-References: Glorot & Bengio 2010 (variance and saturation per layer), He et al. 2015 (ReLU variance, dead units),
-Poole et al. 2016 / Schoenholz et al. 2017 (the correlation between two inputs), Mishkin & Matas 2015 (LSUV).
+activations of every layer are kept only when the backward pass needs them (``keep=True``). The GPU passes are
+driven by :class:`testbed.nn.cuda.CudaPasses`.
 """
 from __future__ import annotations
 
@@ -36,11 +26,15 @@ import math
 
 import numpy as np
 
-from . import activations as activation_registry
-from . import backend as backends
-from . import init as initializers
-from . import rng
-from .kernels import nn as kernels
+from .. import activations as activation_registry
+from .. import backend as backends
+from .. import init as initializers
+from .. import rng
+from ..kernels import nn as kernels
+from .cuda import CudaPasses
+
+#: What the last layer applies: the activation (every layer alike) or nothing (logits).
+OUTPUTS = ("activation", "linear")
 
 #: Philox streams of the draws made here; layer l's weights are stream STREAM_WEIGHTS + l.
 STREAM_INPUTS = 11
@@ -55,9 +49,7 @@ ROWS_PER_CHUNK = 16
 #: (max(|lower|, |upper|)) from the bound: |tanh s| >= 0.99, sigmoid(s) <= 0.01 or >= 0.99.
 SATURATION_TOLERANCE = 0.01
 
-#: LSUV defaults (Mishkin & Matas 2015, Algorithm 1: Tol_var = 0.1, T_max = 10).
-LSUV_TOLERANCE = 0.1
-LSUV_MAX_ITERATIONS = 10
+
 
 
 class NonFiniteSignalError(FloatingPointError):
@@ -192,17 +184,22 @@ class MLP:
 
     ``widths`` is (d^(0), ..., d^(L)); ``activation`` a name of :mod:`testbed.activations` (its parameter, e.g.
     ``negative_slope``, as a keyword) or an :class:`~testbed.activations.Activation`; ``bias`` whether the layers
-    have biases. Parameters start at zero: call :meth:`initialize` (or write into :attr:`params`).
+    have biases; ``output`` what the last layer applies (:data:`OUTPUTS`: ``"activation"``, like every other
+    layer, or ``"linear"``, logits for a loss). Parameters start at zero: call :meth:`initialize` (or write into
+    :attr:`params`).
     """
 
-    def __init__(self, widths, activation="relu", *, bias=False, dtype=np.float64, backend="cpu",
-                 **activation_params):
+    def __init__(self, widths, activation="relu", *, bias=False, output="activation", dtype=np.float64,
+                 backend="cpu", **activation_params):
         widths = tuple(widths)
         if len(widths) < 2:
             raise ValueError(f"widths must list d^(0), ..., d^(L) with L >= 1, got {widths!r}")
         self.widths = tuple(backends.check_positive_int(w, "widths") for w in widths)
         self.depth = len(widths) - 1
         self.activation = activation_registry.get(activation, **activation_params)
+        if not isinstance(output, str) or output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}, got {output!r}")
+        self.output_kind = output
         self.bias = bool(bias)
         self.dtype = backends.check_dtype(dtype)
         self.backend = backends.resolve(backend)
@@ -319,8 +316,14 @@ class MLP:
             buffer = self._workspace[name] = np.empty(size, dtype=self.dtype)
         return buffer[:rows * cols].reshape(rows, cols)
 
-    def _saturation_bounds(self):
-        act = self.activation
+    def layer_activation(self, l):
+        """The activation layer ``l`` applies: :attr:`activation`, or linear for the last layer of a logits net."""
+        if l == self.depth and self.output_kind == "linear":
+            return activation_registry.get("linear")
+        return self.activation
+
+    def _saturation_bounds(self, act=None):
+        act = self.activation if act is None else act
         if not act.bounded:
             return -math.inf, math.inf
         margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))
@@ -345,11 +348,9 @@ class MLP:
         correlation = np.full(depth, math.nan)
         shifts = np.zeros((depth, 2))
         finite_max = float(np.finfo(self.dtype).max)
-        low, high = self._saturation_bounds()
-        act = self.activation
         cuda = self.backend == "cuda"
         if cuda:
-            device = _Device(self, x, edges, stats, active, counts)
+            device = CudaPasses(self, x, edges, stats, active, counts)
             previous = device.inputs
         else:
             previous = x
@@ -357,6 +358,8 @@ class MLP:
         overflow = None
         for l in range(1, depth + 1):
             w, b = self.weights(l), self.biases(l)
+            act = self.layer_activation(l)
+            low, high = self._saturation_bounds(act)
             if cuda:
                 pre, post = device.empty(batch, self.widths[l]), device.empty(batch, self.widths[l])
             elif keep:
@@ -374,7 +377,7 @@ class MLP:
             shift_x = shift_x if math.isfinite(shift_x) else 0.0
             shifts[l - 1] = first, shift_x
             if cuda:
-                device.forward_layer(l, previous, pre, post, low, high, finite_max, first, shift_x)
+                device.forward_layer(l, previous, pre, post, act, low, high, finite_max, first, shift_x)
             else:
                 bias = b if self.bias else np.zeros(0, dtype=self.dtype)
                 with backends.threads_for(batch * self.widths[l]):
@@ -393,8 +396,8 @@ class MLP:
                 overflow = l
                 break
         if cuda:
-            device.finish()
-            self._device_pre, self._device_post = (kept_pre, kept_post) if keep else (None, None)
+            device.finish_forward(*((kept_pre, kept_post) if keep else (None, None)))
+            self._device = device
             kept_pre = [p.copy_to_host() for p in kept_pre] if keep else []
             kept_post = [x] + [p.copy_to_host() for p in kept_post[1:]] if keep else []
             previous = previous.copy_to_host()
@@ -417,10 +420,11 @@ class MLP:
                 row[kernels.F_SUM_S], row[kernels.F_SUMSQ_S], n, shifts[l - 1, 0])
             fields["post_mean"][l - 1], fields["post_var"][l - 1], fields["post_meansq"][l - 1] = _moments(
                 row[kernels.F_SUM_X], row[kernels.F_SUMSQ_X], n, shifts[l - 1, 1])
-            fields["saturated_frac"][l - 1] = row[kernels.F_SATURATED] / n if self.activation.bounded else 0.0
+            act = self.layer_activation(l)
+            fields["saturated_frac"][l - 1] = row[kernels.F_SATURATED] / n if act.bounded else 0.0
             fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n
             dead = self.widths[l] - int(active[l - 1, :self.widths[l]].sum())
-            fields["dead_frac"][l - 1] = dead / self.widths[l] if self.activation.relu_like else 0.0
+            fields["dead_frac"][l - 1] = dead / self.widths[l] if act.relu_like else 0.0
             if underflow is None and math.sqrt(fields["pre_meansq"][l - 1]) < tiny:
                 underflow = l
         if overflow is not None:
@@ -455,7 +459,9 @@ class MLP:
             for l in range(1, depth + 1):
                 self.bias_grads(l)[...] = 0.0
         if self.backend == "cuda":
-            overflow = _backward_cuda(self, given, stats_delta, stats_w, finite_max)
+            if getattr(self, "_device", None) is None:
+                raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
+            overflow = self._device.backward(given, stats_delta, stats_w, finite_max)
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
@@ -518,105 +524,6 @@ class MLP:
                 underflow = l
         return BackwardStats(**fields, bias_grad_var=bias_var, overflow_layer=overflow, underflow_layer=underflow)
 
-
-class _Device:
-    """The GPU side of one forward pass: parameters, statistics and launches (host arrays stay the record)."""
-
-    def __init__(self, net, x, edges, stats, active, counts):
-        from numba import cuda
-
-        self.cuda = cuda
-        self.net = net
-        self.params = backends.to_device(net.params)
-        self.inputs = backends.to_device(x)
-        self.edges = backends.to_device(edges)
-        self.stats_host, self.active_host, self.counts_host = stats, active, counts
-        self.stats = backends.to_device(stats)
-        self.active = backends.to_device(active.astype(np.int32))
-        self.counts = backends.to_device(counts)
-        self.zeros = cuda.device_array(0, dtype=net.dtype)
-        self.kernel = kernels.matmul_epilogue_gpu()
-
-    def empty(self, rows, cols):
-        return self.cuda.device_array((rows, cols), dtype=self.net.dtype)
-
-    def weights(self, l):
-        return self.net._weight_view(self.params, l)
-
-    def biases(self, l):
-        return self.net._bias_view(self.params, l) if self.net.bias else self.zeros
-
-    def forward_layer(self, l, previous, pre, post, low, high, finite_max, shift_s, shift_x):
-        act = self.net.activation
-        grid = _grid(*pre.shape)
-        self.kernel[grid, (kernels.TILE, kernels.TILE)](
-            previous, False, self.weights(l), True, pre, kernels.MODE_FORWARD, self.biases(l), self.net.bias,
-            post, pre, act.code, act.param, low, high, finite_max, shift_s, shift_x, self.stats[l - 1],
-            self.active[l - 1], self.edges, self.counts[l - 1] if self.counts.shape[1] else
-            self.cuda.device_array(0, dtype=np.int64), self.zeros)
-
-    def layer_stats(self, l):
-        return self.stats[l - 1].copy_to_host()
-
-    def finish(self):
-        self.stats_host[...] = self.stats.copy_to_host()
-        self.active_host[...] = self.active.copy_to_host()
-        self.counts_host[...] = self.counts.copy_to_host()
-
-
-def _grid(rows, cols):
-    return ((cols + kernels.TILE - 1) // kernels.TILE, (rows + kernels.TILE - 1) // kernels.TILE)
-
-
-def _backward_cuda(net, given, stats_delta, stats_w, finite_max):
-    """The backward pass on the GPU from the device activations of the last forward; returns overflow layer."""
-    from numba import cuda
-
-    if getattr(net, "_device_pre", None) is None or len(net._device_pre) != net.depth:
-        raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
-    kernel = kernels.matmul_epilogue_gpu()
-    act = net.activation
-    params = backends.to_device(net.params)
-    grads = backends.to_device(np.zeros_like(net.grads))
-    device_stats_delta = backends.to_device(stats_delta)
-    device_stats_w = backends.to_device(stats_w)
-    zeros = cuda.device_array(0, dtype=net.dtype)
-    no_active = cuda.device_array(0, dtype=np.int32)
-    no_edges = cuda.device_array(0, dtype=np.float64)
-    no_counts = cuda.device_array(0, dtype=np.int64)
-    depth = net.depth
-    delta = backends.to_device(given)
-    blocks, threads = backends.launch_shape(delta.size)
-    kernels.delta_stats_gpu()[blocks, threads](delta, finite_max, device_stats_delta[depth - 1],
-                                               net._bias_view(grads, depth) if net.bias else zeros, net.bias)
-    overflow = depth if device_stats_delta[depth - 1].copy_to_host()[kernels.B_NONFINITE] else None
-    l = depth
-    while overflow is None and l >= 1:
-        weight_grad = net._weight_view(grads, l)
-        kernel[_grid(*weight_grad.shape), (kernels.TILE, kernels.TILE)](
-            delta, True, net._device_post[l - 1], False, weight_grad, kernels.MODE_PRODUCT, zeros, False,
-            weight_grad, weight_grad, act.code, act.param, -math.inf, math.inf, finite_max, 0.0, 0.0,
-            device_stats_w[l - 1], no_active, no_edges, no_counts, zeros)
-        if device_stats_w[l - 1].copy_to_host()[kernels.B_NONFINITE]:
-            overflow = l
-            break
-        if l > 1:
-            delta_prev = cuda.device_array((delta.shape[0], net.widths[l - 1]), dtype=net.dtype)
-            kernel[_grid(*delta_prev.shape), (kernels.TILE, kernels.TILE)](
-                delta, False, net._weight_view(params, l), False, delta_prev, kernels.MODE_DELTA, zeros,
-                net.bias, net._device_post[l - 1], net._device_pre[l - 2], act.code, act.param, -math.inf, math.inf,
-                finite_max, 0.0, 0.0, device_stats_delta[l - 2], no_active, no_edges, no_counts,
-                net._bias_view(grads, l - 1) if net.bias else zeros)
-            if device_stats_delta[l - 2].copy_to_host()[kernels.B_NONFINITE]:
-                overflow = l - 1
-            delta = delta_prev
-        l -= 1
-    stats_delta[...] = device_stats_delta.copy_to_host()
-    stats_w[...] = device_stats_w.copy_to_host()
-    net.grads[...] = grads.copy_to_host()
-    return overflow
-
-
 def _check_edges(edges):
     if edges is None:
         return np.zeros(0)
@@ -637,229 +544,3 @@ def _check_pair(pair, batch):
         raise ValueError(f"pair must be two distinct input indices in 0..{batch - 1}, got {pair!r}")
     return a, b
 
-
-# ----------------------------------------------------------------------------------------------------------------
-# LSUV
-
-
-def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS, seed=0, orthogonal_start=True):
-    """Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, Algorithm 1), in place.
-
-    Start from orthogonal weights (``orthogonal_start``), then for l = 1..L in order: forward ``inputs`` to
-    s^(l), and while ``|Var(s^(l)) - 1| >= tol`` and fewer than ``max_iterations`` rescalings were made, set
-    ``W^(l) <- W^(l) / sqrt(Var(s^(l)))``. Biases are left as they are. Returns the number of rescalings per
-    layer (an int array of length L). A layer whose s^(l) has zero variance cannot be rescaled: ValueError.
-    """
-    tol = backends.check_finite(tol, "tol", minimum=0.0, strict=True)
-    max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
-    if orthogonal_start:
-        for l in range(1, net.depth + 1):
-            initializers.fill(net.weights(l), "orthogonal", net.widths[l - 1], net.widths[l], seed=seed,
-                              stream=weight_stream(l))
-    iterations = np.zeros(net.depth, dtype=np.int64)
-    x = inputs
-    for l in range(1, net.depth + 1):
-        single = MLP((net.widths[l - 1], net.widths[l]), net.activation, bias=net.bias, dtype=net.dtype,
-                     backend=net.backend)
-        single.weights(1)[...] = net.weights(l)
-        if net.bias:
-            single.biases(1)[...] = net.biases(l)
-        while True:
-            variance = single.forward(x, keep=False, pair=None).pre_var[0]
-            if not (math.isfinite(variance) and variance > 0.0):
-                raise ValueError(f"LSUV: Var(s^({l})) = {variance}; cannot rescale layer {l}")
-            if abs(variance - 1.0) < tol or iterations[l - 1] >= max_iterations:
-                break
-            single.weights(1)[...] /= math.sqrt(variance)
-            iterations[l - 1] += 1
-        net.weights(l)[...] = single.weights(1)
-        x = single.output
-    return iterations
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the experiment
-
-
-@dataclasses.dataclass
-class Propagation:
-    """What :func:`propagate` measured. Arrays of length ``depth`` are indexed by layer l - 1 (l = 1..L).
-
-    Description of the run: ``init``, ``init_params``, ``activation`` (name), ``activation_param``, ``depth``,
-    ``widths`` (d^(0), ..., d^(L)), ``batch``, ``seed``, ``dtype`` (name), ``backend``, ``bias_var``.
-
-    Input x^(0): ``input_mean``, ``input_var``, ``input_meansq`` (scalars) and ``input_correlation`` (of the
-    ``pair`` of inputs).
-
-    Weights as drawn: ``weight_var`` (variance of the entries of W^(l), measured) and ``weight_gain`` =
-    d^(l-1) * weight_var (the fan_in * Var[W] of the linear recursions); ``lsuv_iterations`` (init="lsuv").
-
-    Forward (see :class:`ForwardStats`): ``pre_mean``, ``pre_var``, ``pre_meansq``, ``post_mean``, ``post_var``,
-    ``post_meansq``, ``saturated_frac``, ``zero_frac``, ``dead_frac``, ``correlation``, ``histograms`` (with
-    ``histogram_edges``), ``overflow_layer``, ``underflow_layer``.
-
-    Backward (see :class:`BackwardStats`; NaN everywhere when the forward pass overflowed): ``grad_mean``,
-    ``grad_var``, ``grad_meansq`` (of delta^(l)), ``weight_grad_mean``, ``weight_grad_var``,
-    ``weight_grad_meansq``, ``bias_grad_var``, ``grad_overflow_layer``, ``grad_underflow_layer``;
-    ``output_grad_var`` is the variance of delta^(L) as given (1 in expectation for the default draws).
-    """
-
-    init: str
-    init_params: dict
-    activation: str
-    activation_param: float
-    depth: int
-    widths: tuple
-    batch: int
-    seed: int
-    dtype: str
-    backend: str
-    bias_var: float
-    input_mean: float
-    input_var: float
-    input_meansq: float
-    input_correlation: float
-    weight_var: np.ndarray
-    weight_gain: np.ndarray
-    lsuv_iterations: np.ndarray | None
-    pre_mean: np.ndarray
-    pre_var: np.ndarray
-    pre_meansq: np.ndarray
-    post_mean: np.ndarray
-    post_var: np.ndarray
-    post_meansq: np.ndarray
-    saturated_frac: np.ndarray
-    zero_frac: np.ndarray
-    dead_frac: np.ndarray
-    correlation: np.ndarray
-    histograms: np.ndarray | None
-    histogram_edges: np.ndarray | None
-    overflow_layer: int | None
-    underflow_layer: int | None
-    grad_mean: np.ndarray
-    grad_var: np.ndarray
-    grad_meansq: np.ndarray
-    weight_grad_mean: np.ndarray
-    weight_grad_var: np.ndarray
-    weight_grad_meansq: np.ndarray
-    bias_grad_var: np.ndarray | None
-    output_grad_var: float
-    grad_overflow_layer: int | None
-    grad_underflow_layer: int | None
-
-    def as_arrays(self):
-        """The per-layer arrays by name (for :class:`testbed.results.Result`)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if isinstance(getattr(self, f.name), np.ndarray)}
-
-
-def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
-              bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
-              pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
-              lsuv_max_iterations=LSUV_MAX_ITERATIONS, **init_params):
-    """Measure how a signal and its gradient propagate through a freshly initialised MLP; return :class:`Propagation`.
-
-    ``init``: an initialiser name of :mod:`testbed.init` (its parameters as keywords, ``init_params``), or
-    ``"lsuv"`` (orthogonal start, then :func:`lsuv` on the input batch, with ``lsuv_tol`` and
-    ``lsuv_max_iterations``). ``activation``: a name of :mod:`testbed.activations` (its parameter, e.g.
-    ``negative_slope``, in ``activation_params``) or an :class:`~testbed.activations.Activation`.
-    ``depth`` L and ``width`` (an int, or a list of L ints d^(1)..d^(L); d^(0) is ``input_width``, by default
-    the first width): see :func:`resolve_widths`. Biases are drawn from N(0, ``bias_var``) when ``bias_var`` > 0
-    (else the net has none).
-
-    Inputs x^(0) are ``inputs`` or i.i.d. N(0, 1) (Philox stream STREAM_INPUTS); the backward pass starts from
-    ``output_grad``, or ``loss(output) -> dloss/ds^(L)`` evaluated on s^(L), or i.i.d. N(0, 1) draws
-    (stream STREAM_OUTPUT_GRAD: the loss sum_batch <r, s^(L)>). ``backward=False`` skips it (grad fields NaN).
-    ``histogram_edges`` asks for per-layer histograms of x^(l); ``pair`` names the two inputs whose correlation
-    is tracked (``None``: none). ``batch`` is ignored when ``inputs`` are given. All draws depend on ``seed``
-    alone, so a run is the same on the CPU with any thread count and on the GPU (to rounding).
-
-    >>> run = propagate("he_normal", "relu", 20, 256, batch=256)
-    >>> bool(0.5 < run.pre_var[-1] / run.pre_var[0] < 2.0)   # He keeps ReLU's variance
-    True
-
-    A signal that leaves the finite range is reported in ``overflow_layer`` / ``grad_overflow_layer`` (first layer
-    where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
-    :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
-    """
-    widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
-    depth = len(widths) - 1
-    batch = backends.check_positive_int(batch, "batch")
-    seed = backends.check_seed(seed)
-    dtype = backends.check_dtype(dtype)
-    bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
-    if on_nonfinite not in ("flag", "raise"):
-        raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
-    if not isinstance(init, str):
-        raise ValueError(f"init must be an initialiser name, got {init!r}")
-    for name, value in init_params.items():
-        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            backends.check_finite(value, name)
-    net = MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=backend, **(activation_params or {}))
-    if inputs is None:
-        x = rng.normal((batch, widths[0]), seed=seed, stream=STREAM_INPUTS, dtype=dtype)
-    else:
-        x = net._check_batch(inputs, widths[0], "inputs")
-        batch = x.shape[0]
-    lsuv_iterations = None
-    if init == "lsuv":
-        net.initialize("orthogonal", seed=seed, bias_var=bias_var, **init_params)
-        lsuv_iterations = lsuv(net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed,
-                               orthogonal_start=False)
-    else:
-        net.initialize(init, seed=seed, bias_var=bias_var, **init_params)
-    forward = net.forward(x, keep=backward, histogram_edges=histogram_edges, pair=pair)
-    if forward.overflow_layer is not None and on_nonfinite == "raise":
-        raise NonFiniteSignalError(
-            f"the forward signal left the finite range at layer {forward.overflow_layer} of {depth}",
-            forward.overflow_layer, "forward")
-    nan = np.full(depth, math.nan)
-    back = BackwardStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
-                         nan.copy() if net.bias else None, None, None)
-    output_grad_var = math.nan
-    if backward and forward.overflow_layer is None:
-        if output_grad is not None:
-            delta = output_grad
-        elif loss is not None:
-            delta = loss(net.pre(depth).copy())
-        else:
-            delta = rng.normal((batch, widths[-1]), seed=seed, stream=STREAM_OUTPUT_GRAD, dtype=dtype)
-        delta = net._check_batch(delta, widths[-1], "output_grad")
-        output_grad_var = float(np.var(delta.astype(np.float64)))
-        back = net.backward(delta)
-        if back.overflow_layer is not None and on_nonfinite == "raise":
-            raise NonFiniteSignalError(
-                f"the gradient left the finite range at layer {back.overflow_layer} of {depth}",
-                back.overflow_layer, "backward")
-    weight_var = np.array([float(np.var(net.weights(l).astype(np.float64))) for l in range(1, depth + 1)])
-    x64 = x.astype(np.float64)
-    pair_checked = _check_pair(pair, batch)
-    return Propagation(
-        init=init, init_params=dict(init_params), activation=net.activation.name,
-        activation_param=net.activation.param, depth=depth, widths=widths, batch=batch, seed=seed,
-        dtype=dtype.name, backend=net.backend, bias_var=bias_var,
-        input_mean=float(x64.mean()), input_var=float(x64.var()), input_meansq=float(np.mean(x64 * x64)),
-        input_correlation=_correlation(x64[pair_checked[0]], x64[pair_checked[1]]) if pair_checked else math.nan,
-        weight_var=weight_var, weight_gain=weight_var * np.array(widths[:-1], dtype=np.float64),
-        lsuv_iterations=lsuv_iterations,
-        pre_mean=forward.pre_mean, pre_var=forward.pre_var, pre_meansq=forward.pre_meansq,
-        post_mean=forward.post_mean, post_var=forward.post_var, post_meansq=forward.post_meansq,
-        saturated_frac=forward.saturated_frac, zero_frac=forward.zero_frac, dead_frac=forward.dead_frac,
-        correlation=forward.correlation, histograms=forward.histograms,
-        histogram_edges=None if histogram_edges is None else np.asarray(histogram_edges, dtype=np.float64),
-        overflow_layer=forward.overflow_layer, underflow_layer=forward.underflow_layer,
-        grad_mean=back.grad_mean, grad_var=back.grad_var, grad_meansq=back.grad_meansq,
-        weight_grad_mean=back.weight_grad_mean, weight_grad_var=back.weight_grad_var,
-        weight_grad_meansq=back.weight_grad_meansq, bias_grad_var=back.bias_grad_var,
-        output_grad_var=output_grad_var, grad_overflow_layer=back.overflow_layer,
-        grad_underflow_layer=back.underflow_layer,
-    )
-
-
-def _input_width(inputs, input_width):
-    shape = np.shape(inputs)
-    if len(shape) != 2:
-        raise ValueError(f"inputs must have shape (batch, d^(0)), got {shape}")
-    if input_width is not None and input_width != shape[1]:
-        raise ValueError(f"input_width={input_width!r} disagrees with inputs of width {shape[1]}")
-    return shape[1]

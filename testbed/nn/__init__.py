@@ -1,0 +1,23 @@
+"""Multilayer perceptrons with per-layer signal statistics, on the CPU and the GPU, and the experiments on them.
+
+- :mod:`testbed.nn.mlp`: :class:`MLP`, the network (one flat parameter array; forward and backward passes with
+  statistics fused into each layer's pass: :class:`ForwardStats`, :class:`BackwardStats`).
+- :mod:`testbed.nn.cuda`: :class:`~testbed.nn.cuda.CudaPasses`, the one GPU driver of both passes.
+- :mod:`testbed.nn.experiments`: :func:`propagate` (signal and gradient through a fresh net) and :func:`lsuv`.
+
+Training (a loss, its gradient and optimizer steps on data) builds on the MLP in :mod:`testbed.train`.
+
+Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product. On a machine with
+few cores set ``OMP_WAIT_POLICY=PASSIVE`` before the first parallel kernel runs: otherwise Numba's OpenMP
+threads spin after each pass and take the cores from the next BLAS product (benchmarks/bench_nn.py).
+"""
+from .experiments import LSUV_MAX_ITERATIONS, LSUV_TOLERANCE, Propagation, lsuv, propagate
+from .mlp import (MLP, OUTPUTS, ROWS_PER_CHUNK, SATURATION_TOLERANCE, STREAM_BIASES, STREAM_INPUTS,
+                  STREAM_OUTPUT_GRAD, STREAM_WEIGHTS, BackwardStats, ForwardStats, NonFiniteSignalError,
+                  resolve_widths, weight_stream)
+
+__all__ = [
+    "MLP", "OUTPUTS", "ForwardStats", "BackwardStats", "NonFiniteSignalError", "Propagation", "propagate", "lsuv",
+    "resolve_widths", "weight_stream", "ROWS_PER_CHUNK", "SATURATION_TOLERANCE", "LSUV_TOLERANCE",
+    "LSUV_MAX_ITERATIONS", "STREAM_INPUTS", "STREAM_OUTPUT_GRAD", "STREAM_BIASES", "STREAM_WEIGHTS",
+]

@@ -1,0 +1,237 @@
+"""Signal-propagation experiments on the MLP: :func:`propagate` and Mishkin & Matas's LSUV initialiser.
+
+:func:`propagate` draws a net with an initialiser, runs a batch forward and a gradient backward, and returns the
+per-layer statistics of both passes beside the weights as drawn (:class:`Propagation`); :func:`lsuv` is the
+data-dependent initialiser (Mishkin & Matas 2015) built on the forward pass.
+
+References: Glorot & Bengio 2010 (variance and saturation per layer), He et al. 2015 (ReLU variance, dead units),
+Poole et al. 2016 / Schoenholz et al. 2017 (the correlation between two inputs), Mishkin & Matas 2015 (LSUV).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .. import backend as backends
+from .. import init as initializers
+from .. import rng
+from .mlp import (MLP, STREAM_INPUTS, STREAM_OUTPUT_GRAD, BackwardStats, ForwardStats, NonFiniteSignalError,
+                  _check_pair, _correlation, resolve_widths, weight_stream)
+
+#: LSUV defaults (Mishkin & Matas 2015, Algorithm 1: Tol_var = 0.1, T_max = 10).
+LSUV_TOLERANCE = 0.1
+LSUV_MAX_ITERATIONS = 10
+
+# ----------------------------------------------------------------------------------------------------------------
+# LSUV
+
+
+def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS, seed=0, orthogonal_start=True):
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, Algorithm 1), in place.
+
+    Start from orthogonal weights (``orthogonal_start``), then for l = 1..L in order: forward ``inputs`` to
+    s^(l), and while ``|Var(s^(l)) - 1| >= tol`` and fewer than ``max_iterations`` rescalings were made, set
+    ``W^(l) <- W^(l) / sqrt(Var(s^(l)))``. Biases are left as they are. Returns the number of rescalings per
+    layer (an int array of length L). A layer whose s^(l) has zero variance cannot be rescaled: ValueError.
+    """
+    tol = backends.check_finite(tol, "tol", minimum=0.0, strict=True)
+    max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
+    if orthogonal_start:
+        for l in range(1, net.depth + 1):
+            initializers.fill(net.weights(l), "orthogonal", net.widths[l - 1], net.widths[l], seed=seed,
+                              stream=weight_stream(l))
+    iterations = np.zeros(net.depth, dtype=np.int64)
+    x = inputs
+    for l in range(1, net.depth + 1):
+        single = MLP((net.widths[l - 1], net.widths[l]), net.activation, bias=net.bias, dtype=net.dtype,
+                     backend=net.backend)
+        single.weights(1)[...] = net.weights(l)
+        if net.bias:
+            single.biases(1)[...] = net.biases(l)
+        while True:
+            variance = single.forward(x, keep=False, pair=None).pre_var[0]
+            if not (math.isfinite(variance) and variance > 0.0):
+                raise ValueError(f"LSUV: Var(s^({l})) = {variance}; cannot rescale layer {l}")
+            if abs(variance - 1.0) < tol or iterations[l - 1] >= max_iterations:
+                break
+            single.weights(1)[...] /= math.sqrt(variance)
+            iterations[l - 1] += 1
+        net.weights(l)[...] = single.weights(1)
+        x = single.output
+    return iterations
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the experiment
+
+
+#: Propagation's names for the backward pass's overflow and underflow layers (ForwardStats has the plain names).
+_BACKWARD_RENAMED = {"grad_overflow_layer": "overflow_layer", "grad_underflow_layer": "underflow_layer"}
+
+
+@dataclasses.dataclass
+class Propagation:
+    """What :func:`propagate` measured. Arrays of length ``depth`` are indexed by layer l - 1 (l = 1..L).
+
+    Description of the run: ``init``, ``init_params``, ``activation`` (name), ``activation_param``, ``depth``,
+    ``widths`` (d^(0), ..., d^(L)), ``batch``, ``seed``, ``dtype`` (name), ``backend``, ``bias_var``.
+
+    Input x^(0): ``input_mean``, ``input_var``, ``input_meansq`` (scalars) and ``input_correlation`` (of the
+    ``pair`` of inputs).
+
+    Weights as drawn: ``weight_var`` (variance of the entries of W^(l), measured) and ``weight_gain`` =
+    d^(l-1) * weight_var (the fan_in * Var[W] of the linear recursions); ``lsuv_iterations`` (init="lsuv").
+
+    ``forward`` (a :class:`ForwardStats`) and ``backward`` (a :class:`BackwardStats`; NaN everywhere when the
+    forward pass overflowed, or with ``backward=False``); their fields read as attributes of the run too:
+    ``run.pre_var`` is ``run.forward.pre_var``, ``run.grad_var`` is ``run.backward.grad_var``, and the backward
+    pass's ``overflow_layer`` / ``underflow_layer`` read as ``grad_overflow_layer`` / ``grad_underflow_layer``.
+    ``histogram_edges`` are the bins of ``forward.histograms``; ``output_grad_var`` is the variance of delta^(L) as
+    given (1 in expectation for the default draws).
+    """
+
+    init: str
+    init_params: dict
+    activation: str
+    activation_param: float
+    depth: int
+    widths: tuple
+    batch: int
+    seed: int
+    dtype: str
+    backend: str
+    bias_var: float
+    input_mean: float
+    input_var: float
+    input_meansq: float
+    input_correlation: float
+    weight_var: np.ndarray
+    weight_gain: np.ndarray
+    lsuv_iterations: np.ndarray | None
+    forward: ForwardStats
+    backward: BackwardStats
+    histogram_edges: np.ndarray | None
+    output_grad_var: float
+
+    def __getattr__(self, name):
+        # only reached for names that are not fields; "forward"/"backward" themselves must not recurse (unpickling)
+        if name.startswith("__") or name in ("forward", "backward"):
+            raise AttributeError(name)
+        if name in _BACKWARD_RENAMED:
+            return getattr(self.backward, _BACKWARD_RENAMED[name])
+        for part in (self.forward, self.backward):
+            if name in part.__dataclass_fields__:
+                return getattr(part, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def as_arrays(self):
+        """The per-layer arrays by name (for :class:`testbed.results.Result`): weights, forward, backward."""
+        arrays = {name: getattr(self, name) for name in ("weight_var", "weight_gain", "lsuv_iterations")}
+        arrays.update((f.name, getattr(self.forward, f.name)) for f in dataclasses.fields(self.forward))
+        arrays["histogram_edges"] = self.histogram_edges
+        arrays.update((f.name, getattr(self.backward, f.name)) for f in dataclasses.fields(self.backward))
+        return {name: value for name, value in arrays.items() if isinstance(value, np.ndarray)}
+
+
+def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
+              bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
+              pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
+              lsuv_max_iterations=LSUV_MAX_ITERATIONS, **init_params):
+    """Measure how a signal and its gradient propagate through a freshly initialised MLP; return :class:`Propagation`.
+
+    ``init``: an initialiser name of :mod:`testbed.init` (its parameters as keywords, ``init_params``), or
+    ``"lsuv"`` (orthogonal start, then :func:`lsuv` on the input batch, with ``lsuv_tol`` and
+    ``lsuv_max_iterations``). ``activation``: a name of :mod:`testbed.activations` (its parameter, e.g.
+    ``negative_slope``, in ``activation_params``) or an :class:`~testbed.activations.Activation`.
+    ``depth`` L and ``width`` (an int, or a list of L ints d^(1)..d^(L); d^(0) is ``input_width``, by default
+    the first width): see :func:`resolve_widths`. Biases are drawn from N(0, ``bias_var``) when ``bias_var`` > 0
+    (else the net has none).
+
+    Inputs x^(0) are ``inputs`` or i.i.d. N(0, 1) (Philox stream STREAM_INPUTS); the backward pass starts from
+    ``output_grad``, or ``loss(output) -> dloss/ds^(L)`` evaluated on s^(L), or i.i.d. N(0, 1) draws
+    (stream STREAM_OUTPUT_GRAD: the loss sum_batch <r, s^(L)>). ``backward=False`` skips it (grad fields NaN).
+    ``histogram_edges`` asks for per-layer histograms of x^(l); ``pair`` names the two inputs whose correlation
+    is tracked (``None``: none). ``batch`` is ignored when ``inputs`` are given. All draws depend on ``seed``
+    alone, so a run is the same on the CPU with any thread count and on the GPU (to rounding).
+
+    >>> run = propagate("he_normal", "relu", 20, 256, batch=256)
+    >>> bool(0.5 < run.pre_var[-1] / run.pre_var[0] < 2.0)   # He keeps ReLU's variance
+    True
+
+    A signal that leaves the finite range is reported in ``overflow_layer`` / ``grad_overflow_layer`` (first layer
+    where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
+    :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
+    """
+    widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
+    depth = len(widths) - 1
+    batch = backends.check_positive_int(batch, "batch")
+    seed = backends.check_seed(seed)
+    dtype = backends.check_dtype(dtype)
+    bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+    if on_nonfinite not in ("flag", "raise"):
+        raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
+    if not isinstance(init, str):
+        raise ValueError(f"init must be an initialiser name, got {init!r}")
+    for name, value in init_params.items():
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            backends.check_finite(value, name)
+    net = MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=backend, **(activation_params or {}))
+    if inputs is None:
+        x = rng.normal((batch, widths[0]), seed=seed, stream=STREAM_INPUTS, dtype=dtype)
+    else:
+        x = net._check_batch(inputs, widths[0], "inputs")
+        batch = x.shape[0]
+    lsuv_iterations = None
+    if init == "lsuv":
+        net.initialize("orthogonal", seed=seed, bias_var=bias_var, **init_params)
+        lsuv_iterations = lsuv(net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed,
+                               orthogonal_start=False)
+    else:
+        net.initialize(init, seed=seed, bias_var=bias_var, **init_params)
+    forward = net.forward(x, keep=backward, histogram_edges=histogram_edges, pair=pair)
+    if forward.overflow_layer is not None and on_nonfinite == "raise":
+        raise NonFiniteSignalError(
+            f"the forward signal left the finite range at layer {forward.overflow_layer} of {depth}",
+            forward.overflow_layer, "forward")
+    nan = np.full(depth, math.nan)
+    back = BackwardStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
+                         nan.copy() if net.bias else None, None, None)
+    output_grad_var = math.nan
+    if backward and forward.overflow_layer is None:
+        if output_grad is not None:
+            delta = output_grad
+        elif loss is not None:
+            delta = loss(net.pre(depth).copy())
+        else:
+            delta = rng.normal((batch, widths[-1]), seed=seed, stream=STREAM_OUTPUT_GRAD, dtype=dtype)
+        delta = net._check_batch(delta, widths[-1], "output_grad")
+        output_grad_var = float(np.var(delta.astype(np.float64)))
+        back = net.backward(delta)
+        if back.overflow_layer is not None and on_nonfinite == "raise":
+            raise NonFiniteSignalError(
+                f"the gradient left the finite range at layer {back.overflow_layer} of {depth}",
+                back.overflow_layer, "backward")
+    weight_var = np.array([float(np.var(net.weights(l).astype(np.float64))) for l in range(1, depth + 1)])
+    x64 = x.astype(np.float64)
+    pair_checked = _check_pair(pair, batch)
+    return Propagation(
+        init=init, init_params=dict(init_params), activation=net.activation.name,
+        activation_param=net.activation.param, depth=depth, widths=widths, batch=batch, seed=seed,
+        dtype=dtype.name, backend=net.backend, bias_var=bias_var,
+        input_mean=float(x64.mean()), input_var=float(x64.var()), input_meansq=float(np.mean(x64 * x64)),
+        input_correlation=_correlation(x64[pair_checked[0]], x64[pair_checked[1]]) if pair_checked else math.nan,
+        weight_var=weight_var, weight_gain=weight_var * np.array(widths[:-1], dtype=np.float64),
+        lsuv_iterations=lsuv_iterations, forward=forward, backward=back,
+        histogram_edges=None if histogram_edges is None else np.asarray(histogram_edges, dtype=np.float64),
+        output_grad_var=output_grad_var,
+    )
+
+def _input_width(inputs, input_width):
+    shape = np.shape(inputs)
+    if len(shape) != 2:
+        raise ValueError(f"inputs must have shape (batch, d^(0)), got {shape}")
+    if input_width is not None and input_width != shape[1]:
+        raise ValueError(f"input_width={input_width!r} disagrees with inputs of width {shape[1]}")
+    return shape[1]
