@@ -521,3 +521,64 @@ def kaplan_meier_median(times, observed):
         if survival <= 0.5:
             return float(t)
     return math.inf
+
+
+# ==============================================================================================================
+# Training: losses and gradients of an MLP on labelled data
+#
+# Slow, obviously-correct NumPy references for testbed.train (float64 throughout). The activations and their
+# derivatives are written out here in closed form (not taken from testbed), the log-sum-exp from scipy.
+# ==============================================================================================================
+
+def _sigmoid(s):
+    return 0.5 * (1.0 + np.tanh(0.5 * s))
+
+
+#: name -> (phi, phi') in closed form.
+TRAIN_ACTIVATIONS = {
+    "linear": (lambda s: s, lambda s: np.ones_like(s)),
+    "relu": (lambda s: np.maximum(s, 0.0), lambda s: (s > 0.0).astype(np.float64)),
+    "tanh": (np.tanh, lambda s: 1.0 - np.tanh(s) ** 2),
+    "sigmoid": (_sigmoid, lambda s: _sigmoid(s) * (1.0 - _sigmoid(s))),
+}
+
+
+def softmax_cross_entropy(z, y):
+    """(mean over rows of logsumexp(z_i) - z_i,y_i, its gradient (softmax(z) - onehot(y)) / B)."""
+    from scipy.special import logsumexp, softmax
+
+    z = np.asarray(z, dtype=np.float64)
+    batch = z.shape[0]
+    loss = float(np.mean(logsumexp(z, axis=1) - z[np.arange(batch), y]))
+    grad = softmax(z, axis=1)
+    grad[np.arange(batch), y] -= 1.0
+    return loss, grad / batch
+
+
+def mean_squared_error(z, y):
+    """(mean over all B x K entries of (z - onehot(y))^2, its gradient 2 (z - onehot(y)) / (B K))."""
+    z = np.asarray(z, dtype=np.float64)
+    target = np.zeros_like(z)
+    target[np.arange(z.shape[0]), y] = 1.0
+    return float(np.mean((z - target) ** 2)), 2.0 * (z - target) / z.size
+
+
+def train_loss_and_grad(weights, biases, activation, x, y, loss="cross_entropy", output_linear=True):
+    """(mean loss, [dL/dW^(l)], [dL/db^(l)] or Nones) of a net whose last layer is linear (or applies phi)."""
+    phi, dphi = TRAIN_ACTIVATIONS[activation]
+    depth = len(weights)
+    pres, posts = [], [np.asarray(x, dtype=np.float64)]
+    for l, (w, b) in enumerate(zip(weights, biases), start=1):
+        s = posts[-1] @ np.asarray(w, dtype=np.float64).T + (0.0 if b is None else np.asarray(b, dtype=np.float64))
+        pres.append(s)
+        posts.append(s if (l == depth and output_linear) else phi(s))
+    value, delta = (softmax_cross_entropy if loss == "cross_entropy" else mean_squared_error)(posts[-1], y)
+    if not output_linear:
+        delta = delta * dphi(pres[-1])
+    weight_grads, bias_grads = [None] * depth, [None] * depth
+    for l in range(depth, 0, -1):
+        weight_grads[l - 1] = delta.T @ posts[l - 1]
+        bias_grads[l - 1] = None if biases[l - 1] is None else delta.sum(axis=0)
+        if l > 1:
+            delta = (delta @ np.asarray(weights[l - 1], dtype=np.float64)) * dphi(pres[l - 2])
+    return value, weight_grads, bias_grads

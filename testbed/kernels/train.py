@@ -1,0 +1,241 @@
+"""Training kernels: a whole training step of an MLP (forward, loss, backward) in one compiled call.
+
+The network is the flat parameter array of :class:`testbed.nn.MLP`: layer l's weights W^(l) (fan_out x fan_in,
+PyTorch's layout) start at ``weight_at[l-1]`` and its biases at ``bias_at[l-1]``. A step runs
+
+    x^(0) = x[rows];  s^(l) = x^(l-1) W^(l)^T + b^(l),  x^(l) = phi(s^(l))  (phi = identity on a logits layer);
+    loss = mean_i loss_row(x^(L)_i);  delta^(L) = dloss/dx^(L) * phi'(s^(L));
+    dW^(l) = delta^(l)^T x^(l-1),  db^(l) = sum_i delta^(l)_i,  delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)),
+
+with the products in BLAS (``np.dot`` inside ``@njit``), the activation and its derivative through the same row
+loops as the signal-propagation passes (:func:`testbed.kernels.nn._activate_row`, ``_derivative_row``) and the loss
+through the rules of :mod:`testbed.rules.losses`: no formula here is written a second time.
+
+Small nets are where per-call overhead decides the speed (the design's note), so a step is ONE call: the batch
+gather, every layer of both passes and the loss. :func:`ensemble_step_cpu` trains K nets of one shape, stored as
+the K rows of one (K, P) array, with a ``prange`` over the nets: each thread runs whole nets (their products
+single-threaded BLAS calls, see :func:`testbed.train.fit_many`) and applies the optimizer rule
+(:func:`testbed.rules.optimizers.update_component`) to its net right after its backward pass, while the net is
+still in cache.
+
+GPU: the passes are :class:`testbed.nn.cuda.CudaPasses`; :func:`loss_rows_gpu` is the loss, one thread per row.
+"""
+import math
+
+import numpy as np
+from numba import cuda, njit, prange, types
+
+from .. import config
+from ..rules import activations as activation_rules
+from ..rules import losses
+from .nn import _activate_row, _derivative_row
+from .optim import _run_chunk
+from .registry import gpu_kernel
+from .targets import for_cpu, for_gpu
+
+_loss_row = for_cpu(losses.loss_row, error_model="numpy")
+_predicted_class = for_cpu(losses.predicted_class, error_model="numpy")
+
+_OPTIONS = dict(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
+
+
+@njit(**_OPTIONS)
+def _layer(flat, at, rows, cols):
+    """A (rows, cols) C-contiguous view of ``flat`` from ``at``."""
+    return flat[at:at + rows * cols].reshape((rows, cols))
+
+
+@njit(**_OPTIONS)
+def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post):
+    """The forward pass from the input rows ``x0`` (batch, d^(0)); layer l's s and x are kept in ``pre``/``post``.
+
+    Returns the offset of the last layer's block in ``pre``/``post``.
+    """
+    batch = x0.shape[0]
+    depth = widths.size - 1
+    prev = x0
+    offset = 0
+    last = 0
+    for l in range(1, depth + 1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
+        bias = params[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+        s = _layer(pre, offset, batch, fan_out)
+        x = _layer(post, offset, batch, fan_out)
+        np.dot(prev, weight.T, s)
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        for i in range(batch):
+            _activate_row(layer_code, param, s[i], bias, use_bias, x[i])
+        prev = x
+        last = offset
+        offset += batch * fan_out
+    return last
+
+
+@njit(**_OPTIONS)
+def _gather(x_all, rows, x0):
+    for i in range(rows.size):
+        for j in range(x0.shape[1]):
+            x0[i, j] = x_all[rows[i], j]
+
+
+@njit(**_OPTIONS)
+def _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
+                       use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b):
+    """Forward, loss and backward of one net on the rows ``rows`` of ``x_all``; fills ``grads``, returns the loss."""
+    batch = rows.size
+    depth = widths.size - 1
+    inputs = _layer(x0, 0, batch, widths[0])
+    _gather(x_all, rows, inputs)
+    last = _forward(params, inputs, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
+    classes = widths[depth]
+    z = _layer(post, last, batch, classes)
+    delta = _layer(delta_a, 0, batch, classes)
+    inv_batch = 1.0 / batch
+    inv_count = 1.0 / (batch * classes)
+    loss = 0.0
+    for i in range(batch):
+        loss += _loss_row(loss_code, z, i, labels[rows[i]], targets, rows[i], use_targets, inv_batch, inv_count,
+                          delta)
+    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
+        s_last = _layer(pre, last, batch, classes)
+        for i in range(batch):
+            _derivative_row(code, param, s_last[i], z[i], delta[i])
+    offset = last
+    in_a = True  # delta lives in delta_a; the next one goes to the other buffer
+    for l in range(depth, 0, -1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        offset -= batch * fan_in if l > 1 else 0
+        prev = _layer(post, offset, batch, fan_in) if l > 1 else inputs
+        np.dot(delta.T, prev, _layer(grads, weight_at[l - 1], fan_out, fan_in))
+        if use_bias:
+            bias_grad = grads[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            bias_grad[:] = 0.0
+            for i in range(batch):
+                for j in range(fan_out):
+                    bias_grad[j] += delta[i, j]
+        if l > 1:
+            delta_prev = _layer(delta_b if in_a else delta_a, 0, batch, fan_in)
+            np.dot(delta, _layer(params, weight_at[l - 1], fan_out, fan_in), delta_prev)
+            s_prev = _layer(pre, offset, batch, fan_in)
+            for i in range(batch):
+                _derivative_row(code, param, s_prev[i], prev[i], delta_prev[i])
+            in_a = not in_a
+            delta = delta_prev
+    return loss
+
+
+@njit(**_OPTIONS)
+def loss_and_grad_cpu(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
+                      use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b):
+    """The mean loss over ``x_all[rows]`` and its gradient in ``grads``: one call for the whole step.
+
+    Buffers: ``x0`` >= batch * d^(0); ``pre``, ``post`` >= batch * (d^(1) + ... + d^(L)); ``delta_a``, ``delta_b``
+    >= batch * max(d^(l)). ``labels`` (int64, one per row of ``x_all``) and, when ``use_targets``, ``targets``
+    (rows of ``x_all`` x d^(L)) give the loss's targets.
+    """
+    return _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
+                              use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b)
+
+
+@njit(**_OPTIONS)
+def _net_evaluate(params, x_all, labels, targets, use_targets, first, last_row, inv_total, widths, weight_at,
+                  bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, dz, chunk):
+    """(sum of the rows' shares of the mean loss, correct predictions) over rows first..last_row-1, in chunks."""
+    depth = widths.size - 1
+    classes = widths[depth]
+    inv_count = inv_total / classes
+    loss = 0.0
+    correct = 0
+    start = first
+    while start < last_row:
+        stop = min(start + chunk, last_row)
+        batch = stop - start
+        x = _layer(x0, 0, batch, widths[0])
+        for i in range(batch):
+            for j in range(widths[0]):
+                x[i, j] = x_all[start + i, j]
+        last = _forward(params, x, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
+        z = _layer(post, last, batch, classes)
+        scratch = _layer(dz, 0, batch, classes)
+        for i in range(batch):
+            row = start + i
+            loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count,
+                              scratch)
+            correct += 1 if _predicted_class(z, i) == labels[row] else 0
+        start = stop
+    return loss, correct
+
+
+@njit(**_OPTIONS)
+def evaluate_cpu(params, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code, param,
+                 out_linear, loss_code, x0, pre, post, dz, chunk):
+    """(mean loss, accuracy) of one net over every row of ``x_all``, ``chunk`` rows at a time (buffers sized so)."""
+    n = x_all.shape[0]
+    loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths, weight_at,
+                                  bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, dz, chunk)
+    return loss, correct / n
+
+
+@njit(parallel=True, **_OPTIONS)
+def ensemble_step_cpu(params, grads, x_all, labels, targets, use_targets, rows, running, losses_out, widths,
+                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a,
+                      delta_b, opt_code, n_slots, hyper, coefficients, s0, s1, s2):
+    """One training step of each running net k (``running[k]`` != 0): row k of every (K, ...) array is net k's.
+
+    ``rows[k]`` are net k's batch rows; ``coefficients[k]`` its optimizer coefficients c0..c3 for this step
+    (:func:`testbed.rules.optimizers.prepare` with its learning rate); ``s0..s2`` the optimizer slots (K, P) (or
+    (K, 1) placeholders beyond ``n_slots``). ``losses_out[k]`` receives net k's loss before the step; a net whose
+    loss is not finite is not updated (the caller stops it).
+    """
+    for k in prange(params.shape[0]):
+        if running[k] == 0:
+            continue
+        loss = _net_loss_and_grad(params[k], grads[k], x_all, labels, targets, use_targets, rows[k], widths,
+                                  weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0[k], pre[k],
+                                  post[k], delta_a[k], delta_b[k])
+        losses_out[k] = loss
+        if math.isfinite(loss):
+            c = coefficients[k]
+            _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
+
+
+@njit(parallel=True, **_OPTIONS)
+def ensemble_evaluate_cpu(params, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code,
+                          param, out_linear, loss_code, x0, pre, post, dz, chunk, losses_out, accuracy_out):
+    """(mean loss, accuracy) of each net k over every row of ``x_all`` into ``losses_out[k]``, ``accuracy_out[k]``."""
+    n = x_all.shape[0]
+    for k in prange(params.shape[0]):
+        loss, correct = _net_evaluate(params[k], x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths,
+                                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0[k],
+                                      pre[k], post[k], dz[k], chunk)
+        losses_out[k] = loss
+        accuracy_out[k] = correct / n
+
+
+def _loss_signatures():
+    signatures = []
+    for dtype in (types.float32, types.float64):
+        matrix = types.Array(dtype, 2, "C")
+        signatures.append((matrix, types.Array(types.int64, 1, "C"), matrix, types.Array(types.int64, 1, "C"),
+                           types.boolean, types.int64, types.float64, types.float64, matrix,
+                           types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C")))
+    return signatures
+
+
+@gpu_kernel(_loss_signatures)
+def loss_rows_gpu():
+    """CUDA kernel, one thread per row i of the logits ``z``: ``row_loss[i]`` its share of the mean loss, ``dz[i]``
+    its gradient, ``predicted[i]`` its argmax (the CUDA twin of the CPU kernels' loss loop)."""
+    loss_row = for_gpu(losses.loss_row)
+    predicted_class = for_gpu(losses.predicted_class)
+
+    @cuda.jit
+    def kernel(z, labels, targets, label_rows, use_targets, code, inv_batch, inv_count, dz, row_loss, predicted):
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for i in range(start, z.shape[0], stride):
+            row = label_rows[i]
+            row_loss[i] = loss_row(code, z, i, labels[row], targets, row, use_targets, inv_batch, inv_count, dz)
+            predicted[i] = predicted_class(z, i)
+
+    return kernel

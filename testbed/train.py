@@ -1,0 +1,517 @@
+"""Training MLPs on data: the loss and its gradient in one compiled call, ``fit`` for one net, ``fit_many`` for K.
+
+A training step on a minibatch (x_i, y_i), i = 1..B, of a :class:`testbed.nn.MLP` with parameters theta is
+
+    L(theta) = (1/B) sum_i loss(f_theta(x_i), y_i),     theta <- optimizer step(theta, grad L(theta)),
+
+with ``loss`` softmax cross-entropy (PyTorch's ``cross_entropy``) or the mean squared error against one-hot labels
+(PyTorch's ``mse_loss``, mean over B x K entries); the formulas are in :mod:`testbed.rules.losses`. Build the net
+with ``output="linear"`` so that its last layer gives logits. The gradient comes from one compiled call
+(:func:`testbed.kernels.train.loss_and_grad_cpu`: forward, loss and backward, BLAS products) and the step from
+the optimizer's fused kernel over the flat parameter array (:mod:`testbed.optim`): any optimizer and schedule.
+
+Minibatches are a Philox permutation per epoch keyed by (seed, epoch) (:func:`testbed.data.batch_rows`), so a
+run is the same on 1 or 2 CPU threads. A non-finite loss stops the run: :attr:`History.diverged_at` names the
+step (or :class:`DivergenceError` is raised with ``on_divergence="raise"``); no NaN is ever trained on.
+
+``fit_many`` trains K nets of one shape (different initialisations, seeds or learning rates) as the K rows of one
+(K, P) parameter array, one compiled call per step for all of them, each core taking whole nets: the heat maps
+of trainability need hundreds of small nets.
+
+References: Glorot & Bengio 2010 (activations and saturation during training), He et al. 2015 (a 30-layer ReLU
+net trains with He's initialisation, stalls with Glorot's).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from . import backend as backends
+from . import data as datasets
+from . import optim
+from .kernels import train as kernels
+from .nn import MLP
+from .rules import losses as loss_rules
+from .rules import optimizers as optimizer_rules
+
+#: Loss names -> rule codes.
+LOSSES = {"cross_entropy": loss_rules.CROSS_ENTROPY, "mse": loss_rules.MSE}
+
+#: What to do when the loss stops being finite.
+ON_DIVERGENCE = ("stop", "raise")
+
+#: Rows per forward pass when evaluating a whole split (bounds the buffers, not the result).
+EVAL_CHUNK = 1024
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss became non-finite at ``step`` (1-based); the parameters are those before that step."""
+
+    def __init__(self, message, step, loss):
+        super().__init__(message)
+        self.step = step
+        self.loss = loss
+
+
+@dataclasses.dataclass
+class History:
+    """What :func:`fit` measured.
+
+    - ``train_loss``: the minibatch loss of every step taken (step t at index t-1), before that step's update;
+    - ``eval_steps``: the steps after which the net was evaluated (0 = before training), with ``test_loss``,
+      ``test_accuracy`` (the whole test split) and ``train_eval_loss``, ``train_accuracy`` (the whole training
+      split) at each;
+    - per-layer statistics at ``record_steps`` (rows) x layers (columns), measured on that step's minibatch before
+      its update: ``pre_var`` (variance of s^(l) over batch x units), ``pre_mean``, ``saturated_frac`` (|phi| within
+      1% of a bound), ``dead_frac`` (ReLU family: units with s <= 0 on the whole batch), ``grad_norm``
+      (||dL/dW^(l)||_F) and ``update_ratio`` (||Delta W^(l)||_F / ||W^(l)||_F of that step's update);
+    - ``diverged_at``: the step whose loss was not finite (the run stopped there), or None; ``seconds``: wall time.
+    """
+
+    steps: int
+    train_loss: np.ndarray
+    eval_steps: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    train_eval_loss: np.ndarray
+    train_accuracy: np.ndarray
+    record_steps: np.ndarray
+    pre_mean: np.ndarray
+    pre_var: np.ndarray
+    saturated_frac: np.ndarray
+    dead_frac: np.ndarray
+    grad_norm: np.ndarray
+    update_ratio: np.ndarray
+    diverged_at: int | None = None
+    seconds: float = math.nan
+
+    def as_arrays(self):
+        """The arrays by name (for :class:`testbed.results.Result`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), np.ndarray)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# checks and layout
+
+
+def _loss_code(loss):
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise backends.unknown_name_error("loss", loss, tuple(LOSSES))
+    return LOSSES[loss]
+
+
+def _check_net(net, name="net"):
+    if not isinstance(net, MLP):
+        raise ValueError(f"{name} must be a testbed.nn.MLP, got {type(net).__name__}")
+    return net
+
+
+def _check_labels(y, rows, classes, name="y"):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != rows:
+        raise ValueError(f"{name} must be a 1-d array of {rows} class labels, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if rows and (y.min() < 0 or y.max() >= classes):
+        raise ValueError(f"{name} must hold labels in 0..{classes - 1} (the net's {classes} outputs), "
+                         f"got labels from {y.min()} to {y.max()}")
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+
+class _Layout:
+    """The arguments every training kernel takes about the net, and buffers for a batch of ``rows`` rows."""
+
+    def __init__(self, net, rows):
+        self.widths = np.array(net.widths, dtype=np.int64)
+        self.weight_at = np.array([at for at, _ in net._offsets], dtype=np.int64)
+        self.bias_at = np.array([at for _, at in net._offsets], dtype=np.int64)
+        self.use_bias = net.bias
+        self.code = net.activation.code
+        self.param = float(net.activation.param)
+        self.out_linear = net.output_kind == "linear"
+        self.rows = rows
+        self.sizes = (rows * net.widths[0], rows * sum(net.widths[1:]), rows * max(net.widths[1:]))
+
+    def net_args(self):
+        return (self.widths, self.weight_at, self.bias_at, self.use_bias, self.code, self.param, self.out_linear)
+
+    def buffers(self, dtype, copies=None):
+        """x0, pre, post, delta_a, delta_b (each with a leading axis of ``copies`` when given)."""
+        lead = () if copies is None else (copies,)
+        x0, hidden, widest = self.sizes
+        return tuple(np.empty(lead + (size,), dtype=dtype) for size in (x0, hidden, hidden, widest, widest))
+
+
+def _no_targets(dtype):
+    return np.zeros((1, 1), dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loss and gradient, evaluation
+
+
+def loss_and_grad(net, x, y, *, loss="cross_entropy"):
+    """The mean loss of ``net`` over the batch (``x`` (B, d^(0)), integer labels ``y`` (B,)); fills ``net.grads``.
+
+    ``loss``: ``"cross_entropy"`` (softmax cross-entropy of the logits, stable) or ``"mse"`` (mean over B x K of
+    the squared difference to one-hot labels); see :mod:`testbed.rules.losses`. Returns a float; a non-finite loss
+    is returned as it is (the gradients are then meaningless), :func:`fit` stops on it.
+    """
+    net = _check_net(net)
+    code = _loss_code(loss)
+    x = net._check_batch(x, net.widths[0], "x")
+    y = _check_labels(y, x.shape[0], net.widths[-1])
+    if net.backend == "cuda":
+        return _loss_and_grad_cuda(net, x, y, code)
+    layout = _Layout(net, x.shape[0])
+    rows = np.arange(x.shape[0], dtype=np.int64)
+    return float(kernels.loss_and_grad_cpu(net.params, net.grads, x, y, _no_targets(net.dtype), False, rows,
+                                           *layout.net_args(), code, *layout.buffers(net.dtype)))
+
+
+def _loss_and_grad_cuda(net, x, y, code):
+    """The GPU path: the net's CUDA forward (kept activations), the loss kernel, the net's CUDA backward."""
+    from numba import cuda
+
+    net.forward(x, keep=True, pair=None)
+    logits = net._device.kept_post[-1]
+    batch, classes = logits.shape
+    dz = cuda.device_array((batch, classes), dtype=net.dtype)
+    row_loss = cuda.device_array(batch, dtype=np.float64)
+    predicted = cuda.device_array(batch, dtype=np.int64)
+    blocks, threads = backends.launch_shape(batch)
+    kernels.loss_rows_gpu()[blocks, threads](logits, backends.to_device(y), backends.to_device(_no_targets(net.dtype)),
+                                             backends.to_device(np.arange(batch, dtype=np.int64)), False, code,
+                                             1.0 / batch, 1.0 / (batch * classes), dz, row_loss, predicted)
+    delta = dz.copy_to_host()
+    if net.output_kind != "linear":  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
+        delta *= net.activation.derivative(net.pre(net.depth)).astype(net.dtype)
+    net.backward(delta)
+    return float(np.sum(row_loss.copy_to_host()))
+
+
+def evaluate(net, x, y, *, loss="cross_entropy", chunk=EVAL_CHUNK):
+    """(mean loss, accuracy) of ``net`` over all rows of ``x`` with labels ``y``, ``chunk`` rows per pass."""
+    net = _check_net(net)
+    code = _loss_code(loss)
+    x = net._check_batch(x, net.widths[0], "x")
+    y = _check_labels(y, x.shape[0], net.widths[-1])
+    chunk = min(backends.check_positive_int(chunk, "chunk"), x.shape[0])
+    if net.backend == "cuda":
+        total, correct = 0.0, 0
+        for start in range(0, x.shape[0], chunk):
+            xb, yb = x[start:start + chunk], y[start:start + chunk]
+            net.forward(xb, keep=False, pair=None)
+            loss_b, acc_b = _host_loss(net.output, yb, code)
+            total += loss_b * yb.size
+            correct += acc_b * yb.size
+        return total / x.shape[0], correct / x.shape[0]
+    layout = _Layout(net, chunk)
+    x0, pre, post, delta, _ = layout.buffers(net.dtype)
+    loss_value, accuracy = kernels.evaluate_cpu(net.params, x, y, _no_targets(net.dtype), False, *layout.net_args(),
+                                                code, x0, pre, post, delta, chunk)
+    return float(loss_value), float(accuracy)
+
+
+def _host_loss(z, y, code):
+    """(mean loss, accuracy) of logits ``z`` through the loss rule run as Python (the CUDA evaluation's host side)."""
+    z = np.asarray(z, dtype=np.float64)
+    dz = np.empty_like(z)
+    batch, classes = z.shape
+    total = sum(loss_rules.loss_row(code, z, i, int(y[i]), z, i, False, 1.0 / batch, 1.0 / (batch * classes), dz)
+                for i in range(batch))
+    return total, float(np.mean(np.argmax(z, axis=1) == y))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fit
+
+
+def _check_dataset(dataset, net):
+    if not isinstance(dataset, datasets.Dataset):
+        raise ValueError(f"dataset must be a testbed.data.Dataset (testbed.data.load, from_arrays), got "
+                         f"{type(dataset).__name__}")
+    if dataset.features != net.widths[0]:
+        raise ValueError(f"the net's input width d^(0) = {net.widths[0]} does not match the dataset's "
+                         f"{dataset.features} features")
+    if dataset.classes > net.widths[-1]:
+        raise ValueError(f"the net has {net.widths[-1]} outputs, the dataset {dataset.classes} classes")
+    return (np.ascontiguousarray(dataset.x_train, dtype=net.dtype), dataset.y_train,
+            np.ascontiguousarray(dataset.x_test, dtype=net.dtype), dataset.y_test)
+
+
+def _check_common(steps, batch, seed, eval_every, on_divergence, n_train):
+    steps = backends.check_positive_int(steps, "steps")
+    batch = backends.check_positive_int(batch, "batch")
+    if batch > n_train:
+        raise ValueError(f"batch must be at most the training split's {n_train} examples, got {batch}")
+    seed = backends.check_seed(seed)
+    eval_every = steps if eval_every is None else backends.check_positive_int(eval_every, "eval_every")
+    if on_divergence not in ON_DIVERGENCE:
+        raise ValueError(f"on_divergence must be one of {', '.join(map(repr, ON_DIVERGENCE))}, got {on_divergence!r}")
+    return steps, batch, seed, eval_every
+
+
+class _Batches:
+    """Minibatch rows of step t (1-based), one Philox permutation per epoch, computed once per epoch."""
+
+    def __init__(self, n, batch, seed):
+        self.n, self.batch, self.seed = n, batch, seed
+        self.per_epoch = n // batch
+        self.epoch, self.order = -1, None
+
+    def rows(self, t):
+        epoch, index = divmod(t - 1, self.per_epoch)
+        if epoch != self.epoch:
+            self.epoch, self.order = epoch, datasets.permutation(self.n, seed=self.seed, epoch=epoch)
+        return self.order[index * self.batch:(index + 1) * self.batch]
+
+
+def _progress(total, enabled, description):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", leave=False, mininterval=0.5)
+
+
+def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed=0, eval_every=None,
+        record_layers=True, progress=True, on_divergence="stop"):
+    """Train ``net`` in place on ``dataset`` with ``optimizer`` for ``steps`` minibatch steps; return a :class:`History`.
+
+    ``batch`` rows per step from a Philox permutation per epoch keyed by (``seed``, epoch); ``eval_every`` steps
+    (default: only before and after training) the loss and accuracy on both whole splits are taken, and with
+    ``record_layers`` the per-layer statistics of :class:`History`. The backend is the net's (the optimizer's
+    must agree). A non-finite loss stops the run (``on_divergence="stop"``: ``History.diverged_at``) or raises
+    :class:`DivergenceError` (``"raise"``).
+    """
+    net = _check_net(net)
+    if not isinstance(optimizer, optim.Optimizer):
+        raise ValueError(f"optimizer must be a testbed.optim optimizer (SGD, Adam, ...), got "
+                         f"{type(optimizer).__name__}")
+    if optimizer.backend != net.backend:
+        raise ValueError(f"the optimizer runs on {optimizer.backend!r} and the net on {net.backend!r}: make both "
+                         "with the same backend")
+    code = _loss_code(loss)
+    x_train, y_train, x_test, y_test = _check_dataset(dataset, net)
+    steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
+    record_layers = bool(record_layers)
+    cuda = net.backend == "cuda"
+    state = optimizer.init(net.params)
+    batches = _Batches(x_train.shape[0], batch, seed)
+    layout = _Layout(net, batch)
+    buffers = layout.buffers(net.dtype)
+    no_targets = _no_targets(net.dtype)
+    train_loss = np.full(steps, math.nan)
+    evals, records = [], []
+    diverged_at = None
+    eval_at = set(range(0, steps + 1, eval_every)) | {steps}
+
+    def take_eval(t):
+        test = evaluate(net, x_test, y_test, loss=loss)
+        train = evaluate(net, x_train, y_train, loss=loss)
+        evals.append((t, *test, *train))
+
+    started = time.perf_counter()
+    take_eval(0)
+    with _progress(steps, progress, "fit") as bar:
+        for t in range(1, steps + 1):
+            rows = batches.rows(t)
+            if cuda:
+                value = _loss_and_grad_cuda(net, x_train[rows], y_train[rows], code)
+            else:
+                value = float(kernels.loss_and_grad_cpu(net.params, net.grads, x_train, y_train, no_targets, False,
+                                                        rows, *layout.net_args(), code, *buffers))
+            train_loss[t - 1] = value
+            if not math.isfinite(value):
+                diverged_at = t
+                if on_divergence == "raise":
+                    raise DivergenceError(f"the training loss is {value} at step {t} of {steps} (lr "
+                                          f"{optimizer.lr:g}); the parameters are those before that step", t, value)
+                break
+            record = record_layers and t in eval_at
+            before = net.params.copy() if record else None
+            if record:
+                stats = net.forward(x_train[rows], keep=False, pair=None)
+            try:
+                optimizer.step(net.params, net.grads, state)
+            except ValueError:
+                if np.all(np.isfinite(net.grads)):
+                    raise
+                diverged_at = t  # a finite loss whose gradient overflowed: a divergence all the same
+                if on_divergence == "raise":
+                    raise DivergenceError(f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
+                                          f"{optimizer.lr:g}); the parameters are those before that step", t,
+                                          value) from None
+                break
+            if record:
+                records.append((t, stats, *_weight_norms(net, before)))
+            if t in eval_at:
+                take_eval(t)
+            if bar is not None:
+                bar.update(1)
+                if t % 50 == 0 or t == steps:
+                    bar.set_postfix(loss=f"{value:.4g}")
+    return _history(net, steps if diverged_at is None else diverged_at - 1, train_loss, evals, records,
+                    diverged_at, time.perf_counter() - started)
+
+
+def _weight_norms(net, before):
+    """(||dL/dW^(l)||_F, ||W^(l)_after - W^(l)_before||_F / ||W^(l)_before||_F) per layer."""
+    grad_norm = np.array([np.linalg.norm(net.weight_grads(l).astype(np.float64)) for l in range(1, net.depth + 1)])
+    ratio = np.empty(net.depth)
+    for l in range(1, net.depth + 1):
+        old = net._weight_view(before, l).astype(np.float64)
+        norm = np.linalg.norm(old)
+        change = np.linalg.norm(net.weights(l).astype(np.float64) - old)
+        ratio[l - 1] = change / norm if norm > 0.0 else (0.0 if change == 0.0 else math.inf)
+    return grad_norm, ratio
+
+
+def _history(net, steps_done, train_loss, evals, records, diverged_at, seconds):
+    evals = np.array(evals, dtype=np.float64).reshape(-1, 5)
+    depth = net.depth
+
+    def per_layer(values):
+        return np.array(values, dtype=np.float64).reshape(-1, depth)
+
+    return History(
+        steps=steps_done, train_loss=train_loss[:steps_done + (diverged_at is not None)],
+        eval_steps=evals[:, 0].astype(np.int64), test_loss=evals[:, 1], test_accuracy=evals[:, 2],
+        train_eval_loss=evals[:, 3], train_accuracy=evals[:, 4],
+        record_steps=np.array([r[0] for r in records], dtype=np.int64),
+        pre_mean=per_layer([r[1].pre_mean for r in records]), pre_var=per_layer([r[1].pre_var for r in records]),
+        saturated_frac=per_layer([r[1].saturated_frac for r in records]),
+        dead_frac=per_layer([r[1].dead_frac for r in records]),
+        grad_norm=per_layer([r[2] for r in records]), update_ratio=per_layer([r[3] for r in records]),
+        diverged_at=diverged_at, seconds=seconds)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fit_many
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS on one thread inside the block: the ensemble kernel's threads each run whole nets, and a BLAS call
+    that spread itself over the cores from every one of them would oversubscribe them."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency; without it the products may oversubscribe, the results are the same
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None, loss="cross_entropy",
+             eval_every=None, progress=True):
+    """Train K nets of one shape at once, in place; return one :class:`History` per net (no per-layer records).
+
+    ``nets``: K :class:`testbed.nn.MLP` of equal widths, activation, bias, output and dtype, initialised as the
+    caller likes (different seeds or scales). ``lrs``: K base learning rates (default: the optimizer's, for all);
+    the optimizer's rule, schedule and other hyperparameters are shared. ``seeds``: K minibatch seeds (default
+    0..K-1), so net k sees exactly the batches of ``fit(nets[k], ..., seed=seeds[k])``. A net whose loss becomes
+    non-finite stops there (its ``diverged_at``) while the others go on. CPU only.
+    """
+    nets = list(nets)
+    if not nets:
+        raise ValueError("nets must hold at least one testbed.nn.MLP")
+    first = _check_net(nets[0], "nets[0]")
+    for k, net in enumerate(nets):
+        _check_net(net, f"nets[{k}]")
+        if (net.widths, net.activation, net.bias, net.output_kind, net.dtype) != (
+                first.widths, first.activation, first.bias, first.output_kind, first.dtype):
+            raise ValueError(f"nets[{k}] differs from nets[0] in widths, activation, bias, output or dtype: "
+                             "fit_many trains nets of one shape")
+        if net.backend != "cpu":
+            raise ValueError("fit_many runs on the CPU: build the nets with backend='cpu'")
+    if not isinstance(optimizer, optim.Optimizer):
+        raise ValueError(f"optimizer must be a testbed.optim optimizer, got {type(optimizer).__name__}")
+    count = len(nets)
+    code = _loss_code(loss)
+    x_train, y_train, x_test, y_test = _check_dataset(dataset, first)
+    steps, batch, _, eval_every = _check_common(steps, batch, 0, eval_every, "stop", x_train.shape[0])
+    lrs = _per_net(lrs, count, "lrs", optimizer.lr, lambda v, name: backends.check_finite(v, name, minimum=0.0,
+                                                                                          strict=True))
+    seeds = _per_net(seeds, count, "seeds", None, lambda v, name: backends.check_seed(v))
+    seeds = list(range(count)) if seeds is None else seeds
+    dtype = first.dtype
+    params = np.stack([net.params for net in nets]).astype(dtype)
+    grads = np.zeros_like(params)
+    spec = optimizer.rule_spec()
+    hyper = spec.hyper_as(dtype)
+    slots = [np.full((count, params.shape[1] if i < spec.n_slots else 1), spec.initial_state[i], dtype=dtype)
+             for i in range(3)]
+    layout = _Layout(first, batch)
+    buffers = layout.buffers(dtype, copies=count)
+    eval_chunk = min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0]))
+    eval_layout = _Layout(first, eval_chunk)
+    eval_buffers = eval_layout.buffers(dtype, copies=count)[:4]
+    no_targets = _no_targets(dtype)
+    batches = [_Batches(x_train.shape[0], batch, seed) for seed in seeds]
+    running = np.ones(count, dtype=np.uint8)
+    losses_now = np.zeros(count)
+    train_loss = np.full((count, steps), math.nan)
+    diverged = [None] * count
+    evals = [[] for _ in range(count)]
+    eval_at = set(range(0, steps + 1, eval_every)) | {steps}
+    rows = np.empty((count, batch), dtype=np.int64)
+    coefficients = np.empty((count, 4), dtype=dtype)
+
+    def take_eval(t):
+        results = []
+        for x, y in ((x_test, y_test), (x_train, y_train)):
+            loss_out, accuracy_out = np.zeros(count), np.zeros(count)
+            kernels.ensemble_evaluate_cpu(params, x, y, no_targets, False, *eval_layout.net_args(), code,
+                                          *eval_buffers, eval_chunk, loss_out, accuracy_out)
+            results.append((loss_out, accuracy_out))
+        for k in range(count):
+            if running[k]:
+                evals[k].append((t, results[0][0][k], results[0][1][k], results[1][0][k], results[1][1][k]))
+
+    started = time.perf_counter()
+    with _single_threaded_blas():
+        take_eval(0)
+        with _progress(steps, progress, f"fit_many ({count} nets)") as bar:
+            for t in range(1, steps + 1):
+                for k in range(count):
+                    rows[k] = batches[k].rows(t)
+                    coefficients[k] = optimizer_rules.prepare(spec.code, spec.hyper, t,
+                                                              optimizer.schedule(lrs[k], t))
+                kernels.ensemble_step_cpu(params, grads, x_train, y_train, no_targets, False, rows, running,
+                                          losses_now, *layout.net_args(), code, *buffers, spec.code, spec.n_slots,
+                                          hyper, coefficients, *slots)
+                for k in np.flatnonzero(running):
+                    train_loss[k, t - 1] = losses_now[k]
+                    if not math.isfinite(losses_now[k]):
+                        running[k] = 0
+                        diverged[k] = t
+                if not running.any():
+                    break
+                if t in eval_at:
+                    take_eval(t)
+                if bar is not None:
+                    bar.update(1)
+    seconds = time.perf_counter() - started
+    histories = []
+    for k, net in enumerate(nets):
+        net.params[...] = params[k]
+        net.grads[...] = grads[k]
+        done = steps if diverged[k] is None else diverged[k] - 1
+        histories.append(_history(net, done, train_loss[k], evals[k], [], diverged[k], seconds))
+    return histories
+
+
+def _per_net(values, count, name, default, check):
+    if values is None:
+        return None if default is None else [default] * count
+    values = list(values)
+    if len(values) != count:
+        raise ValueError(f"{name} must give one value per net ({count}), got {len(values)}")
+    return [check(v, f"{name}[{k}]") for k, v in enumerate(values)]

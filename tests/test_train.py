@@ -1,0 +1,240 @@
+"""testbed.train: the loss and its gradient against NumPy references, finite differences, PyTorch (where installed)
+and the CUDA simulator; fit and fit_many trajectories; divergence; bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import naive
+from testbed import data, nn, optim, train
+
+#: Float64 agreement of the compiled step with the NumPy reference (rounding of BLAS sums only).
+GRAD_RTOL = 1e-10
+#: Central finite differences in float64 with this step: truncation error ~ h^2, rounding ~ eps/h.
+FD_STEP = 1e-6
+FD_RTOL = 1e-6
+#: Float32 agreement (a handful of ulps accumulated over a small net).
+F32_RTOL = 2e-5
+
+
+def make_net(widths, activation, *, bias=True, output="linear", dtype=np.float64, backend="cpu", seed=3):
+    net = nn.MLP(widths, activation, bias=bias, output=output, dtype=dtype, backend=backend)
+    net.initialize("glorot_normal", seed=seed, bias_var=0.1 if bias else 0.0)
+    return net
+
+
+def layers(net):
+    weights = [net.weights(l).copy() for l in range(1, net.depth + 1)]
+    biases = [None if not net.bias else net.biases(l).copy() for l in range(1, net.depth + 1)]
+    return weights, biases
+
+
+def batch(rng, rows, features, classes):
+    return rng.standard_normal((rows, features)), rng.integers(0, classes, rows)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("bias,output", [(True, "linear"), (False, "linear"), (True, "activation")])
+def test_loss_and_grad_match_the_numpy_reference(rng, activation, loss, bias, output):
+    net = make_net((7, 6, 5, 4), activation, bias=bias, output=output)
+    x, y = batch(rng, 9, 7, 4)
+    value = train.loss_and_grad(net, x, y, loss=loss)
+    weights, biases = layers(net)
+    expected, weight_grads, bias_grads = naive.train_loss_and_grad(weights, biases, activation, x, y, loss,
+                                                                   output_linear=output == "linear")
+    assert value == pytest.approx(expected, rel=GRAD_RTOL)
+    for l in range(1, net.depth + 1):
+        np.testing.assert_allclose(net.weight_grads(l), weight_grads[l - 1], rtol=GRAD_RTOL, atol=1e-14)
+        if bias:
+            np.testing.assert_allclose(net.bias_grads(l), bias_grads[l - 1], rtol=GRAD_RTOL, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_gradient_matches_central_finite_differences(rng, activation):
+    net = make_net((5, 4, 4, 3), activation)
+    x, y = batch(rng, 6, 5, 3)
+    train.loss_and_grad(net, x, y)
+    grads = net.grads.copy()
+    for index in rng.choice(net.size, 12, replace=False):
+        saved = net.params[index]
+        net.params[index] = saved + FD_STEP
+        up = train.loss_and_grad(net, x, y)
+        net.params[index] = saved - FD_STEP
+        down = train.loss_and_grad(net, x, y)
+        net.params[index] = saved
+        assert grads[index] == pytest.approx((up - down) / (2 * FD_STEP), rel=FD_RTOL, abs=1e-9)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    """Logits of 1e4 overflow a naive exp; the max-shifted form gives the exact answer (here ln 2 and 1e4)."""
+    net = nn.MLP((2, 2), "linear", output="linear")
+    net.weights(1)[...] = np.eye(2)
+    x = np.array([[1e4, 1e4], [1e4, 0.0]])
+    value = train.loss_and_grad(net, x, np.array([0, 1]))
+    assert value == pytest.approx((math.log(2.0) + 1e4) / 2, rel=1e-15)
+    assert np.all(np.isfinite(net.grads))
+
+
+def test_float32_step_agrees_with_float64(rng):
+    net64 = make_net((8, 16, 16, 5), "tanh")
+    net32 = make_net((8, 16, 16, 5), "tanh", dtype=np.float32)
+    x, y = batch(rng, 12, 8, 5)
+    assert train.loss_and_grad(net32, x, y) == pytest.approx(train.loss_and_grad(net64, x, y), rel=F32_RTOL)
+    np.testing.assert_allclose(net32.grads, net64.grads, rtol=1e-3, atol=F32_RTOL * np.abs(net64.grads).max())
+
+
+def test_loss_and_grad_match_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    net = make_net((6, 5, 5, 4), "tanh")
+    x, y = batch(rng, 7, 6, 4)
+    value = train.loss_and_grad(net, x, y)
+    tensors = [torch.tensor(p, requires_grad=True) for l in range(1, 4) for p in (net.weights(l), net.biases(l))]
+    h = torch.tensor(x)
+    for l in range(3):
+        h = torch.nn.functional.linear(h, tensors[2 * l], tensors[2 * l + 1])
+        h = torch.tanh(h) if l < 2 else h
+    reference = torch.nn.functional.cross_entropy(h, torch.tensor(y))
+    reference.backward()
+    assert value == pytest.approx(reference.item(), rel=GRAD_RTOL)
+    for l in range(1, 4):
+        np.testing.assert_allclose(net.weight_grads(l), tensors[2 * l - 2].grad.numpy(), rtol=GRAD_RTOL, atol=1e-14)
+        np.testing.assert_allclose(net.bias_grads(l), tensors[2 * l - 1].grad.numpy(), rtol=GRAD_RTOL, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss,output", [("cross_entropy", "linear"), ("mse", "activation")])
+def test_cuda_simulator_agrees_with_the_cpu(rng, loss, output):
+    x, y = batch(rng, 5, 4, 3)
+    cpu = make_net((4, 3, 3), "tanh", output=output)
+    gpu = make_net((4, 3, 3), "tanh", output=output, backend="cuda")
+    assert train.loss_and_grad(gpu, x, y, loss=loss) == pytest.approx(train.loss_and_grad(cpu, x, y, loss=loss),
+                                                                    rel=1e-12)
+    np.testing.assert_allclose(gpu.grads, cpu.grads, rtol=1e-12, atol=1e-15)
+    assert train.evaluate(gpu, x, y, loss=loss) == pytest.approx(train.evaluate(cpu, x, y, loss=loss), rel=1e-12)
+
+
+def test_evaluate_matches_the_reference_in_chunks(rng):
+    net = make_net((5, 6, 4), "relu")
+    x, y = batch(rng, 23, 5, 4)
+    expected, _, _ = naive.train_loss_and_grad(*layers(net), "relu", x, y)
+    weights, biases = layers(net)
+    logits = np.maximum(x @ weights[0].T + biases[0], 0.0) @ weights[1].T + biases[1]
+    value, accuracy = train.evaluate(net, x, y, chunk=7)  # 4 chunks, the last partial
+    assert value == pytest.approx(expected, rel=GRAD_RTOL)
+    assert accuracy == np.mean(np.argmax(logits, axis=1) == y)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fit and fit_many
+
+def tiny_dataset(rng, rows=48, features=6, classes=3):
+    x = rng.standard_normal((rows, features))
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    return data.from_arrays(x, y, x[:16], y[:16], dtype=np.float64, standardize=False, classes=classes)
+
+
+def test_fit_full_batch_sgd_follows_the_reference_trajectory(rng):
+    """With batch = the whole training split every step sees all rows (in a Philox order, which the mean ignores),
+    so plain SGD must follow w <- w - lr grad L(w) of the NumPy reference step by step."""
+    dataset = tiny_dataset(rng)
+    net = make_net((6, 5, 3), "tanh")
+    weights, biases = layers(net)
+    lr, steps = 0.3, 8
+    history = train.fit(net, dataset, optim.SGD(lr=lr), steps=steps, batch=dataset.x_train.shape[0],
+                        progress=False, record_layers=False)
+    expected_losses = []
+    for _ in range(steps):
+        value, weight_grads, bias_grads = naive.train_loss_and_grad(weights, biases, "tanh", dataset.x_train,
+                                                                    dataset.y_train)
+        expected_losses.append(value)
+        weights = [w - lr * g for w, g in zip(weights, weight_grads)]
+        biases = [b - lr * g for b, g in zip(biases, bias_grads)]
+    np.testing.assert_allclose(history.train_loss, expected_losses, rtol=1e-12)
+    for l in range(1, 3):
+        np.testing.assert_allclose(net.weights(l), weights[l - 1], rtol=1e-12, atol=1e-14)
+
+
+def test_fit_records_the_update_ratio_of_its_sgd_step(rng):
+    """For SGD the update of W^(l) is lr dL/dW^(l), so update_ratio = lr grad_norm / ||W^(l) before||."""
+    dataset = tiny_dataset(rng)
+    net = make_net((6, 5, 5, 3), "relu")
+    lr = 0.05
+    history = train.fit(net, dataset, optim.SGD(lr=lr), steps=4, batch=16, eval_every=2, progress=False)
+    assert list(history.record_steps) == [2, 4] and history.pre_var.shape == (2, 3)
+    before = net.weights(3) + lr * net.weight_grads(3)  # the step-4 update undone
+    assert history.update_ratio[-1, 2] == pytest.approx(lr * history.grad_norm[-1, 2] / np.linalg.norm(before),
+                                                        rel=1e-10)
+    assert list(history.eval_steps) == [0, 2, 4]
+
+
+def test_batches_are_a_fresh_permutation_each_epoch():
+    order0 = data.permutation(10, seed=4, epoch=0)
+    assert sorted(order0) == list(range(10))
+    assert not np.array_equal(order0, data.permutation(10, seed=4, epoch=1))
+    assert np.array_equal(order0, data.permutation(10, seed=4, epoch=0))
+    rows = np.concatenate([data.batch_rows(10, 3, step, seed=4) for step in range(3)])
+    assert np.array_equal(rows, order0[:9])  # drop_last: one epoch is 3 batches of 3
+
+
+def test_fit_many_trains_each_net_as_fit_would(rng):
+    dataset = tiny_dataset(rng)
+    lrs, seeds = [0.1, 0.3, 0.02], [5, 6, 7]
+    nets = [make_net((6, 5, 5, 3), "tanh", seed=s) for s in (1, 2, 3)]
+    singles = [make_net((6, 5, 5, 3), "tanh", seed=s) for s in (1, 2, 3)]
+    optimizer = optim.Adam(lr=1.0)
+    many = train.fit_many(nets, dataset, optimizer, steps=6, batch=8, lrs=lrs, seeds=seeds, eval_every=3,
+                          progress=False)
+    for k in range(3):
+        one = train.fit(singles[k], dataset, optim.Adam(lr=lrs[k]), steps=6, batch=8, seed=seeds[k], eval_every=3,
+                        progress=False, record_layers=False)
+        np.testing.assert_allclose(many[k].train_loss, one.train_loss, rtol=1e-12)
+        np.testing.assert_allclose(many[k].test_accuracy, one.test_accuracy)
+        np.testing.assert_allclose(many[k].test_loss, one.test_loss, rtol=1e-12)
+        np.testing.assert_allclose(nets[k].params, singles[k].params, rtol=1e-11, atol=1e-14)
+
+
+def test_a_diverging_run_stops_and_reports_its_step(rng):
+    dataset = tiny_dataset(rng)
+    net = make_net((6, 5, 3), "relu")
+    history = train.fit(net, dataset, optim.SGD(lr=1e200), steps=50, batch=16, progress=False)
+    assert history.diverged_at is not None and history.diverged_at <= 50
+    assert history.train_loss.size == history.diverged_at
+    assert not math.isfinite(history.train_loss[-1]) and np.all(np.isfinite(history.train_loss[:-1]))
+    assert np.all(np.isfinite(net.params))  # the parameters before the diverging step
+    with pytest.raises(train.DivergenceError, match="step"):
+        train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=1e200), steps=50, batch=16, progress=False,
+                  on_divergence="raise")
+
+
+def test_fit_many_stops_a_diverging_net_and_trains_the_others(rng):
+    dataset = tiny_dataset(rng)
+    nets = [make_net((6, 5, 3), "relu", seed=s) for s in (1, 2)]
+    histories = train.fit_many(nets, dataset, optim.SGD(lr=0.1), steps=30, batch=16, lrs=[0.1, 1e200],
+                               progress=False)
+    assert histories[0].diverged_at is None and histories[0].train_loss.size == 30
+    assert histories[1].diverged_at is not None and np.all(np.isfinite(nets[1].params))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda net, x, y: train.loss_and_grad(net, x, y, loss="hinge"), "loss"),
+    (lambda net, x, y: train.loss_and_grad(net, x, y + 3), "labels in 0..2"),
+    (lambda net, x, y: train.loss_and_grad(net, x[:, :2], y), "x must have shape"),
+    (lambda net, x, y: train.loss_and_grad(net, x, y[:2]), "y must be a 1-d array"),
+    (lambda net, x, y: train.loss_and_grad("net", x, y), "testbed.nn.MLP"),
+    (lambda net, x, y: train.fit(net, "mnist1d", optim.SGD(), steps=1), "Dataset"),
+    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), "sgd", steps=1), "optimizer"),
+    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=0), "steps"),
+    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=1, batch=99), "batch"),
+    (lambda net, x, y: train.fit(net, data.from_arrays(x[:, :3], y), optim.SGD(), steps=1), "input width"),
+    (lambda net, x, y: train.fit_many([], data.from_arrays(x, y), optim.SGD(), steps=1), "at least one"),
+])
+def test_bad_input_gets_a_clear_error(rng, call, match):
+    net = make_net((4, 3, 3), "relu")
+    x, y = batch(rng, 6, 4, 3)
+    with pytest.raises(ValueError, match=match):
+        call(net, x, y)
+
+
+def test_mlp_output_must_be_named():
+    with pytest.raises(ValueError, match="output must be one of 'activation', 'linear'"):
+        nn.MLP((3, 2), "relu", output="softmax")
