@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from testbed import backend, init, landscapes, montecarlo, nn, optim
+from testbed import backend, init, landscapes, montecarlo, nn, optim, train
 
 #: Largest relative difference allowed between the CPU and GPU results of each check (FMA contraction on the GPU
 #: changes last bits; the MLP statistics accumulate it over layers; escape steps may move by one on a tie).
@@ -33,12 +33,14 @@ PARITY_TOLERANCES = {
     "init_normal": 1e-13,
     "adam_float32": 1e-5,
     "mlp_pre_var": 1e-9,
+    "train_loss_and_grads": 1e-9,
     "montecarlo_steps_identical_fraction": 0.99,
 }
 
-FULL = dict(fill=4096, adam=10_000_000, mlp=(20, 1024, 2048), trials=20_000, parity_trials=4000, lr=0.01)
+FULL = dict(fill=4096, adam=10_000_000, mlp=(20, 1024, 2048), trials=20_000, parity_trials=4000, lr=0.01,
+            train=((64, 256, 256, 10), 512))
 #: lr 0.1 escapes in ~80 steps instead of ~770: the simulator runs a trial as Python, one step at a time.
-QUICK = dict(fill=16, adam=1000, mlp=(2, 8, 4), trials=12, parity_trials=12, lr=0.1)
+QUICK = dict(fill=16, adam=1000, mlp=(2, 8, 4), trials=12, parity_trials=12, lr=0.1, train=((4, 3, 3), 5))
 
 
 def relative_difference(a, b):
@@ -80,6 +82,16 @@ def parity(sizes):
             for name in ("cpu", "cuda")]
     rows.append(("mlp_pre_var", relative_difference(runs[0].pre_var, runs[1].pre_var),
                  PARITY_TOLERANCES["mlp_pre_var"]))
+
+    widths, rows_ = sizes["train"]
+    x = rng.standard_normal((rows_, widths[0]))
+    y = rng.integers(0, widths[-1], rows_)
+    values = []
+    for name in ("cpu", "cuda"):  # float64 softmax cross-entropy and its gradient, tanh net with logits
+        net = nn.MLP(widths, "tanh", bias=True, output="linear", backend=name).initialize("glorot_normal", seed=4)
+        loss = train.loss_and_grad(net, x, y)
+        values.append(np.concatenate([[loss], net.grads]))
+    rows.append(("train_loss_and_grads", relative_difference(*values), PARITY_TOLERANCES["train_loss_and_grads"]))
 
     cpu, gpu = (saddle_trials(sizes["parity_trials"], sizes["lr"], name) for name in ("cpu", "cuda"))
     identical = float(np.mean((cpu.steps == gpu.steps) & (cpu.escaped == gpu.escaped)))

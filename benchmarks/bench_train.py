@@ -1,0 +1,185 @@
+"""One training step (forward, softmax cross-entropy, backward, Adam) against PyTorch and the bare BLAS chain.
+
+    python benchmarks/bench_train.py [--repeats 20] [--threads 2] [--cases big,small,many]
+
+Cases (float32, the issue's sizes):
+- ``big``: width 1024, depth 10, batch 256. Baselines: PyTorch's CPU step (nn.Sequential of Linear+ReLU, cross
+  entropy, backward, Adam(foreach)) and the bare BLAS chain, the 3 products per layer a step needs (s = x W^T,
+  dW = delta^T x, delta W) done by NumPy into preallocated arrays, nothing else. Goals: >= 1.0x PyTorch, <= 1.2x
+  the BLAS chain.
+- ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch.
+- ``many``: 64 nets of width 100, depth 20, batch 128, one step of each through ``train.fit_many`` (timed per
+  step over a run of steps) against PyTorch looping over the 64 nets. Goal: >= 3x.
+
+Each contender's time is the best of ``--repeats`` interleaved rounds (the machine is shared: the best is the least
+disturbed). PyTorch is optional (``pip install torch==2.13.0+cpu``); without it only the BLAS ratio is printed.
+"""
+import argparse
+import time
+
+import numba
+import numpy as np
+
+from testbed import data, nn, optim, train
+
+CASES = {
+    "big": dict(width=1024, depth=10, batch=256),
+    "small": dict(width=128, depth=30, batch=128),
+    "many": dict(width=100, depth=20, batch=128, nets=64),
+}
+FEATURES, CLASSES, EXAMPLES = 64, 10, 4096
+
+
+def synthetic(width):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((EXAMPLES, width)).astype(np.float32)
+    y = rng.integers(0, CLASSES, EXAMPLES)
+    return data.from_arrays(x, y, standardize=False)
+
+
+def make_net(width, depth, seed=0):
+    widths = (width,) * depth + (CLASSES,)
+    return nn.MLP(widths, "relu", bias=True, output="linear", dtype=np.float32).initialize("he_normal", seed=seed)
+
+
+class TestbedStep:
+    def __init__(self, net, dataset, batch):
+        self.net, self.dataset = net, dataset
+        self.step = train.Step(net, batch)
+        self.optimizer = optim.Adam(lr=1e-3)
+        self.state = self.optimizer.init(net.params)
+        self.rows = np.arange(batch, dtype=np.int64)
+
+    def __call__(self):
+        self.step(self.dataset.x_train, self.dataset.y_train, self.rows)
+        self.optimizer.step(self.net.params, self.net.grads, self.state)
+
+
+class BlasChain:
+    """The three products per layer of a training step, into preallocated arrays: the BLAS floor."""
+
+    def __init__(self, net, batch):
+        rng = np.random.default_rng(1)
+        self.weights = [net.weights(l) for l in range(1, net.depth + 1)]
+        self.acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in net.widths]
+        self.deltas = [rng.standard_normal((batch, w)).astype(np.float32) for w in net.widths]
+        self.grads = [np.empty_like(w) for w in self.weights]
+
+    def __call__(self):
+        for l, w in enumerate(self.weights):
+            np.dot(self.acts[l], w.T, out=self.acts[l + 1])
+        for l in range(len(self.weights) - 1, -1, -1):
+            np.dot(self.deltas[l + 1].T, self.acts[l], out=self.grads[l])
+            if l > 0:
+                np.dot(self.deltas[l + 1], self.weights[l], out=self.deltas[l])
+
+
+def torch_step_factory(net, dataset, batch, count=1):
+    import torch
+
+    models, optimizers = [], []
+    for _ in range(count):
+        layers = []
+        for l in range(1, net.depth + 1):
+            linear = torch.nn.Linear(net.widths[l - 1], net.widths[l])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(net.weights(l)))
+                linear.bias.copy_(torch.from_numpy(net.biases(l)))
+            layers += [linear] + ([torch.nn.ReLU()] if l < net.depth else [])
+        model = torch.nn.Sequential(*layers)
+        models.append(model)
+        optimizers.append(torch.optim.Adam(model.parameters(), lr=1e-3))
+    x = torch.from_numpy(dataset.x_train[:batch])
+    y = torch.from_numpy(dataset.y_train[:batch])
+
+    def step():
+        for model, opt in zip(models, optimizers):
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+
+    return step
+
+
+def best_of(contenders, repeats, inner=1):
+    best = {name: float("inf") for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / inner)
+    return best
+
+
+def run_single(case, repeats, have_torch):
+    p = CASES[case]
+    dataset = synthetic(p["width"])
+    net = make_net(p["width"], p["depth"])
+    contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
+    if have_torch:
+        contenders["pytorch"] = torch_step_factory(net, dataset, p["batch"])
+    for fn in contenders.values():  # compile and warm up
+        fn()
+    best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
+    print(f"\n{case}: width {p['width']}, depth {p['depth']}, batch {p['batch']}, float32, "
+          f"{numba.get_num_threads()} threads")
+    for name, seconds in best.items():
+        print(f"  {name:12s} {seconds * 1e3:9.3f} ms per step")
+    print(f"  testbed / blas chain: {best['testbed'] / best['blas chain']:.2f}x the time (goal <= 1.2 for big)")
+    if have_torch:
+        print(f"  speed vs pytorch: {best['pytorch'] / best['testbed']:.2f}x (goal >= "
+              f"{'1.0' if case == 'big' else '2'})")
+
+
+def run_many(repeats, have_torch, steps=20):
+    p = CASES["many"]
+    dataset = synthetic(p["width"])
+    nets = [make_net(p["width"], p["depth"], seed=k) for k in range(p["nets"])]
+
+    def ours():
+        train.fit_many(nets, dataset, optim.Adam(lr=1e-3), steps=steps, batch=p["batch"], progress=False,
+                       eval_every=10 ** 9)
+
+    contenders = {"testbed fit_many": ours}
+    if have_torch:
+        torch_step = torch_step_factory(nets[0], dataset, p["batch"], count=p["nets"])
+        contenders["pytorch loop"] = lambda: [torch_step() for _ in range(steps)]
+    for fn in contenders.values():
+        fn()
+    best = best_of(contenders, max(2, repeats // 5))
+    print(f"\nmany: {p['nets']} nets of width {p['width']}, depth {p['depth']}, batch {p['batch']}, {steps} steps "
+          f"(fit_many includes its evaluation before and after training)")
+    for name, seconds in best.items():
+        print(f"  {name:18s} {seconds / steps * 1e3:9.3f} ms per step of all nets")
+    if have_torch:
+        print(f"  speed vs pytorch loop: {best['pytorch loop'] / best['testbed fit_many']:.2f}x (goal >= 3)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="Numba and torch threads (default: all)")
+    parser.add_argument("--cases", default="big,small,many")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        have_torch = True
+        if args.threads:
+            torch.set_num_threads(args.threads)
+    except ImportError:
+        have_torch = False
+        print("PyTorch is not installed: only the BLAS-chain ratio is measured")
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    for case in args.cases.split(","):
+        if case == "many":
+            run_many(args.repeats, have_torch)
+        else:
+            run_single(case, args.repeats, have_torch)
+
+
+if __name__ == "__main__":
+    main()
