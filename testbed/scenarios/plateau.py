@@ -342,7 +342,8 @@ def figures(result):
                 label=f"{label} ($t^*$ = {t_star:.0f})", linestyle=("-", (0, (5, 1.5, 1, 1.5)), ":")[index % 3])
     ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle="--")
     ax.axhline(p["loss_fraction"], color="0.6", linewidth=0.6, linestyle=":")
-    ax.plot([], [], linestyle="--", color="0.4", label=f"$t^*$: flow's predicted step to loss $\\times${p['loss_fraction']:g}")
+    ax.plot([], [], linestyle="--", color="0.4",
+            label=f"$t^*$: the flow's predicted step to loss $\\times${p['loss_fraction']:g} (dotted)")
     ax.set_xlim(0, 3)
     plotting.finish(ax, xlabel=f"step / $t^*$ ({gd}, lr = {p['fixed_lr']:g})", ylabel="loss / initial loss",
                     title="a plateau, then a sudden drop", legend=False)
