@@ -65,6 +65,10 @@ def optimizer_for(name, lr, big_c):
     return _escape.make_optimizer(name, lr, betas=(0.0, beta2), mu=0.0, schedule="inverse_sqrt")
 
 
+#: Markers of optimizers ending at the same x sit side by side in amsgrad_limits: a factor of C between them.
+LIMITS_DODGE = 1.12
+
+
 def predicted_limit(name, big_c):
     if name == "adam":
         return 1.0 if theory.reddi_adam_drift(big_c) > 0 else -1.0
@@ -135,6 +139,13 @@ def table(result):
     return text + "\n\nthe optimum of the average loss is x = -1 for every C > 2"
 
 
+def _name(name, noise):
+    """The paper's name: the counterexample's gradients are exact, so "sgd" without noise is online GD."""
+    from .. import plotting
+
+    return "GD" if name == "sgd" and noise == 0 else plotting.paper_name(name)
+
+
 def figures(result):
     from .. import plotting
 
@@ -143,54 +154,83 @@ def figures(result):
     out = {}
     names = [n for n in p["optimizers"] if f"x_{n}" in result.arrays]
 
-    fig, ax = plotting.figure(figsize=(6.0, 3.8))
+    fig, ax = plotting.figure(height=2.5)
     for index, name in enumerate(names):
         x = result.arrays[f"x_{name}"]
         t = np.arange(x.size)
-        ax.plot(t[1:], x[1:], color=plotting.color(index), linewidth=0.8, label=f"{name}, measured $x_t$")
+        ax.plot(t[1:], x[1:], color=plotting.color(index), linewidth=0.8, label=f"{_name(name, p['noise'])}")
         limit = predicted_limit(name, big_c)
         if limit is not None:
             plotting.theory(ax, [1, t[-1]], [limit, limit], color=plotting.color(index))
-    ax.plot([], [], "--", color="gray", label="predicted limit (drift sign)")
-    plotting.finish(ax, xlabel="step t", ylabel="$x_t$ (projected on [-1, 1])", xscale="log",
-                    title=f"Reddi et al.: C = {big_c:g}, b1 = 0, b2 = 1/(1+C²), lr/√t", legend=False)
+    ax.plot([], [], "--", color="gray", label="predicted limit")
+    plotting.finish(ax, xlabel="step $t$", ylabel="$x_t$ (projected on $[-1, 1]$)", xscale="log",
+                    title=f"$C$ = {big_c:g}, $\\beta_1 = 0$, $\\beta_2 = 1/(1+C^2)$", legend=False)
     ax.set_ylim(-1.1, 1.1)
-    with plotting.style():
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92))  # below the +1 line, above the curves
+    plotting.legend_below(fig, ncols=4)
     out["amsgrad_trajectories"] = fig
 
-    fig, ax = plotting.figure(figsize=(6.0, 3.8))
+    fig, ax = plotting.figure(height=2.5)
     for index, name in enumerate(names):
         regret = result.arrays[f"regret_{name}"]
         t = np.arange(1, regret.size + 1)
-        ax.plot(t, regret, color=plotting.color(index), linewidth=1.0, label=f"{name}, measured")
+        ax.plot(t, regret, color=plotting.color(index), linewidth=1.0, label=_name(name, p["noise"]))
         limit = predicted_limit(name, big_c)
         if limit is not None:
             level = 2.0 * (big_c - 2.0) / 3.0 if limit > 0 else 0.0
-            plotting.theory(ax, [1, t[-1]], [level, level], color=plotting.color(index),
-                            label=f"{name}, limit {level:.3g}")
-    plotting.finish(ax, xlabel="step T", ylabel="average regret $R_T / T$", xscale="log",
-                    title="regret against the optimum x = -1")
+            plotting.theory(ax, [1, t[-1]], [level, level], color=plotting.color(index))
+    ax.plot([], [], "--", color="gray", label="predicted limit")
+    plotting.finish(ax, xlabel="step $T$", ylabel="average regret $R_T / T$", xscale="log",
+                    title=f"regret against $x^* = -1$, $C$ = {big_c:g}", legend=False)
+    plotting.legend_below(fig, ncols=4)
     out["amsgrad_regret"] = fig
 
-    fig, ax = plotting.figure()
+    fig, ax = plotting.figure(height=2.5)
     rows = result.tables["runs"]
-    for index, name in enumerate(p["optimizers"]):
+    shown = [name for name in p["optimizers"] if any(r["optimizer"] == name for r in rows)]
+    for index, name in enumerate(shown):
         chosen = [r for r in rows if r["optimizer"] == name and r["lr"] == p["lr"][0]]
         chosen.sort(key=lambda r: r["C"])
-        cs = [r["C"] for r in chosen]
-        # coinciding markers stay visible: each later series is drawn smaller, on top
-        plotting.measured(ax, cs, [r["final_x"] for r in chosen], label=f"{name}, final x",
-                          color=plotting.color(index), marker=plotting.marker(index), markersize=9 - 2 * index)
-        if all(r["predicted"] is not None for r in chosen):
-            plotting.theory(ax, cs, [r["predicted"] for r in chosen], color=plotting.color(index),
-                            drawstyle="steps-mid")
-    ax.plot([], [], "--", color="gray", label="predicted (sign of the drift)")
-    plotting.finish(ax, xlabel="C", ylabel="final $x_T$",
-                    title=f"where each optimizer ends (T = {p['max_steps']})")
-    ax.set_ylim(-1.2, 1.2)
+        cs = np.array([r["C"] for r in chosen])
+        # optimizers ending at the same point sit side by side (a small offset in log C), none hidden
+        offset = LIMITS_DODGE ** (index - (len(shown) - 1) / 2)
+        plotting.measured(ax, cs * offset, [r["final_x"] for r in chosen], label=_name(name, p["noise"]),
+                          color=plotting.color(index), marker=plotting.marker(index), markersize=5,
+                          markerfacecolor="none", markeredgewidth=1.2)
+    # one dashed line per distinct prediction, naming the optimizers it belongs to
+    predictions = {}
+    for name in shown:
+        chosen = sorted((r["C"], r["predicted"]) for r in rows if r["optimizer"] == name and r["lr"] == p["lr"][0])
+        if chosen and all(v is not None for _, v in chosen):
+            predictions.setdefault(tuple(chosen), []).append(_name(name, p["noise"]))
+    for chosen, owners in predictions.items():
+        plotting.theory(ax, [c for c, _ in chosen], [v for _, v in chosen], color="0.45", drawstyle="steps-mid",
+                        label=f"predicted: {', '.join(owners)}", zorder=2)
+    plotting.finish(ax, xlabel="constant $C$ of the counterexample", ylabel=f"final $x_T$, $T$ = {p['max_steps']}",
+                    title=f"where each ends, lr = {p['lr'][0]:g}$/\\sqrt{{t}}$", xscale="log", legend=False)
+    ax.set_ylim(-1.25, 1.25)
+    ax.set_yticks([-1, 0, 1])
+    _plain_ticks(ax.xaxis, _spread(sorted({r["C"] for r in rows})))
+    plotting.legend_below(fig, ncols=2)
     out["amsgrad_limits"] = fig
     return out
+
+
+def _spread(values, factor=1.5):
+    """The values kept as tick labels: each at least ``factor`` above the last kept (labels never collide)."""
+    kept = []
+    for value in values:
+        if not kept or value >= factor * kept[-1]:
+            kept.append(value)
+    return kept
+
+
+def _plain_ticks(axis, values):
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(lambda value, _: f"{value:g}")
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def plot(result, out_dir):

@@ -14,7 +14,14 @@ random starts, for every optimizer, without and with gradient noise:
   the global basin is ``((m+ - m-) / (2 a))^d`` of the starts, ``m-, m+`` the local maxima around 0
   (:func:`testbed.theory.escape.rastrigin_global_basin_fraction`).
 
-Figures: ``minima_double_well`` (histograms of the final positions per optimizer over the landscape),
+With noise a run never settles: its final position is a sample of a stationary law. For SGD and the heavy ball
+that law is, for a small lr, the Gibbs law ``exp(-f/T)`` at the effective temperature ``T = lr sigma^2 / 2`` and
+``lr sigma^2 / (2 (1 - mu))`` (:func:`effective_temperature`); the figures report the occupancy of the global
+basin beside the Gibbs prediction (:func:`gibbs_global_fraction`), which a run reaches only once it has crossed
+the barrier often (Kramers): the heavy ball at noise 6 has (T = 1.8 is above the barrier), SGD (T = 0.18) not yet.
+
+Figures: ``minima_double_well`` (histograms of the final positions per optimizer, without and with noise, every
+run in a bin, the Gibbs law dashed),
 ``minima_rastrigin`` (final positions over the contours) and ``minima_fractions`` (the fraction of runs at the
 global minimum per optimizer, GD's prediction dashed). The table gives, per landscape, optimizer and noise,
 the fractions ending at the global and at a local minimum, the diverged runs and the mean final loss.
@@ -52,6 +59,10 @@ FIGURES = ("minima_double_well", "minima_rastrigin", "minima_fractions")
 
 #: Philox stream of the random starts (the trials' own streams are 0 .. trials-1).
 START_STREAM = 2**32 - 2
+#: The heavy ball's momentum (the default of testbed.scenarios._escape.make_optimizer).
+MOMENTUM = 0.9
+#: Width of the histogram bins of the final positions on the double well.
+WELL_BIN = 0.05
 #: Adam's step is about lr per coordinate whatever the gradient: on Rastrigin it runs at this multiple of
 #: rastrigin_lr so that it moves as far per step as GD does on a coordinate of curvature ~ 1/ADAM_LR_FACTOR.
 ADAM_LR_FACTOR = 10.0
@@ -108,7 +119,7 @@ def run(*, quick=False, progress=True, **params):
                                                                              unit="run")):
             f, starts = (well, well_starts) if name == "double_well" else (rastrigin, rastrigin_starts)
             run_lr = lr * ADAM_LR_FACTOR if (name == "rastrigin" and optimizer in ("adam", "amsgrad")) else lr
-            result = montecarlo.escape_times(f, _escape.make_optimizer(optimizer, run_lr), trials=p["trials"],
+            result = montecarlo.escape_times(f, _escape.make_optimizer(optimizer, run_lr, mu=MOMENTUM), trials=p["trials"],
                                              noise=noise, start=starts, criterion="none", max_steps=p["max_steps"],
                                              seed=p["seed"] + index, backend=p["backend"])
             final = result.final
@@ -149,39 +160,136 @@ def table(result):
                                                    theory="theory (GD, no noise)", loss="mean final loss"))
 
 
+def effective_temperature(optimizer, lr, noise, mu=MOMENTUM):
+    """Temperature of the Gibbs law ``exp(-f/T)`` a noisy run samples in the small-lr limit (None: no such law).
+
+    SGD ``w <- w - lr (grad f + noise xi)`` is the Euler step of Langevin dynamics with ``T = lr noise^2 / 2``;
+    the heavy ball ``v <- mu v + g, w <- w - lr v`` is underdamped Langevin with ``T = lr noise^2 / (2 (1 - mu))``
+    (on a quadratic of curvature k its stationary variance is T/k up to a factor 1 + O(lr k / (1 + mu)); Mandt,
+    Hoffman & Blei 2017). Adam's normalised steps follow no Gibbs law; without noise there is none either.
+    """
+    if noise <= 0:
+        return None
+    if optimizer == "sgd":
+        return lr * noise**2 / 2.0
+    if optimizer == "heavy_ball":
+        return lr * noise**2 / (2.0 * (1.0 - mu))
+    return None
+
+
+def gibbs_fraction(potential, temperature, low, high, span, points=200_001):
+    """The Gibbs probability of ``[low, high]`` under ``exp(-potential(w)/T)`` on ``[-span, span]`` (a 1-D grid).
+
+    ``span`` must hold all but a negligible part of the mass (the potentials here grow at least like w^2).
+    """
+    w = np.linspace(-span, span, points)
+    energy = potential(w)
+    weight = np.exp(-(energy - energy.min()) / temperature)
+    inside = (w >= low) & (w <= high)
+    return float(weight[inside].sum() / weight.sum())
+
+
+def gibbs_density(potential, temperature, w, span):
+    """The Gibbs density ``exp(-potential(w)/T) / Z`` at ``w`` (Z on a grid over ``[-span, span]``)."""
+    grid = np.linspace(-span, span, 200_001)
+    energy = potential(grid)
+    shift = energy.min()
+    z = np.exp(-(energy - shift) / temperature).sum() * (grid[1] - grid[0])
+    return np.exp(-(potential(np.asarray(w, float)) - shift) / temperature) / z
+
+
+def _rastrigin_barriers(amplitude):
+    """The local maxima of ``w^2 - A cos 2 pi w`` on either side of 0 (the edges of the global basin)."""
+    from scipy.optimize import brentq
+
+    slope = lambda w: 2.0 * w + 2.0 * np.pi * amplitude * np.sin(2.0 * np.pi * w)
+    high = brentq(slope, 0.3, 0.7)
+    return -high, high
+
+
+def gibbs_global_fraction(p, landscape, temperature):
+    """The Gibbs law's probability of the global minimum's basin on ``landscape`` at ``temperature``."""
+    if landscape == "double_well":
+        well = lambda w: p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+        barrier = theory.double_well_barrier(p["height"], p["tilt"])
+        low, high = (-np.inf, barrier) if p["tilt"] > 0 else (barrier, np.inf)
+        return gibbs_fraction(well, temperature, low, high, span=6.0)
+    amplitude = p["rastrigin_amplitude"]
+    low, high = _rastrigin_barriers(amplitude)
+    one_d = gibbs_fraction(lambda w: w**2 - amplitude * np.cos(2.0 * np.pi * w), temperature, low, high,
+                           span=max(20.0, 8.0 * np.sqrt(temperature)))
+    return one_d**2  # separable: the 2-D basin is a square
+
+
+def _label(r, mu=MOMENTUM):
+    from .. import plotting
+
+    name = "GD" if r["optimizer"] == "sgd" and r["noise"] == 0 else plotting.paper_name(r["optimizer"])
+    return name + (f", $\\mu$ = {mu:g}" if r["optimizer"] == "heavy_ball" and mu is not None else "")
+
+
 def figures(result):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     from .. import plotting
 
     p = result.params
     rows = result.tables["runs"]
     out = {}
+    lr = p["lr"][0]
 
-    well_rows = [r for r in rows if r["landscape"] == "double_well" and r["lr"] == p["lr"][0]]
-    fig, axes = plotting.figure(len(well_rows), 1, figsize=(6.0, 1.35 * len(well_rows) + 0.8), sharex=True)
-    axes = np.atleast_1d(axes)
-    grid = np.linspace(-1.8, 1.8, 300)
-    landscape = p["height"] * (grid**2 - 1.0) ** 2 + p["tilt"] * grid
-    bins = np.linspace(-1.8, 1.8, 73)
-    for index, (ax, r) in enumerate(zip(axes, well_rows)):
+    # final positions on the double well: one row per optimizer, without (left) and with (right) noise
+    well_rows = [r for r in rows if r["landscape"] == "double_well" and r["lr"] == lr]
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in well_rows))
+    noises = sorted({r["noise"] for r in well_rows})
+    fig, axes = plotting.figure(len(optimizers), len(noises), width="page", height=1.25 * len(optimizers) + 0.9,
+                                sharex=True, squeeze=False)
+    finals = np.concatenate([result.arrays[r["key"]][:, 0] for r in well_rows])
+    finals = finals[np.isfinite(finals)]
+    edge = max(1.8, np.ceil(np.max(np.abs(finals)) / WELL_BIN) * WELL_BIN)  # every finite run falls in a bin
+    bins = np.arange(-edge, edge + WELL_BIN / 2, WELL_BIN)
+    grid = np.linspace(-edge, edge, 400)
+    well = lambda w: p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+    barrier = theory.double_well_barrier(p["height"], p["tilt"])
+    for r in well_rows:
+        row, col = optimizers.index(r["optimizer"]), noises.index(r["noise"])
+        ax = axes[row, col]
         final = result.arrays[r["key"]][:, 0]
         final = final[np.isfinite(final)]
-        ax.hist(final, bins=bins, color=plotting.color(index), alpha=0.85,
-                label=f"{r['optimizer']}, noise {r['noise']:g}: {100 * r['global_fraction']:.0f}% global")
+        weights = np.full(final.size, 1.0 / p["trials"])
+        ax.hist(final, bins=bins, weights=weights, color=plotting.color(row), alpha=0.8)
+        temperature = effective_temperature(r["optimizer"], r["lr"], r["noise"])
+        text = "in the global (left) well"
+        if temperature is not None:
+            plotting.theory(ax, grid, gibbs_density(well, temperature, grid, 6.0) * WELL_BIN, color="black",
+                            linewidth=1.0)
+            gibbs = gibbs_global_fraction(p, "double_well", temperature)
+            text = f"Gibbs law ($T$ = {temperature:.2g}): {100 * gibbs:.1f}%"
         twin = ax.twinx()
-        twin.plot(grid, landscape, color="0.5", linewidth=0.8)
+        twin.plot(grid, well(grid), color="0.6", linewidth=0.8, zorder=0)
         twin.set_yticks([])
         twin.grid(False)
-        ax.axvline(theory.double_well_barrier(p["height"], p["tilt"]), color="0.4", linestyle=":", linewidth=0.8)
-        plotting.finish(ax, xlabel="final w" if index == len(well_rows) - 1 else "", ylabel="runs",
-                        legend_loc="upper center")
-    axes[0].set_title(f"double well {p['height']:g} (w²-1)² + {p['tilt']:g} w (grey; barrier dotted), "
-                      f"lr {p['lr'][0]:g}")
+        ax.axvline(barrier, color="0.4", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{_label(r)}, $\\sigma$ = {r['noise']:g}: {100 * r['global_fraction']:.1f}%\n{text}")
+        ax.set_xlim(-edge, edge)
+        plotting.finish(ax, xlabel="final $w$" if row == len(optimizers) - 1 else "",
+                        ylabel="fraction of runs" if col == 0 else "fraction", legend=False)
+    handles = [Patch(color="0.5", alpha=0.8), Line2D([], [], color="black", linestyle="--", linewidth=1.0),
+               Line2D([], [], color="0.6", linewidth=0.8), Line2D([], [], color="0.4", linestyle=":", linewidth=0.8)]
+    labels = [f"final positions ({p['trials']} runs, bins {WELL_BIN:g} wide)",
+              "Gibbs law $e^{-f/T}$ per bin, $T$ = lr $\\sigma^2/(2(1-\\mu))$",
+              "landscape $f$ (right scale, arbitrary)", "barrier"]
+    plotting.legend_below(fig, handles, labels, ncols=2)
+    fig.suptitle(f"$f(w) = {'' if p['height'] == 1 else format(p['height'], 'g') + ' '}(w^2-1)^2 + "
+                 f"{p['tilt']:g}\\,w$, lr = {lr:g}, {p['max_steps']} steps from uniform starts in "
+                 f"$[-{p['start_width']:g}, {p['start_width']:g}]$")
     out["minima_double_well"] = fig
 
     ras_rows = [r for r in rows if r["landscape"] == "rastrigin"]
     ncols = min(3, len(ras_rows))
     nrows = -(-len(ras_rows) // ncols)
-    fig, axes = plotting.figure(nrows, ncols, figsize=(3.4 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plotting.figure(nrows, ncols, width="page", height=2.35 * nrows, squeeze=False)
     width = p["rastrigin_width"]
     xs = np.linspace(-width, width, 240)
     xx, yy = np.meshgrid(xs, xs)
@@ -189,38 +297,59 @@ def figures(result):
     values = 2 * amplitude + xx**2 + yy**2 - amplitude * (np.cos(2 * np.pi * xx) + np.cos(2 * np.pi * yy))
     for index, r in enumerate(ras_rows):
         ax = axes.flat[index]
-        ax.contour(xx, yy, values, levels=12, colors="0.82", linewidths=0.5)
+        ax.contour(xx, yy, values, levels=12, colors="0.82", linewidths=0.4)
         final = result.arrays[r["key"]]
-        ax.plot(final[:, 0], final[:, 1], "o", markersize=2.5, alpha=0.35, color=plotting.color(index),
+        ax.plot(final[:, 0], final[:, 1], "o", markersize=1.5, alpha=0.35, color=plotting.color(index),
                 rasterized=True)  # thousands of points: a bitmap layer keeps the PDF small
-        ax.plot([0], [0], "*", color="black", markersize=9)
+        ax.plot([0], [0], "*", color="black", markersize=6)
         ax.set_xlim(-width, width)
         ax.set_ylim(-width, width)
+        ax.set_aspect("equal")
         plotting.finish(ax, xlabel="$w_1$", ylabel="$w_2$", legend=False,
-                        title=f"{r['optimizer']}, noise {r['noise']:g}: {100 * r['global_fraction']:.1f}% at 0")
+                        title=f"{_label(r, mu=None)}, $\\sigma$ = {r['noise']:g}\n"
+                              f"lr {r['lr']:g}: {100 * r['global_fraction']:.1f}% at 0")
     for ax in list(axes.flat)[len(ras_rows):]:
         ax.set_visible(False)
+    fig.suptitle(f"Rastrigin, $A$ = {amplitude:g}: {p['trials']} runs of {p['max_steps']} steps; "
+                 f"$\\star$ global minimum")
     out["minima_rastrigin"] = fig
 
-    fig, axes = plotting.figure(1, 2, figsize=(10.0, 3.6))
+    fig, axes = plotting.figure(1, 2, width="page", height=2.9)
     for ax, name in zip(axes, ("double_well", "rastrigin")):
-        chosen = [r for r in rows if r["landscape"] == name and (name == "rastrigin" or r["lr"] == p["lr"][0])]
-        labels = [f"{r['optimizer']}\nnoise {r['noise']:g}" for r in chosen]
+        chosen = [r for r in rows if r["landscape"] == name and (name == "rastrigin" or r["lr"] == lr)]
+        labels = [f"{_label(r, mu=None).replace(' ', chr(10))}\n"
+                  f"lr {r['lr']:g}\n$\\sigma$ = {r['noise']:g}" for r in chosen]
         positions = np.arange(len(chosen))
-        ax.bar(positions, [r["global_fraction"] for r in chosen],
-               yerr=[2 * r["standard_error"] for r in chosen], color=[plotting.color(i) for i in range(len(chosen))],
-               alpha=0.85, capsize=2.5, label="measured (± 2 s.e.)")
+        ax.bar(positions, [r["global_fraction"] for r in chosen], width=0.7,
+               yerr=[2 * r["standard_error"] for r in chosen], color=[plotting.color(i // 2) for i in range(len(chosen))],
+               alpha=0.85, capsize=2, label="measured ($\\pm$ 2 s.e.)")
+        top = 0.0
         for position, r in zip(positions, chosen):
             if r["theory_global"] is not None:
-                plotting.theory(ax, [position - 0.45, position + 0.45], [r["theory_global"]] * 2, color="black",
-                                label="GD flow: fraction of starts in the global basin")
+                plotting.theory(ax, [position - 0.42, position + 0.42], [r["theory_global"]] * 2, color="black",
+                                label="GD: starts in the global basin")
+            temperature = effective_temperature(r["optimizer"], r["lr"], r["noise"])
+            if temperature is not None:
+                gibbs = gibbs_global_fraction(p, name, temperature)
+                top = max(top, gibbs)
+                ax.plot([position - 0.42, position + 0.42], [gibbs] * 2, color="black", linestyle=":",
+                        linewidth=1.4, label="Gibbs law at the noise's temperature")
         ax.set_xticks(positions)
-        ax.set_xticklabels(labels, fontsize=7)
-        top = max([r["global_fraction"] + 2 * r["standard_error"] for r in chosen]
+        ax.set_xticklabels(labels)
+        top = max([top] + [r["global_fraction"] + 2 * r["standard_error"] for r in chosen]
                   + [r["theory_global"] or 0.0 for r in chosen])
-        plotting.finish(ax, xlabel="optimizer", ylabel="fraction at the global minimum",
-                        title=name.replace("_", " "), legend_loc="upper left")
-        ax.set_ylim(0, min(1.05, max(1.6 * top, 0.05)))
+        ax.set_ylim(0, min(1.05, max(1.15 * top, 0.05)))
+        plotting.finish(ax, xlabel="optimizer, learning rate, gradient-noise std $\\sigma$",
+                        ylabel="fraction at the global minimum",
+                        title=("double well" if name == "double_well" else "Rastrigin (Adam at 10 x lr)"),
+                        legend=False)
+    handles, labels_ = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels_:
+                handles.append(handle)
+                labels_.append(label)
+    plotting.legend_below(fig, handles, labels_, ncols=3)
     out["minima_fractions"] = fig
     return out
 

@@ -238,65 +238,78 @@ def _select(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def _name(optimizer, noise):
+    """The paper's name of an optimizer ("sgd" without gradient noise is plain GD)."""
+    from .. import plotting
+
+    return "GD" if optimizer == "sgd" and noise == 0 else plotting.paper_name(optimizer)
+
+
 def figures(result):
     from .. import plotting
 
     rows = result.tables["runs"]
     p = result.params
     out = {}
+    gd = _name("sgd", p["noise"])
 
-    fig, axes = plotting.figure(1, 2)
+    fig, axes = plotting.figure(1, 2, width="page", height=2.5)
     for ax, name, title in zip(axes, ("tanh_unit", "deep_linear"),
-                               (f"saturated tanh unit, a w0 = {p['tanh_scale'] * p['tanh_start']:g}",
-                                f"deep linear net, D = 2, u0 = {p['u0']:g}")):
+                               (f"saturated tanh unit, $a w_0$ = {p['tanh_scale'] * p['tanh_start']:g}",
+                                f"deep linear net, $D$ = 2, $u_0$ = {p['u0']:g}")):
         for index, optimizer in enumerate(p["optimizers"]):
             chosen = _select(rows, kind="lr", landscape=name, optimizer=optimizer)
             lrs = np.array([r["lr"] for r in chosen])
-            plotting.measured(ax, lrs, _escape.as_array(r["steps"] for r in chosen), label=f"{optimizer}, measured",
-                              color=plotting.color(index), marker=plotting.marker(index))
+            plotting.measured(ax, lrs, _escape.as_array(r["steps"] for r in chosen),
+                              label=f"{_name(optimizer, p['noise'])}, measured", color=plotting.color(index),
+                              marker=plotting.marker(index))
             if optimizer == "sgd":
-                label = "gradient flow (exact integral)" if name == "tanh_unit" else "Saxe et al. 2014"
+                label = "gradient-flow theory (exact integral; Saxe et al. 2014)"
                 dense = np.geomspace(lrs.min(), lrs.max(), 50)
                 predicted = [(_tanh_theory(p, lr, p["tanh_start"]) if name == "tanh_unit"
                               else _deep_theory(p, lr, 2, p["u0"])) for lr in dense]
-                plotting.theory(ax, dense, predicted, label=f"sgd, {label}", color=plotting.color(index))
+                plotting.theory(ax, dense, predicted, label=f"{gd}, {label}", color=plotting.color(index))
         plotting.finish(ax, xlabel="learning rate", ylabel="steps until the loss halves", title=title,
-                        xscale="log", yscale="log")
+                        xscale="log", yscale="log", legend=False)
+    plotting.legend_below(fig, ncols=3)
     out["plateau_lr"] = fig
 
-    fig, ax = plotting.figure()
+    fig, ax = plotting.figure(height=2.6)
     for index, depth in enumerate(p["depths"]):
         chosen = _select(rows, kind="scale", depth=depth)
         u0s = np.array([r["u0"] for r in chosen])
-        plotting.measured(ax, u0s, _escape.as_array(r["steps"] for r in chosen), label=f"D = {depth}",
+        plotting.measured(ax, u0s, _escape.as_array(r["steps"] for r in chosen), label=f"$D$ = {depth}",
                           color=plotting.color(index), marker=plotting.marker(index))
         dense = np.geomspace(u0s.min(), u0s.max(), 50)
         plotting.theory(ax, dense, [_deep_theory(p, p["fixed_lr"], depth, u) for u in dense],
                         color=plotting.color(index))
-    ax.plot([], [], linestyle="--", color="gray", label="balanced gradient flow")
-    plotting.finish(ax, xlabel="initial mode strength $u_0$ (product of the weights)",
-                    ylabel="steps until the loss halves", title=f"deep linear net, lr = {p['fixed_lr']:g}",
-                    xscale="log", yscale="log")
+    ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
+    plotting.finish(ax, xlabel="initial mode strength $u_0$",
+                    ylabel="steps until the loss halves", title=f"deep linear net, {gd}, lr = {p['fixed_lr']:g}",
+                    xscale="log", yscale="log", legend=False)
+    plotting.legend_below(fig, ncols=3)
     out["plateau_scale"] = fig
 
-    fig, ax = plotting.figure()
+    fig, ax = plotting.figure(height=2.5)
     for index, a0 in enumerate(p["layer_scales"]):
         chosen = [r for r in rows if r["kind"] == "depth" and abs(r["a0"] - a0) < 1e-9 * a0]
         depths = np.array([r["depth"] for r in chosen])
         plotting.measured(ax, depths, _escape.as_array(r["steps"] for r in chosen),
-                          label=f"per-layer scale $a_0$ = {a0:g}", color=plotting.color(index),
+                          label=f"$a_0$ = {a0:g}, measured", color=plotting.color(index),
                           marker=plotting.marker(index))
         plotting.theory(ax, depths, [_deep_theory(p, p["fixed_lr"], int(d), a0 ** int(d)) for d in depths],
                         color=plotting.color(index))
-    ax.plot([], [], linestyle="--", color="gray", label="balanced gradient flow")
-    plotting.finish(ax, xlabel="depth D (weights in the chain)", ylabel="steps until the loss halves",
-                    title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}", yscale="log")
+    ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
+    plotting.finish(ax, xlabel="depth $D$ (weights in the chain)", ylabel="steps until the loss halves",
+                    title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}", yscale="log",
+                    legend=False)
+    plotting.legend_below(fig, ncols=2)
     out["plateau_depth"] = fig
 
-    fig, ax = plotting.figure()
+    fig, ax = plotting.figure(height=2.6)
     chosen = _select(rows, kind="saturation")
     levels = np.array([r["level"] for r in chosen])
-    plotting.measured(ax, levels, _escape.as_array(r["steps"] for r in chosen), label="sgd, measured",
+    plotting.measured(ax, levels, _escape.as_array(r["steps"] for r in chosen), label=f"{gd}, measured",
                       color=plotting.color(0))
     dense = np.linspace(levels.min(), levels.max(), 60)
     plotting.theory(ax, dense, [_tanh_theory(p, p["fixed_lr"], level / p["tanh_scale"]) for level in dense],
@@ -304,19 +317,37 @@ def figures(result):
     plotting.theory(ax, dense, [theory.tanh_unit_plateau_time_asymptotic(p["fixed_lr"], level / p["tanh_scale"],
                                                                           p["tanh_scale"], p["tanh_target"])
                                 for level in dense],
-                    label=r"$e^{2 a w_0} / (8 (1-y)\, \mathrm{lr}\, a^2)$", color=plotting.color(1), linestyle=":")
+                    label=r"$\exp(2 a w_0) / (8 (1-y)\, \mathrm{lr}\, a^2)$", color=plotting.color(1), linestyle=":")
     plotting.finish(ax, xlabel="saturation level $a w_0$", ylabel="steps until the loss halves",
-                    title=f"saturated tanh unit, y = {p['tanh_target']:g}, lr = {p['fixed_lr']:g}", yscale="log")
+                    title=f"tanh unit, $y$ = {p['tanh_target']:g}, {gd}, lr = {p['fixed_lr']:g}", yscale="log",
+                    legend=False)
+    plotting.legend_below(fig, ncols=1)
     out["plateau_saturation"] = fig
 
-    fig, ax = plotting.figure()
+    # loss curves against the step in units of the flow's halving step t*: each run lasts 3 t*
+    fig, ax = plotting.figure(height=2.5)
     keys = sorted(k[len("loss_steps_"):] for k in result.arrays if k.startswith("loss_steps_"))
+    keys.sort(key=lambda key: (not key.startswith("deep"), int(key.rpartition("D")[2]) if "_D" in key else 0))
     for index, key in enumerate(keys):
         steps = result.arrays[f"loss_steps_{key}"]
         loss = result.arrays[f"loss_{key}"]
-        ax.plot(steps, loss / loss[0], color=plotting.color(index), label=key.replace("_D", " D="))
-    plotting.finish(ax, xlabel="step", ylabel="loss / initial loss",
-                    title=f"plateau, then the drop (sgd, lr = {p['fixed_lr']:g})")
+        if key == "tanh_unit":
+            t_star = _tanh_theory(p, p["fixed_lr"], p["tanh_start"])
+            label = f"saturated tanh unit, $a w_0$ = {p['tanh_scale'] * p['tanh_start']:g}"
+        else:
+            depth = int(key.rpartition("D")[2])
+            t_star = _deep_theory(p, p["fixed_lr"], depth, p["u0"])
+            label = f"deep linear net, $D$ = {depth}"
+        ax.plot(steps / t_star, loss / loss[0], color=plotting.color(index),
+                label=f"{label} ($t^*$ = {t_star:.0f})", linestyle=("-", (0, (5, 1.5, 1, 1.5)), ":")[index % 3])
+    ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle="--")
+    ax.axhline(p["loss_fraction"], color="0.6", linewidth=0.6, linestyle=":")
+    ax.plot([], [], linestyle="--", color="0.4",
+            label=f"$t^*$: the flow's predicted step to loss $\\times${p['loss_fraction']:g} (dotted)")
+    ax.set_xlim(0, 3)
+    plotting.finish(ax, xlabel=f"step / $t^*$ ({gd}, lr = {p['fixed_lr']:g})", ylabel="loss / initial loss",
+                    title="a plateau, then a sudden drop", legend=False)
+    plotting.legend_below(fig, ncols=1)
     out["plateau_loss"] = fig
     return out
 

@@ -9,9 +9,10 @@ ravine when ``lr kappa > 1`` and diverges when ``lr kappa > 2``. Its best rate, 
 momentum really works", Distill). The lecture's running average ``v = b v + (1-b) g`` is the heavy ball with
 ``lr (1-b)``, run here at the equivalent parameters.
 
-Figures: ``ravine_paths`` (the paths across the ravine and the steep coordinate |y_t| against the step, theory
-``|1 - lr kappa|^t`` dashed), ``ravine_lr`` (steps to tolerance of gradient descent against ``lr kappa``: the
-divergence beyond 2, marked), ``ravine_steps`` (steps to tolerance against kappa at the optimal parameters,
+Figures: ``ravine_paths`` (the paths across the ravine, ``x`` the shallow and ``y`` the steep coordinate, and
+the distance to the minimum ``|w_t| = sqrt(x_t^2 + y_t^2)`` against the step over its exact closed form, dashed),
+``ravine_lr`` (steps to tolerance of gradient descent against ``lr kappa``; a run that diverges is marked at the
+step of its first overflow), ``ravine_steps`` (steps to tolerance against kappa at the optimal parameters,
 theory from the rates dashed: ~kappa for GD, ~sqrt(kappa) for momentum) and ``ravine_rate`` (the measured
 contraction per step, ``1 - rate``, against kappa). The table gives, per run, the measured and predicted rate
 and steps, and whether the run diverged (a divergent run is reported as diverged, never as a number).
@@ -249,22 +250,22 @@ def figures(result):
     kappa = p["demo_kappa"]
     out = {}
 
-    fig, (ax_path, ax_y) = plotting.figure(1, 2, figsize=(10.5, 4.2))
+    fig, (ax_path, ax_dist) = plotting.figure(1, 2, width="page", height=2.7)
     start = landscapes.ravine(kappa).start
     slow = [lr for lr in p["lr"] if lr * kappa < 1.0 and _path_key(lr, kappa) in result.arrays]
     series = []  # (array key, label, heavy-ball lr, mu) of each path drawn
     if slow:
-        series.append((_path_key(slow[0], kappa), f"GD, lr*kappa = {slow[0] * kappa:.3g}", slow[0], 0.0))
+        series.append((_path_key(slow[0], kappa), f"GD, lr$\\,\\kappa$ = {slow[0] * kappa:.3g}", slow[0], 0.0))
     demo_lr = p["demo_lr_kappa"] / kappa
     if "path_sgd_demo" in result.arrays:
-        series.append(("path_sgd_demo", f"GD, lr*kappa = {p['demo_lr_kappa']:g} (zig-zag)", demo_lr, 0.0))
+        series.append(("path_sgd_demo", f"GD, lr$\\,\\kappa$ = {p['demo_lr_kappa']:g} (zig-zag)", demo_lr, 0.0))
     if "path_momentum_demo" in result.arrays:
-        series.append(("path_momentum_demo", f"running average b = {p['demo_mu']:g}, same lr",
+        series.append(("path_momentum_demo", f"running-average momentum, $b$ = {p['demo_mu']:g}, same lr",
                        demo_lr * (1.0 - p["demo_mu"]), p["demo_mu"]))
     for name in p["optimizers"]:
         if name != "sgd" and f"path_{name}_tuned" in result.arrays:
             lr, mu, _ = tuned(name, kappa)
-            series.append((f"path_{name}_tuned", f"{name}, Goh's optimum",
+            series.append((f"path_{name}_tuned", f"heavy ball at Goh's optimum ($\\mu$ = {mu:.3g})",
                            lr * (1.0 - mu) if name == "momentum" else lr, mu))
             break  # heavy ball and running average coincide at the optimum: draw one
     ymax = 1.0
@@ -273,70 +274,94 @@ def figures(result):
         keep = np.all(np.isfinite(path), axis=1)
         if not key.endswith("_tuned"):  # Goh's optimum swings far across (|y| ~ 4): only in the right panel
             ymax = max(ymax, float(np.max(np.abs(path[keep, 1]))))
-            ax_path.plot(path[keep, 0], path[keep, 1], marker=plotting.marker(index), markersize=3,
-                         color=plotting.color(index), linewidth=0.9, label=label)
+            ax_path.plot(path[keep, 0], path[keep, 1], marker=plotting.marker(index), markersize=2.5,
+                         color=plotting.color(index), linewidth=0.8)
         steps = np.arange(path.shape[0])[keep]
-        plotting.measured(ax_y, steps, np.abs(path[keep, 1]), color=plotting.color(index),
-                          marker=plotting.marker(index), markersize=3.5, label=label)
+        plotting.measured(ax_dist, steps, np.linalg.norm(path[keep], axis=1), color=plotting.color(index),
+                          marker=plotting.marker(index), markersize=2.5, label=label)
         dense = np.arange(steps.max() + 1)
-        plotting.theory(ax_y, dense, theory.heavy_ball_distance(dense, heavy_lr, mu, [kappa], [start[1]]),
-                        color=plotting.color(index), linewidth=1.0)
+        plotting.theory(ax_dist, dense, theory.heavy_ball_distance(dense, heavy_lr, mu, [1.0, kappa], start),
+                        color=plotting.color(index), linewidth=0.9)
     xx, yy = np.meshgrid(np.linspace(-0.2, 1.2, 200), np.linspace(-1.1 * ymax, 1.1 * ymax, 200))
     ax_path.contour(xx, yy, 0.5 * (xx**2 + kappa * yy**2), levels=np.geomspace(0.005, 0.5 * kappa * ymax**2, 12),
-                    colors="0.8", linewidths=0.6)
-    ax_y.plot([], [], "--", color="gray", label="exact closed form")
-    plotting.finish(ax_path, xlabel="x (shallow, curvature 1)", ylabel=f"y (steep, curvature {kappa:g})",
-                    title=f"paths across the ravine (first {p['path_steps']} steps)", legend_loc="upper left")
+                    colors="0.8", linewidths=0.5)
+    ax_path.plot([0], [0], marker="+", color="black", markersize=7, linestyle="none")
+    ax_dist.plot([], [], "--", color="gray", label="exact closed form")
+    plotting.finish(ax_path, xlabel="$x$ (shallow coordinate, curvature 1)",
+                    ylabel=f"$y$ (steep, curvature $\\kappa$ = {kappa:g})",
+                    title=f"first {p['path_steps']} steps from $(1, 1)$; + minimum", legend=False)
     ax_path.set_xlim(-0.2, 1.2)
     ax_path.set_ylim(-1.1 * ymax, 1.1 * ymax)
-    plotting.finish(ax_y, xlabel="step t", ylabel="|y_t| (steep coordinate)", yscale="log",
-                    title="the oscillation across the ravine (markers: measured)", legend_loc="lower left")
+    plotting.finish(ax_dist, xlabel="step $t$", ylabel="distance to the minimum $|w_t|$", yscale="log",
+                    title="markers measured, lines theory", legend=False)
+    plotting.legend_below(fig, ncols=3, source=ax_dist)
     out["ravine_paths"] = fig
 
-    fig, ax = plotting.figure()
+    fig, ax = plotting.figure(height=2.6)
     chosen = [r for r in rows if r["kind"] == "lr"]
     ok = [r for r in chosen if r["steps"] is not None]
     bad = [r for r in chosen if r["diverged"]]
-    plotting.measured(ax, [r["lr_kappa"] for r in ok], [r["steps"] for r in ok], label="GD, measured",
-                      color=plotting.color(0))
-    dense = np.linspace(min(r["lr_kappa"] for r in chosen), 1.999, 300)
+    lowest = min(r["lr_kappa"] for r in chosen)
+    ax.axvspan(1.0, 2.0, color="0.93", zorder=0, linewidth=0)
+    ax.axvspan(2.0, max(2.6, max(r["lr_kappa"] for r in chosen) + 0.1), color="#F6D5C5", zorder=0, linewidth=0)
+    plotting.measured(ax, [r["lr_kappa"] for r in ok], [r["steps"] for r in ok],
+                      label=f"GD, steps to $|w| < ${p['tolerance']:g}", color=plotting.color(0))
+    dense = np.linspace(lowest, 1.999, 300)
     start = landscapes.ravine(kappa).start
     predicted = [theory.gd_steps_to_tolerance(v / kappa, [1.0, kappa], start, p["tolerance"]) for v in dense]
     plotting.theory(ax, dense, predicted, label=r"theory, $|w_0 (1 - \mathrm{lr}\,\lambda)^t|$",
                     color=plotting.color(0))
-    top = max([r["steps"] for r in ok] + predicted)
     if bad:
-        plotting.measured(ax, [r["lr_kappa"] for r in bad], [top * 2] * len(bad), marker="x",
-                          color=plotting.color(1), markersize=8, label="diverged (non-finite iterate)")
-    ax.axvline(2.0, color="0.5", linewidth=0.8, linestyle="-.")
-    ax.axvline(1.0, color="0.7", linewidth=0.8, linestyle=":")
-    ax.text(1.02, top * 1.5, "oscillates", fontsize=8, color="0.4")
-    ax.text(2.02, top * 1.5, "diverges", fontsize=8, color="0.4")
-    plotting.finish(ax, xlabel=r"lr $\times \lambda_{max}$", ylabel=f"steps to |w| < {p['tolerance']:g}",
-                    title=f"gradient descent, kappa = {kappa:g}", yscale="log")
+        plotting.measured(ax, [r["lr_kappa"] for r in bad], [r["diverged_at"] for r in bad], marker="x",
+                          color=plotting.color(1), markersize=6, markeredgewidth=1.3,
+                          label="diverged: step of the first overflow")
+    for r in chosen:  # the runs next to lr lambda_max = 2 are told apart by their value
+        if abs(r["lr_kappa"] - 2.0) < 0.05:
+            y = r["steps"] if r["steps"] is not None else r["diverged_at"]
+            ax.annotate(f"{r['lr_kappa']:.3g}", (r["lr_kappa"], y), textcoords="offset points",
+                        xytext=(-4 if r["lr_kappa"] < 2 else 4, 5), ha="right" if r["lr_kappa"] < 2 else "left",
+                        fontsize=7, color="0.25")
+    top = max([r["steps"] for r in ok] + [r["diverged_at"] or 0 for r in bad] + predicted)
+    bottom = min([r["steps"] for r in ok] + [r["diverged_at"] for r in bad] + predicted)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom / 2, top * 8)
+    ax.set_xlim(lowest - 0.1, max(2.6, max(r["lr_kappa"] for r in chosen) + 0.1))
+    ax.text(1.5, top * 3, "zig-zags", fontsize=7, color="0.3", ha="center")
+    ax.text(2.3, top * 3, "diverges", fontsize=7, color="0.3", ha="center")
+    plotting.finish(ax, xlabel=r"lr $\times \lambda_{\max}$", ylabel="steps",
+                    title=f"GD on the ravine, $\\kappa$ = {kappa:g}", yscale="log", legend=False)
+    plotting.legend_below(fig, ncols=1)
     out["ravine_lr"] = fig
 
-    fig, ax = plotting.figure()
-    fig_rate, ax_rate = plotting.figure()
+    fig, ax = plotting.figure(height=2.6)
+    fig_rate, ax_rate = plotting.figure(height=2.6)
     for index, name in enumerate(p["optimizers"]):
         chosen = [r for r in rows if r["kind"] == "kappa" and r["optimizer"] == name]
         kappas = np.array([r["kappa"] for r in chosen])
-        plotting.measured(ax, kappas, _escape.as_array(r["steps"] for r in chosen), label=f"{name}, measured",
-                          color=plotting.color(index), marker=plotting.marker(index))
+        label = "GD" if name == "sgd" and p["noise"] == 0 else plotting.paper_name(name)
+        # heavy ball and running-average momentum coincide at the optimum: the later one is drawn open, smaller
+        size, face = (3.5, None) if index < 2 else (5.5, "none")
+        plotting.measured(ax, kappas, _escape.as_array(r["steps"] for r in chosen), label=label,
+                          color=plotting.color(index), marker=plotting.marker(index), markersize=size,
+                          **({} if face is None else dict(markerfacecolor=face)))
         plotting.measured(ax_rate, kappas, 1.0 - _escape.as_array(r["rate"] for r in chosen),
-                          label=f"{name}, measured", color=plotting.color(index), marker=plotting.marker(index))
+                          label=label, color=plotting.color(index), marker=plotting.marker(index), markersize=size,
+                          **({} if face is None else dict(markerfacecolor=face)))
         dense = np.geomspace(kappas.min(), kappas.max(), 60)
         rates = np.array([tuned(name, k)[2] for k in dense])
         plotting.theory(ax, dense, [theory_steps(name, *tuned(name, k)[:2], k, p["tolerance"],
                                                  landscapes.ravine(k).start) for k in dense],
                         color=plotting.color(index))
         plotting.theory(ax_rate, dense, 1.0 - rates, color=plotting.color(index))
-    ax.plot([], [], "--", color="gray", label="theory (exact closed form, optimal tuning)")
-    ax_rate.plot([], [], "--", color="gray", label="theory (asymptotic rate, optimal tuning)")
-    plotting.finish(ax, xlabel="condition number kappa", ylabel=f"steps to |w| < {p['tolerance']:g}",
-                    title="optimal GD vs Goh's optimal momentum", xscale="log", yscale="log")
-    plotting.finish(ax_rate, xlabel="condition number kappa", ylabel="1 - contraction per step",
-                    title="GD: 2/(kappa+1); momentum: 2/(sqrt(kappa)+1)", xscale="log", yscale="log")
+    ax.plot([], [], "--", color="gray", label="theory (exact closed form)")
+    ax_rate.plot([], [], "--", color="gray", label="theory (asymptotic rate)")
+    plotting.finish(ax, xlabel=r"condition number $\kappa$", ylabel=f"steps to $|w| <$ {p['tolerance']:g}",
+                    title="at the optimal tuning (Goh 2017)", xscale="log", yscale="log", legend=False)
+    plotting.legend_below(fig, ncols=2, source=ax)
+    plotting.finish(ax_rate, xlabel=r"condition number $\kappa$", ylabel="1 $-$ contraction per step",
+                    title=r"$2/(\kappa+1)$ and $2/(\sqrt{\kappa}+1)$", xscale="log", yscale="log",
+                    legend=False)
+    plotting.legend_below(fig_rate, ncols=2, source=ax_rate)
     out["ravine_steps"] = fig
     out["ravine_rate"] = fig_rate
     return out

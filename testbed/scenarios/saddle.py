@@ -84,7 +84,7 @@ CURVE_POINTS = 200
 #: that no measured curve is dashed (dashed lines are theory).
 LINE_STYLES = {
     "gd": ("black", ":"), "gd_perturbed": (1, "-"), "sgd": (2, "-"), "momentum": (3, "-"), "heavy_ball": (4, "-"),
-    "rmsprop": (5, "-"), "adam": (0, "-"), "newton": ("black", "-."), "saddle_free_newton": ("0.5", "-."),
+    "rmsprop": (5, "-"), "adam": (0, "-"), "newton": ("black", "-."), "saddle_free_newton": ("0.45", "-."),
 }
 
 
@@ -372,98 +372,164 @@ def _plain_log_ticks(axis, values):
     axis.set_minor_formatter(NullFormatter())
 
 
+#: The panels of the escape-time figure: (title, optimizers); SGD is repeated in grey as the reference.
+ECDF_PANELS = (
+    ("GD and SGD", ("gd", "gd_perturbed", "sgd")),
+    ("momentum ($\\mu = b$ = {mu:g})", ("momentum", "heavy_ball")),
+    ("normalised steps", ("rmsprop", "adam")),
+    ("second order", ("newton", "saddle_free_newton")),
+)
+
+
+def _ecdf_label(name, row, p):
+    """The legend entry of one optimizer in the escape-time figure (paper names; what sets it apart)."""
+    from .. import plotting
+
+    lead = plotting.paper_name(name)
+    if name == "gd":
+        return "GD from the saddle: never moves"
+    if name == "gd_perturbed":
+        return f"GD from a ball of radius {p['perturbation']:g}"
+    if name == "sgd":
+        return f"SGD from the saddle, $\\sigma$ = {p['noise']:g}"
+    if name == "momentum":
+        return (f"{lead}, growth {row['growth']:.4f}/step:\nlater than SGD "
+                f"({theory.gd_growth(p['lr'], p['gamma']):.4g}/step)")
+    if name == "heavy_ball":
+        return f"{lead}, growth {row['growth']:.4f}/step"
+    if name == "rmsprop":
+        return ("RMSProp: every run at step 17 (PyTorch's\nfirst step is uncorrected, about 10 lr)")
+    if name == "newton":
+        return "Newton: held by the saddle"
+    return lead
+
+
 def figures(result):
+    from matplotlib.lines import Line2D
+
     from .. import plotting
     from ..statistics import ecdf
 
     p = result.params
     out = {}
 
-    # escape-time ECDFs
-    fig, ax = plotting.figure(figsize=(8.6, 4.4))
+    # escape-time ECDFs, one panel per family (each with its legend below it), SGD repeated in grey as the reference
+    fig, _ = plotting.figure(1, 1, width="page", height=5.4)
+    fig.clear()
+    with plotting.style():
+        panels = fig.subfigures(2, 2)
+        panel_axes = [sub.subplots() for sub in panels.flat]
     t_max = max(p["max_steps"], p["dense_max_steps"])
     t_grid = np.geomspace(1, t_max, CURVE_POINTS)
-    for index, row in enumerate(result.tables["ecdf"]):
-        name = row["optimizer"]
-        steps = result.arrays[f"ecdf_{name}_steps"]
-        escaped = result.arrays[f"ecdf_{name}_escaped"].astype(bool)
-        times, fraction = ecdf(steps, escaped)
-        colour, line = _style(name)
-        label = f"{name} ({100 * row['escaped']:.0f}% escaped)"
-        if times.size:
-            xs = np.concatenate([[1.0], times, [t_max]])
-            ys = np.concatenate([[0.0], fraction, [fraction[-1]]])
-            ax.step(xs, ys, where="post", color=colour, label=label, linewidth=1.5, linestyle=line)
-        else:  # nothing escaped: a flat line at 0 up to its budget, marked there so that it stands out from the axis
-            ax.plot([1.0, float(steps.max())], [0.0, 0.0], color=colour, label=label + ", censored", linewidth=1.5,
-                    linestyle=line, marker=plotting.marker(index), markevery=[1])
-        predicted = _ecdf_theory(p, name, t_grid)
-        if predicted is not None:
-            plotting.theory(ax, t_grid, predicted, color=colour, label=f"{name}, theory")
-    plotting.finish(ax, xlabel="step t", ylabel="fraction of trials escaped by step t",
-                    title=f"escape from a strict saddle (d = {p['dim']}, lr = {p['lr']:g}, sigma = {p['noise']:g})",
-                    xscale="log", legend=False)
-    ax.set_ylim(-0.03, 1.03)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    rows = {row["optimizer"]: row for row in result.tables["ecdf"]}
+    for sub, ax, (title, names) in zip(panels.flat, panel_axes, ECDF_PANELS):
+        shown = [n for n in names if n in rows]
+        if "sgd" not in names and "sgd" in rows:
+            shown = ["sgd"] + shown
+        for name in shown:
+            row = rows[name]
+            reference = name == "sgd" and "sgd" not in names
+            steps = result.arrays[f"ecdf_{name}_steps"]
+            escaped = result.arrays[f"ecdf_{name}_escaped"].astype(bool)
+            times, fraction = ecdf(steps, escaped)
+            colour, line = ("0.78", "-") if reference else _style(name)
+            label = "SGD (for reference)" if reference else _ecdf_label(name, row, p)
+            budget = float(steps.max())
+            if times.size:
+                xs = np.concatenate([[1.0], times, [budget]])
+                ys = np.concatenate([[0.0], fraction, [fraction[-1]]])
+                ax.step(xs, ys, where="post", color=colour, label=label, linewidth=1.1 if reference else 1.4,
+                        linestyle=line, zorder=2 if reference else 3)
+            else:  # nothing escaped: flat at 0 up to the budget, where the run was censored
+                ax.plot([1.0, budget], [0.0, 0.0], color=colour, label=label, linewidth=1.6, linestyle=line,
+                        zorder=3)
+            if not reference and row["escaped"] < 1.0:
+                ax.plot([budget], [row["escaped"]], marker=">", color=colour, markersize=5, linestyle="none",
+                        zorder=4)
+                ax.annotate(f"censored at {budget:,.0f} steps", (budget, row["escaped"]),
+                            textcoords="offset points", xytext=(0, 9), ha="right", fontsize=7, color="0.25")
+            predicted = None if reference else _ecdf_theory(p, name, t_grid)
+            if predicted is not None:
+                plotting.theory(ax, t_grid, predicted, color=colour)
+        handles, labels = ax.get_legend_handles_labels()
+        if any(_ecdf_theory(p, n, t_grid[:2]) is not None for n in names):
+            handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.1))
+            labels.append("theory")
+        plotting.finish(ax, xlabel="step $t$", ylabel="fraction escaped by $t$", title=title.format(mu=p["mu"]),
+                        xscale="log", legend=False)
+        ax.set_xlim(1, t_max * 1.5)
+        ax.set_ylim(-0.03, 1.03)
+        with plotting.style():
+            sub.legend(handles, labels, loc="outside lower center", ncols=1)
+    fig.suptitle(f"strict saddle, $d$ = {p['dim']}, lr = {p['lr']:g}, escape at $|w| > $ {p['radius']:g}: "
+                 f"{p['trials']} runs ({p['dense_trials']} Newton-type)")
     out["escape_ecdf"] = fig
 
     sweeps = result.tables["sweeps"]
-    labels = dict(gd_fixed=f"GD from $y_0$ = {p['perturbation']:g}", heavy_ball_fixed=f"heavy ball, mu = {p['mu']:g}",
-                  sgd=f"SGD from the saddle, sigma = {p['noise']:g}", adam="Adam from the saddle",
+    labels = dict(gd_fixed=f"GD from $y_0$ = {p['perturbation']:g}",
+                  heavy_ball_fixed=f"heavy ball from $y_0$, $\\mu$ = {p['mu']:g}",
+                  sgd=f"SGD from the saddle, $\\sigma$ = {p['noise']:g}", adam="Adam from the saddle",
                   gd_perturbed=f"GD from a ball of radius {p['perturbation']:g}")
     specs = [
         ("lr", ("gd_fixed", "heavy_ball_fixed", "sgd"), "learning rate", "escape_vs_lr",
-         f"escape time vs lr (d = {p['dim']})", dict(sgd=f"SGD from the saddle, sigma = {p['noise']:g}")),
-        ("noise", ("sgd", "adam"), "gradient-noise std sigma", "escape_vs_noise",
-         f"escape time vs noise (lr = {p['lr']:g})", dict(sgd="SGD from the saddle")),
-        ("dim", ("gd_perturbed", "sgd"), "dimension d", "escape_vs_dim",
-         f"escape time vs dimension (lr = {p['lr']:g})", {}),
+         f"against the learning rate, $d$ = {p['dim']}", {}),
+        ("noise", ("sgd", "adam"), "gradient-noise std $\\sigma$", "escape_vs_noise",
+         f"against the noise, lr = {p['lr']:g}", dict(sgd="SGD from the saddle")),
+        ("dim", ("gd_perturbed", "sgd"), "dimension $d$", "escape_vs_dim",
+         f"against the dimension, lr = {p['lr']:g}", {}),
     ]
     for kind, series_list, xlabel, name, title, overrides in specs:
-        fig, ax = plotting.figure()
+        fig, ax = plotting.figure(height=2.7)
         for index, series in enumerate(series_list):
             chosen = _select(sweeps, kind=kind, series=series)
             xs = np.array([r["x"] for r in chosen], dtype=float)
             label = overrides.get(series, labels[series])
-            plotting.measured(ax, xs, _values(chosen, "median"), label=f"{label}, measured",
+            plotting.measured(ax, xs, _values(chosen, "median"), label=label,
                               color=plotting.color(index), marker=plotting.marker(index))
             predicted = _values(chosen, "theory")
             if np.isfinite(predicted).any():
-                plotting.theory(ax, xs, predicted, label=f"{label}, theory", color=plotting.color(index))
+                plotting.theory(ax, xs, predicted, color=plotting.color(index))
+        ax.plot([], [], "--", color="gray", label="theory")
         plotting.finish(ax, xlabel=xlabel, ylabel="median escape step", title=title, xscale="log",
-                        yscale=None if kind == "dim" else "log")
+                        yscale=None if kind == "dim" else "log", legend=False)
         _plain_log_ticks(ax.xaxis, [r["x"] for r in sweeps if r["kind"] == kind])
-        ax.legend(fontsize=7)
+        plotting.legend_below(fig, ncols=1 if len(series_list) > 2 else 2)
         out[name] = fig
 
     # 2-D contour with trajectories
-    fig, ax = plotting.figure(figsize=(6.0, 5.0))
+    fig, ax = plotting.figure(width="page", height=3.4)
     extent = 1.2 * p["radius"]
     grid = np.linspace(-extent, extent, 161)
     values = 0.5 * (-p["gamma"] * grid[None, :] ** 2 + grid[:, None] ** 2)
-    contours = ax.contour(grid, grid, values, levels=15, colors="0.75", linewidths=0.7, zorder=0)
-    ax.clabel(contours, fontsize=6, fmt="%.2f")
+    contours = ax.contour(grid, grid, values, levels=9, colors="0.75", linewidths=0.6, zorder=0,
+                          negative_linestyles="solid")
+    ax.clabel(contours, fontsize=plotting.FONT_FLOOR, fmt="%.2f")
     circle = np.linspace(0, 2 * np.pi, 200)
     ax.plot(p["radius"] * np.cos(circle), p["radius"] * np.sin(circle), color="0.4", linestyle=":", linewidth=1.0,
-            label=f"escape radius R = {p['radius']:g}")
+            label=f"escape radius $R$ = {p['radius']:g}")
     for index, name in enumerate(p["optimizers"]):
         key = f"path_{name}"
         if key not in result.arrays:
             continue
         path = result.arrays[key]
         colour, line = _style(name)
-        label = name + (" (stays at the saddle)" if name == "gd" else "")
-        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.3, linestyle=line, label=label,
-                marker=plotting.marker(index), markevery=[len(path) - 1], markersize=5)
-    ax.plot([0], [0], marker="+", color="black", markersize=10, linestyle="none", label="saddle")
+        label = {"gd": "GD from the saddle, no noise: stays",
+                 "gd_perturbed": "GD, no noise"}.get(name, plotting.paper_name(name))
+        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.1, linestyle=line, label=label,
+                marker=plotting.marker(index), markevery=[len(path) - 1], markersize=4)
+    ax.plot([0], [0], marker="+", color="black", markersize=8, linestyle="none", label="saddle")
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
+    gamma = "" if p["gamma"] == 1 else format(p["gamma"], "g") + " "
     plotting.finish(ax, xlabel="$w_0$ (curvature $-\\gamma$)", ylabel="$w_1$ (curvature $+1$)",
-                    title=f"$f = (w_1^2 - {'' if p['gamma'] == 1 else format(p['gamma'], 'g') + ' '}w_0^2)/2$: paths from ({p['contour_start'][0]:g}, "
-                          f"{p['contour_start'][1]:g}), lr = {p['contour_lr']:g}, noise std {p['contour_noise']:g}",
-                    legend=False)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+                    title=f"$f = (w_1^2 - {gamma}w_0^2)/2$, lr = {p['contour_lr']:g}, {400} steps", legend=False)
+    handles, labels_ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], linestyle="none"))
+    labels_.append(f"all from ({p['contour_start'][0]:g}, {p['contour_start'][1]:g}) with noise $\\sigma$ = "
+                   f"{p['contour_noise']:g},\nexcept GD (no noise); markers: the last step")
+    with plotting.style():
+        fig.legend(handles, labels_, loc="outside right center")
     out["saddle_contour"] = fig
     return out
 

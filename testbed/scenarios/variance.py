@@ -198,7 +198,7 @@ def run(*, quick=False, progress=True, **params):
                 saturated_measured=float(run_.saturated_frac[-1]),
                 saturated_predicted=float(theory_.saturated_frac[-1]),
                 dead_measured=float(run_.dead_frac[-1]), dead_predicted=float(theory_.dead_frac[-1]),
-                overflow_layer=run_.overflow_layer, method=theory_.method,
+                overflow_layer=run_.overflow_layer, theory_basis=theory_.basis,
             ))
             for l in range(depth):
                 layer_rows.append(dict(init=init_label(inits[i]), activation=acts[j], layer=l + 1,
@@ -294,6 +294,38 @@ def _positive(values):
     return np.where(values > 0, values, np.nan)
 
 
+#: Names of the initialisers in the figures (the papers' names; parameters as a Gaussian's std).
+INIT_NAMES = {"zeros": "zeros", "lecun_normal": "LeCun", "glorot_normal": "Glorot", "he_normal": "He",
+              "lecun_uniform": "LeCun (uniform)", "glorot_uniform": "Glorot (uniform)", "he_uniform": "He (uniform)",
+              "orthogonal": "orthogonal"}
+#: Names of the activations in the figures.
+ACTIVATION_NAMES = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "linear": "linear"}
+#: The variance figure's y-range (ratio to the reference layer): the lecture's contrast (He flat, LeCun halving
+#: per ReLU layer) spans some 15 decades; runs that vanish or explode faster leave the panel.
+VARIANCE_RANGE = (1e-8, 1e8)
+#: Measured values are marked at layer 1 and every MARK_EVERY-th layer, so that the dashed theory shows between.
+MARK_EVERY = 5
+
+
+def init_name(spec):
+    """The paper's name of an initialiser spec: ``"he_normal"`` -> ``"He"``, ``"normal:std=0.01"`` -> N(0, 0.01^2)."""
+    name, params = parse_init(spec)
+    if name == "normal" and set(params) == {"std"}:
+        return f"$N(0, {params['std']:g}^2)$"
+    base = INIT_NAMES.get(name, name)
+    return base if not params else f"{base} ({', '.join(f'{k} = {v:g}' for k, v in params.items())})"
+
+
+def activation_name(name):
+    return ACTIVATION_NAMES.get(name, name)
+
+
+def _marked(depth):
+    """Indices of the layers whose measurements are drawn: layer 1 and every MARK_EVERY-th."""
+    layers = np.arange(1, depth + 1)
+    return np.flatnonzero((layers == 1) | (layers % MARK_EVERY == 0))
+
+
 def figures(result):
     from matplotlib.lines import Line2D
 
@@ -302,42 +334,57 @@ def figures(result):
     p = result.params
     inits, acts, depth = p["inits"], p["activations"], p["depth"]
     layers = np.arange(1, depth + 1)
+    marks = _marked(depth)
     a = result.arrays
     out = {}
+    coincide = _coinciding_inits(inits, p["width"])
 
-    # variance vs depth: forward (top) and backward (bottom), one column per activation
-    fig, axes = plotting.figure(2, len(acts), squeeze=False, figsize=(3.6 * len(acts), 6.4))
+    # variance vs depth, normalised: one row per activation; forward (left, to layer 1), backward (right, to L)
+    fig, axes = plotting.figure(len(acts), 2, width="page", height=min(plotting.MAX_HEIGHT, 1.55 * len(acts) + 0.9),
+                                squeeze=False, sharex=True, sharey=True)
     absent = set()
     for j, act in enumerate(acts):
-        for row, (key, ylabel) in enumerate((("pre_var", r"Var$[s^{(l)}]$"),
-                                             ("grad_var", r"Var$[\delta^{(l)}]$"))):
-            ax = axes[row, j]
+        for col, (key, ylabel) in enumerate((("pre_var", r"Var$[s^{(l)}]\,/\,$Var$[s^{(1)}]$"),
+                                             ("grad_var", r"Var$[\delta^{(l)}]\,/\,$Var$[\delta^{(L)}]$"))):
+            ax = axes[j, col]
+            reference = 0 if col == 0 else depth - 1
             for i, spec in enumerate(inits):
-                meas = _positive(a[f"{key}_measured"][i, j])
-                pred = _positive(a[f"{key}_predicted"][i, j])
+                meas = np.asarray(a[f"{key}_measured"][i, j], float)
+                pred = np.asarray(a[f"{key}_predicted"][i, j], float)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    meas, pred = _positive(meas / meas[reference]), _positive(pred / pred[reference])
                 if not np.any(np.isfinite(meas)) and not np.any(np.isfinite(pred)):
-                    absent.add(init_label(spec))
+                    absent.add(init_name(spec))
                     continue
                 color, marker = plotting.color(i), plotting.marker(i)
-                plotting.measured(ax, layers, meas, color=color, marker=marker, markersize=3.5,
-                                  label=init_label(spec) if (row == 0 and j == 0) else None)
-                plotting.theory(ax, layers, pred, color=color)
-            plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel, yscale="log",
-                            title=f"{act}, {'forward' if row == 0 else 'backward'}", legend=False)
+                open_marker = spec in coincide
+                plotting.measured(ax, layers[marks], meas[marks], color=color, marker=marker,
+                                  markersize=5 if open_marker else 3.5,
+                                  label=init_name(spec) + (" (= LeCun: equal widths)" if open_marker else ""),
+                                  **(dict(markerfacecolor="none", markeredgewidth=1.0) if open_marker else {}))
+                plotting.theory(ax, layers, pred, color=color, linewidth=0.9)
+            ax.set_yscale("log")
+            ax.set_ylim(*VARIANCE_RANGE)
+            ax.set_yticks([1e-8, 1e-4, 1, 1e4, 1e8])
+            ax.set_title(f"{activation_name(act)}, {'forward' if col == 0 else 'backward'}")
+            ax.set_ylabel(ylabel if col == 0 else r"Var$[\delta^{(l)}]\,/\,$Var$[\delta^{(L)}]$")
+            if j == len(acts) - 1:
+                ax.set_xlabel("layer $l$")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles.append(Line2D([], [], color="0.3", linestyle="--"))
-    labels.append("theory")
+    handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9))
+    labels.append("theory (every layer)")
     if absent:
         handles.append(Line2D([], [], linestyle="none"))
-        labels.append(f"{', '.join(sorted(absent))}: 0 at every layer (off the log scale)")
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), fontsize=8, frameon=False)
+        labels.append(f"{', '.join(sorted(absent))}: 0 at every layer")
+    plotting.legend_below(fig, handles, labels, ncols=4)
+    fig.suptitle(f"width {p['width']}, {p['batch']} inputs; markers: measured (layer 1, every {MARK_EVERY}th)")
     out["variance_depth"] = fig
 
-    # histograms of bounded activations (Glorot & Bengio 2010, fig. 6)
+    # histograms of bounded activations (Glorot & Bengio 2010, fig. 6): a row per activation, a column per init
     bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
     columns = len(inits) if bounded else 1
-    fig, axes = plotting.figure(max(1, len(bounded)), columns, squeeze=False,
-                                figsize=(2.9 * columns, 2.6 * max(1, len(bounded))))
+    fig, axes = plotting.figure(max(1, len(bounded)), columns, width="page",
+                                height=1.45 * max(1, len(bounded)) + 0.95, squeeze=False, sharey=True)
     shown = sorted({max(1, int(round(f * depth))) for f in HISTOGRAM_LAYER_FRACTIONS})
     for r, j in enumerate(bounded):
         act = activation_registry.get(acts[j])
@@ -346,70 +393,130 @@ def figures(result):
         for i, spec in enumerate(inits):
             ax = axes[r, i]
             for k, l in enumerate(shown):
-                ax.plot(centres, a["histograms"][i, j, l - 1], color=plotting.color(k), linewidth=1.2,
+                ax.plot(centres, a["histograms"][i, j, l - 1], color=plotting.color(k), linewidth=0.9,
                         label=f"layer {l}")
             ax.set_yscale("log")
-            ax.set_ylim(1e-4, 1.05)
-            plotting.finish(ax, xlabel=f"{acts[j]}$(s)$", ylabel="fraction of units" if i == 0 else "",
-                            title=f"{init_label(spec)}", legend=(r == 0 and i == 0))
+            ax.set_ylim(1e-4, 1.5)
+            ax.set_xticks([act.lower, 0.5 * (act.lower + act.upper), act.upper])
+            ax.set_xticklabels([f"{v:g}" for v in (act.lower, 0.5 * (act.lower + act.upper), act.upper)])
+            ax.set_title(init_name(spec) if r == 0 else "")
+            ax.set_xlabel(f"{activation_name(acts[j])}$(s)$")
+            if i == 0:
+                ax.set_ylabel(f"{activation_name(acts[j])}: fraction\nof units per bin")
     if not bounded:
-        axes[0, 0].text(0.5, 0.5, "no bounded activation\nin the grid", ha="center", va="center", fontsize=9,
+        axes[0, 0].text(0.5, 0.5, "no bounded activation\nin the grid", ha="center", va="center", fontsize=8,
                         transform=axes[0, 0].transAxes)
         plotting.finish(axes[0, 0], xlabel="activation value", ylabel="fraction of units", legend=False)
+    else:
+        width_text = ", ".join(f"{activation_name(acts[j])} "
+                               f"{(activation_registry.get(acts[j]).upper - activation_registry.get(acts[j]).lower) / HISTOGRAM_BINS:g}"
+                               for j in bounded)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        handles.append(Line2D([], [], linestyle="none"))
+        labels.append(f"{HISTOGRAM_BINS} equal bins over the range (width {width_text})")
+        plotting.legend_below(fig, handles, labels, ncols=3)
     out["activation_histograms"] = fig
 
     # saturated (bounded) and dead (ReLU family) fraction vs depth
     panels = [(j, "saturated_frac", "saturated fraction") for j in bounded]
     panels += [(j, "dead_frac", "dead fraction") for j, act in enumerate(acts)
                if activation_registry.get(act).relu_like]
-    fig, axes = plotting.figure(1, max(1, len(panels)), squeeze=False, figsize=(3.8 * max(1, len(panels)), 3.6))
+    fig, axes = plotting.figure(1, max(1, len(panels)), squeeze=False, width="page", height=2.9, sharey=True)
     for k, (j, key, ylabel) in enumerate(panels):
         ax = axes[0, k]
+        relu = key == "dead_frac"
+        drawn = []  # (curve, label): initialisers with the same measured curve share one entry
         for i, spec in enumerate(inits):
+            values = np.asarray(a[f"{key}_measured"][i, j], float)
+            same = next((d for d in drawn if np.array_equal(d[0], values, equal_nan=True)), None) if relu else None
+            if same is not None:
+                same[1].append(init_name(spec))
+                continue
+            drawn.append((values, [init_name(spec)], i))
+        for values, names, i in drawn:
             color, marker = plotting.color(i), plotting.marker(i)
-            plotting.measured(ax, layers, a[f"{key}_measured"][i, j], color=color, marker=marker, markersize=3.5,
-                              label=init_label(spec))
-            plotting.theory(ax, layers, a[f"{key}_predicted"][i, j], color=color)
+            label = ", ".join(names)
+            if len(names) >= 3:  # one curve for all of them, in a colour of its own
+                color, marker, label = "black", "X", "ReLU: every nonzero init"
+            plotting.measured(ax, layers[marks], values[marks], color=color, marker=marker, label=label)
+            plotting.theory(ax, layers, a[f"{key}_predicted"][i, j], color=color, linewidth=0.9)
         ax.set_ylim(-0.03, 1.03)
-        plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel, title=acts[j], legend=(k == 0))
+        title = f"{activation_name(acts[j])}: {ylabel}"
+        plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel if k == 0 else "", title=title, legend=False)
+        if relu:
+            ax.text(0.97, 0.5, "ReLU is positively homogeneous:\nwhether a unit is dead does\nnot depend "
+                    "on the weights' scale,\nso every nonzero init coincides", transform=ax.transAxes,
+                    ha="right", va="center", fontsize=7, color="0.25")
+        ax.set_ylabel("fraction of units")
     if not panels:
         plotting.finish(axes[0, 0], xlabel="layer $l$", ylabel="fraction", legend=False)
+    else:
+        handles, labels = [], []
+        for ax in axes[0]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(handle)
+                    labels.append(label)
+        handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9))
+        labels.append("mean-field prediction")
+        plotting.legend_below(fig, handles, labels, ncols=4)
     out["saturation_depth"] = fig
 
     # phase diagram
-    fig, ax = plotting.figure(figsize=(6.0, 4.4))
+    fig, ax = plotting.figure(width="page", height=3.4)
     sw2, sb2 = a["phase_sigma_w2"], a["phase_sigma_b2"]
     xi = np.log10(np.clip(a["phase_xi_c"], 1e-1, 1e3))
     mesh = ax.pcolormesh(sw2, sb2, xi, shading="nearest", cmap="viridis", vmin=-1, vmax=3, zorder=0)
-    colorbar = fig.colorbar(mesh, ax=ax)
-    colorbar.set_label(r"$\log_{10}\,\xi_c$ (theory)")
-    plotting.theory(ax, a["critical_sigma_w2"], a["critical_sigma_b2"], color="white",
-                    label=r"critical line $\chi_1 = 1$")
+    with plotting.style():
+        colorbar = fig.colorbar(mesh, ax=ax)
+        colorbar.set_label(r"$\log_{10}\,\xi_c$ (correlation depth scale)")
+    critical_w, critical_b = a["critical_sigma_w2"], a["critical_sigma_b2"]
+    ax.plot(critical_w, critical_b, color="white", linestyle="--", linewidth=1.4, zorder=3)
+    finite = np.flatnonzero(np.isfinite(critical_w))
+    if finite.size:
+        at = finite[int(0.4 * (finite.size - 1))]
+        ax.annotate(r"critical line $\chi_1 = 1$", (critical_w[at], critical_b[at]), textcoords="offset points",
+                    xytext=(-8, 0), fontsize=8, color="black", va="center", ha="right",
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.9))
     points = a["phase_points"]
     if len(points):
         chi_measured = a["phase_points_measured"][:, 1]
+        chi_predicted = a["phase_points_predicted"][:, 1]
         ordered = chi_measured < 1.0
         plotting.measured(ax, points[ordered, 0], points[ordered, 1], color=plotting.color(3), marker="o",
-                          markeredgecolor="black", label=r"measured net, $\chi_1 < 1$ (ordered)")
+                          markeredgecolor="black", markersize=5, label=r"measured net, $\chi_1 < 1$ (ordered)")
         plotting.measured(ax, points[~ordered, 0], points[~ordered, 1], color=plotting.color(1), marker="^",
-                          markeredgecolor="black", label=r"measured net, $\chi_1 > 1$ (chaotic)")
-        for (w2, b2), chi in zip(points, chi_measured):
-            ax.annotate(f"{chi:.2f}", (w2, b2), textcoords="offset points", xytext=(5, 4), fontsize=7,
-                        color="white")
-    ax.set_xlim(sw2[0], sw2[-1])
-    ax.set_ylim(sb2[0], sb2[-1])
+                          markeredgecolor="black", markersize=5, label=r"measured net, $\chi_1 > 1$ (chaotic)")
+        for (w2, b2), chi, chi_theory in zip(points, chi_measured, chi_predicted):
+            ax.annotate(f"{chi:.2f} | {chi_theory:.2f}", (w2, b2), textcoords="offset points", xytext=(5, 5),
+                        fontsize=7, color="black",
+                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85))
+    # the map's cells are centred on the grid: its edges lie half a cell out; every measured point lies inside
+    half_w, half_b = 0.5 * (sw2[1] - sw2[0]), 0.5 * (sb2[1] - sb2[0])
+    low_w = min([sw2[0] - half_w] + [w2 for w2, _ in points])
+    high_w = max([sw2[-1] + half_w] + [w2 for w2, _ in points])
+    low_b = min([sb2[0] - half_b] + [b2 for _, b2 in points])
+    high_b = max([sb2[-1] + half_b] + [b2 for _, b2 in points])
+    ax.set_xlim(low_w, high_w)
+    ax.set_ylim(max(0.0, low_b) if low_b >= -half_b else low_b, high_b)
     ax.grid(False)
     plotting.finish(ax, xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$", legend=False,
-                    title=f"{p['phase_activation']}: order (left) and chaos (right)")
-    # below the axes, so that no point hides under it; the white critical line gets a dark stand-in there
+                    title=f"{activation_name(p['phase_activation'])}: order (left) and chaos (right)")
     handles, labels = ax.get_legend_handles_labels()
-    handles[0] = Line2D([], [], color="0.2", linestyle="--")
-    labels[0] = r"critical line $\chi_1 = 1$ (theory; white on the map)"
-    labels.append("numbers: measured $\\chi_1$")
+    handles.insert(0, Line2D([], [], color="0.2", linestyle="--"))
+    labels.insert(0, r"critical line $\chi_1 = 1$ (theory; white on the map)")
     handles.append(Line2D([], [], linestyle="none"))
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    labels.append(r"labels: $\chi_1$ measured | mean-field prediction")
+    plotting.legend_below(fig, handles, labels, ncols=2)
     out["phase_diagram"] = fig
     return out
+
+
+def _coinciding_inits(inits, width):
+    """Glorot's specs that equal LeCun's here (equal fan-in and fan-out): drawn open so that LeCun shows beneath."""
+    names = [parse_init(spec)[0] for spec in inits]
+    return {spec for spec, name in zip(inits, names)
+            if name.startswith("glorot") and name.replace("glorot", "lecun") in names}
 
 
 def plot(result, out_dir):

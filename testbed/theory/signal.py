@@ -698,6 +698,10 @@ def reciprocal_width_sum(widths):
 # Expected per-layer statistics of a net
 
 
+#: The fields of a :class:`SignalPrediction` exact in expectation at any width for ReLU and the identity.
+LINEAR_REGIME_EXACT = ("weight_var", "weight_gain", "pre_var", "post_meansq", "grad_var", "zero_frac")
+
+
 @dataclasses.dataclass
 class SignalPrediction:
     """Predicted per-layer statistics of a fresh net (arrays of length L, index l - 1), as measured by
@@ -711,8 +715,13 @@ class SignalPrediction:
     - ``zero_frac``: P(s <= 0); ``dead_frac``: ReLU family (leaky ReLU included, as :mod:`testbed.nn` counts it),
       P(a unit has s <= 0 for all ``batch`` inputs), from the equicorrelated Gaussian of the batch:
       ``E_z[Phi(-sqrt(c/(1-c)) z)^batch]`` (NaN without ``batch``; 0 for the other activations, as measured).
-    - ``method``: ``"exact"`` (ReLU and the identity: the recursions hold in expectation over the weights at any
-      width) or ``"mean-field"`` (other activations: infinite width).
+    - ``basis``: ``"linear-regime"`` (ReLU and the identity: the quantities named in ``exact_quantities`` hold in
+      expectation over the weights at any width; the correlation, the post-activation mean and variance, the
+      dead and saturated fractions rest on Gaussian pre-activations, i.e. the infinite-width mean field) or
+      ``"mean-field"`` (other activations: every quantity is the infinite-width mean field).
+    - ``exact_quantities``: the fields exact in expectation at any width (empty for mean-field activations).
+    - ``method``: deprecated alias, ``"exact"`` for the linear regime, ``"mean-field"`` otherwise; it called the
+      ReLU correlation and dead fraction exact, which they are not. Use ``basis`` and ``exact_quantities``.
     """
 
     weight_var: np.ndarray
@@ -726,7 +735,18 @@ class SignalPrediction:
     saturated_frac: np.ndarray
     zero_frac: np.ndarray
     dead_frac: np.ndarray
-    method: str
+    basis: str
+    exact_quantities: tuple = ()
+
+    @property
+    def method(self):
+        """Deprecated: ``"exact"`` when ``basis == "linear-regime"``, else ``"mean-field"`` (see ``basis``)."""
+        import warnings
+
+        warnings.warn("SignalPrediction.method is deprecated: it labelled mean-field quantities (the ReLU "
+                      "correlation and dead fraction) exact; use .basis and .exact_quantities",
+                      DeprecationWarning, stacklevel=2)
+        return "exact" if self.basis == "linear-regime" else "mean-field"
 
     def as_arrays(self):
         """The per-layer arrays by name."""
@@ -789,8 +809,11 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
         c^1 = (n_0 v_1 input_var c^0 + sb2) / q^1,       c^l = (sw2_l E[phi(u1) phi(u2)] + sb2) / q^l
         Var[delta^(L)] = output_grad_var,                Var[delta^(l-1)] = n_l v_l E[phi'(sqrt(q^(l-1)) z)^2] Var[delta^(l)]
 
-    For ReLU and the identity these are the exact linear-regime recursions (He et al. 2015; Glorot & Bengio 2010),
-    in expectation over the weights at any width; for other activations they are the infinite-width mean field.
+    For ReLU and the identity the recursions of ``pre_var``, ``post_meansq`` and ``grad_var`` are the exact
+    linear-regime recursions (He et al. 2015; Glorot & Bengio 2010), in expectation over the weights at any width
+    (``zero_frac`` = 1/2 by symmetry); the correlation and the dead fraction assume Gaussian pre-activations and
+    are mean field even there (``basis``, ``exact_quantities``). For other activations every quantity is the
+    infinite-width mean field.
     """
     widths = check_widths(widths)
     depth = len(widths) - 1
@@ -849,8 +872,10 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
         q_prev = fields["pre_var"][l - 2]
         factor = _derivative_second_moment(phi, q_prev) if math.isfinite(q_prev) else math.nan
         grad[l - 2] = widths[l] * v[l - 1] * factor * grad[l - 1]
-    method = "exact" if phi.kind in ("relu", "linear") else "mean-field"
-    return SignalPrediction(weight_var=np.asarray(v, dtype=float).copy(), weight_gain=gain, method=method, **fields)
+    linear_regime = phi.kind in ("relu", "linear")
+    return SignalPrediction(weight_var=np.asarray(v, dtype=float).copy(), weight_gain=gain,
+                            basis="linear-regime" if linear_regime else "mean-field",
+                            exact_quantities=LINEAR_REGIME_EXACT if linear_regime else (), **fields)
 
 
 __all__ = [
@@ -860,5 +885,5 @@ __all__ = [
     "critical_sigma_w2", "hanin_rolnick_moment_ratio", "hanin_rolnick_fluctuation", "reciprocal_width_sum",
     "SignalPrediction", "dead_unit_fraction", "expected_variances",
     "HERMITE_NODES", "SIGMA_HERMITE", "Z_TAIL", "LEGENDRE_NODES", "PANEL_WIDTH", "MAX_PANELS",
-    "SATURATION_TOLERANCE", "HANIN_ROLNICK_CONSTANT",
+    "SATURATION_TOLERANCE", "HANIN_ROLNICK_CONSTANT", "LINEAR_REGIME_EXACT",
 ]
