@@ -23,6 +23,7 @@ so the batches are the same on any thread count and on the GPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 
@@ -133,6 +134,16 @@ def _mnist5k():
 _LOADERS = {"mnist1d": _mnist1d, "digits": _digits, "mnist5k": _mnist5k}
 
 
+@functools.lru_cache(maxsize=None)
+def _raw(name):
+    """The raw arrays of a bundled dataset, made once per process (MNIST-1D's generator takes seconds); callers
+    get copies through :func:`from_arrays`, so the cached arrays are never written."""
+    arrays = _LOADERS[name]()
+    for array in arrays[:4]:
+        array.setflags(write=False)
+    return arrays
+
+
 def load(name="mnist1d", *, seed=0, dtype=np.float32, standardize=True):
     """The dataset ``name`` (see the module's table) as a :class:`Dataset` of ``dtype`` features.
 
@@ -142,7 +153,7 @@ def load(name="mnist1d", *, seed=0, dtype=np.float32, standardize=True):
     if not isinstance(name, str) or name not in _LOADERS:
         raise backends.unknown_name_error("dataset", name, tuple(_LOADERS))
     backends.check_seed(seed)
-    x_train, y_train, x_test, y_test, provenance = _LOADERS[name]()
+    x_train, y_train, x_test, y_test, provenance = _raw(name)
     return from_arrays(x_train, y_train, x_test, y_test, name=name, provenance=provenance, dtype=dtype,
                        standardize=standardize)
 

@@ -370,7 +370,7 @@ def figures(result):
                 stacked = np.array([c[:length] for c in curves])
                 steps = np.arange(1, length + 1)
                 ax.plot(steps, stacked.mean(axis=0), color=plotting.color(index),
-                        label=f"{INIT_LABELS.get(init, init)} (mean of {len(curves)} seeds)")
+                        label=f"{INIT_LABELS.get(init, init)}, mean of {len(curves)} seeds (band: min-max)")
                 plotting.band(ax, steps, stacked.min(axis=0), stacked.max(axis=0), color=plotting.color(index))
             ax.axhline(chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}")
             plotting.finish(ax, xlabel="SGD step", ylabel="training loss (running mean)",
@@ -430,9 +430,9 @@ def figures(result):
         axes[0].plot([], [], color="gray", marker="o", markerfacecolor="none", linestyle=":", label="at start")
         axes[0].plot([], [], color="gray", marker="x", linestyle="-", label="after training")
         plotting.finish(axes[0], xlabel="hidden layer l", ylabel="share of dead units",
-                        title="units off on every training input", legend_loc="center right")
+                        title="off on every training input", legend_loc="center right")
         plotting.finish(axes[1], xlabel="Adam step", ylabel="training loss (running mean)",
-                        title="ReLU MLP, He weights, hidden biases:", legend_loc="center right")
+                        title="ReLU MLP, He weights", legend_loc="center right")
         out["training_dead"] = fig
 
     if "sigmoid" in p["studies"]:
