@@ -215,6 +215,8 @@ class MLP:
             position += fan_out if self.bias else 0
             offsets.append((weight_at, bias_at))
         self._offsets = tuple(offsets)
+        backends.check_memory(2 * position * self.dtype.itemsize,
+                              f"the parameters and gradients of a net of widths {_short(self.widths)}")
         self.params = np.zeros(position, dtype=self.dtype)
         self.grads = np.zeros(position, dtype=self.dtype)
         self._pre = None
@@ -753,6 +755,37 @@ class Propagation:
                 if isinstance(getattr(self, f.name), np.ndarray)}
 
 
+def _short(widths):
+    widths = tuple(widths)
+    return str(widths) if len(widths) <= 6 else f"({widths[0]}, {widths[1]}, ..., {widths[-1]}) ({len(widths) - 1} layers)"
+
+
+def memory_estimate(depth, width, batch, *, itemsize=8, keep=True, input_width=None):
+    """Bytes a :func:`propagate` run allocates: parameters and gradients (2 sum_l d^(l-1) d^(l)), the kept
+    activations s^(l) and x^(l) of every layer for the backward pass (2 batch sum_l d^(l); two layers without
+    ``keep``), the inputs and the backward deltas. ``width`` is an int or the list of d^(1)..d^(L); nothing of
+    the net's size is allocated here."""
+    if isinstance(width, (int, np.integer)):
+        first = width if input_width is None else input_width
+        weights = first * width + (depth - 1) * width * width
+        units, widest = depth * width, max(width, first)
+    else:
+        widths = [width[0] if input_width is None else input_width, *width]
+        weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        units, widest = sum(widths[1:]), max(widths)
+    kept = 2 * units if keep else 4 * widest
+    return itemsize * (2 * weights + batch * (kept + 4 * widest))
+
+
+def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None, what=None):
+    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit."""
+    if what is None:
+        shape = width if isinstance(width, (int, np.integer)) else f"{list(width)[:3]}..."
+        what = f"depth x width x batch = {depth} x {shape} x {batch}"
+    return backends.check_memory(memory_estimate(depth, width, batch, itemsize=itemsize, keep=keep,
+                                                 input_width=input_width), what)
+
+
 def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
               bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
               pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
@@ -782,9 +815,15 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
     where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
     :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
     """
+    batch = backends.check_positive_int(batch, "batch")
+    if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
+        # before resolve_widths builds its list of depth widths
+        check_memory(backends.check_positive_int(depth, "depth"), backends.check_positive_int(width, "width"),
+                     batch, keep=backward, input_width=None if inputs is None else np.shape(inputs)[-1])
     widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
     depth = len(widths) - 1
-    batch = backends.check_positive_int(batch, "batch")
+    check_memory(depth, widths[1:], batch, keep=backward, input_width=widths[0],
+                 what=f"a net of widths {_short(widths)} on a batch of {batch}")
     seed = backends.check_seed(seed)
     dtype = backends.check_dtype(dtype)
     bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
