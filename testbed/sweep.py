@@ -182,15 +182,12 @@ def save_point(result, out, name):
 
 
 def saved_point_matches(folder, point, base):
-    """True when ``folder`` holds a complete result whose parameters include the point's values and ``base``."""
-    path = Path(folder) / RESULT_FILE
-    if not path.is_file():
-        return False
+    """True when ``folder`` holds a complete, undamaged result (every file verified by
+    :func:`testbed.results.load`) whose parameters include the point's values and ``base``."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        saved = load(folder).params
+    except (OSError, ValueError):  # missing or damaged (ResultFileError): the point is run again
         return False
-    saved = document.get("params", {})
     wanted = to_jsonable({**base, **point})
     return all(key in saved and _equal(saved[key], value) for key, value in wanted.items())
 
@@ -225,7 +222,10 @@ def write_summary(out, points):
     for point in points:
         folder = Path(out) / point_name(point)
         if (folder / RESULT_FILE).is_file():
-            rows.append(_summary_row(point, load(folder)))
+            try:
+                rows.append(_summary_row(point, load(folder)))
+            except ValueError:  # a damaged point (ResultFileError): not summarised; --resume recomputes it
+                continue
     if rows:
         columns, kinds, rows = _normalise_table("summary", rows)
         atomic_write_bytes(Path(out) / SUMMARY_FILE, _table_csv(columns, kinds, rows))
@@ -263,14 +263,15 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
         raise SweepError(f"workers must be a positive integer, got {workers!r}")
     if threads_per_worker is None:
         threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
-    out = Path(out if out is not None else Path("results") / f"sweep-{name}")
-    common.check_writable(out)
+    out = common.check_writable(out if out is not None else Path("results") / f"sweep-{name}", create=False)
 
     points = grid_points(grid)
     names = [point_name(point) for point in points]
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
         raise SweepError(f"the grid gives point {repeated[0]!r} twice (a value repeated, or two values that print alike)")
+    check_points(module, points, names, base, quick)
+    common.check_writable(out)  # bad input created nothing; now the folder is made
     for stale in out.glob(f".*{PARTIAL_SUFFIX}"):  # left by a sweep that was killed mid-save
         shutil.rmtree(stale, ignore_errors=True)
 
@@ -317,6 +318,20 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
         bar.close()
         write_summary(out, points)
     return dict(done=done, skipped=sorted(skipped), out=out, points=names)
+
+
+def check_points(module, points, names, base, quick):
+    """Validate every point with the scenario's ``validate`` (when it has one) before the first runs: a bad
+    grid value is a :class:`SweepError` naming its point, with nothing computed."""
+    validate = getattr(module, "validate", None)
+    if validate is None:
+        return
+    quick_overrides = getattr(module, "QUICK", {})
+    for point_folder_name, point in zip(names, points):
+        try:
+            validate(common.merge_params(module.DEFAULTS, quick_overrides, quick, {**base, **point}))
+        except ValueError as error:
+            raise _point_error(point_folder_name, error) from None
 
 
 def _point_error(point_folder_name, error):

@@ -290,6 +290,16 @@ def _error(prog, message):
     return EXIT_BAD_INPUT
 
 
+#: Extensions :func:`testbed.plotting.save` writes a figure in.
+FIGURE_EXTENSIONS = ("png", "pdf")
+
+
+def _own_figures(module, out):
+    """The files in ``out`` of the figures the scenario draws (its ``FIGURES``)."""
+    return [Path(out) / f"{name}.{extension}" for name in getattr(module, "FIGURES", ())
+            for extension in FIGURE_EXTENSIONS]
+
+
 def _interrupted(module_name):
     """EXIT_INTERRUPTED; a scenario run as a program (``__main__``) exits at once instead: Python's clean-up of
     the modules it loaded (Numba, SciPy, Matplotlib) takes up to a second on a busy machine, and after Ctrl-C
@@ -328,6 +338,8 @@ def main(module_name, argv=None, add_arguments=None):
         return _interrupted(module_name)
     try:
         print(module.table(result))
+        for stale in _own_figures(module, out):  # a figure of an earlier run must not sit beside this result
+            stale.unlink(missing_ok=True)
         result.save(out)
         print(f"saved result to {out}/ (result.json, data files)")
         if not options["no_plot"]:
