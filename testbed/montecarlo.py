@@ -30,6 +30,13 @@ with log, sin and cos evaluated by polynomials (relative error ~1e-15) so that t
 noise of a chunk's 32 lanes (each lane takes the next trial when its own ends); the same arithmetic runs on the
 GPU (where only the compiler's fused multiply-adds may change a last bit).
 
+Slices: the kernels run a bounded number of steps per launch (about :data:`SLICE_SECONDS` of work; each lane's
+trial, slots and step count carried over to the next launch), so that Ctrl-C ends a run within a slice and a
+progress bar (:func:`progress_listener`) moves within a long run. A trial's arithmetic depends only on its own
+state and keys, so the slices give the same bits as one launch. Before allocating, the run's memory
+(:func:`memory_estimate`) is compared with the machine's available memory: a run that would not fit is refused
+with :class:`testbed.backend.MemoryLimitError` (a ValueError).
+
 Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an
 array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
 the ball of radius r around the landscape's start (direction from normals, radius r U^(1/d)).
@@ -215,8 +222,9 @@ _progress_listeners = []
 
 @contextlib.contextmanager
 def progress_listener(callback):
-    """Call ``callback(fraction)`` (trials finished / trials, in [0, 1]) after every slice of every
-    :func:`escape_times` run inside the ``with`` block (a progress bar that moves within one long run)."""
+    """Call ``callback(fraction)`` (the fraction of the run's work done, in [0, 1]: see :func:`_run_in_slices`)
+    after every slice of every :func:`escape_times` run inside the ``with`` block (a progress bar that moves
+    within one long run)."""
     _progress_listeners.append(callback)
     try:
         yield callback

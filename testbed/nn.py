@@ -755,6 +755,11 @@ class Propagation:
                 if isinstance(getattr(self, f.name), np.ndarray)}
 
 
+#: Largest bias variance :func:`propagate` accepts: the per-layer statistics sum squares of the signal, which
+#: must stay finite (a signal beyond the finite range is flagged by its layer; its squares are not).
+MAX_SIGNAL_VARIANCE = 1e150
+
+
 def _short(widths):
     widths = tuple(widths)
     return str(widths) if len(widths) <= 6 else f"({widths[0]}, {widths[1]}, ..., {widths[-1]}) ({len(widths) - 1} layers)"
@@ -827,6 +832,9 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
     seed = backends.check_seed(seed)
     dtype = backends.check_dtype(dtype)
     bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+    if bias_var > MAX_SIGNAL_VARIANCE:  # the layer statistics square the signal: beyond, they overflow unflagged
+        raise ValueError(f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (the squares of the signal must stay "
+                         f"finite), got {bias_var:g}")
     if on_nonfinite not in ("flag", "raise"):
         raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
     if not isinstance(init, str):

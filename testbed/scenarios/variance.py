@@ -109,7 +109,7 @@ def _check_pair(value, name, check):
 
 #: Largest first-layer signal variance accepted (sigma_w^2 fan_in + sigma_b^2, for unit inputs): its square
 #: must stay finite, so that the statistics are numbers and an overflow deeper in is reported by its layer.
-MAX_SIGNAL_VARIANCE = 1e150
+MAX_SIGNAL_VARIANCE = nn.MAX_SIGNAL_VARIANCE
 
 
 def _check_init(spec):
