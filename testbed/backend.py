@@ -125,6 +125,70 @@ def check_seed(seed, name="seed"):
     return int(seed)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Memory
+
+
+#: Largest share of the available memory one run may plan to use: the rest is left to Python, NumPy's
+#: temporaries and the other programs of the machine.
+MEMORY_FRACTION = 0.8
+
+
+class MemoryLimitError(ValueError):
+    """A run whose estimated memory exceeds what the machine has available; raised before anything is allocated.
+
+    A ValueError, so a scenario's command line reports it as bad input (one line, exit status 2).
+    """
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation: ``MemAvailable`` of /proc/meminfo (Linux), else the
+    physical memory (``os.sysconf``), else None (unknown: no limit is applied)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def format_bytes(n):
+    """``n`` bytes as a short human-readable size (binary units)."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover - the loop returns
+
+
+def check_memory(nbytes, what):
+    """Raise :class:`MemoryLimitError` when ``nbytes`` (an estimate of a run's arrays) exceeds
+    :data:`MEMORY_FRACTION` of the available memory; ``what`` names the sizes that make it up
+    (e.g. ``"trials x dim = 1000 x 100000000"``), so the message says which argument to lower."""
+    available = available_memory()
+    if available is not None and nbytes > MEMORY_FRACTION * available:
+        raise MemoryLimitError(
+            f"{what} needs about {format_bytes(nbytes)} of memory, more than the {format_bytes(available)} "
+            f"available on this machine (at most {MEMORY_FRACTION:.0%} of it is used); lower these sizes"
+        )
+    return int(nbytes)
+
+
+def native_array(array, name):
+    """``array`` in the machine's byte order (a big-endian ``'>f8'`` array is converted, values unchanged): the
+    kernels take native arrays only."""
+    array = np.asarray(array)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
 def launch_shape(n):
     """(blocks, threads) for a grid-stride kernel over ``n`` items, from ``config`` at call time."""
     threads = int(config.THREADS_PER_BLOCK)

@@ -30,6 +30,13 @@ with log, sin and cos evaluated by polynomials (relative error ~1e-15) so that t
 noise of a chunk's 32 lanes (each lane takes the next trial when its own ends); the same arithmetic runs on the
 GPU (where only the compiler's fused multiply-adds may change a last bit).
 
+Slices: the kernels run a bounded number of steps per launch (about :data:`SLICE_SECONDS` of work; each lane's
+trial, slots and step count carried over to the next launch), so that Ctrl-C ends a run within a slice and a
+progress bar (:func:`progress_listener`) moves within a long run. A trial's arithmetic depends only on its own
+state and keys, so the slices give the same bits as one launch. Before allocating, the run's memory
+(:func:`memory_estimate`) is compared with the machine's available memory: a run that would not fit is refused
+with :class:`testbed.backend.MemoryLimitError` (a ValueError).
+
 Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an
 array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
 the ball of radius r around the landscape's start (direction from normals, radius r U^(1/d)).
@@ -41,8 +48,10 @@ a non-finite step: the trial is counted as diverged).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import time
 
 import numpy as np
 
@@ -69,6 +78,16 @@ _STEP_SAMPLES = 2
 
 #: Most trajectory points kept per recorded trial when ``record_every`` is not given.
 MAX_RECORD_POINTS = 2000
+
+#: Wall time aimed at for one slice of a run: the kernels run a bounded number of steps per launch, so Ctrl-C
+#: (seen by Python between two launches) ends a run within about this time, and progress is reported as often.
+SLICE_SECONDS = 0.2
+#: The first slice's work, in lane-coordinate steps per chunk of lanes (about 10 ms on one CPU core), before the
+#: measured time of each slice scales the next one.
+SLICE_WORK = 2_000_000
+#: Most growth (and shrinkage) of the step budget from one slice to the next: a slice that was slow because it
+#: compiled the kernel, or because the machine was busy, does not shrink the next ones for long.
+SLICE_SCALE_LIMIT = 4.0
 
 
 @dataclasses.dataclass
@@ -198,6 +217,91 @@ def _starts(landscape, start, trials, seed):
     return array.copy()
 
 
+_progress_listeners = []
+
+
+@contextlib.contextmanager
+def progress_listener(callback):
+    """Call ``callback(fraction)`` (the fraction of the run's work done, in [0, 1]: see :func:`_run_in_slices`)
+    after every slice of every :func:`escape_times` run inside the ``with`` block (a progress bar that moves
+    within one long run)."""
+    _progress_listeners.append(callback)
+    try:
+        yield callback
+    finally:
+        _progress_listeners.remove(callback)
+
+
+def _first_budget(max_steps, lanes, dim):
+    """Steps per lane of a run's first slice: about :data:`SLICE_WORK` lane-coordinate steps."""
+    return int(min(max_steps, max(1, SLICE_WORK // (lanes * dim))))
+
+
+def _next_budget(budget, elapsed, max_steps):
+    """The step budget that makes the next slice last about :data:`SLICE_SECONDS`, given the last one's time."""
+    scale = SLICE_SCALE_LIMIT if elapsed <= 0.0 else SLICE_SECONDS / elapsed
+    scale = min(SLICE_SCALE_LIMIT, max(1.0 / SLICE_SCALE_LIMIT, scale))
+    return int(min(max_steps, max(1, budget * scale)))
+
+
+def _run_in_slices(launch, budget, max_steps, status, rounds=1):
+    """Call ``launch(budget)`` until it returns True (every trial done), scaling the budget between calls and
+    telling the progress listeners the fraction of the work done.
+
+    That fraction is the larger of the share of trials whose ``status`` is final (>= 0) and the steps run so far
+    over ``max_steps`` x ``rounds`` (the trials one lane runs in turn, at most): a lower bound of the work done
+    that moves even while no trial ends. Between two calls Python runs its signal handlers: Ctrl-C raises
+    KeyboardInterrupt here within a slice.
+    """
+    taken = 0
+    while True:
+        started = time.perf_counter()
+        done = launch(budget)
+        elapsed = time.perf_counter() - started
+        taken += budget
+        if _progress_listeners:
+            finished = status()
+            fraction = 1.0 if done else max(float(np.count_nonzero(finished >= 0)) / max(1, len(finished)),
+                                            min(1.0, taken / (max_steps * rounds)))
+            for callback in list(_progress_listeners):
+                callback(fraction)
+        if done:
+            return
+        budget = _next_budget(budget, elapsed, max_steps)
+
+
+#: float64 rows of length dim kept per trial: the iterate, three optimizer slots and the start being built; on
+#: the GPU also each thread's lane scratch (about 6 dim: testbed.rules.montecarlo.noise_rows, lane_state_rows).
+ROWS_PER_TRIAL = {"cpu": 5, "cuda": 11}
+
+
+#: dim x dim float64 matrices per thread of the dense second-order kernel (Hessian, eigenvectors, LAPACK's work).
+DENSE_MATRICES = 4
+
+
+def memory_estimate(trials, dim, record=0, points=1, backend="cpu", samples=1, dense=False):
+    """Bytes of the arrays of :func:`escape_times`: trials x dim rows (:data:`ROWS_PER_TRIAL`), the recorded
+    trajectories (record x points x dim), the finite sum's samples (samples x dim) and, for Newton-type
+    optimizers (``dense``), dim x dim matrices per thread."""
+    per_trial = 8 * ROWS_PER_TRIAL[backend] * dim + 8 * 4 + 1
+    total = trials * per_trial + 8 * dim * (max(record, 1) * points + samples)
+    if dense:
+        import numba
+
+        total += 8 * DENSE_MATRICES * dim * dim * numba.get_num_threads()
+    return total
+
+
+def check_memory(trials, dim, record=0, points=1, backend="cpu", samples=1, dense=False):
+    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit."""
+    what = f"trials x dim = {trials} x {dim}"
+    if record:
+        what += f" (and record x points x dim = {record} x {points} x {dim})"
+    if dense:
+        what += " with a dim x dim Hessian per thread"
+    return backends.check_memory(memory_estimate(trials, dim, record, points, backend, samples, dense), what)
+
+
 def _finite_sum_samples(samples, dim, seed):
     """``samples`` centred directions with unit variance per coordinate (rows a_k of the finite sum)."""
     draws = rng.normal((samples, dim), seed=seed, stream=HOST_STREAM, step=_STEP_SAMPLES)
@@ -289,14 +393,17 @@ def escape_times(
             if samples < 2:
                 raise ValueError(f"samples must be at least 2 for a finite sum, got {samples}")
             batch = backends.check_positive_int(batch, "batch")
-            samples_array = _finite_sum_samples(samples, dim, seed)
     batch = int(batch)
+    n_points = max_steps // record_every + 1
+    check_memory(trials, dim, record if record else 0, n_points if record else 1, target,
+                 samples if noise_code == rules.NOISE_MINIBATCH else 1, dense=kind != "rule")
+    if noise_code == rules.NOISE_MINIBATCH:
+        samples_array = _finite_sum_samples(samples, dim, seed)
 
     w = np.ascontiguousarray(_starts(landscape, start, trials, seed))
-    n_points = max_steps // record_every + 1
     trajectories = np.full((max(record, 1), n_points if record else 1, dim), np.nan)
     steps = np.zeros(trials, dtype=np.int64)
-    status = np.zeros(trials, dtype=np.int8)
+    status = np.full(trials, rules.STATUS_RUNNING, dtype=np.int8)
     has_box = landscape.bounds is not None
     low, high = landscape.bounds if has_box else (-math.inf, math.inf)
     common = dict(noise_kind=noise_code, sigma=noise, batch=batch, samples=samples_array, seed=np.uint64(seed),
@@ -318,13 +425,20 @@ def escape_times(
 
         lr, damping = spec
         method = kernels.DENSE_SADDLE_FREE if kind == "saddle_free_newton" else kernels.DENSE_NEWTON
-        kernels.dense_trials_cpu(
-            landscape.code, landscape.params, dim, method, lr, damping,
-            common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
-            common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
-            common["low"], common["high"], common["max_steps"],
-            w, trajectories, record_every, record, steps, status,
-        )
+        status[:] = rules.STATUS_PENDING
+        thresholds = np.zeros(trials)
+
+        def launch(budget):
+            kernels.dense_trials_cpu(
+                landscape.code, landscape.params, dim, method, lr, damping,
+                common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
+                common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
+                common["low"], common["high"], common["max_steps"],
+                w, trajectories, record_every, record, steps, status, budget, thresholds,
+            )
+            return bool(np.all(status >= 0))
+
+        _run_in_slices(launch, _first_budget(max_steps, trials, dim * dim), max_steps, lambda: status)
         params["lr"] = lr
 
     return EscapeResult(
@@ -357,13 +471,27 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
         common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
         common["low"], common["high"], common["max_steps"],
     ]
+    max_steps = common["max_steps"]
     if target == "cpu":
         args[4] = tuple(float(h) for h in hyper)  # a tuple stays in registers (see kernels.trials_cpu)
+        lanes = kernels.CPU_LANES
         chunks = kernels.cpu_chunks(trials, numba.get_num_threads())
+        progress = np.zeros((chunks, 2), dtype=np.int64)
+        progress[:, 1] = -1
+        lane_states = np.zeros((chunks, kernels.lane_state_rows(dim), lanes))
+        lane_trials = np.zeros((chunks, lanes), dtype=np.int64)
+        lane_steps = np.zeros((chunks, lanes), dtype=np.int64)
+        lane_thresholds = np.zeros((chunks, lanes))
+
+        def launch(budget):
+            kernels.trials_cpu(*args, w, *slots, trajectories, record_every, record, lanes, chunks, steps, status,
+                               budget, progress, lane_states, lane_trials, lane_steps, lane_thresholds)
+            return not progress[:, 1].any()
+
         previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
         try:
-            kernels.trials_cpu(*args, w, *slots, trajectories, record_every, record, kernels.CPU_LANES, chunks,
-                               steps, status)
+            rounds = -(-(-(-trials // chunks)) // lanes)  # trials per lane of the largest chunk
+            _run_in_slices(launch, _first_budget(max_steps, lanes, dim), max_steps, lambda: status, rounds)
         finally:
             numba.set_parallel_chunksize(previous)
         return
@@ -378,10 +506,19 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
     (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial,
      d_lane_step, d_thresholds, d_lane_state, d_traj, d_steps, d_status) = device
     args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
+    progress = np.zeros((trials, 2), dtype=np.int64)
+    progress[:, 1] = -1
+    d_progress = backends.to_device(progress)
     blocks, threads = backends.launch_shape(trials)
-    kernels.trials_gpu()[blocks, threads](*args, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
-                                          d_thresholds, d_lane_state, d_traj, record_every, record, d_steps,
-                                          d_status)
+
+    def launch(budget):
+        kernels.trials_gpu()[blocks, threads](*args, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
+                                              d_thresholds, d_lane_state, d_traj, record_every, record, d_steps,
+                                              d_status, budget, d_progress)
+        status[...] = backends.to_host(d_status)  # waits for the launch
+        return bool(np.all(status >= 0))
+
+    _run_in_slices(launch, _first_budget(max_steps, 1, dim), max_steps, lambda: status)
     w[...] = backends.to_host(d_w)
     trajectories[...] = backends.to_host(d_traj)
     steps[...] = backends.to_host(d_steps)

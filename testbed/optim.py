@@ -249,6 +249,9 @@ def _check_array(array, name):
     if not isinstance(array, np.ndarray):
         raise ValueError(f"{name} must be a numpy array (or a CUDA device array), got {type(array).__name__}")
     backends.check_dtype(array.dtype, f"{name}.dtype")
+    if not array.dtype.isnative:  # updated in place, so not converted: the kernels take native byte order only
+        raise ValueError(f"{name} must be in the machine's byte order, got dtype {array.dtype.str!r} "
+                         f"(convert it: {name}.astype({name}.dtype.newbyteorder('=')))")
     if not array.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
     return array.reshape(-1)

@@ -17,6 +17,13 @@ Every file is written atomically (a temporary file in the same folder, then :fun
 ``result.json`` is written last: an interrupted save never leaves a truncated file, and a folder with a
 ``result.json`` is complete.
 
+``result.json`` also records, for every data file, its size and SHA-256 (``files``), each array's shape and
+dtype and each table's row count; :func:`load` checks them all and raises :class:`ResultFileError` (a
+ValueError) naming the file and what is wrong for every kind of damage: a missing, truncated, changed or
+unreadable file, a missing key, a row too short or too long, a cell that does not parse. A folder without
+``result.json`` raises :class:`MissingResultError` (also a FileNotFoundError). :meth:`Result.save` into a folder
+that holds an older result first removes that result's files and any temporary file a killed save left there.
+
 ``params`` and ``summary`` are kept in their JSON form from the start (NumPy scalars become Python numbers,
 tuples become lists), so that what a scenario returns is exactly what :func:`load` gives back.
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import csv
 import datetime
 import functools
+import hashlib
 import io
 import json
 import math
@@ -42,10 +50,24 @@ from pathlib import Path
 import numpy as np
 
 #: Version of the on-disk layout written by :meth:`Result.save`.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
+
+#: Versions :func:`load` reads: 1 (no checksums: shapes and dtypes are checked) and 2 (every file checked).
+READABLE_VERSIONS = (1, 2)
+
+
+class ResultFileError(ValueError):
+    """A saved result that cannot be trusted: a file missing, unreadable, truncated or changed since it was saved.
+
+    The message names the file and what is wrong. Raised by :func:`load` for every kind of damage.
+    """
+
+
+class MissingResultError(ResultFileError, FileNotFoundError):
+    """The folder holds no ``result.json`` (no saved result, or a save that never finished)."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -426,17 +448,28 @@ class Result:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         # An older result.json would describe files this save is about to replace: drop it first, so that an
-        # interrupted save leaves a folder that reads as incomplete, never a mix of two runs.
+        # interrupted save leaves a folder that reads as incomplete, never a mix of two runs. The older run's
+        # data files that this run does not write go once it is saved; temporary files of killed saves go now.
+        previous = saved_files(folder)
         (folder / RESULT_FILE).unlink(missing_ok=True)
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         layout_tables = {}
+        files = {}
+
+        def write(file_name, data):
+            atomic_write_bytes(folder / file_name, data)
+            files[file_name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
         for name, rows in self.tables.items():
             columns, kinds, rows = _normalise_table(name, rows)
-            with atomic_open(folder / f"{name}.csv") as handle:
-                handle.write(_table_csv(columns, kinds, rows))
-            layout_tables[name] = {"file": f"{name}.csv", "columns": columns, "kinds": [kinds[c] for c in columns]}
+            write(f"{name}.csv", _table_csv(columns, kinds, rows))
+            layout_tables[name] = {"file": f"{name}.csv", "columns": columns, "kinds": [kinds[c] for c in columns],
+                                   "rows": len(rows)}
         if self.arrays:
-            with atomic_open(folder / ARRAYS_FILE) as handle:
-                np.savez(handle, **self.arrays)
+            buffer = io.BytesIO()
+            np.savez(buffer, **self.arrays)
+            write(ARRAYS_FILE, buffer.getvalue())
         document = {
             "format_version": FORMAT_VERSION,
             "scenario": self.scenario,
@@ -445,48 +478,145 @@ class Result:
             "provenance": self.provenance,
             "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in self.arrays.items()},
             "tables": layout_tables,
+            "files": files,
         }
         text = json.dumps(document, indent=2, allow_nan=True) + "\n"
         atomic_write_bytes(folder / RESULT_FILE, text.encode("utf-8"))
+        for name in previous - set(files):
+            (folder / name).unlink(missing_ok=True)
         return folder
 
 
-def load(folder) -> Result:
-    """Read a folder written by :meth:`Result.save` back into a :class:`Result`.
+def saved_files(folder):
+    """The data files of the result saved in ``folder``, as its ``result.json`` lists them (plain names in the
+    folder only); empty when there is none, or it is too damaged to list them."""
+    listed = set()
+    try:
+        document = json.loads((Path(folder) / RESULT_FILE).read_text(encoding="utf-8"))
+        listed.update(str(layout["file"]) for layout in document.get("tables", {}).values())
+        listed.update(map(str, document.get("files", {})))
+        if document.get("arrays"):
+            listed.add(ARRAYS_FILE)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return set()
+    return {name for name in listed if name and Path(name).name == name and name != RESULT_FILE}
 
-    Raises FileNotFoundError when the folder holds no ``result.json`` and ValueError when a file is damaged.
+
+def _damaged(path, what):
+    return ResultFileError(f"{path}: {what}")
+
+
+def _verify_file(folder, name, expected):
+    """Check ``folder/name`` against its size and SHA-256 in result.json; return its bytes."""
+    path = folder / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _damaged(path, "missing (listed in result.json)") from None
+    except OSError as error:
+        raise _damaged(path, f"unreadable ({error.strerror or error})") from None
+    if expected is not None:
+        if len(data) != expected.get("bytes"):
+            raise _damaged(path, f"{len(data)} bytes, but result.json records {expected.get('bytes')} "
+                                 "(truncated or changed since it was saved)")
+        if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+            raise _damaged(path, "its SHA-256 differs from the one result.json records (changed since it was saved)")
+    return data
+
+
+def _read_arrays(folder, layout, data):
+    path = folder / ARRAYS_FILE
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {}
+            for name, spec in layout.items():
+                if name not in archive.files:
+                    raise _damaged(path, f"array {name!r} is missing")
+                array = archive[name]
+                if list(array.shape) != list(spec["shape"]) or array.dtype.str != spec["dtype"]:
+                    raise _damaged(path, f"array {name!r} has shape {list(array.shape)} and dtype {array.dtype.str}, "
+                                         f"but result.json records {spec['shape']} and {spec['dtype']}")
+                arrays[name] = array
+    except ResultFileError:
+        raise
+    except Exception as error:  # zipfile.BadZipFile, ValueError (pickled data), OSError, EOFError, KeyError ...
+        raise _damaged(path, f"not a readable NPZ archive ({type(error).__name__}: {error})") from None
+    return arrays
+
+
+def _read_table(folder, layout, data):
+    path = folder / layout["file"]
+    try:
+        lines = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise _damaged(path, f"not a readable CSV file ({error})") from None
+    if not lines:
+        raise _damaged(path, "empty (no header line)")
+    header, body = lines[0], lines[1:]
+    if header != layout["columns"]:
+        raise _damaged(path, f"columns {header} differ from {layout['columns']}")
+    if "rows" in layout and len(body) != layout["rows"]:
+        raise _damaged(path, f"{len(body)} rows, but result.json records {layout['rows']}")
+    rows = []
+    for number, line in enumerate(body, start=2):
+        if len(line) != len(header):
+            raise _damaged(path, f"line {number} has {len(line)} cells, the header {len(header)}")
+        try:
+            rows.append({column: _parse_cell(cell, kind) for column, kind, cell in zip(header, layout["kinds"], line)})
+        except ValueError as error:
+            raise _damaged(path, f"line {number}: {error}") from None
+    return rows
+
+
+def load(folder) -> Result:
+    """Read a folder written by :meth:`Result.save` back into a :class:`Result`, verifying every file.
+
+    Raises :class:`MissingResultError` (a FileNotFoundError) when the folder holds no ``result.json`` and
+    :class:`ResultFileError` (a ValueError) naming the file and what is wrong when anything is damaged: see the
+    module docstring.
     """
     folder = Path(folder)
     path = folder / RESULT_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no saved result in {folder} (missing {RESULT_FILE})")
+        raise MissingResultError(f"no saved result in {folder} (missing {RESULT_FILE})")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a valid result file: {error}") from None
-    if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} is not a result file of format version {FORMAT_VERSION}")
-    arrays = {}
-    if document["arrays"]:
-        with np.load(folder / ARRAYS_FILE, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in document["arrays"]}
-    tables = {}
-    for name, layout in document["tables"].items():
-        with open(folder / layout["file"], newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader)
-            if header != layout["columns"]:
-                raise ValueError(f"{folder / layout['file']}: columns {header} differ from {layout['columns']}")
-            kinds = layout["kinds"]
-            tables[name] = [
-                {column: _parse_cell(cell, kind) for column, kind, cell in zip(header, kinds, line)}
-                for line in reader
-            ]
-    return Result(
-        scenario=document["scenario"],
-        params=document["params"],
-        summary=document["summary"],
-        arrays=arrays,
-        tables=tables,
-        provenance=document["provenance"],
-    )
+        raise _damaged(path, f"not a valid result file: {error}") from None
+    except OSError as error:
+        raise _damaged(path, f"unreadable ({error.strerror or error})") from None
+    if not isinstance(document, dict) or document.get("format_version") not in READABLE_VERSIONS:
+        raise _damaged(path, f"not a result file of format version {FORMAT_VERSION}")
+    try:
+        files = document.get("files") if document["format_version"] >= 2 else {}
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not a mapping")
+        checked = document["format_version"] >= 2
+
+        def verified(name):
+            if checked and name not in files:
+                raise _damaged(path, f"{name} is not listed in 'files'")
+            return _verify_file(folder, name, files.get(name) if checked else None)
+
+        arrays = {}
+        if document["arrays"]:
+            arrays = _read_arrays(folder, document["arrays"], verified(ARRAYS_FILE))
+        tables = {}
+        for name, layout in document["tables"].items():
+            if not isinstance(layout, dict) or Path(str(layout.get("file"))).name != layout.get("file"):
+                raise TypeError(f"table {name!r} has no plain file name")
+            tables[name] = _read_table(folder, layout, verified(layout["file"]))
+        return Result(
+            scenario=document["scenario"],
+            params=document["params"],
+            summary=document["summary"],
+            arrays=arrays,
+            tables=tables,
+            provenance=document["provenance"],
+        )
+    except ResultFileError:
+        raise
+    except KeyError as error:
+        raise _damaged(path, f"the key {error} is missing") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise _damaged(path, f"not a valid result file: {error}") from None

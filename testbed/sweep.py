@@ -137,7 +137,12 @@ def point_name(point):
 # Running one point (in a worker)
 
 
-def _init_worker(threads):
+#: In a worker process: the queue on which it tells the coordinator which point it starts (pid, point name).
+_started_points = None
+
+
+def _init_worker(threads, started=None):
+    global _started_points
     # Before numba is imported in the worker: the size of its thread pool.
     if threads:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
@@ -145,6 +150,37 @@ def _init_worker(threads):
 
     # Ctrl-C reaches the whole process group; the coordinating process handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _started_points = started
+    _exit_with_the_coordinator()
+
+
+def _exit_with_the_coordinator():
+    """End this worker as soon as the process that started it dies (kill -9 included): a daemon thread waits on
+    the parent's sentinel, so no worker is left blocked on a pipe to a coordinator that is gone."""
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait as wait_for
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        wait_for([parent.sentinel])
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="testbed-sweep-parent-watch", daemon=True).start()
+
+
+#: Exit status of a worker whose coordinator died.
+EXIT_ORPHANED = 3
+
+
+def _run_pool_point(point_folder_name, scenario, params, quick, threads):
+    """:func:`run_point` in a pool worker, after telling the coordinator which point this process runs."""
+    if _started_points is not None:
+        _started_points.put((os.getpid(), point_folder_name))
+    return run_point(scenario, params, quick, threads)
 
 
 def run_point(scenario, params, quick, threads=None):
@@ -182,15 +218,12 @@ def save_point(result, out, name):
 
 
 def saved_point_matches(folder, point, base):
-    """True when ``folder`` holds a complete result whose parameters include the point's values and ``base``."""
-    path = Path(folder) / RESULT_FILE
-    if not path.is_file():
-        return False
+    """True when ``folder`` holds a complete, undamaged result (every file verified by
+    :func:`testbed.results.load`) whose parameters include the point's values and ``base``."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        saved = load(folder).params
+    except (OSError, ValueError):  # missing or damaged (ResultFileError): the point is run again
         return False
-    saved = document.get("params", {})
     wanted = to_jsonable({**base, **point})
     return all(key in saved and _equal(saved[key], value) for key, value in wanted.items())
 
@@ -225,7 +258,10 @@ def write_summary(out, points):
     for point in points:
         folder = Path(out) / point_name(point)
         if (folder / RESULT_FILE).is_file():
-            rows.append(_summary_row(point, load(folder)))
+            try:
+                rows.append(_summary_row(point, load(folder)))
+            except ValueError:  # a damaged point (ResultFileError): not summarised; --resume recomputes it
+                continue
     if rows:
         columns, kinds, rows = _normalise_table("summary", rows)
         atomic_write_bytes(Path(out) / SUMMARY_FILE, _table_csv(columns, kinds, rows))
@@ -263,14 +299,15 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
         raise SweepError(f"workers must be a positive integer, got {workers!r}")
     if threads_per_worker is None:
         threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
-    out = Path(out if out is not None else Path("results") / f"sweep-{name}")
-    common.check_writable(out)
+    out = common.check_writable(out if out is not None else Path("results") / f"sweep-{name}", create=False)
 
     points = grid_points(grid)
     names = [point_name(point) for point in points]
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
         raise SweepError(f"the grid gives point {repeated[0]!r} twice (a value repeated, or two values that print alike)")
+    check_points(module, points, names, base, quick)
+    common.check_writable(out)  # bad input created nothing; now the folder is made
     for stale in out.glob(f".*{PARTIAL_SUFFIX}"):  # left by a sweep that was killed mid-save
         shutil.rmtree(stale, ignore_errors=True)
 
@@ -293,6 +330,7 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
         log(f"resuming: {len(skipped)} of {len(points)} points already saved in {out}")
 
     done = []
+    failed = {}
     bar = common.progress(total=len(todo), desc=f"sweep {name}", enabled=progress, unit="point")
 
     def finish(point_folder_name, point, result):
@@ -312,40 +350,93 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
                     raise _point_error(point_folder_name, error) from None
                 finish(point_folder_name, point, result)
         else:
-            _run_processes(module.__name__, todo, base, quick, workers, threads_per_worker, finish)
+            _run_processes(module.__name__, todo, base, quick, workers, threads_per_worker, finish, failed)
     finally:
         bar.close()
         write_summary(out, points)
-    return dict(done=done, skipped=sorted(skipped), out=out, points=names)
+    for point_folder_name, reason in sorted(failed.items()):
+        log(f"point {point_folder_name} failed: {reason}; not saved (rerun with --resume to run it again)")
+    return dict(done=done, skipped=sorted(skipped), out=out, points=names, failed=dict(sorted(failed.items())))
+
+
+def check_points(module, points, names, base, quick):
+    """Validate every point with the scenario's ``validate`` (when it has one) before the first runs: a bad
+    grid value is a :class:`SweepError` naming its point, with nothing computed."""
+    validate = getattr(module, "validate", None)
+    if validate is None:
+        return
+    quick_overrides = getattr(module, "QUICK", {})
+    for point_folder_name, point in zip(names, points):
+        try:
+            validate(common.merge_params(module.DEFAULTS, quick_overrides, quick, {**base, **point}))
+        except ValueError as error:
+            raise _point_error(point_folder_name, error) from None
 
 
 def _point_error(point_folder_name, error):
     return SweepError(f"point {point_folder_name}: {error}")
 
 
-def _run_processes(module_name, todo, base, quick, workers, threads, finish):
+def _describe_exit(exitcode):
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def _run_processes(module_name, todo, base, quick, workers, threads, finish, failed):
+    """Run ``todo`` on a pool of ``workers`` processes. A worker that dies (kill -9, the OOM killer) breaks the
+    pool: its point is recorded in ``failed`` (name -> reason) and the points not finished run on a new pool."""
+    remaining = list(todo)
+    while remaining:
+        remaining = _run_pool(module_name, remaining, base, quick, workers, threads, finish, failed)
+
+
+def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")
+    started = context.SimpleQueue()
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(threads,))
+                                   initargs=(threads, started))
     clean = False
+    finished = set()
     try:
         futures = {
-            executor.submit(run_point, module_name, {**base, **point}, quick, threads): (point_folder_name, point)
+            executor.submit(_run_pool_point, point_folder_name, module_name, {**base, **point}, quick, threads):
+                (point_folder_name, point)
             for point_folder_name, point in todo
         }
+        processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, all spawned by now
         pending = set(futures)
         while pending:
             completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in completed:
+            # the points that finished first: a broken pool below must not lose a result already here
+            for future in sorted(completed, key=lambda f: f.exception() is not None):
                 point_folder_name, point = futures[future]
                 try:
                     result = future.result()
                 except ValueError as error:
                     raise _point_error(point_folder_name, error) from None
+                except BrokenProcessPool:
+                    lost = _points_of_dead_workers(processes, started, finished)
+                    if not lost:  # a worker died outside any point: running again would only repeat it
+                        reasons = sorted({_describe_exit(p.exitcode) for p in processes.values()
+                                          if p.exitcode not in (None, 0)})
+                        raise SweepError(f"a worker process died ({', '.join(reasons) or 'unknown cause'}) "
+                                         "outside any point; the finished points are saved") from None
+                    failed.update(lost)
+                    clean = True  # every worker has gone; nothing left to stop
+                    return [(n, p) for n, p in todo if n not in finished and n not in lost]
                 finish(point_folder_name, point, result)
+                finished.add(point_folder_name)
         clean = True
+        return []
     finally:
         if clean:
             executor.shutdown(wait=True)
@@ -356,6 +447,24 @@ def _run_processes(module_name, todo, base, quick, workers, threads, finish):
                 process.terminate()
             for process in processes:
                 process.join(timeout=5)
+
+
+def _points_of_dead_workers(processes, started, finished):
+    """{point name: reason} for the points that the dead workers among ``processes`` were running (each worker
+    put (pid, point) on ``started`` as it began a point; its last one is what it was running)."""
+    running = {}
+    while not started.empty():
+        pid, point_folder_name = started.get()
+        running[pid] = point_folder_name
+    import signal
+
+    for process in processes.values():
+        process.join(timeout=5)
+    dead = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (None, 0)}
+    # the pool stops the workers still alive with SIGTERM once one has died: theirs are no failures of their own
+    first = {pid: code for pid, code in dead.items() if code != -signal.SIGTERM} or dead
+    return {running[pid]: f"its worker process died ({_describe_exit(code)})"
+            for pid, code in first.items() if pid in running and running[pid] not in finished}
 
 
 def _run_dask(client, module_name, todo, base, quick, threads, finish):
@@ -462,7 +571,15 @@ def main(argv=None):
                 cluster.close()
     print(f"ran {len(report['done'])} point(s), skipped {len(report['skipped'])}; results in {report['out']}/ "
           f"(summary: {report['out'] / SUMMARY_FILE})")
+    if report["failed"]:
+        print(f"{parser.prog}: {len(report['failed'])} point(s) failed: "
+              + "; ".join(f"{name}: {reason}" for name, reason in report["failed"].items()), file=sys.stderr)
+        return EXIT_POINTS_FAILED
     return 0
+
+
+#: Exit status of a sweep that ran to its end with some points failed (their workers died).
+EXIT_POINTS_FAILED = 1
 
 
 if __name__ == "__main__":

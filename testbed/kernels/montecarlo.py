@@ -68,7 +68,7 @@ def trials_cpu(
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
     w, s0, s1, s2, trajectories, record_every, n_record, lanes, chunks,
-    steps, status,
+    steps, status, budget, progress, lane_states, lane_trials, lane_steps, lane_thresholds,
 ):
     """Run every trial: ``chunks`` contiguous chunks of trials, each run on ``lanes`` lanes by one ``prange``
     iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
@@ -76,23 +76,26 @@ def trials_cpu(
     ``hyper`` is the optimizer's hyperparameters as a tuple: Numba keeps a tuple in registers, and LLVM vectorises
     the update loop over lanes only when the rule's reads of ``hyper`` cannot alias the lanes' stores.
     Writes ``steps``, ``status`` and the final ``w``.
+
+    One call is one slice of at most ``budget`` steps per lane (see :func:`testbed.rules.montecarlo.run_trials`):
+    each chunk's place is kept in ``progress[chunk]`` (set to (0, -1) before the first call; (., 0) once the
+    chunk is done) and its lanes' state in ``lane_states[chunk]`` (:func:`lane_state_rows` x lanes),
+    ``lane_trials[chunk]``, ``lane_steps[chunk]`` and ``lane_thresholds[chunk]`` (each of length ``lanes``).
     """
     trials = w.shape[0]
     for chunk in prange(chunks):
+        if progress[chunk, 1] == 0:
+            continue
         first = chunk * trials // chunks
         last = (chunk + 1) * trials // chunks
-        noise = np.zeros((_noise_rows_cpu(dim), lanes))
-        lane_state = np.zeros((_lane_state_rows_cpu(dim), lanes))
-        lane_trial = np.empty(lanes, dtype=np.int64)
-        lane_step = np.empty(lanes, dtype=np.int64)
-        thresholds = np.empty(lanes)
+        noise = np.zeros((_noise_rows_cpu(dim), lanes))  # refilled at every step: nothing to carry over
         _run_trials_cpu(
             first, last, lanes, code, params, dim,
             opt_code, hyper, lr, schedule_code, schedule_params,
             noise_kind, sigma, batch, samples, seed,
             criterion, center, radius, delta, has_box, low, high, max_steps,
-            w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every,
-            n_record, steps, status,
+            w, s0, s1, s2, noise, lane_trials[chunk], lane_steps[chunk], lane_thresholds[chunk],
+            lane_states[chunk], trajectories, record_every, n_record, steps, status, budget, progress[chunk],
         )
 
 
@@ -110,7 +113,7 @@ def _trials_signatures():
         i64, f64, i64, mat, u64,
         i64, vec, f64, f64, types.boolean, f64, f64, i64,
         mat, mat, mat, mat, cube, ints, ints, vec, cube, cube, i64, i64,
-        ints, types.Array(types.int8, 1, "C"),
+        ints, types.Array(types.int8, 1, "C"), i64, types.Array(i64, 2, "C"),
     )]
 
 
@@ -119,7 +122,9 @@ def trials_gpu():
     """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial on one lane per thread.
 
     ``noise`` is (trials, noise_rows(dim), 1), ``lane_state`` (trials, lane_state_rows(dim), 1); ``lane_trial``,
-    ``lane_step`` and ``thresholds`` have length ``trials``: each thread's scratch.
+    ``lane_step`` and ``thresholds`` have length ``trials``: each thread's scratch. One launch is one slice of at
+    most ``budget`` steps per trial, each trial's place kept in ``progress[trial]`` (set to (0, -1) before the
+    first launch; (., 0) once the trial is done), as in :func:`trials_cpu`.
     """
     run_trials = for_gpu(rules.run_trials)
 
@@ -130,10 +135,12 @@ def trials_gpu():
         noise_kind, sigma, batch, samples, seed,
         criterion, center, radius, delta, has_box, low, high, max_steps,
         w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
-        steps, status,
+        steps, status, budget, progress,
     ):
         start, stride = cuda.grid(1), cuda.gridsize(1)
         for trial in range(start, w.shape[0], stride):
+            if progress[trial, 1] == 0:
+                continue
             run_trials(
                 trial, trial + 1, 1, code, params, dim,
                 opt_code, hyper, lr, schedule_code, schedule_params,
@@ -141,6 +148,7 @@ def trials_gpu():
                 criterion, center, radius, delta, has_box, low, high, max_steps,
                 w, s0, s1, s2, noise[trial], lane_trial[trial:trial + 1], lane_step[trial:trial + 1],
                 thresholds[trial:trial + 1], lane_state[trial], trajectories, record_every, n_record, steps, status,
+                budget, progress[trial],
             )
 
     return kernel
@@ -152,7 +160,7 @@ def dense_trials_cpu(
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
     w, trajectories, record_every, n_record,
-    steps, status,
+    steps, status, budget, thresholds,
 ):
     """Newton (``w -= lr (H + damping I)^-1 g``) or saddle-free Newton (``w -= lr (|H| + damping I)^-1 g``,
     Dauphin et al. 2014) trials, as :class:`testbed.optim.Newton` and :class:`testbed.optim.SaddleFreeNewton`.
@@ -160,26 +168,36 @@ def dense_trials_cpu(
     H = V diag(lambda) V^T from LAPACK's eigendecomposition; Newton divides by lambda + damping, saddle-free
     Newton by |lambda| + damping (a zero divisor gives a non-finite step: the trial is reported as diverged).
     The gradient (with its noise, keyed exactly as in :func:`trials_cpu`) and the escape rules are the same.
+
+    One call is one slice of at most ``budget`` steps per trial: the caller sets ``status`` to
+    ``STATUS_PENDING`` before the first call; a trial in progress holds ``STATUS_RUNNING``, the steps taken in
+    ``steps`` and f(w_0) - delta in ``thresholds`` (its iterate is its row of ``w``), so slices give the same bits
+    as one call.
     """
     n_samples = samples.shape[0]
     for trial in prange(w.shape[0]):
+        if status[trial] >= 0:
+            continue
         x = w[trial:trial + 1]  # the trial's row, as a 1 x dim block for the rules
         recording = trial < n_record
         g = np.empty(dim)
         hessian = np.empty((dim, dim))
-        loss_threshold = 0.0
-        if criterion == rules.CRITERION_LOSS:
-            loss_threshold = _value_cpu(code, x, 0, dim, params, 0) - delta
-        if recording:
-            for i in range(dim):
-                trajectories[trial, 0, i] = x[0, i]
-        steps[trial] = max_steps
-        status[trial] = rules.STATUS_CENSORED
-        if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, loss_threshold):
+        if status[trial] == rules.STATUS_PENDING:
+            thresholds[trial] = 0.0
+            if criterion == rules.CRITERION_LOSS:
+                thresholds[trial] = _value_cpu(code, x, 0, dim, params, 0) - delta
+            if recording:
+                for i in range(dim):
+                    trajectories[trial, 0, i] = x[0, i]
             steps[trial] = 0
-            status[trial] = rules.STATUS_ESCAPED
-            continue
-        for t in range(1, max_steps + 1):
+            status[trial] = rules.STATUS_RUNNING
+            if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, thresholds[trial]):
+                status[trial] = rules.STATUS_ESCAPED
+                continue
+        loss_threshold = thresholds[trial]
+        first = steps[trial] + 1
+        stop = min(max_steps, steps[trial] + budget)
+        for t in range(first, stop + 1):
             z0 = 0.0
             z1 = 0.0
             z2 = 0.0
@@ -226,11 +244,12 @@ def dense_trials_cpu(
             if recording and t % record_every == 0:
                 for i in range(dim):
                     trajectories[trial, t // record_every, i] = x[0, i]
+            steps[trial] = t
             if not finite:
-                steps[trial] = t
                 status[trial] = rules.STATUS_DIVERGED
                 break
             if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, loss_threshold):
-                steps[trial] = t
                 status[trial] = rules.STATUS_ESCAPED
                 break
+        if status[trial] == rules.STATUS_RUNNING and steps[trial] >= max_steps:
+            status[trial] = rules.STATUS_CENSORED

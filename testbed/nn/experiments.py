@@ -18,7 +18,7 @@ from .. import backend as backends
 from .. import init as initializers
 from .. import rng
 from .mlp import (MLP, STREAM_INPUTS, STREAM_OUTPUT_GRAD, BackwardStats, ForwardStats, NonFiniteSignalError,
-                  _check_pair, _correlation, resolve_widths, weight_stream)
+                  _check_pair, _correlation, resolve_widths, short_widths, weight_stream)
 
 #: LSUV defaults (Mishkin & Matas 2015, Algorithm 1: Tol_var = 0.1, T_max = 10).
 LSUV_TOLERANCE = 0.1
@@ -135,6 +135,37 @@ class Propagation:
         return {name: value for name, value in arrays.items() if isinstance(value, np.ndarray)}
 
 
+#: Largest bias variance :func:`propagate` accepts: the per-layer statistics sum squares of the signal, which
+#: must stay finite (a signal beyond the finite range is flagged by its layer; its squares are not).
+MAX_SIGNAL_VARIANCE = 1e150
+
+
+def memory_estimate(depth, width, batch, *, itemsize=8, keep=True, input_width=None):
+    """Bytes a :func:`propagate` run allocates: parameters and gradients (2 sum_l d^(l-1) d^(l)), the kept
+    activations s^(l) and x^(l) of every layer for the backward pass (2 batch sum_l d^(l); two layers without
+    ``keep``), the inputs and the backward deltas. ``width`` is an int or the list of d^(1)..d^(L); nothing of
+    the net's size is allocated here."""
+    if isinstance(width, (int, np.integer)):
+        first = width if input_width is None else input_width
+        weights = first * width + (depth - 1) * width * width
+        units, widest = depth * width, max(width, first)
+    else:
+        widths = [width[0] if input_width is None else input_width, *width]
+        weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        units, widest = sum(widths[1:]), max(widths)
+    kept = 2 * units if keep else 4 * widest
+    return itemsize * (2 * weights + batch * (kept + 4 * widest))
+
+
+def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None, what=None):
+    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit."""
+    if what is None:
+        shape = width if isinstance(width, (int, np.integer)) else f"{list(width)[:3]}..."
+        what = f"depth x width x batch = {depth} x {shape} x {batch}"
+    return backends.check_memory(memory_estimate(depth, width, batch, itemsize=itemsize, keep=keep,
+                                                 input_width=input_width), what)
+
+
 def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
               bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
               pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
@@ -164,12 +195,21 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
     where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
     :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
     """
+    batch = backends.check_positive_int(batch, "batch")
+    if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
+        # before resolve_widths builds its list of depth widths
+        check_memory(backends.check_positive_int(depth, "depth"), backends.check_positive_int(width, "width"),
+                     batch, keep=backward, input_width=None if inputs is None else np.shape(inputs)[-1])
     widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
     depth = len(widths) - 1
-    batch = backends.check_positive_int(batch, "batch")
+    check_memory(depth, widths[1:], batch, keep=backward, input_width=widths[0],
+                 what=f"a net of widths {short_widths(widths)} on a batch of {batch}")
     seed = backends.check_seed(seed)
     dtype = backends.check_dtype(dtype)
     bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+    if bias_var > MAX_SIGNAL_VARIANCE:  # the layer statistics square the signal: beyond, they overflow unflagged
+        raise ValueError(f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (the squares of the signal must stay "
+                         f"finite), got {bias_var:g}")
     if on_nonfinite not in ("flag", "raise"):
         raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
     if not isinstance(init, str):

@@ -88,6 +88,14 @@ def resolve_widths(depth, width, input_width=None):
     return (first, *hidden)
 
 
+def short_widths(widths):
+    """The widths for a message: all of them when few, else the first two, the last and the depth."""
+    widths = tuple(widths)
+    if len(widths) <= 6:
+        return str(widths)
+    return f"({widths[0]}, {widths[1]}, ..., {widths[-1]}) ({len(widths) - 1} layers)"
+
+
 def _layer_index(l, depth, name="l"):
     if isinstance(l, (bool, np.bool_)) or not isinstance(l, (int, np.integer)) or not 1 <= l <= depth:
         raise ValueError(f"{name} must be a layer index in 1..{depth}, got {l!r}")
@@ -212,6 +220,8 @@ class MLP:
             position += fan_out if self.bias else 0
             offsets.append((weight_at, bias_at))
         self._offsets = tuple(offsets)
+        backends.check_memory(2 * position * self.dtype.itemsize,
+                              f"the parameters and gradients of a net of widths {short_widths(self.widths)}")
         self.params = np.zeros(position, dtype=self.dtype)
         self.grads = np.zeros(position, dtype=self.dtype)
         self._pre = None

@@ -56,8 +56,10 @@ CRITERION_NONE = 3
 STATUS_CENSORED = 0
 STATUS_ESCAPED = 1
 STATUS_DIVERGED = 2
-#: A trial still running (inside :func:`run_trials` only; never returned).
+#: A trial still running (between the slices of a run only; never returned).
 STATUS_RUNNING = -1
+#: A trial not started yet (the dense kernel's slices; never returned).
+STATUS_PENDING = -2
 
 #: Philox block offset of the minibatch index draws (the high counter word is 1; coordinate noise uses 0).
 MINIBATCH_BLOCK_OFFSET = 2**32
@@ -252,9 +254,10 @@ def run_trials(
     noise_kind, sigma, batch, samples, seed,
     criterion, center, radius, delta, has_box, low, high, max_steps,
     w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
-    steps, status,
+    steps, status, budget, progress,
 ):
-    """Run trials ``first .. last - 1`` on ``lanes`` lanes; a lane whose trial ends takes the next one.
+    """Run trials ``first .. last - 1`` on ``lanes`` lanes, at most ``budget`` steps per lane in this call; a
+    lane whose trial ends takes the next one.
 
     ``w, s0, s1, s2`` are the global (trials x dim) arrays; each trial starts at its row of ``w`` (filled by
     the caller), which ends as its final iterate. Scratch: ``noise`` (:func:`noise_rows` x lanes), ``lane_state``
@@ -272,6 +275,12 @@ def run_trials(
     compiled on every first run (measured: 31-33 s for the kernel as it is, 34-35 s with a loop for every code).
     Lanes keep their own step counts: a lane whose trial ends takes the next trial at once, and never waits for a
     slower one. The GPU runs one trial on one lane per thread. Each trial's arithmetic is the same either way.
+
+    Slices: a call advances every lane by at most ``budget`` steps and returns, its place kept in ``progress``
+    (int64, length 2: the next trial to start, and the lanes still running, -1 before the first call) and in the
+    lanes' scratch (``lane_state``, ``lane_trial``, ``lane_step``, ``thresholds``), so the caller can look at
+    Ctrl-C and report progress between calls. A trial's arithmetic depends only on its own state and keys, so any
+    split of the run into slices gives the same bits as one call with a budget of ``max_steps``.
     """
     n_samples = samples.shape[0]
     lane_w = lane_state[0:dim]
@@ -282,15 +291,20 @@ def run_trials(
     coefficients = lane_state[5 * dim:5 * dim + 4]
     distance2 = lane_state[5 * dim + 4]
     iterates = lane_w.T  # iterates[lane, i] = lane_w[i, lane]: the landscape rules read an iterate as w[row, i]
-    upcoming = first
-    running = 0
-    for lane in range(lanes):
-        upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center, radius,
-                                   delta, w, s0, s1, s2, trajectories, n_record, steps, status,
-                                   lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
-        if lane_trial[lane] < last:
-            running += 1
-    while running > 0:
+    upcoming = progress[0]
+    running = progress[1]
+    if running < 0:  # the first slice: fill the lanes
+        upcoming = first
+        running = 0
+        for lane in range(lanes):
+            upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center, radius,
+                                       delta, w, s0, s1, s2, trajectories, n_record, steps, status,
+                                       lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
+            if lane_trial[lane] < last:
+                running += 1
+    taken = 0
+    while running > 0 and taken < budget:
+        taken += 1
         if noise_kind == NOISE_GAUSSIAN:
             fill_noise(seed, lane_trial, lane_step, lanes, dim, noise)
         for lane in range(lanes):
@@ -366,6 +380,8 @@ def run_trials(
                                            lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
                 if lane_trial[lane] >= last:
                     running -= 1
+    progress[0] = upcoming
+    progress[1] = running
 
 
 # On the CPU, the landscape, optimizer and noise rules are inlined into the trial loop (a call per coordinate

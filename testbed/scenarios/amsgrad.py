@@ -44,6 +44,10 @@ FIGURES = ("amsgrad_trajectories", "amsgrad_regret", "amsgrad_limits")
 PREDICTED = ("adam", "amsgrad", "sgd")
 
 
+#: Largest C accepted: Adam squares the gradient (C, then C^2 in b2 = 1/(1 + C^2)), which must stay finite.
+MAX_C = 1e100
+
+
 def validate(p):
     p = _escape.common_checks(dict(p))
     p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
@@ -52,6 +56,9 @@ def validate(p):
     for value in [p["C"]] + p["sweep_C"]:
         if value <= 2.0:
             raise ValueError(f"C must exceed 2 for the counterexample (the optimum is then -1), got {value}")
+        if value > MAX_C:
+            raise ValueError(f"C must be at most {MAX_C:g} (the squared gradient C^2 and b2 = 1/(1 + C^2) must stay "
+                             f"finite and nonzero in double precision), got {value:g}")
     p["lr"] = _escape.positive_list(p["lr"], "lr")
     p["start"] = backends.check_finite(p["start"], "start")
     if not -1.0 <= p["start"] <= 1.0:

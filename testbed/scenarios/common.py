@@ -75,8 +75,32 @@ def progress(iterable=None, *, total=None, desc=None, enabled=True, leave=False,
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=leave, unit=unit, file=sys.stderr,
-                dynamic_ncols=True)
+    if iterable is None:
+        return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=leave, unit=unit, file=sys.stderr,
+                    dynamic_ncols=True)
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    bar = tqdm(total=total, desc=desc, leave=leave, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    return _moving_within_items(bar, iterable)
+
+
+def _moving_within_items(bar, iterable):
+    """Yield the items of ``iterable``, advancing ``bar`` by one per item and, within an item, by the fraction
+    of Monte Carlo trials finished (:func:`testbed.montecarlo.progress_listener`), so that a long run moves it."""
+    from .. import montecarlo
+
+    try:
+        for count, item in enumerate(iterable):
+            def within(fraction, count=count):
+                bar.n = round(count + fraction, 4)
+                bar.refresh()
+
+            with montecarlo.progress_listener(within):
+                yield item
+            bar.n = count + 1
+            bar.refresh()
+    finally:
+        bar.close()
 
 
 def progress_write(message):
@@ -198,9 +222,27 @@ def available_scenarios():
     return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_") and p.stem != "common")
 
 
-def check_writable(folder):
-    """Create ``folder`` if needed and check a file can be written there; ValueError naming it otherwise."""
+def check_writable(folder, *, create=True):
+    """Create ``folder`` if needed and check a file can be written there; ValueError naming it otherwise.
+
+    ``create=False`` creates nothing: it checks that ``folder`` is a writable folder, or that the nearest folder
+    above it that exists is writable (so the run can create it once it has something to save). An empty name is
+    refused (it would mean the current folder).
+    """
+    if not str(folder).strip():
+        raise ValueError("output folder must be a non-empty path (use '.' for the current folder), got ''")
     folder = Path(folder)
+    if not create:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            if existing.is_symlink():  # a dangling link: mkdir would fail on it
+                raise ValueError(f"cannot write to output folder {str(folder)!r}: {existing} is a broken link")
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise ValueError(f"cannot write to output folder {str(folder)!r}: {existing} exists and is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write to output folder {str(folder)!r}: {existing} is not writable")
+        return folder
     try:
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(f"{folder} exists and is not a folder")
@@ -248,6 +290,27 @@ def _error(prog, message):
     return EXIT_BAD_INPUT
 
 
+#: Extensions :func:`testbed.plotting.save` writes a figure in.
+FIGURE_EXTENSIONS = ("png", "pdf")
+
+
+def _own_figures(module, out):
+    """The files in ``out`` of the figures the scenario draws (its ``FIGURES``)."""
+    return [Path(out) / f"{name}.{extension}" for name in getattr(module, "FIGURES", ())
+            for extension in FIGURE_EXTENSIONS]
+
+
+def _interrupted(module_name):
+    """EXIT_INTERRUPTED; a scenario run as a program (``__main__``) exits at once instead: Python's clean-up of
+    the modules it loaded (Numba, SciPy, Matplotlib) takes up to a second on a busy machine, and after Ctrl-C
+    nothing is left to finish (every file is written atomically, or not at all)."""
+    if module_name == "__main__":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
 def main(module_name, argv=None, add_arguments=None):
     """The command line of a scenario module (pass ``__name__``); returns the exit status.
 
@@ -264,17 +327,19 @@ def main(module_name, argv=None, add_arguments=None):
     for key in ("seed", "backend"):
         if options[key] is not None:
             params[key] = options[key]
-    out = Path(options["out"] if options["out"] is not None else Path("results") / name)
     try:
-        check_writable(out)
+        out = check_writable(options["out"] if options["out"] is not None else Path("results") / name,
+                             create=False)  # bad input creates no folder: the save does, once there is a result
         result = module.run(quick=options["quick"], progress=not options["no_progress"], **params)
     except ValueError as error:
         return _error(parser.prog, error)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; nothing saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(module_name)
     try:
         print(module.table(result))
+        for stale in _own_figures(module, out):  # a figure of an earlier run must not sit beside this result
+            stale.unlink(missing_ok=True)
         result.save(out)
         print(f"saved result to {out}/ (result.json, data files)")
         if not options["no_plot"]:
@@ -282,7 +347,7 @@ def main(module_name, argv=None, add_arguments=None):
                 print(f"wrote {path}")
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted while saving; every file written is complete", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(module_name)
     except OSError as error:
         return _error(parser.prog, f"cannot write to {out}: {error.strerror or error}")
     sys.stdout.flush()

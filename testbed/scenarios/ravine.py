@@ -54,6 +54,10 @@ TUNED = ("sgd", "heavy_ball", "momentum")
 RATE_WINDOW = 0.75
 
 
+#: Largest condition number accepted: 1 - rate = 2/(kappa + 1) must be far above the double-precision epsilon.
+MAX_KAPPA = 1e12
+
+
 def validate(p):
     p = _escape.common_checks(dict(p))
     p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
@@ -64,6 +68,10 @@ def validate(p):
     p["kappas"] = _escape.positive_list(p["kappas"], "kappas")
     if min(p["kappas"]) <= 1.0:
         raise ValueError("kappas must exceed 1 (the condition number of a ravine)")
+    for key, values in (("kappas", p["kappas"]), ("demo_kappa", [p["demo_kappa"]])):
+        if max(values) > MAX_KAPPA:
+            raise ValueError(f"{key} must be at most {MAX_KAPPA:g} (beyond, the contraction (kappa - 1)/(kappa + 1) "
+                             f"and the tuned momentum round to 1 in double precision), got {max(values):g}")
     p["lr"] = _escape.positive_list(p["lr"], "lr")
     p["tolerance"] = backends.check_finite(p["tolerance"], "tolerance", minimum=0.0, strict=True)
     p["demo_kappa"] = backends.check_finite(p["demo_kappa"], "demo_kappa", minimum=1.0, strict=True)

@@ -134,6 +134,14 @@ def validate(p):
     p["contour_start"] = [float(x) for x in start]
     p["seed"] = backends.check_seed(p["seed"])
     p["backend"] = backends.resolve(p["backend"])
+    for key in ("max_steps", "dense_max_steps"):
+        if p[key] >= 2**32:
+            raise ValueError(f"{key} must be below 2**32 (a Philox counter word), got {p[key]}")
+    # the largest run, before any landscape or array of it exists
+    widest = max([p["dim"], *p["sweep_dim"]])
+    montecarlo.check_memory(p["trials"], widest, backend=p["backend"])
+    if any(name in DENSE for name in names):
+        montecarlo.check_memory(p["dense_trials"], widest, dense=True)
     return p
 
 

@@ -107,10 +107,30 @@ def _check_pair(value, name, check):
     return items
 
 
+#: Largest first-layer signal variance accepted (sigma_w^2 fan_in + sigma_b^2, for unit inputs): its square
+#: must stay finite, so that the statistics are numbers and an overflow deeper in is reported by its layer.
+MAX_SIGNAL_VARIANCE = nn.MAX_SIGNAL_VARIANCE
+
+
 def _check_init(spec):
     name, params = parse_init(spec)
     theory.weight_variances(name, (2, 2), **params)  # unknown names and parameters: ValueError, before any run
     return spec
+
+
+def _check_scales(p):
+    """Refuse an initialiser scale or bias variance whose first-layer signal variance overflows."""
+    for spec in p["inits"]:
+        name, params = parse_init(spec)
+        with np.errstate(over="ignore", invalid="ignore"):
+            variances = np.asarray(theory.weight_variances(name, (p["width"], p["width"]), **params), dtype=float)
+            signal = float(np.max(variances)) * p["width"]
+        if not signal <= MAX_SIGNAL_VARIANCE:
+            raise ValueError(f"inits: {spec!r} gives a first-layer signal variance of {signal:.3g} at width "
+                             f"{p['width']} (at most {MAX_SIGNAL_VARIANCE:g}: its square must stay finite)")
+    if p["bias_var"] > MAX_SIGNAL_VARIANCE:
+        raise ValueError(f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (its square must stay finite), "
+                         f"got {p['bias_var']:g}")
 
 
 def validate(p):
@@ -143,7 +163,27 @@ def validate(p):
     ]
     p["seed"] = backends.check_seed(p["seed"])
     backends.resolve(p["backend"])
+    _check_scales(p)
+    check_memory(p)
     return p
+
+
+#: Bytes per layer of a run kept in the result: the measured and predicted arrays (float64, with the histogram)
+#: and the per-layer table row (a dict of about 30 Python floats).
+RESULT_BYTES_PER_LAYER = 8 * (14 + HISTOGRAM_BINS) + 4096
+
+
+def check_memory(p):
+    """Refuse (:class:`testbed.backend.MemoryLimitError`, a ValueError) a grid whose nets or result would not fit
+    in memory, before anything of its size is allocated."""
+    runs = len(p["inits"]) * len(p["activations"])
+    net = nn.memory_estimate(p["depth"], p["width"], p["batch"])
+    kept = runs * p["depth"] * RESULT_BYTES_PER_LAYER
+    backends.check_memory(net + kept, f"depth x width x batch = {p['depth']} x {p['width']} x {p['batch']} "
+                                      f"({runs} runs)")
+    nn.check_memory(p["phase_depth"], p["phase_width"], p["phase_batch"],
+                    what=f"phase_depth x phase_width x phase_batch = {p['phase_depth']} x {p['phase_width']} x "
+                         f"{p['phase_batch']}")
 
 
 # ------------------------------------------------------------------------------------------------------------------
