@@ -460,9 +460,12 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
     seeds = _per_net(seeds, count, "seeds", None, lambda v, name: backends.check_seed(v))
     seeds = list(range(count)) if seeds is None else seeds
     dtype = first.dtype
+    spec = optimizer.rule_spec()
+    per_net = first.size * (2 + spec.n_slots) + 2 * _Layout(first, max(batch, EVAL_CHUNK)).sizes[1]
+    backends.check_memory(count * per_net * dtype.itemsize,
+                          f"{count} nets of {first.size} parameters with {optimizer.name}'s state and their buffers")
     params = np.stack([net.params for net in nets]).astype(dtype)
     grads = np.zeros_like(params)
-    spec = optimizer.rule_spec()
     hyper = spec.hyper_as(dtype)
     slots = [np.full((count, params.shape[1] if i < spec.n_slots else 1), spec.initial_state[i], dtype=dtype)
              for i in range(3)]

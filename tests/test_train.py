@@ -238,3 +238,13 @@ def test_bad_input_gets_a_clear_error(rng, call, match):
 def test_mlp_output_must_be_named():
     with pytest.raises(ValueError, match="output must be one of 'activation', 'linear'"):
         nn.MLP((3, 2), "relu", output="softmax")
+
+
+def test_fit_many_refuses_what_would_not_fit_before_allocating(rng, monkeypatch):
+    from testbed import backend
+
+    dataset = tiny_dataset(rng)
+    nets = [make_net((6, 5, 3), "relu", seed=s) for s in (1, 2)]
+    monkeypatch.setattr(backend, "available_memory", lambda: 1000)  # bytes: less than two nets need
+    with pytest.raises(backend.MemoryLimitError, match="2 nets of"):
+        train.fit_many(nets, dataset, optim.Adam(), steps=1, batch=8, progress=False)
