@@ -257,8 +257,9 @@ def figures(result):
             color, marker = plotting.color(i), plotting.marker(i)
             measured = np.mean(a["variance"][i, j], axis=-1)
             spread = np.std(a["variance"][i, j], axis=-1)
+            # open markers, largest first, so that coinciding series (linear, tanh, hard tanh ~ L) stay visible
             plotting.measured(ax, variance_depths, np.maximum(measured, floor), color=color, marker=marker,
-                              markersize=3.5, label=act)
+                              markersize=6.0 - 1.2 * i, markerfacecolor="none", markeredgewidth=1.0, label=act)
             if a["variance"].shape[-1] > 1:
                 ax.vlines(variance_depths, np.maximum(measured - spread, floor), np.maximum(measured + spread, floor),
                           color=color, linewidth=0.8)
