@@ -246,12 +246,16 @@ def _jacobian_gpu(net, pre, post, recorded, record):
 
     kernel = kernels.jacobian_step_gpu()
     act = net.activation
+    weights = getattr(net, "_jacobian_device_weights", None)
+    if weights is None:  # moved once per net, not once per input
+        weights = net._jacobian_device_weights = [backends.to_device(np.ascontiguousarray(net.weights(l)))
+                                                  for l in range(1, net.depth + 1)]
     current = backends.to_device(np.eye(net.widths[0], dtype=net.dtype))
     for l in range(1, net.depth + 1):
         out = cuda.device_array((net.widths[l], net.widths[0]), dtype=net.dtype)
         kernel[kernels.tile_grid(*out.shape), (kernels.TILE, kernels.TILE)](
-            backends.to_device(np.ascontiguousarray(net.weights(l))), current, backends.to_device(pre[l - 1]),
-            backends.to_device(post[l - 1]), act.code, act.param, out)
+            weights[l - 1], current, backends.to_device(pre[l - 1]), backends.to_device(post[l - 1]), act.code,
+            act.param, out)
         current = out
         if l in recorded:
             record(l, current.copy_to_host())

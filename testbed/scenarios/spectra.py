@@ -275,7 +275,8 @@ def figures(result):
         ax.title.set_size(7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="0.3", linestyle="--"))
-    labels.append(f"free probability (tanh, hard tanh at q* = {p['q_star']:.3g}); values below {floor:g} drawn at it")
+    labels.append(f"free probability (tanh, hard tanh at q* = {p['q_star']:.3g}); bars: \u00b1 s.d. over inputs; "
+                  f"values below {floor:g} drawn at it")
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     out["spectra_variance"] = fig
     return out
