@@ -582,3 +582,45 @@ def train_loss_and_grad(weights, biases, activation, x, y, loss="cross_entropy",
         if l > 1:
             delta = (delta @ np.asarray(weights[l - 1], dtype=np.float64)) * dphi(pres[l - 2])
     return value, weight_grads, bias_grads
+
+# ================================================================================================================
+# Jacobian spectra (testbed.spectra): the explicit product of D_l W_l, written independently
+
+
+#: phi'(s) of each activation, written out here from the textbook formulas (not from testbed's rules).
+JACOBIAN_DERIVATIVES = {
+    "linear": lambda s: np.ones_like(s),
+    "relu": lambda s: (s > 0.0).astype(np.float64),
+    "tanh": lambda s: 1.0 - np.tanh(s) ** 2,
+    "hard_tanh": lambda s: ((s > -1.0) & (s < 1.0)).astype(np.float64),
+    "sigmoid": lambda s: np.exp(-s) / (1.0 + np.exp(-s)) ** 2,
+}
+JACOBIAN_VALUES = {
+    "linear": lambda s: s,
+    "relu": lambda s: np.maximum(s, 0.0),
+    "tanh": np.tanh,
+    "hard_tanh": lambda s: np.clip(s, -1.0, 1.0),
+    "sigmoid": lambda s: 1.0 / (1.0 + np.exp(-s)),
+}
+
+
+def input_output_jacobian(weights, biases, x, activation):
+    """J = D_L W_L ... D_1 W_1 at the input vector ``x``, D_l = diag(phi'(s_l)), s_l = W_l x_(l-1) + b_l.
+
+    ``weights`` is the list of W_l (fan_out, fan_in), ``biases`` the list of b_l (or None). Float64 throughout;
+    the forward pass and the product are plain NumPy.
+    """
+    phi, dphi = JACOBIAN_VALUES[activation], JACOBIAN_DERIVATIVES[activation]
+    h = np.asarray(x, dtype=np.float64)
+    jac = np.eye(h.size)
+    for l, w in enumerate(weights):
+        w = np.asarray(w, dtype=np.float64)
+        s = w @ h + (0.0 if biases is None else np.asarray(biases[l], dtype=np.float64))
+        jac = np.diag(dphi(s)) @ w @ jac
+        h = phi(s)
+    return jac
+
+
+def jacobian_singular_values(weights, biases, x, activation):
+    """Singular values (descending) of :func:`input_output_jacobian` by NumPy's SVD."""
+    return np.linalg.svd(input_output_jacobian(weights, biases, x, activation), compute_uv=False)

@@ -3,12 +3,13 @@
 - :mod:`testbed.theory.signal`: signal propagation (linear-regime recursions, mean-field maps, depth scales,
   the order-to-chaos line, finite-width fluctuations).
 - :mod:`testbed.theory.escape`: escape laws for saddles, plateaus and ravines.
+- :mod:`testbed.theory.spectra`: Jacobian spectra (free-probability moments, the Fuss-Catalan law).
 
-Every public name of both is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
+Every public name of each is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
 import importlib
 
-SUBMODULES = ("signal", "escape")
+SUBMODULES = ("signal", "escape", "spectra")
 
 
 def __getattr__(name):

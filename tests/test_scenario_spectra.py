@@ -1,0 +1,83 @@
+"""The spectra scenario: a tiny run end to end (result, table, figures, command line) and its bad input."""
+
+import numba
+import numpy as np
+import pytest
+
+from testbed import results
+from testbed.scenarios import spectra
+
+TINY = dict(depths=[2, 4], variance_depths=[1, 4], width=12, inputs=2)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets: one thread avoids the parallel kernels' start-up cost (results do not depend on it)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(one_thread):
+    return spectra.run(progress=False, **TINY)
+
+
+def test_tiny_run_holds_measurement_and_theory(tiny_result):
+    r = tiny_result
+    assert r.scenario == "spectra" and r.wall_time is not None
+    acts, laws = r.params["activations"], r.params["weights"]
+    assert r.arrays["densities"].shape[:3] == (len(acts), len(laws), 2)
+    assert r.arrays["variance"].shape == (len(acts), len(laws), 2, 2)
+    rows = {(row["activation"], row["weights"], row["depth"]): row for row in r.tables["summary"]}
+    # the orthogonal linear net is an isometry, measured and predicted; Gaussian ReLU's slope is 2 per layer
+    assert rows[("linear", "orthogonal", 4)]["variance_measured"] == pytest.approx(0.0, abs=1e-12)
+    assert rows[("linear", "orthogonal", 4)]["variance_predicted"] == 0.0
+    assert rows[("relu", "gaussian", 4)]["variance_predicted"] == pytest.approx(8.0)
+    # each density integrates to the share of singular values inside the plotted range
+    widths = np.diff(r.arrays["density_edges"])
+    np.testing.assert_allclose((r.arrays["densities"] * widths).sum(axis=-1) + r.arrays["below"], 1.0, atol=1e-12)
+    assert "var theory" in spectra.table(r)
+
+
+def test_same_seed_same_numbers(tiny_result, one_thread):
+    again = spectra.run(progress=False, **TINY)
+    np.testing.assert_array_equal(again.arrays["variance"], tiny_result.arrays["variance"])
+
+
+def test_figures_and_saved_result(tiny_result, tmp_path):
+    paths = spectra.plot(tiny_result, tmp_path)
+    assert {p.stem for p in paths} == set(spectra.FIGURES)
+    assert all(p.stat().st_size > 0 for p in paths)
+    tiny_result.save(tmp_path / "saved")
+    assert results.load(tmp_path / "saved") == tiny_result
+
+
+def test_command_line(tmp_path, capsys, one_thread):
+    status = spectra.main(["--quick", "--no-progress", "--no-plot", "--out", str(tmp_path), "--activations", "relu",
+                           "--weights", "orthogonal", "--depths", "2", "--variance-depths", "1,2", "--width", "6"])
+    assert status == 0
+    assert "orthogonal" in capsys.readouterr().out
+    assert (tmp_path / "result.json").is_file()
+
+
+@pytest.mark.parametrize("params,argument", [
+    (dict(depths=[0]), "depths"),
+    (dict(depths=2), "depths"),
+    (dict(width=2.5), "width"),
+    (dict(inputs=0), "inputs"),
+    (dict(activations=["tanhh"]), "activation"),
+    (dict(activations=["sigmoid"]), "activations"),
+    (dict(weights=["uniform"]), "weights"),
+    (dict(q_star=0.0), "q_star"),
+    (dict(backend="gpu"), "backend"),
+    (dict(widht=3), "widht"),
+])
+def test_bad_input_names_the_argument(params, argument):
+    with pytest.raises(ValueError, match=argument):
+        spectra.run(progress=False, **params)
+
+
+def test_quick_overrides_are_known_parameters():
+    assert set(spectra.QUICK) <= set(spectra.DEFAULTS)

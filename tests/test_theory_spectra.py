@@ -1,0 +1,261 @@
+"""testbed.theory.spectra: Fuss-Catalan law, small-q* forms, and the free-probability moments against Monte Carlo."""
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from testbed import spectra, theory
+from testbed.theory import spectra as ts
+
+# ------------------------------------------------------------------------------------------------------------------
+# Fuss-Catalan
+
+#: Catalan numbers (L = 1) and the ternary numbers C(3k, k) / (2k + 1) (L = 2), OEIS A000108 and A001764.
+CATALAN = (1, 1, 2, 5, 14, 42, 132)
+TERNARY = (1, 1, 3, 12, 55, 273, 1428)
+#: Relative accuracy of scipy's adaptive quadrature of the density (with its integrable singularity at 0).
+QUAD_RTOL = 1e-6
+
+
+def test_fuss_catalan_moments_are_the_known_integer_sequences():
+    assert tuple(ts.fuss_catalan_moment(1, k) for k in range(7)) == CATALAN
+    assert tuple(ts.fuss_catalan_moment(2, k) for k in range(7)) == TERNARY
+    for depth in (1, 5, 128):
+        assert ts.fuss_catalan_moment(depth, 1) == 1
+        assert ts.fuss_catalan_moment(depth, 2) == depth + 1  # variance L
+
+
+def test_fuss_catalan_order_one_is_marchenko_pastur():
+    x = np.linspace(0.01, 3.99, 37)
+    np.testing.assert_allclose(ts.fuss_catalan_density(1, x), np.sqrt((4.0 - x) / x) / (2.0 * math.pi), rtol=1e-12)
+    assert ts.fuss_catalan_support(1) == pytest.approx(4.0)
+
+
+def test_fuss_catalan_density_by_its_inverse_has_the_fuss_catalan_moments():
+    depth = 2
+    top = ts.fuss_catalan_support(depth)
+    # the density ~ x^(-L/(L+1)) at 0: substitute x = u^(L+1) so the integrand is bounded
+    power = depth + 1
+
+    def moment(k):
+        def integrand(u):
+            x = u**power
+            return float(ts.fuss_catalan_density(depth, x)) * x**k * power * u ** (power - 1)
+        return integrate.quad(integrand, 0.0, top ** (1.0 / power), limit=200, epsabs=0.0, epsrel=1e-9)[0]
+
+    for k in range(4):
+        assert moment(k) == pytest.approx(ts.fuss_catalan_moment(depth, k), rel=QUAD_RTOL)
+
+
+#: Gauss-Legendre nodes in the parameter t of the Fuss-Catalan density (the integrand is smooth in t; 200 nodes
+#: give 4e-13 at L = 128, while more put a node so close to pi/(L+1) that rho overflows there).
+PARAMETRIC_NODES = 200
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4, 9, 32, 128])
+def test_fuss_catalan_parametric_density_has_the_fuss_catalan_moments(depth):
+    # int rho(x) x^k dx = int rho(x(t)) x(t)^k |x'(t)| dt over (0, pi/(L+1)), with
+    # d ln x / dt = (L+1)^2 cot((L+1) t) - cot t - L^2 cot(L t); rho |x'| stays bounded at both ends
+    nodes, weights = np.polynomial.legendre.leggauss(PARAMETRIC_NODES)
+    half = math.pi / (2 * (depth + 1))
+    t, w = half * (nodes + 1.0), half * weights
+    x, rho = ts._fuss_catalan_parametric(depth, t)
+    slope = (depth + 1) ** 2 / np.tan((depth + 1) * t) - 1.0 / np.tan(t) - depth**2 / np.tan(depth * t)
+    for k in range(4):
+        moment = np.sum(w * rho * x**k * x * np.abs(slope))
+        assert moment == pytest.approx(ts.fuss_catalan_moment(depth, k), rel=1e-10), k
+
+
+def test_fuss_catalan_curve_lies_on_the_density():
+    x, rho = ts.fuss_catalan_curve(6, points=50)
+    assert np.all(np.diff(x) > 0) and x[-1] < ts.fuss_catalan_support(6)
+    np.testing.assert_allclose(ts.fuss_catalan_density(6, x), rho, rtol=1e-9)
+    assert ts.fuss_catalan_density(6, np.array([-1.0, 0.0, 2.0 * ts.fuss_catalan_support(6)])).tolist() == [0, 0, 0]
+    sigma = np.array([0.5, 1.0, 2.0])
+    np.testing.assert_allclose(ts.fuss_catalan_singular_value_density(6, sigma),
+                               2 * sigma * ts.fuss_catalan_density(6, sigma**2), rtol=0)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# moments of D^2 and the small-q* forms
+
+
+#: Accuracy of the shared composite Gauss-Legendre rule of theory.signal for sech^8 at q = 1 (measured 2.4e-9
+#: against a 30-digit mpmath quadrature; sech^4: 8e-11).
+MOMENT_RTOL = 1e-8
+
+
+def _quad_moment(derivative, q, power):
+    """E[phi'(h)^power], h ~ N(0, q), by scipy's adaptive quadrature over h (independent of the module's rules)."""
+    sigma = math.sqrt(q)
+    density = lambda h: math.exp(-0.5 * (h / sigma) ** 2) / (sigma * math.sqrt(2.0 * math.pi))  # noqa: E731
+    points = [-1.0, 1.0] if 1.0 < 12 * sigma else None
+    return integrate.quad(lambda h: derivative(h) ** power * density(h), -12 * sigma, 12 * sigma, points=points,
+                          limit=400, epsabs=0.0, epsrel=1e-11)[0]
+
+
+@pytest.mark.parametrize("activation, derivative", [
+    ("tanh", lambda h: 1.0 / math.cosh(h) ** 2),
+    ("hard_tanh", lambda h: 1.0 if -1.0 < h < 1.0 else 0.0),
+    ("erf", lambda h: 2.0 / math.sqrt(math.pi) * math.exp(-h * h)),
+])
+@pytest.mark.parametrize("q", [0.01, 0.3, 1.0])
+def test_derivative_moments_match_adaptive_quadrature(activation, derivative, q):
+    mu1, mu2 = ts.derivative_moments(activation, q)
+    assert mu1 == pytest.approx(_quad_moment(derivative, q, 2), rel=MOMENT_RTOL)
+    assert mu2 == pytest.approx(_quad_moment(derivative, q, 4), rel=MOMENT_RTOL)
+
+
+def test_relu_and_linear_moments_do_not_depend_on_q():
+    for q in (0.01, 1.0, 100.0):
+        assert ts.derivative_moments("relu", q) == (0.5, 0.5)
+        assert ts.derivative_moments("linear", q) == (1.0, 1.0)
+
+
+def test_tanh_small_q_series_has_an_order_four_remainder():
+    # mu_2/mu_1^2 - 1 = 8 q^2 - 80 q^3 + c q^4 + ...: the remainder over q^4 settles to a constant as q halves
+    ratios = []
+    for q in (0.02, 0.01, 0.005):
+        mu1, mu2 = ts.derivative_moments("tanh", q)
+        ratios.append((mu2 / mu1**2 - 1.0 - ts.small_q_spread("tanh", q)) / q**4)
+    assert abs(ratios[2] / ratios[1] - 1.0) < 0.1 and abs(ratios[1] / ratios[0] - 1.0) < 0.2
+    assert abs(ratios[2]) < 2000  # the series' next coefficient is of the size of the others' growth (8, 80, ...)
+
+
+def test_hard_tanh_spread_is_exact_and_exponentially_small():
+    for q in (0.05, 0.25, 1.0):
+        p = special.erf(1.0 / math.sqrt(2.0 * q))
+        assert ts.small_q_spread("hard_tanh", q) == pytest.approx(1.0 / p - 1.0, rel=1e-14)
+    q = 0.02  # sqrt(2q/pi) e^(-1/(2q)) to leading order
+    assert ts.small_q_spread("hard_tanh", q) == pytest.approx(math.sqrt(2 * q / math.pi) * math.exp(-0.5 / q), rel=0.05)
+
+
+def test_critical_point_puts_chi1_at_one_and_q_star_at_the_target():
+    for activation, q in (("tanh", 1 / 64), ("tanh", 0.5), ("hard_tanh", 0.25)):
+        sw2, sb2 = ts.critical_point(activation, q)
+        assert theory.q_star(activation, sw2, sb2) == pytest.approx(q, rel=1e-8)
+        if activation == "tanh":
+            assert theory.chi1(activation, sw2, sb2) == pytest.approx(1.0, rel=1e-9)
+        else:  # chi_1 = sw2 P(|h| < 1) exactly (theory.signal's Gauss-Hermite rule steps over the jumps at +-1)
+            assert sw2 * special.erf(1.0 / math.sqrt(2.0 * q)) == pytest.approx(1.0, rel=1e-14)
+    with pytest.raises(ValueError, match="sigma_b2"):
+        ts.critical_point("sigmoid", 1.0)  # sigmoid's E[phi^2] is large: it would need a negative bias variance
+
+
+def test_isometry_variance_cases_of_pennington_et_al():
+    assert ts.isometry_variance("linear", 10, weights="gaussian", q_star=1.0) == pytest.approx(10.0)
+    assert ts.isometry_variance("linear", 10, weights="orthogonal", q_star=1.0) == 0.0
+    assert ts.isometry_variance("relu", 10, weights="gaussian", sigma_w2=2.0) == pytest.approx(20.0)
+    assert ts.isometry_variance("relu", 10, weights="orthogonal", sigma_w2=2.0) == pytest.approx(10.0)
+    # off the critical line the variance carries m_1^2 = chi_1^(2L)
+    assert ts.isometry_variance("linear", 3, weights="gaussian", sigma_w2=1.1) == pytest.approx(1.1**6 * 3)
+    moments = ts.jacobian_moments("tanh", 6, 1.5, 0.1, weights="orthogonal", input_var=0.3)
+    assert moments.q[0] == pytest.approx(1.5 * 0.3 + 0.1)
+    assert moments.q[1] == pytest.approx(theory.length_map("tanh", moments.q[0], 1.5, 0.1))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ts.jacobian_moments("tanh", 4, 1.0, weights="uniform"), "weights"),
+    (lambda: ts.jacobian_moments("tanh", 0, 1.0), "depth"),
+    (lambda: ts.jacobian_moments("tanh", 4, -1.0), "sigma_w2"),
+    (lambda: ts.jacobian_moments("tanh", 4, 1.0, input_var=-1.0), "input_var"),
+    (lambda: ts.jacobian_moments("nope", 4, 1.0), "activation"),
+    (lambda: ts.isometry_variance("tanh", 4), "q_star"),
+    (lambda: ts.small_q_spread("relu", 0.1), "activation"),
+    (lambda: ts.fuss_catalan_moment(2, -1), "k"),
+    (lambda: ts.fuss_catalan_density(0, [1.0]), "depth"),
+    (lambda: ts.critical_point("tanh", 0.0), "q_star"),
+    (lambda: ts.fixed_point_input_var("tanh", 0.1, 1.0, 0.5), "sigma_b2"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_theory_package_exports_the_spectra_names():
+    assert theory.jacobian_moments is ts.jacobian_moments
+    assert theory.fuss_catalan_moment is ts.fuss_catalan_moment
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the free-probability moments against Monte Carlo
+
+#: Independent nets per case (one input each), their width and depth.
+MC_NETS = 16
+MC_WIDTH = 128
+MC_DEPTH = 8
+#: Standard errors allowed between the mean over MC_NETS nets and its expectation.
+Z_BOUND = 4.5
+#: Free probability is the width -> infinity limit; at width n the variance of the squared singular values is off
+#: by O(L/n) relatively. For Gaussian linear nets the exact finite-width expectation (below) is 0.6 L/n above the
+#: limit at these sizes; nonlinear layers are allowed up to FINITE_WIDTH_FACTOR L/n.
+FINITE_WIDTH_FACTOR = 2.0
+
+
+def exact_linear_gaussian_variance(depth, width):
+    """E[m_2 - m_1^2] for a product of ``depth`` square Gaussian layers of variance 1/width, exactly.
+
+    With A = J' J'^T of the first l - 1 layers and W Gaussian, Wick's theorem gives
+    E[tr(W A W^T)^2 / n] = (tr A / n)^2 + (1 + 1/n) tr A^2 / n and E[(tr W A W^T / n)^2] = (tr A / n)^2 +
+    2 tr A^2 / n^3, a linear recursion for a = E[m_1^2] and b = E[m_2] from a = b = 1 (A = I).
+    """
+    a, b = 1.0, 1.0
+    for _ in range(depth):
+        a, b = a + 2.0 * b / width**2, a + (1.0 + 1.0 / width) * b
+    return b - a
+
+
+def _measure(init, activation, sigma_w2, sigma_b2, input_var, **params):
+    means, variances = [], []
+    for seed in range(MC_NETS):
+        run = spectra.jacobian_singular_values(init, activation, MC_DEPTH, MC_WIDTH, input_var=input_var,
+                                               bias_var=sigma_b2, seed=seed, **params)
+        mean, variance = run.moments()
+        means.append(mean[0])
+        variances.append(variance[0])
+    return np.array(means), np.array(variances)
+
+
+def _within(sample, expected, allowance=0.0):
+    error = Z_BOUND * sample.std(ddof=1) / math.sqrt(sample.size) + allowance
+    return abs(sample.mean() - expected) <= error, (sample.mean(), expected, error)
+
+
+def test_gaussian_linear_nets_match_the_exact_finite_width_variance_and_its_free_limit():
+    means, variances = _measure("normal", "linear", 1.0, 0.0, 1.0, std=1.0 / math.sqrt(MC_WIDTH))
+    exact = exact_linear_gaussian_variance(MC_DEPTH, MC_WIDTH)
+    ok, detail = _within(variances, exact)
+    assert ok, detail
+    free = ts.jacobian_moments("linear", MC_DEPTH, 1.0, weights="gaussian").variance[-1]
+    assert free == MC_DEPTH
+    assert 0.0 < exact - free < 0.6 * MC_DEPTH / MC_WIDTH * free  # the stated size of the finite-width term
+    ok, detail = _within(means, 1.0)
+    assert ok, detail
+
+
+@pytest.mark.parametrize("activation, weights, q_star", [
+    ("relu", "orthogonal", None),
+    ("tanh", "orthogonal", 1 / 64),
+    ("tanh", "orthogonal", 0.5),
+    ("tanh", "gaussian", 1 / 64),
+    ("hard_tanh", "orthogonal", 0.5),
+    ("hard_tanh", "gaussian", 0.25),
+])
+def test_free_probability_moments_match_monte_carlo(activation, weights, q_star):
+    if q_star is None:
+        sigma_w2, sigma_b2, input_var = 2.0, 0.0, 1.0
+    else:
+        sigma_w2, sigma_b2 = ts.critical_point(activation, q_star)
+        input_var = ts.fixed_point_input_var(activation, q_star, sigma_w2, sigma_b2)
+    if weights == "gaussian":
+        init, params = "normal", dict(std=math.sqrt(sigma_w2 / MC_WIDTH))
+    else:
+        init, params = "orthogonal", dict(gain=math.sqrt(sigma_w2))
+    means, variances = _measure(init, activation, sigma_w2, sigma_b2, input_var, **params)
+    predicted = ts.jacobian_moments(activation, MC_DEPTH, sigma_w2, sigma_b2, weights=weights, input_var=input_var)
+    allowance = FINITE_WIDTH_FACTOR * MC_DEPTH / MC_WIDTH
+    ok, detail = _within(variances, predicted.variance[-1], allowance * predicted.variance[-1])
+    assert ok, detail
+    ok, detail = _within(means, predicted.mean[-1], allowance * predicted.mean[-1])
+    assert ok, detail
