@@ -81,7 +81,10 @@ MAX_RECORD_POINTS = 2000
 
 #: Wall time aimed at for one slice of a run: the kernels run a bounded number of steps per launch, so Ctrl-C
 #: (seen by Python between two launches) ends a run within about this time, and progress is reported as often.
-SLICE_SECONDS = 0.2
+#: Measured on the shared 2-core machine (load 7-18): the issue's saddle commands exit 0.24-0.45 s after SIGINT;
+#: the benchmark's CPU time was 3-4% (1 thread) and 4-7% (2 threads) above the unsliced kernel with 0.5 s
+#: slices, 6-9% (2 threads) with 0.2 s: a slice boundary is a barrier of the thread pool.
+SLICE_SECONDS = 0.5
 #: The first slice's work, in lane-coordinate steps per chunk of lanes (about 10 ms on one CPU core), before the
 #: measured time of each slice scales the next one.
 SLICE_WORK = 2_000_000
