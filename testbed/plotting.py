@@ -368,15 +368,39 @@ def _renderer(fig):
     return fig.canvas.get_renderer()
 
 
+def _split_in_two(text):
+    """``text`` with its middlemost space outside mathtext (``$...$``) made a line break; None if it has none."""
+    spaces = [i for i, c in enumerate(text) if c == " " and text[:i].count("$") % 2 == 0]
+    if not spaces:
+        return None
+    middle = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return text[:middle] + "\n" + text[middle + 1:]
+
+
+def _off_page(text, renderer, page):
+    box = text.get_window_extent(renderer)
+    return box.x0 < page.x0 - 1 or box.x1 > page.x1 + 1
+
+
 def place_legends(fig):
-    """Move every legend that covers data out beside its axes (the house rule: no legend over data)."""
-    for _ in range(3):  # moving one legend re-lays the figure out: look again
+    """Move every legend that covers data out beside its axes (the house rule: no legend over data), and break a
+    title too wide for the page onto two lines (the tick labels of a small data set can narrow the axes)."""
+    for _ in range(4):  # each change re-lays the figure out: look again
         renderer = _renderer(fig)
         crowded = [ax for ax in fig.axes if _legend_overlaps_data(ax, renderer)]
-        if not crowded:
+        titles = [ax.title for ax in fig.axes if ax.get_visible()]
+        if getattr(fig, "_suptitle", None) is not None:
+            titles.append(fig._suptitle)
+        wide = [t for t in titles if t.get_text().strip() and "\n" not in t.get_text()
+                and _off_page(t, renderer, fig.bbox)]
+        if not crowded and not wide:
             return
         for ax in crowded:
             _move_legend_out(ax)
+        for title in wide:
+            split = _split_in_two(title.get_text())
+            if split is not None:
+                title.set_text(split)
 
 
 def check(fig):

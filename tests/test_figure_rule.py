@@ -138,10 +138,22 @@ def test_save_refuses_what_breaks_the_rule(tmp_path):
         plotting.save(fig, tmp_path, "unlabelled")
     fig, ax = plotting.figure()
     _labelled(ax)
-    ax.set_title("a title far too long to fit across a single column of a two-column paper")
+    ax.set_xlabel("an axis label far too long to fit across a single column of a two-column paper")
     with pytest.raises(ValueError, match="runs off the page"):
         plotting.save(fig, tmp_path, "long")
     assert not list(tmp_path.iterdir())  # nothing written for a figure that breaks the rule
+
+
+def test_a_title_too_wide_for_the_page_is_broken_onto_two_lines(tmp_path):
+    fig, ax = plotting.figure()
+    _labelled(ax)
+    title = "a title too long for one column, with $\\sigma_b^2 = 0.05$ kept whole"
+    ax.set_title(title)
+    plotting.save(fig, tmp_path, "wrapped")
+    lines = ax.get_title().split("\n")
+    assert len(lines) == 2 and " ".join(lines) == title
+    assert all(line.count("$") % 2 == 0 for line in lines)
+    assert plotting.check(fig) == []
 
 
 def test_a_legend_over_data_is_moved_beside_the_axes(tmp_path):
