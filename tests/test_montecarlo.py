@@ -17,6 +17,8 @@ RTOL = 1e-9
 #: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and on the CPU
 #: more trials than a chunk has lanes (kernels.CPU_LANES, 32), so that lanes take new trials as theirs end.
 SMALL_TRIALS = 37
+#: The reference's noise (NumPy's log, cos, sin) against the rules' polynomial Box-Muller: a few ulp of |z| < 7.
+NOISE_ATOL = 1e-14
 
 
 def saddle_starts(trials, dim, radius):
@@ -42,10 +44,11 @@ def ravine_starts(trials):
 
 
 def test_noise_is_draw_i_of_the_trials_stream():
-    """Coordinate i of trial k's noise at step t is draw i of Philox stream k at step t (testbed.rules.rng)."""
+    """Coordinate i of trial k's noise at step t is draw i of Philox stream k at step t (testbed.rules.rng), as the
+    reference's independent Philox and Box-Muller (NumPy's log, cos and sin: a few ulp apart) draw it."""
     seed, trial, step, dim = 11, 3, 4, 7
     expected = [rng_rules.normal(np.uint64(seed), trial, step, i) for i in range(dim)]
-    np.testing.assert_array_equal(naive.gaussian_noise(seed, trial, step, dim), expected)
+    np.testing.assert_allclose(naive.gaussian_noise(seed, trial, step, dim), expected, rtol=0, atol=NOISE_ATOL)
 
 
 def test_noise_draws_are_standard_normal():
@@ -85,6 +88,26 @@ def test_kernel_matches_numpy_reference(make_optimizer, reference):
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
     assert r.escaped.any() and (r.steps > 1).all()
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+@pytest.mark.parametrize("radius", [2.0, 0.5])
+def test_escape_radius_other_than_one_matches_the_reference(radius, backend):
+    """|w| > R, not |w|^2 > R nor |w| > R^2: with R = 1 every such slip goes unseen. Most trials start at the
+    saddle (escape by the noise, in the lanes' test); every third starts still inside the ball at 0.8 R and every
+    fourth outside it at 1.2 R (the test at t = 0), on a stable coordinate."""
+    f = landscapes.saddle(dim=5, negative=1, gamma=1.0)
+    start = np.zeros((SMALL_TRIALS, 5))
+    start[::3, 2] = 0.8 * radius
+    start[::4, 3] = 1.2 * radius
+    kw = dict(trials=SMALL_TRIALS, noise=0.1, radius=radius, max_steps=100, seed=13)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, backend=backend, **kw)
+    steps, escaped, finals = naive.simulate(f, naive.sgd_update(0.3), start, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all() and (r.steps == 0).sum() == len(range(0, SMALL_TRIALS, 4))
+    assert np.all(np.linalg.norm(r.final, axis=1) > radius)
 
 
 def test_ball_start_is_uniform_in_the_ball():
