@@ -457,25 +457,32 @@ def gaussian_noise(seed, trial, step, dim):
     return independent_gaussian_noise(seed, trial, step, dim)
 
 
-def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed):
+def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed, converge=False, minibatch=None):
     """Escape steps, escaped flags and final iterates of ``trials`` trials of ``update`` from ``start``.
 
     ``update(w, g, state, t) -> w`` is a NumPy optimizer step (``state`` a dict it may fill); the trial escapes
-    at the first t with |w - center| > radius.
+    at the first t with |w - center| > radius (with ``converge``: the first t with |w - center| < radius).
+    ``minibatch`` = (samples, batch): the noise is the finite sum's minibatch mean (:func:`minibatch_noise`).
     """
+    def done(w):
+        distance = np.linalg.norm(w - landscape.center)
+        return distance < radius if converge else distance > radius
+
     steps = np.full(trials, max_steps)
     escaped = np.zeros(trials, bool)
     finals = np.zeros((trials, landscape.dim))
     for trial in range(trials):
         w = np.array(start[trial], dtype=np.float64)
         state = {}
-        if np.linalg.norm(w - landscape.center) > radius:  # the criterion is checked at t = 0 too
+        if done(w):  # the criterion is checked at t = 0 too
             steps[trial], escaped[trial], finals[trial] = 0, True, w
             continue
         for t in range(1, max_steps + 1):
-            g = landscape.gradient(w, t) + noise * gaussian_noise(seed, trial, t, landscape.dim)
+            z = gaussian_noise(seed, trial, t, landscape.dim) if minibatch is None else minibatch_noise(
+                seed, trial, t, *minibatch)
+            g = landscape.gradient(w, t) + noise * z
             w = update(w, g, state, t)
-            if np.linalg.norm(w - landscape.center) > radius:
+            if done(w):
                 steps[trial] = t
                 escaped[trial] = True
                 break
@@ -692,3 +699,62 @@ def hermite_pair_expectation(f, g, q, c, nodes=200):
     u1 = math.sqrt(q) * z1
     u2 = math.sqrt(q) * (c * z1 + math.sqrt(1.0 - c * c) * z2)
     return float(np.sum(weights * f(u1) * g(u2)))
+
+
+#: The Philox block of the first minibatch index draw (counter word 1 set: apart from the coordinate noise).
+MINIBATCH_FIRST_BLOCK = 2**32
+
+
+def finite_sum_samples(seed, n_samples, dim, stream, step):
+    """The finite sum's directions a_k: normal draws of (seed, stream, step) in rows, centred and scaled to unit
+    variance per coordinate."""
+    a = stream_normals(seed, stream, step, n_samples * dim).reshape(n_samples, dim)
+    a = a - a.mean(axis=0)
+    return a / a.std(axis=0)
+
+
+def minibatch_noise(seed, trial, step, samples, batch):
+    """mean_{k in B} a_k: ``batch`` indices k_j = floor(u_j n) (u_j uniform draw j of blocks 2**32 + j // 4 of
+    stream ``trial`` at ``step``), drawn with replacement."""
+    n = samples.shape[0]
+    blocks = MINIBATCH_FIRST_BLOCK + np.arange((batch + 3) // 4, dtype=np.uint64)
+    words = np.stack(stream_words(seed, trial, step, blocks), axis=1).ravel()[:batch]
+    u = (words.astype(np.float64) + 1.0) / 2.0**32
+    return samples[np.minimum((u * n).astype(np.int64), n - 1)].mean(axis=0)
+
+
+def newton_update(hessian, lr, damping, saddle_free=False):
+    """Newton (Newton 1669, with Levenberg's damping): w <- w - lr (H + damping I)^-1 g; saddle-free Newton
+    (Dauphin et al. 2014): |H| = sqrt(H^2) in place of H. ``hessian(w)`` gives H."""
+
+    def update(w, g, state, t):
+        h = hessian(w)
+        h = abs_matrix(h) if saddle_free else h
+        return w - lr * np.linalg.solve(h + damping * np.eye(w.size), g)
+
+    return update
+
+
+class Quadratic:
+    """f(w) = 1/2 sum_i lambda_i (w_i - c_i)^2 written out (not through the landscape rules): the saddle
+    (lambda = -gamma on the first ``negative`` coordinates, +1 elsewhere, reference.md s.4) and the ravine
+    (lambda = (1, kappa)) of the Monte Carlo references."""
+
+    def __init__(self, eigenvalues, center=None):
+        self.eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        self.dim = self.eigenvalues.size
+        self.center = np.zeros(self.dim) if center is None else np.asarray(center, dtype=np.float64)
+
+    @classmethod
+    def saddle(cls, dim, negative=1, gamma=1.0):
+        return cls([-gamma] * negative + [1.0] * (dim - negative))
+
+    @classmethod
+    def ravine(cls, kappa):
+        return cls([1.0, kappa])
+
+    def gradient(self, w, t=0):
+        return self.eigenvalues * (np.asarray(w, dtype=np.float64) - self.center)
+
+    def hessian(self, w, t=0):
+        return np.diag(self.eigenvalues)

@@ -83,7 +83,7 @@ def test_kernel_matches_numpy_reference(make_optimizer, reference):
     kw = dict(trials=SMALL_TRIALS, noise=0.05, radius=1.0, max_steps=200, seed=5)
     r = montecarlo.escape_times(f, make_optimizer(), start=("ball", 0.05), **kw)
     start = montecarlo._starts(f, ("ball", 0.05), SMALL_TRIALS, 5)
-    steps, escaped, finals = naive.simulate(f, reference, start, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(6, 2, 0.5), reference, start, **kw)
     np.testing.assert_array_equal(r.steps, steps)
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
@@ -102,12 +102,66 @@ def test_escape_radius_other_than_one_matches_the_reference(radius, backend):
     start[::4, 3] = 1.2 * radius
     kw = dict(trials=SMALL_TRIALS, noise=0.1, radius=radius, max_steps=100, seed=13)
     r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, backend=backend, **kw)
-    steps, escaped, finals = naive.simulate(f, naive.sgd_update(0.3), start, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(5), naive.sgd_update(0.3), start, **kw)
     np.testing.assert_array_equal(r.steps, steps)
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
     assert r.escaped.all() and (r.steps == 0).sum() == len(range(0, SMALL_TRIALS, 4))
     assert np.all(np.linalg.norm(r.final, axis=1) > radius)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_converge_radius_other_than_one_matches_the_reference(backend):
+    """Criterion "converge": |w - center| < R, at t = 0 (every fifth start) and after each step."""
+    radius = 0.05
+    f = landscapes.ravine(kappa=10.0)
+    start = np.stack([np.geomspace(0.1, 2.0, SMALL_TRIALS), np.linspace(-0.5, 0.5, SMALL_TRIALS)], axis=1)
+    start[::5] = 0.7 * radius
+    kw = dict(trials=SMALL_TRIALS, noise=0.0, radius=radius, max_steps=300, seed=1)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.05), start=start, criterion="converge", backend=backend, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.ravine(10.0), naive.sgd_update(0.05), start,
+                                            converge=True, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all() and (r.steps == 0).sum() == len(range(0, SMALL_TRIALS, 5)) and r.steps.max() > 20
+
+
+@pytest.mark.parametrize("batch", [3, 6])
+def test_minibatch_noise_matches_the_reference(batch):
+    """noise = sigma mean_{k in B} a_k, the batch drawn with replacement by Philox uniforms (a partial block of
+    four draws at batch 3, one and a half at 6)."""
+    f = landscapes.saddle(dim=5, negative=1, gamma=1.0)
+    n_samples, seed = 9, 21
+    kw = dict(trials=SMALL_TRIALS, noise=0.2, radius=1.0, max_steps=100, seed=seed)
+    start = np.zeros((SMALL_TRIALS, 5))
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, noise_kind="minibatch", samples=n_samples,
+                                batch=batch, **kw)
+    samples = naive.finite_sum_samples(seed, n_samples, 5, montecarlo.HOST_STREAM, montecarlo._STEP_SAMPLES)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(5), naive.sgd_update(0.3), start,
+                                            minibatch=(samples, batch), **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all()
+
+
+@pytest.mark.parametrize("saddle_free", [False, True], ids=["newton", "saddle_free_newton"])
+def test_dense_newton_trials_with_noise_and_damping_match_the_reference(saddle_free):
+    """The dense kernel: gradient noise on every coordinate (dim 6: a whole Philox block and half of the next)
+    and a damped solve, against np.linalg.solve of the reference."""
+    f = landscapes.saddle(dim=6, negative=2, gamma=0.5)
+    lr, damping = 0.3, 0.2
+    make = optim.SaddleFreeNewton if saddle_free else optim.Newton
+    kw = dict(trials=9, noise=0.05, radius=1.0, max_steps=40, seed=8)
+    start = montecarlo._starts(f, ("ball", 0.1), 9, 8)
+    r = montecarlo.escape_times(f, make(lr=lr, damping=damping), start=start, **kw)
+    quadratic = naive.Quadratic.saddle(6, 2, 0.5)
+    reference = naive.newton_update(quadratic.hessian, lr, damping, saddle_free=saddle_free)
+    steps, escaped, finals = naive.simulate(quadratic, reference, start, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL, atol=1e-14)
+    assert r.escaped.any() if saddle_free else not r.escaped.any()
 
 
 def test_ball_start_is_uniform_in_the_ball():
