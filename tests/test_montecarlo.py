@@ -164,6 +164,22 @@ def test_dense_newton_trials_with_noise_and_damping_match_the_reference(saddle_f
     assert r.escaped.any() if saddle_free else not r.escaped.any()
 
 
+def test_recorded_points_are_labelled_with_their_steps():
+    """trajectories[k] is the iterate after trajectory_steps[k] steps: on a quadratic without noise GD gives
+    w_t = (1 - lr lambda)^t w_0 per coordinate, so each recorded point must sit at its label's power."""
+    f = landscapes.saddle(dim=3, negative=1, gamma=1.0)
+    lr, start = 0.1, np.array([[1e-3, 0.5, -0.25]])
+    r = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=1, start=start, noise=0.0, radius=1.0, max_steps=50,
+                                record=1, record_every=7)
+    labels = r.trajectory_steps
+    np.testing.assert_array_equal(labels, np.arange(50 // 7 + 1) * 7)  # t = 0, 7, ..., 49 of a 50-step budget
+    assert r.censored[0]  # 1e-3 * 1.1^50 < 1: the run lasts the whole budget
+    lam = np.array([-1.0, 1.0, 1.0])
+    reached = labels <= r.steps[0]
+    expected = (1.0 - lr * lam) ** labels[reached, None] * start[0]
+    np.testing.assert_allclose(r.trajectories[0, reached], expected, rtol=1e-12)
+
+
 def test_ball_start_is_uniform_in_the_ball():
     f = landscapes.saddle(dim=3)
     starts = montecarlo._starts(f, ("ball", 2.0), 4000, 1)

@@ -309,7 +309,9 @@ def _select(only):
     if not only:
         return MUTATIONS
     wanted = [w.strip() for w in only.split(",") if w.strip()]
-    chosen = [m for m in MUTATIONS if any(w == m.id or w in m.id for w in wanted)]
+    ids = {m.id for m in MUTATIONS}
+    # an exact id selects that mutation alone; anything else selects every id that contains it
+    chosen = [m for m in MUTATIONS if any(w == m.id if w in ids else w in m.id for w in wanted)]
     if not chosen:
         raise SystemExit(f"--only matched no mutation id; ids: {', '.join(m.id for m in MUTATIONS)}")
     return chosen
