@@ -89,7 +89,7 @@ def test_cuda_twins_of_every_rule_match_the_closed_forms(case):
 # ----------------------------------------------------------------------------------------------------------------
 # Nets: forward statistics, saturation and backward passes for every activation, CPU and CUDA simulator
 
-WIDTHS = (7, 12, 6)  # 12 > the CUDA tile of the tests? no: two 10-thread blocks per row, a partial one
+WIDTHS = (7, 12, 6)  # small: the CUDA simulator runs one Python thread per entry
 BATCH = 11
 #: Kernels against float64 references: sums in another order.
 NET_RTOL = 1e-11
