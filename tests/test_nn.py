@@ -94,12 +94,20 @@ LARGE_MEAN_RTOL = 1e-6
 
 
 @pytest.mark.parametrize("backend", ["cpu", "cuda"])
-def test_statistics_of_a_large_mean_layer_match_a_two_pass_variance(rng, backend):
+@pytest.mark.parametrize("source", ["inputs", "biases"])
+def test_statistics_of_a_large_mean_layer_match_a_two_pass_variance(rng, backend, source):
+    """A mean of 1e5 from the inputs (x = 1e5 + 1e-3 z, every weight row about the average 1/fan_in) or from the
+    first layer's biases, against a spread of about 1e-3."""
     widths = (6, 9, 5)
     net = nn.MLP(widths, "linear", bias=True, backend=backend)
-    net.params[...] = 1e-3 * rng.standard_normal(net.size)
-    net.biases(1)[...] = LARGE_MEAN
-    x = rng.standard_normal((8, widths[0]))
+    if source == "inputs":
+        for l in range(1, net.depth + 1):
+            net.weights(l)[...] = 1.0 / widths[l - 1] + 1e-9 * rng.standard_normal(net.weights(l).shape)
+        x = LARGE_MEAN + 1e-3 * rng.standard_normal((8, widths[0]))
+    else:
+        net.params[...] = 1e-3 * rng.standard_normal(net.size)
+        net.biases(1)[...] = LARGE_MEAN
+        x = rng.standard_normal((8, widths[0]))
     stats = net.forward(x, keep=True)
     for l in range(1, net.depth + 1):
         mean, variance = naive.two_pass_moments(net.pre(l))
