@@ -66,3 +66,7 @@ def awkward_block_size(monkeypatch):
 def rng():
     """A seeded NumPy generator for test inputs (the testbed's own draws come from Philox)."""
     return np.random.default_rng(20261201)
+
+
+# tests/mutation/run.py is the mutation check, run by hand (it takes a while), never by the default test run.
+collect_ignore = ["mutation"]

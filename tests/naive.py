@@ -3,6 +3,7 @@
 One section per domain: initialisers, optimizer updates, MLP passes, Monte Carlo trials. Each reference is
 written from the formula or the paper (never from the rule it checks), in plain NumPy, for small inputs.
 """
+import functools
 import math
 
 import numpy as np
@@ -444,35 +445,44 @@ def loss(weights, biases, activation, x, output_grad):
 # Slow, obviously-correct NumPy references for the Monte Carlo escape-time kernels (small N only).
 #
 # Each trial is simulated on its own with NumPy arithmetic written out from the formulas: the gradient from the
-# landscape's NumPy method, the Gaussian noise from the same Philox draws as the kernels (the plain-Python rule
-# ``testbed.rules.rng.normal4``, keyed by (seed, trial, step, coordinate block)), and the optimizer update written here from its
-# paper (not from testbed.rules.optimizers), so a wrong rule, a wrong key or a wrong escape test shows up.
+# landscape's NumPy method, the Gaussian noise from the same Philox draws as the kernels (keyed by (seed, trial, step,
+# coordinate block), but drawn by the independent NumPy Philox and Box-Muller at the end of this file, not by the
+# library's rules), and the optimizer update written here from its paper (not from testbed.rules.optimizers), so a
+# wrong rule, a wrong key or a wrong escape test shows up.
 # ==============================================================================================================
 
 def gaussian_noise(seed, trial, step, dim):
-    """The noise vector (before sigma) of (trial, step): four coordinates per Philox block."""
-    draws = []
-    for block in range((dim + 3) // 4):
-        draws.extend(rng_rules.normal4(np.uint64(seed), trial, step, block))
-    return np.array(draws[:dim])
+    """The noise vector (before sigma) of (trial, step): draws 0..dim-1 of Philox stream ``trial`` at ``step``, by
+    the independent NumPy Philox and Box-Muller at the end of this file (not the library's rules)."""
+    return independent_gaussian_noise(seed, trial, step, dim)
 
 
-def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed):
+def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed, converge=False, minibatch=None):
     """Escape steps, escaped flags and final iterates of ``trials`` trials of ``update`` from ``start``.
 
     ``update(w, g, state, t) -> w`` is a NumPy optimizer step (``state`` a dict it may fill); the trial escapes
-    at the first t with |w - center| > radius.
+    at the first t with |w - center| > radius (with ``converge``: the first t with |w - center| < radius).
+    ``minibatch`` = (samples, batch): the noise is the finite sum's minibatch mean (:func:`minibatch_noise`).
     """
+    def done(w):
+        distance = np.linalg.norm(w - landscape.center)
+        return distance < radius if converge else distance > radius
+
     steps = np.full(trials, max_steps)
     escaped = np.zeros(trials, bool)
     finals = np.zeros((trials, landscape.dim))
     for trial in range(trials):
         w = np.array(start[trial], dtype=np.float64)
         state = {}
+        if done(w):  # the criterion is checked at t = 0 too
+            steps[trial], escaped[trial], finals[trial] = 0, True, w
+            continue
         for t in range(1, max_steps + 1):
-            g = landscape.gradient(w, t) + noise * gaussian_noise(seed, trial, t, landscape.dim)
+            z = gaussian_noise(seed, trial, t, landscape.dim) if minibatch is None else minibatch_noise(
+                seed, trial, t, *minibatch)
+            g = landscape.gradient(w, t) + noise * z
             w = update(w, g, state, t)
-            if np.linalg.norm(w - landscape.center) > radius:
+            if done(w):
                 steps[trial] = t
                 escaped[trial] = True
                 break
@@ -624,3 +634,228 @@ def input_output_jacobian(weights, biases, x, activation):
 def jacobian_singular_values(weights, biases, x, activation):
     """Singular values (descending) of :func:`input_output_jacobian` by NumPy's SVD."""
     return np.linalg.svd(input_output_jacobian(weights, biases, x, activation), compute_uv=False)
+
+# Independent references (issue 17): written from the papers and reference.md alone, importing nothing from testbed
+#
+# A reference that calls the code it checks cannot catch that code's bugs. These are plain NumPy: Philox4x32-10
+# from Salmon et al. (2011) with the counter layout the testbed documents, Box-Muller with NumPy's log, cos and sin,
+# every activation and its derivative in closed form, the mean-field recursions by Gauss-Hermite quadrature, and the
+# exact AR(1) variances of SGD on a quadratic.
+# ==============================================================================================================
+
+INDEPENDENT_MASK32 = np.uint64(0xFFFFFFFF)
+#: Salmon et al. 2011, Table 2 (Philox4x32): the round multipliers and the Weyl key increments.
+INDEPENDENT_PHILOX_MULTIPLIERS = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
+INDEPENDENT_PHILOX_WEYL = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))
+INDEPENDENT_PHILOX_ROUNDS = 10
+
+
+def philox4x32_10(counter, key):
+    """The four output words of Philox4x32-10 for ``counter`` (4 words) and ``key`` (2 words); each word may be an
+    array (broadcast). A round maps (c0, c1, c2, c3) to (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1,
+    lo(M0 c0)); the key is bumped by the Weyl increments between rounds."""
+    c = [np.asarray(word, dtype=np.uint64) & INDEPENDENT_MASK32 for word in counter]
+    k = [np.asarray(word, dtype=np.uint64) & INDEPENDENT_MASK32 for word in key]
+    m0, m1 = INDEPENDENT_PHILOX_MULTIPLIERS
+    for r in range(INDEPENDENT_PHILOX_ROUNDS):
+        if r > 0:
+            k = [(k[0] + INDEPENDENT_PHILOX_WEYL[0]) & INDEPENDENT_MASK32,
+                 (k[1] + INDEPENDENT_PHILOX_WEYL[1]) & INDEPENDENT_MASK32]
+        p0 = m0 * c[0]  # < 2**64: exact in uint64
+        p1 = m1 * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k[0], p1 & INDEPENDENT_MASK32,
+             (p0 >> np.uint64(32)) ^ c[3] ^ k[1], p0 & INDEPENDENT_MASK32]
+    return c
+
+
+def stream_words(seed, stream, step, block):
+    """The testbed's documented layout: counter (block lo, block hi, step, stream), key (seed lo, seed hi)."""
+    block = np.asarray(block, dtype=np.uint64)
+    seed = np.uint64(seed)
+    return philox4x32_10((block & INDEPENDENT_MASK32, block >> np.uint64(32), step, stream),
+                         (seed & INDEPENDENT_MASK32, seed >> np.uint64(32)))
+
+
+def stream_uniforms(seed, stream, step, n):
+    """Draws 0..n-1 of (seed, stream, step) as uniforms (w + 1) / 2**32 on (0, 1]: draw i is word i % 4 of block
+    i // 4."""
+    blocks = np.arange((n + 3) // 4, dtype=np.uint64)
+    words = np.stack(stream_words(seed, stream, step, blocks), axis=1).ravel()[:n]
+    return (words.astype(np.float64) + 1.0) / 2.0**32
+
+
+def stream_normals(seed, stream, step, n):
+    """Draws 0..n-1 of (seed, stream, step) as standard normals: per block, Box-Muller on (u0, u1) and (u2, u3),
+    ``(sqrt(-2 ln u0) cos 2 pi u1, sqrt(-2 ln u0) sin 2 pi u1)``, with NumPy's log, cos and sin."""
+    blocks = (n + 3) // 4
+    u = stream_uniforms(seed, stream, step, 4 * blocks).reshape(blocks, 2, 2)
+    radius = np.sqrt(-2.0 * np.log(u[:, :, 0]))
+    angle = 2.0 * np.pi * u[:, :, 1]
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=2).ravel()[:n]
+
+
+def independent_gaussian_noise(seed, trial, step, dim):
+    """The Monte Carlo noise vector of (trial, step): draws 0..dim-1 of stream ``trial`` at ``step``."""
+    return stream_normals(seed, trial, step, dim)
+
+
+# Every activation of reference.md / testbed.activations in closed form, (phi, phi') as NumPy ufunc expressions.
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def activation_pair(name, param=None):
+    """(phi, phi') of the activation ``name`` (param: leaky_relu's slope, elu's alpha), from the textbook forms."""
+    from scipy import special
+
+    def sig(s):
+        return special.expit(s)
+
+    a = {"leaky_relu": 0.01, "elu": 1.0}.get(name, 0.0) if param is None else param
+    table = {
+        "linear": (lambda s: s, lambda s: np.ones_like(s)),
+        "tanh": (np.tanh, lambda s: 1.0 / np.cosh(s) ** 2),
+        "relu": (lambda s: np.maximum(s, 0.0), lambda s: (s > 0).astype(float)),
+        "leaky_relu": (lambda s: np.where(s > 0, s, a * s), lambda s: np.where(s > 0, 1.0, a)),
+        "sigmoid": (sig, lambda s: np.exp(-np.abs(s)) / (1.0 + np.exp(-np.abs(s))) ** 2),
+        "softplus": (lambda s: np.logaddexp(0.0, s), sig),
+        "elu": (lambda s: np.where(s > 0, s, a * np.expm1(np.minimum(s, 0.0))),
+                lambda s: np.where(s > 0, 1.0, a * np.exp(np.minimum(s, 0.0)))),
+        "selu": (lambda s: SELU_LAMBDA * np.where(s > 0, s, SELU_ALPHA * np.expm1(np.minimum(s, 0.0))),
+                 lambda s: SELU_LAMBDA * np.where(s > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(s, 0.0)))),
+        "gelu": (lambda s: s * special.ndtr(s), lambda s: special.ndtr(s) + s * np.exp(-0.5 * s * s) / np.sqrt(2 * np.pi)),
+        "erf": (special.erf, lambda s: 2.0 / np.sqrt(np.pi) * np.exp(-s * s)),
+        "hard_tanh": (lambda s: np.clip(s, -1.0, 1.0), lambda s: ((s > -1.0) & (s < 1.0)).astype(float)),
+    }
+    phi, dphi = table[name]
+    return (lambda s: phi(np.asarray(s, dtype=np.float64))), (lambda s: dphi(np.asarray(s, dtype=np.float64)))
+
+
+#: Bounds of the bounded activations (reference.md / the activations table): saturated within 1 % of a bound.
+ACTIVATION_BOUNDS = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "erf": (-1.0, 1.0), "hard_tanh": (-1.0, 1.0)}
+SATURATION_FRACTION = 0.01
+
+
+def saturated_fraction(name, posts):
+    """Share of entries of ``posts`` (phi(s)) within 1 % (of the largest |bound|) of either bound."""
+    if name not in ACTIVATION_BOUNDS:
+        return 0.0
+    low, high = ACTIVATION_BOUNDS[name]
+    margin = SATURATION_FRACTION * max(abs(low), abs(high))
+    posts = np.asarray(posts, dtype=np.float64)
+    return float(np.mean((posts <= low + margin) | (posts >= high - margin)))
+
+
+def two_pass_moments(values):
+    """(mean, variance) in float64 by two passes (mean first, then the mean square of the deviations)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    mean = values.sum() / values.size
+    return mean, float(np.sum((values - mean) ** 2) / values.size)
+
+
+def hermite_expectation(f, variance, nodes=200):
+    """E[f(sqrt(variance) z)], z ~ N(0, 1), by Gauss-Hermite quadrature with ``nodes`` probabilists' nodes."""
+    z, w = _hermite_nodes(nodes)
+    return float(np.dot(w, f(math.sqrt(variance) * z)) / math.sqrt(2.0 * math.pi))
+
+
+@functools.lru_cache(maxsize=None)
+def _hermite_nodes(nodes):
+    return np.polynomial.hermite_e.hermegauss(nodes)
+
+
+def mean_field_recursion(phi, dphi, weight_gains, sb2, input_var, output_grad_var=1.0):
+    """Per-layer q^l (pre-activation variance) and E[delta^2] by the mean-field recursion of Poole et al. 2016 /
+    Schoenholz et al. 2017, with biases of variance sb2: q^1 = g_1 input_var + sb2, q^l = g_l E[phi(sqrt(q) z)^2]
+    + sb2; E[delta^(l-1)^2] = g'_l E[phi'(sqrt(q^(l-1)) z)^2] E[delta^(l)^2] with g'_l the backward gain given."""
+    forward, backward = weight_gains
+    q = [forward[0] * input_var + sb2]
+    for g in forward[1:]:
+        q.append(g * hermite_expectation(lambda s: phi(s) ** 2, q[-1]) + sb2)
+    grads = [output_grad_var]
+    for l in range(len(forward) - 1, 0, -1):
+        grads.insert(0, backward[l] * hermite_expectation(lambda s: dphi(s) ** 2, q[l - 1]) * grads[0])
+    return np.array(q), np.array(grads)
+
+
+def ar1_stationary_variance(lr, curvature, sigma):
+    """Var of x_(t+1) = (1 - lr lambda) x_t - lr sigma z_t at stationarity (|1 - lr lambda| < 1): the geometric sum
+    lr^2 sigma^2 / (1 - (1 - lr lambda)^2)."""
+    a = 1.0 - lr * curvature
+    return lr * lr * sigma * sigma / (1.0 - a * a)
+
+
+def saddle_limit_variance(lr, gamma, sigma):
+    """Var of Z = lim y_t / (1 + lr gamma)^t for y_(t+1) = (1 + lr gamma) y_t - lr sigma z_t from y_0 = 0:
+    y_t / a^t = -lr sigma sum_(k<t) a^(-k-1) z_k, so Var Z = lr^2 sigma^2 sum_(k>=1) a^(-2k) = lr^2 sigma^2 / (a^2 - 1)."""
+    a = 1.0 + lr * gamma
+    return lr * lr * sigma * sigma / (a * a - 1.0)
+
+
+def hermite_pair_expectation(f, g, q, c, nodes=200):
+    """E[f(u1) g(u2)], u1 = sqrt(q) z1, u2 = sqrt(q) (c z1 + sqrt(1 - c^2) z2), by a product Gauss-Hermite rule."""
+    z, w = _hermite_nodes(nodes)
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    weights = np.outer(w, w) / (2.0 * math.pi)
+    u1 = math.sqrt(q) * z1
+    u2 = math.sqrt(q) * (c * z1 + math.sqrt(1.0 - c * c) * z2)
+    return float(np.sum(weights * f(u1) * g(u2)))
+
+
+#: The Philox block of the first minibatch index draw (counter word 1 set: apart from the coordinate noise).
+MINIBATCH_FIRST_BLOCK = 2**32
+
+
+def finite_sum_samples(seed, n_samples, dim, stream, step):
+    """The finite sum's directions a_k: normal draws of (seed, stream, step) in rows, centred and scaled to unit
+    variance per coordinate."""
+    a = stream_normals(seed, stream, step, n_samples * dim).reshape(n_samples, dim)
+    a = a - a.mean(axis=0)
+    return a / a.std(axis=0)
+
+
+def minibatch_noise(seed, trial, step, samples, batch):
+    """mean_{k in B} a_k: ``batch`` indices k_j = floor(u_j n) (u_j uniform draw j of blocks 2**32 + j // 4 of
+    stream ``trial`` at ``step``), drawn with replacement."""
+    n = samples.shape[0]
+    blocks = MINIBATCH_FIRST_BLOCK + np.arange((batch + 3) // 4, dtype=np.uint64)
+    words = np.stack(stream_words(seed, trial, step, blocks), axis=1).ravel()[:batch]
+    u = (words.astype(np.float64) + 1.0) / 2.0**32
+    return samples[np.minimum((u * n).astype(np.int64), n - 1)].mean(axis=0)
+
+
+def newton_update(hessian, lr, damping, saddle_free=False):
+    """Newton (Newton 1669, with Levenberg's damping): w <- w - lr (H + damping I)^-1 g; saddle-free Newton
+    (Dauphin et al. 2014): |H| = sqrt(H^2) in place of H. ``hessian(w)`` gives H."""
+
+    def update(w, g, state, t):
+        h = hessian(w)
+        h = abs_matrix(h) if saddle_free else h
+        return w - lr * np.linalg.solve(h + damping * np.eye(w.size), g)
+
+    return update
+
+
+class Quadratic:
+    """f(w) = 1/2 sum_i lambda_i (w_i - c_i)^2 written out (not through the landscape rules): the saddle
+    (lambda = -gamma on the first ``negative`` coordinates, +1 elsewhere, reference.md s.4) and the ravine
+    (lambda = (1, kappa)) of the Monte Carlo references."""
+
+    def __init__(self, eigenvalues, center=None):
+        self.eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        self.dim = self.eigenvalues.size
+        self.center = np.zeros(self.dim) if center is None else np.asarray(center, dtype=np.float64)
+
+    @classmethod
+    def saddle(cls, dim, negative=1, gamma=1.0):
+        return cls([-gamma] * negative + [1.0] * (dim - negative))
+
+    @classmethod
+    def ravine(cls, kappa):
+        return cls([1.0, kappa])
+
+    def gradient(self, w, t=0):
+        return self.eigenvalues * (np.asarray(w, dtype=np.float64) - self.center)
+
+    def hessian(self, w, t=0):
+        return np.diag(self.eigenvalues)

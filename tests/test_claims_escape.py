@@ -52,14 +52,22 @@ def test_plateau_time_scales_as_one_over_lr_within_the_derived_bound():
 
 
 def test_a_deeper_chain_waits_longer_at_the_same_per_layer_scale():
-    """u0 = a0^D: the balanced-flow time grows with depth (theory), and so do GD's measured steps."""
-    lr, a0 = 0.05, 0.5
+    """u0 = a0^D: the balanced-flow time T (theory.deep_linear_plateau_time) grows with depth, and GD's measured
+    steps N follow it. GD is forward Euler on the flow with step lr: N lies between T - 1 (the flow is never slower
+    than its discretisation on this monotone climb) and T (1 + lr s D) + 1 (each of the D factors moves by at most
+    lr s per step more than the flow; the depth-2 bound of saxe_discrete_steps_bounds is T (1 + O(lr s)))."""
+    lr, a0, strength = 0.05, 0.5, 1.0
     measured = []
     for depth in (2, 3, 4, 5):
-        f = landscapes.deep_linear(depth=depth, strength=1.0, u0=a0**depth)
+        u0 = a0**depth
+        f = landscapes.deep_linear(depth=depth, strength=strength, u0=u0)
         drop = 0.5 * f.value(f.start)
         result = single_run(f, optim.SGD(lr=lr), criterion="loss", delta=drop)
-        measured.append(int(result.steps[0]))
+        steps = int(result.steps[0])
+        uf = theory.deep_linear_target_for_loss_drop(strength, u0, drop)
+        flow = theory.deep_linear_plateau_time(lr, strength, u0, uf, depth)
+        assert flow - 1 <= steps <= flow * (1 + lr * strength * depth) + 1, (depth, steps, flow)
+        measured.append(steps)
     assert all(a < b for a, b in zip(measured, measured[1:]))
 
 

@@ -17,6 +17,8 @@ RTOL = 1e-9
 #: Trials of the small reference comparisons: several CUDA blocks of 10 threads and a partial one, and on the CPU
 #: more trials than a chunk has lanes (kernels.CPU_LANES, 32), so that lanes take new trials as theirs end.
 SMALL_TRIALS = 37
+#: The reference's noise (NumPy's log, cos, sin) against the rules' polynomial Box-Muller: a few ulp of |z| < 7.
+NOISE_ATOL = 1e-14
 
 
 def saddle_starts(trials, dim, radius):
@@ -42,10 +44,11 @@ def ravine_starts(trials):
 
 
 def test_noise_is_draw_i_of_the_trials_stream():
-    """Coordinate i of trial k's noise at step t is draw i of Philox stream k at step t (testbed.rules.rng)."""
+    """Coordinate i of trial k's noise at step t is draw i of Philox stream k at step t (testbed.rules.rng), as the
+    reference's independent Philox and Box-Muller (NumPy's log, cos and sin: a few ulp apart) draw it."""
     seed, trial, step, dim = 11, 3, 4, 7
     expected = [rng_rules.normal(np.uint64(seed), trial, step, i) for i in range(dim)]
-    np.testing.assert_array_equal(naive.gaussian_noise(seed, trial, step, dim), expected)
+    np.testing.assert_allclose(naive.gaussian_noise(seed, trial, step, dim), expected, rtol=0, atol=NOISE_ATOL)
 
 
 def test_noise_draws_are_standard_normal():
@@ -80,11 +83,101 @@ def test_kernel_matches_numpy_reference(make_optimizer, reference):
     kw = dict(trials=SMALL_TRIALS, noise=0.05, radius=1.0, max_steps=200, seed=5)
     r = montecarlo.escape_times(f, make_optimizer(), start=("ball", 0.05), **kw)
     start = montecarlo._starts(f, ("ball", 0.05), SMALL_TRIALS, 5)
-    steps, escaped, finals = naive.simulate(f, reference, start, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(6, 2, 0.5), reference, start, **kw)
     np.testing.assert_array_equal(r.steps, steps)
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
     assert r.escaped.any() and (r.steps > 1).all()
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+@pytest.mark.parametrize("radius", [2.0, 0.5])
+def test_escape_radius_other_than_one_matches_the_reference(radius, backend):
+    """|w| > R, not |w|^2 > R nor |w| > R^2: with R = 1 every such slip goes unseen. Most trials start at the
+    saddle (escape by the noise, in the lanes' test); every third starts still inside the ball at 0.8 R and every
+    fourth outside it at 1.2 R (the test at t = 0), on a stable coordinate."""
+    f = landscapes.saddle(dim=5, negative=1, gamma=1.0)
+    start = np.zeros((SMALL_TRIALS, 5))
+    start[::3, 2] = 0.8 * radius
+    start[::4, 3] = 1.2 * radius
+    kw = dict(trials=SMALL_TRIALS, noise=0.1, radius=radius, max_steps=100, seed=13)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, backend=backend, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(5), naive.sgd_update(0.3), start, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all() and (r.steps == 0).sum() == len(range(0, SMALL_TRIALS, 4))
+    assert np.all(np.linalg.norm(r.final, axis=1) > radius)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_converge_radius_other_than_one_matches_the_reference(backend):
+    """Criterion "converge": |w - center| < R, at t = 0 (every fifth start) and after each step."""
+    radius = 0.05
+    f = landscapes.ravine(kappa=10.0)
+    start = np.stack([np.geomspace(0.1, 2.0, SMALL_TRIALS), np.linspace(-0.5, 0.5, SMALL_TRIALS)], axis=1)
+    start[::5] = 0.7 * radius
+    kw = dict(trials=SMALL_TRIALS, noise=0.0, radius=radius, max_steps=300, seed=1)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.05), start=start, criterion="converge", backend=backend, **kw)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.ravine(10.0), naive.sgd_update(0.05), start,
+                                            converge=True, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all() and (r.steps == 0).sum() == len(range(0, SMALL_TRIALS, 5)) and r.steps.max() > 20
+
+
+@pytest.mark.parametrize("batch", [3, 6])
+def test_minibatch_noise_matches_the_reference(batch):
+    """noise = sigma mean_{k in B} a_k, the batch drawn with replacement by Philox uniforms (a partial block of
+    four draws at batch 3, one and a half at 6)."""
+    f = landscapes.saddle(dim=5, negative=1, gamma=1.0)
+    n_samples, seed = 9, 21
+    kw = dict(trials=SMALL_TRIALS, noise=0.2, radius=1.0, max_steps=100, seed=seed)
+    start = np.zeros((SMALL_TRIALS, 5))
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, noise_kind="minibatch", samples=n_samples,
+                                batch=batch, **kw)
+    samples = naive.finite_sum_samples(seed, n_samples, 5, montecarlo.HOST_STREAM, montecarlo._STEP_SAMPLES)
+    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(5), naive.sgd_update(0.3), start,
+                                            minibatch=(samples, batch), **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_array_equal(r.escaped, escaped)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL)
+    assert r.escaped.all()
+
+
+@pytest.mark.parametrize("saddle_free", [False, True], ids=["newton", "saddle_free_newton"])
+def test_dense_newton_trials_with_noise_and_damping_match_the_reference(saddle_free):
+    """The dense kernel: gradient noise on every coordinate (dim 6: a whole Philox block and half of the next)
+    and a damped solve, against np.linalg.solve of the reference."""
+    f = landscapes.saddle(dim=6, negative=2, gamma=0.5)
+    lr, damping = 0.3, 0.2
+    make = optim.SaddleFreeNewton if saddle_free else optim.Newton
+    kw = dict(trials=9, noise=0.05, radius=1.0, max_steps=40, seed=8)
+    start = montecarlo._starts(f, ("ball", 0.1), 9, 8)
+    r = montecarlo.escape_times(f, make(lr=lr, damping=damping), start=start, **kw)
+    quadratic = naive.Quadratic.saddle(6, 2, 0.5)
+    reference = naive.newton_update(quadratic.hessian, lr, damping, saddle_free=saddle_free)
+    steps, escaped, finals = naive.simulate(quadratic, reference, start, **kw)
+    np.testing.assert_array_equal(r.steps, steps)
+    np.testing.assert_allclose(r.final, finals, rtol=RTOL, atol=1e-14)
+    assert r.escaped.any() if saddle_free else not r.escaped.any()
+
+
+def test_recorded_points_are_labelled_with_their_steps():
+    """trajectories[k] is the iterate after trajectory_steps[k] steps: on a quadratic without noise GD gives
+    w_t = (1 - lr lambda)^t w_0 per coordinate, so each recorded point must sit at its label's power."""
+    f = landscapes.saddle(dim=3, negative=1, gamma=1.0)
+    lr, start = 0.1, np.array([[1e-3, 0.5, -0.25]])
+    r = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=1, start=start, noise=0.0, radius=1.0, max_steps=50,
+                                record=1, record_every=7)
+    labels = r.trajectory_steps
+    np.testing.assert_array_equal(labels, np.arange(50 // 7 + 1) * 7)  # t = 0, 7, ..., 49 of a 50-step budget
+    assert r.censored[0]  # 1e-3 * 1.1^50 < 1: the run lasts the whole budget
+    lam = np.array([-1.0, 1.0, 1.0])
+    reached = labels <= r.steps[0]
+    expected = (1.0 - lr * lam) ** labels[reached, None] * start[0]
+    np.testing.assert_allclose(r.trajectories[0, reached], expected, rtol=1e-12)
 
 
 def test_ball_start_is_uniform_in_the_ball():

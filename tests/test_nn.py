@@ -57,16 +57,18 @@ def test_forward_and_statistics_match_naive(rng, name, params):
     x, _ = _inputs(rng)
     stats = net.forward(x, keep=True, histogram_edges=EDGES)
     act = net.activation
-    low, high = net._saturation_bounds()
     weights, biases = _layers(net)
-    pres, posts, expected = naive.forward(weights, biases, act, x, low, high, EDGES)
+    # the closed-form activation of tests/naive.py, not the rule under test
+    phi, _ = naive.activation_pair(name, act.param if params else None)
+    pres, posts, expected = naive.forward(weights, biases, phi, x, edges=EDGES)
     for l in range(1, net.depth + 1):
         np.testing.assert_allclose(net.pre(l), pres[l - 1], rtol=RTOL64, atol=1e-13)
         np.testing.assert_allclose(net.post(l), posts[l], rtol=RTOL64, atol=1e-13)
     for key in ("pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq", "zero_frac",
                 "correlation"):
         np.testing.assert_allclose(getattr(stats, key), expected[key], rtol=RTOL64, atol=1e-13, err_msg=key)
-    np.testing.assert_array_equal(stats.saturated_frac, expected["saturated_frac"] if act.bounded else 0.0)
+    # saturated: within 1 % of a bound (reference.md), counted from the reference activations
+    np.testing.assert_array_equal(stats.saturated_frac, [naive.saturated_fraction(name, p) for p in posts[1:]])
     np.testing.assert_array_equal(stats.dead_frac, expected["dead_frac"] if act.relu_like else 0.0)
     np.testing.assert_array_equal(stats.histograms, expected["histograms"])
     if act.relu_like:
@@ -84,15 +86,49 @@ def test_saturation_counts_units_near_the_bounds(rng):
     assert stats.saturated_frac[-1] > 0.5
 
 
-@pytest.mark.parametrize("name", ["tanh", "relu", "gelu"])
+#: Mean of a layer's pre-activations, against a spread of about 1e-3: the plain sums of squares would lose every
+#: digit of the variance to cancellation (eps * 1e10 is 2e-6, about the variance itself).
+LARGE_MEAN = 1e5
+#: The shifted sums keep the variance to about eps * LARGE_MEAN * spread / variance, 1e-8 relative here.
+LARGE_MEAN_RTOL = 1e-6
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+@pytest.mark.parametrize("source", ["inputs", "biases"])
+def test_statistics_of_a_large_mean_layer_match_a_two_pass_variance(rng, backend, source):
+    """A mean of 1e5 from the inputs (x = 1e5 + 1e-3 z, every weight row about the average 1/fan_in) or from the
+    first layer's biases, against a spread of about 1e-3."""
+    widths = (6, 9, 5)
+    net = nn.MLP(widths, "linear", bias=True, backend=backend)
+    if source == "inputs":
+        for l in range(1, net.depth + 1):
+            net.weights(l)[...] = 1.0 / widths[l - 1] + 1e-9 * rng.standard_normal(net.weights(l).shape)
+        x = LARGE_MEAN + 1e-3 * rng.standard_normal((8, widths[0]))
+    else:
+        net.params[...] = 1e-3 * rng.standard_normal(net.size)
+        net.biases(1)[...] = LARGE_MEAN
+        x = rng.standard_normal((8, widths[0]))
+    stats = net.forward(x, keep=True)
+    for l in range(1, net.depth + 1):
+        mean, variance = naive.two_pass_moments(net.pre(l))
+        assert stats.pre_mean[l - 1] == pytest.approx(mean, rel=1e-12)
+        assert stats.pre_var[l - 1] == pytest.approx(variance, rel=LARGE_MEAN_RTOL)
+        mean, variance = naive.two_pass_moments(net.post(l))
+        assert stats.post_var[l - 1] == pytest.approx(variance, rel=LARGE_MEAN_RTOL)
+    assert abs(stats.pre_mean[0]) > 1e7 * math.sqrt(stats.pre_var[0])  # the regime this test is about
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "gelu", "sigmoid", "elu"])
 def test_backward_matches_naive(rng, name):
     net = _net(name)
     x, r = _inputs(rng)
     net.forward(x, keep=True)
     stats = net.backward(r)
     weights, biases = _layers(net)
-    pres, posts, _ = naive.forward(weights, biases, net.activation, x)
-    deltas, weight_grads, bias_grads = naive.backward(weights, net.activation.derivative, pres, posts, r)
+    # phi and phi' in closed form (tests/naive.py), independent of the rules the kernels compile
+    phi, dphi = naive.activation_pair(name)
+    pres, posts, _ = naive.forward(weights, biases, phi, x)
+    deltas, weight_grads, bias_grads = naive.backward(weights, dphi, pres, posts, r)
     for l in range(1, net.depth + 1):
         np.testing.assert_allclose(net.weight_grads(l), weight_grads[l - 1], rtol=RTOL64, atol=1e-12)
         np.testing.assert_allclose(net.bias_grads(l), bias_grads[l - 1], rtol=RTOL64, atol=1e-12)
@@ -118,7 +154,7 @@ def test_gradients_match_finite_differences(rng):
             trial.params[...] = params
             trial.params[index] += shift
             weights, biases = _layers(trial)
-            return naive.loss(weights, biases, trial.activation, x, r)
+            return naive.loss(weights, biases, np.tanh, x, r)
 
         numeric = (loss_at(FD_STEP) - loss_at(-FD_STEP)) / (2 * FD_STEP)
         assert net.grads[index] == pytest.approx(numeric, rel=FD_RTOL, abs=FD_RTOL)
@@ -262,7 +298,7 @@ def test_backward_overflow_reports_the_first_layer_from_the_top():
     x = np.full((2, 3), 1e-30)
     assert net.forward(x, keep=True).overflow_layer is None
     weights, biases = _layers(net)
-    pres, posts, _ = naive.forward(weights, biases, net.activation, x)
+    pres, posts, _ = naive.forward(weights, biases, lambda v: v, x)  # linear
     deltas, weight_grads, _ = naive.backward(weights, np.ones_like, pres, posts, np.ones((2, 3)))
     limit = float(np.finfo(np.float32).max)
     expected = next(l for l in range(net.depth, 0, -1)

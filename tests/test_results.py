@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -142,10 +143,24 @@ def test_values_json_cannot_hold_are_rejected():
         Result("demo", params={}, summary={}, arrays=dict(mixed=np.array([1, "a", None], dtype=object)))
 
 
+#: The timed interval of the timer test: long against perf_counter's resolution, short for the suite.
+TIMED_SLEEP_S = 0.05
+
+
 def test_timer_measures_wall_time():
+    assert Timer().seconds == 0.0  # not started
+    outer_start = time.perf_counter()
     with Timer() as timer:
-        sum(range(1000))
-    assert timer.seconds > 0.0
+        time.sleep(TIMED_SLEEP_S)
+        running = timer.seconds
+        time.sleep(TIMED_SLEEP_S)
+    outer = time.perf_counter() - outer_start
+    # the interval inside the block: at least the sleeps, at most what a clock around the block saw
+    assert TIMED_SLEEP_S <= running < timer.seconds
+    assert 2 * TIMED_SLEEP_S <= timer.seconds <= outer
+    stopped = timer.seconds  # after the block: no longer advancing
+    time.sleep(0.01)
+    assert timer.seconds == stopped
     result = Result("demo", params={}, summary={})
     assert result.wall_time is None
     result.wall_time = timer.seconds
