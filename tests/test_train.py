@@ -248,3 +248,11 @@ def test_fit_many_refuses_what_would_not_fit_before_allocating(rng, monkeypatch)
     monkeypatch.setattr(backend, "available_memory", lambda: 1000)  # bytes: less than two nets need
     with pytest.raises(backend.MemoryLimitError, match="2 nets of"):
         train.fit_many(nets, dataset, optim.Adam(), steps=1, batch=8, progress=False)
+
+
+def test_accuracy_breaks_ties_towards_the_first_class_as_argmax_does(rng):
+    """All-zero parameters give equal logits: every prediction is class 0 (NumPy's argmax), so the accuracy is
+    the share of label 0."""
+    net = nn.MLP((4, 3, 3), "relu", bias=True, output="linear")
+    x, y = batch(rng, 20, 4, 3)
+    assert train.evaluate(net, x, y)[1] == np.mean(y == 0)

@@ -59,6 +59,7 @@ MC = ("tests/test_montecarlo.py",)
 OPT = ("tests/test_optim.py",)
 LAND = ("tests/test_landscapes.py",)
 NN = ("tests/test_nn.py", "tests/test_activation_paths.py")
+TRAIN = ("tests/test_train.py",)
 INIT = ("tests/test_golden.py", "tests/test_init.py")
 SIG = ("tests/test_theory_references.py", "tests/test_theory_signal.py")
 ESC = ("tests/test_theory_references.py", "tests/test_theory_escape.py")
@@ -229,23 +230,43 @@ MUTATIONS = [
     M("init-truncated-correction", "testbed/init.py",
       "scale = std / math.sqrt(unit_variance) if correct_variance else std",
       "scale = std * math.sqrt(unit_variance) if correct_variance else std", INIT),
-    # ---------------------------------------------------------------- nn.py
-    M("nn-variance-centring", "testbed/nn.py",
+    # ---------------------------------------------------------------- nn/mlp.py
+    M("nn-variance-centring", "testbed/nn/mlp.py",
       "variance = max(total_sq / count - centred_mean * centred_mean, 0.0)", "variance = max(total_sq / count, 0.0)",
       NN),
-    M("nn-mean-shift", "testbed/nn.py", "mean = shift + centred_mean", "mean = centred_mean", NN),
-    M("nn-variance-shift-removed", "testbed/nn.py",
+    M("nn-mean-shift", "testbed/nn/mlp.py", "mean = shift + centred_mean", "mean = centred_mean", NN),
+    M("nn-variance-shift-removed", "testbed/nn/mlp.py",
       "first = float(np.dot(row0.astype(np.float64), w[0].astype(np.float64)))", "first = 0.0", NN),
-    M("nn-saturation-margin-scale", "testbed/nn.py",
+    M("nn-saturation-margin-scale", "testbed/nn/mlp.py",
       "margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))", "margin = SATURATION_TOLERANCE", NN,
       equivalent="every bounded activation (tanh, sigmoid, erf, hard_tanh) has max(|lower|, |upper|) = 1"),
-    M("nn-saturation-low-bound", "testbed/nn.py", "return act.lower + margin, act.upper - margin",
+    M("nn-saturation-low-bound", "testbed/nn/mlp.py", "return act.lower + margin, act.upper - margin",
       "return act.lower - margin, act.upper - margin", NN),
-    M("nn-dead-frac-width", "testbed/nn.py",
-      'fields["dead_frac"][l - 1] = dead / self.widths[l] if self.activation.relu_like else 0.0',
-      'fields["dead_frac"][l - 1] = dead / self.widths[l - 1] if self.activation.relu_like else 0.0', NN),
-    M("nn-zero-frac-count", "testbed/nn.py", 'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n',
+    M("nn-dead-frac-width", "testbed/nn/mlp.py",
+      'fields["dead_frac"][l - 1] = dead / self.widths[l] if act.relu_like else 0.0',
+      'fields["dead_frac"][l - 1] = dead / self.widths[l - 1] if act.relu_like else 0.0', NN),
+    M("nn-zero-frac-count", "testbed/nn/mlp.py", 'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n',
       'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / batch', NN),
+    # ---------------------------------------------------------------- training (rules/losses.py, kernels/train.py)
+    M("loss-xent-onehot-sign", "testbed/rules/losses.py",
+      "dz[i, k] = (dz[i, k] * inv_total - (1.0 if k == label else 0.0)) * inv_batch",
+      "dz[i, k] = (dz[i, k] * inv_total + (1.0 if k == label else 0.0)) * inv_batch", TRAIN),
+    M("loss-xent-no-max-shift", "testbed/rules/losses.py", "e = math.exp(z[i, k] - top)", "e = math.exp(z[i, k])",
+      TRAIN),
+    M("loss-mse-factor-two", "testbed/rules/losses.py", "dz[i, k] = 2.0 * diff * inv_count",
+      "dz[i, k] = diff * inv_count", TRAIN),
+    M("loss-argmax-first", "testbed/rules/losses.py", "if z[i, k] > z[i, best]:", "if z[i, k] >= z[i, best]:",
+      TRAIN),
+    M("train-bias-grad-not-zeroed", "testbed/kernels/train.py", "bias_grad[:] = 0.0", "bias_grad[:] = bias_grad[:]",
+      TRAIN),
+    M("train-output-derivative-skipped", "testbed/kernels/train.py",
+      "if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))", "if False:", TRAIN),
+    M("train-eval-mean-over-chunk", "testbed/kernels/train.py",
+      "loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths, weight_at,",
+      "loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / chunk, widths, weight_at,",
+      TRAIN),
+    M("train-ensemble-skips-update", "testbed/kernels/train.py", "if math.isfinite(loss):", "if not math.isfinite(loss):",
+      TRAIN),
     # ---------------------------------------------------------------- montecarlo.py
     M("mcpy-ball-radius-power", "testbed/montecarlo.py",
       "radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (1.0 / dim)",
