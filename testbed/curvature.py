@@ -47,6 +47,8 @@ STREAM_LANCZOS = 41
 STREAM_HUTCHINSON = 42
 STREAM_SLQ = 43
 STREAM_SLICE = 44
+#: Lanczos reorthogonalises a second time when the first pass leaves less than this fraction of the norm.
+REORTH_DROP = 0.7
 #: Lanczos stops when every wanted Ritz value has residual below TOLERANCE * the largest |Ritz value|.
 TOLERANCE = 1e-6
 
@@ -136,6 +138,19 @@ def gauss_newton_product(net, x, y, v, *, loss="cross_entropy", chunk=CHUNK):
     return hvp(net, x, y, v, loss=loss, kind="gauss_newton", chunk=chunk)
 
 
+def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
+    """The (P, P) matrix H (or G) in float64, one exact product per column in one compiled call (for small nets),
+    symmetrised (the products are exact; the rounding of the two halves differs)."""
+    op = _operator(net, x, y, loss, kind, chunk)
+    matrix = np.empty((op.size, op.size), dtype=op.dtype)
+    op.loss = float(kernels.dense_cpu(op.params, matrix, op.x, op.y, train._no_targets(op.dtype), False,
+                                      *op.layout.net_args(), op.loss_code, op.kind == "gauss_newton", op.chunk,
+                                      op.cached, *op._kept, *op._work))
+    op.products += op.size
+    matrix = matrix.astype(np.float64)
+    return 0.5 * (matrix + matrix.T)
+
+
 def _operator(net, x, y, loss, kind, chunk):
     if isinstance(net, HessianOperator):
         return net
@@ -163,10 +178,13 @@ class Lanczos:
 
 
 def lanczos(matvec, start, iterations, *, stop=None):
-    """Lanczos with full reorthogonalisation (classical Gram-Schmidt twice) from the vector ``start``.
+    """Lanczos with full reorthogonalisation from the vector ``start`` (float64 basis).
 
-    ``matvec`` maps a float64 vector to H times it; ``stop(state)`` (optional) is asked after each step and ends
-    the run when true. Ends early on an invariant subspace (beta below 1e-10 of the largest alpha, beta seen).
+    Each step: w = H q_j - alpha_j q_j - beta_{j-1} q_{j-1} (the three-term recurrence), then one classical
+    Gram-Schmidt pass against every basis vector, and a second only when the first removed more than
+    REORTH_DROP of w's norm (Daniel, Gragg, Kaufman & Stewart 1976: "twice is enough"). ``matvec`` maps a float64
+    vector to H times it; ``stop(state)`` (optional) is asked after each step and ends the run when true. Ends
+    early on an invariant subspace (beta below 1e-10 of the largest alpha, beta seen).
     """
     q = np.asarray(start, dtype=np.float64)
     q = q / np.linalg.norm(q)
@@ -174,18 +192,22 @@ def lanczos(matvec, start, iterations, *, stop=None):
     iterations = min(iterations, size)
     basis = np.empty((iterations, size))
     alpha, beta = [], []
-    beta_last = 0.0
     scale = 0.0
     for j in range(iterations):
         basis[j] = q
         w = np.asarray(matvec(q), dtype=np.float64)
         a = float(q @ w)
         alpha.append(a)
-        for _ in range(2):  # twice is enough (Giraud et al. 2005)
+        w -= a * q
+        if j > 0:
+            w -= beta[-1] * basis[j - 1]
+        for _ in range(2):
+            before = np.linalg.norm(w)
             w -= basis[:j + 1].T @ (basis[:j + 1] @ w)
-        b = float(np.linalg.norm(w))
+            b = float(np.linalg.norm(w))
+            if b > REORTH_DROP * before:
+                break
         scale = max(scale, abs(a), b)
-        beta_last = b
         state = Lanczos(np.array(alpha), np.array(beta), basis[:j + 1], b)
         if b <= 1e-10 * scale or j + 1 == iterations or (stop is not None and stop(state)):
             return state

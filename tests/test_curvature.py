@@ -170,6 +170,8 @@ def problem():
 
 def test_lanczos_extremes_match_eigh_of_the_dense_hessian(problem):
     net, x, y, hessian = problem
+    np.testing.assert_allclose(curvature.dense_hessian(net, x, y), hessian, rtol=0,
+                               atol=DENSE_ATOL * np.abs(hessian).max())
     exact, vectors = np.linalg.eigh(hessian)
     k = 3
     top = curvature.top_eigenvalues(net, x, y, k, iterations=net.size)

@@ -209,3 +209,25 @@ def curvature_product_cpu(params, v, out, x_all, labels, targets, use_targets, w
                          inv_total, gauss_newton, p, q, g, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
         start = stop
     return np.nan if prepared else loss
+
+
+@njit(**_OPTIONS)
+def dense_cpu(params, matrix, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code,
+              param, out_linear, loss_code, gauss_newton, chunk, cached, x0, pre, post, gpost, rpre, rpost, rg_a,
+              rg_b, delta, rdelta, scratch, wtmp):
+    """Row j of ``matrix`` (P, P) = H e_j (or G e_j): the whole matrix in one call, the forward pass kept between
+    columns when ``cached`` (small nets: the per-call overhead of P calls would dominate)."""
+    size = params.size
+    unit = np.zeros(size, dtype=params.dtype)
+    loss = np.nan
+    for j in range(size):
+        unit[j] = 1.0
+        prepared = cached and j > 0
+        value = curvature_product_cpu(params, unit, matrix[j], x_all, labels, targets, use_targets, widths,
+                                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
+                                      gauss_newton, chunk, cached, prepared, x0, pre, post, gpost, rpre,
+                                      rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
+        if j == 0:
+            loss = value
+        unit[j] = 0.0
+    return loss
