@@ -109,6 +109,8 @@ class HessianOperator:
         if v.shape != (self.size,):
             raise ValueError(f"v must be a vector of the net's {self.size} parameters, got shape {v.shape}")
         v = np.ascontiguousarray(v, dtype=self.dtype)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("v must be finite")
         out = np.empty(self.size, dtype=self.dtype) if out is None else out
         widths, weight_at, bias_at, use_bias, code, param, out_linear = self.layout.net_args()
         value = kernels.curvature_product_cpu(
