@@ -859,3 +859,84 @@ class Quadratic:
 
     def hessian(self, w, t=0):
         return np.diag(self.eigenvalues)
+
+
+# ==============================================================================================================
+# Curvature: dense Hessians and Gauss-Newton matrices of an MLP's mean loss
+#
+# Slow, obviously-correct NumPy references for testbed.curvature (float64). The Hessian is built column by column
+# from central differences of the ANALYTIC gradient of train_loss_and_grad above (never from testbed); the
+# Gauss-Newton matrix sum_i J_i^T H_i J_i from central differences of the logits (J) and the loss's Hessian in
+# closed form. Parameters are flattened in testbed.nn.MLP's order: W^(1) (row-major), b^(1), W^(2), b^(2), ...
+# ==============================================================================================================
+
+def _flatten(weights, biases):
+    return np.concatenate([np.concatenate([np.ravel(w)] + ([] if b is None else [np.ravel(b)]))
+                           for w, b in zip(weights, biases)])
+
+
+def _unflatten(theta, weights, biases):
+    new_w, new_b, at = [], [], 0
+    for w, b in zip(weights, biases):
+        new_w.append(theta[at:at + w.size].reshape(w.shape))
+        at += w.size
+        if b is None:
+            new_b.append(None)
+        else:
+            new_b.append(theta[at:at + b.size])
+            at += b.size
+    return new_w, new_b
+
+
+def train_dense_hessian(weights, biases, activation, x, y, loss="cross_entropy", output_linear=True, step=1e-5):
+    """The (P, P) Hessian of the mean loss: column j = (grad(theta + h e_j) - grad(theta - h e_j)) / 2h, symmetrised."""
+    theta = _flatten(weights, biases)
+
+    def grad(t):
+        w, b = _unflatten(t, weights, biases)
+        _, gw, gb = train_loss_and_grad(w, b, activation, x, y, loss, output_linear)
+        return _flatten(gw, gb)
+
+    columns = []
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = step
+        columns.append((grad(theta + e) - grad(theta - e)) / (2 * step))
+    hessian = np.array(columns).T
+    return 0.5 * (hessian + hessian.T)
+
+
+def _train_logits(weights, biases, activation, x, output_linear=True):
+    phi, _ = TRAIN_ACTIVATIONS[activation]
+    h = np.asarray(x, dtype=np.float64)
+    for l, (w, b) in enumerate(zip(weights, biases), start=1):
+        s = h @ w.T + (0.0 if b is None else b)
+        h = s if (l == len(weights) and output_linear) else phi(s)
+    return h
+
+
+def train_dense_gauss_newton(weights, biases, activation, x, y, loss="cross_entropy", output_linear=True,
+                             step=1e-6):
+    """sum_i J_i^T H_i J_i, J_i = dz_i/dtheta by central differences, H_i the Hessian of row i's share of the mean
+    loss in z_i: (diag p_i - p_i p_i^T) / B (softmax cross-entropy) or 2 I / (B K) (squared error)."""
+    from scipy.special import softmax
+
+    theta = _flatten(weights, biases)
+    z = _train_logits(weights, biases, activation, x, output_linear)
+    batch, classes = z.shape
+    jac = np.empty((batch, classes, theta.size))
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = step
+        plus = _train_logits(*_unflatten(theta + e, weights, biases), activation, x, output_linear)
+        minus = _train_logits(*_unflatten(theta - e, weights, biases), activation, x, output_linear)
+        jac[:, :, j] = (plus - minus) / (2 * step)
+    result = np.zeros((theta.size, theta.size))
+    for i in range(batch):
+        if loss == "cross_entropy":
+            p = softmax(z[i])
+            h = (np.diag(p) - np.outer(p, p)) / batch
+        else:
+            h = 2.0 * np.eye(classes) / (batch * classes)
+        result += jac[i].T @ h @ jac[i]
+    return result

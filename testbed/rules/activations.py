@@ -1,6 +1,6 @@
-"""Activation functions and their derivatives, as scalar rules.
+"""Activation functions and their first and second derivatives, as scalar rules.
 
-Each activation has an integer code; :func:`value` and :func:`derivative` dispatch on it, so one compiled kernel
+Each activation has an integer code; :func:`value`, :func:`derivative` and :func:`second_derivative` dispatch on it, so one compiled kernel
 serves every activation (LLVM hoists the loop-invariant branch out of the kernels' inner loops). ``param`` is the
 one hyperparameter of the families that have one (leaky_relu's negative slope, elu's alpha) and is ignored by the
 others. The names, defaults and bounds live in :mod:`testbed.activations`.
@@ -180,3 +180,42 @@ def derivative_given_value(code, x, y, param):
     if code == SIGMOID:
         return y * (1.0 - y)
     return derivative(code, x, param)
+
+
+def second_derivative(code, x, param):
+    """phi''(x) for the activation with this code (0 on either side of the ReLU-like kinks).
+
+    The Hessian-vector products of :mod:`testbed.curvature` need it (Pearlmutter 1994's R{delta} term):
+    tanh'' = -2 t (1 - t^2), sigmoid'' = s (1 - s)(1 - 2 s), softplus'' = sigmoid', elu'' = alpha e^x (x <= 0),
+    gelu'' = pdf(x) (2 - x^2), erf'' = -2 x erf'(x); piecewise linear activations have phi'' = 0.
+    """
+    if code == LINEAR or code == RELU or code == LEAKY_RELU or code == HARD_TANH:
+        return 0.0
+    if code == TANH:
+        t = tanh(x)
+        return -2.0 * t * (1.0 - t * t)
+    if code == SIGMOID:
+        s = sigmoid(x)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    if code == SOFTPLUS:
+        s = sigmoid(x)
+        return s * (1.0 - s)
+    if code == ELU:
+        return 0.0 if x > 0.0 else param * math.exp(x)
+    if code == SELU:
+        return 0.0 if x > 0.0 else SELU_LAMBDA * SELU_ALPHA * math.exp(x)
+    if code == GELU:
+        return INV_SQRT_2PI * math.exp(-0.5 * x * x) * (2.0 - x * x)
+    if code == ERF:
+        return -2.0 * x * TWO_OVER_SQRT_PI * math.exp(-x * x)
+    return math.nan
+
+
+def second_derivative_given_value(code, x, y, param):
+    """phi''(x) when y = phi(x) is at hand (tanh and sigmoid then cost no exp or tanh); else
+    :func:`second_derivative`, as :func:`derivative_given_value` does for phi'."""
+    if code == TANH:
+        return -2.0 * y * (1.0 - y * y)
+    if code == SIGMOID:
+        return y * (1.0 - y) * (1.0 - 2.0 * y)
+    return second_derivative(code, x, param)

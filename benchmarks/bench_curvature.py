@@ -1,0 +1,145 @@
+"""Hessian-vector products against the gradient, and Lanczos against PyTorch's double backward, on the CPU.
+
+    python benchmarks/bench_curvature.py [--widths 40,1024,896,10] [--batch 256] [--repeats 5] [--iterations 20]
+
+On an MLP of about 1M parameters (tanh, biases, logits, softmax cross-entropy) and one batch of random inputs,
+float32 and float64 in the same run, 2 threads (Numba, BLAS and PyTorch):
+
+1. one ``curvature.hvp`` (forward, loss, gradient backward, tangent forward, R-backward: one compiled call)
+   against one ``train.loss_and_grad`` (goal: ratio <= 2.5); also one product of a ``HessianOperator`` whose
+   forward pass is kept (what each Lanczos step costs);
+2. 20 Lanczos steps with full reorthogonalisation (``curvature.lanczos`` on a ``HessianOperator``, its set-up
+   included) against the same 20 steps on PyTorch's double-backward products, PyHessian's method (the gradient
+   built once with ``create_graph=True``, then ``autograd.grad(grads, params, v, retain_graph=True)`` per step,
+   the same Lanczos steps written in torch), when PyTorch is installed (goal: speed-up >= 1.5).
+
+Best of ``--repeats`` timings, the sides interleaved so that all see the same machine load; wall-clock and
+process CPU time (all threads) are both reported, the CPU time being the steadier on a shared machine.
+"""
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench_nn.py: idle OpenMP threads must not spin
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from testbed import curvature, nn, rng, train  # noqa: E402
+
+THREADS = 2
+
+
+def best_times(functions, repeats):
+    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved."""
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, record in zip(functions, times):
+            start, cpu = time.perf_counter(), time.process_time()
+            function()
+            record.append((time.perf_counter() - start, time.process_time() - cpu))
+    return [tuple(np.min(np.array(t), axis=0)) for t in times]
+
+
+def show(name, t):
+    return f"{name} {t[0] * 1e3:8.1f} ms (cpu {t[1] * 1e3:8.1f} ms)"
+
+
+def ratio(a, b):
+    return f"{a[0] / b[0]:.2f} (cpu {a[1] / b[1]:.2f})"
+
+
+def torch_lanczos(torch, net, x, y, start, iterations):
+    """PyHessian's products in a Lanczos loop of the same algorithm as curvature.lanczos."""
+    dtype = torch.float32 if net.dtype == np.float32 else torch.float64
+    params = [torch.tensor(p, dtype=dtype, requires_grad=True) for l in range(1, net.depth + 1)
+              for p in (net.weights(l).copy(), net.biases(l).copy())]
+    h = torch.tensor(x, dtype=dtype)
+    for l in range(net.depth):
+        h = torch.nn.functional.linear(h, params[2 * l], params[2 * l + 1])
+        h = torch.tanh(h) if l < net.depth - 1 else h
+    loss = torch.nn.functional.cross_entropy(h, torch.tensor(y))
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    sizes = [p.numel() for p in params]
+    q = torch.tensor(start, dtype=torch.float64)
+    q = q / torch.linalg.norm(q)
+    basis = torch.empty((iterations, q.numel()), dtype=torch.float64)
+    alpha, beta = [], []
+    for j in range(iterations):
+        basis[j] = q
+        pieces = [piece.reshape(p.shape).to(dtype) for piece, p in zip(torch.split(q, sizes), params)]
+        hv = torch.autograd.grad(grads, params, pieces, retain_graph=True)
+        w = torch.cat([g.reshape(-1) for g in hv]).to(torch.float64)
+        a = float(q @ w)
+        alpha.append(a)
+        w -= a * q
+        if j > 0:
+            w -= beta[-1] * basis[j - 1]
+        for _ in range(2):  # the same reorthogonalisation as curvature.lanczos
+            before = torch.linalg.norm(w)
+            w -= basis[:j + 1].T @ (basis[:j + 1] @ w)
+            b = float(torch.linalg.norm(w))
+            if b > curvature.REORTH_DROP * before:
+                break
+        beta.append(b)
+        q = w / b
+    return np.array(alpha)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--widths", default="40,1024,896,10")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=20)
+    args = parser.parse_args(argv)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
+    try:
+        import torch
+        torch.set_num_threads(THREADS)
+    except ImportError:
+        torch = None
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=THREADS, user_api="blas"):
+        for dtype in (np.float32, np.float64):
+            net = nn.MLP(widths, "tanh", bias=True, output="linear", dtype=dtype)
+            net.initialize("glorot_normal", seed=1, bias_var=0.01)
+            x = rng.normal((args.batch, widths[0]), seed=2, dtype=dtype)
+            y = (rng.uniform(args.batch, seed=3) * widths[-1]).astype(np.int64) % widths[-1]
+            v = rng.normal(net.size, seed=4, dtype=dtype)
+            op = curvature.HessianOperator(net, x, y)
+            op(v)  # compile, and keep the forward pass
+            curvature.hvp(net, x, y, v)
+            train.loss_and_grad(net, x, y)
+            grad, product, kept = best_times([lambda: train.loss_and_grad(net, x, y),
+                                              lambda: curvature.hvp(net, x, y, v),
+                                              lambda: op(v)], args.repeats)
+            name = np.dtype(dtype).name
+            print(f"{name}: {net.size:,} parameters, batch {args.batch}, {THREADS} threads")
+            print(f"  {show('loss_and_grad', grad)}")
+            print(f"  {show('hvp', product)}: ratio {ratio(product, grad)}, goal <= 2.5")
+            print(f"  {show('hvp, forward kept', kept)}: ratio {ratio(kept, grad)}")
+            start = np.where(rng.uniform(net.size, seed=5) > 0.5, 1.0, -1.0)
+
+            def ours():
+                operator = curvature.HessianOperator(net, x, y)
+                return curvature.lanczos(operator.matvec, start, args.iterations).alpha
+
+            if torch is None:
+                (lanczos_time,) = best_times([ours], args.repeats)
+                print(f"  {show(f'{args.iterations} Lanczos steps', lanczos_time)} (PyTorch not installed)")
+                continue
+            alpha_ours = ours()
+            alpha_torch = torch_lanczos(torch, net, x, y, start, args.iterations)
+            lanczos_time, torch_time = best_times(
+                [ours, lambda: torch_lanczos(torch, net, x, y, start, args.iterations)], args.repeats)
+            agree = np.max(np.abs(alpha_ours - alpha_torch)) / np.max(np.abs(alpha_torch))
+            print(f"  {show(f'{args.iterations} Lanczos steps', lanczos_time)}")
+            print(f"  {show('PyTorch double backward', torch_time)}: speed-up {ratio(torch_time, lanczos_time)}, "
+                  f"goal >= 1.5; alphas agree to {agree:.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,495 @@
+"""Curvature of an MLP's loss: exact Hessian-vector products, extreme eigenvalues, trace, spectral density, slices.
+
+For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`testbed.nn.MLP` over the rows
+``x, y`` (a minibatch or a whole training split, taken ``chunk`` rows at a time):
+
+- :func:`hvp`: H v = d/dr grad L(theta + r v) at r = 0, exactly, by Pearlmutter (1994)'s R-operator through the
+  forward and backward passes (one compiled call, :func:`testbed.kernels.curvature.curvature_product_cpu`; no
+  finite differences), or the Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002), which drops the net's
+  own second derivatives and is positive semi-definite. :class:`HessianOperator` keeps the forward pass (it does
+  not depend on v) for the repeated products of the solvers below.
+- :func:`top_eigenvalues`, :func:`bottom_eigenvalues`: Lanczos (1950) with full reorthogonalisation; Ritz values
+  with their residual norms ||H y - theta y|| = |beta_m u_m| (Parlett 1998).
+- :func:`trace`: Hutchinson (1989), tr H = E[z^T H z] over Rademacher probes z, with its standard error; the
+  per-layer block traces come from the same probes (E[z_b^T (H z)_b] = tr H_bb since E[z z^T] = I).
+- :func:`spectral_density`: stochastic Lanczos quadrature (Golub & Meurant; Ghorbani, Krishnan & Xiao 2019;
+  PyHessian, Yao et al. 2020): m Lanczos steps from a Gaussian probe give T = U diag(tau) U^T, and the density is
+  the average over probes of sum_j U[0, j]^2 g_sigma(t - tau_j).
+- :func:`slice_1d` (Goodfellow, Vinyals & Saxe 2015: L((1 - a) theta_0 + a theta_1)) and :func:`slice_2d` (Li et
+  al. 2018: L(theta + a d_1 + b d_2) with per-neuron normalised random directions), every grid point's net
+  evaluated in one parallel call; :func:`pca_directions` for an optimiser's path.
+
+Random probes are Philox draws (:mod:`testbed.rng`) keyed by (seed, stream, probe), so every estimate is
+reproducible. The CUDA backend is not supported here yet: a CUDA net raises a ValueError.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy.linalg import eigh_tridiagonal
+
+from . import backend as backends
+from . import rng
+from . import train
+from .kernels import curvature as kernels
+from .kernels import train as train_kernels
+
+#: Product kinds.
+KINDS = ("hessian", "gauss_newton")
+#: Rows per pass over x, y (bounds the work buffers, not the result).
+CHUNK = train.EVAL_CHUNK
+#: Keep the forward pass of all rows between products when its arrays take at most this many bytes.
+CACHE_BYTES = 512 * 2**20
+#: Philox streams of the random probes (each probe is one step of its stream).
+STREAM_LANCZOS = 41
+STREAM_HUTCHINSON = 42
+STREAM_SLQ = 43
+STREAM_SLICE = 44
+#: Lanczos reorthogonalises a second time when the first pass leaves less than this fraction of the norm.
+REORTH_DROP = 0.7
+#: Lanczos stops when every wanted Ritz value has residual below TOLERANCE * the largest |Ritz value|.
+TOLERANCE = 1e-6
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the products
+
+
+def _check_kind(kind):
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise backends.unknown_name_error("kind", kind, KINDS)
+    return kind
+
+
+class HessianOperator:
+    """v -> H v (or G v) of ``net``'s mean loss over ``x, y`` at the parameters the net has NOW (copied).
+
+    ``kind``: ``"hessian"`` or ``"gauss_newton"``; ``loss`` as :func:`testbed.train.loss_and_grad`. With
+    ``cache`` (default), the forward pass of all rows is kept after the first product when it fits in
+    :data:`CACHE_BYTES`; later products run the tangent and R-backward passes only. :attr:`loss` is L(theta),
+    :attr:`products` the number of products taken, :attr:`size` the dimension P.
+    """
+
+    def __init__(self, net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK, cache=True):
+        net = train._check_net(net)
+        if net.backend != "cpu":
+            raise ValueError("backend must be 'cpu' for testbed.curvature (the CUDA products are not written yet), "
+                             f"got {net.backend!r}")
+        self.loss_code = train._loss_code(loss)
+        self.loss_name = loss
+        self.kind = _check_kind(kind)
+        self.x = net._check_batch(x, net.widths[0], "x")
+        self.y = train._check_labels(y, self.x.shape[0], net.widths[-1])
+        n = self.x.shape[0]
+        self.chunk = min(backends.check_positive_int(chunk, "chunk"), n)
+        self.net = net
+        self.params = net.params.copy()
+        self.dtype = net.dtype
+        self.size = net.size
+        self.layout = train._Layout(net, self.chunk)
+        hidden = sum(net.widths[1:])
+        widest = max(net.widths[1:])
+        itemsize = np.dtype(self.dtype).itemsize
+        self.cached = bool(cache) and n * (3 * hidden + net.widths[0]) * itemsize <= CACHE_BYTES
+        rows = n if self.cached else self.chunk
+        empty = lambda size: np.empty(size, dtype=self.dtype)  # noqa: E731
+        self._kept = (empty(rows * net.widths[0]), empty(rows * hidden), empty(rows * hidden), empty(rows * hidden))
+        self._work = (empty(self.chunk * hidden), empty(self.chunk * hidden)) + tuple(
+            empty(self.chunk * widest) for _ in range(5)) + (
+            empty(max(a * b for a, b in zip(net.widths[:-1], net.widths[1:]))),)
+        self._prepared = False
+        self.loss = math.nan
+        self.products = 0
+
+    def matvec(self, v, out=None):
+        """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
+        v = np.asarray(v)
+        if v.shape != (self.size,):
+            raise ValueError(f"v must be a vector of the net's {self.size} parameters, got shape {v.shape}")
+        v = np.ascontiguousarray(v, dtype=self.dtype)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("v must be finite")
+        out = np.empty(self.size, dtype=self.dtype) if out is None else out
+        widths, weight_at, bias_at, use_bias, code, param, out_linear = self.layout.net_args()
+        value = kernels.curvature_product_cpu(
+            self.params, v, out, self.x, self.y, train._no_targets(self.dtype), False, widths, weight_at, bias_at,
+            use_bias, code, param, out_linear, self.loss_code, self.kind == "gauss_newton", self.chunk,
+            self.cached, self._prepared, *self._kept, *self._work)
+        if not self._prepared:
+            self.loss = float(value)
+        self._prepared = self.cached
+        self.products += 1
+        return out
+
+    __call__ = matvec
+
+
+def hvp(net, x, y, v, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
+    """H v: the exact Hessian of ``net``'s mean ``loss`` over ``x, y`` times ``v`` (or G v, ``kind="gauss_newton"``).
+
+    One compiled call: forward, loss, gradient backward, tangent forward, R-backward (Pearlmutter 1994; see
+    :mod:`testbed.kernels.curvature`). Returns an array of the net's dtype and size.
+    """
+    return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk, cache=False).matvec(v)
+
+
+def gauss_newton_product(net, x, y, v, *, loss="cross_entropy", chunk=CHUNK):
+    """G v = J^T H_z J v, the Gauss-Newton product (:func:`hvp` with ``kind="gauss_newton"``)."""
+    return hvp(net, x, y, v, loss=loss, kind="gauss_newton", chunk=chunk)
+
+
+def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
+    """The (P, P) matrix H (or G) in float64, one exact product per column in one compiled call (for small nets),
+    symmetrised (the products are exact; the rounding of the two halves differs)."""
+    op = _operator(net, x, y, loss, kind, chunk)
+    matrix = np.empty((op.size, op.size), dtype=op.dtype)
+    op.loss = float(kernels.dense_cpu(op.params, matrix, op.x, op.y, train._no_targets(op.dtype), False,
+                                      *op.layout.net_args(), op.loss_code, op.kind == "gauss_newton", op.chunk,
+                                      op.cached, *op._kept, *op._work))
+    op.products += op.size
+    matrix = matrix.astype(np.float64)
+    return 0.5 * (matrix + matrix.T)
+
+
+def _operator(net, x, y, loss, kind, chunk):
+    if isinstance(net, HessianOperator):
+        return net
+    return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lanczos
+
+
+@dataclasses.dataclass
+class Lanczos:
+    """m Lanczos steps: T's diagonal ``alpha`` (m,), off-diagonal ``beta`` (m - 1,), the basis ``basis`` (m, P),
+    ``beta_last`` (the norm of the residual after step m; 0 when the Krylov space is invariant)."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    basis: np.ndarray
+    beta_last: float
+
+    def ritz(self):
+        """(values ascending, T's eigenvectors U (m, m), residual norms |beta_last U[m-1, j]|)."""
+        values, u = eigh_tridiagonal(self.alpha, self.beta)
+        return values, u, np.abs(self.beta_last * u[-1])
+
+
+def lanczos(matvec, start, iterations, *, stop=None):
+    """Lanczos with full reorthogonalisation from the vector ``start`` (float64 basis).
+
+    Each step: w = H q_j - alpha_j q_j - beta_{j-1} q_{j-1} (the three-term recurrence), then one classical
+    Gram-Schmidt pass against every basis vector, and a second only when the first removed more than
+    REORTH_DROP of w's norm (Daniel, Gragg, Kaufman & Stewart 1976: "twice is enough"). ``matvec`` maps a float64
+    vector to H times it; ``stop(state)`` (optional) is asked after each step and ends the run when true. Ends
+    early on an invariant subspace (beta below 1e-10 of the largest alpha, beta seen).
+    """
+    q = np.asarray(start, dtype=np.float64)
+    q = q / np.linalg.norm(q)
+    size = q.size
+    iterations = min(iterations, size)
+    basis = np.empty((iterations, size))
+    alpha, beta = [], []
+    scale = 0.0
+    for j in range(iterations):
+        basis[j] = q
+        w = np.asarray(matvec(q), dtype=np.float64)
+        a = float(q @ w)
+        alpha.append(a)
+        w -= a * q
+        if j > 0:
+            w -= beta[-1] * basis[j - 1]
+        for _ in range(2):
+            before = np.linalg.norm(w)
+            w -= basis[:j + 1].T @ (basis[:j + 1] @ w)
+            b = float(np.linalg.norm(w))
+            if b > REORTH_DROP * before:
+                break
+        scale = max(scale, abs(a), b)
+        state = Lanczos(np.array(alpha), np.array(beta), basis[:j + 1], b)
+        if b <= 1e-10 * scale or j + 1 == iterations or (stop is not None and stop(state)):
+            return state
+        beta.append(b)
+        q = w / b
+    return state
+
+
+@dataclasses.dataclass
+class Eigenpairs:
+    """Extreme eigenvalues: ``values`` (from the extreme inwards: descending for the top, ascending for the
+    bottom), ``vectors`` (k, P) unit vectors, ``residuals`` ||H y - theta y||, ``iterations`` (Lanczos steps =
+    products), ``loss`` at the point."""
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    iterations: int
+    loss: float
+
+
+def _start_vector(size, seed, stream, step=0):
+    """A Rademacher vector (+-1) from Philox uniforms."""
+    return np.where(rng.uniform(size, seed=seed, stream=stream, step=step) > 0.5, 1.0, -1.0)
+
+
+def _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top):
+    op = _operator(net, x, y, loss, kind, chunk)
+    k = backends.check_positive_int(k, "k")
+    if k > op.size:
+        raise ValueError(f"k must be at most the net's {op.size} parameters, got {k}")
+    iterations = max(2 * k + 20, 60) if iterations is None else backends.check_positive_int(iterations, "iterations")
+    if iterations < k:
+        raise ValueError(f"iterations must be at least k = {k}, got {iterations}")
+    seed = backends.check_seed(seed)
+    tol = backends.check_finite(tol, "tol", minimum=0.0)
+
+    def wanted(state):
+        values, u, residuals = state.ritz()
+        order = np.argsort(-values if top else values)[:k]
+        return values, u, residuals, order
+
+    def converged(state):
+        if state.alpha.size < k:
+            return False
+        values, _, residuals, order = wanted(state)
+        return bool(np.all(residuals[order] <= tol * np.max(np.abs(values))))
+
+    state = lanczos(op.matvec, _start_vector(op.size, seed, STREAM_LANCZOS), iterations, stop=converged)
+    values, u, residuals, order = wanted(state)
+    order = order[:min(k, values.size)]
+    vectors = (state.basis.T @ u[:, order]).T
+    return Eigenpairs(values[order], vectors, residuals[order], int(state.alpha.size), op.loss)
+
+
+def top_eigenvalues(net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None,
+                    tol=TOLERANCE, chunk=CHUNK):
+    """The k largest eigenvalues (descending) and eigenvectors of H (or G) at ``net``'s parameters, by Lanczos.
+
+    ``net`` may be a :class:`HessianOperator` (then ``x, y, loss, kind`` are its own). Stops when every wanted
+    residual is below ``tol`` times the largest |Ritz value|, or after ``iterations`` steps (default
+    max(2k + 20, 60)).
+    """
+    return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=True)
+
+
+def bottom_eigenvalues(net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None,
+                       tol=TOLERANCE, chunk=CHUNK):
+    """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`."""
+    return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# trace and density
+
+
+@dataclasses.dataclass
+class TraceEstimate:
+    """Hutchinson's estimate ``value`` +- ``stderr`` from ``probes`` Rademacher probes (``samples`` z^T H z);
+    ``blocks`` (L,) and ``block_stderr`` the traces of the per-layer diagonal blocks (weights and biases of
+    layer l), from the same probes."""
+
+    value: float
+    stderr: float
+    probes: int
+    samples: np.ndarray
+    blocks: np.ndarray
+    block_stderr: np.ndarray
+    loss: float
+
+
+def _layer_slices(net):
+    slices = []
+    for l in range(1, net.depth + 1):
+        weight_at, bias_at = net._offsets[l - 1]
+        stop = bias_at + (net.widths[l] if net.bias else 0)
+        slices.append(slice(weight_at, stop))
+    return slices
+
+
+def trace(net, x, y, *, probes=100, loss="cross_entropy", kind="hessian", seed=0, chunk=CHUNK):
+    """tr H (or tr G) by Hutchinson's estimator: the mean of z^T H z over ``probes`` Rademacher vectors z.
+
+    The standard error is the samples' standard deviation / sqrt(probes). Per-layer block traces use the same
+    products: (1/n) sum z_b^T (H z)_b.
+    """
+    op = _operator(net, x, y, loss, kind, chunk)
+    probes = backends.check_positive_int(probes, "probes")
+    seed = backends.check_seed(seed)
+    slices = _layer_slices(op.net)
+    samples = np.empty(probes)
+    block_samples = np.empty((probes, len(slices)))
+    for p in range(probes):
+        z = _start_vector(op.size, seed, STREAM_HUTCHINSON, p)
+        hz = op.matvec(z).astype(np.float64)
+        product = z * hz
+        samples[p] = product.sum()
+        block_samples[p] = [product[s].sum() for s in slices]
+    stderr = lambda a: np.std(a, axis=0, ddof=1) / math.sqrt(probes) if probes > 1 else np.full(a.shape[1:], np.inf)  # noqa: E731,E501
+    return TraceEstimate(float(samples.mean()), float(stderr(samples)), probes, samples, block_samples.mean(axis=0),
+                         np.atleast_1d(stderr(block_samples)), op.loss)
+
+
+@dataclasses.dataclass
+class SpectralDensity:
+    """SLQ: ``density`` on ``grid`` (integrating to 1), from ``nodes`` (probes, m) and ``weights`` (probes, m)
+    (the Ritz values and the squared first components of T's eigenvectors), with Gaussian width ``sigma``."""
+
+    grid: np.ndarray
+    density: np.ndarray
+    nodes: np.ndarray
+    weights: np.ndarray
+    sigma: float
+    iterations: int
+    probes: int
+    loss: float
+
+
+def spectral_density(net, x, y, *, iterations=80, probes=1, loss="cross_entropy", kind="hessian", seed=0,
+                     sigma=None, points=1000, chunk=CHUNK):
+    """The eigenvalue density of H (or G) by stochastic Lanczos quadrature (Ghorbani et al. 2019; PyHessian).
+
+    Each of ``probes`` Gaussian probes gets ``iterations`` Lanczos steps; the density is
+    (1/probes) sum_p sum_j w_pj N(t; tau_pj, sigma^2) on ``points`` grid points from min tau - 0.01 - 5 sigma to
+    max tau + 0.01 + 5 sigma, normalised by its Riemann sum. ``sigma`` (a standard deviation) defaults to
+    PyHessian's choice, the variance sigma^2 = 1e-5 * max(1, max tau - min tau + 0.02).
+    """
+    op = _operator(net, x, y, loss, kind, chunk)
+    iterations = backends.check_positive_int(iterations, "iterations")
+    probes = backends.check_positive_int(probes, "probes")
+    points = backends.check_positive_int(points, "points")
+    seed = backends.check_seed(seed)
+    nodes = np.zeros((probes, iterations))
+    weights = np.zeros((probes, iterations))
+    steps = 0
+    for p in range(probes):
+        start = rng.normal(op.size, seed=seed, stream=STREAM_SLQ, step=p)
+        state = lanczos(op.matvec, start, iterations)
+        values, u, _ = state.ritz()
+        m = values.size
+        steps = max(steps, m)
+        nodes[p, :m] = values
+        weights[p, :m] = u[0] ** 2
+        nodes[p, m:] = values[-1]  # zero weight
+    low, high = nodes.min() - 0.01, nodes.max() + 0.01
+    if sigma is None:
+        sigma = math.sqrt(1e-5 * max(1.0, high - low))
+    sigma = backends.check_finite(sigma, "sigma", minimum=0.0)
+    if sigma <= 0.0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    grid = np.linspace(low - 5 * sigma, high + 5 * sigma, points)
+    density = np.zeros(points)
+    for p in range(probes):
+        density += np.sum(weights[p][:, None] * np.exp(-0.5 * ((grid[None, :] - nodes[p][:, None]) / sigma) ** 2),
+                          axis=0)
+    density /= probes * sigma * math.sqrt(2 * math.pi)
+    if points > 1:
+        density /= np.sum(density) * (grid[1] - grid[0])
+    return SpectralDensity(grid, density, nodes, weights, float(sigma), steps, probes, op.loss)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# slices
+
+
+def _evaluate_many(net, params, x, y, loss, chunk):
+    """(losses, accuracies) of the net at each row of ``params`` (K, P): one parallel call over the K nets."""
+    params = np.ascontiguousarray(params, dtype=net.dtype)
+    count = params.shape[0]
+    x = net._check_batch(x, net.widths[0], "x")
+    y = train._check_labels(y, x.shape[0], net.widths[-1])
+    chunk = min(backends.check_positive_int(chunk, "chunk"), x.shape[0])
+    layout = train._Layout(net, chunk)
+    x0, pre, post, dz, _ = layout.buffers(net.dtype, copies=count)
+    losses, accuracies = np.zeros(count), np.zeros(count)
+    with train._single_threaded_blas():
+        train_kernels.ensemble_evaluate_cpu(params, x, y, train._no_targets(net.dtype), False, *layout.net_args(),
+                                            train._loss_code(loss), x0, pre, post, dz, chunk, losses, accuracies)
+    return losses, accuracies
+
+
+@dataclasses.dataclass
+class Slice:
+    """Loss (and accuracy) on a grid: ``alphas`` (and ``betas`` for 2-D), ``loss``/``accuracy`` of shape
+    (len(alphas),) or (len(alphas), len(betas)), the ``directions`` used (rows, P)."""
+
+    alphas: np.ndarray
+    betas: np.ndarray | None
+    loss: np.ndarray
+    accuracy: np.ndarray
+    directions: np.ndarray
+
+
+def _check_vector(v, size, name):
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (size,) or not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite vector of the net's {size} parameters, got shape {v.shape}")
+    return v
+
+
+def slice_1d(net, x, y, theta_0, theta_1, *, alphas=np.linspace(-0.5, 1.5, 41), loss="cross_entropy",
+             chunk=CHUNK):
+    """L((1 - a) theta_0 + a theta_1) over ``alphas`` (Goodfellow, Vinyals & Saxe 2015's linear path)."""
+    net = train._check_net(net)
+    theta_0 = _check_vector(theta_0, net.size, "theta_0")
+    theta_1 = _check_vector(theta_1, net.size, "theta_1")
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    params = (1.0 - alphas)[:, None] * theta_0[None, :] + alphas[:, None] * theta_1[None, :]
+    losses, accuracies = _evaluate_many(net, params, x, y, loss, chunk)
+    return Slice(alphas, None, losses, accuracies, (theta_1 - theta_0)[None, :])
+
+
+def neuron_normalised_direction(net, theta, *, seed=0, step=0):
+    """A Gaussian direction with each row (neuron) of each W^(l) rescaled to the norm of that row in ``theta``
+    (Li et al. 2018's filter normalisation, per neuron for an MLP); the bias directions are zero (as theirs)."""
+    net = train._check_net(net)
+    theta = _check_vector(theta, net.size, "theta")
+    d = rng.normal(net.size, seed=backends.check_seed(seed), stream=STREAM_SLICE, step=step)
+    for l in range(1, net.depth + 1):
+        weight_at, bias_at = net._offsets[l - 1]
+        rows, cols = net.widths[l], net.widths[l - 1]
+        block = d[weight_at:weight_at + rows * cols].reshape(rows, cols)
+        target = theta[weight_at:weight_at + rows * cols].reshape(rows, cols)
+        block *= (np.linalg.norm(target, axis=1) / np.linalg.norm(block, axis=1))[:, None]
+        if net.bias:
+            d[bias_at:bias_at + rows] = 0.0
+    return d
+
+
+def slice_2d(net, x, y, *, directions=None, alphas=np.linspace(-1, 1, 21), betas=np.linspace(-1, 1, 21),
+             loss="cross_entropy", seed=0, chunk=CHUNK):
+    """L(theta + a d_1 + b d_2) on the grid ``alphas`` x ``betas`` around the net's parameters theta.
+
+    ``directions`` (2, P): given (e.g. :func:`pca_directions`), or two per-neuron normalised Gaussian directions
+    (:func:`neuron_normalised_direction`, Philox steps 0 and 1 of ``seed``).
+    """
+    net = train._check_net(net)
+    theta = net.params.astype(np.float64)
+    if directions is None:
+        directions = np.stack([neuron_normalised_direction(net, theta, seed=seed, step=s) for s in (0, 1)])
+    directions = np.asarray(directions, dtype=np.float64)
+    if directions.shape != (2, net.size) or not np.all(np.isfinite(directions)):
+        raise ValueError(f"directions must be a finite (2, {net.size}) array, got shape {directions.shape}")
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    betas = np.asarray(betas, dtype=np.float64).ravel()
+    a, b = np.meshgrid(alphas, betas, indexing="ij")
+    params = theta[None, :] + a.reshape(-1, 1) * directions[0] + b.reshape(-1, 1) * directions[1]
+    losses, accuracies = _evaluate_many(net, params, x, y, loss, chunk)
+    shape = (alphas.size, betas.size)
+    return Slice(alphas, betas, losses.reshape(shape), accuracies.reshape(shape), directions)
+
+
+def pca_directions(path, center=None):
+    """The two principal directions of an optimiser's ``path`` (T, P) about ``center`` (default its last point),
+    and the path's coordinates (T, 2) in them (Li et al. 2018, section 7), with the explained variance ratios."""
+    path = np.asarray(path, dtype=np.float64)
+    if path.ndim != 2 or path.shape[0] < 3:
+        raise ValueError(f"path must be a (T, P) array with T >= 3 points, got shape {path.shape}")
+    center = path[-1] if center is None else np.asarray(center, dtype=np.float64)
+    moves = path - center
+    _, s, vt = np.linalg.svd(moves, full_matrices=False)
+    directions = vt[:2]
+    return directions, moves @ directions.T, (s[:2] ** 2) / np.sum(s ** 2)

@@ -1,0 +1,233 @@
+"""Curvature kernels: the exact Hessian-vector product of an MLP's mean loss in one compiled call.
+
+Pearlmutter (1994)'s R-operator, R{f} = d/dr f(theta + r v) at r = 0, applied to the training step of
+:mod:`testbed.kernels.train` (same flat layout, same forward pass, same loss rules). With V^(l), R{b}^(l) the
+blocks of v, g^(l) = dL/dx^(l) and delta^(l) = g^(l) * phi'(s^(l)):
+
+    forward (kept):   s^(l) = x^(l-1) W^(l)T + b^(l),  x^(l) = phi(s^(l));  g^(L) = dloss/dz;  g^(l-1) = delta^(l) W^(l)
+    tangents:         R{s^(l)} = x^(l-1) V^(l)T + R{x^(l-1)} W^(l)T + R{b}^(l),   R{x^(l)} = phi'(s^(l)) R{s^(l)},  R{x^(0)} = 0
+    loss:             R{g^(L)} = H_z R{z}   (:mod:`testbed.rules.curvature`)
+    backward:         R{delta^(l)} = R{g^(l)} phi'(s^(l)) + g^(l) phi''(s^(l)) R{s^(l)}
+                      (Hv)_W^(l) = R{delta^(l)}T x^(l-1) + delta^(l)T R{x^(l-1)},   (Hv)_b^(l) = sum_i R{delta^(l)}_i
+                      R{g^(l-1)} = R{delta^(l)} W^(l) + delta^(l) V^(l).
+
+The Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002) is the same pass with every term that carries
+g or delta (the net's own second derivatives) dropped. Products are BLAS (``np.dot`` inside ``@njit``); the
+activation and its derivative go through the row loops of :mod:`testbed.kernels.nn`, phi'' through
+:func:`testbed.rules.activations.second_derivative_given_value`.
+
+The rows are taken ``chunk`` at a time, each row's loss scaled by 1/N (N = all rows), so the products of the
+chunks add up to the product of the mean over all rows. The forward quantities (s, x, g per layer) do not depend
+on v: with ``cached`` buffers sized for all N rows, a call with ``prepared`` skips the forward and the gradient
+backward and runs the tangent and R-backward passes only (what a Lanczos run repeats).
+"""
+import numpy as np
+from numba import njit
+
+from ..rules import activations as activation_rules
+from ..rules import curvature as curvature_rules
+from .nn import _derivative_row
+from .targets import for_cpu
+from .train import _OPTIONS, _forward, _layer, _loss_row
+
+_loss_hessian_row = for_cpu(curvature_rules.loss_hessian_row, error_model="numpy")
+_derivative = for_cpu(activation_rules.derivative_given_value, error_model="numpy")
+_second_derivative = for_cpu(activation_rules.second_derivative_given_value, error_model="numpy")
+
+
+@njit(**_OPTIONS)
+def _second_order_row(code, param, pre_row, post_row, g_row, rs_row, rg_row):
+    """``rg_row = rg_row * phi'(s) + g_row * phi''(s) * rs_row`` (R{delta} from R{g}), with ``post_row = phi(s)``."""
+    for j in range(pre_row.size):
+        s, x = pre_row[j], post_row[j]
+        rg_row[j] = (rg_row[j] * _derivative(code, s, x, param)
+                     + g_row[j] * _second_derivative(code, s, x, param) * rs_row[j])
+
+
+@njit(**_OPTIONS)
+def _copy_rows(src, dst):
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@njit(**_OPTIONS)
+def _add_rows(src, dst):
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] += src[i, j]
+
+
+@njit(**_OPTIONS)
+def _prepare_chunk(params, x0, labels, targets, use_targets, first, widths, weight_at, bias_at, use_bias, code,
+                   param, out_linear, loss_code, inv_total, backward, pre, post, gpost, delta):
+    """Forward pass and (when ``backward``) the gradient backward of g^(l) = dL/dx^(l), kept in ``gpost``; returns
+    the chunk's share of the loss."""
+    batch = x0.shape[0]
+    depth = widths.size - 1
+    classes = widths[depth]
+    last = _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
+    z = _layer(post, last, batch, classes)
+    g = _layer(gpost, last, batch, classes)
+    loss = 0.0
+    inv_count = inv_total / classes
+    for i in range(batch):
+        row = first + i
+        loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, g)
+    offset = last
+    for l in range(depth, 1 if backward else depth + 1, -1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        d = _layer(delta, 0, batch, fan_out)
+        _copy_rows(_layer(gpost, offset, batch, fan_out), d)
+        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
+        for i in range(batch):
+            _derivative_row(layer_code, param, s[i], x[i], d[i])
+        offset -= batch * fan_in
+        np.dot(d, _layer(params, weight_at[l - 1], fan_out, fan_in), _layer(gpost, offset, batch, fan_in))
+    return loss
+
+
+@njit(**_OPTIONS)
+def _curvature_chunk(params, v, out, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
+                     inv_total, gauss_newton, pre, post, gpost, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch,
+                     wtmp):
+    """Adds the chunk's share of H v (or G v) to ``out``, from the kept s, x, g of :func:`_prepare_chunk`."""
+    batch = x0.shape[0]
+    depth = widths.size - 1
+    classes = widths[depth]
+    # tangent forward: R{s}, R{x} per layer
+    offset = 0
+    prev, rprev = x0, x0
+    for l in range(1, depth + 1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        rs = _layer(rpre, offset, batch, fan_out)
+        np.dot(prev, _layer(v, weight_at[l - 1], fan_out, fan_in).T, rs)
+        if l > 1:
+            t = _layer(scratch, 0, batch, fan_out)
+            np.dot(rprev, _layer(params, weight_at[l - 1], fan_out, fan_in).T, t)
+            _add_rows(t, rs)
+        if use_bias:
+            vb = v[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            for i in range(batch):
+                for j in range(fan_out):
+                    rs[i, j] += vb[j]
+        rx = _layer(rpost, offset, batch, fan_out)
+        _copy_rows(rs, rx)
+        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
+        for i in range(batch):
+            _derivative_row(layer_code, param, s[i], x[i], rx[i])
+        prev, rprev = x, rx
+        offset += batch * fan_out
+    last = offset - batch * classes
+    # the loss's Hessian on R{z}
+    rg = _layer(rg_a, 0, batch, classes)
+    inv_count = inv_total / classes
+    z, rz = _layer(post, last, batch, classes), _layer(rpost, last, batch, classes)
+    for i in range(batch):
+        _loss_hessian_row(loss_code, z, i, rz, inv_total, inv_count, rg)
+    # R-backward
+    offset = last
+    in_a = True
+    for l in range(depth, 0, -1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
+        rd = _layer(rdelta, 0, batch, fan_out)
+        _copy_rows(rg, rd)
+        d = _layer(delta, 0, batch, fan_out)
+        if gauss_newton:
+            for i in range(batch):
+                _derivative_row(layer_code, param, s[i], x[i], rd[i])
+        else:
+            g, rs = _layer(gpost, offset, batch, fan_out), _layer(rpre, offset, batch, fan_out)
+            _copy_rows(g, d)
+            for i in range(batch):
+                _second_order_row(layer_code, param, s[i], x[i], g[i], rs[i], rd[i])
+                _derivative_row(layer_code, param, s[i], x[i], d[i])
+        prev_offset = offset - batch * fan_in if l > 1 else 0
+        prev = _layer(post, prev_offset, batch, fan_in) if l > 1 else x0
+        out_w, tmp_w = _layer(out, weight_at[l - 1], fan_out, fan_in), _layer(wtmp, 0, fan_out, fan_in)
+        np.dot(rd.T, prev, tmp_w)
+        _add_rows(tmp_w, out_w)
+        if l > 1 and not gauss_newton:
+            np.dot(d.T, _layer(rpost, prev_offset, batch, fan_in), tmp_w)
+            _add_rows(tmp_w, out_w)
+        if use_bias:
+            out_b = out[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            for i in range(batch):
+                for j in range(fan_out):
+                    out_b[j] += rd[i, j]
+        if l > 1:
+            rg_next = _layer(rg_b if in_a else rg_a, 0, batch, fan_in)
+            np.dot(rd, _layer(params, weight_at[l - 1], fan_out, fan_in), rg_next)
+            if not gauss_newton:
+                t = _layer(scratch, 0, batch, fan_in)
+                np.dot(d, _layer(v, weight_at[l - 1], fan_out, fan_in), t)
+                _add_rows(t, rg_next)
+            rg = rg_next
+            in_a = not in_a
+            offset = prev_offset
+
+
+@njit(**_OPTIONS)
+def curvature_product_cpu(params, v, out, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias,
+                          code, param, out_linear, loss_code, gauss_newton, chunk, cached, prepared, x0, pre, post,
+                          gpost, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp):
+    """``out`` = H v (``gauss_newton`` False) or G v of the mean loss over every row of ``x_all``; returns the loss
+    (NaN when ``prepared``: the forward pass was not run again).
+
+    Rows go ``chunk`` at a time. Buffers: ``rpre``, ``rpost`` >= chunk * (d^(1) + ... + d^(L)); ``rg_a``, ``rg_b``,
+    ``delta``, ``rdelta``, ``scratch`` >= chunk * max d^(l); ``wtmp`` >= max d^(l) d^(l-1); ``x0``, ``pre``, ``post``,
+    ``gpost`` as ``rpre`` (times d^(0) for ``x0``), or for all N rows when ``cached``, in which case ``prepared``
+    says that an earlier call with the same params, rows and buffers filled them.
+    """
+    n = x_all.shape[0]
+    inputs = x_all.shape[1]
+    hidden = 0
+    for l in range(1, widths.size):
+        hidden += widths[l]
+    out[:] = 0.0
+    inv_total = 1.0 / n
+    loss = 0.0
+    start = 0
+    while start < n:
+        stop = min(start + chunk, n)
+        batch = stop - start
+        base = start if cached else 0
+        x = _layer(x0, base * inputs, batch, inputs)
+        p, q, g = pre[base * hidden:], post[base * hidden:], gpost[base * hidden:]
+        if not prepared:
+            for i in range(batch):
+                for j in range(inputs):
+                    x[i, j] = x_all[start + i, j]
+            loss += _prepare_chunk(params, x, labels, targets, use_targets, start, widths, weight_at, bias_at,
+                                   use_bias, code, param, out_linear, loss_code, inv_total, not gauss_newton, p, q, g,
+                                   delta)
+        _curvature_chunk(params, v, out, x, widths, weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
+                         inv_total, gauss_newton, p, q, g, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
+        start = stop
+    return np.nan if prepared else loss
+
+
+@njit(**_OPTIONS)
+def dense_cpu(params, matrix, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code,
+              param, out_linear, loss_code, gauss_newton, chunk, cached, x0, pre, post, gpost, rpre, rpost, rg_a,
+              rg_b, delta, rdelta, scratch, wtmp):
+    """Row j of ``matrix`` (P, P) = H e_j (or G e_j): the whole matrix in one call, the forward pass kept between
+    columns when ``cached`` (small nets: the per-call overhead of P calls would dominate)."""
+    size = params.size
+    unit = np.zeros(size, dtype=params.dtype)
+    loss = np.nan
+    for j in range(size):
+        unit[j] = 1.0
+        prepared = cached and j > 0
+        value = curvature_product_cpu(params, unit, matrix[j], x_all, labels, targets, use_targets, widths,
+                                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
+                                      gauss_newton, chunk, cached, prepared, x0, pre, post, gpost, rpre,
+                                      rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
+        if j == 0:
+            loss = value
+        unit[j] = 0.0
+    return loss
