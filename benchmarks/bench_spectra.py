@@ -8,7 +8,8 @@ dense, the worst case) and an orthogonal ReLU net (phi' = 0 on about half of eac
 product drops). Beside them, measured in the same run and interleaved: the bare products the dense computation
 needs, (L - 1) x inputs ``np.dot`` of (width x width) matrices into a preallocated output; LAPACK's SVD of
 ``inputs`` (width x width) matrices; and drawing the weights alone (``MLP.initialize``). Float64, best of
-``--repeats``. The goal of issue 12: depth 128, width 512, 16 inputs in under 5 s on 2 cores.
+``--repeats``. Set ``OPENBLAS_NUM_THREADS=1`` on a loaded machine: OpenBLAS's threads otherwise oversubscribe
+the cores and small factorisations (the orthogonal initialiser's QR) slow down tens of times. The goal of issue 12: depth 128, width 512, 16 inputs in under 5 s on 2 cores.
 """
 import argparse
 import math
@@ -82,8 +83,10 @@ def main(argv=None):
     print(f"  drawing the weights (MLP.initialize):     {best['weights only']:.2f} s")
     floor = best["bare products"] + best["bare SVDs"]
     for name in runs:
+        rest = best[name] - best["weights only"]
         print(f"  jacobian_singular_values, {name}: {best[name]:.2f} s = {best[name] / best['bare products']:.2f}x "
-              f"the bare products, {best[name] / floor:.2f}x products + SVDs")
+              f"the bare products, {best[name] / floor:.2f}x products + SVDs; without drawing the weights "
+              f"{rest:.2f} s = {rest / best['bare products']:.2f}x the bare products")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def figures(result):
     handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
     labels = [f"{law} weights (measured)" for law in laws]
     handles.append(Line2D([], [], color="0.15", linestyle="--"))
-    labels.append("theory: Fuss-Catalan (Gaussian linear), isometry (orthogonal linear)")
+    labels.append("theory: Fuss-Catalan (Gaussian linear),\nisometry sigma = 1 (orthogonal linear)")
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     out["spectra_densities"] = fig
 
@@ -275,8 +275,9 @@ def figures(result):
         ax.title.set_size(7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="0.3", linestyle="--"))
-    labels.append(f"free probability (tanh, hard tanh at q* = {p['q_star']:.3g}); bars: \u00b1 s.d. over inputs; "
-                  f"values below {floor:g} drawn at it")
+    labels.append(f"free probability\n(tanh, hard tanh at q* = {p['q_star']:.3g})")
+    handles.append(Line2D([], [], linestyle="none"))
+    labels.append(f"bars: \u00b1 s.d. over inputs\nvalues below {floor:g} drawn at it")
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     out["spectra_variance"] = fig
     return out
