@@ -10,27 +10,15 @@ row ``rz[i]`` of tangents R{z} is written to ``out[i]``:
 (Pearlmutter 1994; Schraudolph 2002 for the Gauss-Newton matrix J^T H_z J these give). Both are positive
 semi-definite, which makes the Gauss-Newton product a PSD matrix for any net.
 """
-import math
-
-from .losses import CROSS_ENTROPY
+from .losses import CROSS_ENTROPY, softmax_row
 
 
 def softmax_cross_entropy_hessian_row(z, i, rz, inv_batch, out):
     """``out[i] = (diag p - p p^T) rz[i] / B`` with ``p = softmax(z[i])``."""
     classes = z.shape[1]
-    top = z[i, 0]
-    for k in range(1, classes):
-        if z[i, k] > top:
-            top = z[i, k]
-    total = 0.0
-    for k in range(classes):
-        e = math.exp(z[i, k] - top)
-        out[i, k] = e
-        total += e
-    inv_total = 1.0 / total
+    softmax_row(z, i, out)  # out[i] = p
     p_dot = 0.0
     for k in range(classes):
-        out[i, k] = out[i, k] * inv_total  # p_k
         p_dot += out[i, k] * rz[i, k]
     for k in range(classes):
         out[i, k] = out[i, k] * (rz[i, k] - p_dot) * inv_batch

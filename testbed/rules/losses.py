@@ -21,8 +21,9 @@ CROSS_ENTROPY = 0
 MSE = 1
 
 
-def softmax_cross_entropy_row(z, i, label, inv_batch, dz):
-    """Row ``i``'s share of the mean softmax cross-entropy; ``dz[i] = (softmax(z_i) - onehot(label)) / B``."""
+def softmax_row(z, i, out):
+    """``out[i] = softmax(z[i])``; returns ``logsumexp(z[i])``. The row maximum is subtracted before
+    exponentiating, so any finite logits give finite results."""
     classes = z.shape[1]
     top = z[i, 0]
     for k in range(1, classes):
@@ -31,12 +32,20 @@ def softmax_cross_entropy_row(z, i, label, inv_batch, dz):
     total = 0.0
     for k in range(classes):
         e = math.exp(z[i, k] - top)
-        dz[i, k] = e
+        out[i, k] = e
         total += e
     inv_total = 1.0 / total
     for k in range(classes):
-        dz[i, k] = (dz[i, k] * inv_total - (1.0 if k == label else 0.0)) * inv_batch
-    return (top + math.log(total) - z[i, label]) * inv_batch
+        out[i, k] = out[i, k] * inv_total
+    return top + math.log(total)
+
+
+def softmax_cross_entropy_row(z, i, label, inv_batch, dz):
+    """Row ``i``'s share of the mean softmax cross-entropy; ``dz[i] = (softmax(z_i) - onehot(label)) / B``."""
+    log_partition = softmax_row(z, i, dz)
+    for k in range(z.shape[1]):
+        dz[i, k] = (dz[i, k] - (1.0 if k == label else 0.0)) * inv_batch
+    return (log_partition - z[i, label]) * inv_batch
 
 
 def squared_error_row(z, i, label, targets, target_row, use_targets, inv_count, dz):

@@ -249,8 +249,8 @@ MUTATIONS = [
       'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / batch', NN),
     # ---------------------------------------------------------------- training (rules/losses.py, kernels/train.py)
     M("loss-xent-onehot-sign", "testbed/rules/losses.py",
-      "dz[i, k] = (dz[i, k] * inv_total - (1.0 if k == label else 0.0)) * inv_batch",
-      "dz[i, k] = (dz[i, k] * inv_total + (1.0 if k == label else 0.0)) * inv_batch", TRAIN),
+      "dz[i, k] = (dz[i, k] - (1.0 if k == label else 0.0)) * inv_batch",
+      "dz[i, k] = (dz[i, k] + (1.0 if k == label else 0.0)) * inv_batch", TRAIN),
     M("loss-xent-no-max-shift", "testbed/rules/losses.py", "e = math.exp(z[i, k] - top)", "e = math.exp(z[i, k])",
       TRAIN),
     M("loss-mse-factor-two", "testbed/rules/losses.py", "dz[i, k] = 2.0 * diff * inv_count",
