@@ -254,5 +254,6 @@ def test_accuracy_breaks_ties_towards_the_first_class_as_argmax_does(rng):
     """All-zero parameters give equal logits: every prediction is class 0 (NumPy's argmax), so the accuracy is
     the share of label 0."""
     net = nn.MLP((4, 3, 3), "relu", bias=True, output="linear")
-    x, y = batch(rng, 20, 4, 3)
-    assert train.evaluate(net, x, y)[1] == np.mean(y == 0)
+    x = rng.standard_normal((20, 4))
+    y = np.repeat([0, 1, 2], [5, 7, 8])  # unequal class counts: first, middle and last maximum differ
+    assert train.evaluate(net, x, y)[1] == 5 / 20
