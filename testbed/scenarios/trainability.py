@@ -216,27 +216,43 @@ def figures(result):
     ax.axvline(s["critical_sigma_w2"], color="white", linestyle=":", linewidth=1.0, label=r"critical, $\chi_1 = 1$")
     ax.plot(sw2, a["trainable_depth"], color="red", marker="o", markersize=3.5, linestyle="none",
             label="trainable depth (measured)")
+    ax.grid(False)
     ax.set_ylim(depths.min() - 0.5 * (depths[1] - depths[0]) if depths.size > 1 else 0, depths.max() * 1.05)
     plotting.finish(ax, xlabel=r"weight variance $\sigma_w^2$", ylabel="depth L",
-                    title=f"tanh, {result.params['steps']} SGD steps",
-                    legend=False)
-    with plotting.style():
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
+                    title=f"tanh, {result.params['steps']} SGD steps", legend=False)
 
     ax = axes[1]
-    ratio = np.array([r["ratio"] for r in result.tables["grid"]])
-    upper = np.array([(r["first_failed_depth"] if r["first_failed_depth"] is not None else np.nan) / r["xi_c"]
-                      for r in result.tables["grid"]])
+    rows = result.tables["grid"]
+    # only sigma_w^2 whose failure lies inside the grid bracket their constant (elsewhere the grid ran out first)
+    bounded = np.array([r["first_failed_depth"] is not None and r["trainable_depth"] > 0 for r in rows])
+    ratio = np.array([r["ratio"] for r in rows])
+    upper = np.array([(r["first_failed_depth"] or np.nan) / r["xi_c"] for r in rows])
     ordered = sw2 < s["critical_sigma_w2"]
     for index, (mask, name) in enumerate(((ordered, r"ordered, $\chi_1 < 1$"), (~ordered, r"chaotic, $\chi_1 > 1$"))):
+        mask = mask & bounded
         if mask.any():
-            plotting.measured(ax, sw2[mask], ratio[mask], yerr=[np.zeros(mask.sum()),
-                                                                np.nan_to_num(upper[mask] - ratio[mask])],
-                              color=plotting.color(index), marker=plotting.marker(index), label=name)
-    ax.axhline(SCHOENHOLZ_C, color="gray", linestyle="--", linewidth=1.0, label="Schoenholz et al.: 6")
+            plotting.measured(ax, sw2[mask], ratio[mask], yerr=[np.zeros(mask.sum()), upper[mask] - ratio[mask]],
+                              color=plotting.color(index), marker=plotting.marker(index),
+                              label=name)
+    ax.axhline(SCHOENHOLZ_C, color="gray", linestyle="--", linewidth=1.0)
     ax.axvline(s["critical_sigma_w2"], color="gray", linestyle=":", linewidth=1.0)
+    ax.set_ylim(bottom=0)
     plotting.finish(ax, xlabel=r"weight variance $\sigma_w^2$", ylabel=r"trainable depth / $\xi_c$",
-                    title="bar: up to the next (failed) depth", legend_loc="upper right")
+                    legend=False)
+    from matplotlib.lines import Line2D
+
+    # the white theory lines of the heat map appear in the legend in dark grey (white on the page is invisible)
+    handles = [Line2D([], [], color="0.25", linestyle="--", linewidth=1.3),
+               Line2D([], [], color="0.25", linestyle=":", linewidth=1.0)]
+    labels = [r"$6\,\xi_c$ (theory)", r"critical, $\chi_1 = 1$"]
+    for handle, label in zip(*axes[0].get_legend_handles_labels()):
+        if label not in labels:
+            handles.append(handle)
+            labels.append(label)
+    more_handles, more_labels = ax.get_legend_handles_labels()
+    handles += more_handles + [Line2D([], [], color="gray", linestyle="--")]
+    labels += more_labels + ["Schoenholz et al.: 6"]
+    plotting.legend_below(fig, handles, labels, ncols=3)
     return {"trainability_depth": fig}
 
 
