@@ -16,9 +16,11 @@ moves its prediction off the class frequencies keeps: see ``margin`` below). The
 sigma_w^2 is the largest grid depth up to which every depth trains (:func:`trainable_depth`); the table puts it
 beside xi_c and their ratio.
 
-With a short budget the constant is smaller than 6 and differs between the phases (measured with the preset:
-see the README's claims table): the deep nets of the ordered phase (chi_1 < 1) still learn slowly where the
-chaotic ones (whose gradients explode and whose inputs decorrelate) stall earlier at the same xi_c.
+With a short budget the constant differs between the phases. Measured with the defaults (300 steps, seed 0):
+trainable depth / xi_c = 7.4 to 10.9 in the ordered phase (sigma_w^2 0.6 to 1.2) and 2.5 to 4.0 in the chaotic
+one (2.25 to 8): the deep ordered nets, whose gradients only vanish, still creep along, while the chaotic ones,
+whose gradients grow as chi_1^L, stall earlier at the same xi_c. Near the critical point xi_c diverges and the
+step budget, not xi_c, limits the depth (the ratio falls towards 0 there).
 
 Figure ``trainability_depth``: the heat map of the final training loss over (sigma_w^2, depth) with the
 ``6 xi_c`` curve of the theory and the measured trainable depths drawn over it; beside it the ratio
