@@ -226,7 +226,8 @@ def figures(result):
         chosen = [q for q in points if q["origin"] == origin]
         if chosen:
             ax.scatter([q["loss"] for q in chosen], [q["index"] for q in chosen], s=14, color=plotting.color(index),
-                       marker=plotting.marker(index), label=f"from {origin}")
+                       marker=plotting.marker(index),
+                       label="from the initialisation" if origin == "init" else f"from {plotting.paper_name(origin)}'s path")
     plotting.finish(ax, xlabel="training loss at the critical point", ylabel="index (fraction of $\\lambda<0$)",
                     title=f"Spearman $\\rho$ = {result.summary['spearman_rho']:.2f}")
     out["critical_index_loss"] = fig
@@ -234,7 +235,7 @@ def figures(result):
     fig, axes = plotting.figure(1, 3, figsize=(6.75, 2.4))
     for index, name in enumerate(OPTIMIZERS):
         curve = result.arrays[f"curve_{name}"]
-        label = name.replace("_", "-").replace("saddle-free-newton", "SFN")
+        label = plotting.paper_name(name)
         axes[0].plot(curve[:, 0], curve[:, 1], color=plotting.color(index), label=label)
         axes[1].plot(curve[:, 0], curve[:, 2], color=plotting.color(index), marker=plotting.marker(index),
                      markersize=3, label=label)
