@@ -256,7 +256,8 @@ def figures(result):
     grid = result.arrays["plane_grid"]
     levels = np.quantile(result.arrays["plane_loss"], np.linspace(0.0, 1.0, 15))
     contour = axes[1].contour(grid, grid, result.arrays["plane_loss"].T, levels=np.unique(levels), linewidths=0.8)
-    axes[1].clabel(contour, contour.levels[::2], fontsize=7, fmt="%.2f")
+    labels = axes[1].clabel(contour, contour.levels[::2], fontsize=7, fmt="%.2f")
+    _drop_labels_at_the_edge(fig, axes[1], labels)
     path = result.arrays["path_projected"]
     axes[1].plot(path[:, 0], path[:, 1], color="k", marker="o", markersize=3, linewidth=1.0)
     ratios = result.arrays["pca_ratios"]
@@ -264,6 +265,25 @@ def figures(result):
                     ylabel=f"PC 2 ({100 * ratios[1]:.0f}%)", legend=False)
     out["critical_slices"] = fig
     return out
+
+
+#: Contour labels closer than this to the edge of their axes (points) are dropped: they could run off the page.
+LABEL_MARGIN_PT = 4.0
+
+
+def _drop_labels_at_the_edge(fig, ax, labels):
+    """Remove the contour labels that do not lie inside ``ax`` with LABEL_MARGIN_PT to spare (matplotlib places
+    them along the lines, some at the border, where a label can stick out of the page)."""
+    from .. import plotting
+
+    renderer = plotting._renderer(fig)
+    margin = LABEL_MARGIN_PT * fig.dpi / 72.0
+    frame = ax.get_window_extent(renderer)
+    for label in labels:
+        box = label.get_window_extent(renderer)
+        if (box.x0 < frame.x0 + margin or box.x1 > frame.x1 - margin or box.y0 < frame.y0 + margin
+                or box.y1 > frame.y1 - margin):
+            label.remove()
 
 
 def plot(result, out_dir):

@@ -235,6 +235,8 @@ def figures(result):
                 ax.set_title(f"depth {depth}", fontsize=7)
             if k == 0:
                 ax.set_ylabel(f"{act}\ndensity", fontsize=7)
+            else:  # the same y range in every panel of a row: its scale is read off the first column
+                ax.tick_params(labelleft=False)
             if i == len(acts) - 1:
                 ax.set_xlabel(r"$\log_{10}\sigma$", fontsize=7)
     handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
