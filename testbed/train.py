@@ -269,13 +269,23 @@ def _check_dataset(dataset, net):
             np.ascontiguousarray(dataset.x_test, dtype=net.dtype), dataset.y_test)
 
 
+def _eval_steps(steps, eval_every):
+    """The steps after which a run is evaluated: 0, every ``eval_every``-th and the last; none for 0."""
+    if eval_every == 0:
+        return set()
+    return set(range(0, steps + 1, eval_every)) | {steps}
+
+
 def _check_common(steps, batch, seed, eval_every, on_divergence, n_train):
     steps = backends.check_positive_int(steps, "steps")
     batch = backends.check_positive_int(batch, "batch")
     if batch > n_train:
         raise ValueError(f"batch must be at most the training split's {n_train} examples, got {batch}")
     seed = backends.check_seed(seed)
-    eval_every = steps if eval_every is None else backends.check_positive_int(eval_every, "eval_every")
+    if eval_every is None:
+        eval_every = steps
+    elif not (isinstance(eval_every, (int, np.integer)) and not isinstance(eval_every, bool) and eval_every == 0):
+        eval_every = backends.check_positive_int(eval_every, "eval_every")
     if on_divergence not in ON_DIVERGENCE:
         raise ValueError(f"on_divergence must be one of {', '.join(map(repr, ON_DIVERGENCE))}, got {on_divergence!r}")
     return steps, batch, seed, eval_every
@@ -309,7 +319,7 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
     """Train ``net`` in place on ``dataset`` with ``optimizer`` for ``steps`` minibatch steps; return a :class:`History`.
 
     ``batch`` rows per step from a Philox permutation per epoch keyed by (``seed``, epoch); ``eval_every`` steps
-    (default: only before and after training) the loss and accuracy on both whole splits are taken, and with
+    (default: only before and after training; 0: never) the loss and accuracy on both whole splits are taken, and with
     ``record_layers`` the per-layer statistics of :class:`History`. The backend is the net's (the optimizer's
     must agree). A non-finite loss stops the run (``on_divergence="stop"``: ``History.diverged_at``) or raises
     :class:`DivergenceError` (``"raise"``).
@@ -331,7 +341,7 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
     train_loss = np.full(steps, math.nan)
     evals, records = [], []
     diverged_at = None
-    eval_at = set(range(0, steps + 1, eval_every)) | {steps}
+    eval_at = _eval_steps(steps, eval_every)
 
     def take_eval(t):
         test = evaluate(net, x_test, y_test, loss=loss)
@@ -339,7 +349,8 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
         evals.append((t, *test, *train))
 
     started = time.perf_counter()
-    take_eval(0)
+    if 0 in eval_at:
+        take_eval(0)
     with _progress(steps, progress, "fit") as bar:
         for t in range(1, steps + 1):
             value = step(x_train, y_train, batches.rows(t))
@@ -481,7 +492,7 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
     train_loss = np.full((count, steps), math.nan)
     diverged = [None] * count
     evals = [[] for _ in range(count)]
-    eval_at = set(range(0, steps + 1, eval_every)) | {steps}
+    eval_at = _eval_steps(steps, eval_every)
     rows = np.empty((count, batch), dtype=np.int64)
     coefficients = np.empty((count, 4), dtype=dtype)
 
@@ -498,7 +509,8 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
 
     started = time.perf_counter()
     with _single_threaded_blas():
-        take_eval(0)
+        if 0 in eval_at:
+            take_eval(0)
         with _progress(steps, progress, f"fit_many ({count} nets)") as bar:
             for t in range(1, steps + 1):
                 for k in range(count):

@@ -257,3 +257,13 @@ def test_accuracy_breaks_ties_towards_the_first_class_as_argmax_does(rng):
     x = rng.standard_normal((20, 4))
     y = np.repeat([0, 1, 2], [5, 7, 8])  # unequal class counts: first, middle and last maximum differ
     assert train.evaluate(net, x, y)[1] == 5 / 20
+
+
+def test_eval_every_zero_never_evaluates(rng):
+    dataset = tiny_dataset(rng)
+    history = train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=0,
+                        progress=False)
+    assert history.eval_steps.size == 0 and history.record_steps.size == 0 and history.train_loss.size == 3
+    with pytest.raises(ValueError, match="eval_every"):
+        train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=-1,
+                  progress=False)
