@@ -269,7 +269,7 @@ def figures(result):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_ylim(floor / 2, None)
-        plotting.finish(ax, xlabel="depth $L$", ylabel=r"Var of $\sigma^2$ ($\sigma^2_{JJ^T}$)" if j == 0 else "",
+        plotting.finish(ax, xlabel="depth $L$", ylabel=r"variance of $\sigma^2$ (eigenvalues of $JJ^T$)" if j == 0 else "",
                         title=f"{law} weights", legend=False)
         ax.tick_params(labelsize=7)
         ax.xaxis.label.set_size(7)
