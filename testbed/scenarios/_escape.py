@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
+from . import common
 
 #: Optimizer names the escape scenarios accept, with what each builds (PyTorch's hyperparameter names).
 OPTIMIZERS = {
@@ -58,14 +59,7 @@ def make_optimizer(name, lr, *, mu=0.9, betas=None, schedule=None):
     return optim.Adam(lr=lr, amsgrad=(key == "amsgrad"), **adam_options, **extra)
 
 
-def check_list(value, name, item_check):
-    """A non-empty list, each item passed through ``item_check``; ValueError naming ``name`` otherwise."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        value = [value]
-    items = [item_check(item) for item in value]
-    if not items:
-        raise ValueError(f"{name} must not be empty")
-    return items
+check_list = common.check_list
 
 
 def positive_list(value, name):

@@ -44,6 +44,17 @@ def merge_params(defaults, quick_overrides, quick, params):
     return merged
 
 
+def check_list(value, name, item_check=None):
+    """A non-empty list (a single value becomes a list of one), each item passed through ``item_check``;
+    ValueError naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        value = [value]
+    items = [item if item_check is None else item_check(item) for item in value]
+    if not items:
+        raise ValueError(f"{name} must not be empty")
+    return items
+
+
 def comma_list(item_type=str):
     """An argparse ``type`` that parses ``"a,b,c"`` into a list of ``item_type`` (spaces around items ignored)."""
 

@@ -72,9 +72,9 @@ def validate(p):
     if p["activation"] != "tanh":
         raise ValueError(f"activation must be 'tanh' (the study of Schoenholz et al. 2017), got {p['activation']!r}")
     p["sigma_w2"] = sorted(backends.check_finite(v, "sigma_w2", minimum=0.0, strict=True)
-                           for v in _as_list(p["sigma_w2"], "sigma_w2"))
+                           for v in common.check_list(p["sigma_w2"], "sigma_w2"))
     p["sigma_b2"] = backends.check_finite(p["sigma_b2"], "sigma_b2", minimum=0.0)
-    p["depths"] = sorted(backends.check_positive_int(d, "depths") for d in _as_list(p["depths"], "depths"))
+    p["depths"] = sorted(backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths"))
     if p["depths"][0] < 2:
         raise ValueError("depths must be at least 2 (a hidden layer and the output layer)")
     if len(set(p["depths"])) != len(p["depths"]) or len(set(p["sigma_w2"])) != len(p["sigma_w2"]):
@@ -84,19 +84,8 @@ def validate(p):
     p["lr"] = backends.check_finite(p["lr"], "lr", minimum=0.0, strict=True)
     p["margin"] = backends.check_finite(p["margin"], "margin", minimum=0.0, strict=True)
     p["seed"] = backends.check_seed(p["seed"])
-    if p["backend"] not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"backend must be one of 'cpu', 'cuda', 'auto', got {p['backend']!r}")
-    p["backend"] = backends.resolve(p["backend"])
+    p["backend"] = backends.resolve(p["backend"])  # a ValueError naming the choices for an unknown name
     return p
-
-
-def _as_list(value, name):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        value = [value]
-    value = list(value)
-    if not value:
-        raise ValueError(f"{name} must name at least one value")
-    return value
 
 
 def trainable_depth(depths, trained):

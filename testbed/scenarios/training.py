@@ -86,7 +86,7 @@ def validate(p):
     for key in ("width", "seeds", "steps", "batch", "optimizer_depth", "sigmoid_depth", "sigmoid_width",
                 "sigmoid_batch", "record_every"):
         p[key] = backends.check_positive_int(p[key], key)
-    p["depths"] = [backends.check_positive_int(d, "depths") for d in _as_list(p["depths"], "depths")]
+    p["depths"] = [backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths")]
     if min(p["depths"]) < 2 or p["optimizer_depth"] < 2 or p["sigmoid_depth"] < 2:
         raise ValueError("depths, optimizer_depth and sigmoid_depth must be at least 2 (a hidden layer and the "
                          "output layer)")
@@ -96,27 +96,16 @@ def validate(p):
     p["optimizers"] = _names(p["optimizers"], "optimizers", tuple(OPTIMIZER_SETTINGS))
     for key in ("lr", "sigmoid_lr"):
         p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
-    p["dead_biases"] = [backends.check_finite(b, "dead_biases") for b in _as_list(p["dead_biases"], "dead_biases")]
+    p["dead_biases"] = [backends.check_finite(b, "dead_biases") for b in common.check_list(p["dead_biases"], "dead_biases")]
     if any(b >= 0.0 for b in p["dead_biases"]):
         raise ValueError(f"dead_biases must be negative (bias 0 is the study's control), got {p['dead_biases']}")
     p["seed"] = backends.check_seed(p["seed"])
-    if p["backend"] not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"backend must be one of 'cpu', 'cuda', 'auto', got {p['backend']!r}")
-    p["backend"] = backends.resolve(p["backend"])
+    p["backend"] = backends.resolve(p["backend"])  # a ValueError naming the choices for an unknown name
     return p
 
 
-def _as_list(value, name):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        value = [value]
-    value = list(value)
-    if not value:
-        raise ValueError(f"{name} must name at least one value")
-    return value
-
-
 def _names(values, name, choices):
-    values = _as_list(values, name)
+    values = common.check_list(values, name)
     for value in values:
         if not isinstance(value, str) or value not in choices:
             raise backends.unknown_name_error(name[:-1] if name.endswith("s") else name, value, tuple(choices))
