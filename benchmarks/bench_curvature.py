@@ -16,6 +16,7 @@ float32 and float64 in the same run, 2 threads (Numba, BLAS and PyTorch):
 Best of ``--repeats`` timings, the sides interleaved so that all see the same machine load; wall-clock and
 process CPU time (all threads) are both reported, the CPU time being the steadier on a shared machine.
 """
+
 import argparse
 import os
 import time
@@ -52,8 +53,11 @@ def ratio(a, b):
 def torch_lanczos(torch, net, x, y, start, iterations):
     """PyHessian's products in a Lanczos loop of the same algorithm as curvature.lanczos."""
     dtype = torch.float32 if net.dtype == np.float32 else torch.float64
-    params = [torch.tensor(p, dtype=dtype, requires_grad=True) for l in range(1, net.depth + 1)
-              for p in (net.weights(l).copy(), net.biases(l).copy())]
+    params = [
+        torch.tensor(p, dtype=dtype, requires_grad=True)
+        for l in range(1, net.depth + 1)
+        for p in (net.weights(l).copy(), net.biases(l).copy())
+    ]
     h = torch.tensor(x, dtype=dtype)
     for l in range(net.depth):
         h = torch.nn.functional.linear(h, params[2 * l], params[2 * l + 1])
@@ -77,7 +81,7 @@ def torch_lanczos(torch, net, x, y, start, iterations):
             w -= beta[-1] * basis[j - 1]
         for _ in range(2):  # the same reorthogonalisation as curvature.lanczos
             before = torch.linalg.norm(w)
-            w -= basis[:j + 1].T @ (basis[:j + 1] @ w)
+            w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
             b = float(torch.linalg.norm(w))
             if b > curvature.REORTH_DROP * before:
                 break
@@ -97,6 +101,7 @@ def main(argv=None):
     numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
     try:
         import torch
+
         torch.set_num_threads(THREADS)
     except ImportError:
         torch = None
@@ -113,9 +118,10 @@ def main(argv=None):
             op(v)  # compile, and keep the forward pass
             curvature.hvp(net, x, y, v)
             train.loss_and_grad(net, x, y)
-            grad, product, kept = best_times([lambda: train.loss_and_grad(net, x, y),
-                                              lambda: curvature.hvp(net, x, y, v),
-                                              lambda: op(v)], args.repeats)
+            grad, product, kept = best_times(
+                [lambda: train.loss_and_grad(net, x, y), lambda: curvature.hvp(net, x, y, v), lambda: op(v)],
+                args.repeats,
+            )
             name = np.dtype(dtype).name
             print(f"{name}: {net.size:,} parameters, batch {args.batch}, {THREADS} threads")
             print(f"  {show('loss_and_grad', grad)}")
@@ -134,11 +140,14 @@ def main(argv=None):
             alpha_ours = ours()
             alpha_torch = torch_lanczos(torch, net, x, y, start, args.iterations)
             lanczos_time, torch_time = best_times(
-                [ours, lambda: torch_lanczos(torch, net, x, y, start, args.iterations)], args.repeats)
+                [ours, lambda: torch_lanczos(torch, net, x, y, start, args.iterations)], args.repeats
+            )
             agree = np.max(np.abs(alpha_ours - alpha_torch)) / np.max(np.abs(alpha_torch))
             print(f"  {show(f'{args.iterations} Lanczos steps', lanczos_time)}")
-            print(f"  {show('PyTorch double backward', torch_time)}: speed-up {ratio(torch_time, lanczos_time)}, "
-                  f"goal >= 1.5; alphas agree to {agree:.1e}")
+            print(
+                f"  {show('PyTorch double backward', torch_time)}: speed-up {ratio(torch_time, lanczos_time)}, "
+                f"goal >= 1.5; alphas agree to {agree:.1e}"
+            )
 
 
 if __name__ == "__main__":

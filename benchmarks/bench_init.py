@@ -9,6 +9,7 @@ their output. Prints the best of ``--repeats`` (the machine is shared: the best 
 and the speed ratio NumPy time / testbed time (above 1: testbed is faster). Goals: >= 0.5 with one thread,
 > 1 with two.
 """
+
 import argparse
 import time
 
@@ -53,10 +54,13 @@ def main(argv=None):
     print(f"  numpy standard_normal         {numpy_time * 1e3:8.1f} ms  {draws / numpy_time / 1e6:7.1f} M/s")
     for threads in thread_counts:
         ours = best[threads]
-        print(f"  testbed he_normal, {threads} thread{'s' if threads > 1 else ' '} {ours * 1e3:8.1f} ms  "
-              f"{draws / ours / 1e6:7.1f} M/s  ratio (numpy time / testbed time) {numpy_time / ours:5.2f}")
+        print(
+            f"  testbed he_normal, {threads} thread{'s' if threads > 1 else ' '} {ours * 1e3:8.1f} ms  "
+            f"{draws / ours / 1e6:7.1f} M/s  ratio (numpy time / testbed time) {numpy_time / ours:5.2f}"
+        )
     if len(thread_counts) < 2:
         print(f"  (only {numba.config.NUMBA_NUM_THREADS} Numba thread available: no 2-thread measurement)")
+
 
 if __name__ == "__main__":
     main()

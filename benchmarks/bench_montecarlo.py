@@ -13,6 +13,7 @@ Timings on a shared machine are noisy: the three configurations (NumPy, Numba on
 turn, ``--repeats`` rounds, so that a slow spell of the machine hits all of them alike; the best time of each
 is reported, and the ratios of the medians beside those of the bests.
 """
+
 import argparse
 import time
 
@@ -49,8 +50,17 @@ def numpy_escape_times(trials, seed=0):
 
 def numba_escape_times(trials, seed=0):
     f = landscapes.saddle(dim=DIM, negative=1, gamma=1.0)
-    r = montecarlo.escape_times(f, optim.SGD(lr=LR), trials=trials, noise=SIGMA, radius=RADIUS, start="saddle",
-                                max_steps=MAX_STEPS, seed=seed, backend="cpu")
+    r = montecarlo.escape_times(
+        f,
+        optim.SGD(lr=LR),
+        trials=trials,
+        noise=SIGMA,
+        radius=RADIUS,
+        start="saddle",
+        max_steps=MAX_STEPS,
+        seed=seed,
+        backend="cpu",
+    )
     return r.steps, r.escaped
 
 
@@ -65,6 +75,7 @@ def with_threads(threads, function):
     def run():
         numba.set_num_threads(threads)
         return function()
+
     return run
 
 
@@ -96,21 +107,31 @@ def main():
     numpy_steps, _ = results["numpy"]
     steps, escaped = results["two"]
 
-    print(f"d={DIM} saddle, {args.trials} trials, SGD lr={LR}, noise std={SIGMA}, R={RADIUS}, from the saddle; "
-          f"{args.repeats} rounds")
-    print(f"  median escape step: numba {np.median(steps):.0f} (escaped {escaped.mean():.3f}), "
-          f"numpy {np.median(numpy_steps):.0f}")
+    print(
+        f"d={DIM} saddle, {args.trials} trials, SGD lr={LR}, noise std={SIGMA}, R={RADIUS}, from the saddle; "
+        f"{args.repeats} rounds"
+    )
+    print(
+        f"  median escape step: numba {np.median(steps):.0f} (escaped {escaped.mean():.3f}), "
+        f"numpy {np.median(numpy_steps):.0f}"
+    )
     print(f"  numpy (vectorised, ziggurat normals):  best {best['numpy']:7.3f} s  median {median['numpy']:7.3f} s")
     print(f"  numba, 1 thread:                       best {best['one']:7.3f} s  median {median['one']:7.3f} s")
     print(f"  numba, {threads} threads:                      best {best['two']:7.3f} s  median {median['two']:7.3f} s")
-    print(f"  speed-up vs numpy on {threads} threads: best {best['numpy'] / best['two']:5.2f}x, "
-          f"median {median['numpy'] / median['two']:5.2f}x  (goal >= 5)")
-    print(f"  speed-up from 1 to {threads} threads:    best {best['one'] / best['two']:5.2f}x, "
-          f"median {median['one'] / median['two']:5.2f}x  (goal >= 1.7)")
+    print(
+        f"  speed-up vs numpy on {threads} threads: best {best['numpy'] / best['two']:5.2f}x, "
+        f"median {median['numpy'] / median['two']:5.2f}x  (goal >= 5)"
+    )
+    print(
+        f"  speed-up from 1 to {threads} threads:    best {best['one'] / best['two']:5.2f}x, "
+        f"median {median['one'] / median['two']:5.2f}x  (goal >= 1.7)"
+    )
     # On a machine shared with other jobs the wall times above measure the load as much as the code; CPU time
     # per unit of work does not depend on it (a perfect 2-thread run divides the wall time by 2 at equal CPU).
-    print(f"  CPU-time ratio numpy / numba (1 thread): {best_cpu['numpy'] / best_cpu['one']:5.2f}x; "
-          f"numba CPU time {threads} threads / 1 thread: {best_cpu['two'] / best_cpu['one']:5.2f}")
+    print(
+        f"  CPU-time ratio numpy / numba (1 thread): {best_cpu['numpy'] / best_cpu['one']:5.2f}x; "
+        f"numba CPU time {threads} threads / 1 thread: {best_cpu['two'] / best_cpu['one']:5.2f}"
+    )
 
 
 if __name__ == "__main__":

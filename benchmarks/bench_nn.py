@@ -9,6 +9,7 @@ products per layer, ``np.dot(delta, W, out)`` and ``np.dot(delta.T, x, out)``. f
 (the machine is shared: the best run is the least disturbed one; the two are interleaved). The goal is a ratio
 <= 1.15. Sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it (see the comment below).
 """
+
 import argparse
 import os
 import time
@@ -50,8 +51,9 @@ def main(argv=None):
     net = nn.MLP(widths, "relu", dtype=dtype).initialize("he_normal", seed=3)
     weights = [net.weights(l) for l in range(1, args.depth + 1)]
     buffers = [np.empty((args.batch, args.width), dtype=dtype) for _ in range(2)]
-    kept = [x] + [np.abs(rng.normal((args.batch, args.width), seed=4, step=l, dtype=dtype)) * 0.1
-                  for l in range(1, args.depth)]
+    kept = [x] + [
+        np.abs(rng.normal((args.batch, args.width), seed=4, step=l, dtype=dtype)) * 0.1 for l in range(1, args.depth)
+    ]
     weight_grad = np.empty((args.width, args.width), dtype=dtype)
 
     def bare_forward():
@@ -70,8 +72,10 @@ def main(argv=None):
                 np.dot(delta, weights[l - 1], out=out)
                 delta = out
 
-    print(f"depth {args.depth}, width {args.width}, batch {args.batch}, float32, best of {args.repeats}, "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    print(
+        f"depth {args.depth}, width {args.width}, batch {args.batch}, float32, best of {args.repeats}, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    )
     bare_forward(), bare_backward()
     for name in args.activations.split(","):
         model = nn.MLP(widths, name, dtype=dtype)

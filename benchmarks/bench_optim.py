@@ -10,6 +10,7 @@ the least disturbed), its bandwidth, and the ratios the issue asks for: fused Ad
 on the CPU is printed beside them when torch is importable. ``--gpu`` also times the CUDA kernel on device arrays
 (needs a GPU).
 """
+
 import argparse
 import math
 import time
@@ -117,8 +118,9 @@ def main(argv=None):
 
     contenders = {
         "same-traffic kernel": lambda: same_traffic(w2, g, m2, v2, half, half),
-        "fused Adam kernel": lambda: kernels.step_cpu(spec.code, hyper32, *coefficients, w, g, m, v, placeholder, 2,
-                                                      optim.CPU_CHUNK),
+        "fused Adam kernel": lambda: kernels.step_cpu(
+            spec.code, hyper32, *coefficients, w, g, m, v, placeholder, 2, optim.CPU_CHUNK
+        ),
         "Adam.step (with NaN check)": lambda: adam.step(w, g, state),
         "NumPy in-place Adam": lambda: numpy_adam.step(w3, g, m3, v3),
     }
@@ -127,19 +129,28 @@ def main(argv=None):
         contenders["torch Adam(fused=True)"] = torch_step
     best, median = best_times(contenders, args.repeats)
 
-    print(f"Adam step on {n:,} float32 parameters, {numba.get_num_threads()} threads, {args.repeats} interleaved "
-          "rounds: best (median)")
+    print(
+        f"Adam step on {n:,} float32 parameters, {numba.get_num_threads()} threads, {args.repeats} interleaved "
+        "rounds: best (median)"
+    )
     for name in contenders:
-        print(f"  {name:28s} {best[name] * 1e3:8.2f} ms ({median[name] * 1e3:8.2f})   "
-              f"{BYTES_PER_PARAMETER * n / best[name] / 1e9:6.1f} GB/s")
+        print(
+            f"  {name:28s} {best[name] * 1e3:8.2f} ms ({median[name] * 1e3:8.2f})   "
+            f"{BYTES_PER_PARAMETER * n / best[name] / 1e9:6.1f} GB/s"
+        )
     for label, times in (("best", best), ("median", median)):
         fused = times["fused Adam kernel"]
-        print(f"[{label}] fused Adam kernel / same-traffic kernel speed: {times['same-traffic kernel'] / fused:.2f} "
-              f"(target >= 0.90); Adam.step with the NaN check: "
-              f"{times['same-traffic kernel'] / times['Adam.step (with NaN check)']:.2f}; "
-              f"vs NumPy in-place Adam: {times['NumPy in-place Adam'] / fused:.1f}x (target >= 4x)"
-              + (f"; vs torch Adam(fused=True): {times['torch Adam(fused=True)'] / fused:.2f}x"
-                 if torch_step is not None else ""))
+        print(
+            f"[{label}] fused Adam kernel / same-traffic kernel speed: {times['same-traffic kernel'] / fused:.2f} "
+            f"(target >= 0.90); Adam.step with the NaN check: "
+            f"{times['same-traffic kernel'] / times['Adam.step (with NaN check)']:.2f}; "
+            f"vs NumPy in-place Adam: {times['NumPy in-place Adam'] / fused:.1f}x (target >= 4x)"
+            + (
+                f"; vs torch Adam(fused=True): {times['torch Adam(fused=True)'] / fused:.2f}x"
+                if torch_step is not None
+                else ""
+            )
+        )
     if torch_step is None:
         print("torch is not installed: no torch Adam(fused=True) comparison")
 
@@ -164,11 +175,14 @@ def main(argv=None):
             kernels.step_gpu()[blocks, threads](spec.code, hyper32, *coefficients, dw, dg, *gpu_state.slots, 2)
             cuda.synchronize()
 
-        gpu_best, gpu_median = best_times({"CUDA Adam kernel": gpu_kernel_only, "CUDA Adam.step": gpu_step},
-                                          args.repeats)
+        gpu_best, gpu_median = best_times(
+            {"CUDA Adam kernel": gpu_kernel_only, "CUDA Adam.step": gpu_step}, args.repeats
+        )
         for name, seconds in gpu_best.items():
-            print(f"  {name:28s} {seconds * 1e3:8.3f} ms ({gpu_median[name] * 1e3:8.3f})   "
-                  f"{BYTES_PER_PARAMETER * n / seconds / 1e9:6.1f} GB/s")
+            print(
+                f"  {name:28s} {seconds * 1e3:8.3f} ms ({gpu_median[name] * 1e3:8.3f})   "
+                f"{BYTES_PER_PARAMETER * n / seconds / 1e9:6.1f} GB/s"
+            )
 
 
 if __name__ == "__main__":

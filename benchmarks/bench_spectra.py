@@ -9,8 +9,10 @@ product drops). Beside them, measured in the same run and interleaved: the bare 
 needs, (L - 1) x inputs ``np.dot`` of (width x width) matrices into a preallocated output; LAPACK's SVD of
 ``inputs`` (width x width) matrices; and drawing the weights alone (``MLP.initialize``). Float64, best of
 ``--repeats``. Set ``OPENBLAS_NUM_THREADS=1`` on a loaded machine: OpenBLAS's threads otherwise oversubscribe
-the cores and small factorisations (the orthogonal initialiser's QR) slow down tens of times. The goal of issue 12: depth 128, width 512, 16 inputs in under 5 s on 2 cores.
+the cores and small factorisations (the orthogonal initialiser's QR) slow down tens of times. The goal of issue
+12: depth 128, width 512, 16 inputs in under 5 s on 2 cores.
 """
+
 import argparse
 import math
 import os
@@ -32,8 +34,9 @@ def cases(width):
     sigma_w2, sigma_b2 = theory.critical_point("tanh", Q_STAR)
     input_var = theory.fixed_point_input_var("tanh", Q_STAR, sigma_w2, sigma_b2)
     return {
-        "tanh (dense)": dict(init="orthogonal", activation="tanh", input_var=input_var, bias_var=sigma_b2,
-                             gain=math.sqrt(sigma_w2)),
+        "tanh (dense)": dict(
+            init="orthogonal", activation="tanh", input_var=input_var, bias_var=sigma_b2, gain=math.sqrt(sigma_w2)
+        ),
         "relu (rows dropped)": dict(init="orthogonal", activation="relu", gain=math.sqrt(2.0)),
     }
 
@@ -58,35 +61,56 @@ def main(argv=None):
         for _ in range(inputs):
             np.linalg.svd(b, compute_uv=False)
 
-    runs = {name: (lambda kwargs=kwargs: spectra.jacobian_singular_values(
-        kwargs["init"], kwargs["activation"], depth, n, batch=inputs, seed=1,
-        **{k: v for k, v in kwargs.items() if k not in ("init", "activation")})) for name, kwargs in cases(n).items()}
+    runs = {
+        name: (
+            lambda kwargs=kwargs: spectra.jacobian_singular_values(
+                kwargs["init"],
+                kwargs["activation"],
+                depth,
+                n,
+                batch=inputs,
+                seed=1,
+                **{k: v for k, v in kwargs.items() if k not in ("init", "activation")},
+            )
+        )
+        for name, kwargs in cases(n).items()
+    }
 
     def init_only():
         nn.MLP((n,) * (depth + 1), "tanh").initialize("orthogonal", seed=1)
 
-    for run in runs.values():  # compile and warm up on a small net
+    for _ in runs:  # compile and warm up on a small net
         spectra.jacobian_singular_values("orthogonal", "tanh", 2, 8, batch=2)
     best = {}
     for _ in range(args.repeats):
-        for name, function in [("bare products", bare_products), ("bare SVDs", bare_svds),
-                               ("weights only", init_only), *runs.items()]:
+        for name, function in [
+            ("bare products", bare_products),
+            ("bare SVDs", bare_svds),
+            ("weights only", init_only),
+            *runs.items(),
+        ]:
             start = time.perf_counter()
             function()
             best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
     flops = 2.0 * n**3 * (depth - 1) * inputs
-    print(f"depth {depth}, width {n}, {inputs} inputs, float64, best of {args.repeats}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"  bare products ({(depth - 1) * inputs} np.dot {n}x{n}): {best['bare products']:.2f} s "
-          f"({flops / best['bare products'] / 1e9:.1f} GFLOP/s)")
+    print(
+        f"depth {depth}, width {n}, {inputs} inputs, float64, best of {args.repeats}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  bare products ({(depth - 1) * inputs} np.dot {n}x{n}): {best['bare products']:.2f} s "
+        f"({flops / best['bare products'] / 1e9:.1f} GFLOP/s)"
+    )
     print(f"  bare SVDs ({inputs} of {n}x{n}):              {best['bare SVDs']:.2f} s")
     print(f"  drawing the weights (MLP.initialize):     {best['weights only']:.2f} s")
     floor = best["bare products"] + best["bare SVDs"]
     for name in runs:
         rest = best[name] - best["weights only"]
-        print(f"  jacobian_singular_values, {name}: {best[name]:.2f} s = {best[name] / best['bare products']:.2f}x "
-              f"the bare products, {best[name] / floor:.2f}x products + SVDs; without drawing the weights "
-              f"{rest:.2f} s = {rest / best['bare products']:.2f}x the bare products")
+        print(
+            f"  jacobian_singular_values, {name}: {best[name]:.2f} s = {best[name] / best['bare products']:.2f}x "
+            f"the bare products, {best[name] / floor:.2f}x products + SVDs; without drawing the weights "
+            f"{rest:.2f} s = {rest / best['bare products']:.2f}x the bare products"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Cases (float32, the issue's sizes):
 Each contender's time is the best of ``--repeats`` interleaved rounds (the machine is shared: the best is the least
 disturbed). PyTorch is optional (``pip install torch==2.13.0+cpu``); without it only the BLAS ratio is printed.
 """
+
 import argparse
 import time
 
@@ -123,14 +124,17 @@ def run_single(case, repeats, have_torch):
     for fn in contenders.values():  # compile and warm up
         fn()
     best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
-    print(f"\n{case}: width {p['width']}, depth {p['depth']}, batch {p['batch']}, float32, "
-          f"{numba.get_num_threads()} threads")
+    print(
+        f"\n{case}: width {p['width']}, depth {p['depth']}, batch {p['batch']}, float32, "
+        f"{numba.get_num_threads()} threads"
+    )
     for name, seconds in best.items():
         print(f"  {name:12s} {seconds * 1e3:9.3f} ms per step")
     print(f"  testbed / blas chain: {best['testbed'] / best['blas chain']:.2f}x the time (goal <= 1.2 for big)")
     if have_torch:
-        print(f"  speed vs pytorch: {best['pytorch'] / best['testbed']:.2f}x (goal >= "
-              f"{'1.0' if case == 'big' else '2'})")
+        print(
+            f"  speed vs pytorch: {best['pytorch'] / best['testbed']:.2f}x (goal >= {'1.0' if case == 'big' else '2'})"
+        )
 
 
 def run_many(repeats, have_torch, steps=20):
@@ -139,8 +143,7 @@ def run_many(repeats, have_torch, steps=20):
     nets = [make_net(p["width"], p["depth"], seed=k) for k in range(p["nets"])]
 
     def ours():
-        train.fit_many(nets, dataset, optim.Adam(lr=1e-3), steps=steps, batch=p["batch"], progress=False,
-                       eval_every=0)
+        train.fit_many(nets, dataset, optim.Adam(lr=1e-3), steps=steps, batch=p["batch"], progress=False, eval_every=0)
 
     contenders = {"testbed fit_many": ours}
     if have_torch:
@@ -149,8 +152,10 @@ def run_many(repeats, have_torch, steps=20):
     for fn in contenders.values():
         fn()
     best = best_of(contenders, max(2, repeats // 5))
-    print(f"\nmany: {p['nets']} nets of width {p['width']}, depth {p['depth']}, batch {p['batch']}, {steps} steps "
-          f"(no evaluation)")
+    print(
+        f"\nmany: {p['nets']} nets of width {p['width']}, depth {p['depth']}, batch {p['batch']}, {steps} steps "
+        f"(no evaluation)"
+    )
     for name, seconds in best.items():
         print(f"  {name:18s} {seconds / steps * 1e3:9.3f} ms per step of all nets")
     if have_torch:

@@ -17,6 +17,7 @@ beside the same work on the CPU in the same run.
 ``--quick`` uses tiny sizes, so that the script also runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``),
 which is how the test suite checks that it works before a GPU session needs it.
 """
+
 import argparse
 import json
 import sys
@@ -37,8 +38,15 @@ PARITY_TOLERANCES = {
     "montecarlo_steps_identical_fraction": 0.99,
 }
 
-FULL = dict(fill=4096, adam=10_000_000, mlp=(20, 1024, 2048), trials=20_000, parity_trials=4000, lr=0.01,
-            train=((64, 256, 256, 10), 512))
+FULL = dict(
+    fill=4096,
+    adam=10_000_000,
+    mlp=(20, 1024, 2048),
+    trials=20_000,
+    parity_trials=4000,
+    lr=0.01,
+    train=((64, 256, 256, 10), 512),
+)
 #: lr 0.1 escapes in ~80 steps instead of ~770: the simulator runs a trial as Python, one step at a time.
 QUICK = dict(fill=16, adam=1000, mlp=(2, 8, 4), trials=12, parity_trials=12, lr=0.1, train=((4, 3, 3), 5))
 
@@ -51,8 +59,17 @@ def relative_difference(a, b):
 
 def saddle_trials(trials, lr, backend_name):
     f = landscapes.saddle(dim=10, negative=1, gamma=1.0)
-    return montecarlo.escape_times(f, optim.SGD(lr=lr), trials=trials, noise=0.01, radius=1.0, start="saddle",
-                                   max_steps=20000, seed=0, backend=backend_name)
+    return montecarlo.escape_times(
+        f,
+        optim.SGD(lr=lr),
+        trials=trials,
+        noise=0.01,
+        radius=1.0,
+        start="saddle",
+        max_steps=20000,
+        seed=0,
+        backend=backend_name,
+    )
 
 
 def parity(sizes):
@@ -78,10 +95,13 @@ def parity(sizes):
     rows.append(("adam_float32", relative_difference(*results), PARITY_TOLERANCES["adam_float32"]))
 
     depth, width, batch = sizes["mlp"]
-    runs = [nn.propagate("he_normal", "relu", depth, width, batch=batch, seed=3, backend=name, backward=False)
-            for name in ("cpu", "cuda")]
-    rows.append(("mlp_pre_var", relative_difference(runs[0].pre_var, runs[1].pre_var),
-                 PARITY_TOLERANCES["mlp_pre_var"]))
+    runs = [
+        nn.propagate("he_normal", "relu", depth, width, batch=batch, seed=3, backend=name, backward=False)
+        for name in ("cpu", "cuda")
+    ]
+    rows.append(
+        ("mlp_pre_var", relative_difference(runs[0].pre_var, runs[1].pre_var), PARITY_TOLERANCES["mlp_pre_var"])
+    )
 
     widths, rows_ = sizes["train"]
     x = rng.standard_normal((rows_, widths[0]))
@@ -95,10 +115,13 @@ def parity(sizes):
 
     cpu, gpu = (saddle_trials(sizes["parity_trials"], sizes["lr"], name) for name in ("cpu", "cuda"))
     identical = float(np.mean((cpu.steps == gpu.steps) & (cpu.escaped == gpu.escaped)))
-    rows.append(("montecarlo_steps_identical_fraction", identical,
-                 PARITY_TOLERANCES["montecarlo_steps_identical_fraction"]))
-    return [(name, value, tolerance, value >= tolerance if name.endswith("fraction") else value <= tolerance)
-            for name, value, tolerance in rows]
+    rows.append(
+        ("montecarlo_steps_identical_fraction", identical, PARITY_TOLERANCES["montecarlo_steps_identical_fraction"])
+    )
+    return [
+        (name, value, tolerance, value >= tolerance if name.endswith("fraction") else value <= tolerance)
+        for name, value, tolerance in rows
+    ]
 
 
 def best_seconds(function, repeats, synchronize):
@@ -121,9 +144,13 @@ def timings(sizes, repeats):
     n = sizes["fill"]
     host = np.empty(n * n)
     device = cuda.device_array(n * n)
-    rows.append((f"he_normal fill {n}x{n} float64",
-                 best_seconds(lambda: init.fill(host, "he_normal", n, n, seed=1), repeats, lambda: None),
-                 best_seconds(lambda: init.fill(device, "he_normal", n, n, seed=1, backend="cuda"), repeats, sync)))
+    rows.append(
+        (
+            f"he_normal fill {n}x{n} float64",
+            best_seconds(lambda: init.fill(host, "he_normal", n, n, seed=1), repeats, lambda: None),
+            best_seconds(lambda: init.fill(device, "he_normal", n, n, seed=1, backend="cuda"), repeats, sync),
+        )
+    )
 
     w = np.random.default_rng(4).standard_normal(sizes["adam"]).astype(np.float32)
     g = np.random.default_rng(5).standard_normal(w.size).astype(np.float32)
@@ -131,23 +158,37 @@ def timings(sizes, repeats):
     cpu_state = cpu_adam.init(w)
     dw, dg = cuda.to_device(w), cuda.to_device(g)
     gpu_state = gpu_adam.init(dw)
-    rows.append((f"Adam step {w.size} float32",
-                 best_seconds(lambda: cpu_adam.step(w, g, cpu_state), repeats, lambda: None),
-                 best_seconds(lambda: gpu_adam.step(dw, dg, gpu_state), repeats, sync)))
+    rows.append(
+        (
+            f"Adam step {w.size} float32",
+            best_seconds(lambda: cpu_adam.step(w, g, cpu_state), repeats, lambda: None),
+            best_seconds(lambda: gpu_adam.step(dw, dg, gpu_state), repeats, sync),
+        )
+    )
 
     depth, width, batch = sizes["mlp"]
     x = np.random.default_rng(6).standard_normal((batch, width)).astype(np.float32)
-    nets = [nn.MLP((width,) * (depth + 1), "relu", dtype=np.float32, backend=name).initialize("he_normal", seed=7)
-            for name in ("cpu", "cuda")]
+    nets = [
+        nn.MLP((width,) * (depth + 1), "relu", dtype=np.float32, backend=name).initialize("he_normal", seed=7)
+        for name in ("cpu", "cuda")
+    ]
     dx = cuda.to_device(x)
-    rows.append((f"MLP forward depth {depth} width {width} batch {batch} float32",
-                 best_seconds(lambda: nets[0].forward(x, keep=False), repeats, lambda: None),
-                 best_seconds(lambda: nets[1].forward(dx, keep=False), repeats, sync)))
+    rows.append(
+        (
+            f"MLP forward depth {depth} width {width} batch {batch} float32",
+            best_seconds(lambda: nets[0].forward(x, keep=False), repeats, lambda: None),
+            best_seconds(lambda: nets[1].forward(dx, keep=False), repeats, sync),
+        )
+    )
 
     trials, lr = sizes["trials"], sizes["lr"]
-    rows.append((f"Monte Carlo d=10 saddle, {trials} SGD trials, lr {lr}",
-                 best_seconds(lambda: saddle_trials(trials, lr, "cpu"), repeats, lambda: None),
-                 best_seconds(lambda: saddle_trials(trials, lr, "cuda"), repeats, sync)))
+    rows.append(
+        (
+            f"Monte Carlo d=10 saddle, {trials} SGD trials, lr {lr}",
+            best_seconds(lambda: saddle_trials(trials, lr, "cpu"), repeats, lambda: None),
+            best_seconds(lambda: saddle_trials(trials, lr, "cuda"), repeats, sync),
+        )
+    )
     return rows
 
 
@@ -170,13 +211,21 @@ def main(argv=None):
     rows = timings(sizes, 1 if args.quick else args.repeats)
     print("timings, best of", 1 if args.quick else args.repeats, "(GPU synchronised, data on the device):")
     for workload, cpu_seconds, gpu_seconds in rows:
-        print(f"  {workload:58s} CPU {cpu_seconds * 1e3:10.3f} ms  GPU {gpu_seconds * 1e3:10.3f} ms  "
-              f"GPU speed-up {cpu_seconds / gpu_seconds:7.1f}x")
+        print(
+            f"  {workload:58s} CPU {cpu_seconds * 1e3:10.3f} ms  GPU {gpu_seconds * 1e3:10.3f} ms  "
+            f"GPU speed-up {cpu_seconds / gpu_seconds:7.1f}x"
+        )
     if args.out:
         with open(args.out, "w") as handle:
-            json.dump({"parity": [dict(name=n, value=v, tolerance=t, passed=bool(p)) for n, v, t, p in checks],
-                       "timings": [dict(workload=w, cpu_s=c, gpu_s=g) for w, c, g in rows],
-                       "quick": args.quick}, handle, indent=2)
+            json.dump(
+                {
+                    "parity": [dict(name=n, value=v, tolerance=t, passed=bool(p)) for n, v, t, p in checks],
+                    "timings": [dict(workload=w, cpu_s=c, gpu_s=g) for w, c, g in rows],
+                    "quick": args.quick,
+                },
+                handle,
+                indent=2,
+            )
     return 0 if all(passed for *_, passed in checks) else 1
 
 

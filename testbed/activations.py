@@ -18,6 +18,7 @@ erf             erf s                                       2 e^(-s^2) / sqrt(pi
 hard_tanh       clip(s, -1, 1)                              [|s| < 1]                      [-1, 1]
 ==============  ==========================================  =============================  ========
 """
+
 import dataclasses
 
 import numpy as np

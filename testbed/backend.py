@@ -5,6 +5,7 @@
 on any machine while it is on, but ``"auto"`` never chooses it: the simulator is a test tool, far slower than
 the CPU kernels.
 """
+
 import contextlib
 import difflib
 import math

@@ -4,6 +4,7 @@ Everything a kernel needs is passed to it as an argument (Numba freezes globals 
 on-disk cache), so the values here are read by the Python wrappers at call time and may be changed at run time,
 e.g. ``testbed.config.THREADS_PER_BLOCK = 10`` in the tests.
 """
+
 import numpy as np
 
 #: The floating-point type used when a caller does not name one.

@@ -22,6 +22,7 @@ For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`te
 Random probes are Philox draws (:mod:`testbed.rng`) keyed by (seed, stream, probe), so every estimate is
 reproducible. The CUDA backend is not supported here yet: a CUDA net raises a ValueError.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,7 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
 from . import backend as backends
-from . import rng
-from . import train
+from . import rng, train
 from .kernels import curvature as kernels
 from .kernels import train as train_kernels
 
@@ -75,8 +75,10 @@ class HessianOperator:
     def __init__(self, net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK, cache=True):
         net = train._check_net(net)
         if net.backend != "cpu":
-            raise ValueError("backend must be 'cpu' for testbed.curvature (the CUDA products are not written yet), "
-                             f"got {net.backend!r}")
+            raise ValueError(
+                "backend must be 'cpu' for testbed.curvature (the CUDA products are not written yet), "
+                f"got {net.backend!r}"
+            )
         self.loss_code = train._loss_code(loss)
         self.loss_name = loss
         self.kind = _check_kind(kind)
@@ -96,9 +98,11 @@ class HessianOperator:
         rows = n if self.cached else self.chunk
         empty = lambda size: np.empty(size, dtype=self.dtype)  # noqa: E731
         self._kept = (empty(rows * net.widths[0]), empty(rows * hidden), empty(rows * hidden), empty(rows * hidden))
-        self._work = (empty(self.chunk * hidden), empty(self.chunk * hidden)) + tuple(
-            empty(self.chunk * widest) for _ in range(5)) + (
-            empty(max(a * b for a, b in zip(net.widths[:-1], net.widths[1:]))),)
+        self._work = (
+            (empty(self.chunk * hidden), empty(self.chunk * hidden))
+            + tuple(empty(self.chunk * widest) for _ in range(5))
+            + (empty(max(a * b for a, b in zip(net.widths[:-1], net.widths[1:]))),)
+        )
         self._prepared = False
         self.loss = math.nan
         self.products = 0
@@ -114,9 +118,28 @@ class HessianOperator:
         out = np.empty(self.size, dtype=self.dtype) if out is None else out
         widths, weight_at, bias_at, use_bias, code, param, out_linear = self.layout.net_args()
         value = kernels.curvature_product_cpu(
-            self.params, v, out, self.x, self.y, train._no_targets(self.dtype), False, widths, weight_at, bias_at,
-            use_bias, code, param, out_linear, self.loss_code, self.kind == "gauss_newton", self.chunk,
-            self.cached, self._prepared, *self._kept, *self._work)
+            self.params,
+            v,
+            out,
+            self.x,
+            self.y,
+            train._no_targets(self.dtype),
+            False,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            self.loss_code,
+            self.kind == "gauss_newton",
+            self.chunk,
+            self.cached,
+            self._prepared,
+            *self._kept,
+            *self._work,
+        )
         if not self._prepared:
             self.loss = float(value)
         self._prepared = self.cached
@@ -145,9 +168,23 @@ def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUN
     symmetrised (the products are exact; the rounding of the two halves differs)."""
     op = _operator(net, x, y, loss, kind, chunk)
     matrix = np.empty((op.size, op.size), dtype=op.dtype)
-    op.loss = float(kernels.dense_cpu(op.params, matrix, op.x, op.y, train._no_targets(op.dtype), False,
-                                      *op.layout.net_args(), op.loss_code, op.kind == "gauss_newton", op.chunk,
-                                      op.cached, *op._kept, *op._work))
+    op.loss = float(
+        kernels.dense_cpu(
+            op.params,
+            matrix,
+            op.x,
+            op.y,
+            train._no_targets(op.dtype),
+            False,
+            *op.layout.net_args(),
+            op.loss_code,
+            op.kind == "gauss_newton",
+            op.chunk,
+            op.cached,
+            *op._kept,
+            *op._work,
+        )
+    )
     op.products += op.size
     matrix = matrix.astype(np.float64)
     return 0.5 * (matrix + matrix.T)
@@ -205,12 +242,12 @@ def lanczos(matvec, start, iterations, *, stop=None):
             w -= beta[-1] * basis[j - 1]
         for _ in range(2):
             before = np.linalg.norm(w)
-            w -= basis[:j + 1].T @ (basis[:j + 1] @ w)
+            w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
             b = float(np.linalg.norm(w))
             if b > REORTH_DROP * before:
                 break
         scale = max(scale, abs(a), b)
-        state = Lanczos(np.array(alpha), np.array(beta), basis[:j + 1], b)
+        state = Lanczos(np.array(alpha), np.array(beta), basis[: j + 1], b)
         if b <= 1e-10 * scale or j + 1 == iterations or (stop is not None and stop(state)):
             return state
         beta.append(b)
@@ -260,13 +297,14 @@ def _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top):
 
     state = lanczos(op.matvec, _start_vector(op.size, seed, STREAM_LANCZOS), iterations, stop=converged)
     values, u, residuals, order = wanted(state)
-    order = order[:min(k, values.size)]
+    order = order[: min(k, values.size)]
     vectors = (state.basis.T @ u[:, order]).T
     return Eigenpairs(values[order], vectors, residuals[order], int(state.alpha.size), op.loss)
 
 
-def top_eigenvalues(net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None,
-                    tol=TOLERANCE, chunk=CHUNK):
+def top_eigenvalues(
+    net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None, tol=TOLERANCE, chunk=CHUNK
+):
     """The k largest eigenvalues (descending) and eigenvectors of H (or G) at ``net``'s parameters, by Lanczos.
 
     ``net`` may be a :class:`HessianOperator` (then ``x, y, loss, kind`` are its own). Stops when every wanted
@@ -276,8 +314,9 @@ def top_eigenvalues(net, x, y, k=1, *, loss="cross_entropy", kind="hessian", see
     return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=True)
 
 
-def bottom_eigenvalues(net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None,
-                       tol=TOLERANCE, chunk=CHUNK):
+def bottom_eigenvalues(
+    net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None, tol=TOLERANCE, chunk=CHUNK
+):
     """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`."""
     return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=False)
 
@@ -329,8 +368,15 @@ def trace(net, x, y, *, probes=100, loss="cross_entropy", kind="hessian", seed=0
         samples[p] = product.sum()
         block_samples[p] = [product[s].sum() for s in slices]
     stderr = lambda a: np.std(a, axis=0, ddof=1) / math.sqrt(probes) if probes > 1 else np.full(a.shape[1:], np.inf)  # noqa: E731,E501
-    return TraceEstimate(float(samples.mean()), float(stderr(samples)), probes, samples, block_samples.mean(axis=0),
-                         np.atleast_1d(stderr(block_samples)), op.loss)
+    return TraceEstimate(
+        float(samples.mean()),
+        float(stderr(samples)),
+        probes,
+        samples,
+        block_samples.mean(axis=0),
+        np.atleast_1d(stderr(block_samples)),
+        op.loss,
+    )
 
 
 @dataclasses.dataclass
@@ -348,8 +394,20 @@ class SpectralDensity:
     loss: float
 
 
-def spectral_density(net, x, y, *, iterations=80, probes=1, loss="cross_entropy", kind="hessian", seed=0,
-                     sigma=None, points=1000, chunk=CHUNK):
+def spectral_density(
+    net,
+    x,
+    y,
+    *,
+    iterations=80,
+    probes=1,
+    loss="cross_entropy",
+    kind="hessian",
+    seed=0,
+    sigma=None,
+    points=1000,
+    chunk=CHUNK,
+):
     """The eigenvalue density of H (or G) by stochastic Lanczos quadrature (Ghorbani et al. 2019; PyHessian).
 
     Each of ``probes`` Gaussian probes gets ``iterations`` Lanczos steps; the density is
@@ -383,8 +441,9 @@ def spectral_density(net, x, y, *, iterations=80, probes=1, loss="cross_entropy"
     grid = np.linspace(low - 5 * sigma, high + 5 * sigma, points)
     density = np.zeros(points)
     for p in range(probes):
-        density += np.sum(weights[p][:, None] * np.exp(-0.5 * ((grid[None, :] - nodes[p][:, None]) / sigma) ** 2),
-                          axis=0)
+        density += np.sum(
+            weights[p][:, None] * np.exp(-0.5 * ((grid[None, :] - nodes[p][:, None]) / sigma) ** 2), axis=0
+        )
     density /= probes * sigma * math.sqrt(2 * math.pi)
     if points > 1:
         density /= np.sum(density) * (grid[1] - grid[0])
@@ -406,8 +465,22 @@ def _evaluate_many(net, params, x, y, loss, chunk):
     x0, pre, post, dz, _ = layout.buffers(net.dtype, copies=count)
     losses, accuracies = np.zeros(count), np.zeros(count)
     with train._single_threaded_blas():
-        train_kernels.ensemble_evaluate_cpu(params, x, y, train._no_targets(net.dtype), False, *layout.net_args(),
-                                            train._loss_code(loss), x0, pre, post, dz, chunk, losses, accuracies)
+        train_kernels.ensemble_evaluate_cpu(
+            params,
+            x,
+            y,
+            train._no_targets(net.dtype),
+            False,
+            *layout.net_args(),
+            train._loss_code(loss),
+            x0,
+            pre,
+            post,
+            dz,
+            chunk,
+            losses,
+            accuracies,
+        )
     return losses, accuracies
 
 
@@ -430,8 +503,12 @@ def _check_vector(v, size, name):
     return v
 
 
-def slice_1d(net, x, y, theta_0, theta_1, *, alphas=np.linspace(-0.5, 1.5, 41), loss="cross_entropy",
-             chunk=CHUNK):
+# Default grids, tuples so that a returned Slice never aliases a default (np.asarray copies a tuple)
+SLICE_1D_ALPHAS = tuple(np.linspace(-0.5, 1.5, 41))
+SLICE_2D_STEPS = tuple(np.linspace(-1.0, 1.0, 21))
+
+
+def slice_1d(net, x, y, theta_0, theta_1, *, alphas=SLICE_1D_ALPHAS, loss="cross_entropy", chunk=CHUNK):
     """L((1 - a) theta_0 + a theta_1) over ``alphas`` (Goodfellow, Vinyals & Saxe 2015's linear path)."""
     net = train._check_net(net)
     theta_0 = _check_vector(theta_0, net.size, "theta_0")
@@ -451,16 +528,26 @@ def neuron_normalised_direction(net, theta, *, seed=0, step=0):
     for l in range(1, net.depth + 1):
         weight_at, bias_at = net._offsets[l - 1]
         rows, cols = net.widths[l], net.widths[l - 1]
-        block = d[weight_at:weight_at + rows * cols].reshape(rows, cols)
-        target = theta[weight_at:weight_at + rows * cols].reshape(rows, cols)
+        block = d[weight_at : weight_at + rows * cols].reshape(rows, cols)
+        target = theta[weight_at : weight_at + rows * cols].reshape(rows, cols)
         block *= (np.linalg.norm(target, axis=1) / np.linalg.norm(block, axis=1))[:, None]
         if net.bias:
-            d[bias_at:bias_at + rows] = 0.0
+            d[bias_at : bias_at + rows] = 0.0
     return d
 
 
-def slice_2d(net, x, y, *, directions=None, alphas=np.linspace(-1, 1, 21), betas=np.linspace(-1, 1, 21),
-             loss="cross_entropy", seed=0, chunk=CHUNK):
+def slice_2d(
+    net,
+    x,
+    y,
+    *,
+    directions=None,
+    alphas=SLICE_2D_STEPS,
+    betas=SLICE_2D_STEPS,
+    loss="cross_entropy",
+    seed=0,
+    chunk=CHUNK,
+):
     """L(theta + a d_1 + b d_2) on the grid ``alphas`` x ``betas`` around the net's parameters theta.
 
     ``directions`` (2, P): given (e.g. :func:`pca_directions`), or two per-neuron normalised Gaussian directions
@@ -492,4 +579,4 @@ def pca_directions(path, center=None):
     moves = path - center
     _, s, vt = np.linalg.svd(moves, full_matrices=False)
     directions = vt[:2]
-    return directions, moves @ directions.T, (s[:2] ** 2) / np.sum(s ** 2)
+    return directions, moves @ directions.T, (s[:2] ** 2) / np.sum(s**2)

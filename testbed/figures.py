@@ -23,6 +23,7 @@ missing or malformed file, an unknown scenario, or an output folder that cannot 
 stderr and exit status 2. Figures are written atomically, so an error or Ctrl-C (exit status 130) never
 damages a figure already there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,8 +117,12 @@ def read_preset(path) -> Preset:
             f"its figures: {', '.join(known)}"
         )
     return Preset(
-        name=path.stem, path=path, scenario=data["scenario"], figure=data["figure"],
-        description=data.get("description", ""), params=dict(data.get("params", {})),
+        name=path.stem,
+        path=path,
+        scenario=data["scenario"],
+        figure=data["figure"],
+        description=data.get("description", ""),
+        params=dict(data.get("params", {})),
         quick=dict(data.get("quick", {})),
     )
 
@@ -204,8 +209,13 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="small, fast runs (default out: results/figures-quick)")
-    parser.add_argument("--only", type=common.comma_list(str), default=None, metavar="NAME[,NAME...]",
-                        help="only these presets (file stems of scenarios/*.toml)")
+    parser.add_argument(
+        "--only",
+        type=common.comma_list(str),
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="only these presets (file stems of scenarios/*.toml)",
+    )
     parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default: figures)")
     parser.add_argument("--presets", default=str(DEFAULT_PRESETS), metavar="DIR", help="folder of the presets")
     parser.add_argument("--list", action="store_true", help="list the presets with their descriptions and exit")

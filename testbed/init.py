@@ -36,6 +36,7 @@ U[+-1/sqrt(fan_in)], variance 1 / (3 fan_in), which is ``uniform(bound=fan_in**-
 
 LSUV (Mishkin & Matas 2015) needs forward passes and lives with the signal-propagation code.
 """
+
 import dataclasses
 import inspect
 import math
@@ -57,8 +58,17 @@ MIN_ACCEPTANCE = 1e-3
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
-_LINEAR_GAINS = ("linear", "identity", "conv1d", "conv2d", "conv3d",
-                 "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid")
+_LINEAR_GAINS = (
+    "linear",
+    "identity",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
 NONLINEARITIES = _LINEAR_GAINS + ("tanh", "relu", "leaky_relu", "selu")
 
 
@@ -133,8 +143,9 @@ def _flag(value, name):
 
 def _choice(value, name, choices):
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-                         f"{backends.closest(value, choices)}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{backends.closest(value, choices)}"
+        )
     return value
 
 
@@ -180,11 +191,23 @@ def _truncated(std, mean, a, b, correct_variance):
     mass = float(ndtr(b) - ndtr(a))
     by_uniform = mass * math.sqrt(2.0 * math.pi) * math.exp(0.5 * peak2) / (b - a)
     if max(mass, by_uniform) < MIN_ACCEPTANCE:
-        raise ValueError(f"the cut-offs a={a!r}, b={b!r} (in units of std) leave too little mass to sample by "
-                         f"rejection (acceptance {max(mass, by_uniform):.1e} < {MIN_ACCEPTANCE})")
+        raise ValueError(
+            f"the cut-offs a={a!r}, b={b!r} (in units of std) leave too little mass to sample by "
+            f"rejection (acceptance {max(mass, by_uniform):.1e} < {MIN_ACCEPTANCE})"
+        )
     code = kernels.TRUNCATED_NORMAL if mass >= by_uniform else kernels.TRUNCATED_NORMAL_BY_UNIFORM
-    return Plan(code, loc=mean, scale=scale, a=a, b=b, c=peak2, mean=mean + scale * unit_mean,
-                variance=scale * scale * unit_variance, lower=mean + scale * a, upper=mean + scale * b)
+    return Plan(
+        code,
+        loc=mean,
+        scale=scale,
+        a=a,
+        b=b,
+        c=peak2,
+        mean=mean + scale * unit_mean,
+        variance=scale * scale * unit_variance,
+        lower=mean + scale * a,
+        upper=mean + scale * b,
+    )
 
 
 def _with_variance(variance, distribution):
@@ -217,8 +240,13 @@ def _plan_normal(fan_in, fan_out, *, std=1.0, mean=0.0):
 
 
 def _plan_truncated_normal(fan_in, fan_out, *, std=1.0, mean=0.0, a=-2.0, b=2.0, correct_variance=False):
-    return _truncated(_real(std, "std", minimum=0.0), _real(mean, "mean"), _real(a, "a"), _real(b, "b"),
-                      _flag(correct_variance, "correct_variance"))
+    return _truncated(
+        _real(std, "std", minimum=0.0),
+        _real(mean, "mean"),
+        _real(a, "a"),
+        _real(b, "b"),
+        _flag(correct_variance, "correct_variance"),
+    )
 
 
 def _plan_lecun_normal(fan_in, fan_out):
@@ -263,8 +291,14 @@ def _plan_he_uniform(fan_in, fan_out, *, mode="fan_in", nonlinearity="relu", par
 
 def _plan_orthogonal(fan_in, fan_out, *, gain=1.0):
     gain = _real(gain, "gain", minimum=0.0)
-    return Plan(kernels.NORMAL, scale=1.0, variance=gain * gain / max(fan_in, fan_out),
-                lower=-gain, upper=gain, orthogonal_gain=gain)
+    return Plan(
+        kernels.NORMAL,
+        scale=1.0,
+        variance=gain * gain / max(fan_in, fan_out),
+        lower=-gain,
+        upper=gain,
+        orthogonal_gain=gain,
+    )
 
 
 def _plan_variance_scaling(fan_in, fan_out, *, scale=1.0, mode="fan_in", distribution="truncated_normal"):

@@ -28,6 +28,7 @@ reddi              f_t(x) = C x if t mod 3 == 1 else -x,         x in [-1, 1] (p
                    on [-1, 1] (Reddi et al. 2018)                but Adam goes to +1
 =================  ============================================  =============================================
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,8 +95,12 @@ class Landscape:
         """grad f(w), same shape as ``w``, through the scalar rule (slow reference path)."""
         points = self._points(w)
         flat = points.reshape(-1, self.dim)
-        out = np.array([[rules.gradient(self.code, flat, row, i, self.dim, self.params, t) for i in range(self.dim)]
-                        for row in range(len(flat))])
+        out = np.array(
+            [
+                [rules.gradient(self.code, flat, row, i, self.dim, self.params, t) for i in range(self.dim)]
+                for row in range(len(flat))
+            ]
+        )
         return out.reshape(points.shape)
 
     def hessian(self, w, t=0):
@@ -104,8 +109,12 @@ class Landscape:
         if point.ndim != 1:
             raise ValueError(f"hessian takes one point of shape ({self.dim},), got shape {point.shape}")
         rows = point.reshape(1, self.dim)
-        return np.array([[rules.hessian(self.code, rows, 0, i, j, self.dim, self.params, t) for j in range(self.dim)]
-                         for i in range(self.dim)])
+        return np.array(
+            [
+                [rules.hessian(self.code, rows, 0, i, j, self.dim, self.params, t) for j in range(self.dim)]
+                for i in range(self.dim)
+            ]
+        )
 
     def grid_values(self, x, y, t=0, base=None):
         """f on the 2-D grid ``x`` x ``y`` (other coordinates at ``base``, default ``center``), shape (len(y), len(x)).
@@ -146,9 +155,15 @@ def _quadratic(name, eigenvalues, description, start=None, minimum=None):
     zero = np.zeros(dim)
     gamma = float(max(0.0, -eigenvalues.min()))
     return Landscape(
-        name=name, code=rules.QUADRATIC, dim=dim, params=eigenvalues,
-        start=zero.copy() if start is None else _finite_vector(start, "start", dim), center=zero,
-        minimum=minimum, negative_curvature=gamma, description=description,
+        name=name,
+        code=rules.QUADRATIC,
+        dim=dim,
+        params=eigenvalues,
+        start=zero.copy() if start is None else _finite_vector(start, "start", dim),
+        center=zero,
+        minimum=minimum,
+        negative_curvature=gamma,
+        description=description,
     )
 
 
@@ -184,8 +199,13 @@ def quadratic(spectrum=(1.0, 10.0), start=None):
     """f = 1/2 sum_i lambda_i w_i^2 with the given spectrum (any signs)."""
     eigenvalues = _finite_vector(spectrum, "spectrum")
     minimum = np.zeros(eigenvalues.size) if eigenvalues.min() > 0 else None
-    return _quadratic("quadratic", eigenvalues, f"quadratic, spectrum {np.array2string(eigenvalues, precision=3)}",
-                      start=start, minimum=minimum)
+    return _quadratic(
+        "quadratic",
+        eigenvalues,
+        f"quadratic, spectrum {np.array2string(eigenvalues, precision=3)}",
+        start=start,
+        minimum=minimum,
+    )
 
 
 def local_maximum(dim=2):
@@ -198,8 +218,15 @@ def local_maximum(dim=2):
 def monkey_saddle():
     """The degenerate monkey saddle f = x^3 - 3 x y^2 (zero gradient and zero Hessian at 0)."""
     zero = np.zeros(2)
-    return Landscape(name="monkey_saddle", code=rules.MONKEY_SADDLE, dim=2, params=np.zeros(1), start=zero.copy(),
-                     center=zero, description="x^3 - 3 x y^2")
+    return Landscape(
+        name="monkey_saddle",
+        code=rules.MONKEY_SADDLE,
+        dim=2,
+        params=np.zeros(1),
+        start=zero.copy(),
+        center=zero,
+        description="x^3 - 3 x y^2",
+    )
 
 
 def tanh_unit(scale=1.0, target=-0.5, start=4.0):
@@ -215,9 +242,16 @@ def tanh_unit(scale=1.0, target=-0.5, start=4.0):
     start = check_finite(start, "start")
     w0 = np.array([start])
     minimum = np.array([math.atanh(target) / scale]) if scale != 0 else None
-    return Landscape(name="tanh_unit", code=rules.TANH_UNIT, dim=1, params=np.array([scale, target]),
-                     start=w0, center=w0.copy(), minimum=minimum,
-                     description=f"1/2 (tanh({scale:g} w) - {target:g})^2, w0={start:g}")
+    return Landscape(
+        name="tanh_unit",
+        code=rules.TANH_UNIT,
+        dim=1,
+        params=np.array([scale, target]),
+        start=w0,
+        center=w0.copy(),
+        minimum=minimum,
+        description=f"1/2 (tanh({scale:g} w) - {target:g})^2, w0={start:g}",
+    )
 
 
 def deep_linear(depth=2, strength=1.0, u0=1e-3):
@@ -232,17 +266,32 @@ def deep_linear(depth=2, strength=1.0, u0=1e-3):
     u0 = check_finite(u0, "u0", minimum=0.0, strict=True)
     w0 = np.full(depth, u0 ** (1.0 / depth))
     minimum = np.full(depth, strength ** (1.0 / depth))
-    return Landscape(name="deep_linear", code=rules.DEEP_LINEAR, dim=depth, params=np.array([strength]),
-                     start=w0, center=w0.copy(), minimum=minimum,
-                     description=f"1/2 ({strength:g} - prod w)^2, depth {depth}, u0={u0:g}")
+    return Landscape(
+        name="deep_linear",
+        code=rules.DEEP_LINEAR,
+        dim=depth,
+        params=np.array([strength]),
+        start=w0,
+        center=w0.copy(),
+        minimum=minimum,
+        description=f"1/2 ({strength:g} - prod w)^2, depth {depth}, u0={u0:g}",
+    )
 
 
 def ravine(kappa=100.0, start=(1.0, 1.0)):
     """The ravine f = 1/2 (x^2 + kappa y^2): condition number kappa, minimum at 0 (Goh 2017)."""
     kappa = check_finite(kappa, "kappa", minimum=0.0, strict=True)
     w0 = _finite_vector(start, "start", 2)
-    return Landscape(name="ravine", code=rules.QUADRATIC, dim=2, params=np.array([1.0, kappa]), start=w0,
-                     center=np.zeros(2), minimum=np.zeros(2), description=f"1/2 (x^2 + {kappa:g} y^2)")
+    return Landscape(
+        name="ravine",
+        code=rules.QUADRATIC,
+        dim=2,
+        params=np.array([1.0, kappa]),
+        start=w0,
+        center=np.zeros(2),
+        minimum=np.zeros(2),
+        description=f"1/2 (x^2 + {kappa:g} y^2)",
+    )
 
 
 def rosenbrock(dim=2, a=1.0, b=100.0):
@@ -258,8 +307,16 @@ def rosenbrock(dim=2, a=1.0, b=100.0):
     minimum[1:] = a * a if dim == 2 else minimum[1:]
     if dim > 2 and a != 1.0:
         minimum = None  # the chained minimum is (a, a^2, a^4, ...) only when a fixes the chain; keep it unstated
-    return Landscape(name="rosenbrock", code=rules.ROSENBROCK, dim=dim, params=np.array([a, b]), start=w0,
-                     center=w0.copy(), minimum=minimum, description=f"Rosenbrock a={a:g} b={b:g}, d={dim}")
+    return Landscape(
+        name="rosenbrock",
+        code=rules.ROSENBROCK,
+        dim=dim,
+        params=np.array([a, b]),
+        start=w0,
+        center=w0.copy(),
+        minimum=minimum,
+        description=f"Rosenbrock a={a:g} b={b:g}, d={dim}",
+    )
 
 
 def double_well(dim=1, height=1.0, tilt=0.0, start=None):
@@ -268,9 +325,15 @@ def double_well(dim=1, height=1.0, tilt=0.0, start=None):
     height = check_finite(height, "height", minimum=0.0, strict=True)
     tilt = check_finite(tilt, "tilt")
     w0 = np.zeros(dim) if start is None else _finite_vector(start, "start", dim)
-    return Landscape(name="double_well", code=rules.DOUBLE_WELL, dim=dim, params=np.array([height, tilt]),
-                     start=w0, center=np.zeros(dim),
-                     description=f"{height:g} (w^2 - 1)^2 + {tilt:g} w, d={dim}")
+    return Landscape(
+        name="double_well",
+        code=rules.DOUBLE_WELL,
+        dim=dim,
+        params=np.array([height, tilt]),
+        start=w0,
+        center=np.zeros(dim),
+        description=f"{height:g} (w^2 - 1)^2 + {tilt:g} w, d={dim}",
+    )
 
 
 def rastrigin(dim=2, amplitude=10.0, start=None):
@@ -278,8 +341,16 @@ def rastrigin(dim=2, amplitude=10.0, start=None):
     dim = check_positive_int(dim, "dim")
     amplitude = check_finite(amplitude, "amplitude", minimum=0.0)
     w0 = np.full(dim, 2.5) if start is None else _finite_vector(start, "start", dim)
-    return Landscape(name="rastrigin", code=rules.RASTRIGIN, dim=dim, params=np.array([amplitude]), start=w0,
-                     center=np.zeros(dim), minimum=np.zeros(dim), description=f"Rastrigin A={amplitude:g}, d={dim}")
+    return Landscape(
+        name="rastrigin",
+        code=rules.RASTRIGIN,
+        dim=dim,
+        params=np.array([amplitude]),
+        start=w0,
+        center=np.zeros(dim),
+        minimum=np.zeros(dim),
+        description=f"Rastrigin A={amplitude:g}, d={dim}",
+    )
 
 
 def reddi(C=3.0, start=0.0):
@@ -292,9 +363,18 @@ def reddi(C=3.0, start=0.0):
     if big_c <= 2.0:
         raise ValueError(f"C must be > 2 for the counterexample, got {C!r}")
     start = check_finite(start, "start")
-    return Landscape(name="reddi", code=rules.REDDI, dim=1, params=np.array([big_c]), start=np.array([start]),
-                     center=np.array([start]), minimum=np.array([-1.0]), bounds=(-1.0, 1.0), online=True,
-                     description=f"Reddi et al. online loss, C={big_c:g}")
+    return Landscape(
+        name="reddi",
+        code=rules.REDDI,
+        dim=1,
+        params=np.array([big_c]),
+        start=np.array([start]),
+        center=np.array([start]),
+        minimum=np.array([-1.0]),
+        bounds=(-1.0, 1.0),
+        online=True,
+        description=f"Reddi et al. online loss, C={big_c:g}",
+    )
 
 
 #: name -> factory; every factory's keyword arguments are the landscape's parameters.

@@ -46,6 +46,7 @@ Newton and saddle-free Newton (``optim.Newton``, ``optim.SaddleFreeNewton``: ``w
 LAPACK eigendecomposition per step, and ``backend="cuda"`` raises a ValueError for them (a singular matrix gives
 a non-finite step: the trial is counted as diverged).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,7 @@ import numpy as np
 
 from . import backend as backends
 from . import landscapes as landscape_registry
-from . import rng
-from . import statistics
+from . import rng, statistics
 from .rules import montecarlo as rules
 from .rules import optimizers as optimizer_rules
 
@@ -264,8 +264,14 @@ def _run_in_slices(launch, budget, max_steps, status, rounds=1):
         taken += budget
         if _progress_listeners:
             finished = status()
-            fraction = 1.0 if done else max(float(np.count_nonzero(finished >= 0)) / max(1, len(finished)),
-                                            min(1.0, taken / (max_steps * rounds)))
+            fraction = (
+                1.0
+                if done
+                else max(
+                    float(np.count_nonzero(finished >= 0)) / max(1, len(finished)),
+                    min(1.0, taken / (max_steps * rounds)),
+                )
+            )
             for callback in list(_progress_listeners):
                 callback(fraction)
         if done:
@@ -314,9 +320,24 @@ def _finite_sum_samples(samples, dim, seed):
 
 
 def escape_times(
-    landscape, optimizer, *, trials=1000, noise=0.0, radius=1.0, start="saddle", max_steps=10000, seed=0,
-    backend="cpu", criterion="radius", delta=None, center=None, noise_kind="gaussian", samples=1000, batch=1,
-    record=0, record_every=None,
+    landscape,
+    optimizer,
+    *,
+    trials=1000,
+    noise=0.0,
+    radius=1.0,
+    start="saddle",
+    max_steps=10000,
+    seed=0,
+    backend="cpu",
+    criterion="radius",
+    delta=None,
+    center=None,
+    noise_kind="gaussian",
+    samples=1000,
+    batch=1,
+    record=0,
+    record_every=None,
 ):
     """Run ``trials`` independent trials of ``optimizer`` on ``landscape``; return an :class:`EscapeResult`.
 
@@ -398,8 +419,15 @@ def escape_times(
             batch = backends.check_positive_int(batch, "batch")
     batch = int(batch)
     n_points = max_steps // record_every + 1
-    check_memory(trials, dim, record if record else 0, n_points if record else 1, target,
-                 samples if noise_code == rules.NOISE_MINIBATCH else 1, dense=kind != "rule")
+    check_memory(
+        trials,
+        dim,
+        record if record else 0,
+        n_points if record else 1,
+        target,
+        samples if noise_code == rules.NOISE_MINIBATCH else 1,
+        dense=kind != "rule",
+    )
     if noise_code == rules.NOISE_MINIBATCH:
         samples_array = _finite_sum_samples(samples, dim, seed)
 
@@ -409,21 +437,47 @@ def escape_times(
     status = np.full(trials, rules.STATUS_RUNNING, dtype=np.int8)
     has_box = landscape.bounds is not None
     low, high = landscape.bounds if has_box else (-math.inf, math.inf)
-    common = dict(noise_kind=noise_code, sigma=noise, batch=batch, samples=samples_array, seed=np.uint64(seed),
-                  criterion=CRITERIA[criterion], center=center, radius=radius, delta=delta, has_box=has_box,
-                  low=float(low), high=float(high), max_steps=max_steps)
-    params = dict(landscape=landscape.name, landscape_description=landscape.description, dim=dim,
-                  optimizer=getattr(optimizer, "name", type(optimizer).__name__), trials=trials, noise=noise,
-                  radius=radius, max_steps=max_steps, seed=seed, backend=target, criterion=criterion, delta=delta,
-                  noise_kind=noise_kind, batch=batch)
+    common = dict(
+        noise_kind=noise_code,
+        sigma=noise,
+        batch=batch,
+        samples=samples_array,
+        seed=np.uint64(seed),
+        criterion=CRITERIA[criterion],
+        center=center,
+        radius=radius,
+        delta=delta,
+        has_box=has_box,
+        low=float(low),
+        high=float(high),
+        max_steps=max_steps,
+    )
+    params = dict(
+        landscape=landscape.name,
+        landscape_description=landscape.description,
+        dim=dim,
+        optimizer=getattr(optimizer, "name", type(optimizer).__name__),
+        trials=trials,
+        noise=noise,
+        radius=radius,
+        max_steps=max_steps,
+        seed=seed,
+        backend=target,
+        criterion=criterion,
+        delta=delta,
+        noise_kind=noise_kind,
+        batch=batch,
+    )
 
     if kind == "rule":
         _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common)
         params["lr"] = float(spec.lr)
     else:
         if target == "cuda":
-            raise ValueError("optimizer: Newton and saddle-free Newton run on backend='cpu' only (a dense "
-                             "eigendecomposition per step); use backend='cpu'")
+            raise ValueError(
+                "optimizer: Newton and saddle-free Newton run on backend='cpu' only (a dense "
+                "eigendecomposition per step); use backend='cpu'"
+            )
         from .kernels import montecarlo as kernels
 
         lr, damping = spec
@@ -433,11 +487,33 @@ def escape_times(
 
         def launch(budget):
             kernels.dense_trials_cpu(
-                landscape.code, landscape.params, dim, method, lr, damping,
-                common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
-                common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
-                common["low"], common["high"], common["max_steps"],
-                w, trajectories, record_every, record, steps, status, budget, thresholds,
+                landscape.code,
+                landscape.params,
+                dim,
+                method,
+                lr,
+                damping,
+                common["noise_kind"],
+                common["sigma"],
+                common["batch"],
+                common["samples"],
+                common["seed"],
+                common["criterion"],
+                common["center"],
+                common["radius"],
+                common["delta"],
+                common["has_box"],
+                common["low"],
+                common["high"],
+                common["max_steps"],
+                w,
+                trajectories,
+                record_every,
+                record,
+                steps,
+                status,
+                budget,
+                thresholds,
             )
             return bool(np.all(status >= 0))
 
@@ -468,11 +544,27 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
     schedule_params = np.ascontiguousarray(np.asarray(spec.schedule_params, dtype=np.float64))
     slots = [np.zeros_like(w) for _ in range(3)]
     args = [
-        landscape.code, landscape.params, dim,
-        int(spec.code), hyper, float(spec.lr), int(spec.schedule_code), schedule_params,
-        common["noise_kind"], common["sigma"], common["batch"], common["samples"], common["seed"],
-        common["criterion"], common["center"], common["radius"], common["delta"], common["has_box"],
-        common["low"], common["high"], common["max_steps"],
+        landscape.code,
+        landscape.params,
+        dim,
+        int(spec.code),
+        hyper,
+        float(spec.lr),
+        int(spec.schedule_code),
+        schedule_params,
+        common["noise_kind"],
+        common["sigma"],
+        common["batch"],
+        common["samples"],
+        common["seed"],
+        common["criterion"],
+        common["center"],
+        common["radius"],
+        common["delta"],
+        common["has_box"],
+        common["low"],
+        common["high"],
+        common["max_steps"],
     ]
     max_steps = common["max_steps"]
     if target == "cpu":
@@ -487,13 +579,29 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
         lane_thresholds = np.zeros((chunks, lanes))
 
         def launch(budget):
-            kernels.trials_cpu(*args, w, *slots, trajectories, record_every, record, lanes, chunks, steps, status,
-                               budget, progress, lane_states, lane_trials, lane_steps, lane_thresholds)
+            kernels.trials_cpu(
+                *args,
+                w,
+                *slots,
+                trajectories,
+                record_every,
+                record,
+                lanes,
+                chunks,
+                steps,
+                status,
+                budget,
+                progress,
+                lane_states,
+                lane_trials,
+                lane_steps,
+                lane_thresholds,
+            )
             return not progress[:, 1].any()
 
         previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
         try:
-            rounds = -(-(-(-trials // chunks)) // lanes)  # trials per lane of the largest chunk
+            rounds = math.ceil(math.ceil(trials / chunks) / lanes)  # trials per lane of the largest chunk
             _run_in_slices(launch, _first_budget(max_steps, lanes, dim), max_steps, lambda: status, rounds)
         finally:
             numba.set_parallel_chunksize(previous)
@@ -503,11 +611,45 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
     lane_trial = np.zeros(trials, dtype=np.int64)
     lane_step = np.zeros(trials, dtype=np.int64)
     thresholds = np.zeros(trials)
-    device = [backends.to_device(a) for a in (landscape.params, hyper, schedule_params, common["samples"],
-                                              common["center"], w, *slots, noise, lane_trial, lane_step,
-                                              thresholds, lane_state, trajectories, steps, status)]
-    (d_params, d_hyper, d_schedule, d_samples, d_center, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial,
-     d_lane_step, d_thresholds, d_lane_state, d_traj, d_steps, d_status) = device
+    device = [
+        backends.to_device(a)
+        for a in (
+            landscape.params,
+            hyper,
+            schedule_params,
+            common["samples"],
+            common["center"],
+            w,
+            *slots,
+            noise,
+            lane_trial,
+            lane_step,
+            thresholds,
+            lane_state,
+            trajectories,
+            steps,
+            status,
+        )
+    ]
+    (
+        d_params,
+        d_hyper,
+        d_schedule,
+        d_samples,
+        d_center,
+        d_w,
+        d_s0,
+        d_s1,
+        d_s2,
+        d_noise,
+        d_lane_trial,
+        d_lane_step,
+        d_thresholds,
+        d_lane_state,
+        d_traj,
+        d_steps,
+        d_status,
+    ) = device
     args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
     progress = np.zeros((trials, 2), dtype=np.int64)
     progress[:, 1] = -1
@@ -515,9 +657,25 @@ def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, ste
     blocks, threads = backends.launch_shape(trials)
 
     def launch(budget):
-        kernels.trials_gpu()[blocks, threads](*args, d_w, d_s0, d_s1, d_s2, d_noise, d_lane_trial, d_lane_step,
-                                              d_thresholds, d_lane_state, d_traj, record_every, record, d_steps,
-                                              d_status, budget, d_progress)
+        kernels.trials_gpu()[blocks, threads](
+            *args,
+            d_w,
+            d_s0,
+            d_s1,
+            d_s2,
+            d_noise,
+            d_lane_trial,
+            d_lane_step,
+            d_thresholds,
+            d_lane_state,
+            d_traj,
+            record_every,
+            record,
+            d_steps,
+            d_status,
+            budget,
+            d_progress,
+        )
         status[...] = backends.to_host(d_status)  # waits for the launch
         return bool(np.all(status >= 0))
 

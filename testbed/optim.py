@@ -50,6 +50,7 @@ Before a step the gradients are checked (a read of ``grads``). ``nonfinite="rais
 Newton and saddle-free Newton are dense: :func:`newton_step` and :func:`saddle_free_newton_step` (NumPy, small d),
 and the :class:`Newton` and :class:`SaddleFreeNewton` optimizers, whose ``step`` takes the Hessian.
 """
+
 import dataclasses
 import inspect
 
@@ -119,7 +120,11 @@ def schedule(name="constant", *, warmup_steps=0, **params):
         if key not in params and default is None:
             raise ValueError(f"schedule {name!r} needs {key}")
         values[key] = params.get(key, default)
-    if isinstance(warmup_steps, (bool, np.bool_)) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+    if (
+        isinstance(warmup_steps, (bool, np.bool_))
+        or not isinstance(warmup_steps, (int, np.integer))
+        or warmup_steps < 0
+    ):
         raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
     if name == "linear_warmup" and warmup_steps == 0:
         raise ValueError("schedule 'linear_warmup' needs warmup_steps > 0")
@@ -250,8 +255,10 @@ def _check_array(array, name):
         raise ValueError(f"{name} must be a numpy array (or a CUDA device array), got {type(array).__name__}")
     backends.check_dtype(array.dtype, f"{name}.dtype")
     if not array.dtype.isnative:  # updated in place, so not converted: the kernels take native byte order only
-        raise ValueError(f"{name} must be in the machine's byte order, got dtype {array.dtype.str!r} "
-                         f"(convert it: {name}.astype({name}.dtype.newbyteorder('=')))")
+        raise ValueError(
+            f"{name} must be in the machine's byte order, got dtype {array.dtype.str!r} "
+            f"(convert it: {name}.astype({name}.dtype.newbyteorder('=')))"
+        )
     if not array.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
     return array.reshape(-1)
@@ -308,9 +315,14 @@ class Optimizer:
         """The :class:`RuleSpec` with which an external kernel runs this optimizer per component."""
         hyper = self.hyper
         return RuleSpec(
-            code=self.code, hyper=hyper, n_slots=self.n_slots, slot_names=tuple(self.slot_names[: self.n_slots]),
-            initial_state=tuple(rules.initial_state(self.code, hyper)), lr=self.lr,
-            schedule_code=self.schedule.code, schedule_params=self.schedule.params,
+            code=self.code,
+            hyper=hyper,
+            n_slots=self.n_slots,
+            slot_names=tuple(self.slot_names[: self.n_slots]),
+            initial_state=tuple(rules.initial_state(self.code, hyper)),
+            lr=self.lr,
+            schedule_code=self.schedule.code,
+            schedule_params=self.schedule.params,
         )
 
     def learning_rate(self, t):
@@ -340,9 +352,13 @@ class Optimizer:
         if isinstance(params, np.ndarray) and not params.flags.writeable:
             raise ValueError("params must be writeable (the step updates it in place)")
         if not isinstance(state, OptState) or len(state.slots) != 3:
-            raise ValueError(f"state must be the OptState returned by this optimizer's init, got {type(state).__name__}")
+            raise ValueError(
+                f"state must be the OptState returned by this optimizer's init, got {type(state).__name__}"
+            )
         if state.slot_names != tuple(self.slot_names[: self.n_slots]):
-            raise ValueError(f"state holds slots {state.slot_names}, this optimizer needs {self.slot_names[: self.n_slots]}")
+            raise ValueError(
+                f"state holds slots {state.slot_names}, this optimizer needs {self.slot_names[: self.n_slots]}"
+            )
         for index, slot in enumerate(state.slots):
             size = w.size if index < self.n_slots else 1
             if slot.size != size or slot.dtype != w.dtype or _is_device_array(slot) != _is_device_array(params):
@@ -424,8 +440,19 @@ class SGD(Optimizer):
     code = rules.SGD
     slot_names = ("momentum_buffer",)
 
-    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *, schedule=None,
-                 convention="torch", nonfinite="raise", backend="cpu"):
+    def __init__(
+        self,
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.momentum = _check_unit(momentum, "momentum")
         self.dampening = backends.check_finite(dampening, "dampening", minimum=0.0)
@@ -435,10 +462,14 @@ class SGD(Optimizer):
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         self._weight_decay(weight_decay, False)
-        self._hyper.update({
-            rules.H_BETA1: self.momentum, rules.H_DAMPENING: self.dampening, rules.H_NESTEROV: float(self.nesterov),
-            rules.H_LR_IN_BUFFER: float(self.convention == "keras"),
-        })
+        self._hyper.update(
+            {
+                rules.H_BETA1: self.momentum,
+                rules.H_DAMPENING: self.dampening,
+                rules.H_NESTEROV: float(self.nesterov),
+                rules.H_LR_IN_BUFFER: float(self.convention == "keras"),
+            }
+        )
         self.n_slots = 1 if self.momentum > 0.0 else 0
 
 
@@ -455,8 +486,17 @@ class Momentum(Optimizer):
     code = rules.MOMENTUM
     slot_names = ("velocity",)
 
-    def __init__(self, lr=1e-3, beta=0.9, weight_decay=0.0, *, schedule=None, convention="torch", nonfinite="raise",
-                 backend="cpu"):
+    def __init__(
+        self,
+        lr=1e-3,
+        beta=0.9,
+        weight_decay=0.0,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.beta = _check_unit(beta, "beta")
         self._weight_decay(weight_decay, False)
@@ -481,11 +521,26 @@ class AdaGrad(Optimizer):
     name = "adagrad"
     code = rules.ADAGRAD
     slot_names = ("sum",)
-    _CONVENTIONS = {"torch": (0.0, 1e-10, False), "optax": (0.1, 1e-7, True), "keras": (0.1, 1e-7, True),
-                    "lecture": (0.0, 1e-8, True)}
+    _CONVENTIONS = {
+        "torch": (0.0, 1e-10, False),
+        "optax": (0.1, 1e-7, True),
+        "keras": (0.1, 1e-7, True),
+        "lecture": (0.0, 1e-8, True),
+    }
 
-    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=None, eps=None, *,
-                 schedule=None, convention="torch", nonfinite="raise", backend="cpu"):
+    def __init__(
+        self,
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=None,
+        eps=None,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         s0, default_eps, inside = self._CONVENTIONS[self.convention]
         self.lr_decay = backends.check_finite(lr_decay, "lr_decay", minimum=0.0)
@@ -521,12 +576,29 @@ class RMSProp(Optimizer):
     name = "rmsprop"
     code = rules.RMSPROP
     slot_names = ("square_avg", "momentum_buffer", "grad_avg")
-    _CONVENTIONS = {"torch": (1e-8, False, False), "optax": (1e-8, True, True), "keras": (1e-7, True, True),
-                    "lecture": (1e-8, True, False)}
+    _CONVENTIONS = {
+        "torch": (1e-8, False, False),
+        "optax": (1e-8, True, True),
+        "keras": (1e-7, True, True),
+        "lecture": (1e-8, True, False),
+    }
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=None, weight_decay=0.0, momentum=0.0, centered=False,
-                 initial_accumulator_value=0.0, bias_correction=False, *, schedule=None, convention="torch",
-                 nonfinite="raise", backend="cpu"):
+    def __init__(
+        self,
+        lr=1e-2,
+        alpha=0.99,
+        eps=None,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        initial_accumulator_value=0.0,
+        bias_correction=False,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, lr_in_buffer = self._CONVENTIONS[self.convention]
         self.alpha = _check_unit(alpha, "alpha")
@@ -536,11 +608,16 @@ class RMSProp(Optimizer):
         u0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
-        self._hyper.update({
-            rules.H_BETA2: self.alpha, rules.H_MOMENTUM: self.momentum, rules.H_CENTERED: float(self.centered),
-            rules.H_BIAS_CORRECTION: float(self.bias_correction), rules.H_LR_IN_BUFFER: float(lr_in_buffer),
-            rules.H_INIT0: u0,
-        })
+        self._hyper.update(
+            {
+                rules.H_BETA2: self.alpha,
+                rules.H_MOMENTUM: self.momentum,
+                rules.H_CENTERED: float(self.centered),
+                rules.H_BIAS_CORRECTION: float(self.bias_correction),
+                rules.H_LR_IN_BUFFER: float(lr_in_buffer),
+                rules.H_INIT0: u0,
+            }
+        )
         self.n_slots = 3 if self.centered else (2 if self.momentum > 0.0 else 1)
 
 
@@ -577,14 +654,28 @@ class Adam(Optimizer):
     name = "adam"
     code = rules.ADAM
     slot_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _CONVENTIONS = {"torch": (1e-8, False, False, rules.AMSGRAD_RAW),
-                    "optax": (1e-8, False, False, rules.AMSGRAD_CORRECTED),
-                    "keras": (1e-7, False, True, rules.AMSGRAD_RAW),
-                    "lecture": (1e-8, True, False, rules.AMSGRAD_RAW)}
+    _CONVENTIONS = {
+        "torch": (1e-8, False, False, rules.AMSGRAD_RAW),
+        "optax": (1e-8, False, False, rules.AMSGRAD_CORRECTED),
+        "keras": (1e-7, False, True, rules.AMSGRAD_RAW),
+        "lecture": (1e-8, True, False, rules.AMSGRAD_RAW),
+    }
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, amsgrad=False, *,
-                 bias_correction=True, decoupled_weight_decay=False, schedule=None, convention="torch",
-                 nonfinite="raise", backend="cpu"):
+    def __init__(
+        self,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=None,
+        weight_decay=0.0,
+        amsgrad=False,
+        *,
+        bias_correction=True,
+        decoupled_weight_decay=False,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, eps_hat, amsgrad_form = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
@@ -593,11 +684,15 @@ class Adam(Optimizer):
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, decoupled_weight_decay)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
-        self._hyper.update({
-            rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_EPS_HAT: float(eps_hat),
-            rules.H_AMSGRAD: float(amsgrad_form if self.amsgrad else rules.AMSGRAD_OFF),
-            rules.H_BIAS_CORRECTION: float(self.bias_correction),
-        })
+        self._hyper.update(
+            {
+                rules.H_BETA1: self.betas[0],
+                rules.H_BETA2: self.betas[1],
+                rules.H_EPS_HAT: float(eps_hat),
+                rules.H_AMSGRAD: float(amsgrad_form if self.amsgrad else rules.AMSGRAD_OFF),
+                rules.H_BIAS_CORRECTION: float(self.bias_correction),
+            }
+        )
         self.n_slots = 3 if self.amsgrad else 2
 
 
@@ -609,11 +704,33 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=1e-2, amsgrad=False, *,
-                 bias_correction=True, schedule=None, convention="torch", nonfinite="raise", backend="cpu"):
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, bias_correction=bias_correction,
-                         decoupled_weight_decay=True, schedule=schedule, convention=convention, nonfinite=nonfinite,
-                         backend=backend)
+    def __init__(
+        self,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=None,
+        weight_decay=1e-2,
+        amsgrad=False,
+        *,
+        bias_correction=True,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
+        super().__init__(
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            bias_correction=bias_correction,
+            decoupled_weight_decay=True,
+            schedule=schedule,
+            convention=convention,
+            nonfinite=nonfinite,
+            backend=backend,
+        )
 
 
 class NAdam(Optimizer):
@@ -632,22 +749,43 @@ class NAdam(Optimizer):
     name = "nadam"
     code = rules.NADAM
     slot_names = ("exp_avg", "exp_avg_sq", "mu_product")
-    _CONVENTIONS = {"torch": (1e-8, False, False), "optax": (1e-8, False, True), "keras": (1e-7, False, False),
-                    "lecture": (1e-8, True, False)}
+    _CONVENTIONS = {
+        "torch": (1e-8, False, False),
+        "optax": (1e-8, False, True),
+        "keras": (1e-7, False, False),
+        "lecture": (1e-8, True, False),
+    }
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, schedule=None, convention="torch", nonfinite="raise",
-                 backend="cpu"):
+    def __init__(
+        self,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=None,
+        weight_decay=0.0,
+        momentum_decay=4e-3,
+        decoupled_weight_decay=False,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, constant_mu = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
         self.momentum_decay = backends.check_finite(momentum_decay, "momentum_decay", minimum=0.0)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, decoupled_weight_decay)
-        self._hyper.update({
-            rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_MOMENTUM_DECAY: self.momentum_decay,
-            rules.H_CONSTANT_MU: float(constant_mu), rules.H_BIAS_CORRECTION: 1.0, rules.H_INIT2: 1.0,
-        })
+        self._hyper.update(
+            {
+                rules.H_BETA1: self.betas[0],
+                rules.H_BETA2: self.betas[1],
+                rules.H_MOMENTUM_DECAY: self.momentum_decay,
+                rules.H_CONSTANT_MU: float(constant_mu),
+                rules.H_BIAS_CORRECTION: 1.0,
+                rules.H_INIT2: 1.0,
+            }
+        )
 
 
 class Adamax(Optimizer):
@@ -665,15 +803,24 @@ class Adamax(Optimizer):
     slot_names = ("exp_avg", "exp_inf")
     _CONVENTIONS = {"torch": (1e-8, True), "optax": (1e-8, True), "keras": (1e-7, False), "lecture": (1e-8, True)}
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, *, schedule=None,
-                 convention="torch", nonfinite="raise", backend="cpu"):
+    def __init__(
+        self,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=None,
+        weight_decay=0.0,
+        *,
+        schedule=None,
+        convention="torch",
+        nonfinite="raise",
+        backend="cpu",
+    ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
-        self._hyper.update({rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1],
-                            rules.H_BIAS_CORRECTION: 1.0})
+        self._hyper.update({rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_BIAS_CORRECTION: 1.0})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -752,9 +899,17 @@ class SaddleFreeNewton(Newton):
 # By name
 
 _BY_NAME = {
-    "sgd": (SGD, {}), "momentum": (Momentum, {}), "adagrad": (AdaGrad, {}), "rmsprop": (RMSProp, {}),
-    "adam": (Adam, {}), "adamw": (AdamW, {}), "amsgrad": (Adam, {"amsgrad": True}), "nadam": (NAdam, {}),
-    "adamax": (Adamax, {}), "newton": (Newton, {}), "saddle_free_newton": (SaddleFreeNewton, {}),
+    "sgd": (SGD, {}),
+    "momentum": (Momentum, {}),
+    "adagrad": (AdaGrad, {}),
+    "rmsprop": (RMSProp, {}),
+    "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+    "amsgrad": (Adam, {"amsgrad": True}),
+    "nadam": (NAdam, {}),
+    "adamax": (Adamax, {}),
+    "newton": (Newton, {}),
+    "saddle_free_newton": (SaddleFreeNewton, {}),
 }
 
 

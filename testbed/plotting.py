@@ -33,6 +33,7 @@ Typical use in a scenario's ``plot``::
 
 Matplotlib is imported when this module is imported, never by anything below the scenarios.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -168,18 +169,31 @@ def print_width(width):
     """``"column"``, ``"page"`` or a number of inches -> the width in inches; ValueError unless a print width."""
     if isinstance(width, str):
         if width not in WIDTHS:
-            raise ValueError(f"width must be one of {', '.join(map(repr, WIDTHS))} (or {COLUMN_WIDTH} or "
-                             f"{PAGE_WIDTH} inches), got {width!r}")
+            raise ValueError(
+                f"width must be one of {', '.join(map(repr, WIDTHS))} (or {COLUMN_WIDTH} or "
+                f"{PAGE_WIDTH} inches), got {width!r}"
+            )
         return WIDTHS[width]
     value = float(width)
     if not any(abs(value - allowed) < 1e-6 for allowed in WIDTHS.values()):
-        raise ValueError(f"width must be {COLUMN_WIDTH} in (one column) or {PAGE_WIDTH} in (two columns), "
-                         f"got {value:g} in")
+        raise ValueError(
+            f"width must be {COLUMN_WIDTH} in (one column) or {PAGE_WIDTH} in (two columns), got {value:g} in"
+        )
     return value
 
 
-def figure(nrows=1, ncols=1, *, width="column", height=None, figsize=None, sharex=False, sharey=False,
-           squeeze=True, gridspec_kw=None):
+def figure(
+    nrows=1,
+    ncols=1,
+    *,
+    width="column",
+    height=None,
+    figsize=None,
+    sharex=False,
+    sharey=False,
+    squeeze=True,
+    gridspec_kw=None,
+):
     """A new ``(Figure, axes)`` at print size in the house style, made without pyplot (nothing to close).
 
     ``width`` is ``"column"`` (3.25 in) or ``"page"`` (6.75 in); ``height`` defaults to 2.4 in per row (2.2 in
@@ -308,7 +322,8 @@ def _data_points(ax):
     for patch in ax.patches:
         if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_height() != 0:
             corners = patch.get_transform().transform(
-                [(0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5), (0.5, 1), (0, 0.5), (1, 0.5)])
+                [(0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5), (0.5, 1), (0, 0.5), (1, 0.5)]
+            )
             chunks.append(corners)
     if not chunks:
         return np.empty((0, 2))
@@ -330,10 +345,18 @@ def _legend_overlaps_data(ax, renderer):
     if points.size == 0:
         return False
     # only data visible in the axes counts; a point on the legend's edge does not
-    within_axes = ((points[:, 0] >= inside_axes.x0) & (points[:, 0] <= inside_axes.x1)
-                   & (points[:, 1] >= inside_axes.y0) & (points[:, 1] <= inside_axes.y1))
-    covered = ((points[:, 0] > box.x0 + 1) & (points[:, 0] < box.x1 - 1)
-               & (points[:, 1] > box.y0 + 1) & (points[:, 1] < box.y1 - 1))
+    within_axes = (
+        (points[:, 0] >= inside_axes.x0)
+        & (points[:, 0] <= inside_axes.x1)
+        & (points[:, 1] >= inside_axes.y0)
+        & (points[:, 1] <= inside_axes.y1)
+    )
+    covered = (
+        (points[:, 0] > box.x0 + 1)
+        & (points[:, 0] < box.x1 - 1)
+        & (points[:, 1] > box.y0 + 1)
+        & (points[:, 1] < box.y1 - 1)
+    )
     return bool(np.any(within_axes & covered))
 
 
@@ -343,8 +366,14 @@ def _move_legend_out(ax):
     handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
     ncols = getattr(legend, "_ncols", 1)
     with style():
-        ax.legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), ncols=ncols,
-                  fontsize=legend.get_texts()[0].get_fontsize() if labels else None)
+        ax.legend(
+            handles,
+            labels,
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+            ncols=ncols,
+            fontsize=legend.get_texts()[0].get_fontsize() if labels else None,
+        )
 
 
 def legend_below(fig, handles=None, labels=None, *, ncols=2, source=None):
@@ -374,7 +403,7 @@ def _split_in_two(text):
     if not spaces:
         return None
     middle = min(spaces, key=lambda i: abs(i - len(text) / 2))
-    return text[:middle] + "\n" + text[middle + 1:]
+    return text[:middle] + "\n" + text[middle + 1 :]
 
 
 def _off_page(text, renderer, page):
@@ -391,8 +420,9 @@ def place_legends(fig):
         titles = [ax.title for ax in fig.axes if ax.get_visible()]
         if getattr(fig, "_suptitle", None) is not None:
             titles.append(fig._suptitle)
-        wide = [t for t in titles if t.get_text().strip() and "\n" not in t.get_text()
-                and _off_page(t, renderer, fig.bbox)]
+        wide = [
+            t for t in titles if t.get_text().strip() and "\n" not in t.get_text() and _off_page(t, renderer, fig.bbox)
+        ]
         if not crowded and not wide:
             return
         for ax in crowded:
@@ -472,10 +502,35 @@ def close(fig):
 
 
 __all__ = [
-    "PALETTE", "MARKERS", "PNG_DPI", "FIGSIZE", "RC", "COLUMN_WIDTH", "PAGE_WIDTH", "WIDTHS", "MAX_WIDTH",
-    "MAX_HEIGHT", "FONT_FLOOR", "SCRIPT_SHRINK", "PAPER_NAMES", "color", "marker", "paper_name", "style",
-    "apply_style", "print_width", "figure", "legend_below", "theory", "measured", "band", "finish", "place_legends", "check",
-    "save", "close",
+    "PALETTE",
+    "MARKERS",
+    "PNG_DPI",
+    "FIGSIZE",
+    "RC",
+    "COLUMN_WIDTH",
+    "PAGE_WIDTH",
+    "WIDTHS",
+    "MAX_WIDTH",
+    "MAX_HEIGHT",
+    "FONT_FLOOR",
+    "SCRIPT_SHRINK",
+    "PAPER_NAMES",
+    "color",
+    "marker",
+    "paper_name",
+    "style",
+    "apply_style",
+    "print_width",
+    "figure",
+    "legend_below",
+    "theory",
+    "measured",
+    "band",
+    "finish",
+    "place_legends",
+    "check",
+    "save",
+    "close",
 ]
 
 # Agg for everything that does import pyplot later (a scenario run on a headless machine).

@@ -29,6 +29,7 @@ tuples become lists), so that what a scenario returns is exactly what :func:`loa
 
 Wall time: wrap the work in :class:`Timer` and store it, ``result.wall_time = timer.seconds``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -198,7 +199,11 @@ def git_commit():
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder, capture_output=True, text=True, timeout=10, check=True,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -464,8 +469,12 @@ class Result:
         for name, rows in self.tables.items():
             columns, kinds, rows = _normalise_table(name, rows)
             write(f"{name}.csv", _table_csv(columns, kinds, rows))
-            layout_tables[name] = {"file": f"{name}.csv", "columns": columns, "kinds": [kinds[c] for c in columns],
-                                   "rows": len(rows)}
+            layout_tables[name] = {
+                "file": f"{name}.csv",
+                "columns": columns,
+                "kinds": [kinds[c] for c in columns],
+                "rows": len(rows),
+            }
         if self.arrays:
             buffer = io.BytesIO()
             np.savez(buffer, **self.arrays)
@@ -517,8 +526,11 @@ def _verify_file(folder, name, expected):
         raise _damaged(path, f"unreadable ({error.strerror or error})") from None
     if expected is not None:
         if len(data) != expected.get("bytes"):
-            raise _damaged(path, f"{len(data)} bytes, but result.json records {expected.get('bytes')} "
-                                 "(truncated or changed since it was saved)")
+            raise _damaged(
+                path,
+                f"{len(data)} bytes, but result.json records {expected.get('bytes')} "
+                "(truncated or changed since it was saved)",
+            )
         if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
             raise _damaged(path, "its SHA-256 differs from the one result.json records (changed since it was saved)")
     return data
@@ -534,8 +546,11 @@ def _read_arrays(folder, layout, data):
                     raise _damaged(path, f"array {name!r} is missing")
                 array = archive[name]
                 if list(array.shape) != list(spec["shape"]) or array.dtype.str != spec["dtype"]:
-                    raise _damaged(path, f"array {name!r} has shape {list(array.shape)} and dtype {array.dtype.str}, "
-                                         f"but result.json records {spec['shape']} and {spec['dtype']}")
+                    raise _damaged(
+                        path,
+                        f"array {name!r} has shape {list(array.shape)} and dtype {array.dtype.str}, "
+                        f"but result.json records {spec['shape']} and {spec['dtype']}",
+                    )
                 arrays[name] = array
     except ResultFileError:
         raise

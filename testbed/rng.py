@@ -9,6 +9,7 @@ differ there in the last bits).
 >>> [hex(w) for w in philox4x32((0, 0, 0, 0), (0, 0))]
 ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
 """
+
 import numpy as np
 
 from . import backend as backends

@@ -23,6 +23,7 @@ down to about ``eps * sigma_max`` (``eps`` of the dtype; :attr:`Spectra.resoluti
 singular values far smaller than that (the smallest Lyapunov exponent of a product of Gaussian matrices is
 negative), which this reports at the rounding level, not at their true size.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,9 +91,23 @@ class Spectra:
         return self.spectral_moments(self.singular_values)
 
 
-def jacobian_singular_values(init, activation, depth, width, *, input_var=1.0, bias_var=0.0, inputs=None,
-                             batch=1, seed=0, backend="cpu", dtype=np.float64, depths=None,
-                             activation_params=None, **init_params):
+def jacobian_singular_values(
+    init,
+    activation,
+    depth,
+    width,
+    *,
+    input_var=1.0,
+    bias_var=0.0,
+    inputs=None,
+    batch=1,
+    seed=0,
+    backend="cpu",
+    dtype=np.float64,
+    depths=None,
+    activation_params=None,
+    **init_params,
+):
     """The singular values of J = D_L W_L ... D_1 W_1 at each input; returns :class:`Spectra`.
 
     ``init`` names an initialiser of :mod:`testbed.init` (its parameters as keywords ``init_params``, e.g.
@@ -122,12 +137,10 @@ def jacobian_singular_values(init, activation, depth, width, *, input_var=1.0, b
     for name, value in init_params.items():
         if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
             backends.check_finite(value, name)
-    net = nn.MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=target,
-                 **(activation_params or {}))
+    net = nn.MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=target, **(activation_params or {}))
     if inputs is None:
         batch = backends.check_positive_int(batch, "batch")
-        x = rng.normal((batch, widths[0]), seed=seed, stream=nn.STREAM_INPUTS, scale=math.sqrt(input_var),
-                       dtype=dtype)
+        x = rng.normal((batch, widths[0]), seed=seed, stream=nn.STREAM_INPUTS, scale=math.sqrt(input_var), dtype=dtype)
     else:
         x = _check_inputs(inputs, widths[0], dtype)
         input_var = float(np.mean(x.astype(np.float64) ** 2))
@@ -136,30 +149,46 @@ def jacobian_singular_values(init, activation, depth, width, *, input_var=1.0, b
     if stats.overflow_layer is not None:
         raise nn.NonFiniteSignalError(
             f"the forward signal left the finite range at layer {stats.overflow_layer} of {depth}",
-            stats.overflow_layer, "forward")
+            stats.overflow_layer,
+            "forward",
+        )
     recorded = _check_depths(depths, depth)
     pre = [net.pre(l) for l in range(1, depth + 1)]
     post = [net.post(l) for l in range(1, depth + 1)]
     by_depth = {l: np.empty((x.shape[0], min(widths[0], widths[l])), dtype=dtype) for l in recorded}
     jacobian = _jacobian_gpu if target == "cuda" else _jacobian_cpu
     for b in range(x.shape[0]):
+
         def record(l, matrix, b=b):
             if not np.all(np.isfinite(matrix)):
-                raise nn.NonFiniteSignalError(f"the Jacobian at input {b} left the finite range at layer {l}", l,
-                                              "jacobian")
+                raise nn.NonFiniteSignalError(
+                    f"the Jacobian at input {b} left the finite range at layer {l}", l, "jacobian"
+                )
             by_depth[l][b] = _singular_values(matrix, by_depth[l].shape[1])
 
         jacobian(net, [p[b] for p in pre], [p[b] for p in post], recorded, record)
     values = by_depth[depth]
     eps = float(np.finfo(dtype).eps)
-    pre_meansq = np.array([[float(np.mean(np.square(p[b].astype(np.float64)))) for p in pre]
-                           for b in range(x.shape[0])])
+    pre_meansq = np.array(
+        [[float(np.mean(np.square(p[b].astype(np.float64)))) for p in pre] for b in range(x.shape[0])]
+    )
     return Spectra(
-        singular_values=values, resolution=eps * values[:, 0].astype(np.float64), pre_meansq=pre_meansq,
+        singular_values=values,
+        resolution=eps * values[:, 0].astype(np.float64),
+        pre_meansq=pre_meansq,
         by_depth=by_depth,
-        init=init, init_params=dict(init_params), activation=net.activation.name,
-        activation_param=net.activation.param, depth=depth, widths=widths, input_var=input_var,
-        bias_var=bias_var, seed=seed, dtype=np.dtype(dtype).name, backend=target)
+        init=init,
+        init_params=dict(init_params),
+        activation=net.activation.name,
+        activation_param=net.activation.param,
+        depth=depth,
+        widths=widths,
+        input_var=input_var,
+        bias_var=bias_var,
+        seed=seed,
+        dtype=np.dtype(dtype).name,
+        backend=target,
+    )
 
 
 def _check_inputs(inputs, width, dtype):
@@ -167,8 +196,9 @@ def _check_inputs(inputs, width, dtype):
     if x.ndim == 1:
         x = x.reshape(1, -1)
     if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 1:
-        raise ValueError(f"inputs must have shape (batch, {width}) (or ({width},) for one input), got "
-                         f"{np.shape(inputs)}")
+        raise ValueError(
+            f"inputs must have shape (batch, {width}) (or ({width},) for one input), got {np.shape(inputs)}"
+        )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or not np.all(np.isfinite(x)):
         raise ValueError("inputs must be a finite real array")
     return np.ascontiguousarray(x, dtype=dtype)
@@ -192,7 +222,7 @@ def _singular_values(matrix, count):
     out = np.zeros(count, dtype=matrix.dtype)
     if matrix.shape[0]:
         found = np.linalg.svd(matrix, compute_uv=False)
-        out[:found.size] = found
+        out[: found.size] = found
     return out
 
 
@@ -215,9 +245,8 @@ def _jacobian_cpu(net, pre, post, recorded, record):
         work = net._jacobian_work = _Work(widths, net.dtype)
     columns = kernels.identity_columns(widths[0])
     # layer 1: J_1 = D_1 W_1 (the kept rows), written straight into the first product buffer
-    current = work.products[0][:widths[1] * widths[0]].reshape(widths[1], widths[0])
-    kept = kernels.scaled_rows_cpu(net.weights(1), pre[0], post[0], act.code, act.param, columns, current,
-                                   work.rows)
+    current = work.products[0][: widths[1] * widths[0]].reshape(widths[1], widths[0])
+    kept = kernels.scaled_rows_cpu(net.weights(1), pre[0], post[0], act.code, act.param, columns, current, work.rows)
     columns = work.rows[:kept].copy()
     current = current[:kept]
     if 1 in recorded:
@@ -227,10 +256,11 @@ def _jacobian_cpu(net, pre, post, recorded, record):
             if l in recorded:
                 record(l, current)
             continue
-        factor = work.factor[:widths[l] * kept].reshape(widths[l], kept)
-        kept_next = kernels.scaled_rows_cpu(net.weights(l), pre[l - 1], post[l - 1], act.code, act.param, columns,
-                                            factor, work.rows)
-        target = work.products[(l - 1) % 2][:kept_next * widths[0]].reshape(kept_next, widths[0])
+        factor = work.factor[: widths[l] * kept].reshape(widths[l], kept)
+        kept_next = kernels.scaled_rows_cpu(
+            net.weights(l), pre[l - 1], post[l - 1], act.code, act.param, columns, factor, work.rows
+        )
+        target = work.products[(l - 1) % 2][: kept_next * widths[0]].reshape(kept_next, widths[0])
         if kept_next:
             np.dot(factor[:kept_next], current, out=target)
         columns = work.rows[:kept_next].copy()
@@ -248,14 +278,21 @@ def _jacobian_gpu(net, pre, post, recorded, record):
     act = net.activation
     weights = getattr(net, "_jacobian_device_weights", None)
     if weights is None:  # moved once per net, not once per input
-        weights = net._jacobian_device_weights = [backends.to_device(np.ascontiguousarray(net.weights(l)))
-                                                  for l in range(1, net.depth + 1)]
+        weights = net._jacobian_device_weights = [
+            backends.to_device(np.ascontiguousarray(net.weights(l))) for l in range(1, net.depth + 1)
+        ]
     current = backends.to_device(np.eye(net.widths[0], dtype=net.dtype))
     for l in range(1, net.depth + 1):
         out = cuda.device_array((net.widths[l], net.widths[0]), dtype=net.dtype)
         kernel[kernels.tile_grid(*out.shape), (kernels.TILE, kernels.TILE)](
-            weights[l - 1], current, backends.to_device(pre[l - 1]), backends.to_device(post[l - 1]), act.code,
-            act.param, out)
+            weights[l - 1],
+            current,
+            backends.to_device(pre[l - 1]),
+            backends.to_device(post[l - 1]),
+            act.code,
+            act.param,
+            out,
+        )
         current = out
         if l in recorded:
             record(l, current.copy_to_host())

@@ -11,6 +11,7 @@ trials still at risk just before t_j (neither escaped nor censored earlier). The
 S(t) <= 1/2, and infinite when fewer than half the trials escaped. A trial censored at time c counts as at
 risk at every t_j <= c (the usual convention: events before censoring at equal times).
 """
+
 import numpy as np
 
 
@@ -38,7 +39,8 @@ def kaplan_meier(times, observed):
     # at risk just before t_j: trials whose time (event or censoring) is >= t_j
     at_risk = times.size - np.searchsorted(sorted_times, event_times, side="left")
     events = np.searchsorted(np.sort(times[observed]), event_times, side="right") - np.searchsorted(
-        np.sort(times[observed]), event_times, side="left")
+        np.sort(times[observed]), event_times, side="left"
+    )
     survival = np.cumprod(1.0 - events / at_risk)
     return event_times, survival
 

@@ -27,6 +27,7 @@ Example: ``python -m testbed.sweep saddle --grid lr=0.01,0.03,0.1 --grid noise=0
 Bad input (unknown scenario or parameter, a malformed ``--grid``, an output folder that cannot be written, a
 scenario that rejects a value) is one line on stderr and exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -276,8 +277,21 @@ class SweepError(ValueError):
     """Bad input to a sweep (the message is the one-line error of the command line)."""
 
 
-def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, threads_per_worker=None,
-              resume=False, overwrite=False, client=None, progress=True, log=common.progress_write):
+def run_sweep(
+    scenario,
+    grid,
+    *,
+    base=None,
+    quick=False,
+    out=None,
+    workers=1,
+    threads_per_worker=None,
+    resume=False,
+    overwrite=False,
+    client=None,
+    progress=True,
+    log=common.progress_write,
+):
     """Run ``scenario`` at every point of ``grid`` and save each point to ``out/NAME`` as it completes.
 
     ``grid`` maps parameter names to lists of values, ``base`` fixes other parameters. ``workers`` worker
@@ -305,7 +319,9 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
     names = [point_name(point) for point in points]
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
-        raise SweepError(f"the grid gives point {repeated[0]!r} twice (a value repeated, or two values that print alike)")
+        raise SweepError(
+            f"the grid gives point {repeated[0]!r} twice (a value repeated, or two values that print alike)"
+        )
     check_points(module, points, names, base, quick)
     common.check_writable(out)  # bad input created nothing; now the folder is made
     for stale in out.glob(f".*{PARTIAL_SUFFIX}"):  # left by a sweep that was killed mid-save
@@ -323,8 +339,9 @@ def run_sweep(scenario, grid, *, base=None, quick=False, out=None, workers=1, th
     if resume and same_sweep:
         skipped = {n for n, p in zip(names, points) if saved_point_matches(out / n, p, base)}
     todo = [(n, p) for n, p in zip(names, points) if n not in skipped]
-    record = dict(scenario=module.__name__, grid=to_jsonable(grid), base=to_jsonable(base), quick=bool(quick),
-                  points=names)
+    record = dict(
+        scenario=module.__name__, grid=to_jsonable(grid), base=to_jsonable(base), quick=bool(quick), points=names
+    )
     atomic_write_bytes(out / SWEEP_FILE, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     if skipped:
         log(f"resuming: {len(skipped)} of {len(points)} points already saved in {out}")
@@ -402,14 +419,17 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
 
     context = multiprocessing.get_context("spawn")
     started = context.SimpleQueue()
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(threads, started))
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads, started)
+    )
     clean = False
     finished = set()
     try:
         futures = {
-            executor.submit(_run_pool_point, point_folder_name, module_name, {**base, **point}, quick, threads):
-                (point_folder_name, point)
+            executor.submit(_run_pool_point, point_folder_name, module_name, {**base, **point}, quick, threads): (
+                point_folder_name,
+                point,
+            )
             for point_folder_name, point in todo
         }
         processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, all spawned by now
@@ -426,10 +446,13 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
                 except BrokenProcessPool:
                     lost = _points_of_dead_workers(processes, started, finished)
                     if not lost:  # a worker died outside any point: running again would only repeat it
-                        reasons = sorted({_describe_exit(p.exitcode) for p in processes.values()
-                                          if p.exitcode not in (None, 0)})
-                        raise SweepError(f"a worker process died ({', '.join(reasons) or 'unknown cause'}) "
-                                         "outside any point; the finished points are saved") from None
+                        reasons = sorted(
+                            {_describe_exit(p.exitcode) for p in processes.values() if p.exitcode not in (None, 0)}
+                        )
+                        raise SweepError(
+                            f"a worker process died ({', '.join(reasons) or 'unknown cause'}) "
+                            "outside any point; the finished points are saved"
+                        ) from None
                     failed.update(lost)
                     clean = True  # every worker has gone; nothing left to stop
                     return [(n, p) for n, p in todo if n not in finished and n not in lost]
@@ -463,8 +486,11 @@ def _points_of_dead_workers(processes, started, finished):
     dead = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (None, 0)}
     # the pool stops the workers still alive with SIGTERM once one has died: theirs are no failures of their own
     first = {pid: code for pid, code in dead.items() if code != -signal.SIGTERM} or dead
-    return {running[pid]: f"its worker process died ({_describe_exit(code)})"
-            for pid, code in first.items() if pid in running and running[pid] not in finished}
+    return {
+        running[pid]: f"its worker process died ({_describe_exit(code)})"
+        for pid, code in first.items()
+        if pid in running and running[pid] not in finished
+    }
 
 
 def _run_dask(client, module_name, todo, base, quick, threads, finish):
@@ -472,8 +498,15 @@ def _run_dask(client, module_name, todo, base, quick, threads, finish):
 
     futures = {}
     for point_folder_name, point in todo:
-        future = client.submit(run_point, module_name, {**base, **point}, quick, threads, pure=False,
-                               key=f"testbed-sweep-{point_folder_name}-{os.getpid()}-{id(todo)}")
+        future = client.submit(
+            run_point,
+            module_name,
+            {**base, **point},
+            quick,
+            threads,
+            pure=False,
+            key=f"testbed-sweep-{point_folder_name}-{os.getpid()}-{id(todo)}",
+        )
         futures[future] = (point_folder_name, point)
     try:
         for future in as_completed(list(futures)):
@@ -523,8 +556,7 @@ def _dask_client(args):
     try:
         if args.scheduler:
             return Client(args.scheduler, timeout="10s")
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster)
     except (OSError, TimeoutError) as error:
         raise SweepError(f"cannot connect to the Dask scheduler {args.scheduler!r}: {error}") from None
@@ -548,20 +580,30 @@ def main(argv=None):
         if args.scheduler or args.local_cluster:
             client = _dask_client(args)
         report = run_sweep(
-            args.scenario, grid, base=base, quick=args.quick, out=args.out, workers=args.workers,
-            threads_per_worker=args.threads_per_worker, resume=args.resume, overwrite=args.overwrite,
-            client=client, progress=not args.no_progress,
+            args.scenario,
+            grid,
+            base=base,
+            quick=args.quick,
+            out=args.out,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            client=client,
+            progress=not args.no_progress,
         )
     except ValueError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return common.EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; finished points are saved, rerun with --resume to continue",
-              file=sys.stderr)
+        print(
+            f"{parser.prog}: interrupted; finished points are saved, rerun with --resume to continue", file=sys.stderr
+        )
         return common.EXIT_INTERRUPTED
     except OSError as error:
-        print(f"{parser.prog}: error: {error.strerror or error}: {getattr(error, 'filename', '') or ''}",
-              file=sys.stderr)
+        print(
+            f"{parser.prog}: error: {error.strerror or error}: {getattr(error, 'filename', '') or ''}", file=sys.stderr
+        )
         return common.EXIT_BAD_INPUT
     finally:
         if client is not None:
@@ -569,11 +611,16 @@ def main(argv=None):
             client.close()
             if cluster is not None:
                 cluster.close()
-    print(f"ran {len(report['done'])} point(s), skipped {len(report['skipped'])}; results in {report['out']}/ "
-          f"(summary: {report['out'] / SUMMARY_FILE})")
+    print(
+        f"ran {len(report['done'])} point(s), skipped {len(report['skipped'])}; results in {report['out']}/ "
+        f"(summary: {report['out'] / SUMMARY_FILE})"
+    )
     if report["failed"]:
-        print(f"{parser.prog}: {len(report['failed'])} point(s) failed: "
-              + "; ".join(f"{name}: {reason}" for name, reason in report["failed"].items()), file=sys.stderr)
+        print(
+            f"{parser.prog}: {len(report['failed'])} point(s) failed: "
+            + "; ".join(f"{name}: {reason}" for name, reason in report["failed"].items()),
+            file=sys.stderr,
+        )
         return EXIT_POINTS_FAILED
     return 0
 

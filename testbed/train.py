@@ -21,6 +21,7 @@ of trainability need hundreds of small nets.
 References: Glorot & Bengio 2010 (activations and saturation during training), He et al. 2015 (a 30-layer ReLU
 net trains with He's initialisation, stalls with Glorot's).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,8 +68,8 @@ class History:
       split) at each;
     - per-layer statistics at ``record_steps`` (rows) x layers (columns), measured on that step's minibatch before
       its update: ``pre_var`` (variance of s^(l) over batch x units), ``pre_mean``, ``post_mean`` and ``post_std``
-      (mean and standard deviation of x^(l) = phi(s^(l)): Glorot & Bengio 2010's figure 2), ``saturated_frac`` (|phi| within
-      1% of a bound), ``dead_frac`` (ReLU family: units with s <= 0 on the whole batch), ``grad_norm``
+      (mean and standard deviation of x^(l) = phi(s^(l)): Glorot & Bengio 2010's figure 2), ``saturated_frac``
+      (|phi| within 1% of a bound), ``dead_frac`` (ReLU family: units with s <= 0 on the whole batch), ``grad_norm``
       (||dL/dW^(l)||_F) and ``update_ratio`` (||Delta W^(l)||_F / ||W^(l)||_F of that step's update);
     - ``diverged_at``: the step whose loss was not finite (the run stopped there), or None; ``seconds``: wall time.
     """
@@ -94,8 +95,11 @@ class History:
 
     def as_arrays(self):
         """The arrays by name (for :class:`testbed.results.Result`)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if isinstance(getattr(self, f.name), np.ndarray)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -121,8 +125,10 @@ def _check_labels(y, rows, classes, name="y"):
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if rows and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(f"{name} must hold labels in 0..{classes - 1} (the net's {classes} outputs), "
-                         f"got labels from {y.min()} to {y.max()}")
+        raise ValueError(
+            f"{name} must hold labels in 0..{classes - 1} (the net's {classes} outputs), "
+            f"got labels from {y.min()} to {y.max()}"
+        )
     return np.ascontiguousarray(y, dtype=np.int64)
 
 
@@ -171,8 +177,20 @@ class Step:
         net = self.net
         if net.backend == "cuda":
             return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
-        return float(kernels.loss_and_grad_cpu(net.params, net.grads, x, y, self.no_targets, False, rows,
-                                               *self.layout.net_args(), self.code, *self.buffers))
+        return float(
+            kernels.loss_and_grad_cpu(
+                net.params,
+                net.grads,
+                x,
+                y,
+                self.no_targets,
+                False,
+                rows,
+                *self.layout.net_args(),
+                self.code,
+                *self.buffers,
+            )
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -194,8 +212,20 @@ def loss_and_grad(net, x, y, *, loss="cross_entropy"):
         return _loss_and_grad_cuda(net, x, y, code)
     layout = _Layout(net, x.shape[0])
     rows = np.arange(x.shape[0], dtype=np.int64)
-    return float(kernels.loss_and_grad_cpu(net.params, net.grads, x, y, _no_targets(net.dtype), False, rows,
-                                           *layout.net_args(), code, *layout.buffers(net.dtype)))
+    return float(
+        kernels.loss_and_grad_cpu(
+            net.params,
+            net.grads,
+            x,
+            y,
+            _no_targets(net.dtype),
+            False,
+            rows,
+            *layout.net_args(),
+            code,
+            *layout.buffers(net.dtype),
+        )
+    )
 
 
 def _loss_and_grad_cuda(net, x, y, code):
@@ -209,9 +239,19 @@ def _loss_and_grad_cuda(net, x, y, code):
     row_loss = cuda.device_array(batch, dtype=np.float64)
     predicted = cuda.device_array(batch, dtype=np.int64)
     blocks, threads = backends.launch_shape(batch)
-    kernels.loss_rows_gpu()[blocks, threads](logits, backends.to_device(y), backends.to_device(_no_targets(net.dtype)),
-                                             backends.to_device(np.arange(batch, dtype=np.int64)), False, code,
-                                             1.0 / batch, 1.0 / (batch * classes), dz, row_loss, predicted)
+    kernels.loss_rows_gpu()[blocks, threads](
+        logits,
+        backends.to_device(y),
+        backends.to_device(_no_targets(net.dtype)),
+        backends.to_device(np.arange(batch, dtype=np.int64)),
+        False,
+        code,
+        1.0 / batch,
+        1.0 / (batch * classes),
+        dz,
+        row_loss,
+        predicted,
+    )
     delta = dz.copy_to_host()
     if net.output_kind != "linear":  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
         delta *= net.activation.derivative(net.pre(net.depth)).astype(net.dtype)
@@ -229,7 +269,7 @@ def evaluate(net, x, y, *, loss="cross_entropy", chunk=EVAL_CHUNK):
     if net.backend == "cuda":
         total, correct = 0.0, 0
         for start in range(0, x.shape[0], chunk):
-            xb, yb = x[start:start + chunk], y[start:start + chunk]
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
             net.forward(xb, keep=False, pair=None)
             loss_b, acc_b = _host_loss(net.output, yb, code)
             total += loss_b * yb.size
@@ -237,8 +277,9 @@ def evaluate(net, x, y, *, loss="cross_entropy", chunk=EVAL_CHUNK):
         return total / x.shape[0], correct / x.shape[0]
     layout = _Layout(net, chunk)
     x0, pre, post, delta, _ = layout.buffers(net.dtype)
-    loss_value, accuracy = kernels.evaluate_cpu(net.params, x, y, _no_targets(net.dtype), False, *layout.net_args(),
-                                                code, x0, pre, post, delta, chunk)
+    loss_value, accuracy = kernels.evaluate_cpu(
+        net.params, x, y, _no_targets(net.dtype), False, *layout.net_args(), code, x0, pre, post, delta, chunk
+    )
     return float(loss_value), float(accuracy)
 
 
@@ -247,8 +288,10 @@ def _host_loss(z, y, code):
     z = np.asarray(z, dtype=np.float64)
     dz = np.empty_like(z)
     batch, classes = z.shape
-    total = sum(loss_rules.loss_row(code, z, i, int(y[i]), z, i, False, 1.0 / batch, 1.0 / (batch * classes), dz)
-                for i in range(batch))
+    total = sum(
+        loss_rules.loss_row(code, z, i, int(y[i]), z, i, False, 1.0 / batch, 1.0 / (batch * classes), dz)
+        for i in range(batch)
+    )
     return total, float(np.mean(np.argmax(z, axis=1) == y))
 
 
@@ -258,15 +301,21 @@ def _host_loss(z, y, code):
 
 def _check_dataset(dataset, net):
     if not isinstance(dataset, datasets.Dataset):
-        raise ValueError(f"dataset must be a testbed.data.Dataset (testbed.data.load, from_arrays), got "
-                         f"{type(dataset).__name__}")
+        raise ValueError(
+            f"dataset must be a testbed.data.Dataset (testbed.data.load, from_arrays), got {type(dataset).__name__}"
+        )
     if dataset.features != net.widths[0]:
-        raise ValueError(f"the net's input width d^(0) = {net.widths[0]} does not match the dataset's "
-                         f"{dataset.features} features")
+        raise ValueError(
+            f"the net's input width d^(0) = {net.widths[0]} does not match the dataset's {dataset.features} features"
+        )
     if dataset.classes > net.widths[-1]:
         raise ValueError(f"the net has {net.widths[-1]} outputs, the dataset {dataset.classes} classes")
-    return (np.ascontiguousarray(dataset.x_train, dtype=net.dtype), dataset.y_train,
-            np.ascontiguousarray(dataset.x_test, dtype=net.dtype), dataset.y_test)
+    return (
+        np.ascontiguousarray(dataset.x_train, dtype=net.dtype),
+        dataset.y_train,
+        np.ascontiguousarray(dataset.x_test, dtype=net.dtype),
+        dataset.y_test,
+    )
 
 
 def _eval_steps(steps, eval_every):
@@ -303,7 +352,7 @@ class _Batches:
         epoch, index = divmod(t - 1, self.per_epoch)
         if epoch != self.epoch:
             self.epoch, self.order = epoch, datasets.permutation(self.n, seed=self.seed, epoch=epoch)
-        return self.order[index * self.batch:(index + 1) * self.batch]
+        return self.order[index * self.batch : (index + 1) * self.batch]
 
 
 def _progress(total, enabled, description):
@@ -314,9 +363,21 @@ def _progress(total, enabled, description):
     return tqdm(total=total, desc=description, unit="step", leave=False, mininterval=0.5)
 
 
-def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed=0, eval_every=None,
-        record_layers=True, progress=True, on_divergence="stop"):
-    """Train ``net`` in place on ``dataset`` with ``optimizer`` for ``steps`` minibatch steps; return a :class:`History`.
+def fit(
+    net,
+    dataset,
+    optimizer,
+    *,
+    steps,
+    batch=128,
+    loss="cross_entropy",
+    seed=0,
+    eval_every=None,
+    record_layers=True,
+    progress=True,
+    on_divergence="stop",
+):
+    """Train ``net`` in place on ``dataset`` with ``optimizer`` for ``steps`` minibatch steps; return a History.
 
     ``batch`` rows per step from a Philox permutation per epoch keyed by (``seed``, epoch); ``eval_every`` steps
     (default: only before and after training; 0: never) the loss and accuracy on both whole splits are taken, and with
@@ -326,12 +387,15 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
     """
     net = _check_net(net)
     if not isinstance(optimizer, optim.Optimizer):
-        raise ValueError(f"optimizer must be a testbed.optim optimizer (SGD, Adam, ...), got "
-                         f"{type(optimizer).__name__}")
+        raise ValueError(
+            f"optimizer must be a testbed.optim optimizer (SGD, Adam, ...), got {type(optimizer).__name__}"
+        )
     if optimizer.backend != net.backend:
-        raise ValueError(f"the optimizer runs on {optimizer.backend!r} and the net on {net.backend!r}: make both "
-                         "with the same backend")
-    code = _loss_code(loss)
+        raise ValueError(
+            f"the optimizer runs on {optimizer.backend!r} and the net on {net.backend!r}: make both "
+            "with the same backend"
+        )
+    _loss_code(loss)  # refuses an unknown loss name before any work
     x_train, y_train, x_test, y_test = _check_dataset(dataset, net)
     steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
     record_layers = bool(record_layers)
@@ -358,8 +422,12 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
             if not math.isfinite(value):
                 diverged_at = t
                 if on_divergence == "raise":
-                    raise DivergenceError(f"the training loss is {value} at step {t} of {steps} (lr "
-                                          f"{optimizer.lr:g}); the parameters are those before that step", t, value)
+                    raise DivergenceError(
+                        f"the training loss is {value} at step {t} of {steps} (lr "
+                        f"{optimizer.lr:g}); the parameters are those before that step",
+                        t,
+                        value,
+                    )
                 break
             record = record_layers and t in eval_at
             before = net.params.copy() if record else None
@@ -372,9 +440,12 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
                     raise
                 diverged_at = t  # a finite loss whose gradient overflowed: a divergence all the same
                 if on_divergence == "raise":
-                    raise DivergenceError(f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
-                                          f"{optimizer.lr:g}); the parameters are those before that step", t,
-                                          value) from None
+                    raise DivergenceError(
+                        f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
+                        f"{optimizer.lr:g}); the parameters are those before that step",
+                        t,
+                        value,
+                    ) from None
                 break
             if record:
                 records.append((t, stats, *_weight_norms(net, before)))
@@ -384,8 +455,15 @@ def fit(net, dataset, optimizer, *, steps, batch=128, loss="cross_entropy", seed
                 bar.update(1)
                 if t % 50 == 0 or t == steps:
                     bar.set_postfix(loss=f"{value:.4g}")
-    return _history(net, steps if diverged_at is None else diverged_at - 1, train_loss, evals, records,
-                    diverged_at, time.perf_counter() - started)
+    return _history(
+        net,
+        steps if diverged_at is None else diverged_at - 1,
+        train_loss,
+        evals,
+        records,
+        diverged_at,
+        time.perf_counter() - started,
+    )
 
 
 def _weight_norms(net, before):
@@ -408,17 +486,25 @@ def _history(net, steps_done, train_loss, evals, records, diverged_at, seconds):
         return np.array(values, dtype=np.float64).reshape(-1, depth)
 
     return History(
-        steps=steps_done, train_loss=train_loss[:steps_done + (diverged_at is not None)],
-        eval_steps=evals[:, 0].astype(np.int64), test_loss=evals[:, 1], test_accuracy=evals[:, 2],
-        train_eval_loss=evals[:, 3], train_accuracy=evals[:, 4],
+        steps=steps_done,
+        train_loss=train_loss[: steps_done + (diverged_at is not None)],
+        eval_steps=evals[:, 0].astype(np.int64),
+        test_loss=evals[:, 1],
+        test_accuracy=evals[:, 2],
+        train_eval_loss=evals[:, 3],
+        train_accuracy=evals[:, 4],
         record_steps=np.array([r[0] for r in records], dtype=np.int64),
-        pre_mean=per_layer([r[1].pre_mean for r in records]), pre_var=per_layer([r[1].pre_var for r in records]),
+        pre_mean=per_layer([r[1].pre_mean for r in records]),
+        pre_var=per_layer([r[1].pre_var for r in records]),
         post_mean=per_layer([r[1].post_mean for r in records]),
         post_std=np.sqrt(per_layer([r[1].post_var for r in records])),
         saturated_frac=per_layer([r[1].saturated_frac for r in records]),
         dead_frac=per_layer([r[1].dead_frac for r in records]),
-        grad_norm=per_layer([r[2] for r in records]), update_ratio=per_layer([r[3] for r in records]),
-        diverged_at=diverged_at, seconds=seconds)
+        grad_norm=per_layer([r[2] for r in records]),
+        update_ratio=per_layer([r[3] for r in records]),
+        diverged_at=diverged_at,
+        seconds=seconds,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -438,8 +524,19 @@ def _single_threaded_blas():
         yield
 
 
-def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None, loss="cross_entropy",
-             eval_every=None, progress=True):
+def fit_many(
+    nets,
+    dataset,
+    optimizer,
+    *,
+    steps,
+    batch=128,
+    lrs=None,
+    seeds=None,
+    loss="cross_entropy",
+    eval_every=None,
+    progress=True,
+):
     """Train K nets of one shape at once, in place; return one :class:`History` per net (no per-layer records).
 
     ``nets``: K :class:`testbed.nn.MLP` of equal widths, activation, bias, output and dtype, initialised as the
@@ -455,9 +552,16 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
     for k, net in enumerate(nets):
         _check_net(net, f"nets[{k}]")
         if (net.widths, net.activation, net.bias, net.output_kind, net.dtype) != (
-                first.widths, first.activation, first.bias, first.output_kind, first.dtype):
-            raise ValueError(f"nets[{k}] differs from nets[0] in widths, activation, bias, output or dtype: "
-                             "fit_many trains nets of one shape")
+            first.widths,
+            first.activation,
+            first.bias,
+            first.output_kind,
+            first.dtype,
+        ):
+            raise ValueError(
+                f"nets[{k}] differs from nets[0] in widths, activation, bias, output or dtype: "
+                "fit_many trains nets of one shape"
+            )
         if net.backend != "cpu":
             raise ValueError("fit_many runs on the CPU: build the nets with backend='cpu'")
     if not isinstance(optimizer, optim.Optimizer):
@@ -466,20 +570,25 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
     code = _loss_code(loss)
     x_train, y_train, x_test, y_test = _check_dataset(dataset, first)
     steps, batch, _, eval_every = _check_common(steps, batch, 0, eval_every, "stop", x_train.shape[0])
-    lrs = _per_net(lrs, count, "lrs", optimizer.lr, lambda v, name: backends.check_finite(v, name, minimum=0.0,
-                                                                                          strict=True))
+    lrs = _per_net(
+        lrs, count, "lrs", optimizer.lr, lambda v, name: backends.check_finite(v, name, minimum=0.0, strict=True)
+    )
     seeds = _per_net(seeds, count, "seeds", None, lambda v, name: backends.check_seed(v))
     seeds = list(range(count)) if seeds is None else seeds
     dtype = first.dtype
     spec = optimizer.rule_spec()
     per_net = first.size * (2 + spec.n_slots) + 2 * _Layout(first, max(batch, EVAL_CHUNK)).sizes[1]
-    backends.check_memory(count * per_net * dtype.itemsize,
-                          f"{count} nets of {first.size} parameters with {optimizer.name}'s state and their buffers")
+    backends.check_memory(
+        count * per_net * dtype.itemsize,
+        f"{count} nets of {first.size} parameters with {optimizer.name}'s state and their buffers",
+    )
     params = np.stack([net.params for net in nets]).astype(dtype)
     grads = np.zeros_like(params)
     hyper = spec.hyper_as(dtype)
-    slots = [np.full((count, params.shape[1] if i < spec.n_slots else 1), spec.initial_state[i], dtype=dtype)
-             for i in range(3)]
+    slots = [
+        np.full((count, params.shape[1] if i < spec.n_slots else 1), spec.initial_state[i], dtype=dtype)
+        for i in range(3)
+    ]
     layout = _Layout(first, batch)
     buffers = layout.buffers(dtype, copies=count)
     eval_chunk = min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0]))
@@ -500,8 +609,19 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
         results = []
         for x, y in ((x_test, y_test), (x_train, y_train)):
             loss_out, accuracy_out = np.zeros(count), np.zeros(count)
-            kernels.ensemble_evaluate_cpu(params, x, y, no_targets, False, *eval_layout.net_args(), code,
-                                          *eval_buffers, eval_chunk, loss_out, accuracy_out)
+            kernels.ensemble_evaluate_cpu(
+                params,
+                x,
+                y,
+                no_targets,
+                False,
+                *eval_layout.net_args(),
+                code,
+                *eval_buffers,
+                eval_chunk,
+                loss_out,
+                accuracy_out,
+            )
             results.append((loss_out, accuracy_out))
         for k in range(count):
             if running[k]:
@@ -515,11 +635,26 @@ def fit_many(nets, dataset, optimizer, *, steps, batch=128, lrs=None, seeds=None
             for t in range(1, steps + 1):
                 for k in range(count):
                     rows[k] = batches[k].rows(t)
-                    coefficients[k] = optimizer_rules.prepare(spec.code, spec.hyper, t,
-                                                              optimizer.schedule(lrs[k], t))
-                kernels.ensemble_step_cpu(params, grads, x_train, y_train, no_targets, False, rows, running,
-                                          losses_now, *layout.net_args(), code, *buffers, spec.code, spec.n_slots,
-                                          hyper, coefficients, *slots)
+                    coefficients[k] = optimizer_rules.prepare(spec.code, spec.hyper, t, optimizer.schedule(lrs[k], t))
+                kernels.ensemble_step_cpu(
+                    params,
+                    grads,
+                    x_train,
+                    y_train,
+                    no_targets,
+                    False,
+                    rows,
+                    running,
+                    losses_now,
+                    *layout.net_args(),
+                    code,
+                    *buffers,
+                    spec.code,
+                    spec.n_slots,
+                    hyper,
+                    coefficients,
+                    *slots,
+                )
                 for k in np.flatnonzero(running):
                     train_loss[k, t - 1] = losses_now[k]
                     if not math.isfinite(losses_now[k]):

@@ -4,6 +4,7 @@
 pytest loads. Every CUDA kernel then runs in Numba's simulator; ``tests/test_ptx.py`` compiles the same kernels
 to PTX in a subprocess without the simulator.
 """
+
 import atexit
 import os
 import shutil

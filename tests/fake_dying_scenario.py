@@ -5,6 +5,7 @@ The point whose ``value`` equals ``die_at`` ends the process running it with SIG
 ``sleep=S`` makes the point take S seconds. With ``FAKE_DYING_PID_DIR`` set, each call first writes a file named
 by its process id there, so a test can find the worker processes.
 """
+
 import os
 import signal
 import time

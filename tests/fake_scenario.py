@@ -6,6 +6,7 @@ made in worker processes; with ``FAKE_SCENARIO_INTERRUPT_AT=K`` as well, every c
 logged raises KeyboardInterrupt (a Ctrl-C in the middle of a sweep). "Once", not "when exactly": two worker
 processes may both start before either logs, so the count can jump past K.
 """
+
 import os
 
 import numpy as np
@@ -38,8 +39,11 @@ def run(*, quick=False, progress=True, **params):
         for _ in common.progress(range(3), desc="fake", enabled=progress):
             pass
     result = Result(
-        "fake_scenario", p, dict(fitted_slope=float(np.polyfit(x, y, 1)[0])),
-        arrays=dict(x=x, y=y), tables=dict(points=[dict(x=a, y=b) for a, b in zip(x, y)]),
+        "fake_scenario",
+        p,
+        dict(fitted_slope=float(np.polyfit(x, y, 1)[0])),
+        arrays=dict(x=x, y=y),
+        tables=dict(points=[dict(x=a, y=b) for a, b in zip(x, y)]),
     )
     result.wall_time = timer.seconds
     return result

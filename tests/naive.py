@@ -3,6 +3,7 @@
 One section per domain: initialisers, optimizer updates, MLP passes, Monte Carlo trials. Each reference is
 written from the formula or the paper (never from the rule it checks), in plain NumPy, for small inputs.
 """
+
 import functools
 import math
 
@@ -10,7 +11,6 @@ import numpy as np
 from scipy import integrate
 
 from testbed.rules import rng as rng_rules
-
 
 # ==============================================================================================================
 # Initialisers
@@ -69,8 +69,11 @@ def distribution(name, fan_in, fan_out, **p):
         kind = p.get("distribution", "truncated_normal")
         if kind == "truncated_normal":
             return "truncated", {"mean": 0.0, "std": math.sqrt(var) / TRUNCATED_STD_2, "a": -2.0, "b": 2.0}
-        return ("uniform", {"bound": math.sqrt(3 * var)}) if kind == "uniform" else (
-            "normal", {"mean": 0.0, "std": math.sqrt(var)})
+        return (
+            ("uniform", {"bound": math.sqrt(3 * var)})
+            if kind == "uniform"
+            else ("normal", {"mean": 0.0, "std": math.sqrt(var)})
+        )
     else:
         raise KeyError(name)
     if name.endswith("uniform"):
@@ -177,6 +180,7 @@ def orthogonal(gaussian, gain):
 # keras/src/optimizers/*.py) and from the papers.
 # ==============================================================================================================
 
+
 def learning_rate(name, lr, t, *, step_size=None, gamma=None, t_max=None, eta_min=0.0, warmup_steps=0):
     """The rate of step t (1, 2, ...): PyTorch's schedulers count epochs e = t - 1 from 0."""
     e = t - 1
@@ -230,8 +234,9 @@ def momentum(w0, grads, lrs, *, beta=0.9, weight_decay=0.0):
     return w, {"velocity": v}
 
 
-def adagrad(w0, grads, lrs, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-            eps_inside=False):
+def adagrad(
+    w0, grads, lrs, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, eps_inside=False
+):
     """torch.optim.Adagrad (eps outside); optax.adagrad / keras Adagrad (eps inside: g / sqrt(S + eps))."""
     w = w0.copy()
     total = np.full_like(w0, initial_accumulator_value)
@@ -244,8 +249,21 @@ def adagrad(w0, grads, lrs, *, lr_decay=0.0, weight_decay=0.0, initial_accumulat
     return w, {"sum": total}
 
 
-def rmsprop(w0, grads, lrs, *, alpha=0.99, eps=1e-8, eps_inside=False, weight_decay=0.0, momentum=0.0,
-            centered=False, initial_accumulator_value=0.0, bias_correction=False, lr_in_buffer=False):
+def rmsprop(
+    w0,
+    grads,
+    lrs,
+    *,
+    alpha=0.99,
+    eps=1e-8,
+    eps_inside=False,
+    weight_decay=0.0,
+    momentum=0.0,
+    centered=False,
+    initial_accumulator_value=0.0,
+    bias_correction=False,
+    lr_in_buffer=False,
+):
     """torch.optim.RMSprop; eps_inside and lr_in_buffer give keras.optimizers.RMSprop / optax.rmsprop."""
     w = w0.copy()
     square_avg = np.full_like(w0, initial_accumulator_value)
@@ -278,8 +296,19 @@ def rmsprop(w0, grads, lrs, *, alpha=0.99, eps=1e-8, eps_inside=False, weight_de
     return w, state
 
 
-def adam(w0, grads, lrs, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False,
-         bias_correction=True, style="torch"):
+def adam(
+    w0,
+    grads,
+    lrs,
+    *,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    decoupled=False,
+    bias_correction=True,
+    style="torch",
+):
     """Adam / AdamW / AMSGrad as PyTorch, optax, Keras and the lecture write it.
 
     torch: denom = sqrt(v) / sqrt(bc2) + eps, step = lr / bc1 (AMSGrad: max of raw v).
@@ -331,8 +360,19 @@ def adam(w0, grads, lrs, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsg
     return w, state
 
 
-def nadam(w0, grads, lrs, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-          decoupled=False, eps_inside=False, style="torch"):
+def nadam(
+    w0,
+    grads,
+    lrs,
+    *,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum_decay=4e-3,
+    decoupled=False,
+    eps_inside=False,
+    style="torch",
+):
     """torch.optim.NAdam (Dozat 2016 with bias corrections; Keras' Nadam is the same), or optax.nadam."""
     b1, b2 = betas
     w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
@@ -388,12 +428,26 @@ def abs_matrix(h):
 # Slow, obviously-correct NumPy references for testbed.nn (float64 throughout, one layer at a time).
 # ==============================================================================================================
 
-def forward(weights, biases, activation, x, saturation_low=-np.inf, saturation_high=np.inf, edges=None,
-            pair=(0, 1)):
+
+def forward(weights, biases, activation, x, saturation_low=-np.inf, saturation_high=np.inf, edges=None, pair=(0, 1)):
     """Per-layer s^(l), x^(l) and the statistics ForwardStats documents, from the textbook formulas."""
     pres, posts = [], [np.asarray(x, dtype=np.float64)]
-    stats = {k: [] for k in ("pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq",
-                             "saturated_frac", "zero_frac", "dead_frac", "correlation", "histograms")}
+    stats = {
+        k: []
+        for k in (
+            "pre_mean",
+            "pre_var",
+            "pre_meansq",
+            "post_mean",
+            "post_var",
+            "post_meansq",
+            "saturated_frac",
+            "zero_frac",
+            "dead_frac",
+            "correlation",
+            "histograms",
+        )
+    }
     for w, b in zip(weights, biases):
         s = posts[-1] @ np.asarray(w, dtype=np.float64).T
         if b is not None:
@@ -451,6 +505,7 @@ def loss(weights, biases, activation, x, output_grad):
 # wrong rule, a wrong key or a wrong escape test shows up.
 # ==============================================================================================================
 
+
 def gaussian_noise(seed, trial, step, dim):
     """The noise vector (before sigma) of (trial, step): draws 0..dim-1 of Philox stream ``trial`` at ``step``, by
     the independent NumPy Philox and Box-Muller at the end of this file (not the library's rules)."""
@@ -464,6 +519,7 @@ def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed
     at the first t with |w - center| > radius (with ``converge``: the first t with |w - center| < radius).
     ``minibatch`` = (samples, batch): the noise is the finite sum's minibatch mean (:func:`minibatch_noise`).
     """
+
     def done(w):
         distance = np.linalg.norm(w - landscape.center)
         return distance < radius if converge else distance > radius
@@ -478,8 +534,11 @@ def simulate(landscape, update, start, *, trials, noise, radius, max_steps, seed
             steps[trial], escaped[trial], finals[trial] = 0, True, w
             continue
         for t in range(1, max_steps + 1):
-            z = gaussian_noise(seed, trial, t, landscape.dim) if minibatch is None else minibatch_noise(
-                seed, trial, t, *minibatch)
+            z = (
+                gaussian_noise(seed, trial, t, landscape.dim)
+                if minibatch is None
+                else minibatch_noise(seed, trial, t, *minibatch)
+            )
             g = landscape.gradient(w, t) + noise * z
             w = update(w, g, state, t)
             if done(w):
@@ -540,6 +599,7 @@ def kaplan_meier_median(times, observed):
 # derivatives are written out here in closed form (not taken from testbed), the log-sum-exp from scipy.
 # ==============================================================================================================
 
+
 def _sigmoid(s):
     return 0.5 * (1.0 + np.tanh(0.5 * s))
 
@@ -593,6 +653,7 @@ def train_loss_and_grad(weights, biases, activation, x, y, loss="cross_entropy",
             delta = (delta @ np.asarray(weights[l - 1], dtype=np.float64)) * dphi(pres[l - 2])
     return value, weight_grads, bias_grads
 
+
 # ================================================================================================================
 # Jacobian spectra (testbed.spectra): the explicit product of D_l W_l, written independently
 
@@ -635,6 +696,7 @@ def jacobian_singular_values(weights, biases, x, activation):
     """Singular values (descending) of :func:`input_output_jacobian` by NumPy's SVD."""
     return np.linalg.svd(input_output_jacobian(weights, biases, x, activation), compute_uv=False)
 
+
 # Independent references (issue 17): written from the papers and reference.md alone, importing nothing from testbed
 #
 # A reference that calls the code it checks cannot catch that code's bugs. These are plain NumPy: Philox4x32-10
@@ -659,12 +721,18 @@ def philox4x32_10(counter, key):
     m0, m1 = INDEPENDENT_PHILOX_MULTIPLIERS
     for r in range(INDEPENDENT_PHILOX_ROUNDS):
         if r > 0:
-            k = [(k[0] + INDEPENDENT_PHILOX_WEYL[0]) & INDEPENDENT_MASK32,
-                 (k[1] + INDEPENDENT_PHILOX_WEYL[1]) & INDEPENDENT_MASK32]
+            k = [
+                (k[0] + INDEPENDENT_PHILOX_WEYL[0]) & INDEPENDENT_MASK32,
+                (k[1] + INDEPENDENT_PHILOX_WEYL[1]) & INDEPENDENT_MASK32,
+            ]
         p0 = m0 * c[0]  # < 2**64: exact in uint64
         p1 = m1 * c[2]
-        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k[0], p1 & INDEPENDENT_MASK32,
-             (p0 >> np.uint64(32)) ^ c[3] ^ k[1], p0 & INDEPENDENT_MASK32]
+        c = [
+            (p1 >> np.uint64(32)) ^ c[1] ^ k[0],
+            p1 & INDEPENDENT_MASK32,
+            (p0 >> np.uint64(32)) ^ c[3] ^ k[1],
+            p0 & INDEPENDENT_MASK32,
+        ]
     return c
 
 
@@ -672,8 +740,10 @@ def stream_words(seed, stream, step, block):
     """The testbed's documented layout: counter (block lo, block hi, step, stream), key (seed lo, seed hi)."""
     block = np.asarray(block, dtype=np.uint64)
     seed = np.uint64(seed)
-    return philox4x32_10((block & INDEPENDENT_MASK32, block >> np.uint64(32), step, stream),
-                         (seed & INDEPENDENT_MASK32, seed >> np.uint64(32)))
+    return philox4x32_10(
+        (block & INDEPENDENT_MASK32, block >> np.uint64(32), step, stream),
+        (seed & INDEPENDENT_MASK32, seed >> np.uint64(32)),
+    )
 
 
 def stream_uniforms(seed, stream, step, n):
@@ -719,11 +789,18 @@ def activation_pair(name, param=None):
         "leaky_relu": (lambda s: np.where(s > 0, s, a * s), lambda s: np.where(s > 0, 1.0, a)),
         "sigmoid": (sig, lambda s: np.exp(-np.abs(s)) / (1.0 + np.exp(-np.abs(s))) ** 2),
         "softplus": (lambda s: np.logaddexp(0.0, s), sig),
-        "elu": (lambda s: np.where(s > 0, s, a * np.expm1(np.minimum(s, 0.0))),
-                lambda s: np.where(s > 0, 1.0, a * np.exp(np.minimum(s, 0.0)))),
-        "selu": (lambda s: SELU_LAMBDA * np.where(s > 0, s, SELU_ALPHA * np.expm1(np.minimum(s, 0.0))),
-                 lambda s: SELU_LAMBDA * np.where(s > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(s, 0.0)))),
-        "gelu": (lambda s: s * special.ndtr(s), lambda s: special.ndtr(s) + s * np.exp(-0.5 * s * s) / np.sqrt(2 * np.pi)),
+        "elu": (
+            lambda s: np.where(s > 0, s, a * np.expm1(np.minimum(s, 0.0))),
+            lambda s: np.where(s > 0, 1.0, a * np.exp(np.minimum(s, 0.0))),
+        ),
+        "selu": (
+            lambda s: SELU_LAMBDA * np.where(s > 0, s, SELU_ALPHA * np.expm1(np.minimum(s, 0.0))),
+            lambda s: SELU_LAMBDA * np.where(s > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(s, 0.0))),
+        ),
+        "gelu": (
+            lambda s: s * special.ndtr(s),
+            lambda s: special.ndtr(s) + s * np.exp(-0.5 * s * s) / np.sqrt(2 * np.pi),
+        ),
         "erf": (special.erf, lambda s: 2.0 / np.sqrt(np.pi) * np.exp(-s * s)),
         "hard_tanh": (lambda s: np.clip(s, -1.0, 1.0), lambda s: ((s > -1.0) & (s < 1.0)).astype(float)),
     }
@@ -787,7 +864,9 @@ def ar1_stationary_variance(lr, curvature, sigma):
 
 def saddle_limit_variance(lr, gamma, sigma):
     """Var of Z = lim y_t / (1 + lr gamma)^t for y_(t+1) = (1 + lr gamma) y_t - lr sigma z_t from y_0 = 0:
-    y_t / a^t = -lr sigma sum_(k<t) a^(-k-1) z_k, so Var Z = lr^2 sigma^2 sum_(k>=1) a^(-2k) = lr^2 sigma^2 / (a^2 - 1)."""
+    y_t / a^t = -lr sigma sum_(k<t) a^(-k-1) z_k,
+    so Var Z = lr^2 sigma^2 sum_(k>=1) a^(-2k) = lr^2 sigma^2 / (a^2 - 1).
+    """
     a = 1.0 + lr * gamma
     return lr * lr * sigma * sigma / (a * a - 1.0)
 
@@ -870,20 +949,22 @@ class Quadratic:
 # closed form. Parameters are flattened in testbed.nn.MLP's order: W^(1) (row-major), b^(1), W^(2), b^(2), ...
 # ==============================================================================================================
 
+
 def _flatten(weights, biases):
-    return np.concatenate([np.concatenate([np.ravel(w)] + ([] if b is None else [np.ravel(b)]))
-                           for w, b in zip(weights, biases)])
+    return np.concatenate(
+        [np.concatenate([np.ravel(w)] + ([] if b is None else [np.ravel(b)])) for w, b in zip(weights, biases)]
+    )
 
 
 def _unflatten(theta, weights, biases):
     new_w, new_b, at = [], [], 0
     for w, b in zip(weights, biases):
-        new_w.append(theta[at:at + w.size].reshape(w.shape))
+        new_w.append(theta[at : at + w.size].reshape(w.shape))
         at += w.size
         if b is None:
             new_b.append(None)
         else:
-            new_b.append(theta[at:at + b.size])
+            new_b.append(theta[at : at + b.size])
             at += b.size
     return new_w, new_b
 
@@ -915,8 +996,7 @@ def _train_logits(weights, biases, activation, x, output_linear=True):
     return h
 
 
-def train_dense_gauss_newton(weights, biases, activation, x, y, loss="cross_entropy", output_linear=True,
-                             step=1e-6):
+def train_dense_gauss_newton(weights, biases, activation, x, y, loss="cross_entropy", output_linear=True, step=1e-6):
     """sum_i J_i^T H_i J_i, J_i = dz_i/dtheta by central differences, H_i the Hessian of row i's share of the mean
     loss in z_i: (diag p_i - p_i p_i^T) / B (softmax cross-entropy) or 2 I / (B K) (squared error)."""
     from scipy.special import softmax

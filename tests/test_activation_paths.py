@@ -6,19 +6,23 @@ backward passes on the CPU and the CUDA simulator.
 ``derivative_given_value`` is what a backward pass that kept its forward activations calls (the CUDA nets do); a
 wrong sigmoid there once passed the whole suite, because no test compared it with anything.
 """
+
 import math
 
+import naive
 import numpy as np
 import pytest
 from numba import cuda  # at module top: the simulator swaps module globals, not closures
 
-import naive
 from testbed import activations, nn
 from testbed.kernels.targets import for_cpu, for_gpu
 from testbed.rules import activations as rules
 
 #: (name, parameters) of every activation, with a non-default parameter where one exists.
-CASES = [(name, {}) for name in activations.names()] + [("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.5})]
+CASES = [(name, {}) for name in activations.names()] + [
+    ("leaky_relu", {"negative_slope": 0.2}),
+    ("elu", {"alpha": 0.5}),
+]
 #: Points away from the kinks (0, +-1), out to where sigmoid and tanh saturate.
 POINTS = np.array([-30.0, -7.5, -3.0, -1.7, -0.9, -0.31, -0.02, 0.013, 0.4, 0.95, 1.3, 2.2, 4.0, 8.5, 30.0])
 #: A derivative against its closed form: a few ulp of the larger of phi' and the terms it is formed from (sigmoid's
@@ -57,8 +61,9 @@ def test_every_rule_path_matches_the_closed_form_derivative(case):
         slope = np.array([derivative(act.code, x, act.param) for x in POINTS])
         slope_given = np.array([given(act.code, x, v, act.param) for x, v in zip(POINTS, y)])
         np.testing.assert_allclose(slope, expected_slope, rtol=RTOL, atol=ATOL, err_msg=f"{name}: derivative")
-        np.testing.assert_allclose(slope_given, expected_slope, rtol=RTOL, atol=ATOL,
-                                   err_msg=f"{name}: derivative_given_value")
+        np.testing.assert_allclose(
+            slope_given, expected_slope, rtol=RTOL, atol=ATOL, err_msg=f"{name}: derivative_given_value"
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
@@ -66,8 +71,11 @@ def test_cuda_twins_of_every_rule_match_the_closed_forms(case):
     name, params = case
     act = activations.get(name, **params)
     phi, dphi = _reference(name, act)
-    value_gpu, derivative_gpu, given_gpu = (for_gpu(rules.value), for_gpu(rules.derivative),
-                                            for_gpu(rules.derivative_given_value))
+    value_gpu, derivative_gpu, given_gpu = (
+        for_gpu(rules.value),
+        for_gpu(rules.derivative),
+        for_gpu(rules.derivative_given_value),
+    )
 
     @cuda.jit
     def kernel(x, out, code, param):

@@ -1,5 +1,6 @@
 """Activations: values against NumPy/SciPy, derivatives against central differences (plain and CPU-compiled
 rules), saturation bounds, the registry's errors, and the CPU rule against the CUDA twin in the simulator."""
+
 import math
 
 import numpy as np
@@ -72,8 +73,9 @@ def test_derivative_matches_central_differences(case, compiled):
         plus, minus = value(phi.code, x + H, phi.param), value(phi.code, x - H, phi.param)
         difference = (plus - minus) / (2 * H)
         # truncation h^2 |phi'''| / 6 plus the rounding of the two values divided by 2 h
-        tolerance = H**2 * THIRD_DERIVATIVE_BOUND / 6 + ROUNDING_ULPS * np.finfo(float).eps * max(
-            abs(plus), abs(minus)) / H
+        tolerance = (
+            H**2 * THIRD_DERIVATIVE_BOUND / 6 + ROUNDING_ULPS * np.finfo(float).eps * max(abs(plus), abs(minus)) / H
+        )
         assert abs(derivative(phi.code, x, phi.param) - difference) <= tolerance, (name, x)
 
 

@@ -3,6 +3,7 @@
 Every run goes through :func:`testbed.montecarlo.escape_times` (the optimizers' own scalar rules), on the CPU.
 Deterministic runs are held to derived bounds (no fudge factor); noisy ones to ``Z_BOUND`` standard errors.
 """
+
 import math
 
 import numpy as np
@@ -107,8 +108,14 @@ def test_momentum_reaches_the_sqrt_kappa_rate(kappa):
     beats GD's best (k - 1)/(k + 1)."""
     lr, mu, rate = theory.heavy_ball_optimal(1.0, kappa)
     t0, t_end = 20, 400
-    result = single_run(landscapes.ravine(kappa=kappa), optim.SGD(lr=lr, momentum=mu), criterion="none",
-                        max_steps=t_end, record=1, record_every=1)
+    result = single_run(
+        landscapes.ravine(kappa=kappa),
+        optim.SGD(lr=lr, momentum=mu),
+        criterion="none",
+        max_steps=t_end,
+        record=1,
+        record_every=1,
+    )
     norms = np.linalg.norm(result.trajectories[0], axis=1)
     measured = (norms[t_end] / norms[t0]) ** (1.0 / (t_end - t0))
     low = rate * ((t_end + 1) / (t0 + 1)) ** (1 / (t_end - t0))
@@ -124,8 +131,17 @@ def test_lr_beyond_two_over_lambda_max_diverges_and_is_reported_as_diverged():
     escaped, not censored, and the statistics stay free of NaN."""
     kappa = 100.0
     f = landscapes.ravine(kappa=kappa)
-    result = montecarlo.escape_times(f, optim.SGD(lr=2.1 / kappa), trials=4, noise=0.0, criterion="converge",
-                                     radius=1e-6, max_steps=20_000, seed=0, backend="cpu")
+    result = montecarlo.escape_times(
+        f,
+        optim.SGD(lr=2.1 / kappa),
+        trials=4,
+        noise=0.0,
+        criterion="converge",
+        radius=1e-6,
+        max_steps=20_000,
+        seed=0,
+        backend="cpu",
+    )
     assert result.diverged.all() and not result.escaped.any() and not result.censored.any()
     growth = math.log(1.1)
     first, last = math.log(FLOAT_MAX / kappa) / growth, math.log(FLOAT_MAX) / growth + 1
@@ -158,7 +174,7 @@ def test_reddi_counterexample_adam_to_plus_one_amsgrad_to_minus_one(big_c):
         opt = optim.Adam(lr=lr, betas=(0.0, beta2), amsgrad=amsgrad, schedule="inverse_sqrt")
         result = single_run(f, opt, criterion="none", max_steps=steps, record=1, record_every=1)
         x = result.trajectories[0][:, 0]
-        travel = (big_c / math.sqrt(v1) + (2 / math.sqrt(v1) if amsgrad else 1 / math.sqrt(v2) + 1 / math.sqrt(v3)))
+        travel = big_c / math.sqrt(v1) + (2 / math.sqrt(v1) if amsgrad else 1 / math.sqrt(v2) + 1 / math.sqrt(v3))
         excursion = lr / math.sqrt(steps - 300) * travel
         assert np.all(np.abs(x[-300:] - limits[name]) <= excursion * (1 + 1e-6))
         assert result.final[0, 0] == pytest.approx(limits[name], abs=excursion)
@@ -179,19 +195,30 @@ def test_double_well_gd_ends_on_the_starts_side_and_noise_finds_the_global_well_
     starts = np.linspace(-1.5, 1.5, 301)[:, None]
     expected_left = starts[:, 0] < barrier
     for opt in (optim.SGD(lr=lr), optim.SGD(lr=lr, momentum=0.9), optim.Adam(lr=lr)):
-        result = montecarlo.escape_times(f, opt, trials=starts.shape[0], start=starts, criterion="none",
-                                         max_steps=3000, seed=0, backend="cpu")
+        result = montecarlo.escape_times(
+            f, opt, trials=starts.shape[0], start=starts, criterion="none", max_steps=3000, seed=0, backend="cpu"
+        )
         np.testing.assert_array_equal(result.final[:, 0] < barrier, expected_left)
         minima = theory.double_well_stationary_points(height, tilt)[[0, 2]]
         ends = np.where(expected_left, minima[0], minima[1])
         np.testing.assert_allclose(result.final[:, 0], ends, atol=1e-3)
     gd_fraction = expected_left.mean()
-    assert gd_fraction == pytest.approx(theory.double_well_left_fraction_uniform_start(1.5, height, tilt),
-                                        abs=1.0 / starts.shape[0])
+    assert gd_fraction == pytest.approx(
+        theory.double_well_left_fraction_uniform_start(1.5, height, tilt), abs=1.0 / starts.shape[0]
+    )
     trials = 2000
     noisy_starts = np.resize(starts, (trials, 1))
-    noisy = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=trials, noise=6.0, start=noisy_starts,
-                                    criterion="none", max_steps=5000, seed=1, backend="cpu")
+    noisy = montecarlo.escape_times(
+        f,
+        optim.SGD(lr=lr),
+        trials=trials,
+        noise=6.0,
+        start=noisy_starts,
+        criterion="none",
+        max_steps=5000,
+        seed=1,
+        backend="cpu",
+    )
     fraction = np.mean(noisy.final[:, 0] < barrier)
     start_fraction = np.mean(noisy_starts[:, 0] < barrier)
     standard_error = math.sqrt(fraction * (1 - fraction) / trials)

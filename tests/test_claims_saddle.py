@@ -6,6 +6,7 @@ noise escapes from the exact saddle with variance growing as (1 + lr gamma)^(2t)
 while saddle-free Newton escapes, and Adam's per-component normalisation escapes a shallow saddle far faster than
 SGD at the same learning rate.
 """
+
 import math
 
 import numpy as np
@@ -25,8 +26,7 @@ def starts_along_escape_direction(y0, dim):
 
 def test_gd_started_exactly_at_the_saddle_never_moves():
     f = landscapes.saddle(dim=10, negative=1, gamma=1.0)
-    r = montecarlo.escape_times(f, optim.SGD(lr=0.1), trials=16, noise=0.0, radius=1.0, start="saddle",
-                                max_steps=2000)
+    r = montecarlo.escape_times(f, optim.SGD(lr=0.1), trials=16, noise=0.0, radius=1.0, start="saddle", max_steps=2000)
     assert r.censored.all() and (r.steps == 2000).all()
     assert np.all(r.final == 0.0)
     assert r.median() == math.inf
@@ -36,8 +36,15 @@ def test_perturbed_gd_escapes_in_the_predicted_number_of_steps():
     lr, gamma, radius = 0.1, 0.5, 1.0
     y0 = np.geomspace(1e-6, 0.9, 37) * np.where(np.arange(37) % 2, 1.0, -1.0)
     f = landscapes.saddle(dim=6, negative=1, gamma=gamma)
-    r = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=y0.size, noise=0.0, radius=radius,
-                                start=starts_along_escape_direction(y0, f.dim), max_steps=10**4)
+    r = montecarlo.escape_times(
+        f,
+        optim.SGD(lr=lr),
+        trials=y0.size,
+        noise=0.0,
+        radius=radius,
+        start=starts_along_escape_direction(y0, f.dim),
+        max_steps=10**4,
+    )
     assert r.escaped.all()
     np.testing.assert_array_equal(r.steps, theory.gd_escape_steps(y0, lr, gamma, radius))
     # ... which is the continuous time ln(R/|y0|)/ln(1 + lr gamma), rounded up to the next step
@@ -48,9 +55,17 @@ def test_heavy_ball_escapes_by_its_growth_factor():
     lr, gamma, mu, radius = 0.05, 1.0, 0.9, 1.0
     y0 = np.geomspace(1e-8, 1e-2, 19)
     f = landscapes.saddle(dim=4, negative=1, gamma=gamma)
-    r = montecarlo.escape_times(f, optim.SGD(lr=lr, momentum=mu), trials=y0.size, noise=0.0, radius=radius,
-                                start=starts_along_escape_direction(y0, f.dim), max_steps=10**4,
-                                record=1, record_every=1)
+    r = montecarlo.escape_times(
+        f,
+        optim.SGD(lr=lr, momentum=mu),
+        trials=y0.size,
+        noise=0.0,
+        radius=radius,
+        start=starts_along_escape_direction(y0, f.dim),
+        max_steps=10**4,
+        record=1,
+        record_every=1,
+    )
     np.testing.assert_array_equal(r.steps, theory.heavy_ball_escape_steps(y0, lr, gamma, mu, radius))
     z = theory.heavy_ball_growth(lr, gamma, mu)
     assert z > theory.gd_growth(lr, gamma)  # momentum escapes faster than GD at the same lr
@@ -65,8 +80,9 @@ def test_sgd_noise_escapes_the_exact_saddle_with_the_predicted_variance_growth()
     lr, gamma, sigma, trials = 0.05, 1.0, 0.1, 4000
     f = landscapes.saddle(dim=4, negative=1, gamma=gamma)
     for steps in (20, 100, 200):
-        r = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=trials, noise=sigma, start="saddle",
-                                    criterion="none", max_steps=steps, seed=1)
+        r = montecarlo.escape_times(
+            f, optim.SGD(lr=lr), trials=trials, noise=sigma, start="saddle", criterion="none", max_steps=steps, seed=1
+        )
         y = r.final[:, 0]
         expected = theory.sgd_saddle_variance(steps, lr, gamma, sigma, exact=True)
         # y_t is Gaussian with mean 0: the sample variance has relative standard error sqrt(2/(n-1))
@@ -77,15 +93,17 @@ def test_sgd_noise_escapes_the_exact_saddle_with_the_predicted_variance_growth()
         for i in range(1, f.dim):
             assert abs(r.final[:, i].var(ddof=1) - stable) < Z_BOUND * stable * math.sqrt(2.0 / (trials - 1))
     # and the reference's asymptotic law lr sigma^2/(2 gamma) (1 + lr gamma)^(2t) is the exact one up to O(lr gamma)
-    ratio = theory.sgd_saddle_variance(200, lr, gamma, sigma) / theory.sgd_saddle_variance(200, lr, gamma, sigma,
-                                                                                            exact=False)
+    ratio = theory.sgd_saddle_variance(200, lr, gamma, sigma) / theory.sgd_saddle_variance(
+        200, lr, gamma, sigma, exact=False
+    )
     assert abs(ratio - 1.0) < lr * gamma
 
 
 def test_sgd_noise_escapes_from_the_exact_saddle_where_gd_cannot():
     f = landscapes.saddle(dim=10, negative=1, gamma=1.0)
-    r = montecarlo.escape_times(f, optim.SGD(lr=0.01), trials=400, noise=0.01, radius=1.0, start="saddle",
-                                max_steps=20000, seed=0)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=0.01), trials=400, noise=0.01, radius=1.0, start="saddle", max_steps=20000, seed=0
+    )
     assert r.escaped.all()
     # the median escape time against the theory's (Gaussian y_t with the exact variance, stable directions included)
     predicted = theory.sgd_median_escape_steps_exact_variance(0.01, 1.0, 0.01, 1.0, stable_curvatures=[1.0] * 9)
@@ -131,8 +149,16 @@ def test_adam_escapes_a_shallow_saddle_faster_than_sgd_at_equal_lr():
 def test_saddle_scenario_runs_tables_and_draws_every_figure(tmp_path):
     from testbed.scenarios import saddle
 
-    small = dict(trials=60, dense_trials=3, dim=4, max_steps=4000, dense_max_steps=50, sweep_lr=[0.05],
-                 sweep_noise=[0.01], sweep_dim=[3])
+    small = dict(
+        trials=60,
+        dense_trials=3,
+        dim=4,
+        max_steps=4000,
+        dense_max_steps=50,
+        sweep_lr=[0.05],
+        sweep_noise=[0.01],
+        sweep_dim=[3],
+    )
     result = saddle.run(progress=False, **small)
     rows = {row["optimizer"]: row for row in result.tables["ecdf"]}
     assert set(rows) == set(saddle.OPTIMIZERS)

@@ -5,6 +5,7 @@ within a bound derived from the sample size: ``Z_BOUND`` standard errors, the st
 exact (the Hanin-Rolnick second moment for He/LeCun ReLU nets; ``2/n`` for a layer's variance map with Gaussian
 weights; ``p(1-p)/n`` for a fraction over n exchangeable units) or estimated from independent nets.
 """
+
 import math
 
 import numpy as np
@@ -288,8 +289,9 @@ def test_unequal_widths_glorot_balances_fan_in_keeps_forward_only():
     measured, predicted = {}, {}
     for mode, (init, params) in FUNNEL_INITS.items():
         measured[mode] = funnel_ratios(init, params)
-        forward, backward = theory.linear_regime_variances(theory.weight_variances(init, FUNNEL, **params),
-                                                           FUNNEL, "linear")
+        forward, backward = theory.linear_regime_variances(
+            theory.weight_variances(init, FUNNEL, **params), FUNNEL, "linear"
+        )
         predicted[mode] = (forward[-1] / forward[0], backward[0] / backward[-1])
         # each layer's variance map has relative variance <= 2 / (number of units averaged): the log of the
         # product over layers has standard deviation about sqrt(sum 2/n) (delta method)
@@ -336,10 +338,18 @@ def test_tanh_q_star_and_chi1_match_mean_field(sigma_w2, sigma_b2):
     field = theory.mean_field("tanh", sigma_w2, sigma_b2)
     q_values, chi_values = [], []
     for k in range(MEAN_FIELD_NETS):
-        run = nn.propagate("normal", "tanh", MEAN_FIELD_DEPTH, MEAN_FIELD_WIDTH, batch=32, seed=300 + k,
-                           bias_var=sigma_b2, std=math.sqrt(sigma_w2 / MEAN_FIELD_WIDTH))
+        run = nn.propagate(
+            "normal",
+            "tanh",
+            MEAN_FIELD_DEPTH,
+            MEAN_FIELD_WIDTH,
+            batch=32,
+            seed=300 + k,
+            bias_var=sigma_b2,
+            std=math.sqrt(sigma_w2 / MEAN_FIELD_WIDTH),
+        )
         first, last = STEADY
-        q_values.append(np.mean(run.pre_meansq[first - 1:last]))
+        q_values.append(np.mean(run.pre_meansq[first - 1 : last]))
         grads = run.grad_meansq
         chi_values.append((grads[first - 1] / grads[last - 1]) ** (1.0 / (last - first)))
     for values, predicted in ((q_values, field.q_star), (chi_values, field.chi1)):
@@ -365,8 +375,9 @@ def test_tanh_correlation_depth_scale_matches_mean_field():
         gap = []
         for l in range(1, depth + 1):
             s = net.pre(l)
-            c = np.sum(s[:pairs] * s[pairs:], axis=1) / np.sqrt(np.sum(s[:pairs] ** 2, axis=1)
-                                                                * np.sum(s[pairs:] ** 2, axis=1))
+            c = np.sum(s[:pairs] * s[pairs:], axis=1) / np.sqrt(
+                np.sum(s[:pairs] ** 2, axis=1) * np.sum(s[pairs:] ** 2, axis=1)
+            )
             gap.append(np.mean(1.0 - c))
         gap = np.array(gap)
         layers = np.arange(1, depth + 1)

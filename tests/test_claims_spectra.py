@@ -5,6 +5,7 @@
 - Orthogonal tanh nets at small q* on the critical line nearly can: the variance is 8 L q*^2 to leading order,
   and every singular value stays near 1, where Gaussian weights at the same q* spread them with variance ~ L.
 """
+
 import math
 
 import numpy as np
@@ -32,8 +33,17 @@ def _variances(init, activation, depth, depths, sigma_b2=0.0, input_var=1.0, **p
     variances = {l: [] for l in depths}
     values = {l: [] for l in depths}
     for seed in range(NETS):
-        run = spectra.jacobian_singular_values(init, activation, depth, WIDTH, input_var=input_var, bias_var=sigma_b2,
-                                               seed=100 + seed, depths=depths, **params)
+        run = spectra.jacobian_singular_values(
+            init,
+            activation,
+            depth,
+            WIDTH,
+            input_var=input_var,
+            bias_var=sigma_b2,
+            seed=100 + seed,
+            depths=depths,
+            **params,
+        )
         for l in depths:
             variances[l].append(spectra.Spectra.spectral_moments(run.at(l))[1][0])
             values[l].append(run.at(l)[0])
@@ -67,8 +77,9 @@ def test_orthogonal_tanh_with_small_q_star_nearly_reaches_dynamical_isometry():
     sigma_w2, sigma_b2 = theory.critical_point("tanh", SMALL_Q_STAR)
     input_var = theory.fixed_point_input_var("tanh", SMALL_Q_STAR, sigma_w2, sigma_b2)
     depth = max(TANH_DEPTHS)
-    variances, values = _variances("orthogonal", "tanh", depth, TANH_DEPTHS, sigma_b2, input_var,
-                                   gain=math.sqrt(sigma_w2))
+    variances, values = _variances(
+        "orthogonal", "tanh", depth, TANH_DEPTHS, sigma_b2, input_var, gain=math.sqrt(sigma_w2)
+    )
     for l in TANH_DEPTHS:
         predicted = theory.isometry_variance("tanh", l, weights="orthogonal", q_star=SMALL_Q_STAR)
         # ~ 8 L q*^2: the series' O(q*^4) remainder is 2.5% at q* = 1/64
@@ -79,8 +90,9 @@ def test_orthogonal_tanh_with_small_q_star_nearly_reaches_dynamical_isometry():
     near = np.mean(np.abs(values[depth] - 1.0) <= NEAR_ONE)
     assert near > 0.99, near
     # the same q* with Gaussian weights: spread ~ L, no isometry (orthogonality is needed too)
-    gaussian, gaussian_values = _variances("normal", "tanh", 8, (8,), sigma_b2, input_var,
-                                           std=math.sqrt(sigma_w2 / WIDTH))
+    gaussian, gaussian_values = _variances(
+        "normal", "tanh", 8, (8,), sigma_b2, input_var, std=math.sqrt(sigma_w2 / WIDTH)
+    )
     predicted = theory.isometry_variance("tanh", 8, weights="gaussian", q_star=SMALL_Q_STAR)
     assert abs(predicted - 8.0) < 0.1
     assert abs(gaussian[8].mean() - predicted) <= _bound(gaussian[8], predicted, 8)

@@ -9,6 +9,7 @@ MARGIN: a stalled tanh net predicts ~uniform logits, and its mean over the last 
 0.01 of ln 10 (measured: 2.303-2.313 past every failure on this grid; the chaotic nets' oversized steps can lift
 it higher, 2.36-2.48); every net at depth 9 has moved by more than 0.3 (1.59-1.96). So 0.1 separates them.
 """
+
 import math
 
 import numpy as np
@@ -17,8 +18,8 @@ import pytest
 from testbed.scenarios import trainability
 
 SIGMA_B2 = 0.05
-ORDERED = (0.8, 1.0)      # xi_c = 2.30, 3.63 (chi_1 < 1)
-CHAOTIC = (4.0, 8.0)      # xi_c = 6.98, 4.72 (chi_1 > 1)
+ORDERED = (0.8, 1.0)  # xi_c = 2.30, 3.63 (chi_1 < 1)
+CHAOTIC = (4.0, 8.0)  # xi_c = 6.98, 4.72 (chi_1 > 1)
 DEPTHS = (9, 12, 16, 20, 25, 30, 36)
 WIDTH, STEPS, BATCH, LR = 32, 200, 128, 0.1
 MARGIN = 0.1
@@ -31,8 +32,19 @@ C_BAND = {"ordered": (6.0, 12.0), "chaotic": (2.0, 6.0)}
 
 @pytest.fixture(scope="module")
 def grid():
-    return trainability.run(sigma_w2=ORDERED + CHAOTIC, sigma_b2=SIGMA_B2, depths=DEPTHS, width=WIDTH, steps=STEPS,
-                            batch=BATCH, lr=LR, margin=MARGIN, seeds=1, seed=0, progress=False)
+    return trainability.run(
+        sigma_w2=ORDERED + CHAOTIC,
+        sigma_b2=SIGMA_B2,
+        depths=DEPTHS,
+        width=WIDTH,
+        steps=STEPS,
+        batch=BATCH,
+        lr=LR,
+        margin=MARGIN,
+        seeds=1,
+        seed=0,
+        progress=False,
+    )
 
 
 def test_the_largest_trainable_depth_is_a_fixed_multiple_of_xi_c_in_each_phase(grid):

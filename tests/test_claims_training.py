@@ -4,6 +4,7 @@ Each test trains small nets through testbed.train with fixed seeds and compares 
 exact claims (symmetry, a shut-down signal) exactly, statistical ones (He against Glorot) with a confidence bound
 over seeds.
 """
+
 import math
 
 import numpy as np
@@ -34,7 +35,7 @@ def relu_net(dataset, depth, width, init, seed, bias=0.0):
 
 def final_loss(history):
     losses = history.train_loss
-    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)):]))
+    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)) :]))
 
 
 def mean_and_halfwidth(values):
@@ -56,10 +57,12 @@ def test_a_30_layer_relu_net_trains_with_he_and_stalls_with_glorot(mnist1d):
     """Glorot's variance 1/fan_in at equal widths halves a ReLU signal per layer (2^-29 at the top): the logits
     are ~constant, the loss stays at chance, ln 10. He's keeps it and trains: its final loss lies below Glorot's
     by more than both confidence half-widths over the seeds."""
-    nets = [relu_net(mnist1d, DEEP, WIDTH, init, seed) for init in ("he_normal", "glorot_normal")
-            for seed in range(SEEDS)]
-    histories = train.fit_many(nets, mnist1d, optim.SGD(lr=LR), steps=STEPS, batch=128,
-                               seeds=list(range(SEEDS)) * 2, progress=False)
+    nets = [
+        relu_net(mnist1d, DEEP, WIDTH, init, seed) for init in ("he_normal", "glorot_normal") for seed in range(SEEDS)
+    ]
+    histories = train.fit_many(
+        nets, mnist1d, optim.SGD(lr=LR), steps=STEPS, batch=128, seeds=list(range(SEEDS)) * 2, progress=False
+    )
     he = [final_loss(h) for h in histories[:SEEDS]]
     glorot = [final_loss(h) for h in histories[SEEDS:]]
     he_mean, he_half = mean_and_halfwidth(he)
@@ -92,8 +95,7 @@ def test_a_dead_relu_layer_shuts_the_signal_down_for_good(mnist1d):
     dead = [training.dead_on(net, mnist1d.x_train, l).all() for l in range(1, depth)]
     shutdown = dead.index(True) + 1
     before = net.params.copy()
-    history = train.fit(net, mnist1d, optim.Adam(lr=1e-3), steps=100, batch=128, progress=False,
-                        record_layers=False)
+    history = train.fit(net, mnist1d, optim.Adam(lr=1e-3), steps=100, batch=128, progress=False, record_layers=False)
     start, _ = net._offsets[shutdown - 1]
     np.testing.assert_array_equal(net.params[:start], before[:start])
     frequencies = np.bincount(mnist1d.y_train, minlength=mnist1d.classes) / mnist1d.y_train.size
@@ -114,11 +116,12 @@ def test_sigmoid_top_hidden_layer_saturates_at_zero_early(mnist1d):
         net.initialize("lecun_uniform", seed=seed)
         for l in range(1, depth + 1):
             net.weights(l)[...] /= math.sqrt(3.0)
-        history = train.fit(net, mnist1d, optim.SGD(lr=1.0), steps=150, batch=32, seed=seed, eval_every=50,
-                            progress=False)
+        history = train.fit(
+            net, mnist1d, optim.SGD(lr=1.0), steps=150, batch=32, seed=seed, eval_every=50, progress=False
+        )
         top = history.post_mean[-1, depth - 2]
         assert top < saturated_mean, history.post_mean
-        assert np.all(history.post_mean[-1, :depth - 2] > centred_mean), history.post_mean
+        assert np.all(history.post_mean[-1, : depth - 2] > centred_mean), history.post_mean
 
 
 def test_adaptive_optimizers_beat_plain_sgd_on_the_same_net(mnist1d):
@@ -128,8 +131,9 @@ def test_adaptive_optimizers_beat_plain_sgd_on_the_same_net(mnist1d):
     for name in ("sgd", "adam"):
         rule, hyper = training.OPTIMIZER_SETTINGS[name]
         net = relu_net(mnist1d, 8, WIDTH, "he_normal", seed=0)
-        history = train.fit(net, mnist1d, optim.make(rule, **hyper), steps=200, batch=128, progress=False,
-                            record_layers=False)
-        finals[name] = mean_and_halfwidth(history.train_loss[-max(2, int(FINAL_SHARE * 200)):])
+        history = train.fit(
+            net, mnist1d, optim.make(rule, **hyper), steps=200, batch=128, progress=False, record_layers=False
+        )
+        finals[name] = mean_and_halfwidth(history.train_loss[-max(2, int(FINAL_SHARE * 200)) :])
     (adam, adam_half), (sgd, sgd_half) = finals["adam"], finals["sgd"]
     assert adam + adam_half < sgd - sgd_half, finals

@@ -1,6 +1,7 @@
 """Scenario critical_points (Dauphin et al. 2014): the index of the near-critical points that Newton's method finds
 from points along SGD and Adam runs grows with their training loss (Spearman's rho above the scenario's stated
 bound), on a tiny configuration; and the scenario's figures are drawn."""
+
 import numpy as np
 
 from testbed.scenarios import critical_points

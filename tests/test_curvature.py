@@ -2,12 +2,13 @@
 matrices of the NumPy reference (tests/naive.py), finite differences of testbed.train's gradient and PyTorch's
 double backward; Lanczos eigenpairs against np.linalg.eigh; Hutchinson's trace within its confidence bound;
 stochastic Lanczos quadrature; loss slices against testbed.train.evaluate; bad input."""
+
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from testbed import activations, curvature, nn, train
 from testbed.rules import activations as rules
 
@@ -69,23 +70,29 @@ def test_second_derivative_matches_central_differences_of_the_derivative(name, p
     for x in _smooth_points():
         plus, minus = rules.derivative(phi.code, x + H, phi.param), rules.derivative(phi.code, x - H, phi.param)
         difference = (plus - minus) / (2 * H)
-        tolerance = H**2 * FOURTH_DERIVATIVE_BOUND / 6 + ROUNDING_ULPS * np.finfo(float).eps * max(
-            abs(plus), abs(minus), 1.0) / H
+        tolerance = (
+            H**2 * FOURTH_DERIVATIVE_BOUND / 6
+            + ROUNDING_ULPS * np.finfo(float).eps * max(abs(plus), abs(minus), 1.0) / H
+        )
         assert abs(rules.second_derivative(phi.code, x, phi.param) - difference) <= tolerance, (name, x)
         y = rules.value(phi.code, x, phi.param)
         assert rules.second_derivative_given_value(phi.code, x, y, phi.param) == pytest.approx(
-            rules.second_derivative(phi.code, x, phi.param), rel=1e-12, abs=1e-15), (name, x)
+            rules.second_derivative(phi.code, x, phi.param), rel=1e-12, abs=1e-15
+        ), (name, x)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # products
 
 
-@pytest.mark.parametrize("activation,loss,bias,output", [
-    ("tanh", "cross_entropy", True, "linear"),
-    ("sigmoid", "mse", True, "activation"),
-    ("relu", "cross_entropy", False, "linear"),
-])
+@pytest.mark.parametrize(
+    "activation,loss,bias,output",
+    [
+        ("tanh", "cross_entropy", True, "linear"),
+        ("sigmoid", "mse", True, "activation"),
+        ("relu", "cross_entropy", False, "linear"),
+    ],
+)
 def test_products_match_the_dense_matrices_of_the_numpy_reference(rng, activation, loss, bias, output):
     net = make_net(activation, bias=bias, output=output)
     x, y = data(rng)
@@ -93,10 +100,15 @@ def test_products_match_the_dense_matrices_of_the_numpy_reference(rng, activatio
     linear = output == "linear"
     hessian = naive.train_dense_hessian(weights, biases, activation, x, y, loss, linear)
     gauss_newton = naive.train_dense_gauss_newton(weights, biases, activation, x, y, loss, linear)
-    np.testing.assert_allclose(dense(curvature.HessianOperator(net, x, y, loss=loss)), hessian, rtol=0,
-                               atol=DENSE_ATOL * np.abs(hessian).max())
-    np.testing.assert_allclose(dense(curvature.HessianOperator(net, x, y, loss=loss, kind="gauss_newton")),
-                               gauss_newton, rtol=0, atol=DENSE_ATOL * np.abs(gauss_newton).max())
+    np.testing.assert_allclose(
+        dense(curvature.HessianOperator(net, x, y, loss=loss)), hessian, rtol=0, atol=DENSE_ATOL * np.abs(hessian).max()
+    )
+    np.testing.assert_allclose(
+        dense(curvature.HessianOperator(net, x, y, loss=loss, kind="gauss_newton")),
+        gauss_newton,
+        rtol=0,
+        atol=DENSE_ATOL * np.abs(gauss_newton).max(),
+    )
     # the net's second-derivative terms matter here, so the two matrices differ
     assert np.abs(hessian - gauss_newton).max() > 100 * DENSE_ATOL * np.abs(hessian).max()
 
@@ -114,8 +126,7 @@ def test_hvp_matches_central_differences_of_the_training_gradient(rng, activatio
         grads.append(net.grads.copy())
     net.params[:] = theta
     difference = (grads[0] - grads[1]) / (2 * FD_STEP)
-    np.testing.assert_allclose(curvature.hvp(net, x, y, v), difference, rtol=0,
-                               atol=FD_RTOL * np.abs(difference).max())
+    np.testing.assert_allclose(curvature.hvp(net, x, y, v), difference, rtol=0, atol=FD_RTOL * np.abs(difference).max())
 
 
 def test_chunks_and_the_kept_forward_pass_give_the_one_pass_product(rng):
@@ -139,8 +150,11 @@ def test_hvp_matches_pytorch_double_backward(rng):
     net = make_net("tanh")
     x, y = data(rng)
     v = rng.standard_normal(net.size)
-    tensors = [torch.tensor(p, requires_grad=True) for l in range(1, net.depth + 1)
-               for p in (net.weights(l).copy(), net.biases(l).copy())]
+    tensors = [
+        torch.tensor(p, requires_grad=True)
+        for l in range(1, net.depth + 1)
+        for p in (net.weights(l).copy(), net.biases(l).copy())
+    ]
     h = torch.tensor(x)
     for l in range(net.depth):
         h = torch.nn.functional.linear(h, tensors[2 * l], tensors[2 * l + 1])
@@ -149,7 +163,7 @@ def test_hvp_matches_pytorch_double_backward(rng):
     grads = torch.autograd.grad(value, tensors, create_graph=True)
     pieces, at = [], 0
     for t in tensors:
-        pieces.append(torch.tensor(v[at:at + t.numel()].reshape(t.shape)))
+        pieces.append(torch.tensor(v[at : at + t.numel()].reshape(t.shape)))
         at += t.numel()
     reference = torch.cat([g.reshape(-1) for g in torch.autograd.grad(grads, tensors, pieces)]).numpy()
     np.testing.assert_allclose(curvature.hvp(net, x, y, v), reference, rtol=1e-10, atol=1e-13)
@@ -170,8 +184,9 @@ def problem():
 
 def test_lanczos_extremes_match_eigh_of_the_dense_hessian(problem):
     net, x, y, hessian = problem
-    np.testing.assert_allclose(curvature.dense_hessian(net, x, y), hessian, rtol=0,
-                               atol=DENSE_ATOL * np.abs(hessian).max())
+    np.testing.assert_allclose(
+        curvature.dense_hessian(net, x, y), hessian, rtol=0, atol=DENSE_ATOL * np.abs(hessian).max()
+    )
     exact, vectors = np.linalg.eigh(hessian)
     k = 3
     top = curvature.top_eigenvalues(net, x, y, k, iterations=net.size)
@@ -200,7 +215,7 @@ def test_hutchinson_trace_is_within_its_confidence_bound(problem):
     assert abs(estimate.value - exact) <= Z_BOUND * sd / math.sqrt(PROBES)
     assert estimate.stderr == pytest.approx(sd / math.sqrt(PROBES), rel=0.25)  # 400 samples: sd within ~10 %
     offsets = curvature._layer_slices(net)
-    for block, block_se, part in zip(estimate.blocks, estimate.block_stderr, offsets):
+    for block, part in zip(estimate.blocks, offsets):
         sub = hessian[part, part]
         exact_block = np.trace(sub)
         rows = hessian[part]
@@ -243,9 +258,12 @@ def test_slices_match_evaluate_at_their_points(rng):
     for l in range(1, net.depth + 1):  # each neuron's direction has the norm of its weights
         at, bias_at = net._offsets[l - 1]
         shape = (net.widths[l], net.widths[l - 1])
-        np.testing.assert_allclose(np.linalg.norm(d1[at:at + np.prod(shape)].reshape(shape), axis=1),
-                                   np.linalg.norm(net.weights(l), axis=1), rtol=1e-12)
-        assert np.all(d2[bias_at:bias_at + net.widths[l]] == 0.0)
+        np.testing.assert_allclose(
+            np.linalg.norm(d1[at : at + np.prod(shape)].reshape(shape), axis=1),
+            np.linalg.norm(net.weights(l), axis=1),
+            rtol=1e-12,
+        )
+        assert np.all(d2[bias_at : bias_at + net.widths[l]] == 0.0)
     for i, a in enumerate(plane.alphas):
         for j, b in enumerate(plane.betas):
             net.params[:] = theta_0 + a * d1 + b * d2
@@ -267,19 +285,26 @@ def test_pca_directions_of_a_planar_path():
 # bad input
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(3)), "v must be a vector"),
-    (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(net.size), kind="newton"), "kind"),
-    (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(net.size), loss="hinge"), "loss"),
-    (lambda net, x, y: curvature.hvp(net, x[:, :2], y, np.zeros(net.size)), "x must have shape"),
-    (lambda net, x, y: curvature.top_eigenvalues(net, x, y, net.size + 1), "k must be at most"),
-    (lambda net, x, y: curvature.trace(net, x, y, probes=0), "probes"),
-    (lambda net, x, y: curvature.slice_2d(net, x, y, directions=np.zeros((3, net.size))), "directions"),
-    (lambda net, x, y: curvature.hvp("net", x, y, np.zeros(3)), "net must be a testbed.nn.MLP"),
-    (lambda net, x, y: curvature.hvp(net, x, y, np.full(net.size, np.nan)), "v must be finite"),
-    (lambda net, x, y: curvature.hvp(nn.MLP(WIDTHS, "tanh", output="linear", backend="cuda"), x, y,
-                                     np.zeros(net.size)), "backend must be 'cpu'"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(3)), "v must be a vector"),
+        (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(net.size), kind="newton"), "kind"),
+        (lambda net, x, y: curvature.hvp(net, x, y, np.zeros(net.size), loss="hinge"), "loss"),
+        (lambda net, x, y: curvature.hvp(net, x[:, :2], y, np.zeros(net.size)), "x must have shape"),
+        (lambda net, x, y: curvature.top_eigenvalues(net, x, y, net.size + 1), "k must be at most"),
+        (lambda net, x, y: curvature.trace(net, x, y, probes=0), "probes"),
+        (lambda net, x, y: curvature.slice_2d(net, x, y, directions=np.zeros((3, net.size))), "directions"),
+        (lambda net, x, y: curvature.hvp("net", x, y, np.zeros(3)), "net must be a testbed.nn.MLP"),
+        (lambda net, x, y: curvature.hvp(net, x, y, np.full(net.size, np.nan)), "v must be finite"),
+        (
+            lambda net, x, y: curvature.hvp(
+                nn.MLP(WIDTHS, "tanh", output="linear", backend="cuda"), x, y, np.zeros(net.size)
+            ),
+            "backend must be 'cpu'",
+        ),
+    ],
+)
 def test_bad_input_gets_a_clear_error(rng, call, match):
     net = make_net("tanh")
     x, y = data(rng)

@@ -1,4 +1,5 @@
 """testbed.data: the bundled datasets, the user-data checks, standardisation from the training split only."""
+
 import numpy as np
 import pytest
 
@@ -52,14 +53,17 @@ def test_a_standardised_constant_feature_is_centred_not_blown_up():
     assert np.all(dataset.x_train[:, 1] == 0.0) and np.all(np.isfinite(dataset.x_train))
 
 
-@pytest.mark.parametrize("x,y,match", [
-    (np.zeros(5), np.zeros(5, int), "x_train must be a 2-d array"),
-    (np.full((3, 2), np.nan), np.zeros(3, int), "must be finite"),
-    (np.zeros((3, 2)), np.zeros(4, int), "one label per row"),
-    (np.zeros((3, 2)), np.array([0, -1, 1]), "labels in 0"),
-    (np.zeros((3, 2)), np.array([0.5, 1, 1]), "integer class labels"),
-    (np.zeros((3, 2), dtype=complex), np.zeros(3, int), "real numbers"),
-])
+@pytest.mark.parametrize(
+    "x,y,match",
+    [
+        (np.zeros(5), np.zeros(5, int), "x_train must be a 2-d array"),
+        (np.full((3, 2), np.nan), np.zeros(3, int), "must be finite"),
+        (np.zeros((3, 2)), np.zeros(4, int), "one label per row"),
+        (np.zeros((3, 2)), np.array([0, -1, 1]), "labels in 0"),
+        (np.zeros((3, 2)), np.array([0.5, 1, 1]), "integer class labels"),
+        (np.zeros((3, 2), dtype=complex), np.zeros(3, int), "real numbers"),
+    ],
+)
 def test_bad_user_arrays_get_a_clear_error(x, y, match):
     with pytest.raises(ValueError, match=match):
         data.from_arrays(x, y)

@@ -3,6 +3,7 @@
 A Monte Carlo run is a sequence of kernel launches of at most a step budget each (``testbed.montecarlo``'s
 slices); these tests force budgets of a few steps and compare every output array with a run of one launch.
 """
+
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ SLICE_BUDGETS = (1, 7)
 #: Seconds allowed from SIGINT to the end of the process (the issue's bound; a slice aims at 0.2 s).
 INTERRUPT_DEADLINE = 2.0
 
+
 def ravine_starts(trials):
     """On the ravine of kappa 100 with lr 0.03 (lr kappa = 3 > 2): starts on the flat axis converge (|w_x| shrinks
     by 0.97 per step: the nearest within 60 steps, the farther not); every third start is far off it and diverges
@@ -38,17 +40,31 @@ def ravine_starts(trials):
 
 
 CASES = {
-    "saddle_sgd_gaussian": (lambda: landscapes.saddle(dim=5), lambda: optim.SGD(lr=0.05),
-                            dict(noise=0.1, start=("ball", 0.05), max_steps=60)),
-    "saddle_adam_minibatch": (lambda: landscapes.saddle(dim=5), lambda: optim.Adam(lr=0.05),
-                              dict(noise=0.2, noise_kind="minibatch", samples=9, batch=3, max_steps=60)),
-    "tanh_plateau_loss": (lambda: landscapes.tanh_unit(start=2.0), lambda: optim.SGD(lr=0.2),
-                          dict(noise=0.01, criterion="loss", delta=0.05, max_steps=60)),
-    "ravine_diverging": (lambda: landscapes.ravine(kappa=100.0), lambda: optim.SGD(lr=0.03),
-                         dict(noise=0.0, criterion="converge", radius=1e-3, max_steps=60,
-                              start=ravine_starts(40))),
-    "saddle_free_newton_dense": (lambda: landscapes.saddle(dim=3), lambda: optim.SaddleFreeNewton(lr=0.2, damping=0.1),
-                                 dict(noise=0.05, start=("ball", 0.1), max_steps=40)),
+    "saddle_sgd_gaussian": (
+        lambda: landscapes.saddle(dim=5),
+        lambda: optim.SGD(lr=0.05),
+        dict(noise=0.1, start=("ball", 0.05), max_steps=60),
+    ),
+    "saddle_adam_minibatch": (
+        lambda: landscapes.saddle(dim=5),
+        lambda: optim.Adam(lr=0.05),
+        dict(noise=0.2, noise_kind="minibatch", samples=9, batch=3, max_steps=60),
+    ),
+    "tanh_plateau_loss": (
+        lambda: landscapes.tanh_unit(start=2.0),
+        lambda: optim.SGD(lr=0.2),
+        dict(noise=0.01, criterion="loss", delta=0.05, max_steps=60),
+    ),
+    "ravine_diverging": (
+        lambda: landscapes.ravine(kappa=100.0),
+        lambda: optim.SGD(lr=0.03),
+        dict(noise=0.0, criterion="converge", radius=1e-3, max_steps=60, start=ravine_starts(40)),
+    ),
+    "saddle_free_newton_dense": (
+        lambda: landscapes.saddle(dim=3),
+        lambda: optim.SaddleFreeNewton(lr=0.2, damping=0.1),
+        dict(noise=0.05, start=("ball", 0.1), max_steps=40),
+    ),
 }
 
 
@@ -62,8 +78,9 @@ def run_case(case, backend="cpu"):
     make_landscape, make_optimizer, kw = CASES[case]
     kw = dict(kw)
     trials = kw["start"].shape[0] if isinstance(kw.get("start"), np.ndarray) else 40
-    return montecarlo.escape_times(make_landscape(), make_optimizer(), trials=trials, seed=5, record=3,
-                                   record_every=3, backend=backend, **kw)
+    return montecarlo.escape_times(
+        make_landscape(), make_optimizer(), trials=trials, seed=5, record=3, record_every=3, backend=backend, **kw
+    )
 
 
 def assert_same_bits(a, b):
@@ -120,8 +137,19 @@ def test_adaptive_budget_scales_towards_the_slice_time_within_limits():
 
 #: The issue's commands: gd from the saddle never escapes, so the first configuration runs its whole budget
 #: (minutes with 2e6 steps; for ever, in effect, with 4e9).
-SADDLE_LONG = ["--no-plot", "--optimizers", "gd", "--trials", "2000", "--sweep-lr", "0.01", "--sweep-noise", "0.01",
-               "--sweep-dim", "10"]
+SADDLE_LONG = [
+    "--no-plot",
+    "--optimizers",
+    "gd",
+    "--trials",
+    "2000",
+    "--sweep-lr",
+    "0.01",
+    "--sweep-noise",
+    "0.01",
+    "--sweep-dim",
+    "10",
+]
 MAX_STEPS = ("2000000", "4000000000")
 
 #: Seconds the run is left in its first (never-ending) configuration before SIGINT, once its bar is drawn.
@@ -150,8 +178,15 @@ def cli_env():
     """The environment of the command-line runs, with the trial kernel compiled (or loaded) into the Numba cache
     they read, outside their timing."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_NUM_THREADS="2")
-    subprocess.run([sys.executable, "-c", "from testbed import montecarlo; "
-                    "montecarlo.escape_times('saddle', 'sgd', trials=4, max_steps=10)"], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from testbed import montecarlo; montecarlo.escape_times('saddle', 'sgd', trials=4, max_steps=10)",
+        ],
+        env=env,
+        check=True,
+    )
     return env
 
 
@@ -161,9 +196,13 @@ def test_sigint_during_a_long_kernel_exits_130_within_two_seconds(tmp_path, cli_
     within two seconds, and saves nothing; with 2e6 steps the progress bar has moved within the configuration."""
     out = tmp_path / "out"
     env = cli_env
-    process = subprocess.Popen([sys.executable, "-m", "testbed.scenarios.saddle", *SADDLE_LONG, "--max-steps",
-                                max_steps, "--out", str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testbed.scenarios.saddle", *SADDLE_LONG, "--max-steps", max_steps, "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         drawn = read_until(process.stderr, "saddle:", timeout=120)
         assert "saddle:" in drawn, drawn

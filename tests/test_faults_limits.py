@@ -1,5 +1,6 @@
 """Limits: the memory guard refuses, before allocating, what would not fit; values that overflow are refused at
 the door with the argument named; arrays in a foreign byte order get a clear error."""
+
 import tracemalloc
 import warnings
 
@@ -48,8 +49,9 @@ def test_available_memory_is_a_positive_size():
     assert available is None or available > 0
 
 
-@pytest.mark.parametrize("kwargs", [dict(depth=10**9, width=512), dict(depth=40, width=8000),
-                                    dict(depth=50, width=100000)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(depth=10**9, width=512), dict(depth=40, width=8000), dict(depth=50, width=100000)]
+)
 def test_propagate_refuses_a_net_that_does_not_fit_without_allocating_it(kwargs):
     error, peak = peak_allocation(lambda: nn.propagate("he_normal", "relu", batch=1024, **kwargs))
     assert peak < REFUSAL_ALLOCATION_LIMIT

@@ -1,5 +1,6 @@
 """Results that cannot lie: every kind of damage to a saved result is a ResultFileError naming the file; a resumed
 sweep recomputes a damaged point; a save into a used folder leaves no file of the older run."""
+
 import json
 
 import numpy as np
@@ -13,10 +14,19 @@ FAKE = "tests.fake_scenario"
 
 
 def example():
-    return Result("demo", params=dict(seed=3, lr=0.1), summary=dict(median=12.0),
-                  arrays=dict(steps=np.arange(6, dtype=np.int64), final=np.linspace(0.0, 1.0, 8).reshape(2, 4)),
-                  tables=dict(rows=[dict(lr=0.1, median=12.0, name="a"), dict(lr=0.2, median=7.5, name="b"),
-                                    dict(lr=0.3, median=None, name="c")]))
+    return Result(
+        "demo",
+        params=dict(seed=3, lr=0.1),
+        summary=dict(median=12.0),
+        arrays=dict(steps=np.arange(6, dtype=np.int64), final=np.linspace(0.0, 1.0, 8).reshape(2, 4)),
+        tables=dict(
+            rows=[
+                dict(lr=0.1, median=12.0, name="a"),
+                dict(lr=0.2, median=7.5, name="b"),
+                dict(lr=0.3, median=None, name="c"),
+            ]
+        ),
+    )
 
 
 def rewrite_json(folder, change):
@@ -53,15 +63,23 @@ DAMAGE = {
     "deleted_npz": (lambda f: (f / "arrays.npz").unlink(), "arrays.npz", "missing"),
     "empty_csv": (lambda f: (f / "rows.csv").write_text(""), "rows.csv", "bytes"),
     "short_row": (lambda f: replace_csv_line(f, 1, "0.1,12.0"), "rows.csv", "bytes"),
-    "deleted_row": (lambda f: (f / "rows.csv").write_text("\n".join((f / "rows.csv").read_text().splitlines()[:-1])
-                                                         + "\n"), "rows.csv", "bytes"),
+    "deleted_row": (
+        lambda f: (f / "rows.csv").write_text("\n".join((f / "rows.csv").read_text().splitlines()[:-1]) + "\n"),
+        "rows.csv",
+        "bytes",
+    ),
     "same_size_cell": (lambda f: replace_csv_line(f, 1, "0.9,12.0,a"), "rows.csv", "SHA-256"),
-    "unlisted_file": (lambda f: rewrite_json(f, lambda d: d["files"].pop("rows.csv")), "result.json",
-                      "not listed"),
-    "shape_in_json": (lambda f: rewrite_json(f, lambda d: d["arrays"]["steps"].update(shape=[7])), "arrays.npz",
-                      "shape"),
-    "dtype_in_json": (lambda f: rewrite_json(f, lambda d: d["arrays"]["final"].update(dtype="<f4")), "arrays.npz",
-                      "dtype"),
+    "unlisted_file": (lambda f: rewrite_json(f, lambda d: d["files"].pop("rows.csv")), "result.json", "not listed"),
+    "shape_in_json": (
+        lambda f: rewrite_json(f, lambda d: d["arrays"]["steps"].update(shape=[7])),
+        "arrays.npz",
+        "shape",
+    ),
+    "dtype_in_json": (
+        lambda f: rewrite_json(f, lambda d: d["arrays"]["final"].update(dtype="<f4")),
+        "arrays.npz",
+        "dtype",
+    ),
     "rows_in_json": (lambda f: rewrite_json(f, lambda d: d["tables"]["rows"].update(rows=2)), "rows.csv", "rows"),
 }
 
@@ -113,8 +131,7 @@ def test_resume_recomputes_a_damaged_point_and_summarises_every_point(tmp_path):
     assert len(first["done"]) == 2
     damaged = out / first["points"][1]
     truncate(damaged / "arrays.npz", 50)
-    again = sweep.run_sweep(FAKE, grid, quick=True, out=out, resume=True, progress=False,
-                            log=lambda m: None)
+    again = sweep.run_sweep(FAKE, grid, quick=True, out=out, resume=True, progress=False, log=lambda m: None)
     assert again["done"] == [first["points"][1]] and again["skipped"] == [first["points"][0]]
     load(damaged)  # whole again
     summary = (out / sweep.SUMMARY_FILE).read_text().splitlines()

@@ -1,5 +1,6 @@
 """Sweeps that survive faults: a worker killed with SIGKILL is that point's failure (no BrokenProcessPool, the
 other points run and are saved); a coordinator killed with SIGKILL leaves no worker or resource tracker behind."""
+
 import os
 import signal
 import subprocess
@@ -21,8 +22,9 @@ START_DEADLINE = 90.0
 
 def test_a_killed_worker_is_its_points_failure_and_the_sweep_goes_on(tmp_path, capsys):
     out = tmp_path / "sweep"
-    status = sweep.main([DYING, "--grid", "value=1,2,3,4", "--set", "die_at=3", "--workers", "2", "--out", str(out),
-                         "--no-progress"])
+    status = sweep.main(
+        [DYING, "--grid", "value=1,2,3,4", "--set", "die_at=3", "--workers", "2", "--out", str(out), "--no-progress"]
+    )
     captured = capsys.readouterr()
     assert status == sweep.EXIT_POINTS_FAILED, captured.err
     assert "value=3: its worker process died (killed by signal 9 (SIGKILL))" in captured.err
@@ -59,10 +61,22 @@ def test_killing_the_coordinator_ends_its_workers_and_a_resume_completes(tmp_pat
     out, pids = tmp_path / "sweep", tmp_path / "pids"
     pids.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), FAKE_DYING_PID_DIR=str(pids))
-    command = [sys.executable, "-m", "testbed.sweep", DYING, "--grid", "value=1,2", "--workers", "2", "--out",
-               str(out), "--no-progress"]
-    coordinator = subprocess.Popen([*command, "--set", "sleep=600"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "testbed.sweep",
+        DYING,
+        "--grid",
+        "value=1,2",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    coordinator = subprocess.Popen(
+        [*command, "--set", "sleep=600"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + START_DEADLINE
         while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
@@ -84,7 +98,8 @@ def test_killing_the_coordinator_ends_its_workers_and_a_resume_completes(tmp_pat
             coordinator.wait()
         for pid in children_of(coordinator.pid) if coordinator.poll() is None else []:
             os.kill(pid, signal.SIGKILL)
-    done = subprocess.run([*command, "--set", "sleep=0", "--resume"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [*command, "--set", "sleep=0", "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert [load(out / f"value={v}").summary["value"] for v in (1, 2)] == [1, 2]

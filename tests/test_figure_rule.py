@@ -5,6 +5,7 @@ figure code is read for font sizes below the floor; plotting.save is shown to re
 move a legend off the data. The Gibbs-law helpers behind minima_double_well / minima_fractions are checked
 against independent calculations (quadrature; a NumPy simulation of SGD and the heavy ball on a quadratic).
 """
+
 import math
 import re
 import zlib
@@ -21,8 +22,16 @@ POINTS_PER_INCH = 72.0
 #: A page may be this far from a print width (PDF coordinates are written with a few decimals).
 WIDTH_SLACK_PT = 0.05
 #: The font sizes set in the RC of the house style (the other "size" keys are markers and ticks).
-FONT_KEYS = ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
-             "legend.fontsize", "legend.title_fontsize", "figure.titlesize")
+FONT_KEYS = (
+    "font.size",
+    "axes.titlesize",
+    "axes.labelsize",
+    "xtick.labelsize",
+    "ytick.labelsize",
+    "legend.fontsize",
+    "legend.title_fontsize",
+    "figure.titlesize",
+)
 
 
 def pdf_streams(data):
@@ -64,7 +73,8 @@ def test_every_generated_pdf_is_a_print_width_with_fonts_above_the_floor():
         width, height = pdf_page_size(data)
         assert any(abs(width - allowed) <= WIDTH_SLACK_PT for allowed in widths), (
             f"{path.name}: page {width / POINTS_PER_INCH:.3f} in wide; a figure is {plotting.COLUMN_WIDTH} or "
-            f"{plotting.PAGE_WIDTH} in wide")
+            f"{plotting.PAGE_WIDTH} in wide"
+        )
         assert width <= plotting.MAX_WIDTH * POINTS_PER_INCH
         assert height <= plotting.MAX_HEIGHT * POINTS_PER_INCH + WIDTH_SLACK_PT, f"{path.name}: too tall"
         sizes = pdf_font_sizes(data)

@@ -4,6 +4,7 @@ The machinery is tested on the fake scenario of tests/fake_scenario.py (module p
 the test puts the repository root on sys.path); the presets in the repository are all parsed and
 checked, and one cheap real preset is run with ``--quick``.
 """
+
 import importlib
 import os
 import sys
@@ -34,10 +35,16 @@ def write_preset(folder, name, text):
 
 
 def fake_presets(folder):
-    write_preset(folder, "fake_line", f'scenario = "{FAKE}"\nfigure = "line"\ndescription = "A line."\n'
-                                      "[params]\nslope = 3.0\n[quick]\npoints = 4\n")
-    write_preset(folder, "fake_residual", f'scenario = "{FAKE}"\nfigure = "residual"\n[params]\nslope = 3.0\n'
-                                          "[quick]\npoints = 4\n")
+    write_preset(
+        folder,
+        "fake_line",
+        f'scenario = "{FAKE}"\nfigure = "line"\ndescription = "A line."\n[params]\nslope = 3.0\n[quick]\npoints = 4\n',
+    )
+    write_preset(
+        folder,
+        "fake_residual",
+        f'scenario = "{FAKE}"\nfigure = "residual"\n[params]\nslope = 3.0\n[quick]\npoints = 4\n',
+    )
     write_preset(folder, "fake_steep", f'scenario = "{FAKE}"\nfigure = "line"\n[params]\nslope = -1.5\n')
 
 
@@ -55,8 +62,9 @@ def test_quick_run_writes_every_figure_as_png_and_pdf(tmp_path, capsys):
     fake_presets(presets)
     code, printed, _ = run_cli(["--quick", "--presets", str(presets), "--out", str(out), "--no-progress"], capsys)
     assert code == 0
-    assert sorted(os.listdir(out)) == [f"{name}.{ext}" for name in ("fake_line", "fake_residual", "fake_steep")
-                                       for ext in ("pdf", "png")]
+    assert sorted(os.listdir(out)) == [
+        f"{name}.{ext}" for name in ("fake_line", "fake_residual", "fake_steep") for ext in ("pdf", "png")
+    ]
     for name in ("fake_line", "fake_residual", "fake_steep"):
         assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
         assert (out / f"{name}.pdf").read_bytes().startswith(PDF_MAGIC)
@@ -68,8 +76,9 @@ def test_presets_sharing_parameters_share_one_run(tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("FAKE_SCENARIO_CALL_LOG", str(log))
     presets = tmp_path / "presets"
     fake_presets(presets)
-    assert run_cli(["--quick", "--presets", str(presets), "--out", str(tmp_path / "f"), "--no-progress"],
-                   capsys)[0] == 0
+    assert (
+        run_cli(["--quick", "--presets", str(presets), "--out", str(tmp_path / "f"), "--no-progress"], capsys)[0] == 0
+    )
     assert len(log.read_text().splitlines()) == 2  # fake_line and fake_residual share a run; fake_steep is apart
 
 
@@ -78,8 +87,22 @@ def test_regenerated_figures_are_byte_identical(tmp_path, capsys):
     presets = tmp_path / "presets"
     fake_presets(presets)
     for out in ("first", "second"):
-        assert run_cli(["--quick", "--only", "fake_line", "--presets", str(presets), "--out", str(tmp_path / out),
-                        "--no-progress"], capsys)[0] == 0
+        assert (
+            run_cli(
+                [
+                    "--quick",
+                    "--only",
+                    "fake_line",
+                    "--presets",
+                    str(presets),
+                    "--out",
+                    str(tmp_path / out),
+                    "--no-progress",
+                ],
+                capsys,
+            )[0]
+            == 0
+        )
     for name in ("fake_line.png", "fake_line.pdf"):
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
 
@@ -87,8 +110,12 @@ def test_regenerated_figures_are_byte_identical(tmp_path, capsys):
 def test_only_selects_presets(tmp_path, capsys):
     presets, out = tmp_path / "presets", tmp_path / "figs"
     fake_presets(presets)
-    assert run_cli(["--quick", "--only", "fake_steep", "--presets", str(presets), "--out", str(out),
-                    "--no-progress"], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["--quick", "--only", "fake_steep", "--presets", str(presets), "--out", str(out), "--no-progress"], capsys
+        )[0]
+        == 0
+    )
     assert sorted(os.listdir(out)) == ["fake_steep.pdf", "fake_steep.png"]
 
 
@@ -186,8 +213,10 @@ def test_importing_the_testbed_below_scenarios_does_not_import_pyplot():
     import subprocess
     import sys
 
-    code = ("import sys, testbed.results, testbed.backend, testbed.scenarios.common, testbed.sweep; "
-            "sys.exit('matplotlib' in sys.modules)")
+    code = (
+        "import sys, testbed.results, testbed.backend, testbed.scenarios.common, testbed.sweep; "
+        "sys.exit('matplotlib' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

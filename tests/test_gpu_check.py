@@ -1,4 +1,5 @@
 """benchmarks/gpu_check.py, the script a GPU session runs, works before a GPU is at hand: under the simulator."""
+
 import importlib.util
 import json
 import os

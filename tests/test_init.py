@@ -1,12 +1,13 @@
 """Initialisers: moments against their formulas, exact bounds, orthogonality, CPU = CUDA simulator, gains, errors."""
+
 import math
 
+import naive
 import numba
 import numpy as np
 import pytest
 from scipy import integrate
 
-import naive
 from testbed import activations, init
 from testbed.rules import rng as rules
 
@@ -75,8 +76,7 @@ def test_moments_match_the_formula(case):
     assert abs(w.var() - variance) <= Z_BOUND * math.sqrt((mu4 - variance**2) / n)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if naive.distribution(c[0], 1, 1, **c[1])[0] != "normal"],
-                         ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if naive.distribution(c[0], 1, 1, **c[1])[0] != "normal"], ids=_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_bounds_hold_exactly_and_are_reached(case, dtype):
     name, params = case
@@ -205,23 +205,36 @@ def test_seeds_and_streams_give_different_matrices_and_aliases_the_same():
     assert init.kaiming_uniform is init.he_uniform
 
 
-@pytest.mark.parametrize("nonlinearity,param", [
-    ("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
-    ("leaky_relu", 0.2), ("leaky_relu", 1.0), ("selu", None),
-])
+@pytest.mark.parametrize(
+    "nonlinearity,param",
+    [
+        ("linear", None),
+        ("conv2d", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+        ("leaky_relu", 1.0),
+        ("selu", None),
+    ],
+)
 def test_gains_match_pytorchs_table(nonlinearity, param):
     assert init.calculate_gain(nonlinearity, param) == pytest.approx(
-        naive.gain("linear" if nonlinearity == "conv2d" else nonlinearity, param), rel=1e-15)
+        naive.gain("linear" if nonlinearity == "conv2d" else nonlinearity, param), rel=1e-15
+    )
 
 
-@pytest.mark.parametrize("nonlinearity,param", [("linear", None), ("relu", None), ("leaky_relu", 0.01),
-                                                ("leaky_relu", 0.3)])
+@pytest.mark.parametrize(
+    "nonlinearity,param", [("linear", None), ("relu", None), ("leaky_relu", 0.01), ("leaky_relu", 0.3)]
+)
 def test_gain_restores_the_second_moment(nonlinearity, param):
     """gain^2 E[phi(z)^2] = 1 for z ~ N(0, 1), e.g. E[relu(z)^2] = 1/2 (He et al. 2015), by quadrature."""
     phi = activations.get(nonlinearity, **({} if param is None else {"negative_slope": param}))
     second_moment = sum(
-        integrate.quad(lambda z: float(phi(z)) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), lo, hi,
-                       epsabs=0, epsrel=1e-12)[0]
+        integrate.quad(
+            lambda z: float(phi(z)) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), lo, hi, epsabs=0, epsrel=1e-12
+        )[0]
         for lo, hi in ((-math.inf, 0.0), (0.0, math.inf))
     )
     assert init.calculate_gain(nonlinearity, param) ** 2 * second_moment == pytest.approx(1.0, rel=1e-10)
@@ -237,8 +250,12 @@ def test_he_variance_is_the_gain_over_the_fan():
 
 
 def test_docstrings_state_the_variance_and_the_paper():
-    papers = {"lecun_normal": "LeCun", "glorot_uniform": "Glorot & Bengio 2010", "he_normal": "He, Zhang",
-              "orthogonal": "Saxe"}
+    papers = {
+        "lecun_normal": "LeCun",
+        "glorot_uniform": "Glorot & Bengio 2010",
+        "he_normal": "He, Zhang",
+        "orthogonal": "Saxe",
+    }
     for name in init.names():
         doc = getattr(init, name).__doc__
         assert "variance" in doc or "orthonormal" in doc, name

@@ -1,4 +1,5 @@
 """The on-disk kernel cache notices edits to the rules a kernel compiles in (testbed.kernels.cache)."""
+
 import os
 import shutil
 import subprocess
@@ -28,7 +29,9 @@ def test_every_cached_kernel_uses_a_dependency_aware_locator():
     from testbed.kernels import montecarlo, nn, optim, random  # noqa: F401  (decorates every kernel)
 
     cached = [
-        value for module in (montecarlo, nn, optim, random) for value in vars(module).values()
+        value
+        for module in (montecarlo, nn, optim, random)
+        for value in vars(module).values()
         if getattr(value, "_cache", None) is not None and hasattr(value._cache, "_impl")
     ]
     assert len(cached) >= 4
@@ -60,13 +63,15 @@ def test_editing_a_rule_recompiles_the_cached_kernel(tmp_path):
     """Run a cached kernel, edit the rule it compiles in, run again with the same cache: the edit shows."""
     copy = tmp_path / "src" / "testbed"
     shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "src"), NUMBA_CACHE_DIR=str(tmp_path / "cache"),
-               NUMBA_NUM_THREADS="1")
+    env = dict(
+        os.environ, PYTHONPATH=str(tmp_path / "src"), NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1"
+    )
 
     def one_step():
         # cwd: with -c, Python puts the working directory first on sys.path, where the checkout's testbed is
-        done = subprocess.run([sys.executable, "-c", ONE_SGD_STEP], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", ONE_SGD_STEP], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+        )
         return float(done.stdout.split()[-1])
 
     assert one_step() == 0.5

@@ -1,5 +1,6 @@
 """Landscapes: gradients and Hessians against finite differences, the compiled rules against the Python rules,
 the geometry each escape scenario relies on, and the registry's errors."""
+
 import math
 
 import numpy as np
@@ -16,14 +17,19 @@ FD_RTOL = 1e-6
 
 def finite_difference_gradient(f, w, t):
     eye = np.eye(f.dim)
-    return np.array([(f.value(w + FD_STEP * eye[i], t) - f.value(w - FD_STEP * eye[i], t)) / (2 * FD_STEP)
-                     for i in range(f.dim)])
+    return np.array(
+        [(f.value(w + FD_STEP * eye[i], t) - f.value(w - FD_STEP * eye[i], t)) / (2 * FD_STEP) for i in range(f.dim)]
+    )
 
 
 def finite_difference_hessian(f, w, t):
     eye = np.eye(f.dim)
-    return np.array([(f.gradient(w + FD_STEP * eye[i], t) - f.gradient(w - FD_STEP * eye[i], t)) / (2 * FD_STEP)
-                     for i in range(f.dim)])
+    return np.array(
+        [
+            (f.gradient(w + FD_STEP * eye[i], t) - f.gradient(w - FD_STEP * eye[i], t)) / (2 * FD_STEP)
+            for i in range(f.dim)
+        ]
+    )
 
 
 ALL = [
@@ -61,10 +67,12 @@ def test_compiled_rules_equal_the_python_rules(rng):
         w = (f.start + rng.uniform(-0.3, 0.3, f.dim)).reshape(1, f.dim)
         assert value_cpu(f.code, w, 0, f.dim, f.params, 1) == rules.value(f.code, w, 0, f.dim, f.params, 1)
         for i in range(f.dim):
-            assert gradient_cpu(f.code, w, 0, i, f.dim, f.params, 1) == rules.gradient(f.code, w, 0, i, f.dim,
-                                                                                       f.params, 1)
-            assert hessian_cpu(f.code, w, 0, i, 0, f.dim, f.params, 1) == rules.hessian(f.code, w, 0, i, 0, f.dim,
-                                                                                        f.params, 1)
+            assert gradient_cpu(f.code, w, 0, i, f.dim, f.params, 1) == rules.gradient(
+                f.code, w, 0, i, f.dim, f.params, 1
+            )
+            assert hessian_cpu(f.code, w, 0, i, 0, f.dim, f.params, 1) == rules.hessian(
+                f.code, w, 0, i, 0, f.dim, f.params, 1
+            )
 
 
 def test_saddle_spectrum_and_geometry():
@@ -90,8 +98,12 @@ def test_plateaus_start_where_the_gradient_is_small():
 def test_monkey_saddle_is_degenerate_and_minima_are_minima():
     m = landscapes.monkey_saddle()
     np.testing.assert_array_equal(m.hessian(m.start), np.zeros((2, 2)))
-    for f in (landscapes.rosenbrock(dim=2), landscapes.rosenbrock(dim=5), landscapes.rastrigin(dim=3),
-              landscapes.ravine()):
+    for f in (
+        landscapes.rosenbrock(dim=2),
+        landscapes.rosenbrock(dim=5),
+        landscapes.rastrigin(dim=3),
+        landscapes.ravine(),
+    ):
         np.testing.assert_allclose(f.gradient(f.minimum), np.zeros(f.dim), atol=1e-12)
         assert np.all(np.linalg.eigvalsh(f.hessian(f.minimum)) > 0)
 
@@ -113,8 +125,18 @@ def test_grid_values_for_contours():
 
 
 def test_registry_and_errors():
-    assert set(landscapes.NAMES) >= {"saddle", "monkey_saddle", "local_maximum", "tanh_unit", "deep_linear",
-                                     "ravine", "rosenbrock", "double_well", "rastrigin", "reddi"}
+    assert set(landscapes.NAMES) >= {
+        "saddle",
+        "monkey_saddle",
+        "local_maximum",
+        "tanh_unit",
+        "deep_linear",
+        "ravine",
+        "rosenbrock",
+        "double_well",
+        "rastrigin",
+        "reddi",
+    }
     assert landscapes.make("saddle", dim=3).dim == 3
     assert landscapes.make("monkey").name == "monkey_saddle"
     with pytest.raises(ValueError, match="unknown landscape 'sadle'.*did you mean 'saddle'"):

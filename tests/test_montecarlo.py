@@ -1,12 +1,13 @@
 """The Monte Carlo escape-time kernels: against NumPy references, CPU = CUDA (simulator), thread counts, the noise
 generator, censoring, divergence, Kaplan-Meier, and bad input."""
+
 import math
 
+import naive
 import numba
 import numpy as np
 import pytest
 
-import naive
 from testbed import landscapes, montecarlo, optim, statistics
 from testbed.rules import rng as rng_rules
 
@@ -119,8 +120,9 @@ def test_converge_radius_other_than_one_matches_the_reference(backend):
     start[::5] = 0.7 * radius
     kw = dict(trials=SMALL_TRIALS, noise=0.0, radius=radius, max_steps=300, seed=1)
     r = montecarlo.escape_times(f, optim.SGD(lr=0.05), start=start, criterion="converge", backend=backend, **kw)
-    steps, escaped, finals = naive.simulate(naive.Quadratic.ravine(10.0), naive.sgd_update(0.05), start,
-                                            converge=True, **kw)
+    steps, escaped, finals = naive.simulate(
+        naive.Quadratic.ravine(10.0), naive.sgd_update(0.05), start, converge=True, **kw
+    )
     np.testing.assert_array_equal(r.steps, steps)
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
@@ -135,11 +137,13 @@ def test_minibatch_noise_matches_the_reference(batch):
     n_samples, seed = 9, 21
     kw = dict(trials=SMALL_TRIALS, noise=0.2, radius=1.0, max_steps=100, seed=seed)
     start = np.zeros((SMALL_TRIALS, 5))
-    r = montecarlo.escape_times(f, optim.SGD(lr=0.3), start=start, noise_kind="minibatch", samples=n_samples,
-                                batch=batch, **kw)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=0.3), start=start, noise_kind="minibatch", samples=n_samples, batch=batch, **kw
+    )
     samples = naive.finite_sum_samples(seed, n_samples, 5, montecarlo.HOST_STREAM, montecarlo._STEP_SAMPLES)
-    steps, escaped, finals = naive.simulate(naive.Quadratic.saddle(5), naive.sgd_update(0.3), start,
-                                            minibatch=(samples, batch), **kw)
+    steps, escaped, finals = naive.simulate(
+        naive.Quadratic.saddle(5), naive.sgd_update(0.3), start, minibatch=(samples, batch), **kw
+    )
     np.testing.assert_array_equal(r.steps, steps)
     np.testing.assert_array_equal(r.escaped, escaped)
     np.testing.assert_allclose(r.final, finals, rtol=RTOL)
@@ -169,8 +173,9 @@ def test_recorded_points_are_labelled_with_their_steps():
     w_t = (1 - lr lambda)^t w_0 per coordinate, so each recorded point must sit at its label's power."""
     f = landscapes.saddle(dim=3, negative=1, gamma=1.0)
     lr, start = 0.1, np.array([[1e-3, 0.5, -0.25]])
-    r = montecarlo.escape_times(f, optim.SGD(lr=lr), trials=1, start=start, noise=0.0, radius=1.0, max_steps=50,
-                                record=1, record_every=7)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=lr), trials=1, start=start, noise=0.0, radius=1.0, max_steps=50, record=1, record_every=7
+    )
     labels = r.trajectory_steps
     np.testing.assert_array_equal(labels, np.arange(50 // 7 + 1) * 7)  # t = 0, 7, ..., 49 of a 50-step budget
     assert r.censored[0]  # 1e-3 * 1.1^50 < 1: the run lasts the whole budget
@@ -196,20 +201,41 @@ def test_ball_start_is_uniform_in_the_ball():
 
 
 CASES = {
-    "saddle_sgd_gaussian": (lambda: landscapes.saddle(dim=5), lambda: optim.SGD(lr=0.05),
-                            dict(noise=0.1, start=("ball", 0.05))),
-    "saddle_adam_minibatch": (lambda: landscapes.saddle(dim=5), lambda: optim.Adam(lr=0.05),
-                              dict(noise=0.2, noise_kind="minibatch", samples=9, batch=3, start="saddle")),
-    "tanh_plateau_loss": (lambda: landscapes.tanh_unit(start=2.0), lambda: optim.SGD(lr=2.0),
-                          dict(noise=0.01, criterion="loss", delta=0.05)),
-    "ravine_momentum_converge": (lambda: landscapes.ravine(kappa=10.0), lambda: optim.SGD(lr=0.05, momentum=0.5),
-                                 dict(noise=0.0, criterion="converge", radius=1e-3)),
-    "reddi_adam_box": (lambda: landscapes.reddi(), lambda: optim.Adam(lr=0.1, betas=(0.0, 0.1)),
-                       dict(noise=0.0, criterion="none")),
-    "rosenbrock_rmsprop_momentum": (lambda: landscapes.rosenbrock(), lambda: optim.RMSProp(lr=0.01, momentum=0.9),
-                                    dict(noise=0.0, criterion="none")),
-    "saddle_sgd_mixed_starts": (lambda: landscapes.saddle(dim=3), lambda: optim.SGD(lr=0.5),
-                                dict(noise=0.05, start=saddle_starts(SMALL_TRIALS, 3, 1.0))),
+    "saddle_sgd_gaussian": (
+        lambda: landscapes.saddle(dim=5),
+        lambda: optim.SGD(lr=0.05),
+        dict(noise=0.1, start=("ball", 0.05)),
+    ),
+    "saddle_adam_minibatch": (
+        lambda: landscapes.saddle(dim=5),
+        lambda: optim.Adam(lr=0.05),
+        dict(noise=0.2, noise_kind="minibatch", samples=9, batch=3, start="saddle"),
+    ),
+    "tanh_plateau_loss": (
+        lambda: landscapes.tanh_unit(start=2.0),
+        lambda: optim.SGD(lr=2.0),
+        dict(noise=0.01, criterion="loss", delta=0.05),
+    ),
+    "ravine_momentum_converge": (
+        lambda: landscapes.ravine(kappa=10.0),
+        lambda: optim.SGD(lr=0.05, momentum=0.5),
+        dict(noise=0.0, criterion="converge", radius=1e-3),
+    ),
+    "reddi_adam_box": (
+        lambda: landscapes.reddi(),
+        lambda: optim.Adam(lr=0.1, betas=(0.0, 0.1)),
+        dict(noise=0.0, criterion="none"),
+    ),
+    "rosenbrock_rmsprop_momentum": (
+        lambda: landscapes.rosenbrock(),
+        lambda: optim.RMSProp(lr=0.01, momentum=0.9),
+        dict(noise=0.0, criterion="none"),
+    ),
+    "saddle_sgd_mixed_starts": (
+        lambda: landscapes.saddle(dim=3),
+        lambda: optim.SGD(lr=0.5),
+        dict(noise=0.05, start=saddle_starts(SMALL_TRIALS, 3, 1.0)),
+    ),
 }
 
 
@@ -247,13 +273,18 @@ def test_one_and_two_threads_identical():
 #: Workloads of the schedule test: together they end trials every way (escape at t = 0, escape later,
 #: censoring, divergence), with and without noise.
 SCHEDULE_WORKLOADS = {
-    "saddle_noise": (lambda: landscapes.saddle(dim=3), lambda: optim.SGD(lr=0.5),
-                     dict(trials=97, noise=0.05, radius=1.0, max_steps=14, start=saddle_starts(97, 3, 1.0)),
-                     {"escaped_at_start", "escaped", "censored"}),
-    "ravine_converge_or_diverge": (lambda: landscapes.ravine(kappa=100.0), lambda: optim.SGD(lr=0.03),
-                                   dict(trials=61, noise=0.0, radius=1e-3, criterion="converge", max_steps=2000,
-                                        start=ravine_starts(61)),
-                                   {"escaped_at_start", "escaped", "diverged"}),
+    "saddle_noise": (
+        lambda: landscapes.saddle(dim=3),
+        lambda: optim.SGD(lr=0.5),
+        dict(trials=97, noise=0.05, radius=1.0, max_steps=14, start=saddle_starts(97, 3, 1.0)),
+        {"escaped_at_start", "escaped", "censored"},
+    ),
+    "ravine_converge_or_diverge": (
+        lambda: landscapes.ravine(kappa=100.0),
+        lambda: optim.SGD(lr=0.03),
+        dict(trials=61, noise=0.0, radius=1e-3, criterion="converge", max_steps=2000, start=ravine_starts(61)),
+        {"escaped_at_start", "escaped", "diverged"},
+    ),
 }
 
 
@@ -320,8 +351,9 @@ def test_divergent_trials_are_counted_and_kept_out_of_the_statistics():
     start = np.zeros((10, 2))
     start[:, 0] = 0.5
     start[5:, 1] = 0.5
-    r = montecarlo.escape_times(f, optim.SGD(lr=0.03), trials=10, start=start, radius=1e-3, criterion="converge",
-                                max_steps=5000)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=0.03), trials=10, start=start, radius=1e-3, criterion="converge", max_steps=5000
+    )
     assert r.n_diverged == 5 and r.diverged[5:].all()
     assert r.escaped[:5].all()
     assert np.isfinite(r.median()) and r.median() == np.median(r.steps[:5])
@@ -333,21 +365,23 @@ def test_divergent_trials_are_counted_and_kept_out_of_the_statistics():
 def test_trajectories_start_at_the_start_and_stop_with_the_trial():
     f = landscapes.saddle(dim=3)
     start = np.array([0.1, 0.2, 0.3])
-    r = montecarlo.escape_times(f, optim.SGD(lr=0.5), trials=4, start=start, radius=1.0, max_steps=100,
-                                record=2, record_every=1)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=0.5), trials=4, start=start, radius=1.0, max_steps=100, record=2, record_every=1
+    )
     assert r.trajectories.shape == (2, 101, 3)
     np.testing.assert_array_equal(r.trajectories[:, 0], np.tile(start, (2, 1)))
     t_escape = r.steps[0]
     np.testing.assert_array_equal(r.trajectories[0, t_escape], r.final[0])
-    assert np.isnan(r.trajectories[0, t_escape + 1:]).all()
+    assert np.isnan(r.trajectories[0, t_escape + 1 :]).all()
     # GD on a quadratic: w_t = (1 - lr lambda)^t w_0 coordinate by coordinate
     np.testing.assert_allclose(r.trajectories[0, 3], start * (1 - 0.5 * f.params) ** 3, rtol=1e-14)
 
 
 def test_loss_criterion_on_the_tanh_plateau():
     f = landscapes.tanh_unit(start=3.0, target=-0.5)
-    r = montecarlo.escape_times(f, optim.SGD(lr=1.0), trials=3, start="saddle", criterion="loss", delta=0.1,
-                                max_steps=10**5)
+    r = montecarlo.escape_times(
+        f, optim.SGD(lr=1.0), trials=3, start="saddle", criterion="loss", delta=0.1, max_steps=10**5
+    )
     assert r.escaped.all()
     t = r.steps[0]
     before = montecarlo.escape_times(f, optim.SGD(lr=1.0), trials=1, criterion="none", max_steps=t - 1).final[0]
@@ -355,8 +389,9 @@ def test_loss_criterion_on_the_tanh_plateau():
 
 
 def test_reddi_iterates_stay_in_the_box():
-    r = montecarlo.escape_times(landscapes.reddi(), optim.SGD(lr=1.0), trials=2, criterion="none", max_steps=30,
-                                record=1, record_every=1)
+    r = montecarlo.escape_times(
+        landscapes.reddi(), optim.SGD(lr=1.0), trials=2, criterion="none", max_steps=30, record=1, record_every=1
+    )
     assert np.all(np.abs(r.trajectories) <= 1.0)
     assert r.censored.all()
 
@@ -374,8 +409,9 @@ def test_kaplan_meier_by_hand():
     np.testing.assert_allclose(survival, expected)
     assert statistics.km_median(times, observed) == 8.0  # S = 6/7, 5/7, 15/28, 5/14
     assert statistics.km_median(times, observed) == naive.kaplan_meier_median(times, observed)
-    np.testing.assert_allclose(statistics.survival_at(times, observed, [0, 2, 4, 100]),
-                               [1.0, expected[0], expected[1], expected[3]])
+    np.testing.assert_allclose(
+        statistics.survival_at(times, observed, [0, 2, 4, 100]), [1.0, expected[0], expected[1], expected[3]]
+    )
 
 
 def test_kaplan_meier_median_matches_textbook_loop_on_random_data(rng):

@@ -1,7 +1,9 @@
 """testbed.nn: forward and backward passes and their statistics against NumPy references, finite differences,
 the CUDA simulator against the CPU, LSUV, the finite-range reports, the tanh rule and bad input."""
+
 import math
 
+import naive
 import numba
 import numpy as np
 import pytest
@@ -10,8 +12,6 @@ from testbed import activations, nn
 from testbed.kernels import nn as kernels
 from testbed.kernels.targets import for_cpu
 from testbed.rules import activations as rules
-
-import naive
 
 #: Float64 kernels against float64 references: sums in another order, so a few ulp of the largest term.
 RTOL64 = 1e-12
@@ -48,8 +48,9 @@ def _layers(net):
     return weights, biases
 
 
-@pytest.mark.parametrize("name,params", [("tanh", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
-                                         ("sigmoid", {}), ("elu", {})])
+@pytest.mark.parametrize(
+    "name,params", [("tanh", {}), ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("sigmoid", {}), ("elu", {})]
+)
 def test_forward_and_statistics_match_naive(rng, name, params):
     net = _net(name, **params)
     # some units with a strongly negative bias are dead for the whole batch (dead_frac > 0 for the ReLU family)
@@ -64,8 +65,16 @@ def test_forward_and_statistics_match_naive(rng, name, params):
     for l in range(1, net.depth + 1):
         np.testing.assert_allclose(net.pre(l), pres[l - 1], rtol=RTOL64, atol=1e-13)
         np.testing.assert_allclose(net.post(l), posts[l], rtol=RTOL64, atol=1e-13)
-    for key in ("pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq", "zero_frac",
-                "correlation"):
+    for key in (
+        "pre_mean",
+        "pre_var",
+        "pre_meansq",
+        "post_mean",
+        "post_var",
+        "post_meansq",
+        "zero_frac",
+        "correlation",
+    ):
         np.testing.assert_allclose(getattr(stats, key), expected[key], rtol=RTOL64, atol=1e-13, err_msg=key)
     # saturated: within 1 % of a bound (reference.md), counted from the reference activations
     np.testing.assert_array_equal(stats.saturated_frac, [naive.saturated_fraction(name, p) for p in posts[1:]])
@@ -203,8 +212,16 @@ def test_cuda_simulator_agrees_with_cpu(rng, name, bias):
         backward = net.backward(r)
         runs.append((net, forward, backward))
     (cpu, f_cpu, b_cpu), (gpu, f_gpu, b_gpu) = runs
-    for key in ("pre_mean", "pre_var", "post_mean", "post_var", "zero_frac", "dead_frac", "saturated_frac",
-                "correlation"):
+    for key in (
+        "pre_mean",
+        "pre_var",
+        "post_mean",
+        "post_var",
+        "zero_frac",
+        "dead_frac",
+        "saturated_frac",
+        "correlation",
+    ):
         np.testing.assert_allclose(getattr(f_gpu, key), getattr(f_cpu, key), rtol=RTOL64, atol=1e-14)
     np.testing.assert_array_equal(f_gpu.histograms, f_cpu.histograms)
     for key in ("grad_var", "grad_mean", "weight_grad_var", "weight_grad_mean"):
@@ -282,8 +299,8 @@ def test_propagate_flags_or_raises_on_overflow():
     kwargs = dict(batch=16, std=30.0, dtype=np.float32, seed=2)
     run = nn.propagate("normal", "relu", 30, 64, **kwargs)
     assert run.overflow_layer is not None and 1 < run.overflow_layer <= 30
-    assert np.all(np.isfinite(run.pre_var[:run.overflow_layer - 1]))
-    assert np.all(np.isnan(run.pre_var[run.overflow_layer - 1:])) and np.all(np.isnan(run.grad_var))
+    assert np.all(np.isfinite(run.pre_var[: run.overflow_layer - 1]))
+    assert np.all(np.isnan(run.pre_var[run.overflow_layer - 1 :])) and np.all(np.isnan(run.grad_var))
     with pytest.raises(nn.NonFiniteSignalError, match=f"layer {run.overflow_layer}") as caught:
         nn.propagate("normal", "relu", 30, 64, on_nonfinite="raise", **kwargs)
     assert caught.value.layer == run.overflow_layer
@@ -301,8 +318,11 @@ def test_backward_overflow_reports_the_first_layer_from_the_top():
     pres, posts, _ = naive.forward(weights, biases, lambda v: v, x)  # linear
     deltas, weight_grads, _ = naive.backward(weights, np.ones_like, pres, posts, np.ones((2, 3)))
     limit = float(np.finfo(np.float32).max)
-    expected = next(l for l in range(net.depth, 0, -1)
-                    if np.abs(weight_grads[l - 1]).max() > limit or np.abs(deltas[l - 1]).max() > limit)
+    expected = next(
+        l
+        for l in range(net.depth, 0, -1)
+        if np.abs(weight_grads[l - 1]).max() > limit or np.abs(deltas[l - 1]).max() > limit
+    )
     stats = net.backward(np.ones((2, 3)))
     assert expected == 1 and stats.overflow_layer == expected
     assert np.all(np.isfinite(stats.grad_var[expected:])) and np.all(np.isnan(stats.grad_var[:expected]))
@@ -313,8 +333,19 @@ def test_propagate_result_fields_and_reproducibility():
     kwargs = dict(batch=64, seed=4, bias_var=0.05, histogram_edges=EDGES)
     run = nn.propagate("he_normal", "relu", 5, [12, 10, 8, 10, 12], input_width=9, **kwargs)
     assert run.widths == (9, 12, 10, 8, 10, 12)
-    for name in ("pre_mean", "pre_var", "post_var", "grad_var", "weight_grad_var", "saturated_frac", "dead_frac",
-                 "zero_frac", "correlation", "weight_var", "bias_grad_var"):
+    for name in (
+        "pre_mean",
+        "pre_var",
+        "post_var",
+        "grad_var",
+        "weight_grad_var",
+        "saturated_frac",
+        "dead_frac",
+        "zero_frac",
+        "correlation",
+        "weight_var",
+        "bias_grad_var",
+    ):
         assert getattr(run, name).shape == (5,), name
     assert run.histograms.shape == (5, EDGES.size - 1)
     np.testing.assert_allclose(run.weight_gain, run.weight_var * np.array(run.widths[:-1]))
@@ -358,8 +389,14 @@ def test_flat_layout_and_views():
 
 
 def test_tanh_rule_is_accurate_everywhere():
-    x = np.concatenate([np.linspace(-25.0, 25.0, 20001), np.logspace(-300, 1.4, 2000),
-                        -np.logspace(-300, 1.4, 2000), [0.34657359027997264, 0.3466, 19.06, 1e-310]])
+    x = np.concatenate(
+        [
+            np.linspace(-25.0, 25.0, 20001),
+            np.logspace(-300, 1.4, 2000),
+            -np.logspace(-300, 1.4, 2000),
+            [0.34657359027997264, 0.3466, 19.06, 1e-310],
+        ]
+    )
     expected = np.tanh(x)
     compiled = for_cpu(rules.tanh, error_model="numpy")
     for rule in (rules.tanh, compiled):
@@ -388,14 +425,29 @@ def test_float32_tanh_layer_uses_the_single_precision_rule(rng):
     np.testing.assert_array_equal(net.post(1), expected)
 
 
-@pytest.mark.parametrize("kwargs,argument", [
-    (dict(depth=0), "depth"), (dict(depth=2.5), "depth"), (dict(width=0), "width"), (dict(width=[4, 4]), "width"),
-    (dict(width=[4, -1, 4]), "width"), (dict(batch=0), "batch"), (dict(batch=True), "batch"),
-    (dict(init="hee_normal"), "init"), (dict(activation="rleu"), "activation"), (dict(bias_var=math.nan), "bias_var"),
-    (dict(std=math.inf, init="normal"), "std"), (dict(dtype=np.int32), "dtype"), (dict(backend="tpu"), "backend"),
-    (dict(seed=-1), "seed"), (dict(on_nonfinite="ignore"), "on_nonfinite"), (dict(pair=(0, 0)), "pair"),
-    (dict(histogram_edges=[1.0, 0.0]), "histogram_edges"), (dict(inputs=np.full((4, 3), np.nan)), "inputs"),
-])
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [
+        (dict(depth=0), "depth"),
+        (dict(depth=2.5), "depth"),
+        (dict(width=0), "width"),
+        (dict(width=[4, 4]), "width"),
+        (dict(width=[4, -1, 4]), "width"),
+        (dict(batch=0), "batch"),
+        (dict(batch=True), "batch"),
+        (dict(init="hee_normal"), "init"),
+        (dict(activation="rleu"), "activation"),
+        (dict(bias_var=math.nan), "bias_var"),
+        (dict(std=math.inf, init="normal"), "std"),
+        (dict(dtype=np.int32), "dtype"),
+        (dict(backend="tpu"), "backend"),
+        (dict(seed=-1), "seed"),
+        (dict(on_nonfinite="ignore"), "on_nonfinite"),
+        (dict(pair=(0, 0)), "pair"),
+        (dict(histogram_edges=[1.0, 0.0]), "histogram_edges"),
+        (dict(inputs=np.full((4, 3), np.nan)), "inputs"),
+    ],
+)
 def test_bad_input_raises_value_error_naming_the_argument(kwargs, argument):
     args = dict(init="he_normal", activation="relu", depth=3, width=4, batch=8)
     args.update(kwargs)

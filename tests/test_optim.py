@@ -1,10 +1,11 @@
 """Optimizers against independent NumPy references, their special cases, bounds, targets and bad input."""
+
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from testbed import optim
 from testbed.kernels import optim as kernels
 from testbed.kernels.targets import for_cpu
@@ -100,8 +101,9 @@ def reference(name, convention, hyper, w0, grads, lrs):
     if name == "nadam":
         h.setdefault("eps", 1e-7 if keras else 1e-8)
         decoupled = h.pop("decoupled_weight_decay", False)
-        return naive.nadam(w0, grads, lrs, decoupled=decoupled, eps_inside=lecture,
-                           style="optax" if optax else "torch", **h)
+        return naive.nadam(
+            w0, grads, lrs, decoupled=decoupled, eps_inside=lecture, style="optax" if optax else "torch", **h
+        )
     if name == "adamax":
         h.setdefault("eps", 1e-7 if keras else 1e-8)
         return naive.adamax(w0, grads, lrs, eps_inside=not keras, **h)
@@ -253,8 +255,7 @@ def adam_step_bound(lr, b1, b2, t):
     |mh| / sqrt(vh) <= (1 - b1) / (1 - b1^t) sqrt((1 - b2^t) / (1 - b2)) sqrt(sum_{k<t} (b1^2 / b2)^k), which tends
     to Kingma & Ba's lr (1 - b1) / sqrt(1 - b2) times 1 / sqrt(1 - b1^2 / b2) (needs b1^2 < b2)."""
     ratio = b1**2 / b2
-    return (lr * (1 - b1) / (1 - b1**t) * math.sqrt((1 - b2**t) / (1 - b2))
-            * math.sqrt((1 - ratio**t) / (1 - ratio)))
+    return lr * (1 - b1) / (1 - b1**t) * math.sqrt((1 - b2**t) / (1 - b2)) * math.sqrt((1 - ratio**t) / (1 - ratio))
 
 
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.9), (0.0, 0.99)])
@@ -326,8 +327,9 @@ def test_cpu_and_cuda_agree(name, hyper, convention, rng):
     for dtype in DTYPES:
         results = []
         for backend in ("cpu", "cuda"):
-            opt = optim.make(name, convention=convention, backend=backend, schedule=optim.schedule("inverse_sqrt"),
-                             **hyper)
+            opt = optim.make(
+                name, convention=convention, backend=backend, schedule=optim.schedule("inverse_sqrt"), **hyper
+            )
             results.append(run(opt, w064.astype(dtype), grads64.astype(dtype)))
         (w_cpu, s_cpu), (w_gpu, s_gpu) = results
         np.testing.assert_array_equal(w_cpu, w_gpu)
@@ -372,9 +374,12 @@ def test_no_recompile_on_later_steps(rng):
 def test_rule_spec_drives_an_external_per_component_loop(rng):
     """The recipe of the rules' docstring, run as a Monte Carlo kernel would (here the rules as Python)."""
     grads, w0 = gradients(rng, steps=25, n=5), rng.standard_normal(5)
-    for opt in (optim.NAdam(schedule=optim.schedule("cosine", t_max=20, warmup_steps=3)),
-                optim.RMSProp(centered=True, momentum=0.5), optim.SGD(momentum=0.9, nesterov=True),
-                optim.Adam(amsgrad=True, convention="optax")):
+    for opt in (
+        optim.NAdam(schedule=optim.schedule("cosine", t_max=20, warmup_steps=3)),
+        optim.RMSProp(centered=True, momentum=0.5),
+        optim.SGD(momentum=0.9, nesterov=True),
+        optim.Adam(amsgrad=True, convention="optax"),
+    ):
         spec = opt.rule_spec()
         w = w0.copy()
         slots = [np.full(5, value) for value in spec.initial_state]
@@ -383,7 +388,8 @@ def test_rule_spec_drives_an_external_per_component_loop(rng):
             c = rules.prepare(spec.code, spec.hyper, t, lr_t)
             for j in range(5):
                 w[j], slots[0][j], slots[1][j], slots[2][j] = rules.update(
-                    spec.code, spec.hyper, *c, w[j], g[j], slots[0][j], slots[1][j], slots[2][j])
+                    spec.code, spec.hyper, *c, w[j], g[j], slots[0][j], slots[1][j], slots[2][j]
+                )
         expected, state = run(opt, w0, grads)
         np.testing.assert_array_equal(w, expected)
         for index, slot in enumerate(spec.slot_names):
@@ -395,7 +401,11 @@ def test_rules_compile_for_an_external_njit_kernel():
     """prepare, update and learning_rate compile with numba (float64 tuple hyper, float32 storage)."""
     from numba import njit
 
-    update, prepare, learning_rate = for_cpu(rules.update), for_cpu(rules.prepare), for_cpu(schedule_rules.learning_rate)
+    update, prepare, learning_rate = (
+        for_cpu(rules.update),
+        for_cpu(rules.prepare),
+        for_cpu(schedule_rules.learning_rate),
+    )
 
     @njit
     def trial(code, hyper, schedule_code, schedule_params, lr, w, g, s0, s1, s2, steps):
@@ -456,30 +466,33 @@ def test_newton_bad_input():
 # Bad input and non-finite gradients
 
 
-@pytest.mark.parametrize("build,argument", [
-    (lambda: optim.Adam(lr=0.0), "lr"),
-    (lambda: optim.Adam(lr=-1e-3), "lr"),
-    (lambda: optim.SGD(lr=float("nan")), "lr"),
-    (lambda: optim.Adam(betas=(1.0, 0.999)), r"betas\[0\]"),
-    (lambda: optim.Adam(betas=(0.9, -0.1)), r"betas\[1\]"),
-    (lambda: optim.Adam(betas=0.9), "betas"),
-    (lambda: optim.Adam(eps=-1e-8), "eps"),
-    (lambda: optim.RMSProp(alpha=1.0), "alpha"),
-    (lambda: optim.Momentum(beta=1.5), "beta"),
-    (lambda: optim.SGD(nesterov=True), "nesterov"),
-    (lambda: optim.SGD(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
-    (lambda: optim.Adam(weight_decay=-1.0), "weight_decay"),
-    (lambda: optim.Adam(convention="pytorch"), "convention"),
-    (lambda: optim.Adam(nonfinite="ignore"), "nonfinite"),
-    (lambda: optim.Adam(backend="tpu"), "backend"),
-    (lambda: optim.make("adamm"), "adam"),
-    (lambda: optim.make("adam", momentum=0.9), "momentum"),
-    (lambda: optim.schedule("cosinus"), "cosine"),
-    (lambda: optim.schedule("step", gamma=0.5), "step_size"),
-    (lambda: optim.schedule("step", step_size=0), "step_size"),
-    (lambda: optim.schedule("exponential", gamma=0.0), "gamma"),
-    (lambda: optim.schedule("linear_warmup"), "warmup_steps"),
-])
+@pytest.mark.parametrize(
+    "build,argument",
+    [
+        (lambda: optim.Adam(lr=0.0), "lr"),
+        (lambda: optim.Adam(lr=-1e-3), "lr"),
+        (lambda: optim.SGD(lr=float("nan")), "lr"),
+        (lambda: optim.Adam(betas=(1.0, 0.999)), r"betas\[0\]"),
+        (lambda: optim.Adam(betas=(0.9, -0.1)), r"betas\[1\]"),
+        (lambda: optim.Adam(betas=0.9), "betas"),
+        (lambda: optim.Adam(eps=-1e-8), "eps"),
+        (lambda: optim.RMSProp(alpha=1.0), "alpha"),
+        (lambda: optim.Momentum(beta=1.5), "beta"),
+        (lambda: optim.SGD(nesterov=True), "nesterov"),
+        (lambda: optim.SGD(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+        (lambda: optim.Adam(weight_decay=-1.0), "weight_decay"),
+        (lambda: optim.Adam(convention="pytorch"), "convention"),
+        (lambda: optim.Adam(nonfinite="ignore"), "nonfinite"),
+        (lambda: optim.Adam(backend="tpu"), "backend"),
+        (lambda: optim.make("adamm"), "adam"),
+        (lambda: optim.make("adam", momentum=0.9), "momentum"),
+        (lambda: optim.schedule("cosinus"), "cosine"),
+        (lambda: optim.schedule("step", gamma=0.5), "step_size"),
+        (lambda: optim.schedule("step", step_size=0), "step_size"),
+        (lambda: optim.schedule("exponential", gamma=0.0), "gamma"),
+        (lambda: optim.schedule("linear_warmup"), "warmup_steps"),
+    ],
+)
 def test_bad_hyperparameters(build, argument):
     with pytest.raises(ValueError, match=argument):
         build()

@@ -1,17 +1,17 @@
 """Result records: save/load round trip, provenance, tidy CSV, atomic writes; the scenario command line."""
+
 import csv
 import json
 import os
 import time
 
+import fake_scenario
 import numpy as np
 import pytest
 
 from testbed import results
 from testbed.results import Result, Timer, load
 from testbed.scenarios import common
-
-import fake_scenario
 
 
 def example_result():
@@ -68,8 +68,17 @@ def test_equality_notices_a_changed_array_element(tmp_path):
 def test_provenance_is_filled_in():
     result = example_result()
     provenance = result.provenance
-    for key in ("testbed_version", "numba_version", "numpy_version", "python_version", "platform",
-                "numba_threads", "timestamp_utc", "wall_time_s", "git_commit"):
+    for key in (
+        "testbed_version",
+        "numba_version",
+        "numpy_version",
+        "python_version",
+        "platform",
+        "numba_threads",
+        "timestamp_utc",
+        "wall_time_s",
+        "git_commit",
+    ):
         assert key in provenance
     assert provenance["backend"] == "cpu" and provenance["seed"] == 7
     assert provenance["numpy_version"] == np.__version__
@@ -184,8 +193,15 @@ def test_scenario_cli_prints_the_table_and_saves_result_and_figures(tmp_path, ca
     assert fake_scenario.main(["--quick", "--seed", "5", "--slope", "3", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "fitted" in printed and str(out) in printed
-    assert files_in(out) == ["arrays.npz", "line.pdf", "line.png", "points.csv", "residual.pdf", "residual.png",
-                             "result.json"]
+    assert files_in(out) == [
+        "arrays.npz",
+        "line.pdf",
+        "line.png",
+        "points.csv",
+        "residual.pdf",
+        "residual.png",
+        "result.json",
+    ]
     saved = load(out)
     assert saved.params["seed"] == 5 and saved.params["slope"] == 3.0 and saved.params["points"] == 5
     assert saved.wall_time is not None

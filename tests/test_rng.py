@@ -1,4 +1,5 @@
 """Philox4x32-10: Random123's known answers, the distributions, independence and reproducibility."""
+
 import math
 
 import numba
@@ -122,10 +123,15 @@ SINCOS_ATOL = 1e-15
 
 def _philox_uniforms():
     """Uniforms (w + 1) / 2**32 over the whole word range: the ends, powers of two and random words."""
-    words = np.concatenate([
-        np.arange(0, 5000), 2**32 - 1 - np.arange(0, 5000), 2 ** np.arange(32) - 1, 2 ** np.arange(1, 32) - 2,
-        np.random.default_rng(3).integers(0, 2**32, 50_000),
-    ])
+    words = np.concatenate(
+        [
+            np.arange(0, 5000),
+            2**32 - 1 - np.arange(0, 5000),
+            2 ** np.arange(32) - 1,
+            2 ** np.arange(1, 32) - 2,
+            np.random.default_rng(3).integers(0, 2**32, 50_000),
+        ]
+    )
     return [(float(w) + 1.0) * 2.0**-32 for w in words]
 
 
@@ -154,8 +160,24 @@ def test_compiled_box_muller_matches_the_plain_rule():
 
 def _floor_cases():
     """Integers, halves and near-integers of both signs, up to floor_float's bound 2**51, and random reals."""
-    exact = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 2.5, -2.5, 2.0**51, -(2.0**51), 2.0**51 - 0.5,
-             -(2.0**51) + 0.5, 2.0**50 + 0.25, -(2.0**50) - 0.75]
+    exact = [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        2.0**51,
+        -(2.0**51),
+        2.0**51 - 0.5,
+        -(2.0**51) + 0.5,
+        2.0**50 + 0.25,
+        -(2.0**50) - 0.75,
+    ]
     near = [np.nextafter(k, np.inf) for k in range(-4, 5)] + [np.nextafter(k, -np.inf) for k in range(-4, 5)]
     random = np.random.default_rng(4).uniform(-1e6, 1e6, 20_000).tolist()
     return exact + near + random + _philox_uniforms()[:5000]

@@ -55,25 +55,45 @@ def test_figures_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = spectra.main(["--quick", "--no-progress", "--no-plot", "--out", str(tmp_path), "--activations", "relu",
-                           "--weights", "orthogonal", "--depths", "2", "--variance-depths", "1,2", "--width", "6"])
+    status = spectra.main(
+        [
+            "--quick",
+            "--no-progress",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+            "--activations",
+            "relu",
+            "--weights",
+            "orthogonal",
+            "--depths",
+            "2",
+            "--variance-depths",
+            "1,2",
+            "--width",
+            "6",
+        ]
+    )
     assert status == 0
     assert "orthogonal" in capsys.readouterr().out
     assert (tmp_path / "result.json").is_file()
 
 
-@pytest.mark.parametrize("params,argument", [
-    (dict(depths=[0]), "depths"),
-    (dict(depths=2), "depths"),
-    (dict(width=2.5), "width"),
-    (dict(inputs=0), "inputs"),
-    (dict(activations=["tanhh"]), "activation"),
-    (dict(activations=["sigmoid"]), "activations"),
-    (dict(weights=["uniform"]), "weights"),
-    (dict(q_star=0.0), "q_star"),
-    (dict(backend="gpu"), "backend"),
-    (dict(widht=3), "widht"),
-])
+@pytest.mark.parametrize(
+    "params,argument",
+    [
+        (dict(depths=[0]), "depths"),
+        (dict(depths=2), "depths"),
+        (dict(width=2.5), "width"),
+        (dict(inputs=0), "inputs"),
+        (dict(activations=["tanhh"]), "activation"),
+        (dict(activations=["sigmoid"]), "activations"),
+        (dict(weights=["uniform"]), "weights"),
+        (dict(q_star=0.0), "q_star"),
+        (dict(backend="gpu"), "backend"),
+        (dict(widht=3), "widht"),
+    ],
+)
 def test_bad_input_names_the_argument(params, argument):
     with pytest.raises(ValueError, match=argument):
         spectra.run(progress=False, **params)

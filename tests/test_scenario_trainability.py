@@ -40,32 +40,52 @@ def test_figure_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    status = trainability.main(["--quick", "--no-progress", "--no-plot", "--out", str(tmp_path), "--sigma-w2",
-                                "1.5", "--depths", "2", "--width", "4", "--steps", "3"])
+    status = trainability.main(
+        [
+            "--quick",
+            "--no-progress",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+            "--sigma-w2",
+            "1.5",
+            "--depths",
+            "2",
+            "--width",
+            "4",
+            "--steps",
+            "3",
+        ]
+    )
     assert status == 0
     assert "chaotic" not in capsys.readouterr().out
     assert (tmp_path / "result.json").is_file()
 
 
-@pytest.mark.parametrize("trained,expected", [
-    ([True, True, True], 30), ([True, False, True], 10), ([False, True, True], 0), ([True, True, False], 20)])
+@pytest.mark.parametrize(
+    "trained,expected",
+    [([True, True, True], 30), ([True, False, True], 10), ([False, True, True], 0), ([True, True, False], 20)],
+)
 def test_trainable_depth_stops_at_the_first_failure(trained, expected):
     assert trainability.trainable_depth([10, 20, 30], trained) == expected
 
 
-@pytest.mark.parametrize("params,argument", [
-    (dict(depths=[1]), "depths"),
-    (dict(depths=[2, 2]), "depths"),
-    (dict(sigma_w2=[0.0]), "sigma_w2"),
-    (dict(sigma_b2=-1.0), "sigma_b2"),
-    (dict(activation="relu"), "activation"),
-    (dict(width=2.5), "width"),
-    (dict(margin=0.0), "margin"),
-    (dict(lr=float("nan")), "lr"),
-    (dict(dataset="mnist"), "dataset"),
-    (dict(backend="gpu"), "backend"),
-    (dict(widht=3), "widht"),
-])
+@pytest.mark.parametrize(
+    "params,argument",
+    [
+        (dict(depths=[1]), "depths"),
+        (dict(depths=[2, 2]), "depths"),
+        (dict(sigma_w2=[0.0]), "sigma_w2"),
+        (dict(sigma_b2=-1.0), "sigma_b2"),
+        (dict(activation="relu"), "activation"),
+        (dict(width=2.5), "width"),
+        (dict(margin=0.0), "margin"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(dataset="mnist"), "dataset"),
+        (dict(backend="gpu"), "backend"),
+        (dict(widht=3), "widht"),
+    ],
+)
 def test_bad_input_names_the_argument(params, argument):
     with pytest.raises(ValueError, match=argument):
         trainability.run(progress=False, **params)

@@ -7,9 +7,18 @@ import pytest
 from testbed import results
 from testbed.scenarios import variance
 
-TINY = dict(inits=["zeros", "normal:std=0.01", "he_normal"], activations=["tanh", "relu"], depth=3, width=8,
-            batch=4, phase_resolution=[3, 2], phase_points=[[1.5, 0.1], [3.0, 0.1]], phase_depth=4,
-            phase_width=8, phase_batch=4)
+TINY = dict(
+    inits=["zeros", "normal:std=0.01", "he_normal"],
+    activations=["tanh", "relu"],
+    depth=3,
+    width=8,
+    batch=4,
+    phase_resolution=[3, 2],
+    phase_points=[[1.5, 0.1], [3.0, 0.1]],
+    phase_depth=4,
+    phase_width=8,
+    phase_batch=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,30 +71,50 @@ def test_figures_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = variance.main(["--quick", "--no-progress", "--no-plot", "--out", str(tmp_path), "--inits", "he_normal",
-                            "--activations", "relu", "--depth", "2", "--width", "6", "--batch", "3"])
+    status = variance.main(
+        [
+            "--quick",
+            "--no-progress",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+            "--inits",
+            "he_normal",
+            "--activations",
+            "relu",
+            "--depth",
+            "2",
+            "--width",
+            "6",
+            "--batch",
+            "3",
+        ]
+    )
     assert status == 0
     assert "he_normal" in capsys.readouterr().out
     assert (tmp_path / "result.json").is_file()
 
 
-@pytest.mark.parametrize("params,argument", [
-    (dict(depth=0), "depth"),
-    (dict(width=2.5), "width"),
-    (dict(batch=1), "batch"),
-    (dict(inits=["nope"]), "initialiser"),
-    (dict(inits=["normal:std"]), "inits"),
-    (dict(inits=["normal:std=nan"]), "std"),
-    (dict(inits="he_normal"), "inits"),
-    (dict(activations=["tanhh"]), "activation"),
-    (dict(bias_var=-1.0), "bias_var"),
-    (dict(phase_sigma_w2=[2.0, 1.0]), "phase_sigma_w2"),
-    (dict(phase_resolution=[1, 5]), "phase_resolution"),
-    (dict(phase_points=[[1.0]]), "phase_points"),
-    (dict(backend="gpu"), "backend"),
-    (dict(seed=-1), "seed"),
-    (dict(widht=3), "widht"),
-])
+@pytest.mark.parametrize(
+    "params,argument",
+    [
+        (dict(depth=0), "depth"),
+        (dict(width=2.5), "width"),
+        (dict(batch=1), "batch"),
+        (dict(inits=["nope"]), "initialiser"),
+        (dict(inits=["normal:std"]), "inits"),
+        (dict(inits=["normal:std=nan"]), "std"),
+        (dict(inits="he_normal"), "inits"),
+        (dict(activations=["tanhh"]), "activation"),
+        (dict(bias_var=-1.0), "bias_var"),
+        (dict(phase_sigma_w2=[2.0, 1.0]), "phase_sigma_w2"),
+        (dict(phase_resolution=[1, 5]), "phase_resolution"),
+        (dict(phase_points=[[1.0]]), "phase_points"),
+        (dict(backend="gpu"), "backend"),
+        (dict(seed=-1), "seed"),
+        (dict(widht=3), "widht"),
+    ],
+)
 def test_bad_input_names_the_argument(params, argument):
     with pytest.raises(ValueError, match=argument):
         variance.run(progress=False, **params)
@@ -97,10 +126,23 @@ def test_quick_overrides_are_known_parameters():
 
 def test_cuda_backend_agrees_with_cpu(one_thread):
     # the CUDA kernels under the simulator (conftest), on tiny nets with several blocks and a partial last one
-    small = dict(inits=["he_normal"], activations=["tanh"], depth=3, width=8, batch=4, bias_var=0.1,
-                 phase_resolution=[2, 2], phase_points=[])
+    small = dict(
+        inits=["he_normal"],
+        activations=["tanh"],
+        depth=3,
+        width=8,
+        batch=4,
+        bias_var=0.1,
+        phase_resolution=[2, 2],
+        phase_points=[],
+    )
     cpu = variance.run(progress=False, backend="cpu", **small)
     cuda = variance.run(progress=False, backend="cuda", **small)
-    for name in ("pre_var_measured", "grad_var_measured", "saturated_frac_measured", "dead_frac_measured",
-                 "histograms"):
+    for name in (
+        "pre_var_measured",
+        "grad_var_measured",
+        "saturated_frac_measured",
+        "dead_frac_measured",
+        "histograms",
+    ):
         np.testing.assert_allclose(cuda.arrays[name], cpu.arrays[name], rtol=1e-12, atol=1e-300)

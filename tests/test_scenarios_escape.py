@@ -1,12 +1,20 @@
 """Smoke tests of the plateau, ravine, minima and amsgrad scenarios: tiny runs, every figure, the contract."""
+
 import pytest
 
 from testbed.scenarios import amsgrad, common, minima, plateau, ravine
 
 #: Parameters small enough for a test (seconds), still exercising every figure.
 TINY = {
-    plateau: dict(lr=[0.05, 0.2], optimizers=["sgd", "adam"], saturation=[1.0, 2.0], depths=[2, 3],
-                  scales=[1e-1, 1e-2], layer_scales=[0.6], max_depth=3),
+    plateau: dict(
+        lr=[0.05, 0.2],
+        optimizers=["sgd", "adam"],
+        saturation=[1.0, 2.0],
+        depths=[2, 3],
+        scales=[1e-1, 1e-2],
+        layer_scales=[0.6],
+        max_depth=3,
+    ),
     ravine: dict(kappas=[10.0, 100.0], lr=[0.005, 0.019, 0.021], path_steps=20),
     minima: dict(trials=40, max_steps=300),
     amsgrad: dict(max_steps=2500, sweep_C=[3.0, 10.0]),
@@ -35,10 +43,16 @@ def test_scenario_claims_hold_in_the_tiny_runs():
     assert reddi.summary["final_x_adam"] > 0.99 and reddi.summary["final_x_amsgrad"] < -0.99
 
 
-@pytest.mark.parametrize("module,bad,name", [
-    (plateau, dict(lr=[-0.1]), "lr"), (ravine, dict(optimizers=["adam"]), "optimizers"),
-    (minima, dict(tilt=5.0), "tilt"), (amsgrad, dict(C=1.0), "C"), (plateau, dict(nonsense=1), "nonsense"),
-])
+@pytest.mark.parametrize(
+    "module,bad,name",
+    [
+        (plateau, dict(lr=[-0.1]), "lr"),
+        (ravine, dict(optimizers=["adam"]), "optimizers"),
+        (minima, dict(tilt=5.0), "tilt"),
+        (amsgrad, dict(C=1.0), "C"),
+        (plateau, dict(nonsense=1), "nonsense"),
+    ],
+)
 def test_bad_parameters_name_themselves(module, bad, name):
     with pytest.raises(ValueError, match=name):
         module.run(quick=True, progress=False, **bad)

@@ -1,10 +1,11 @@
 """testbed.spectra: the Jacobian's singular values against an explicit NumPy product, isometries, the CUDA twin."""
+
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from testbed import nn, spectra
 from testbed.kernels import spectra as kernels
 
@@ -24,26 +25,31 @@ def _weights(init, activation, depth, width, seed, bias_var=0.0, **init_params):
     return weights, biases
 
 
-@pytest.mark.parametrize("activation, init, params, bias_var", [
-    ("relu", "he_normal", {}, 0.0),
-    ("relu", "orthogonal", {"gain": math.sqrt(2.0)}, 0.1),
-    ("tanh", "normal", {"std": 0.4}, 0.05),
-    ("tanh", "orthogonal", {"gain": 1.2}, 0.0),
-    ("hard_tanh", "normal", {"std": 0.5}, 0.2),
-    ("linear", "glorot_uniform", {}, 0.0),
-    ("sigmoid", "lecun_normal", {}, 0.0),
-])
+@pytest.mark.parametrize(
+    "activation, init, params, bias_var",
+    [
+        ("relu", "he_normal", {}, 0.0),
+        ("relu", "orthogonal", {"gain": math.sqrt(2.0)}, 0.1),
+        ("tanh", "normal", {"std": 0.4}, 0.05),
+        ("tanh", "orthogonal", {"gain": 1.2}, 0.0),
+        ("hard_tanh", "normal", {"std": 0.5}, 0.2),
+        ("linear", "glorot_uniform", {}, 0.0),
+        ("sigmoid", "lecun_normal", {}, 0.0),
+    ],
+)
 def test_singular_values_match_the_explicit_numpy_product(activation, init, params, bias_var, rng):
     depth, width, batch, seed = 5, 12, 3, 7
     x = rng.normal(size=(batch, width))
-    run = spectra.jacobian_singular_values(init, activation, depth, width, inputs=x, bias_var=bias_var,
-                                           seed=seed, depths=[1, 3], **params)
+    run = spectra.jacobian_singular_values(
+        init, activation, depth, width, inputs=x, bias_var=bias_var, seed=seed, depths=[1, 3], **params
+    )
     weights, biases = _weights(init, activation, depth, width, seed, bias_var, **params)
     for l in (1, 3, depth):
         for b in range(batch):
             expected = naive.jacobian_singular_values(weights[:l], biases[:l] if biases else None, x[b], activation)
-            np.testing.assert_allclose(run.at(l)[b], expected, rtol=0,
-                                       atol=AGREEMENT_ULPS * EPS64 * max(expected[0], 1e-300))
+            np.testing.assert_allclose(
+                run.at(l)[b], expected, rtol=0, atol=AGREEMENT_ULPS * EPS64 * max(expected[0], 1e-300)
+            )
     np.testing.assert_array_equal(run.singular_values, run.at(depth))
     assert run.singular_values.shape == (batch, width)
     assert np.all(np.diff(run.singular_values, axis=1) <= 0.0)  # descending
@@ -91,39 +97,47 @@ def test_random_inputs_and_weights_are_propagates():
 
 def test_cuda_simulator_agrees_with_cpu(monkeypatch):
     monkeypatch.setattr(kernels, "TILE", 3)  # several blocks and partial tiles on a 5 x 5 output
-    runs = [spectra.jacobian_singular_values("orthogonal", activation, 3, 5, batch=2, bias_var=0.1, seed=2,
-                                             depths=[1], backend=backend, gain=1.3)
-            for activation in ("relu", "tanh") for backend in ("cpu", "cuda")]
+    runs = [
+        spectra.jacobian_singular_values(
+            "orthogonal", activation, 3, 5, batch=2, bias_var=0.1, seed=2, depths=[1], backend=backend, gain=1.3
+        )
+        for activation in ("relu", "tanh")
+        for backend in ("cpu", "cuda")
+    ]
     for cpu, gpu in (runs[0:2], runs[2:4]):
         assert gpu.backend == "cuda"
         for l in (1, 3):
             np.testing.assert_allclose(gpu.at(l), cpu.at(l), rtol=0, atol=64 * EPS64 * cpu.at(l).max())
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(init="nope"), "init"),
-    (dict(init="lsuv"), "init"),
-    (dict(activation="nope"), "activation"),
-    (dict(depth=0), "depth"),
-    (dict(width=-3), "width"),
-    (dict(input_var=-1.0), "input_var"),
-    (dict(input_var=math.nan), "input_var"),
-    (dict(bias_var=-0.1), "bias_var"),
-    (dict(batch=0), "batch"),
-    (dict(inputs=np.zeros((2, 5))), "inputs"),
-    (dict(inputs=np.full((1, 8), np.nan)), "inputs"),
-    (dict(depths=[0]), "depths"),
-    (dict(depths=[9]), "depths"),
-    (dict(depths="3"), "depths"),
-    (dict(backend="tpu"), "backend"),
-    (dict(dtype=np.int32), "dtype"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(init="nope"), "init"),
+        (dict(init="lsuv"), "init"),
+        (dict(activation="nope"), "activation"),
+        (dict(depth=0), "depth"),
+        (dict(width=-3), "width"),
+        (dict(input_var=-1.0), "input_var"),
+        (dict(input_var=math.nan), "input_var"),
+        (dict(bias_var=-0.1), "bias_var"),
+        (dict(batch=0), "batch"),
+        (dict(inputs=np.zeros((2, 5))), "inputs"),
+        (dict(inputs=np.full((1, 8), np.nan)), "inputs"),
+        (dict(depths=[0]), "depths"),
+        (dict(depths=[9]), "depths"),
+        (dict(depths="3"), "depths"),
+        (dict(backend="tpu"), "backend"),
+        (dict(dtype=np.int32), "dtype"),
+    ],
+)
 def test_bad_input_is_a_value_error_naming_the_argument(kwargs, message):
     args = dict(init="he_normal", activation="relu", depth=3, width=8)
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
-        spectra.jacobian_singular_values(args.pop("init"), args.pop("activation"), args.pop("depth"),
-                                         args.pop("width"), **args)
+        spectra.jacobian_singular_values(
+            args.pop("init"), args.pop("activation"), args.pop("depth"), args.pop("width"), **args
+        )
 
 
 def test_at_rejects_an_unrecorded_depth():

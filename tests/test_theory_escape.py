@@ -4,6 +4,7 @@ Deterministic laws are checked exactly (integer step counts equal, closed forms 
 ``ODE_RTOL``); the noisy ones with a confidence bound: a variance within ``Z_BOUND`` standard errors, an ECDF
 within the Dvoretzky-Kiefer-Wolfowitz band at level ``DKW_ALPHA``.
 """
+
 import math
 
 import numpy as np
@@ -36,12 +37,14 @@ def gd_steps_by_loop(y0, lr, gamma, radius):
 
 def flow_time(rhs, x0, event_value, direction, t_max):
     """Time for the scalar ODE dx/dt = rhs(x) to reach event_value (a direct numerical solve)."""
+
     def event(_, x):
         return x[0] - event_value
 
     event.terminal, event.direction = True, direction
-    solution = integrate.solve_ivp(lambda _, x: [rhs(x[0])], (0.0, t_max), [x0], events=event,
-                                   rtol=ODE_RTOL, atol=1e-14, method="DOP853")
+    solution = integrate.solve_ivp(
+        lambda _, x: [rhs(x[0])], (0.0, t_max), [x0], events=event, rtol=ODE_RTOL, atol=1e-14, method="DOP853"
+    )
     assert solution.t_events[0].size == 1
     return float(solution.t_events[0][0])
 
@@ -50,8 +53,9 @@ def flow_time(rhs, x0, event_value, direction, t_max):
 # Strict saddle, gradient descent
 
 
-@pytest.mark.parametrize("y0,lr,gamma,radius", [(1e-3, 0.01, 1.0, 1.0), (0.37, 0.1, 2.5, 3.0),
-                                                 (1e-8, 0.05, 0.3, 1.0), (0.5, 0.2, 1.0, 1.0)])
+@pytest.mark.parametrize(
+    "y0,lr,gamma,radius", [(1e-3, 0.01, 1.0, 1.0), (0.37, 0.1, 2.5, 3.0), (1e-8, 0.05, 0.3, 1.0), (0.5, 0.2, 1.0, 1.0)]
+)
 def test_gd_escape_steps_equal_the_loop(y0, lr, gamma, radius):
     expected = gd_steps_by_loop(y0, lr, gamma, radius)
     assert escape.gd_escape_steps(y0, lr, gamma, radius) == expected
@@ -67,8 +71,9 @@ def test_gd_escape_steps_vectorised_and_from_the_saddle():
     assert escape.gd_escape_time(0.0, 0.01, 1.0) == math.inf
 
 
-@pytest.mark.parametrize("kwargs,name", [(dict(lr=0.0), "lr"), (dict(gamma=-1.0), "gamma"),
-                                         (dict(radius=0.0), "radius")])
+@pytest.mark.parametrize(
+    "kwargs,name", [(dict(lr=0.0), "lr"), (dict(gamma=-1.0), "gamma"), (dict(radius=0.0), "radius")]
+)
 def test_bad_arguments_name_themselves(kwargs, name):
     args = dict(y0=0.1, lr=0.01, gamma=1.0, radius=1.0) | kwargs
     with pytest.raises(ValueError, match=name):
@@ -135,9 +140,11 @@ def test_heavy_ball_escape_steps_equal_the_loop(y0, lr, gamma, mu):
 
 def test_growth_factors_are_the_measured_ratio_per_step():
     lr, gamma, beta = 0.01, 1.0, 0.9
-    for growth, momentum, scale in [(escape.heavy_ball_growth(lr, gamma, beta), "heavy", 1.0),
-                                    (escape.running_average_growth(lr, gamma, beta), "average", 1.0 - beta),
-                                    (escape.gd_growth(lr, gamma), "gd", None)]:
+    for growth, momentum, scale in [
+        (escape.heavy_ball_growth(lr, gamma, beta), "heavy", 1.0),
+        (escape.running_average_growth(lr, gamma, beta), "average", 1.0 - beta),
+        (escape.gd_growth(lr, gamma), "gd", None),
+    ]:
         w, v, previous = 1e-12, 0.0, None
         for _ in range(3000):
             g = -gamma * w
@@ -167,7 +174,8 @@ def test_sgd_variance_closed_form_equals_the_sum():
         direct = lr**2 * sigma**2 * sum((1 + lr * gamma) ** (2 * k) for k in range(t))
         assert escape.sgd_saddle_variance(t, lr, gamma, sigma) == pytest.approx(direct, rel=1e-12, abs=0)
     ratio = escape.sgd_saddle_variance(2000, lr, gamma, sigma, exact=False) / escape.sgd_saddle_variance(
-        2000, lr, gamma, sigma)
+        2000, lr, gamma, sigma
+    )
     assert ratio == pytest.approx(1 + lr * gamma / 2, rel=1e-9)  # (2 + lr gamma)/2, the neglected term
 
 
@@ -178,8 +186,10 @@ def test_sgd_variance_and_stable_variance_match_the_simulation(rng):
     for _ in range(steps):
         y -= lr * (-gamma * y + sigma * rng.standard_normal(N_TRIALS))
         x -= lr * (curvature * x + sigma * rng.standard_normal(N_TRIALS))
-    for sample, expected in [(y, escape.sgd_saddle_variance(steps, lr, gamma, sigma)),
-                             (x, escape.sgd_stable_variance(lr, curvature, sigma, steps))]:
+    for sample, expected in [
+        (y, escape.sgd_saddle_variance(steps, lr, gamma, sigma)),
+        (x, escape.sgd_stable_variance(lr, curvature, sigma, steps)),
+    ]:
         # Gaussian samples: the sample variance has relative standard error sqrt(2/(n-1))
         assert abs(sample.var() / expected - 1) < Z_BOUND * math.sqrt(2.0 / (N_TRIALS - 1))
     stationary = escape.sgd_stable_variance(lr, curvature, sigma)
@@ -219,8 +229,11 @@ def test_sgd_escape_time_distribution_matches_the_simulation(rng, y0):
 def test_sgd_median_with_exact_variance_is_where_half_the_mass_is_outside():
     lr, gamma, sigma = 0.01, 1.0, 0.01
     t = escape.sgd_median_escape_steps_exact_variance(lr, gamma, sigma)
-    assert escape.sgd_escape_probability(t, lr, gamma, sigma) >= 0.5 > escape.sgd_escape_probability(
-        t - 1, lr, gamma, sigma)
+    assert (
+        escape.sgd_escape_probability(t, lr, gamma, sigma)
+        >= 0.5
+        > escape.sgd_escape_probability(t - 1, lr, gamma, sigma)
+    )
     # and it agrees with the martingale-limit median up to the rounding to an integer step
     assert abs(t - escape.sgd_median_escape_time(lr, gamma, sigma)) <= 1.0
 
@@ -322,7 +335,8 @@ def test_tanh_unit_saturated_limit():
         assert abs(exact / asymptotic - 1) < relative_bound
     # 1/lr exactly, and exp(2 a dw) per shift dw of the saturation level in the limit
     assert escape.tanh_unit_plateau_time(0.01, 8.0, 0.5) == pytest.approx(
-        5 * escape.tanh_unit_plateau_time(0.05, 8.0, 0.5))
+        5 * escape.tanh_unit_plateau_time(0.05, 8.0, 0.5)
+    )
 
 
 def test_loss_drop_targets():
@@ -426,8 +440,9 @@ def test_double_well_stationary_points_and_basins():
         w -= 0.01 * (4 * height * w * (w * w - 1) + tilt)
     left = w < barrier
     np.testing.assert_array_equal(left, starts < barrier)
-    assert np.mean(left) == pytest.approx(escape.double_well_left_fraction_uniform_start(1.5, height, tilt),
-                                          abs=1.0 / starts.size)
+    assert np.mean(left) == pytest.approx(
+        escape.double_well_left_fraction_uniform_start(1.5, height, tilt), abs=1.0 / starts.size
+    )
     with pytest.raises(ValueError, match="tilt"):
         escape.double_well_barrier(1.0, 5.0)
 
@@ -488,21 +503,32 @@ def test_reddi_below_two_both_agree():
     assert escape.reddi_amsgrad_drift(1.5) > 0
 
 
-@pytest.mark.parametrize("lr,mu,curvatures", [(0.0330578512, 0.669421488, [1.0, 100.0]), (0.01, 0.5, [1.0, 100.0]),
-                                              (0.019, 0.0, [1.0, 100.0]), (0.019, 0.5, [3.0, 100.0])])
+@pytest.mark.parametrize(
+    "lr,mu,curvatures",
+    [
+        (0.0330578512, 0.669421488, [1.0, 100.0]),
+        (0.01, 0.5, [1.0, 100.0]),
+        (0.019, 0.0, [1.0, 100.0]),
+        (0.019, 0.5, [3.0, 100.0]),
+    ],
+)
 def test_exact_distances_and_steps_to_tolerance_match_the_loop(lr, mu, curvatures):
     curvatures = np.array(curvatures)
     start = np.array([1.0, -0.7])
     path = run_heavy_ball(curvatures, lr, mu, start, 400) if mu else run_gd(curvatures, lr, start, 400)
     norms = np.linalg.norm(path, axis=1)
     t = np.arange(401)
-    exact = (escape.heavy_ball_distance(t, lr, mu, curvatures, start) if mu
-             else escape.gd_distance(t, lr, curvatures, start))
+    exact = (
+        escape.heavy_ball_distance(t, lr, mu, curvatures, start) if mu else escape.gd_distance(t, lr, curvatures, start)
+    )
     np.testing.assert_allclose(exact, norms, rtol=1e-8, atol=1e-300)
     tolerance = 1e-3
     expected = int(np.argmax(norms < tolerance))
-    steps = (escape.heavy_ball_steps_to_tolerance(lr, mu, curvatures, start, tolerance) if mu
-             else escape.gd_steps_to_tolerance(lr, curvatures, start, tolerance))
+    steps = (
+        escape.heavy_ball_steps_to_tolerance(lr, mu, curvatures, start, tolerance)
+        if mu
+        else escape.gd_steps_to_tolerance(lr, curvatures, start, tolerance)
+    )
     assert steps == expected
     assert escape.gd_steps_to_tolerance(2.5 / curvatures[-1], curvatures, start, tolerance) == math.inf
 
@@ -531,7 +557,9 @@ def test_rastrigin_global_basin_fraction_matches_gradient_descent():
     maxima = escape.rastrigin_local_maxima(amplitude, half_width)
     in_basin = (starts > maxima[maxima < 0].max()) & (starts < maxima[maxima > 0].min())
     np.testing.assert_array_equal(np.abs(w) < 0.1, in_basin)
-    assert fraction_1d == pytest.approx(escape.rastrigin_global_basin_fraction(half_width, 1, amplitude),
-                                        abs=1.0 / starts.size)
+    assert fraction_1d == pytest.approx(
+        escape.rastrigin_global_basin_fraction(half_width, 1, amplitude), abs=1.0 / starts.size
+    )
     assert escape.rastrigin_global_basin_fraction(half_width, 2, amplitude) == pytest.approx(
-        escape.rastrigin_global_basin_fraction(half_width, 1, amplitude) ** 2)
+        escape.rastrigin_global_basin_fraction(half_width, 1, amplitude) ** 2
+    )

@@ -6,16 +6,16 @@ recursions by Gauss-Hermite quadrature (Poole et al. 2016; Schoenholz et al. 201
 AR(1) variances of SGD on a quadratic (geometric sums), gradient-flow times by quadrature in u itself (the library
 integrates in log u), and the heavy ball's growth factor as the largest root of its characteristic polynomial.
 """
+
 import math
 
+import naive
 import numpy as np
 import pytest
 from scipy import integrate
 
-import naive
 from testbed import theory
 from testbed.theory import escape as escape_theory
-from testbed.theory import signal as signal_theory
 
 #: Two quadratures of a smooth integrand (the library's rules and 200-node Gauss-Hermite): agree to about 1e-10.
 QUADRATURE_RTOL = 1e-8
@@ -37,8 +37,15 @@ def _expectation(f, q):
 @pytest.mark.parametrize("name", SMOOTH)
 def test_expected_variances_with_biases_match_the_mean_field_recursion(name):
     phi, dphi = naive.activation_pair(name)
-    p = theory.expected_variances(None, name, WIDTHS, weight_var=WEIGHT_VAR, bias_var=SB2, input_var=INPUT_VAR,
-                                  input_correlation=INPUT_CORRELATION)
+    p = theory.expected_variances(
+        None,
+        name,
+        WIDTHS,
+        weight_var=WEIGHT_VAR,
+        bias_var=SB2,
+        input_var=INPUT_VAR,
+        input_correlation=INPUT_CORRELATION,
+    )
     forward = [WIDTHS[l - 1] * WEIGHT_VAR[l - 1] for l in range(1, len(WIDTHS))]
     backward = [WIDTHS[l] * WEIGHT_VAR[l - 1] for l in range(1, len(WIDTHS))]  # fan_out v_l
     q, grads = naive.mean_field_recursion(phi, dphi, (forward, backward), SB2, INPUT_VAR)
@@ -149,13 +156,21 @@ def test_sgd_stable_variance_is_the_ar1_stationary_variance(lr, curvature):
     np.testing.assert_allclose(escape_theory.sgd_stable_variance(lr, curvature, SIGMA, steps), partial, rtol=1e-11)
     radius = 1.0
     assert escape_theory.effective_radius(radius, lr, SIGMA, [curvature]) == pytest.approx(
-        math.sqrt(radius**2 - expected), rel=EXACT_RTOL)
+        math.sqrt(radius**2 - expected), rel=EXACT_RTOL
+    )
 
 
 def _flow_time(lr, s, u0, uf, depth):
     """(1 / (lr D)) int_u0^uf du / (u^(2 - 2/D) (s - u)), integrated in u (the library integrates in log u)."""
-    value, _ = integrate.quad(lambda u: 1.0 / (u ** (2.0 - 2.0 / depth) * (s - u)), u0, uf, epsabs=0.0,
-                              epsrel=1e-12, limit=500, points=[u0 * 10, u0 * 100])
+    value, _ = integrate.quad(
+        lambda u: 1.0 / (u ** (2.0 - 2.0 / depth) * (s - u)),
+        u0,
+        uf,
+        epsabs=0.0,
+        epsrel=1e-12,
+        limit=500,
+        points=[u0 * 10, u0 * 100],
+    )
     return value / (lr * depth)
 
 

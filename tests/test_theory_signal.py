@@ -1,4 +1,5 @@
 """Signal-propagation theory: closed forms against quadrature, known values, fixed points, Monte Carlo, bad input."""
+
 import math
 
 import numpy as np
@@ -51,8 +52,15 @@ def test_gaussian_expectation_matches_adaptive_integration(q):
         return math.exp(-0.5 * s * s / q) / math.sqrt(2.0 * math.pi * q)
 
     for f in (lambda s: np.tanh(s) ** 2, lambda s: (1.0 / np.cosh(np.clip(s, -300.0, 300.0))) ** 4):
-        reference = integrate.quad(lambda s: float(f(s)) * density(s), -12 * sigma, 12 * sigma,
-                                   points=[0.0], limit=1000, epsabs=1e-15, epsrel=1e-13)[0]
+        reference = integrate.quad(
+            lambda s: float(f(s)) * density(s),
+            -12 * sigma,
+            12 * sigma,
+            points=[0.0],
+            limit=1000,
+            epsabs=1e-15,
+            epsrel=1e-13,
+        )[0]
         assert theory.gaussian_expectation(f, q) == pytest.approx(reference, rel=QUADRATURE_RTOL, abs=1e-15)
 
 
@@ -67,14 +75,17 @@ def test_relu_closed_forms_match_quadrature(q):
     relu, quad = theory.activation_for_theory("relu"), relu_by_quadrature()
     for sw2, sb2 in [(2.0, 0.0), (1.3, 0.2)]:
         assert theory.length_map(quad, q, sw2, sb2) == pytest.approx(
-            theory.length_map(relu, q, sw2, sb2), rel=QUADRATURE_RTOL)
+            theory.length_map(relu, q, sw2, sb2), rel=QUADRATURE_RTOL
+        )
         assert theory.length_map(relu, q, sw2, sb2) == pytest.approx(sw2 * q / 2 + sb2, rel=1e-15)
         assert theory.chi1(quad, sw2, sb2, q=q) == pytest.approx(sw2 / 2, rel=QUADRATURE_RTOL)
         for c in (-0.9, -0.3, 0.0, 0.5, 0.9):
             assert theory.correlation_map(quad, c, sw2, sb2, q=q) == pytest.approx(
-                theory.correlation_map(relu, c, sw2, sb2, q=q), rel=QUADRATURE_RTOL)
+                theory.correlation_map(relu, c, sw2, sb2, q=q), rel=QUADRATURE_RTOL
+            )
         assert theory.correlation_map(quad, 0.999, sw2, sb2, q=q) == pytest.approx(
-            theory.correlation_map(relu, 0.999, sw2, sb2, q=q), rel=KINKED_PAIR_RTOL)
+            theory.correlation_map(relu, 0.999, sw2, sb2, q=q), rel=KINKED_PAIR_RTOL
+        )
 
 
 def test_relu_arccos_map_at_criticality():
@@ -97,7 +108,8 @@ def test_linear_closed_forms_match_quadrature(q):
     assert theory.length_map(quad, q, 0.7, 0.1) == pytest.approx(0.7 * q + 0.1, rel=QUADRATURE_RTOL)
     assert theory.chi1(quad, 0.7, 0.1, q=q) == pytest.approx(0.7, rel=QUADRATURE_RTOL)
     assert theory.correlation_map(quad, 0.4, 0.7, 0.1, q=q) == pytest.approx(
-        theory.correlation_map(linear, 0.4, 0.7, 0.1, q=q), rel=QUADRATURE_RTOL)
+        theory.correlation_map(linear, 0.4, 0.7, 0.1, q=q), rel=QUADRATURE_RTOL
+    )
     assert theory.q_star(linear, 0.5, 0.2) == pytest.approx(0.4, rel=1e-15)
 
 
@@ -140,14 +152,16 @@ def test_fixed_points_are_fixed(sw2, sb2):
 def test_depth_scales_are_the_slopes_of_the_maps(sw2, sb2):
     field = theory.mean_field("tanh", sw2, sb2)
     h = 1e-5 * field.q_star
-    slope_q = (theory.length_map("tanh", field.q_star + h, sw2, sb2)
-               - theory.length_map("tanh", field.q_star - h, sw2, sb2)) / (2 * h)
+    slope_q = (
+        theory.length_map("tanh", field.q_star + h, sw2, sb2) - theory.length_map("tanh", field.q_star - h, sw2, sb2)
+    ) / (2 * h)
     assert field.xi_q == pytest.approx(-1.0 / math.log(slope_q), rel=1e-6)
     c = field.c_star
     if c < 1.0:
         dc = 1e-5
-        slope_c = (theory.correlation_map("tanh", c + dc, sw2, sb2)
-                   - theory.correlation_map("tanh", c - dc, sw2, sb2)) / (2 * dc)
+        slope_c = (
+            theory.correlation_map("tanh", c + dc, sw2, sb2) - theory.correlation_map("tanh", c - dc, sw2, sb2)
+        ) / (2 * dc)
     else:
         slope_c = field.chi1  # the slope at c = 1 (one-sided), Schoenholz et al. 2017 eq. 9
     assert field.xi_c == pytest.approx(-1.0 / math.log(slope_c), rel=1e-6)
@@ -194,7 +208,8 @@ def test_linear_regime_recursions():
     assert forward[1] / forward[0] == pytest.approx(200 * glorot[1])
     assert backward[1] / backward[2] == pytest.approx(400 * glorot[2])
     standard, back = theory.linear_regime_variances(
-        [theory.standard_uniform_variance(n) for n in (100, 100, 100)], [100] * 4, "tanh")
+        [theory.standard_uniform_variance(n) for n in (100, 100, 100)], [100] * 4, "tanh"
+    )
     np.testing.assert_allclose(standard[1:] / standard[:-1], 1 / 3)
     np.testing.assert_allclose(back[:-1] / back[1:], 1 / 3)
 
@@ -252,23 +267,26 @@ def test_dead_unit_fraction_against_monte_carlo(c, batch):
 # bad input
 
 
-@pytest.mark.parametrize("call,argument", [
-    (lambda: theory.q_star("tanh", -1.0, 0.0), "sigma_w2"),
-    (lambda: theory.q_star("tanh", 1.0, math.nan), "sigma_b2"),
-    (lambda: theory.chi1("tanh", math.inf), "sigma_w2"),
-    (lambda: theory.correlation_map("tanh", 1.5, 1.0, 0.1), "c"),
-    (lambda: theory.length_map("tanh", -0.1, 1.0), "q"),
-    (lambda: theory.mean_field("tanhh", 1.0), "activation"),
-    (lambda: theory.critical_sigma_w2("relu", -0.1), "sigma_b2"),
-    (lambda: theory.linear_regime_gain("sigmoid"), "linear regime"),
-    (lambda: theory.linear_regime_variances([0.1, 0.2], [10, 10, 10, 10]), "weight_var"),
-    (lambda: theory.expected_variances(None, "relu", [10, 0], weight_var=0.1), "widths"),
-    (lambda: theory.expected_variances(None, "relu", 10, weight_var=0.1), "widths"),
-    (lambda: theory.expected_variances(None, "relu", [10, 10]), "weight_var"),
-    (lambda: theory.expected_variances(None, "relu", [10, 10], weight_var=0.1, batch=0), "batch"),
-    (lambda: theory.hanin_rolnick_moment_ratio([10]), "widths"),
-    (lambda: theory.dead_unit_fraction(0.5, 2.5), "batch"),
-])
+@pytest.mark.parametrize(
+    "call,argument",
+    [
+        (lambda: theory.q_star("tanh", -1.0, 0.0), "sigma_w2"),
+        (lambda: theory.q_star("tanh", 1.0, math.nan), "sigma_b2"),
+        (lambda: theory.chi1("tanh", math.inf), "sigma_w2"),
+        (lambda: theory.correlation_map("tanh", 1.5, 1.0, 0.1), "c"),
+        (lambda: theory.length_map("tanh", -0.1, 1.0), "q"),
+        (lambda: theory.mean_field("tanhh", 1.0), "activation"),
+        (lambda: theory.critical_sigma_w2("relu", -0.1), "sigma_b2"),
+        (lambda: theory.linear_regime_gain("sigmoid"), "linear regime"),
+        (lambda: theory.linear_regime_variances([0.1, 0.2], [10, 10, 10, 10]), "weight_var"),
+        (lambda: theory.expected_variances(None, "relu", [10, 0], weight_var=0.1), "widths"),
+        (lambda: theory.expected_variances(None, "relu", 10, weight_var=0.1), "widths"),
+        (lambda: theory.expected_variances(None, "relu", [10, 10]), "weight_var"),
+        (lambda: theory.expected_variances(None, "relu", [10, 10], weight_var=0.1, batch=0), "batch"),
+        (lambda: theory.hanin_rolnick_moment_ratio([10]), "widths"),
+        (lambda: theory.dead_unit_fraction(0.5, 2.5), "batch"),
+    ],
+)
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
@@ -283,9 +301,11 @@ def test_leaky_relu_quadrature_matches_its_closed_forms():
     a = 0.2
     q = 1.7
     assert theory.length_map("leaky_relu", q, 1.0, 0.0, negative_slope=a) == pytest.approx(
-        (1 + a * a) / 2 * q, rel=QUADRATURE_RTOL)
+        (1 + a * a) / 2 * q, rel=QUADRATURE_RTOL
+    )
     assert theory.chi1("leaky_relu", 1.0, 0.0, q=q, negative_slope=a) == pytest.approx(
-        (1 + a * a) / 2, rel=QUADRATURE_RTOL)
+        (1 + a * a) / 2, rel=QUADRATURE_RTOL
+    )
     assert theory.linear_regime_gain("leaky_relu", negative_slope=a) == ((1 + a * a) / 2, (1 + a * a) / 2)
     # leaky(u) = (1 - a) relu(u) + a u: E[leaky(u1) leaky(u2)] from the arc-cosine kernel
     c = 0.3
@@ -293,8 +313,10 @@ def test_leaky_relu_quadrature_matches_its_closed_forms():
     pair = (1 - a) ** 2 * relu_pair + 2 * a * (1 - a) * q * c / 2 + a * a * q * c
     expected = pair / ((1 + a * a) / 2 * q)
     assert theory.correlation_map("leaky_relu", c, 1.0, 0.0, q=q, negative_slope=a) == pytest.approx(
-        expected, rel=QUADRATURE_RTOL)
+        expected, rel=QUADRATURE_RTOL
+    )
     # the ReLU family's dead units (s <= 0 for the whole batch) are counted for leaky ReLU too
-    prediction = theory.expected_variances("he_normal", "leaky_relu", [64] * 4, batch=8,
-                                           activation_params=dict(negative_slope=a))
+    prediction = theory.expected_variances(
+        "he_normal", "leaky_relu", [64] * 4, batch=8, activation_params=dict(negative_slope=a)
+    )
     assert prediction.dead_frac[0] == pytest.approx(2.0**-8) and prediction.dead_frac[-1] > prediction.dead_frac[0]

@@ -1,4 +1,5 @@
 """testbed.theory.spectra: Fuss-Catalan law, small-q* forms, and the free-probability moments against Monte Carlo."""
+
 import math
 
 import numpy as np
@@ -42,6 +43,7 @@ def test_fuss_catalan_density_by_its_inverse_has_the_fuss_catalan_moments():
         def integrand(u):
             x = u**power
             return float(ts.fuss_catalan_density(depth, x)) * x**k * power * u ** (power - 1)
+
         return integrate.quad(integrand, 0.0, top ** (1.0 / power), limit=200, epsabs=0.0, epsrel=1e-9)[0]
 
     for k in range(4):
@@ -73,8 +75,9 @@ def test_fuss_catalan_curve_lies_on_the_density():
     np.testing.assert_allclose(ts.fuss_catalan_density(6, x), rho, rtol=1e-9)
     assert ts.fuss_catalan_density(6, np.array([-1.0, 0.0, 2.0 * ts.fuss_catalan_support(6)])).tolist() == [0, 0, 0]
     sigma = np.array([0.5, 1.0, 2.0])
-    np.testing.assert_allclose(ts.fuss_catalan_singular_value_density(6, sigma),
-                               2 * sigma * ts.fuss_catalan_density(6, sigma**2), rtol=0)
+    np.testing.assert_allclose(
+        ts.fuss_catalan_singular_value_density(6, sigma), 2 * sigma * ts.fuss_catalan_density(6, sigma**2), rtol=0
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -91,15 +94,25 @@ def _quad_moment(derivative, q, power):
     sigma = math.sqrt(q)
     density = lambda h: math.exp(-0.5 * (h / sigma) ** 2) / (sigma * math.sqrt(2.0 * math.pi))  # noqa: E731
     points = [-1.0, 1.0] if 1.0 < 12 * sigma else None
-    return integrate.quad(lambda h: derivative(h) ** power * density(h), -12 * sigma, 12 * sigma, points=points,
-                          limit=400, epsabs=0.0, epsrel=1e-11)[0]
+    return integrate.quad(
+        lambda h: derivative(h) ** power * density(h),
+        -12 * sigma,
+        12 * sigma,
+        points=points,
+        limit=400,
+        epsabs=0.0,
+        epsrel=1e-11,
+    )[0]
 
 
-@pytest.mark.parametrize("activation, derivative", [
-    ("tanh", lambda h: 1.0 / math.cosh(h) ** 2),
-    ("hard_tanh", lambda h: 1.0 if -1.0 < h < 1.0 else 0.0),
-    ("erf", lambda h: 2.0 / math.sqrt(math.pi) * math.exp(-h * h)),
-])
+@pytest.mark.parametrize(
+    "activation, derivative",
+    [
+        ("tanh", lambda h: 1.0 / math.cosh(h) ** 2),
+        ("hard_tanh", lambda h: 1.0 if -1.0 < h < 1.0 else 0.0),
+        ("erf", lambda h: 2.0 / math.sqrt(math.pi) * math.exp(-h * h)),
+    ],
+)
 @pytest.mark.parametrize("q", [0.01, 0.3, 1.0])
 def test_derivative_moments_match_adaptive_quadrature(activation, derivative, q):
     mu1, mu2 = ts.derivative_moments(activation, q)
@@ -155,19 +168,22 @@ def test_isometry_variance_cases_of_pennington_et_al():
     assert moments.q[1] == pytest.approx(theory.length_map("tanh", moments.q[0], 1.5, 0.1))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: ts.jacobian_moments("tanh", 4, 1.0, weights="uniform"), "weights"),
-    (lambda: ts.jacobian_moments("tanh", 0, 1.0), "depth"),
-    (lambda: ts.jacobian_moments("tanh", 4, -1.0), "sigma_w2"),
-    (lambda: ts.jacobian_moments("tanh", 4, 1.0, input_var=-1.0), "input_var"),
-    (lambda: ts.jacobian_moments("nope", 4, 1.0), "activation"),
-    (lambda: ts.isometry_variance("tanh", 4), "q_star"),
-    (lambda: ts.small_q_spread("relu", 0.1), "activation"),
-    (lambda: ts.fuss_catalan_moment(2, -1), "k"),
-    (lambda: ts.fuss_catalan_density(0, [1.0]), "depth"),
-    (lambda: ts.critical_point("tanh", 0.0), "q_star"),
-    (lambda: ts.fixed_point_input_var("tanh", 0.1, 1.0, 0.5), "sigma_b2"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ts.jacobian_moments("tanh", 4, 1.0, weights="uniform"), "weights"),
+        (lambda: ts.jacobian_moments("tanh", 0, 1.0), "depth"),
+        (lambda: ts.jacobian_moments("tanh", 4, -1.0), "sigma_w2"),
+        (lambda: ts.jacobian_moments("tanh", 4, 1.0, input_var=-1.0), "input_var"),
+        (lambda: ts.jacobian_moments("nope", 4, 1.0), "activation"),
+        (lambda: ts.isometry_variance("tanh", 4), "q_star"),
+        (lambda: ts.small_q_spread("relu", 0.1), "activation"),
+        (lambda: ts.fuss_catalan_moment(2, -1), "k"),
+        (lambda: ts.fuss_catalan_density(0, [1.0]), "depth"),
+        (lambda: ts.critical_point("tanh", 0.0), "q_star"),
+        (lambda: ts.fixed_point_input_var("tanh", 0.1, 1.0, 0.5), "sigma_b2"),
+    ],
+)
 def test_bad_input_is_a_value_error_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -209,8 +225,9 @@ def exact_linear_gaussian_variance(depth, width):
 def _measure(init, activation, sigma_w2, sigma_b2, input_var, **params):
     means, variances = [], []
     for seed in range(MC_NETS):
-        run = spectra.jacobian_singular_values(init, activation, MC_DEPTH, MC_WIDTH, input_var=input_var,
-                                               bias_var=sigma_b2, seed=seed, **params)
+        run = spectra.jacobian_singular_values(
+            init, activation, MC_DEPTH, MC_WIDTH, input_var=input_var, bias_var=sigma_b2, seed=seed, **params
+        )
         mean, variance = run.moments()
         means.append(mean[0])
         variances.append(variance[0])
@@ -234,14 +251,17 @@ def test_gaussian_linear_nets_match_the_exact_finite_width_variance_and_its_free
     assert ok, detail
 
 
-@pytest.mark.parametrize("activation, weights, q_star", [
-    ("relu", "orthogonal", None),
-    ("tanh", "orthogonal", 1 / 64),
-    ("tanh", "orthogonal", 0.5),
-    ("tanh", "gaussian", 1 / 64),
-    ("hard_tanh", "orthogonal", 0.5),
-    ("hard_tanh", "gaussian", 0.25),
-])
+@pytest.mark.parametrize(
+    "activation, weights, q_star",
+    [
+        ("relu", "orthogonal", None),
+        ("tanh", "orthogonal", 1 / 64),
+        ("tanh", "orthogonal", 0.5),
+        ("tanh", "gaussian", 1 / 64),
+        ("hard_tanh", "orthogonal", 0.5),
+        ("hard_tanh", "gaussian", 0.25),
+    ],
+)
 def test_free_probability_moments_match_monte_carlo(activation, weights, q_star):
     if q_star is None:
         sigma_w2, sigma_b2, input_var = 2.0, 0.0, 1.0

@@ -1,11 +1,12 @@
 """testbed.train: the loss and its gradient against NumPy references, finite differences, PyTorch (where installed)
 and the CUDA simulator; fit and fit_many trajectories; divergence; bad input."""
+
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from testbed import data, nn, optim, train
 
 #: Float64 agreement of the compiled step with the NumPy reference (rounding of BLAS sums only).
@@ -41,8 +42,9 @@ def test_loss_and_grad_match_the_numpy_reference(rng, activation, loss, bias, ou
     x, y = batch(rng, 9, 7, 4)
     value = train.loss_and_grad(net, x, y, loss=loss)
     weights, biases = layers(net)
-    expected, weight_grads, bias_grads = naive.train_loss_and_grad(weights, biases, activation, x, y, loss,
-                                                                   output_linear=output == "linear")
+    expected, weight_grads, bias_grads = naive.train_loss_and_grad(
+        weights, biases, activation, x, y, loss, output_linear=output == "linear"
+    )
     assert value == pytest.approx(expected, rel=GRAD_RTOL)
     for l in range(1, net.depth + 1):
         np.testing.assert_allclose(net.weight_grads(l), weight_grads[l - 1], rtol=GRAD_RTOL, atol=1e-14)
@@ -107,8 +109,9 @@ def test_cuda_simulator_agrees_with_the_cpu(rng, loss, output):
     x, y = batch(rng, 5, 4, 3)
     cpu = make_net((4, 3, 3), "tanh", output=output)
     gpu = make_net((4, 3, 3), "tanh", output=output, backend="cuda")
-    assert train.loss_and_grad(gpu, x, y, loss=loss) == pytest.approx(train.loss_and_grad(cpu, x, y, loss=loss),
-                                                                    rel=1e-12)
+    assert train.loss_and_grad(gpu, x, y, loss=loss) == pytest.approx(
+        train.loss_and_grad(cpu, x, y, loss=loss), rel=1e-12
+    )
     np.testing.assert_allclose(gpu.grads, cpu.grads, rtol=1e-12, atol=1e-15)
     assert train.evaluate(gpu, x, y, loss=loss) == pytest.approx(train.evaluate(cpu, x, y, loss=loss), rel=1e-12)
 
@@ -127,6 +130,7 @@ def test_evaluate_matches_the_reference_in_chunks(rng):
 # ----------------------------------------------------------------------------------------------------------------
 # fit and fit_many
 
+
 def tiny_dataset(rng, rows=48, features=6, classes=3):
     x = rng.standard_normal((rows, features))
     y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
@@ -140,12 +144,14 @@ def test_fit_full_batch_sgd_follows_the_reference_trajectory(rng):
     net = make_net((6, 5, 3), "tanh")
     weights, biases = layers(net)
     lr, steps = 0.3, 8
-    history = train.fit(net, dataset, optim.SGD(lr=lr), steps=steps, batch=dataset.x_train.shape[0],
-                        progress=False, record_layers=False)
+    history = train.fit(
+        net, dataset, optim.SGD(lr=lr), steps=steps, batch=dataset.x_train.shape[0], progress=False, record_layers=False
+    )
     expected_losses = []
     for _ in range(steps):
-        value, weight_grads, bias_grads = naive.train_loss_and_grad(weights, biases, "tanh", dataset.x_train,
-                                                                    dataset.y_train)
+        value, weight_grads, bias_grads = naive.train_loss_and_grad(
+            weights, biases, "tanh", dataset.x_train, dataset.y_train
+        )
         expected_losses.append(value)
         weights = [w - lr * g for w, g in zip(weights, weight_grads)]
         biases = [b - lr * g for b, g in zip(biases, bias_grads)]
@@ -162,8 +168,9 @@ def test_fit_records_the_update_ratio_of_its_sgd_step(rng):
     history = train.fit(net, dataset, optim.SGD(lr=lr), steps=4, batch=16, eval_every=2, progress=False)
     assert list(history.record_steps) == [2, 4] and history.pre_var.shape == (2, 3)
     before = net.weights(3) + lr * net.weight_grads(3)  # the step-4 update undone
-    assert history.update_ratio[-1, 2] == pytest.approx(lr * history.grad_norm[-1, 2] / np.linalg.norm(before),
-                                                        rel=1e-10)
+    assert history.update_ratio[-1, 2] == pytest.approx(
+        lr * history.grad_norm[-1, 2] / np.linalg.norm(before), rel=1e-10
+    )
     assert list(history.eval_steps) == [0, 2, 4]
 
 
@@ -182,11 +189,21 @@ def test_fit_many_trains_each_net_as_fit_would(rng):
     nets = [make_net((6, 5, 5, 3), "tanh", seed=s) for s in (1, 2, 3)]
     singles = [make_net((6, 5, 5, 3), "tanh", seed=s) for s in (1, 2, 3)]
     optimizer = optim.Adam(lr=1.0)
-    many = train.fit_many(nets, dataset, optimizer, steps=6, batch=8, lrs=lrs, seeds=seeds, eval_every=3,
-                          progress=False)
+    many = train.fit_many(
+        nets, dataset, optimizer, steps=6, batch=8, lrs=lrs, seeds=seeds, eval_every=3, progress=False
+    )
     for k in range(3):
-        one = train.fit(singles[k], dataset, optim.Adam(lr=lrs[k]), steps=6, batch=8, seed=seeds[k], eval_every=3,
-                        progress=False, record_layers=False)
+        one = train.fit(
+            singles[k],
+            dataset,
+            optim.Adam(lr=lrs[k]),
+            steps=6,
+            batch=8,
+            seed=seeds[k],
+            eval_every=3,
+            progress=False,
+            record_layers=False,
+        )
         np.testing.assert_allclose(many[k].train_loss, one.train_loss, rtol=1e-12)
         np.testing.assert_allclose(many[k].test_accuracy, one.test_accuracy)
         np.testing.assert_allclose(many[k].test_loss, one.test_loss, rtol=1e-12)
@@ -202,32 +219,41 @@ def test_a_diverging_run_stops_and_reports_its_step(rng):
     assert not math.isfinite(history.train_loss[-1]) and np.all(np.isfinite(history.train_loss[:-1]))
     assert np.all(np.isfinite(net.params))  # the parameters before the diverging step
     with pytest.raises(train.DivergenceError, match="step"):
-        train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=1e200), steps=50, batch=16, progress=False,
-                  on_divergence="raise")
+        train.fit(
+            make_net((6, 5, 3), "relu"),
+            dataset,
+            optim.SGD(lr=1e200),
+            steps=50,
+            batch=16,
+            progress=False,
+            on_divergence="raise",
+        )
 
 
 def test_fit_many_stops_a_diverging_net_and_trains_the_others(rng):
     dataset = tiny_dataset(rng)
     nets = [make_net((6, 5, 3), "relu", seed=s) for s in (1, 2)]
-    histories = train.fit_many(nets, dataset, optim.SGD(lr=0.1), steps=30, batch=16, lrs=[0.1, 1e200],
-                               progress=False)
+    histories = train.fit_many(nets, dataset, optim.SGD(lr=0.1), steps=30, batch=16, lrs=[0.1, 1e200], progress=False)
     assert histories[0].diverged_at is None and histories[0].train_loss.size == 30
     assert histories[1].diverged_at is not None and np.all(np.isfinite(nets[1].params))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda net, x, y: train.loss_and_grad(net, x, y, loss="hinge"), "loss"),
-    (lambda net, x, y: train.loss_and_grad(net, x, y + 3), "labels in 0..2"),
-    (lambda net, x, y: train.loss_and_grad(net, x[:, :2], y), "x must have shape"),
-    (lambda net, x, y: train.loss_and_grad(net, x, y[:2]), "y must be a 1-d array"),
-    (lambda net, x, y: train.loss_and_grad("net", x, y), "testbed.nn.MLP"),
-    (lambda net, x, y: train.fit(net, "mnist1d", optim.SGD(), steps=1), "Dataset"),
-    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), "sgd", steps=1), "optimizer"),
-    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=0), "steps"),
-    (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=1, batch=99), "batch"),
-    (lambda net, x, y: train.fit(net, data.from_arrays(x[:, :3], y), optim.SGD(), steps=1), "input width"),
-    (lambda net, x, y: train.fit_many([], data.from_arrays(x, y), optim.SGD(), steps=1), "at least one"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda net, x, y: train.loss_and_grad(net, x, y, loss="hinge"), "loss"),
+        (lambda net, x, y: train.loss_and_grad(net, x, y + 3), "labels in 0..2"),
+        (lambda net, x, y: train.loss_and_grad(net, x[:, :2], y), "x must have shape"),
+        (lambda net, x, y: train.loss_and_grad(net, x, y[:2]), "y must be a 1-d array"),
+        (lambda net, x, y: train.loss_and_grad("net", x, y), "testbed.nn.MLP"),
+        (lambda net, x, y: train.fit(net, "mnist1d", optim.SGD(), steps=1), "Dataset"),
+        (lambda net, x, y: train.fit(net, data.from_arrays(x, y), "sgd", steps=1), "optimizer"),
+        (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=0), "steps"),
+        (lambda net, x, y: train.fit(net, data.from_arrays(x, y), optim.SGD(), steps=1, batch=99), "batch"),
+        (lambda net, x, y: train.fit(net, data.from_arrays(x[:, :3], y), optim.SGD(), steps=1), "input width"),
+        (lambda net, x, y: train.fit_many([], data.from_arrays(x, y), optim.SGD(), steps=1), "at least one"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(rng, call, match):
     net = make_net((4, 3, 3), "relu")
     x, y = batch(rng, 6, 4, 3)
@@ -261,9 +287,11 @@ def test_accuracy_breaks_ties_towards_the_first_class_as_argmax_does(rng):
 
 def test_eval_every_zero_never_evaluates(rng):
     dataset = tiny_dataset(rng)
-    history = train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=0,
-                        progress=False)
+    history = train.fit(
+        make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=0, progress=False
+    )
     assert history.eval_steps.size == 0 and history.record_steps.size == 0 and history.train_loss.size == 3
     with pytest.raises(ValueError, match="eval_every"):
-        train.fit(make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=-1,
-                  progress=False)
+        train.fit(
+            make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=-1, progress=False
+        )

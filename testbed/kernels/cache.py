@@ -11,6 +11,7 @@ They wrap Numba's own locators (``numba.core.caching``, the classes that Numba's
 setting also names), so the cache stays where Numba would put it: ``NUMBA_CACHE_DIR`` when set, else
 ``__pycache__`` beside the kernels, else the user-wide cache directory.
 """
+
 import functools
 import hashlib
 import os

@@ -5,7 +5,8 @@ Pearlmutter (1994)'s R-operator, R{f} = d/dr f(theta + r v) at r = 0, applied to
 blocks of v, g^(l) = dL/dx^(l) and delta^(l) = g^(l) * phi'(s^(l)):
 
     forward (kept):   s^(l) = x^(l-1) W^(l)T + b^(l),  x^(l) = phi(s^(l));  g^(L) = dloss/dz;  g^(l-1) = delta^(l) W^(l)
-    tangents:         R{s^(l)} = x^(l-1) V^(l)T + R{x^(l-1)} W^(l)T + R{b}^(l),   R{x^(l)} = phi'(s^(l)) R{s^(l)},  R{x^(0)} = 0
+    tangents:         R{s^(l)} = x^(l-1) V^(l)T + R{x^(l-1)} W^(l)T + R{b}^(l),  R{x^(0)} = 0,
+                      R{x^(l)} = phi'(s^(l)) R{s^(l)}
     loss:             R{g^(L)} = H_z R{z}   (:mod:`testbed.rules.curvature`)
     backward:         R{delta^(l)} = R{g^(l)} phi'(s^(l)) + g^(l) phi''(s^(l)) R{s^(l)}
                       (Hv)_W^(l) = R{delta^(l)}T x^(l-1) + delta^(l)T R{x^(l-1)},   (Hv)_b^(l) = sum_i R{delta^(l)}_i
@@ -21,6 +22,7 @@ chunks add up to the product of the mean over all rows. The forward quantities (
 on v: with ``cached`` buffers sized for all N rows, a call with ``prepared`` skips the forward and the gradient
 backward and runs the tangent and R-backward passes only (what a Lanczos run repeats).
 """
+
 import numpy as np
 from numba import njit
 
@@ -40,8 +42,9 @@ def _second_order_row(code, param, pre_row, post_row, g_row, rs_row, rg_row):
     """``rg_row = rg_row * phi'(s) + g_row * phi''(s) * rs_row`` (R{delta} from R{g}), with ``post_row = phi(s)``."""
     for j in range(pre_row.size):
         s, x = pre_row[j], post_row[j]
-        rg_row[j] = (rg_row[j] * _derivative(code, s, x, param)
-                     + g_row[j] * _second_derivative(code, s, x, param) * rs_row[j])
+        rg_row[j] = (
+            rg_row[j] * _derivative(code, s, x, param) + g_row[j] * _second_derivative(code, s, x, param) * rs_row[j]
+        )
 
 
 @njit(**_OPTIONS)
@@ -59,8 +62,28 @@ def _add_rows(src, dst):
 
 
 @njit(**_OPTIONS)
-def _prepare_chunk(params, x0, labels, targets, use_targets, first, widths, weight_at, bias_at, use_bias, code,
-                   param, out_linear, loss_code, inv_total, backward, pre, post, gpost, delta):
+def _prepare_chunk(
+    params,
+    x0,
+    labels,
+    targets,
+    use_targets,
+    first,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    inv_total,
+    backward,
+    pre,
+    post,
+    gpost,
+    delta,
+):
     """Forward pass and (when ``backward``) the gradient backward of g^(l) = dL/dx^(l), kept in ``gpost``; returns
     the chunk's share of the loss."""
     batch = x0.shape[0]
@@ -89,9 +112,33 @@ def _prepare_chunk(params, x0, labels, targets, use_targets, first, widths, weig
 
 
 @njit(**_OPTIONS)
-def _curvature_chunk(params, v, out, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
-                     inv_total, gauss_newton, pre, post, gpost, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch,
-                     wtmp):
+def _curvature_chunk(
+    params,
+    v,
+    out,
+    x0,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    inv_total,
+    gauss_newton,
+    pre,
+    post,
+    gpost,
+    rpre,
+    rpost,
+    rg_a,
+    rg_b,
+    delta,
+    rdelta,
+    scratch,
+    wtmp,
+):
     """Adds the chunk's share of H v (or G v) to ``out``, from the kept s, x, g of :func:`_prepare_chunk`."""
     batch = x0.shape[0]
     depth = widths.size - 1
@@ -109,7 +156,7 @@ def _curvature_chunk(params, v, out, x0, widths, weight_at, bias_at, use_bias, c
             np.dot(rprev, _layer(params, weight_at[l - 1], fan_out, fan_in).T, t)
             _add_rows(t, rs)
         if use_bias:
-            vb = v[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            vb = v[bias_at[l - 1] : bias_at[l - 1] + fan_out]
             for i in range(batch):
                 for j in range(fan_out):
                     rs[i, j] += vb[j]
@@ -155,7 +202,7 @@ def _curvature_chunk(params, v, out, x0, widths, weight_at, bias_at, use_bias, c
             np.dot(d.T, _layer(rpost, prev_offset, batch, fan_in), tmp_w)
             _add_rows(tmp_w, out_w)
         if use_bias:
-            out_b = out[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            out_b = out[bias_at[l - 1] : bias_at[l - 1] + fan_out]
             for i in range(batch):
                 for j in range(fan_out):
                     out_b[j] += rd[i, j]
@@ -172,9 +219,39 @@ def _curvature_chunk(params, v, out, x0, widths, weight_at, bias_at, use_bias, c
 
 
 @njit(**_OPTIONS)
-def curvature_product_cpu(params, v, out, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias,
-                          code, param, out_linear, loss_code, gauss_newton, chunk, cached, prepared, x0, pre, post,
-                          gpost, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp):
+def curvature_product_cpu(
+    params,
+    v,
+    out,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    gauss_newton,
+    chunk,
+    cached,
+    prepared,
+    x0,
+    pre,
+    post,
+    gpost,
+    rpre,
+    rpost,
+    rg_a,
+    rg_b,
+    delta,
+    rdelta,
+    scratch,
+    wtmp,
+):
     """``out`` = H v (``gauss_newton`` False) or G v of the mean loss over every row of ``x_all``; returns the loss
     (NaN when ``prepared``: the forward pass was not run again).
 
@@ -197,24 +274,96 @@ def curvature_product_cpu(params, v, out, x_all, labels, targets, use_targets, w
         batch = stop - start
         base = start if cached else 0
         x = _layer(x0, base * inputs, batch, inputs)
-        p, q, g = pre[base * hidden:], post[base * hidden:], gpost[base * hidden:]
+        p, q, g = pre[base * hidden :], post[base * hidden :], gpost[base * hidden :]
         if not prepared:
             for i in range(batch):
                 for j in range(inputs):
                     x[i, j] = x_all[start + i, j]
-            loss += _prepare_chunk(params, x, labels, targets, use_targets, start, widths, weight_at, bias_at,
-                                   use_bias, code, param, out_linear, loss_code, inv_total, not gauss_newton, p, q, g,
-                                   delta)
-        _curvature_chunk(params, v, out, x, widths, weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
-                         inv_total, gauss_newton, p, q, g, rpre, rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
+            loss += _prepare_chunk(
+                params,
+                x,
+                labels,
+                targets,
+                use_targets,
+                start,
+                widths,
+                weight_at,
+                bias_at,
+                use_bias,
+                code,
+                param,
+                out_linear,
+                loss_code,
+                inv_total,
+                not gauss_newton,
+                p,
+                q,
+                g,
+                delta,
+            )
+        _curvature_chunk(
+            params,
+            v,
+            out,
+            x,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            inv_total,
+            gauss_newton,
+            p,
+            q,
+            g,
+            rpre,
+            rpost,
+            rg_a,
+            rg_b,
+            delta,
+            rdelta,
+            scratch,
+            wtmp,
+        )
         start = stop
     return np.nan if prepared else loss
 
 
 @njit(**_OPTIONS)
-def dense_cpu(params, matrix, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code,
-              param, out_linear, loss_code, gauss_newton, chunk, cached, x0, pre, post, gpost, rpre, rpost, rg_a,
-              rg_b, delta, rdelta, scratch, wtmp):
+def dense_cpu(
+    params,
+    matrix,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    gauss_newton,
+    chunk,
+    cached,
+    x0,
+    pre,
+    post,
+    gpost,
+    rpre,
+    rpost,
+    rg_a,
+    rg_b,
+    delta,
+    rdelta,
+    scratch,
+    wtmp,
+):
     """Row j of ``matrix`` (P, P) = H e_j (or G e_j): the whole matrix in one call, the forward pass kept between
     columns when ``cached`` (small nets: the per-call overhead of P calls would dominate)."""
     size = params.size
@@ -223,10 +372,39 @@ def dense_cpu(params, matrix, x_all, labels, targets, use_targets, widths, weigh
     for j in range(size):
         unit[j] = 1.0
         prepared = cached and j > 0
-        value = curvature_product_cpu(params, unit, matrix[j], x_all, labels, targets, use_targets, widths,
-                                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code,
-                                      gauss_newton, chunk, cached, prepared, x0, pre, post, gpost, rpre,
-                                      rpost, rg_a, rg_b, delta, rdelta, scratch, wtmp)
+        value = curvature_product_cpu(
+            params,
+            unit,
+            matrix[j],
+            x_all,
+            labels,
+            targets,
+            use_targets,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            gauss_newton,
+            chunk,
+            cached,
+            prepared,
+            x0,
+            pre,
+            post,
+            gpost,
+            rpre,
+            rpost,
+            rg_a,
+            rg_b,
+            delta,
+            rdelta,
+            scratch,
+            wtmp,
+        )
         if j == 0:
             loss = value
         unit[j] = 0.0

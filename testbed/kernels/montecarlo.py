@@ -10,10 +10,9 @@ The dense second-order methods (Newton, saddle-free Newton) couple the coordinat
 run by :func:`dense_trials_cpu`, a CPU kernel that uses LAPACK's symmetric eigendecomposition per step (d is
 small in the escape scenarios).
 """
-import numpy as np
-from numba import types
 
-from numba import cuda, njit, prange
+import numpy as np
+from numba import cuda, njit, prange, types
 
 from .. import config
 from ..rules import landscapes as landscape_rules
@@ -63,12 +62,44 @@ def cpu_chunks(trials, threads, lanes=CPU_LANES):
 
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 def trials_cpu(
-    code, params, dim,
-    opt_code, hyper, lr, schedule_code, schedule_params,
-    noise_kind, sigma, batch, samples, seed,
-    criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, s0, s1, s2, trajectories, record_every, n_record, lanes, chunks,
-    steps, status, budget, progress, lane_states, lane_trials, lane_steps, lane_thresholds,
+    code,
+    params,
+    dim,
+    opt_code,
+    hyper,
+    lr,
+    schedule_code,
+    schedule_params,
+    noise_kind,
+    sigma,
+    batch,
+    samples,
+    seed,
+    criterion,
+    center,
+    radius,
+    delta,
+    has_box,
+    low,
+    high,
+    max_steps,
+    w,
+    s0,
+    s1,
+    s2,
+    trajectories,
+    record_every,
+    n_record,
+    lanes,
+    chunks,
+    steps,
+    status,
+    budget,
+    progress,
+    lane_states,
+    lane_trials,
+    lane_steps,
+    lane_thresholds,
 ):
     """Run every trial: ``chunks`` contiguous chunks of trials, each run on ``lanes`` lanes by one ``prange``
     iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
@@ -90,12 +121,46 @@ def trials_cpu(
         last = (chunk + 1) * trials // chunks
         noise = np.zeros((_noise_rows_cpu(dim), lanes))  # refilled at every step: nothing to carry over
         _run_trials_cpu(
-            first, last, lanes, code, params, dim,
-            opt_code, hyper, lr, schedule_code, schedule_params,
-            noise_kind, sigma, batch, samples, seed,
-            criterion, center, radius, delta, has_box, low, high, max_steps,
-            w, s0, s1, s2, noise, lane_trials[chunk], lane_steps[chunk], lane_thresholds[chunk],
-            lane_states[chunk], trajectories, record_every, n_record, steps, status, budget, progress[chunk],
+            first,
+            last,
+            lanes,
+            code,
+            params,
+            dim,
+            opt_code,
+            hyper,
+            lr,
+            schedule_code,
+            schedule_params,
+            noise_kind,
+            sigma,
+            batch,
+            samples,
+            seed,
+            criterion,
+            center,
+            radius,
+            delta,
+            has_box,
+            low,
+            high,
+            max_steps,
+            w,
+            s0,
+            s1,
+            s2,
+            noise,
+            lane_trials[chunk],
+            lane_steps[chunk],
+            lane_thresholds[chunk],
+            lane_states[chunk],
+            trajectories,
+            record_every,
+            n_record,
+            steps,
+            status,
+            budget,
+            progress[chunk],
         )
 
 
@@ -107,14 +172,47 @@ def _trials_signatures():
     mat = types.Array(f64, 2, "C")
     cube = types.Array(f64, 3, "C")
     ints = types.Array(i64, 1, "C")
-    return [(
-        i64, vec, i64,
-        i64, vec, f64, i64, vec,
-        i64, f64, i64, mat, u64,
-        i64, vec, f64, f64, types.boolean, f64, f64, i64,
-        mat, mat, mat, mat, cube, ints, ints, vec, cube, cube, i64, i64,
-        ints, types.Array(types.int8, 1, "C"), i64, types.Array(i64, 2, "C"),
-    )]
+    return [
+        (
+            i64,
+            vec,
+            i64,
+            i64,
+            vec,
+            f64,
+            i64,
+            vec,
+            i64,
+            f64,
+            i64,
+            mat,
+            u64,
+            i64,
+            vec,
+            f64,
+            f64,
+            types.boolean,
+            f64,
+            f64,
+            i64,
+            mat,
+            mat,
+            mat,
+            mat,
+            cube,
+            ints,
+            ints,
+            vec,
+            cube,
+            cube,
+            i64,
+            i64,
+            ints,
+            types.Array(types.int8, 1, "C"),
+            i64,
+            types.Array(i64, 2, "C"),
+        )
+    ]
 
 
 @gpu_kernel(_trials_signatures)
@@ -130,37 +228,123 @@ def trials_gpu():
 
     @cuda.jit
     def kernel(
-        code, params, dim,
-        opt_code, hyper, lr, schedule_code, schedule_params,
-        noise_kind, sigma, batch, samples, seed,
-        criterion, center, radius, delta, has_box, low, high, max_steps,
-        w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
-        steps, status, budget, progress,
+        code,
+        params,
+        dim,
+        opt_code,
+        hyper,
+        lr,
+        schedule_code,
+        schedule_params,
+        noise_kind,
+        sigma,
+        batch,
+        samples,
+        seed,
+        criterion,
+        center,
+        radius,
+        delta,
+        has_box,
+        low,
+        high,
+        max_steps,
+        w,
+        s0,
+        s1,
+        s2,
+        noise,
+        lane_trial,
+        lane_step,
+        thresholds,
+        lane_state,
+        trajectories,
+        record_every,
+        n_record,
+        steps,
+        status,
+        budget,
+        progress,
     ):
         start, stride = cuda.grid(1), cuda.gridsize(1)
         for trial in range(start, w.shape[0], stride):
             if progress[trial, 1] == 0:
                 continue
             run_trials(
-                trial, trial + 1, 1, code, params, dim,
-                opt_code, hyper, lr, schedule_code, schedule_params,
-                noise_kind, sigma, batch, samples, seed,
-                criterion, center, radius, delta, has_box, low, high, max_steps,
-                w, s0, s1, s2, noise[trial], lane_trial[trial:trial + 1], lane_step[trial:trial + 1],
-                thresholds[trial:trial + 1], lane_state[trial], trajectories, record_every, n_record, steps, status,
-                budget, progress[trial],
+                trial,
+                trial + 1,
+                1,
+                code,
+                params,
+                dim,
+                opt_code,
+                hyper,
+                lr,
+                schedule_code,
+                schedule_params,
+                noise_kind,
+                sigma,
+                batch,
+                samples,
+                seed,
+                criterion,
+                center,
+                radius,
+                delta,
+                has_box,
+                low,
+                high,
+                max_steps,
+                w,
+                s0,
+                s1,
+                s2,
+                noise[trial],
+                lane_trial[trial : trial + 1],
+                lane_step[trial : trial + 1],
+                thresholds[trial : trial + 1],
+                lane_state[trial],
+                trajectories,
+                record_every,
+                n_record,
+                steps,
+                status,
+                budget,
+                progress[trial],
             )
 
     return kernel
 
 
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def dense_trials_cpu(
-    code, params, dim, method, lr, damping,
-    noise_kind, sigma, batch, samples, seed,
-    criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, trajectories, record_every, n_record,
-    steps, status, budget, thresholds,
+def dense_trials_cpu(  # noqa: C901 (one fused loop: start, step, record and finish a trial)
+    code,
+    params,
+    dim,
+    method,
+    lr,
+    damping,
+    noise_kind,
+    sigma,
+    batch,
+    samples,
+    seed,
+    criterion,
+    center,
+    radius,
+    delta,
+    has_box,
+    low,
+    high,
+    max_steps,
+    w,
+    trajectories,
+    record_every,
+    n_record,
+    steps,
+    status,
+    budget,
+    thresholds,
 ):
     """Newton (``w -= lr (H + damping I)^-1 g``) or saddle-free Newton (``w -= lr (|H| + damping I)^-1 g``,
     Dauphin et al. 2014) trials, as :class:`testbed.optim.Newton` and :class:`testbed.optim.SaddleFreeNewton`.
@@ -178,7 +362,7 @@ def dense_trials_cpu(
     for trial in prange(w.shape[0]):
         if status[trial] >= 0:
             continue
-        x = w[trial:trial + 1]  # the trial's row, as a 1 x dim block for the rules
+        x = w[trial : trial + 1]  # the trial's row, as a 1 x dim block for the rules
         recording = trial < n_record
         g = np.empty(dim)
         hessian = np.empty((dim, dim))

@@ -56,8 +56,9 @@ _derivative_cpu = for_cpu(rules.derivative_given_value, error_model="numpy")
 _tanh_single_cpu = for_cpu(rules.tanh_single, error_model="numpy")
 
 # error_model="numpy": no ZeroDivisionError branches, which would keep LLVM from vectorising the passes.
-_OPTIONS = dict(parallel=True, fastmath=set(config.FASTMATH_REDUCTIONS), error_model="numpy",
-                **config.CPU_KERNEL_OPTIONS)
+_OPTIONS = dict(
+    parallel=True, fastmath=set(config.FASTMATH_REDUCTIONS), error_model="numpy", **config.CPU_KERNEL_OPTIONS
+)
 _ROW_OPTIONS = dict(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 
 
@@ -66,8 +67,9 @@ def _activate_row(code, param, pre_row, bias, use_bias, post_row):
     """``pre_row += bias``; ``post_row = phi(pre_row)``, with a loop per arithmetic activation.
 
     Each loop calls the rule with its code as a literal, so LLVM folds the dispatch away and vectorises the loop
-    (libm-free rules, tanh included; float32 arrays get :func:`~testbed.rules.activations.tanh_single`); activations built on libm calls (exp, erf, log1p) share the generic loop,
-    which could not vectorise anyway. Small loops: cheap to compile, unlike copies of a whole parallel kernel.
+    (libm-free rules, tanh included; float32 arrays get :func:`~testbed.rules.activations.tanh_single`);
+    activations built on libm calls (exp, erf, log1p) share the generic loop, which could not vectorise anyway.
+    Small loops: cheap to compile, unlike copies of a whole parallel kernel.
     """
     width = pre_row.size
     if use_bias:
@@ -146,8 +148,25 @@ _bin_index = njit(**config.CPU_KERNEL_OPTIONS)(bin_index)
 
 
 @njit(**_ROW_OPTIONS, fastmath=set(config.FASTMATH_REDUCTIONS))
-def _forward_chunk(code, param, pre, post, bias, use_bias, first, last, saturated_low, saturated_high, finite_max,
-                   shift_s, shift_x, edges, sums, active, counts):
+def _forward_chunk(
+    code,
+    param,
+    pre,
+    post,
+    bias,
+    use_bias,
+    first,
+    last,
+    saturated_low,
+    saturated_high,
+    finite_max,
+    shift_s,
+    shift_x,
+    edges,
+    sums,
+    active,
+    counts,
+):
     """Rows first..last-1 of the fused forward pass: activation, then the statistics of each row while it is in
     L1 (one loop, the same for every activation), into this chunk's own ``sums``, ``active`` and ``counts``.
 
@@ -200,8 +219,26 @@ def _forward_chunk(code, param, pre, post, bias, use_bias, first, last, saturate
 
 
 @njit(**_OPTIONS)
-def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, saturated_low, saturated_high,
-                      finite_max, shift_s, shift_x, rows_per_chunk, edges, stats, active, counts):
+def forward_layer_cpu(
+    x_prev,
+    weight,
+    bias,
+    use_bias,
+    pre,
+    post,
+    code,
+    param,
+    saturated_low,
+    saturated_high,
+    finite_max,
+    shift_s,
+    shift_x,
+    rows_per_chunk,
+    edges,
+    stats,
+    active,
+    counts,
+):
     """One layer: ``pre = x_prev weight^T + bias``, ``post = phi(pre)`` and the statistics, in one pass.
 
     ``stats`` (FORWARD_SLOTS float64) receives the sums; ``active[j]`` is set to 1 when unit j has s > 0 for some
@@ -218,9 +255,25 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
     partial_counts = np.zeros((nchunks, max(nbins, 0)), dtype=np.int64)
     for chunk in prange(nchunks):
         first = chunk * rows_per_chunk
-        _forward_chunk(code, param, pre, post, bias, use_bias, first, min(batch, first + rows_per_chunk),
-                       saturated_low, saturated_high, finite_max, shift_s, shift_x, edges, partial[chunk],
-                       partial_active[chunk], partial_counts[chunk])
+        _forward_chunk(
+            code,
+            param,
+            pre,
+            post,
+            bias,
+            use_bias,
+            first,
+            min(batch, first + rows_per_chunk),
+            saturated_low,
+            saturated_high,
+            finite_max,
+            shift_s,
+            shift_x,
+            edges,
+            partial[chunk],
+            partial_active[chunk],
+            partial_counts[chunk],
+        )
     for chunk in range(nchunks):  # in chunk order: independent of the thread count
         for k in range(FORWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -232,8 +285,9 @@ def forward_layer_cpu(x_prev, weight, bias, use_bias, pre, post, code, param, sa
 
 
 @njit(**_ROW_OPTIONS, fastmath=set(config.FASTMATH_REDUCTIONS))
-def _delta_chunk(code, param, delta, pre, post, apply_derivative, first, last, finite_max, shift, sums, bias_sums,
-                 use_bias):
+def _delta_chunk(
+    code, param, delta, pre, post, apply_derivative, first, last, finite_max, shift, sums, bias_sums, use_bias
+):
     """Rows first..last-1 of :func:`delta_pass_cpu`, into this chunk's own ``sums`` and ``bias_sums``."""
     width = delta.shape[1]
     total = 0.0
@@ -258,8 +312,9 @@ def _delta_chunk(code, param, delta, pre, post, apply_derivative, first, last, f
 
 
 @njit(**_OPTIONS)
-def delta_pass_cpu(delta, pre, post, apply_derivative, code, param, finite_max, shift, rows_per_chunk, stats,
-                   bias_grad, use_bias):
+def delta_pass_cpu(
+    delta, pre, post, apply_derivative, code, param, finite_max, shift, rows_per_chunk, stats, bias_grad, use_bias
+):
     """``delta *= phi'(pre)`` in place when ``apply_derivative`` (``post = phi(pre)``, kept by the forward pass,
     spares tanh and sigmoid a second evaluation); statistics of delta; ``bias_grad`` = column sums.
 
@@ -272,8 +327,21 @@ def delta_pass_cpu(delta, pre, post, apply_derivative, code, param, finite_max, 
     partial_bias = np.zeros((nchunks, width if use_bias else 0))
     for chunk in prange(nchunks):
         first = chunk * rows_per_chunk
-        _delta_chunk(code, param, delta, pre, post, apply_derivative, first, min(batch, first + rows_per_chunk),
-                     finite_max, shift, partial[chunk], partial_bias[chunk], use_bias)
+        _delta_chunk(
+            code,
+            param,
+            delta,
+            pre,
+            post,
+            apply_derivative,
+            first,
+            min(batch, first + rows_per_chunk),
+            finite_max,
+            shift,
+            partial[chunk],
+            partial_bias[chunk],
+            use_bias,
+        )
     for chunk in range(nchunks):
         for k in range(BACKWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -283,8 +351,23 @@ def delta_pass_cpu(delta, pre, post, apply_derivative, code, param, finite_max, 
 
 
 @njit(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, rows_per_chunk, stats_w, delta_prev,
-                       pre_prev, propagate, code, param, stats_delta, bias_grad_prev, use_bias):
+def backward_layer_cpu(
+    delta,
+    weight,
+    x_prev,
+    weight_grad,
+    finite_max,
+    rows_per_chunk,
+    stats_w,
+    delta_prev,
+    pre_prev,
+    propagate,
+    code,
+    param,
+    stats_delta,
+    bias_grad_prev,
+    use_bias,
+):
     """One layer backward: ``weight_grad = delta^T x_prev`` with its statistics, then, when ``propagate``,
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
     (``x_prev = phi(pre_prev)``, the kept activation, serves the derivative of tanh and sigmoid).
@@ -296,12 +379,36 @@ def backward_layer_cpu(delta, weight, x_prev, weight_grad, finite_max, rows_per_
     yes = rows_per_chunk > 0
     zero = finite_max * 0.0
     np.dot(delta.T, x_prev, weight_grad)
-    delta_pass_cpu(weight_grad, weight_grad, weight_grad, no, code, param, finite_max, zero, rows_per_chunk,
-                   stats_w, bias_grad_prev, no)
+    delta_pass_cpu(
+        weight_grad,
+        weight_grad,
+        weight_grad,
+        no,
+        code,
+        param,
+        finite_max,
+        zero,
+        rows_per_chunk,
+        stats_w,
+        bias_grad_prev,
+        no,
+    )
     if propagate:
         np.dot(delta, weight, delta_prev)
-        delta_pass_cpu(delta_prev, pre_prev, x_prev, yes, code, param, finite_max, zero, rows_per_chunk,
-                       stats_delta, bias_grad_prev, use_bias)
+        delta_pass_cpu(
+            delta_prev,
+            pre_prev,
+            x_prev,
+            yes,
+            code,
+            param,
+            finite_max,
+            zero,
+            rows_per_chunk,
+            stats_delta,
+            bias_grad_prev,
+            use_bias,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -317,12 +424,32 @@ def _matmul_signatures():
     for dtype in (types.float32, types.float64):
         matrix = types.Array(dtype, 2, "A")
         vector = types.Array(dtype, 1, "A")
-        signatures.append((
-            matrix, types.boolean, matrix, types.boolean, matrix, types.int64, vector, types.boolean, matrix,
-            matrix, types.int64, types.float64, types.float64, types.float64, types.float64, types.float64,
-            types.float64, types.Array(types.float64, 1, "A"), types.Array(types.int32, 1, "A"),
-            types.Array(types.float64, 1, "A"), types.Array(types.int64, 1, "A"), vector,
-        ))
+        signatures.append(
+            (
+                matrix,
+                types.boolean,
+                matrix,
+                types.boolean,
+                matrix,
+                types.int64,
+                vector,
+                types.boolean,
+                matrix,
+                matrix,
+                types.int64,
+                types.float64,
+                types.float64,
+                types.float64,
+                types.float64,
+                types.float64,
+                types.float64,
+                types.Array(types.float64, 1, "A"),
+                types.Array(types.int32, 1, "A"),
+                types.Array(types.float64, 1, "A"),
+                types.Array(types.int64, 1, "A"),
+                vector,
+            )
+        )
     return signatures
 
 
@@ -347,8 +474,30 @@ def matmul_epilogue_gpu():
     bin_of = cuda.jit(device=True)(bin_index)
 
     @cuda.jit
-    def kernel(a, transpose_a, b, transpose_b, out, mode, bias, use_bias, post, aux, code, param, saturated_low,
-               saturated_high, finite_max, shift_s, shift_x, stats, active, edges, counts, bias_grad):
+    def kernel(
+        a,
+        transpose_a,
+        b,
+        transpose_b,
+        out,
+        mode,
+        bias,
+        use_bias,
+        post,
+        aux,
+        code,
+        param,
+        saturated_low,
+        saturated_high,
+        finite_max,
+        shift_s,
+        shift_x,
+        stats,
+        active,
+        edges,
+        counts,
+        bias_grad,
+    ):
         tile_a = cuda.shared.array((TILE, TILE), dtype=types.float64)
         tile_b = cuda.shared.array((TILE, TILE), dtype=types.float64)
         block_sums = cuda.shared.array(FORWARD_SLOTS, dtype=types.float64)
@@ -426,8 +575,13 @@ def matmul_epilogue_gpu():
 
 def _delta_signatures():
     return [
-        (types.Array(dtype, 2, "A"), types.float64, types.Array(types.float64, 1, "A"), types.Array(dtype, 1, "A"),
-         types.boolean)
+        (
+            types.Array(dtype, 2, "A"),
+            types.float64,
+            types.Array(types.float64, 1, "A"),
+            types.Array(dtype, 1, "A"),
+            types.boolean,
+        )
         for dtype in (types.float32, types.float64)
     ]
 

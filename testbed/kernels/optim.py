@@ -11,13 +11,11 @@ float32 like PyTorch's.
 :func:`count_nonfinite_cpu` and the kernel of :func:`count_nonfinite_gpu` detect non-finite gradients before a
 step, so that a step with a NaN or inf gradient can be refused or skipped before any state is touched.
 """
+
 import math
 
 import numpy as np
-
-from numba import types
-
-from numba import cuda, njit, prange
+from numba import cuda, njit, prange, types
 
 from .. import config
 from ..rules import optimizers as rules
@@ -115,9 +113,7 @@ def step_gpu():
 
 
 def _count_signatures():
-    return [
-        (types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C")) for dtype in (types.float32, types.float64)
-    ]
+    return [(types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C")) for dtype in (types.float32, types.float64)]
 
 
 @gpu_kernel(_count_signatures)

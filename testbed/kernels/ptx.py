@@ -5,6 +5,7 @@
 Needs NVVM, which the ``cuda`` extra installs (``numba-cuda[cu13]``). Exits 0 when every kernel compiled, 1 when
 one failed (printing which and why), and 3 when NVVM is not installed. Must run without the CUDA simulator.
 """
+
 import argparse
 import importlib
 import pkgutil

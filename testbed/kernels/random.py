@@ -12,6 +12,7 @@ unsigned store indices (no negative-index wraparound select), which LLVM turns i
 multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.log_unit`,
 :func:`~testbed.rules.rng.sincos_two_pi`) and the interleaved stores all vectorise.
 """
+
 import numpy as np
 from numba import cuda, njit, prange, types
 

@@ -5,6 +5,7 @@ real GPU. Each module that defines a CUDA kernel registers its factory here with
 ``python -m testbed.kernels.ptx`` (run by the test suite) compiles every registered kernel to PTX for compute
 capability 9.0, which needs NVVM (the ``cuda`` extra) but no GPU and no driver.
 """
+
 import functools
 
 #: name -> (factory, signatures): ``factory()`` returns the ``numba.cuda`` kernel; ``signatures()`` the list of

@@ -12,6 +12,7 @@ derivative applied in the epilogue (no compaction; rows with phi' = 0 come out a
 Both evaluate phi' through :func:`testbed.rules.activations.derivative_given_value`, the rule the backward pass
 uses, with the kept forward activation ``post = phi(pre)`` (tanh' = 1 - post^2 costs no second tanh).
 """
+
 import numpy as np
 from numba import cuda, njit, types
 

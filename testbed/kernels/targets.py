@@ -23,6 +23,7 @@ a rule that sets ``inline_callees_on_cpu = True`` has every rule it calls inline
 that LLVM vectorises well on its own, such as the Monte Carlo noise loop, is kept out of a large caller where
 the vectoriser and the register allocator do worse (measured: 2.9 instead of 5.2 ns per normal draw).
 """
+
 import functools
 import types
 

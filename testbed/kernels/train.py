@@ -20,6 +20,7 @@ still in cache.
 
 GPU: the passes are :class:`testbed.nn.cuda.CudaPasses`; :func:`loss_rows_gpu` is the loss, one thread per row.
 """
+
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ _OPTIONS = dict(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 @njit(**_OPTIONS)
 def _layer(flat, at, rows, cols):
     """A (rows, cols) C-contiguous view of ``flat`` from ``at``."""
-    return flat[at:at + rows * cols].reshape((rows, cols))
+    return flat[at : at + rows * cols].reshape((rows, cols))
 
 
 @njit(**_OPTIONS)
@@ -59,7 +60,7 @@ def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_
     for l in range(1, depth + 1):
         fan_in, fan_out = widths[l - 1], widths[l]
         weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
-        bias = params[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+        bias = params[bias_at[l - 1] : bias_at[l - 1] + fan_out]
         s = _layer(pre, offset, batch, fan_out)
         x = _layer(post, offset, batch, fan_out)
         np.dot(prev, weight.T, s)
@@ -80,8 +81,28 @@ def _gather(x_all, rows, x0):
 
 
 @njit(**_OPTIONS)
-def _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
-                       use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b):
+def _net_loss_and_grad(
+    params,
+    grads,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    rows,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    delta_a,
+    delta_b,
+):
     """Forward, loss and backward of one net on the rows ``rows`` of ``x_all``; fills ``grads``, returns the loss."""
     batch = rows.size
     depth = widths.size - 1
@@ -95,8 +116,7 @@ def _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows,
     inv_count = 1.0 / (batch * classes)
     loss = 0.0
     for i in range(batch):
-        loss += _loss_row(loss_code, z, i, labels[rows[i]], targets, rows[i], use_targets, inv_batch, inv_count,
-                          delta)
+        loss += _loss_row(loss_code, z, i, labels[rows[i]], targets, rows[i], use_targets, inv_batch, inv_count, delta)
     if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
         s_last = _layer(pre, last, batch, classes)
         for i in range(batch):
@@ -109,7 +129,7 @@ def _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows,
         prev = _layer(post, offset, batch, fan_in) if l > 1 else inputs
         np.dot(delta.T, prev, _layer(grads, weight_at[l - 1], fan_out, fan_in))
         if use_bias:
-            bias_grad = grads[bias_at[l - 1]:bias_at[l - 1] + fan_out]
+            bias_grad = grads[bias_at[l - 1] : bias_at[l - 1] + fan_out]
             bias_grad[:] = 0.0
             for i in range(batch):
                 for j in range(fan_out):
@@ -126,21 +146,82 @@ def _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows,
 
 
 @njit(**_OPTIONS)
-def loss_and_grad_cpu(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
-                      use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b):
+def loss_and_grad_cpu(
+    params,
+    grads,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    rows,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    delta_a,
+    delta_b,
+):
     """The mean loss over ``x_all[rows]`` and its gradient in ``grads``: one call for the whole step.
 
     Buffers: ``x0`` >= batch * d^(0); ``pre``, ``post`` >= batch * (d^(1) + ... + d^(L)); ``delta_a``, ``delta_b``
     >= batch * max(d^(l)). ``labels`` (int64, one per row of ``x_all``) and, when ``use_targets``, ``targets``
     (rows of ``x_all`` x d^(L)) give the loss's targets.
     """
-    return _net_loss_and_grad(params, grads, x_all, labels, targets, use_targets, rows, widths, weight_at, bias_at,
-                              use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a, delta_b)
+    return _net_loss_and_grad(
+        params,
+        grads,
+        x_all,
+        labels,
+        targets,
+        use_targets,
+        rows,
+        widths,
+        weight_at,
+        bias_at,
+        use_bias,
+        code,
+        param,
+        out_linear,
+        loss_code,
+        x0,
+        pre,
+        post,
+        delta_a,
+        delta_b,
+    )
 
 
 @njit(**_OPTIONS)
-def _net_evaluate(params, x_all, labels, targets, use_targets, first, last_row, inv_total, widths, weight_at,
-                  bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, dz, chunk):
+def _net_evaluate(
+    params,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    first,
+    last_row,
+    inv_total,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    dz,
+    chunk,
+):
     """(sum of the rows' shares of the mean loss, correct predictions) over rows first..last_row-1, in chunks."""
     depth = widths.size - 1
     classes = widths[depth]
@@ -160,27 +241,94 @@ def _net_evaluate(params, x_all, labels, targets, use_targets, first, last_row, 
         scratch = _layer(dz, 0, batch, classes)
         for i in range(batch):
             row = start + i
-            loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count,
-                              scratch)
+            loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, scratch)
             correct += 1 if _predicted_class(z, i) == labels[row] else 0
         start = stop
     return loss, correct
 
 
 @njit(**_OPTIONS)
-def evaluate_cpu(params, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code, param,
-                 out_linear, loss_code, x0, pre, post, dz, chunk):
+def evaluate_cpu(
+    params,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    dz,
+    chunk,
+):
     """(mean loss, accuracy) of one net over every row of ``x_all``, ``chunk`` rows at a time (buffers sized so)."""
     n = x_all.shape[0]
-    loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths, weight_at,
-                                  bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, dz, chunk)
+    inv_rows = 1.0 / n  # the mean is over every row, not over one chunk
+    loss, correct = _net_evaluate(
+        params,
+        x_all,
+        labels,
+        targets,
+        use_targets,
+        0,
+        n,
+        inv_rows,
+        widths,
+        weight_at,
+        bias_at,
+        use_bias,
+        code,
+        param,
+        out_linear,
+        loss_code,
+        x0,
+        pre,
+        post,
+        dz,
+        chunk,
+    )
     return loss, correct / n
 
 
 @njit(parallel=True, **_OPTIONS)
-def ensemble_step_cpu(params, grads, x_all, labels, targets, use_targets, rows, running, losses_out, widths,
-                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0, pre, post, delta_a,
-                      delta_b, opt_code, n_slots, hyper, coefficients, s0, s1, s2):
+def ensemble_step_cpu(
+    params,
+    grads,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    rows,
+    running,
+    losses_out,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    delta_a,
+    delta_b,
+    opt_code,
+    n_slots,
+    hyper,
+    coefficients,
+    s0,
+    s1,
+    s2,
+):
     """One training step of each running net k (``running[k]`` != 0): row k of every (K, ...) array is net k's.
 
     ``rows[k]`` are net k's batch rows; ``coefficients[k]`` its optimizer coefficients c0..c3 for this step
@@ -191,9 +339,28 @@ def ensemble_step_cpu(params, grads, x_all, labels, targets, use_targets, rows, 
     for k in prange(params.shape[0]):
         if running[k] == 0:
             continue
-        loss = _net_loss_and_grad(params[k], grads[k], x_all, labels, targets, use_targets, rows[k], widths,
-                                  weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0[k], pre[k],
-                                  post[k], delta_a[k], delta_b[k])
+        loss = _net_loss_and_grad(
+            params[k],
+            grads[k],
+            x_all,
+            labels,
+            targets,
+            use_targets,
+            rows[k],
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            x0[k],
+            pre[k],
+            post[k],
+            delta_a[k],
+            delta_b[k],
+        )
         losses_out[k] = loss
         if math.isfinite(loss):
             c = coefficients[k]
@@ -201,14 +368,54 @@ def ensemble_step_cpu(params, grads, x_all, labels, targets, use_targets, rows, 
 
 
 @njit(parallel=True, **_OPTIONS)
-def ensemble_evaluate_cpu(params, x_all, labels, targets, use_targets, widths, weight_at, bias_at, use_bias, code,
-                          param, out_linear, loss_code, x0, pre, post, dz, chunk, losses_out, accuracy_out):
+def ensemble_evaluate_cpu(
+    params,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    dz,
+    chunk,
+    losses_out,
+    accuracy_out,
+):
     """(mean loss, accuracy) of each net k over every row of ``x_all`` into ``losses_out[k]``, ``accuracy_out[k]``."""
     n = x_all.shape[0]
     for k in prange(params.shape[0]):
-        loss, correct = _net_evaluate(params[k], x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths,
-                                      weight_at, bias_at, use_bias, code, param, out_linear, loss_code, x0[k],
-                                      pre[k], post[k], dz[k], chunk)
+        loss, correct = _net_evaluate(
+            params[k],
+            x_all,
+            labels,
+            targets,
+            use_targets,
+            0,
+            n,
+            1.0 / n,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            x0[k],
+            pre[k],
+            post[k],
+            dz[k],
+            chunk,
+        )
         losses_out[k] = loss
         accuracy_out[k] = correct / n
 
@@ -217,9 +424,21 @@ def _loss_signatures():
     signatures = []
     for dtype in (types.float32, types.float64):
         matrix = types.Array(dtype, 2, "C")
-        signatures.append((matrix, types.Array(types.int64, 1, "C"), matrix, types.Array(types.int64, 1, "C"),
-                           types.boolean, types.int64, types.float64, types.float64, matrix,
-                           types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C")))
+        signatures.append(
+            (
+                matrix,
+                types.Array(types.int64, 1, "C"),
+                matrix,
+                types.Array(types.int64, 1, "C"),
+                types.boolean,
+                types.int64,
+                types.float64,
+                types.float64,
+                matrix,
+                types.Array(types.float64, 1, "C"),
+                types.Array(types.int64, 1, "C"),
+            )
+        )
     return signatures
 
 

@@ -11,14 +11,53 @@ Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over t
 few cores set ``OMP_WAIT_POLICY=PASSIVE`` before the first parallel kernel runs: otherwise Numba's OpenMP
 threads spin after each pass and take the cores from the next BLAS product (benchmarks/bench_nn.py).
 """
-from .experiments import (LSUV_MAX_ITERATIONS, LSUV_TOLERANCE, MAX_SIGNAL_VARIANCE, Propagation, check_memory, lsuv,
-                          memory_estimate, propagate)
-from .mlp import (MLP, OUTPUTS, ROWS_PER_CHUNK, SATURATION_TOLERANCE, STREAM_BIASES, STREAM_INPUTS,
-                  STREAM_OUTPUT_GRAD, STREAM_WEIGHTS, BackwardStats, ForwardStats, NonFiniteSignalError,
-                  resolve_widths, weight_stream)
+
+from .experiments import (
+    LSUV_MAX_ITERATIONS,
+    LSUV_TOLERANCE,
+    MAX_SIGNAL_VARIANCE,
+    Propagation,
+    check_memory,
+    lsuv,
+    memory_estimate,
+    propagate,
+)
+from .mlp import (
+    MLP,
+    OUTPUTS,
+    ROWS_PER_CHUNK,
+    SATURATION_TOLERANCE,
+    STREAM_BIASES,
+    STREAM_INPUTS,
+    STREAM_OUTPUT_GRAD,
+    STREAM_WEIGHTS,
+    BackwardStats,
+    ForwardStats,
+    NonFiniteSignalError,
+    resolve_widths,
+    weight_stream,
+)
 
 __all__ = [
-    "MLP", "OUTPUTS", "memory_estimate", "check_memory", "MAX_SIGNAL_VARIANCE", "ForwardStats", "BackwardStats", "NonFiniteSignalError", "Propagation", "propagate", "lsuv",
-    "resolve_widths", "weight_stream", "ROWS_PER_CHUNK", "SATURATION_TOLERANCE", "LSUV_TOLERANCE",
-    "LSUV_MAX_ITERATIONS", "STREAM_INPUTS", "STREAM_OUTPUT_GRAD", "STREAM_BIASES", "STREAM_WEIGHTS",
+    "MLP",
+    "OUTPUTS",
+    "memory_estimate",
+    "check_memory",
+    "MAX_SIGNAL_VARIANCE",
+    "ForwardStats",
+    "BackwardStats",
+    "NonFiniteSignalError",
+    "Propagation",
+    "propagate",
+    "lsuv",
+    "resolve_widths",
+    "weight_stream",
+    "ROWS_PER_CHUNK",
+    "SATURATION_TOLERANCE",
+    "LSUV_TOLERANCE",
+    "LSUV_MAX_ITERATIONS",
+    "STREAM_INPUTS",
+    "STREAM_OUTPUT_GRAD",
+    "STREAM_BIASES",
+    "STREAM_WEIGHTS",
 ]

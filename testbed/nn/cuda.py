@@ -6,6 +6,7 @@ one launch), keeps the device activations that the backward pass needs, and runs
 (weight gradient: a product; delta: a product with the activation's derivative in the epilogue). The host arrays
 of statistics stay the record; they are filled when a pass finishes.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,11 +55,29 @@ class CudaPasses:
     def forward_layer(self, l, previous, pre, post, act, low, high, finite_max, shift_s, shift_x):
         """s^(l) = previous W^(l)^T + b^(l), x^(l) = act(s^(l)), and layer l's statistics, in one launch."""
         self.kernel[_grid(*pre.shape), (kernels.TILE, kernels.TILE)](
-            previous, False, self._weights(self.params, l), True, pre, kernels.MODE_FORWARD,
-            self._biases(self.params, l), self.net.bias, post, pre, act.code, act.param, low, high, finite_max,
-            shift_s, shift_x, self.stats[l - 1], self.active[l - 1],
-            self.edges, self.counts[l - 1] if self.counts.shape[1] else self.cuda.device_array(0, dtype=np.int64),
-            self.zeros)
+            previous,
+            False,
+            self._weights(self.params, l),
+            True,
+            pre,
+            kernels.MODE_FORWARD,
+            self._biases(self.params, l),
+            self.net.bias,
+            post,
+            pre,
+            act.code,
+            act.param,
+            low,
+            high,
+            finite_max,
+            shift_s,
+            shift_x,
+            self.stats[l - 1],
+            self.active[l - 1],
+            self.edges,
+            self.counts[l - 1] if self.counts.shape[1] else self.cuda.device_array(0, dtype=np.int64),
+            self.zeros,
+        )
 
     def layer_stats(self, l):
         return self.stats[l - 1].copy_to_host()
@@ -92,26 +111,66 @@ class CudaPasses:
         depth = net.depth
         delta = backends.to_device(given)
         blocks, threads = backends.launch_shape(delta.size)
-        kernels.delta_stats_gpu()[blocks, threads](delta, finite_max, device_stats_delta[depth - 1],
-                                                   self._biases(grads, depth), net.bias)
+        kernels.delta_stats_gpu()[blocks, threads](
+            delta, finite_max, device_stats_delta[depth - 1], self._biases(grads, depth), net.bias
+        )
         overflow = depth if device_stats_delta[depth - 1].copy_to_host()[kernels.B_NONFINITE] else None
         l = depth
         while overflow is None and l >= 1:
             weight_grad = self._weights(grads, l)
             self.kernel[_grid(*weight_grad.shape), (kernels.TILE, kernels.TILE)](
-                delta, True, self.kept_post[l - 1], False, weight_grad, kernels.MODE_PRODUCT, zeros, False,
-                weight_grad, weight_grad, act.code, act.param, -math.inf, math.inf, finite_max, 0.0, 0.0,
-                device_stats_w[l - 1], no_active, no_edges, no_counts, zeros)
+                delta,
+                True,
+                self.kept_post[l - 1],
+                False,
+                weight_grad,
+                kernels.MODE_PRODUCT,
+                zeros,
+                False,
+                weight_grad,
+                weight_grad,
+                act.code,
+                act.param,
+                -math.inf,
+                math.inf,
+                finite_max,
+                0.0,
+                0.0,
+                device_stats_w[l - 1],
+                no_active,
+                no_edges,
+                no_counts,
+                zeros,
+            )
             if device_stats_w[l - 1].copy_to_host()[kernels.B_NONFINITE]:
                 overflow = l
                 break
             if l > 1:
                 delta_prev = cuda.device_array((delta.shape[0], net.widths[l - 1]), dtype=net.dtype)
                 self.kernel[_grid(*delta_prev.shape), (kernels.TILE, kernels.TILE)](
-                    delta, False, self._weights(params, l), False, delta_prev, kernels.MODE_DELTA, zeros,
-                    net.bias, self.kept_post[l - 1], self.kept_pre[l - 2], act.code, act.param, -math.inf,
-                    math.inf, finite_max, 0.0, 0.0, device_stats_delta[l - 2], no_active, no_edges, no_counts,
-                    self._biases(grads, l - 1))
+                    delta,
+                    False,
+                    self._weights(params, l),
+                    False,
+                    delta_prev,
+                    kernels.MODE_DELTA,
+                    zeros,
+                    net.bias,
+                    self.kept_post[l - 1],
+                    self.kept_pre[l - 2],
+                    act.code,
+                    act.param,
+                    -math.inf,
+                    math.inf,
+                    finite_max,
+                    0.0,
+                    0.0,
+                    device_stats_delta[l - 2],
+                    no_active,
+                    no_edges,
+                    no_counts,
+                    self._biases(grads, l - 1),
+                )
                 if device_stats_delta[l - 2].copy_to_host()[kernels.B_NONFINITE]:
                     overflow = l - 1
                 delta = delta_prev

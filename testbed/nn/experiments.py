@@ -7,6 +7,7 @@ data-dependent initialiser (Mishkin & Matas 2015) built on the forward pass.
 References: Glorot & Bengio 2010 (variance and saturation per layer), He et al. 2015 (ReLU variance, dead units),
 Poole et al. 2016 / Schoenholz et al. 2017 (the correlation between two inputs), Mishkin & Matas 2015 (LSUV).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,19 @@ import numpy as np
 from .. import backend as backends
 from .. import init as initializers
 from .. import rng
-from .mlp import (MLP, STREAM_INPUTS, STREAM_OUTPUT_GRAD, BackwardStats, ForwardStats, NonFiniteSignalError,
-                  _check_pair, _correlation, resolve_widths, short_widths, weight_stream)
+from .mlp import (
+    MLP,
+    STREAM_INPUTS,
+    STREAM_OUTPUT_GRAD,
+    BackwardStats,
+    ForwardStats,
+    NonFiniteSignalError,
+    _check_pair,
+    _correlation,
+    resolve_widths,
+    short_widths,
+    weight_stream,
+)
 
 #: LSUV defaults (Mishkin & Matas 2015, Algorithm 1: Tol_var = 0.1, T_max = 10).
 LSUV_TOLERANCE = 0.1
@@ -40,13 +52,15 @@ def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS,
     max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
     if orthogonal_start:
         for l in range(1, net.depth + 1):
-            initializers.fill(net.weights(l), "orthogonal", net.widths[l - 1], net.widths[l], seed=seed,
-                              stream=weight_stream(l))
+            initializers.fill(
+                net.weights(l), "orthogonal", net.widths[l - 1], net.widths[l], seed=seed, stream=weight_stream(l)
+            )
     iterations = np.zeros(net.depth, dtype=np.int64)
     x = inputs
     for l in range(1, net.depth + 1):
-        single = MLP((net.widths[l - 1], net.widths[l]), net.activation, bias=net.bias, dtype=net.dtype,
-                     backend=net.backend)
+        single = MLP(
+            (net.widths[l - 1], net.widths[l]), net.activation, bias=net.bias, dtype=net.dtype, backend=net.backend
+        )
         single.weights(1)[...] = net.weights(l)
         if net.bias:
             single.biases(1)[...] = net.biases(l)
@@ -162,14 +176,35 @@ def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None
     if what is None:
         shape = width if isinstance(width, (int, np.integer)) else f"{list(width)[:3]}..."
         what = f"depth x width x batch = {depth} x {shape} x {batch}"
-    return backends.check_memory(memory_estimate(depth, width, batch, itemsize=itemsize, keep=keep,
-                                                 input_width=input_width), what)
+    return backends.check_memory(
+        memory_estimate(depth, width, batch, itemsize=itemsize, keep=keep, input_width=input_width), what
+    )
 
 
-def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cpu", dtype=np.float64,
-              bias_var=0.0, inputs=None, input_width=None, output_grad=None, loss=None, histogram_edges=None,
-              pair=(0, 1), backward=True, on_nonfinite="flag", activation_params=None, lsuv_tol=LSUV_TOLERANCE,
-              lsuv_max_iterations=LSUV_MAX_ITERATIONS, **init_params):
+def propagate(
+    init,
+    activation,
+    depth,
+    width,
+    *,
+    batch=1024,
+    seed=0,
+    backend="cpu",
+    dtype=np.float64,
+    bias_var=0.0,
+    inputs=None,
+    input_width=None,
+    output_grad=None,
+    loss=None,
+    histogram_edges=None,
+    pair=(0, 1),
+    backward=True,
+    on_nonfinite="flag",
+    activation_params=None,
+    lsuv_tol=LSUV_TOLERANCE,
+    lsuv_max_iterations=LSUV_MAX_ITERATIONS,
+    **init_params,
+):
     """Measure how a signal and its gradient propagate through a freshly initialised MLP; return :class:`Propagation`.
 
     ``init``: an initialiser name of :mod:`testbed.init` (its parameters as keywords, ``init_params``), or
@@ -198,18 +233,31 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
     batch = backends.check_positive_int(batch, "batch")
     if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
         # before resolve_widths builds its list of depth widths
-        check_memory(backends.check_positive_int(depth, "depth"), backends.check_positive_int(width, "width"),
-                     batch, keep=backward, input_width=None if inputs is None else np.shape(inputs)[-1])
+        check_memory(
+            backends.check_positive_int(depth, "depth"),
+            backends.check_positive_int(width, "width"),
+            batch,
+            keep=backward,
+            input_width=None if inputs is None else np.shape(inputs)[-1],
+        )
     widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
     depth = len(widths) - 1
-    check_memory(depth, widths[1:], batch, keep=backward, input_width=widths[0],
-                 what=f"a net of widths {short_widths(widths)} on a batch of {batch}")
+    check_memory(
+        depth,
+        widths[1:],
+        batch,
+        keep=backward,
+        input_width=widths[0],
+        what=f"a net of widths {short_widths(widths)} on a batch of {batch}",
+    )
     seed = backends.check_seed(seed)
     dtype = backends.check_dtype(dtype)
     bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
     if bias_var > MAX_SIGNAL_VARIANCE:  # the layer statistics square the signal: beyond, they overflow unflagged
-        raise ValueError(f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (the squares of the signal must stay "
-                         f"finite), got {bias_var:g}")
+        raise ValueError(
+            f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (the squares of the signal must stay "
+            f"finite), got {bias_var:g}"
+        )
     if on_nonfinite not in ("flag", "raise"):
         raise ValueError(f"on_nonfinite must be 'flag' or 'raise', got {on_nonfinite!r}")
     if not isinstance(init, str):
@@ -226,18 +274,22 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
     lsuv_iterations = None
     if init == "lsuv":
         net.initialize("orthogonal", seed=seed, bias_var=bias_var, **init_params)
-        lsuv_iterations = lsuv(net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed,
-                               orthogonal_start=False)
+        lsuv_iterations = lsuv(
+            net, x, tol=lsuv_tol, max_iterations=lsuv_max_iterations, seed=seed, orthogonal_start=False
+        )
     else:
         net.initialize(init, seed=seed, bias_var=bias_var, **init_params)
     forward = net.forward(x, keep=backward, histogram_edges=histogram_edges, pair=pair)
     if forward.overflow_layer is not None and on_nonfinite == "raise":
         raise NonFiniteSignalError(
             f"the forward signal left the finite range at layer {forward.overflow_layer} of {depth}",
-            forward.overflow_layer, "forward")
+            forward.overflow_layer,
+            "forward",
+        )
     nan = np.full(depth, math.nan)
-    back = BackwardStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(),
-                         nan.copy() if net.bias else None, None, None)
+    back = BackwardStats(
+        nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy() if net.bias else None, None, None
+    )
     output_grad_var = math.nan
     if backward and forward.overflow_layer is None:
         if output_grad is not None:
@@ -252,21 +304,37 @@ def propagate(init, activation, depth, width, *, batch=1024, seed=0, backend="cp
         if back.overflow_layer is not None and on_nonfinite == "raise":
             raise NonFiniteSignalError(
                 f"the gradient left the finite range at layer {back.overflow_layer} of {depth}",
-                back.overflow_layer, "backward")
+                back.overflow_layer,
+                "backward",
+            )
     weight_var = np.array([float(np.var(net.weights(l).astype(np.float64))) for l in range(1, depth + 1)])
     x64 = x.astype(np.float64)
     pair_checked = _check_pair(pair, batch)
     return Propagation(
-        init=init, init_params=dict(init_params), activation=net.activation.name,
-        activation_param=net.activation.param, depth=depth, widths=widths, batch=batch, seed=seed,
-        dtype=dtype.name, backend=net.backend, bias_var=bias_var,
-        input_mean=float(x64.mean()), input_var=float(x64.var()), input_meansq=float(np.mean(x64 * x64)),
+        init=init,
+        init_params=dict(init_params),
+        activation=net.activation.name,
+        activation_param=net.activation.param,
+        depth=depth,
+        widths=widths,
+        batch=batch,
+        seed=seed,
+        dtype=dtype.name,
+        backend=net.backend,
+        bias_var=bias_var,
+        input_mean=float(x64.mean()),
+        input_var=float(x64.var()),
+        input_meansq=float(np.mean(x64 * x64)),
         input_correlation=_correlation(x64[pair_checked[0]], x64[pair_checked[1]]) if pair_checked else math.nan,
-        weight_var=weight_var, weight_gain=weight_var * np.array(widths[:-1], dtype=np.float64),
-        lsuv_iterations=lsuv_iterations, forward=forward, backward=back,
+        weight_var=weight_var,
+        weight_gain=weight_var * np.array(widths[:-1], dtype=np.float64),
+        lsuv_iterations=lsuv_iterations,
+        forward=forward,
+        backward=back,
         histogram_edges=None if histogram_edges is None else np.asarray(histogram_edges, dtype=np.float64),
         output_grad_var=output_grad_var,
     )
+
 
 def _input_width(inputs, input_width):
     shape = np.shape(inputs)

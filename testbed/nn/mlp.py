@@ -19,6 +19,7 @@ Statistics are gathered in the same pass that applies the activation (see :mod:`
 activations of every layer are kept only when the backward pass needs them (``keep=True``). The GPU passes are
 driven by :class:`testbed.nn.cuda.CudaPasses`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,6 @@ ROWS_PER_CHUNK = 16
 SATURATION_TOLERANCE = 0.01
 
 
-
-
 class NonFiniteSignalError(FloatingPointError):
     """The signal (forward) or the gradient (backward) left the finite range; ``layer`` says where first."""
 
@@ -78,11 +77,14 @@ def resolve_widths(depth, width, input_width=None):
         try:
             hidden = list(width)
         except TypeError:
-            raise ValueError(f"width must be a positive integer or a list of {depth} positive integers, "
-                             f"got {width!r}") from None
+            raise ValueError(
+                f"width must be a positive integer or a list of {depth} positive integers, got {width!r}"
+            ) from None
         if len(hidden) != depth:
-            raise ValueError(f"width must be a positive integer or a list of depth={depth} positive integers, "
-                             f"got a list of length {len(hidden)}")
+            raise ValueError(
+                f"width must be a positive integer or a list of depth={depth} positive integers, "
+                f"got a list of length {len(hidden)}"
+            )
         hidden = [backends.check_positive_int(w, "width") for w in hidden]
     first = hidden[0] if input_width is None else backends.check_positive_int(input_width, "input_width")
     return (first, *hidden)
@@ -197,8 +199,17 @@ class MLP:
     :attr:`params`).
     """
 
-    def __init__(self, widths, activation="relu", *, bias=False, output="activation", dtype=np.float64,
-                 backend="cpu", **activation_params):
+    def __init__(
+        self,
+        widths,
+        activation="relu",
+        *,
+        bias=False,
+        output="activation",
+        dtype=np.float64,
+        backend="cpu",
+        **activation_params,
+    ):
         widths = tuple(widths)
         if len(widths) < 2:
             raise ValueError(f"widths must list d^(0), ..., d^(L) with L >= 1, got {widths!r}")
@@ -220,8 +231,10 @@ class MLP:
             position += fan_out if self.bias else 0
             offsets.append((weight_at, bias_at))
         self._offsets = tuple(offsets)
-        backends.check_memory(2 * position * self.dtype.itemsize,
-                              f"the parameters and gradients of a net of widths {short_widths(self.widths)}")
+        backends.check_memory(
+            2 * position * self.dtype.itemsize,
+            f"the parameters and gradients of a net of widths {short_widths(self.widths)}",
+        )
         self.params = np.zeros(position, dtype=self.dtype)
         self.grads = np.zeros(position, dtype=self.dtype)
         self._pre = None
@@ -237,14 +250,14 @@ class MLP:
     def _weight_view(self, flat, l):
         l = _layer_index(l, self.depth)
         at = self._offsets[l - 1][0]
-        return flat[at:at + self.widths[l] * self.widths[l - 1]].reshape(self.widths[l], self.widths[l - 1])
+        return flat[at : at + self.widths[l] * self.widths[l - 1]].reshape(self.widths[l], self.widths[l - 1])
 
     def _bias_view(self, flat, l):
         l = _layer_index(l, self.depth)
         if not self.bias:
             return None
         at = self._offsets[l - 1][1]
-        return flat[at:at + self.widths[l]]
+        return flat[at : at + self.widths[l]]
 
     def weights(self, l):
         """W^(l), a (d^(l), d^(l-1)) view into :attr:`params`, for l in 1..L."""
@@ -293,12 +306,25 @@ class MLP:
         if init == "lsuv":
             raise ValueError("init='lsuv' is data-dependent: call testbed.nn.lsuv(net, inputs) (or propagate)")
         for l in range(1, self.depth + 1):
-            initializers.fill(self.weights(l), init, self.widths[l - 1], self.widths[l], seed=seed,
-                              stream=weight_stream(l), **init_params)
+            initializers.fill(
+                self.weights(l),
+                init,
+                self.widths[l - 1],
+                self.widths[l],
+                seed=seed,
+                stream=weight_stream(l),
+                **init_params,
+            )
             if self.bias:
                 if bias_var > 0.0:
-                    self.biases(l)[...] = rng.normal(self.widths[l], seed=seed, stream=STREAM_BIASES, step=l,
-                                                     scale=math.sqrt(bias_var), dtype=self.dtype)
+                    self.biases(l)[...] = rng.normal(
+                        self.widths[l],
+                        seed=seed,
+                        stream=STREAM_BIASES,
+                        step=l,
+                        scale=math.sqrt(bias_var),
+                        dtype=self.dtype,
+                    )
                 else:
                     self.biases(l)[...] = 0.0
         return self
@@ -324,7 +350,7 @@ class MLP:
         buffer = self._workspace.get(name)
         if buffer is None or buffer.size < size:
             buffer = self._workspace[name] = np.empty(size, dtype=self.dtype)
-        return buffer[:rows * cols].reshape(rows, cols)
+        return buffer[: rows * cols].reshape(rows, cols)
 
     def layer_activation(self, l):
         """The activation layer ``l`` applies: :attr:`activation`, or linear for the last layer of a logits net."""
@@ -391,12 +417,30 @@ class MLP:
             else:
                 bias = b if self.bias else np.zeros(0, dtype=self.dtype)
                 with backends.threads_for(batch * self.widths[l]):
-                    kernels.forward_layer_cpu(previous, w, bias, self.bias, pre, post, act.code, act.param, low,
-                                              high, finite_max, first, shift_x, ROWS_PER_CHUNK, edges, stats[l - 1],
-                                              active[l - 1], counts[l - 1])
+                    kernels.forward_layer_cpu(
+                        previous,
+                        w,
+                        bias,
+                        self.bias,
+                        pre,
+                        post,
+                        act.code,
+                        act.param,
+                        low,
+                        high,
+                        finite_max,
+                        first,
+                        shift_x,
+                        ROWS_PER_CHUNK,
+                        edges,
+                        stats[l - 1],
+                        active[l - 1],
+                        counts[l - 1],
+                    )
             if pair is not None:
-                rows = (pre[pair[0]].copy_to_host(), pre[pair[1]].copy_to_host()) if cuda else (
-                    pre[pair[0]], pre[pair[1]])
+                rows = (
+                    (pre[pair[0]].copy_to_host(), pre[pair[1]].copy_to_host()) if cuda else (pre[pair[0]], pre[pair[1]])
+                )
                 correlation[l - 1] = _correlation(*rows)
             if keep:
                 kept_pre.append(pre)
@@ -413,13 +457,23 @@ class MLP:
             previous = previous.copy_to_host()
         self._pre, self._post = (kept_pre, kept_post) if keep else (None, None)
         self.output = previous if (keep or cuda) else previous.copy()
-        return self._forward_stats(stats, active, counts, correlation, shifts, depth, batch, overflow,
-                                   edges.size >= 2)
+        return self._forward_stats(stats, active, counts, correlation, shifts, depth, batch, overflow, edges.size >= 2)
 
     def _forward_stats(self, stats, active, counts, correlation, shifts, depth, batch, overflow, histograms):
-        fields = {k: np.full(depth, math.nan) for k in (
-            "pre_mean", "pre_var", "pre_meansq", "post_mean", "post_var", "post_meansq", "saturated_frac",
-            "zero_frac", "dead_frac")}
+        fields = {
+            k: np.full(depth, math.nan)
+            for k in (
+                "pre_mean",
+                "pre_var",
+                "pre_meansq",
+                "post_mean",
+                "post_var",
+                "post_meansq",
+                "saturated_frac",
+                "zero_frac",
+                "dead_frac",
+            )
+        }
         underflow = None
         tiny = float(np.finfo(self.dtype).tiny)
         for l in range(1, depth + 1):
@@ -427,24 +481,27 @@ class MLP:
                 break
             row, n = stats[l - 1], batch * self.widths[l]
             fields["pre_mean"][l - 1], fields["pre_var"][l - 1], fields["pre_meansq"][l - 1] = _moments(
-                row[kernels.F_SUM_S], row[kernels.F_SUMSQ_S], n, shifts[l - 1, 0])
+                row[kernels.F_SUM_S], row[kernels.F_SUMSQ_S], n, shifts[l - 1, 0]
+            )
             fields["post_mean"][l - 1], fields["post_var"][l - 1], fields["post_meansq"][l - 1] = _moments(
-                row[kernels.F_SUM_X], row[kernels.F_SUMSQ_X], n, shifts[l - 1, 1])
+                row[kernels.F_SUM_X], row[kernels.F_SUMSQ_X], n, shifts[l - 1, 1]
+            )
             act = self.layer_activation(l)
             fields["saturated_frac"][l - 1] = row[kernels.F_SATURATED] / n if act.bounded else 0.0
             fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n
-            dead = self.widths[l] - int(active[l - 1, :self.widths[l]].sum())
+            dead = self.widths[l] - int(active[l - 1, : self.widths[l]].sum())
             fields["dead_frac"][l - 1] = dead / self.widths[l] if act.relu_like else 0.0
             if underflow is None and math.sqrt(fields["pre_meansq"][l - 1]) < tiny:
                 underflow = l
         if overflow is not None:
-            correlation[overflow - 1:] = math.nan
+            correlation[overflow - 1 :] = math.nan
         hist = counts if histograms else None
         if hist is not None and overflow is not None:
             hist = hist.copy()
-            hist[overflow - 1:] = 0
-        return ForwardStats(**fields, correlation=correlation, histograms=hist, overflow_layer=overflow,
-                            underflow_layer=underflow)
+            hist[overflow - 1 :] = 0
+        return ForwardStats(
+            **fields, correlation=correlation, histograms=hist, overflow_layer=overflow, underflow_layer=underflow
+        )
 
     def backward(self, output_grad):
         """Backpropagate ``output_grad`` = delta^(L) (batch, d^(L)); fill :attr:`grads`; return :class:`BackwardStats`.
@@ -476,24 +533,48 @@ class MLP:
         no_bias = np.zeros(0, dtype=self.dtype)
         overflow = None
         with backends.threads_for(delta.size):
-            kernels.delta_pass_cpu(delta, delta, delta, False, act.code, act.param, finite_max, 0.0, ROWS_PER_CHUNK,
-                                   stats_delta[depth - 1], self.bias_grads(depth) if self.bias else no_bias,
-                                   self.bias)
+            kernels.delta_pass_cpu(
+                delta,
+                delta,
+                delta,
+                False,
+                act.code,
+                act.param,
+                finite_max,
+                0.0,
+                ROWS_PER_CHUNK,
+                stats_delta[depth - 1],
+                self.bias_grads(depth) if self.bias else no_bias,
+                self.bias,
+            )
         if stats_delta[depth - 1, kernels.B_NONFINITE]:
             overflow = depth
         l = depth
         while overflow is None and l >= 1:
             propagate = l > 1
-            delta_prev = self._buffer("delta0" if l % 2 else "delta1", batch, self.widths[l - 1]) if propagate \
-                else delta
+            delta_prev = (
+                self._buffer("delta0" if l % 2 else "delta1", batch, self.widths[l - 1]) if propagate else delta
+            )
             pre_prev = self._pre[l - 2] if propagate else delta
             bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
             with backends.threads_for(batch * max(self.widths[l], self.widths[l - 1])):
-                kernels.backward_layer_cpu(delta, self.weights(l), self._post[l - 1], self.weight_grads(l),
-                                           finite_max, ROWS_PER_CHUNK, stats_w[l - 1], delta_prev, pre_prev,
-                                           propagate, act.code, act.param,
-                                           stats_delta[l - 2] if propagate else stats_delta[l - 1],
-                                           bias_prev, self.bias and propagate)
+                kernels.backward_layer_cpu(
+                    delta,
+                    self.weights(l),
+                    self._post[l - 1],
+                    self.weight_grads(l),
+                    finite_max,
+                    ROWS_PER_CHUNK,
+                    stats_w[l - 1],
+                    delta_prev,
+                    pre_prev,
+                    propagate,
+                    act.code,
+                    act.param,
+                    stats_delta[l - 2] if propagate else stats_delta[l - 1],
+                    bias_prev,
+                    self.bias and propagate,
+                )
             if stats_w[l - 1, kernels.B_NONFINITE]:
                 overflow = l
             elif propagate and stats_delta[l - 2, kernels.B_NONFINITE]:
@@ -513,8 +594,17 @@ class MLP:
 
     def _backward_stats(self, stats_delta, stats_w, batch, overflow):
         depth = self.depth
-        fields = {k: np.full(depth, math.nan) for k in (
-            "grad_mean", "grad_var", "grad_meansq", "weight_grad_mean", "weight_grad_var", "weight_grad_meansq")}
+        fields = {
+            k: np.full(depth, math.nan)
+            for k in (
+                "grad_mean",
+                "grad_var",
+                "grad_meansq",
+                "weight_grad_mean",
+                "weight_grad_var",
+                "weight_grad_meansq",
+            )
+        }
         bias_var = np.full(depth, math.nan) if self.bias else None
         underflow = None
         tiny = float(np.finfo(self.dtype).tiny)
@@ -523,16 +613,21 @@ class MLP:
                 break
             row = stats_delta[l - 1]
             fields["grad_mean"][l - 1], fields["grad_var"][l - 1], fields["grad_meansq"][l - 1] = _moments(
-                row[kernels.B_SUM], row[kernels.B_SUMSQ], batch * self.widths[l], 0.0)
+                row[kernels.B_SUM], row[kernels.B_SUMSQ], batch * self.widths[l], 0.0
+            )
             row = stats_w[l - 1]
             n = self.widths[l] * self.widths[l - 1]
-            (fields["weight_grad_mean"][l - 1], fields["weight_grad_var"][l - 1],
-             fields["weight_grad_meansq"][l - 1]) = _moments(row[kernels.B_SUM], row[kernels.B_SUMSQ], n, 0.0)
+            (
+                fields["weight_grad_mean"][l - 1],
+                fields["weight_grad_var"][l - 1],
+                fields["weight_grad_meansq"][l - 1],
+            ) = _moments(row[kernels.B_SUM], row[kernels.B_SUMSQ], n, 0.0)
             if self.bias:
                 bias_var[l - 1] = float(np.var(self.bias_grads(l).astype(np.float64)))
             if underflow is None and math.sqrt(fields["grad_meansq"][l - 1]) < tiny:
                 underflow = l
         return BackwardStats(**fields, bias_grad_var=bias_var, overflow_layer=overflow, underflow_layer=underflow)
+
 
 def _check_edges(edges):
     if edges is None:
@@ -553,4 +648,3 @@ def _check_pair(pair, batch):
     if not (0 <= a < batch and 0 <= b < batch and a != b):
         raise ValueError(f"pair must be two distinct input indices in 0..{batch - 1}, got {pair!r}")
     return a, b
-

@@ -1,10 +1,11 @@
 """Activation functions and their first and second derivatives, as scalar rules.
 
-Each activation has an integer code; :func:`value`, :func:`derivative` and :func:`second_derivative` dispatch on it, so one compiled kernel
-serves every activation (LLVM hoists the loop-invariant branch out of the kernels' inner loops). ``param`` is the
-one hyperparameter of the families that have one (leaky_relu's negative slope, elu's alpha) and is ignored by the
-others. The names, defaults and bounds live in :mod:`testbed.activations`.
+Each activation has an integer code; :func:`value`, :func:`derivative` and :func:`second_derivative` dispatch on
+it, so one compiled kernel serves every activation (LLVM hoists the loop-invariant branch out of the kernels'
+inner loops). ``param`` is the one hyperparameter of the families that have one (leaky_relu's negative slope,
+elu's alpha) and is ignored by the others. The names, defaults and bounds live in :mod:`testbed.activations`.
 """
+
 import math
 
 LINEAR = 0
@@ -62,10 +63,50 @@ def tanh(x):
     y = 2.0 * magnitude if magnitude < TANH_CUTOFF else 2.0 * TANH_CUTOFF  # NaN takes the second branch
     k = int(y * LOG2_E + 0.5)
     r = (y - k * LN2_HI) - k * LN2_LO
-    expm1_r = r * (1.0 + r * (INV_FACTORIAL_2 + r * (INV_FACTORIAL_3 + r * (INV_FACTORIAL_4 + r * (
-        INV_FACTORIAL_5 + r * (INV_FACTORIAL_6 + r * (INV_FACTORIAL_7 + r * (INV_FACTORIAL_8 + r * (
-            INV_FACTORIAL_9 + r * (INV_FACTORIAL_10 + r * (INV_FACTORIAL_11 + r * (INV_FACTORIAL_12 + r * (
-                INV_FACTORIAL_13 + r * INV_FACTORIAL_14)))))))))))))
+    expm1_r = r * (
+        1.0
+        + r
+        * (
+            INV_FACTORIAL_2
+            + r
+            * (
+                INV_FACTORIAL_3
+                + r
+                * (
+                    INV_FACTORIAL_4
+                    + r
+                    * (
+                        INV_FACTORIAL_5
+                        + r
+                        * (
+                            INV_FACTORIAL_6
+                            + r
+                            * (
+                                INV_FACTORIAL_7
+                                + r
+                                * (
+                                    INV_FACTORIAL_8
+                                    + r
+                                    * (
+                                        INV_FACTORIAL_9
+                                        + r
+                                        * (
+                                            INV_FACTORIAL_10
+                                            + r
+                                            * (
+                                                INV_FACTORIAL_11
+                                                + r * (INV_FACTORIAL_12 + r * (INV_FACTORIAL_13 + r * INV_FACTORIAL_14))
+                                            )
+                                        )
+                                    )
+                                )
+                            )
+                        )
+                    )
+                )
+            )
+        )
+    )
     two_k = float(1 << k)
     expm1_y = two_k * expm1_r + (two_k - 1.0)
     result = math.copysign(expm1_y / (expm1_y + 2.0), x)
@@ -75,8 +116,15 @@ def tanh(x):
 #: tanh_single: tanh(x) = x P(x^2) / Q(x^2) with x clipped to +-TANH_SINGLE_CLIP (Eigen's float32 rational
 #: tanh); beyond the clip the result stays 2.6e-7 short of +-1, within the stated relative error.
 TANH_SINGLE_CLIP = 7.90531110763549805
-TANH_SINGLE_P = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-                 -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+TANH_SINGLE_P = (
+    4.89352455891786e-03,
+    6.37261928875436e-04,
+    1.48572235717979e-05,
+    5.12229709037114e-08,
+    -8.60467152213735e-11,
+    2.00018790482477e-13,
+    -2.76076847742355e-16,
+)
 TANH_SINGLE_Q = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
 
 

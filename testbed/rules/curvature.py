@@ -10,6 +10,7 @@ row ``rz[i]`` of tangents R{z} is written to ``out[i]``:
 (Pearlmutter 1994; Schraudolph 2002 for the Gauss-Newton matrix J^T H_z J these give). Both are positive
 semi-definite, which makes the Gauss-Newton product a PSD matrix for any net.
 """
+
 from .losses import CROSS_ENTROPY, softmax_row
 
 

@@ -25,6 +25,7 @@ References: Dauphin et al. 2014 (strict saddles, saddle-free Newton); Saxe, McCl
 linear networks); Rosenbrock 1960; Rastrigin 1974; Reddi, Kale & Kumar 2018 (the online counterexample to
 Adam's convergence). The names, defaults and geometry live in :mod:`testbed.landscapes`.
 """
+
 import math
 
 QUADRATIC = 0

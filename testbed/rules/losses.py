@@ -14,6 +14,7 @@ Mean squared error (PyTorch's ``mse_loss``, mean over all B x K entries), target
 
     loss = (1/(B K)) sum_i sum_k (z_ik - t_ik)^2,        dloss/dz_ik = 2 (z_ik - t_ik) / (B K).
 """
+
 import math
 
 #: Loss codes (kernel arguments).

@@ -32,14 +32,14 @@ Escape criteria (checked at t = 0 and after every step): ``CRITERION_RADIUS`` |w
 Trial status: ``STATUS_CENSORED`` (budget spent), ``STATUS_ESCAPED``, ``STATUS_DIVERGED`` (a non-finite iterate;
 ``steps`` is the step where it appeared).
 """
+
 import math
 
 from .landscapes import QUADRATIC
 from .landscapes import gradient as landscape_gradient
 from .landscapes import value as landscape_value
-from .optimizers import ADAM, H_INIT0, H_INIT1, H_INIT2, MOMENTUM, RMSPROP, SGD
+from .optimizers import ADAM, H_INIT0, H_INIT1, H_INIT2, MOMENTUM, RMSPROP, SGD, slot_count
 from .optimizers import prepare as optimizer_prepare
-from .optimizers import slot_count
 from .optimizers import update as optimizer_update
 from .rng import box_muller, uniform4
 from .schedules import learning_rate
@@ -63,6 +63,7 @@ STATUS_PENDING = -2
 
 #: Philox block offset of the minibatch index draws (the high counter word is 1; coordinate noise uses 0).
 MINIBATCH_BLOCK_OFFSET = 2**32
+
 
 def escaped(criterion, code, w, row, dim, params, center, radius, loss_threshold):
     """True when the escape criterion holds at ``w[row]``."""
@@ -142,8 +143,23 @@ def record(trajectories, trial, point, w, dim):
 
 
 def start_trial(
-    trial, code, params, dim, hyper, criterion, center, radius, delta, w, s0, s1, s2, trajectories, n_record,
-    steps, status,
+    trial,
+    code,
+    params,
+    dim,
+    hyper,
+    criterion,
+    center,
+    radius,
+    delta,
+    w,
+    s0,
+    s1,
+    s2,
+    trajectories,
+    n_record,
+    steps,
+    status,
 ):
     """Set up ``trial`` at its start ``w[trial]``: optimizer slots, trajectory point 0, the escape check at t = 0.
 
@@ -194,8 +210,32 @@ def move_trial(lane, trial, dim, w, s0, s1, s2, lane_w, lane_s0, lane_s1, lane_s
 
 
 def take_next_trial(
-    lane, upcoming, last, code, params, dim, hyper, criterion, center, radius, delta, w, s0, s1, s2,
-    trajectories, n_record, steps, status, lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2,
+    lane,
+    upcoming,
+    last,
+    code,
+    params,
+    dim,
+    hyper,
+    criterion,
+    center,
+    radius,
+    delta,
+    w,
+    s0,
+    s1,
+    s2,
+    trajectories,
+    n_record,
+    steps,
+    status,
+    lane_trial,
+    lane_step,
+    thresholds,
+    lane_w,
+    lane_s0,
+    lane_s1,
+    lane_s2,
 ):
     """Give ``lane`` the first trial from ``upcoming`` on (below ``last``) that does not escape at t = 0, and
     copy its start and initial slots into the lane's state.
@@ -205,8 +245,25 @@ def take_next_trial(
     while upcoming < last:
         trial = upcoming
         upcoming += 1
-        started, threshold = start_trial(trial, code, params, dim, hyper, criterion, center, radius, delta,
-                                         w, s0, s1, s2, trajectories, n_record, steps, status)
+        started, threshold = start_trial(
+            trial,
+            code,
+            params,
+            dim,
+            hyper,
+            criterion,
+            center,
+            radius,
+            delta,
+            w,
+            s0,
+            s1,
+            s2,
+            trajectories,
+            n_record,
+            steps,
+            status,
+        )
         if started:
             lane_trial[lane] = trial
             lane_step[lane] = 0
@@ -218,8 +275,23 @@ def take_next_trial(
     return upcoming
 
 
-def update_lanes(opt_code, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0, lane_s1, lane_s2,
-                 coefficients, distance2):
+def update_lanes(
+    opt_code,
+    hyper,
+    i,
+    lanes,
+    has_box,
+    low,
+    high,
+    center,
+    lane_w,
+    lane_g,
+    lane_s0,
+    lane_s1,
+    lane_s2,
+    coefficients,
+    distance2,
+):
     """Coordinate ``i`` of every lane: the optimizer update, the projection onto the box, and the coordinate's
     term of |w - center|^2 added to ``distance2[lane]``.
 
@@ -232,9 +304,19 @@ def update_lanes(opt_code, hyper, i, lanes, has_box, low, high, center, lane_w, 
         a0 = lane_s0[i, lane] if n_slots > 0 else 0.0
         a1 = lane_s1[i, lane] if n_slots > 1 else 0.0
         a2 = lane_s2[i, lane] if n_slots > 2 else 0.0
-        wi, b0, b1, b2 = optimizer_update(opt_code, hyper, coefficients[0, lane], coefficients[1, lane],
-                                          coefficients[2, lane], coefficients[3, lane], lane_w[i, lane],
-                                          lane_g[i, lane], a0, a1, a2)
+        wi, b0, b1, b2 = optimizer_update(
+            opt_code,
+            hyper,
+            coefficients[0, lane],
+            coefficients[1, lane],
+            coefficients[2, lane],
+            coefficients[3, lane],
+            lane_w[i, lane],
+            lane_g[i, lane],
+            a0,
+            a1,
+            a2,
+        )
         if has_box and math.isfinite(wi):
             wi = min(max(wi, low), high)
         lane_w[i, lane] = wi
@@ -248,13 +330,47 @@ def update_lanes(opt_code, hyper, i, lanes, has_box, low, high, center, lane_w, 
         distance2[lane] += offset * offset
 
 
-def run_trials(
-    first, last, lanes, code, params, dim,
-    opt_code, hyper, lr, schedule_code, schedule_params,
-    noise_kind, sigma, batch, samples, seed,
-    criterion, center, radius, delta, has_box, low, high, max_steps,
-    w, s0, s1, s2, noise, lane_trial, lane_step, thresholds, lane_state, trajectories, record_every, n_record,
-    steps, status, budget, progress,
+def run_trials(  # noqa: C901 (one fused loop over the lane's trials; the layering of issue 14 splits it)
+    first,
+    last,
+    lanes,
+    code,
+    params,
+    dim,
+    opt_code,
+    hyper,
+    lr,
+    schedule_code,
+    schedule_params,
+    noise_kind,
+    sigma,
+    batch,
+    samples,
+    seed,
+    criterion,
+    center,
+    radius,
+    delta,
+    has_box,
+    low,
+    high,
+    max_steps,
+    w,
+    s0,
+    s1,
+    s2,
+    noise,
+    lane_trial,
+    lane_step,
+    thresholds,
+    lane_state,
+    trajectories,
+    record_every,
+    n_record,
+    steps,
+    status,
+    budget,
+    progress,
 ):
     """Run trials ``first .. last - 1`` on ``lanes`` lanes, at most ``budget`` steps per lane in this call; a
     lane whose trial ends takes the next one.
@@ -284,11 +400,11 @@ def run_trials(
     """
     n_samples = samples.shape[0]
     lane_w = lane_state[0:dim]
-    lane_g = lane_state[dim:2 * dim]
-    lane_s0 = lane_state[2 * dim:3 * dim]
-    lane_s1 = lane_state[3 * dim:4 * dim]
-    lane_s2 = lane_state[4 * dim:5 * dim]
-    coefficients = lane_state[5 * dim:5 * dim + 4]
+    lane_g = lane_state[dim : 2 * dim]
+    lane_s0 = lane_state[2 * dim : 3 * dim]
+    lane_s1 = lane_state[3 * dim : 4 * dim]
+    lane_s2 = lane_state[4 * dim : 5 * dim]
+    coefficients = lane_state[5 * dim : 5 * dim + 4]
     distance2 = lane_state[5 * dim + 4]
     iterates = lane_w.T  # iterates[lane, i] = lane_w[i, lane]: the landscape rules read an iterate as w[row, i]
     upcoming = progress[0]
@@ -297,9 +413,34 @@ def run_trials(
         upcoming = first
         running = 0
         for lane in range(lanes):
-            upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center, radius,
-                                       delta, w, s0, s1, s2, trajectories, n_record, steps, status,
-                                       lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
+            upcoming = take_next_trial(
+                lane,
+                upcoming,
+                last,
+                code,
+                params,
+                dim,
+                hyper,
+                criterion,
+                center,
+                radius,
+                delta,
+                w,
+                s0,
+                s1,
+                s2,
+                trajectories,
+                n_record,
+                steps,
+                status,
+                lane_trial,
+                lane_step,
+                thresholds,
+                lane_w,
+                lane_s0,
+                lane_s1,
+                lane_s2,
+            )
             if lane_trial[lane] < last:
                 running += 1
     taken = 0
@@ -328,25 +469,101 @@ def run_trials(
                     lane_g[i, lane] += sigma * noise[i, lane]
             elif noise_kind == NOISE_MINIBATCH:
                 for lane in range(lanes):
-                    lane_g[i, lane] += sigma * minibatch_noise(seed, lane_trial[lane], lane_step[lane] + 1, i,
-                                                               batch, samples, n_samples)
+                    lane_g[i, lane] += sigma * minibatch_noise(
+                        seed, lane_trial[lane], lane_step[lane] + 1, i, batch, samples, n_samples
+                    )
         for i in range(dim):
             # one branch per optimizer code, each with its code as a constant (see the docstring)
             if opt_code == SGD:
-                update_lanes(SGD, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
-                             lane_s1, lane_s2, coefficients, distance2)
+                update_lanes(
+                    SGD,
+                    hyper,
+                    i,
+                    lanes,
+                    has_box,
+                    low,
+                    high,
+                    center,
+                    lane_w,
+                    lane_g,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                    coefficients,
+                    distance2,
+                )
             elif opt_code == MOMENTUM:
-                update_lanes(MOMENTUM, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
-                             lane_s1, lane_s2, coefficients, distance2)
+                update_lanes(
+                    MOMENTUM,
+                    hyper,
+                    i,
+                    lanes,
+                    has_box,
+                    low,
+                    high,
+                    center,
+                    lane_w,
+                    lane_g,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                    coefficients,
+                    distance2,
+                )
             elif opt_code == RMSPROP:
-                update_lanes(RMSPROP, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
-                             lane_s1, lane_s2, coefficients, distance2)
+                update_lanes(
+                    RMSPROP,
+                    hyper,
+                    i,
+                    lanes,
+                    has_box,
+                    low,
+                    high,
+                    center,
+                    lane_w,
+                    lane_g,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                    coefficients,
+                    distance2,
+                )
             elif opt_code == ADAM:
-                update_lanes(ADAM, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
-                             lane_s1, lane_s2, coefficients, distance2)
+                update_lanes(
+                    ADAM,
+                    hyper,
+                    i,
+                    lanes,
+                    has_box,
+                    low,
+                    high,
+                    center,
+                    lane_w,
+                    lane_g,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                    coefficients,
+                    distance2,
+                )
             else:  # the rarer rules share one loop, dispatching on the code per component
-                update_lanes(opt_code, hyper, i, lanes, has_box, low, high, center, lane_w, lane_g, lane_s0,
-                             lane_s1, lane_s2, coefficients, distance2)
+                update_lanes(
+                    opt_code,
+                    hyper,
+                    i,
+                    lanes,
+                    has_box,
+                    low,
+                    high,
+                    center,
+                    lane_w,
+                    lane_g,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                    coefficients,
+                    distance2,
+                )
         for lane in range(lanes):
             trial = lane_trial[lane]
             if trial >= last:
@@ -375,9 +592,34 @@ def run_trials(
                 steps[trial] = t
                 status[trial] = outcome
                 move_trial(lane, trial, dim, w, s0, s1, s2, lane_w, lane_s0, lane_s1, lane_s2, False)
-                upcoming = take_next_trial(lane, upcoming, last, code, params, dim, hyper, criterion, center,
-                                           radius, delta, w, s0, s1, s2, trajectories, n_record, steps, status,
-                                           lane_trial, lane_step, thresholds, lane_w, lane_s0, lane_s1, lane_s2)
+                upcoming = take_next_trial(
+                    lane,
+                    upcoming,
+                    last,
+                    code,
+                    params,
+                    dim,
+                    hyper,
+                    criterion,
+                    center,
+                    radius,
+                    delta,
+                    w,
+                    s0,
+                    s1,
+                    s2,
+                    trajectories,
+                    n_record,
+                    steps,
+                    status,
+                    lane_trial,
+                    lane_step,
+                    thresholds,
+                    lane_w,
+                    lane_s0,
+                    lane_s1,
+                    lane_s2,
+                )
                 if lane_trial[lane] >= last:
                     running -= 1
     progress[0] = upcoming

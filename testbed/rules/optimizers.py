@@ -117,6 +117,7 @@ Adamax (Kingma & Ba 2015, section 7)::
 
 PyTorch and optax put eps inside the max (``eps_in``); Keras adds it to the denominator (``eps_out``).
 """
+
 import math
 
 # Rule codes ----------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ never on the thread that draws it, so any thread count and any launch shape on a
 All arithmetic is on unsigned 64-bit integers holding 32-bit words, so the same code is exact in Numba on both
 targets and in plain Python (where the CUDA simulator runs it).
 """
+
 import math
 
 import numpy as np
@@ -88,10 +89,13 @@ def random_words(seed, stream, step, block):
     """The four words of one block of a stream: counter (block lo, block hi, step, stream), key (seed lo, hi)."""
     seed = np.uint64(seed)
     block = np.uint64(block)
+    # One line for the counter's four words, one for the key's two.
+    # fmt: off
     return philox4x32(
         block & MASK32, block >> SHIFT32, np.uint64(step) & MASK32, np.uint64(stream) & MASK32,
         seed & MASK32, seed >> SHIFT32,
     )
+    # fmt: on
 
 
 #: 2**31: a 32-bit word w is converted to float as the signed 32-bit integer w - 2**31, plus 2**31.
@@ -137,22 +141,22 @@ LOG_C10 = 2.0 / 21.0
 #: Taylor coefficients of sin(2 pi r) = sum_k SIN_Ck r^(2k+1) and cos(2 pi r) = sum_k COS_Ck r^(2k) for
 #: |r| <= 1/8 (|2 pi r| <= pi/4): the first neglected terms are below 1e-19 and 3e-18.
 SIN_C0 = TWO_PI
-SIN_C1 = -TWO_PI**3 / 6.0
+SIN_C1 = -(TWO_PI**3) / 6.0
 SIN_C2 = TWO_PI**5 / 120.0
-SIN_C3 = -TWO_PI**7 / 5040.0
+SIN_C3 = -(TWO_PI**7) / 5040.0
 SIN_C4 = TWO_PI**9 / 362880.0
-SIN_C5 = -TWO_PI**11 / 39916800.0
+SIN_C5 = -(TWO_PI**11) / 39916800.0
 SIN_C6 = TWO_PI**13 / 6227020800.0
-SIN_C7 = -TWO_PI**15 / 1307674368000.0
+SIN_C7 = -(TWO_PI**15) / 1307674368000.0
 SIN_C8 = TWO_PI**17 / 355687428096000.0
 COS_C0 = 1.0
-COS_C1 = -TWO_PI**2 / 2.0
+COS_C1 = -(TWO_PI**2) / 2.0
 COS_C2 = TWO_PI**4 / 24.0
-COS_C3 = -TWO_PI**6 / 720.0
+COS_C3 = -(TWO_PI**6) / 720.0
 COS_C4 = TWO_PI**8 / 40320.0
-COS_C5 = -TWO_PI**10 / 3628800.0
+COS_C5 = -(TWO_PI**10) / 3628800.0
 COS_C6 = TWO_PI**12 / 479001600.0
-COS_C7 = -TWO_PI**14 / 87178291200.0
+COS_C7 = -(TWO_PI**14) / 87178291200.0
 COS_C8 = TWO_PI**16 / 20922789888000.0
 
 

@@ -8,10 +8,10 @@ optimizer, and a Monte Carlo trial calls it once per step before :func:`testbed.
 ===============  =============================================================  ==================================
 code             lr_t                                                           library
 ===============  =============================================================  ==================================
-CONSTANT         lr                                                             
+CONSTANT         lr
 STEP             lr gamma^floor((t - 1) / step_size)                            PyTorch StepLR
 EXPONENTIAL      lr gamma^(t - 1)                                               PyTorch ExponentialLR
-INVERSE_SQRT     lr / sqrt(t)  (the lecture's "decaying" rate)                  
+INVERSE_SQRT     lr / sqrt(t)  (the lecture's "decaying" rate)
 COSINE           eta_min + (lr - eta_min) (1 + cos(pi min(t - 1, T) / T)) / 2   PyTorch CosineAnnealingLR (held
                                                                                 at eta_min after T, as optax)
 ===============  =============================================================  ==================================
@@ -20,6 +20,7 @@ Every schedule may be multiplied by a linear warm-up ``min(1, t / warmup_steps)`
 ``linear_warmup`` is the constant schedule with a warm-up. PyTorch's schedulers count epochs from 0 at the first
 step, which is ``t - 1`` here.
 """
+
 import math
 
 CONSTANT = 0

@@ -2,6 +2,7 @@
 
 Private to the scenarios (the leading underscore keeps it out of ``available_scenarios``).
 """
+
 from __future__ import annotations
 
 import math
@@ -97,8 +98,9 @@ def add_common_arguments(parser, lr_help="comma-separated learning rates"):
     from .common import comma_list
 
     parser.add_argument("--trials", type=int, default=None, help="independent trials per setting")
-    parser.add_argument("--optimizers", type=comma_list(str), default=None,
-                        help="comma-separated optimizers: " + ", ".join(OPTIMIZERS))
+    parser.add_argument(
+        "--optimizers", type=comma_list(str), default=None, help="comma-separated optimizers: " + ", ".join(OPTIMIZERS)
+    )
     parser.add_argument("--lr", type=comma_list(float), default=None, help=lr_help)
     parser.add_argument("--noise", type=float, default=None, help="gradient-noise standard deviation sigma")
     parser.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="step budget per trial")
@@ -110,4 +112,3 @@ def finite_or_nan(value):
 
 def as_array(values):
     return np.asarray([finite_or_nan(v) for v in values], dtype=float)
-

@@ -14,13 +14,13 @@ Figures: ``amsgrad_trajectories`` (x_t against t for each optimizer, the predict
 prediction dashed). The table gives the final x, the predicted limit and the drift per period (in units of the
 step size) for every C and optimizer.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes
-from .. import montecarlo
+from .. import landscapes, montecarlo
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -57,8 +57,10 @@ def validate(p):
         if value <= 2.0:
             raise ValueError(f"C must exceed 2 for the counterexample (the optimum is then -1), got {value}")
         if value > MAX_C:
-            raise ValueError(f"C must be at most {MAX_C:g} (the squared gradient C^2 and b2 = 1/(1 + C^2) must stay "
-                             f"finite and nonzero in double precision), got {value:g}")
+            raise ValueError(
+                f"C must be at most {MAX_C:g} (the squared gradient C^2 and b2 = 1/(1 + C^2) must stay "
+                f"finite and nonzero in double precision), got {value:g}"
+            )
     p["lr"] = _escape.positive_list(p["lr"], "lr")
     p["start"] = backends.check_finite(p["start"], "start")
     if not -1.0 <= p["start"] <= 1.0:
@@ -110,39 +112,71 @@ def run(*, quick=False, progress=True, **params):
     cs = [p["C"]] + [c for c in p["sweep_C"] if c != p["C"]]
     jobs = [(c, lr, name) for c in cs for lr in p["lr"] for name in p["optimizers"]]
     with Timer() as timer:
-        for index, (big_c, lr, name) in enumerate(common.progress(jobs, desc="amsgrad", enabled=progress,
-                                                                  unit="run")):
+        for index, (big_c, lr, name) in enumerate(common.progress(jobs, desc="amsgrad", enabled=progress, unit="run")):
             f = landscapes.reddi(C=big_c, start=p["start"])
             demo = big_c == p["C"] and lr == p["lr"][0]
-            result = montecarlo.escape_times(f, optimizer_for(name, lr, big_c), trials=p["trials"],
-                                             noise=p["noise"], criterion="none", max_steps=p["max_steps"],
-                                             seed=p["seed"] + index, backend=p["backend"], record=1,
-                                             record_every=1 if demo else p["max_steps"])
+            result = montecarlo.escape_times(
+                f,
+                optimizer_for(name, lr, big_c),
+                trials=p["trials"],
+                noise=p["noise"],
+                criterion="none",
+                max_steps=p["max_steps"],
+                seed=p["seed"] + index,
+                backend=p["backend"],
+                record=1,
+                record_every=1 if demo else p["max_steps"],
+            )
             final = result.final[:, 0]
-            rows.append(dict(C=big_c, lr=lr, optimizer=name, final_x=float(np.median(final)),
-                             fraction_at_plus_one=float(np.mean(final > 0.99)),
-                             fraction_at_minus_one=float(np.mean(final < -0.99)),
-                             predicted=predicted_limit(name, big_c), drift=predicted_drift(name, big_c),
-                             beta2=theory.reddi_beta2(big_c), diverged=result.n_diverged))
+            rows.append(
+                dict(
+                    C=big_c,
+                    lr=lr,
+                    optimizer=name,
+                    final_x=float(np.median(final)),
+                    fraction_at_plus_one=float(np.mean(final > 0.99)),
+                    fraction_at_minus_one=float(np.mean(final < -0.99)),
+                    predicted=predicted_limit(name, big_c),
+                    drift=predicted_drift(name, big_c),
+                    beta2=theory.reddi_beta2(big_c),
+                    diverged=result.n_diverged,
+                )
+            )
             if demo:
                 path = result.trajectories[0]
                 arrays[f"x_{name}"] = path[:, 0]
                 regret = np.cumsum(_losses(path, big_c))
                 arrays[f"regret_{name}"] = regret / np.arange(1, regret.size + 1)
     summary = {f"final_x_{r['optimizer']}": r["final_x"] for r in rows if r["C"] == p["C"] and r["lr"] == p["lr"][0]}
-    summary["all_as_predicted"] = all(r["predicted"] is None or abs(r["final_x"] - r["predicted"]) < 0.1
-                                      for r in rows)
+    summary["all_as_predicted"] = all(r["predicted"] is None or abs(r["final_x"] - r["predicted"]) < 0.1 for r in rows)
     result = Result(scenario="amsgrad", params=p, summary=summary, arrays=arrays, tables=dict(runs=rows))
     result.wall_time = timer.seconds
     return result
 
 
 def table(result):
-    shown = [dict(C=r["C"], beta2=r["beta2"], lr=r["lr"], optimizer=r["optimizer"], final_x=r["final_x"],
-                  predicted=r["predicted"], drift=r["drift"]) for r in result.tables["runs"]]
-    text = common.format_table(shown, headers=dict(beta2="b2 = 1/(1+C^2)", lr="lr (x 1/sqrt t)",
-                                                   final_x="final x (median)", predicted="predicted limit",
-                                                   drift="drift per period / step size"))
+    shown = [
+        dict(
+            C=r["C"],
+            beta2=r["beta2"],
+            lr=r["lr"],
+            optimizer=r["optimizer"],
+            final_x=r["final_x"],
+            predicted=r["predicted"],
+            drift=r["drift"],
+        )
+        for r in result.tables["runs"]
+    ]
+    text = common.format_table(
+        shown,
+        headers=dict(
+            beta2="b2 = 1/(1+C^2)",
+            lr="lr (x 1/sqrt t)",
+            final_x="final x (median)",
+            predicted="predicted limit",
+            drift="drift per period / step size",
+        ),
+    )
     return text + "\n\nthe optimum of the average loss is x = -1 for every C > 2"
 
 
@@ -170,8 +204,14 @@ def figures(result):
         if limit is not None:
             plotting.theory(ax, [1, t[-1]], [limit, limit], color=plotting.color(index))
     ax.plot([], [], "--", color="gray", label="predicted limit")
-    plotting.finish(ax, xlabel="step $t$", ylabel="$x_t$ (projected on $[-1, 1]$)", xscale="log",
-                    title=f"$C$ = {big_c:g}, $\\beta_1 = 0$, $\\beta_2 = 1/(1+C^2)$", legend=False)
+    plotting.finish(
+        ax,
+        xlabel="step $t$",
+        ylabel="$x_t$ (projected on $[-1, 1]$)",
+        xscale="log",
+        title=f"$C$ = {big_c:g}, $\\beta_1 = 0$, $\\beta_2 = 1/(1+C^2)$",
+        legend=False,
+    )
     ax.set_ylim(-1.1, 1.1)
     plotting.legend_below(fig, ncols=4)
     out["amsgrad_trajectories"] = fig
@@ -186,8 +226,14 @@ def figures(result):
             level = 2.0 * (big_c - 2.0) / 3.0 if limit > 0 else 0.0
             plotting.theory(ax, [1, t[-1]], [level, level], color=plotting.color(index))
     ax.plot([], [], "--", color="gray", label="predicted limit")
-    plotting.finish(ax, xlabel="step $T$", ylabel="average regret $R_T / T$", xscale="log",
-                    title=f"regret against $x^* = -1$, $C$ = {big_c:g}", legend=False)
+    plotting.finish(
+        ax,
+        xlabel="step $T$",
+        ylabel="average regret $R_T / T$",
+        xscale="log",
+        title=f"regret against $x^* = -1$, $C$ = {big_c:g}",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=4)
     out["amsgrad_regret"] = fig
 
@@ -200,9 +246,17 @@ def figures(result):
         cs = np.array([r["C"] for r in chosen])
         # optimizers ending at the same point sit side by side (a small offset in log C), none hidden
         offset = LIMITS_DODGE ** (index - (len(shown) - 1) / 2)
-        plotting.measured(ax, cs * offset, [r["final_x"] for r in chosen], label=_name(name, p["noise"]),
-                          color=plotting.color(index), marker=plotting.marker(index), markersize=5,
-                          markerfacecolor="none", markeredgewidth=1.2)
+        plotting.measured(
+            ax,
+            cs * offset,
+            [r["final_x"] for r in chosen],
+            label=_name(name, p["noise"]),
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=5,
+            markerfacecolor="none",
+            markeredgewidth=1.2,
+        )
     # one dashed line per distinct prediction, naming the optimizers it belongs to
     predictions = {}
     for name in shown:
@@ -210,10 +264,23 @@ def figures(result):
         if chosen and all(v is not None for _, v in chosen):
             predictions.setdefault(tuple(chosen), []).append(_name(name, p["noise"]))
     for chosen, owners in predictions.items():
-        plotting.theory(ax, [c for c, _ in chosen], [v for _, v in chosen], color="0.45", drawstyle="steps-mid",
-                        label=f"predicted: {', '.join(owners)}", zorder=2)
-    plotting.finish(ax, xlabel="constant $C$ of the counterexample", ylabel=f"final $x_T$, $T$ = {p['max_steps']}",
-                    title=f"where each ends, lr = {p['lr'][0]:g}$/\\sqrt{{t}}$", xscale="log", legend=False)
+        plotting.theory(
+            ax,
+            [c for c, _ in chosen],
+            [v for _, v in chosen],
+            color="0.45",
+            drawstyle="steps-mid",
+            label=f"predicted: {', '.join(owners)}",
+            zorder=2,
+        )
+    plotting.finish(
+        ax,
+        xlabel="constant $C$ of the counterexample",
+        ylabel=f"final $x_T$, $T$ = {p['max_steps']}",
+        title=f"where each ends, lr = {p['lr'][0]:g}$/\\sqrt{{t}}$",
+        xscale="log",
+        legend=False,
+    )
     ax.set_ylim(-1.25, 1.25)
     ax.set_yticks([-1, 0, 1])
     _plain_ticks(ax.xaxis, _spread(sorted({r["C"] for r in rows})))
@@ -247,8 +314,13 @@ def plot(result, out_dir):
 def add_arguments(parser):
     _escape.add_common_arguments(parser, lr_help="comma-separated base learning rates (each scheduled as lr/sqrt(t))")
     parser.add_argument("--C", dest="C", type=float, default=None, help="the large gradient C (> 2) of the demo")
-    parser.add_argument("--sweep-C", dest="sweep_C", type=common.comma_list(float), default=None,
-                        help="values of C for the table and the limits figure")
+    parser.add_argument(
+        "--sweep-C",
+        dest="sweep_C",
+        type=common.comma_list(float),
+        default=None,
+        help="values of C for the table and the limits figure",
+    )
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 See the package docstring (:mod:`testbed.scenarios`) for the contract a scenario module follows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,16 @@ def progress(iterable=None, *, total=None, desc=None, enabled=True, leave=False,
     from tqdm.auto import tqdm
 
     if iterable is None:
-        return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=leave, unit=unit, file=sys.stderr,
-                    dynamic_ncols=True)
+        return tqdm(
+            iterable,
+            total=total,
+            desc=desc,
+            disable=not enabled,
+            leave=leave,
+            unit=unit,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
     bar = tqdm(total=total, desc=desc, leave=leave, unit=unit, file=sys.stderr, dynamic_ncols=True)
@@ -102,6 +111,7 @@ def _moving_within_items(bar, iterable):
 
     try:
         for count, item in enumerate(iterable):
+
             def within(fraction, count=count):
                 bar.n = round(count + fraction, 4)
                 bar.refresh()
@@ -155,8 +165,11 @@ def format_table(rows, columns=None, *, floatfmt=".4g", headers=None):
     cells = [[_format_value(row.get(column), floatfmt) for column in columns] for row in rows]
     titles = [str(headers.get(column, column)) for column in columns]
     numeric = [
-        all(isinstance(row.get(column), (int, float)) and not isinstance(row.get(column), bool)
-            for row in rows if row.get(column) is not None)
+        all(
+            isinstance(row.get(column), (int, float)) and not isinstance(row.get(column), bool)
+            for row in rows
+            if row.get(column) is not None
+        )
         for column in columns
     ]
     widths = [max([len(title)] + [len(line[i]) for line in cells]) for i, title in enumerate(titles)]
@@ -307,8 +320,9 @@ FIGURE_EXTENSIONS = ("png", "pdf")
 
 def _own_figures(module, out):
     """The files in ``out`` of the figures the scenario draws (its ``FIGURES``)."""
-    return [Path(out) / f"{name}.{extension}" for name in getattr(module, "FIGURES", ())
-            for extension in FIGURE_EXTENSIONS]
+    return [
+        Path(out) / f"{name}.{extension}" for name in getattr(module, "FIGURES", ()) for extension in FIGURE_EXTENSIONS
+    ]
 
 
 def _interrupted(module_name):
@@ -339,8 +353,9 @@ def main(module_name, argv=None, add_arguments=None):
         if options[key] is not None:
             params[key] = options[key]
     try:
-        out = check_writable(options["out"] if options["out"] is not None else Path("results") / name,
-                             create=False)  # bad input creates no folder: the save does, once there is a result
+        out = check_writable(
+            options["out"] if options["out"] is not None else Path("results") / name, create=False
+        )  # bad input creates no folder: the save does, once there is a result
         result = module.run(quick=options["quick"], progress=not options["no_progress"], **params)
     except ValueError as error:
         return _error(parser.prog, error)
@@ -363,4 +378,3 @@ def main(module_name, argv=None, add_arguments=None):
         return _error(parser.prog, f"cannot write to {out}: {error.strerror or error}")
     sys.stdout.flush()
     return 0
-

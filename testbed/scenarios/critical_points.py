@@ -23,6 +23,7 @@ Hessian-vector product per column, then ``np.linalg.eigh``):
 Figures: ``critical_index_loss`` (index against loss of every critical point found), ``critical_extremes``
 (lambda_min, lambda_max and the loss over the steps of each optimiser), ``critical_slices`` (the line and the plane).
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,9 @@ def validate(p):
         p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
     p["seed"] = backends.check_seed(p["seed"])
     if backends.resolve(p["backend"]) != "cpu":
-        raise ValueError(f"backend must be 'cpu' for this scenario (the curvature products are CPU-only), "
-                         f"got {p['backend']!r}")
+        raise ValueError(
+            f"backend must be 'cpu' for this scenario (the curvature products are CPU-only), got {p['backend']!r}"
+        )
     return p
 
 
@@ -161,8 +163,9 @@ def run(*, quick=False, progress=True, **params):
     rows = min(p["rows"], dataset.x_train.shape[0])
     x, y = dataset.x_train[:rows], dataset.y_train[:rows]
     widths = (dataset.features, p["hidden"], dataset.classes)
-    start = nn.MLP(widths, p["activation"], bias=True, output="linear").initialize("glorot_normal", seed=p["seed"],
-                                                                                    bias_var=0.01)
+    start = nn.MLP(widths, p["activation"], bias=True, output="linear").initialize(
+        "glorot_normal", seed=p["seed"], bias_var=0.01
+    )
     record = sorted({int(round(s)) for s in np.linspace(0, p["steps"], p["snapshots"])})
     arrays, runs, paths = {}, {}, {}
     # small matrices: BLAS on one thread (measured here: eigh of 316 x 316 10x faster than on two)
@@ -173,47 +176,86 @@ def run(*, quick=False, progress=True, **params):
             runs[name], paths[name] = _train(net, x, y, name, p, set(record))
             arrays[f"curve_{name}"] = runs[name]
         points = []
-        starts = [("init", 0, paths["sgd"][0])] + [(name, t, theta) for name in ("sgd", "adam")
-                                                   for t, theta in zip(record[1:], paths[name][1:])]
+        starts = [("init", 0, paths["sgd"][0])] + [
+            (name, t, theta) for name in ("sgd", "adam") for t, theta in zip(record[1:], paths[name][1:])
+        ]
         for origin, t, theta in common.progress(starts, desc="critical points", enabled=progress, unit="start"):
             net = nn.MLP(widths, p["activation"], bias=True, output="linear")
             net.params[:] = theta
             values, loss, norm = newton_to_critical_point(net, x, y, p["newton_iterations"], p["grad_tol"])
-            points.append(dict(origin=origin, step=t, loss=float(loss), grad_norm=norm,
-                               index=index_of(values, p["eig_tol"]), critical=bool(norm < p["grad_tol"]),
-                               lambda_min=float(values[0]), lambda_max=float(values[-1])))
+            points.append(
+                dict(
+                    origin=origin,
+                    step=t,
+                    loss=float(loss),
+                    grad_norm=norm,
+                    index=index_of(values, p["eig_tol"]),
+                    critical=bool(norm < p["grad_tol"]),
+                    lambda_min=float(values[0]),
+                    lambda_max=float(values[-1]),
+                )
+            )
         found = [q for q in points if q["critical"]]
-        rho = (float(stats.spearmanr([q["loss"] for q in found], [q["index"] for q in found]).statistic)
-               if len(found) >= 3 else math.nan)
+        rho = (
+            float(stats.spearmanr([q["loss"] for q in found], [q["index"] for q in found]).statistic)
+            if len(found) >= 3
+            else math.nan
+        )
         # slices around Adam's end point
         end = nn.MLP(widths, p["activation"], bias=True, output="linear")
         end.params[:] = paths["adam"][-1]
-        line = curvature.slice_1d(end, x, y, paths["adam"][0], paths["adam"][-1],
-                                  alphas=np.linspace(-0.25, 1.25, 4 * p["grid"]))
+        line = curvature.slice_1d(
+            end, x, y, paths["adam"][0], paths["adam"][-1], alphas=np.linspace(-0.25, 1.25, 4 * p["grid"])
+        )
         directions, projected, ratios = curvature.pca_directions(paths["adam"])
         reach = 1.2 * float(np.max(np.abs(projected))) if np.max(np.abs(projected)) > 0 else 1.0
         grid = np.linspace(-reach, reach, p["grid"])
         plane = curvature.slice_2d(end, x, y, directions=directions, alphas=grid, betas=grid)
-    arrays.update(line_alphas=line.alphas, line_loss=line.loss, plane_grid=grid, plane_loss=plane.loss,
-                  path_projected=projected, pca_ratios=ratios)
-    summary = dict(spearman_rho=rho, critical_points=len(found), starts=len(points), claim_rho=CLAIM_RHO,
-                   claim_holds=bool(rho > CLAIM_RHO), parameters=start.size,
-                   final_loss_sgd=float(runs["sgd"][-1, 1]), final_loss_adam=float(runs["adam"][-1, 1]),
-                   final_loss_saddle_free_newton=float(runs["saddle_free_newton"][-1, 1]))
+    arrays.update(
+        line_alphas=line.alphas,
+        line_loss=line.loss,
+        plane_grid=grid,
+        plane_loss=plane.loss,
+        path_projected=projected,
+        pca_ratios=ratios,
+    )
+    summary = dict(
+        spearman_rho=rho,
+        critical_points=len(found),
+        starts=len(points),
+        claim_rho=CLAIM_RHO,
+        claim_holds=bool(rho > CLAIM_RHO),
+        parameters=start.size,
+        final_loss_sgd=float(runs["sgd"][-1, 1]),
+        final_loss_adam=float(runs["adam"][-1, 1]),
+        final_loss_saddle_free_newton=float(runs["saddle_free_newton"][-1, 1]),
+    )
     result = Result(scenario="critical_points", params=p, summary=summary, arrays=arrays, tables=dict(points=points))
     result.wall_time = timer.seconds
     return result
 
 
 def table(result):
-    shown = [dict(origin=q["origin"], step=q["step"], loss=q["loss"], grad_norm=q["grad_norm"], index=q["index"],
-                  critical=q["critical"], lambda_min=q["lambda_min"], lambda_max=q["lambda_max"])
-             for q in result.tables["points"]]
+    shown = [
+        dict(
+            origin=q["origin"],
+            step=q["step"],
+            loss=q["loss"],
+            grad_norm=q["grad_norm"],
+            index=q["index"],
+            critical=q["critical"],
+            lambda_min=q["lambda_min"],
+            lambda_max=q["lambda_max"],
+        )
+        for q in result.tables["points"]
+    ]
     s = result.summary
-    return (common.format_table(shown, headers=dict(grad_norm="||g||", index="index alpha")) +
-            f"\nSpearman rho(loss, index) over {s['critical_points']} critical points: {s['spearman_rho']:.3f} "
-            f"(claim: > {s['claim_rho']}; {'holds' if s['claim_holds'] else 'does NOT hold'}); {s['parameters']} "
-            f"parameters")
+    return (
+        common.format_table(shown, headers=dict(grad_norm="||g||", index="index alpha"))
+        + f"\nSpearman rho(loss, index) over {s['critical_points']} critical points: {s['spearman_rho']:.3f} "
+        f"(claim: > {s['claim_rho']}; {'holds' if s['claim_holds'] else 'does NOT hold'}); {s['parameters']} "
+        f"parameters"
+    )
 
 
 def figures(result):
@@ -225,11 +267,20 @@ def figures(result):
     for index, origin in enumerate(("init", "sgd", "adam")):
         chosen = [q for q in points if q["origin"] == origin]
         if chosen:
-            ax.scatter([q["loss"] for q in chosen], [q["index"] for q in chosen], s=14, color=plotting.color(index),
-                       marker=plotting.marker(index),
-                       label="from the initialisation" if origin == "init" else f"from {plotting.paper_name(origin)}'s path")
-    plotting.finish(ax, xlabel="training loss at the critical point", ylabel="index (fraction of $\\lambda<0$)",
-                    title=f"Spearman $\\rho$ = {result.summary['spearman_rho']:.2f}")
+            ax.scatter(
+                [q["loss"] for q in chosen],
+                [q["index"] for q in chosen],
+                s=14,
+                color=plotting.color(index),
+                marker=plotting.marker(index),
+                label="from the initialisation" if origin == "init" else f"from {plotting.paper_name(origin)}'s path",
+            )
+    plotting.finish(
+        ax,
+        xlabel="training loss at the critical point",
+        ylabel="index (fraction of $\\lambda<0$)",
+        title=f"Spearman $\\rho$ = {result.summary['spearman_rho']:.2f}",
+    )
     out["critical_index_loss"] = fig
 
     fig, axes = plotting.figure(1, 3, figsize=(6.75, 2.4))
@@ -237,10 +288,22 @@ def figures(result):
         curve = result.arrays[f"curve_{name}"]
         label = plotting.paper_name(name)
         axes[0].plot(curve[:, 0], curve[:, 1], color=plotting.color(index), label=label)
-        axes[1].plot(curve[:, 0], curve[:, 2], color=plotting.color(index), marker=plotting.marker(index),
-                     markersize=3, label=label)
-        axes[2].plot(curve[:, 0], curve[:, 3], color=plotting.color(index), marker=plotting.marker(index),
-                     markersize=3, label=label)
+        axes[1].plot(
+            curve[:, 0],
+            curve[:, 2],
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=3,
+            label=label,
+        )
+        axes[2].plot(
+            curve[:, 0],
+            curve[:, 3],
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=3,
+            label=label,
+        )
     axes[1].axhline(0.0, color="0.5", linewidth=0.8)
     plotting.finish(axes[0], xlabel="step", ylabel="training loss", yscale="log")
     plotting.finish(axes[1], xlabel="step", ylabel="$\\lambda_{min}$", legend=False)
@@ -251,8 +314,9 @@ def figures(result):
     axes[0].plot(result.arrays["line_alphas"], result.arrays["line_loss"], color=plotting.color(0))
     for a in (0.0, 1.0):
         axes[0].axvline(a, color="0.6", linewidth=0.8, linestyle=":")
-    plotting.finish(axes[0], xlabel="$a$ in $(1-a)\\theta_{init} + a\\,\\theta_{Adam}$", ylabel="training loss",
-                    legend=False)
+    plotting.finish(
+        axes[0], xlabel="$a$ in $(1-a)\\theta_{init} + a\\,\\theta_{Adam}$", ylabel="training loss", legend=False
+    )
     grid = result.arrays["plane_grid"]
     levels = np.quantile(result.arrays["plane_loss"], np.linspace(0.0, 1.0, 15))
     contour = axes[1].contour(grid, grid, result.arrays["plane_loss"].T, levels=np.unique(levels), linewidths=0.8)
@@ -261,8 +325,12 @@ def figures(result):
     path = result.arrays["path_projected"]
     axes[1].plot(path[:, 0], path[:, 1], color="k", marker="o", markersize=3, linewidth=1.0)
     ratios = result.arrays["pca_ratios"]
-    plotting.finish(axes[1], xlabel=f"PC 1 ({100 * ratios[0]:.0f}% of the path)",
-                    ylabel=f"PC 2 ({100 * ratios[1]:.0f}%)", legend=False)
+    plotting.finish(
+        axes[1],
+        xlabel=f"PC 1 ({100 * ratios[0]:.0f}% of the path)",
+        ylabel=f"PC 2 ({100 * ratios[1]:.0f}%)",
+        legend=False,
+    )
     out["critical_slices"] = fig
     return out
 
@@ -281,8 +349,12 @@ def _drop_labels_at_the_edge(fig, ax, labels):
     frame = ax.get_window_extent(renderer)
     for label in labels:
         box = label.get_window_extent(renderer)
-        if (box.x0 < frame.x0 + margin or box.x1 > frame.x1 - margin or box.y0 < frame.y0 + margin
-                or box.y1 > frame.y1 - margin):
+        if (
+            box.x0 < frame.x0 + margin
+            or box.x1 > frame.x1 - margin
+            or box.y0 < frame.y0 + margin
+            or box.y1 > frame.y1 - margin
+        ):
             label.remove()
 
 

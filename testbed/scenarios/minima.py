@@ -26,14 +26,13 @@ run in a bin, the Gibbs law dashed),
 global minimum per optimizer, GD's prediction dashed). The table gives, per landscape, optimizer and noise,
 the fractions ending at the global and at a local minimum, the diverged runs and the mean final loss.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes
-from .. import montecarlo
-from .. import rng
+from .. import landscapes, montecarlo, rng
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -109,19 +108,31 @@ def run(*, quick=False, progress=True, **params):
     well_starts = _starts(p["seed"], p["trials"], 1, p["start_width"], 0)
     rastrigin_starts = _starts(p["seed"], p["trials"], 2, p["rastrigin_width"], 1)
     noises = {"double_well": sorted({0.0, p["noise"]}), "rastrigin": sorted({0.0, p["rastrigin_noise"]})}
-    jobs = [("double_well", name, lr, noise) for lr in p["lr"] for name in p["optimizers"]
-            for noise in noises["double_well"]]
-    jobs += [("rastrigin", name, p["rastrigin_lr"], noise) for name in p["optimizers"]
-             for noise in noises["rastrigin"]]
+    jobs = [
+        ("double_well", name, lr, noise)
+        for lr in p["lr"]
+        for name in p["optimizers"]
+        for noise in noises["double_well"]
+    ]
+    jobs += [("rastrigin", name, p["rastrigin_lr"], noise) for name in p["optimizers"] for noise in noises["rastrigin"]]
     rows, arrays = [], {"double_well_starts": well_starts[:, 0], "rastrigin_starts": rastrigin_starts}
     with Timer() as timer:
-        for index, (name, optimizer, lr, noise) in enumerate(common.progress(jobs, desc="minima", enabled=progress,
-                                                                             unit="run")):
+        for index, (name, optimizer, lr, noise) in enumerate(
+            common.progress(jobs, desc="minima", enabled=progress, unit="run")
+        ):
             f, starts = (well, well_starts) if name == "double_well" else (rastrigin, rastrigin_starts)
             run_lr = lr * ADAM_LR_FACTOR if (name == "rastrigin" and optimizer in ("adam", "amsgrad")) else lr
-            result = montecarlo.escape_times(f, _escape.make_optimizer(optimizer, run_lr, mu=MOMENTUM), trials=p["trials"],
-                                             noise=noise, start=starts, criterion="none", max_steps=p["max_steps"],
-                                             seed=p["seed"] + index, backend=p["backend"])
+            result = montecarlo.escape_times(
+                f,
+                _escape.make_optimizer(optimizer, run_lr, mu=MOMENTUM),
+                trials=p["trials"],
+                noise=noise,
+                start=starts,
+                criterion="none",
+                max_steps=p["max_steps"],
+                seed=p["seed"] + index,
+                backend=p["backend"],
+            )
             final = result.final
             finite = np.all(np.isfinite(final), axis=1)
             losses = np.array([f.value(w) for w in final[finite]])
@@ -129,22 +140,39 @@ def run(*, quick=False, progress=True, **params):
                 side = classify_double_well(final, barrier)
                 at_global = float(np.mean(side == global_side))
                 at_local = float(np.mean(side == -global_side))
-                predicted = (theory.double_well_left_fraction_uniform_start(p["start_width"], p["height"], p["tilt"])
-                             if optimizer == "sgd" and noise == 0.0 else None)
+                predicted = (
+                    theory.double_well_left_fraction_uniform_start(p["start_width"], p["height"], p["tilt"])
+                    if optimizer == "sgd" and noise == 0.0
+                    else None
+                )
                 if predicted is not None and global_side > 0:
                     predicted = 1.0 - predicted
             else:
                 cell = classify_rastrigin(final, minima_1d)
                 at_global = float(np.mean(np.all(cell == 0, axis=1)))
                 at_local = float(np.mean(finite & ~np.all(cell == 0, axis=1)))
-                predicted = (theory.rastrigin_global_basin_fraction(p["rastrigin_width"], 2, p["rastrigin_amplitude"])
-                             if optimizer == "sgd" and noise == 0.0 else None)
+                predicted = (
+                    theory.rastrigin_global_basin_fraction(p["rastrigin_width"], 2, p["rastrigin_amplitude"])
+                    if optimizer == "sgd" and noise == 0.0
+                    else None
+                )
             key = f"{name}_{optimizer}_noise{index}"
             arrays[key] = final
-            rows.append(dict(landscape=name, optimizer=optimizer, lr=run_lr, noise=noise, global_fraction=at_global,
-                             local_fraction=at_local, diverged=result.n_diverged,
-                             mean_final_loss=float(losses.mean()) if losses.size else None, theory_global=predicted,
-                             standard_error=float(np.sqrt(at_global * (1 - at_global) / p["trials"])), key=key))
+            rows.append(
+                dict(
+                    landscape=name,
+                    optimizer=optimizer,
+                    lr=run_lr,
+                    noise=noise,
+                    global_fraction=at_global,
+                    local_fraction=at_local,
+                    diverged=result.n_diverged,
+                    mean_final_loss=float(losses.mean()) if losses.size else None,
+                    theory_global=predicted,
+                    standard_error=float(np.sqrt(at_global * (1 - at_global) / p["trials"])),
+                    key=key,
+                )
+            )
     summary = {f"global_{r['landscape']}_{r['optimizer']}_noise{r['noise']:g}": r["global_fraction"] for r in rows}
     result = Result(scenario="minima", params=p, summary=summary, arrays=arrays, tables=dict(runs=rows))
     result.wall_time = timer.seconds
@@ -152,12 +180,31 @@ def run(*, quick=False, progress=True, **params):
 
 
 def table(result):
-    shown = [dict(landscape=r["landscape"], optimizer=r["optimizer"], lr=r["lr"], noise=r["noise"],
-                  at_global=r["global_fraction"], stderr=r["standard_error"], at_local=r["local_fraction"],
-                  theory=r["theory_global"], diverged=r["diverged"], loss=r["mean_final_loss"])
-             for r in result.tables["runs"]]
-    return common.format_table(shown, headers=dict(at_global="at global min", stderr="+-", at_local="at a local min",
-                                                   theory="theory (GD, no noise)", loss="mean final loss"))
+    shown = [
+        dict(
+            landscape=r["landscape"],
+            optimizer=r["optimizer"],
+            lr=r["lr"],
+            noise=r["noise"],
+            at_global=r["global_fraction"],
+            stderr=r["standard_error"],
+            at_local=r["local_fraction"],
+            theory=r["theory_global"],
+            diverged=r["diverged"],
+            loss=r["mean_final_loss"],
+        )
+        for r in result.tables["runs"]
+    ]
+    return common.format_table(
+        shown,
+        headers=dict(
+            at_global="at global min",
+            stderr="+-",
+            at_local="at a local min",
+            theory="theory (GD, no noise)",
+            loss="mean final loss",
+        ),
+    )
 
 
 def effective_temperature(optimizer, lr, noise, mu=MOMENTUM):
@@ -202,7 +249,9 @@ def _rastrigin_barriers(amplitude):
     """The local maxima of ``w^2 - A cos 2 pi w`` on either side of 0 (the edges of the global basin)."""
     from scipy.optimize import brentq
 
-    slope = lambda w: 2.0 * w + 2.0 * np.pi * amplitude * np.sin(2.0 * np.pi * w)
+    def slope(w):
+        return 2.0 * w + 2.0 * np.pi * amplitude * np.sin(2.0 * np.pi * w)
+
     high = brentq(slope, 0.3, 0.7)
     return -high, high
 
@@ -210,14 +259,22 @@ def _rastrigin_barriers(amplitude):
 def gibbs_global_fraction(p, landscape, temperature):
     """The Gibbs law's probability of the global minimum's basin on ``landscape`` at ``temperature``."""
     if landscape == "double_well":
-        well = lambda w: p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+
+        def well(w):
+            return p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+
         barrier = theory.double_well_barrier(p["height"], p["tilt"])
         low, high = (-np.inf, barrier) if p["tilt"] > 0 else (barrier, np.inf)
         return gibbs_fraction(well, temperature, low, high, span=6.0)
     amplitude = p["rastrigin_amplitude"]
     low, high = _rastrigin_barriers(amplitude)
-    one_d = gibbs_fraction(lambda w: w**2 - amplitude * np.cos(2.0 * np.pi * w), temperature, low, high,
-                           span=max(20.0, 8.0 * np.sqrt(temperature)))
+    one_d = gibbs_fraction(
+        lambda w: w**2 - amplitude * np.cos(2.0 * np.pi * w),
+        temperature,
+        low,
+        high,
+        span=max(20.0, 8.0 * np.sqrt(temperature)),
+    )
     return one_d**2  # separable: the 2-D basin is a square
 
 
@@ -243,14 +300,18 @@ def figures(result):
     well_rows = [r for r in rows if r["landscape"] == "double_well" and r["lr"] == lr]
     optimizers = list(dict.fromkeys(r["optimizer"] for r in well_rows))
     noises = sorted({r["noise"] for r in well_rows})
-    fig, axes = plotting.figure(len(optimizers), len(noises), width="page", height=1.25 * len(optimizers) + 0.9,
-                                sharex=True, squeeze=False)
+    fig, axes = plotting.figure(
+        len(optimizers), len(noises), width="page", height=1.25 * len(optimizers) + 0.9, sharex=True, squeeze=False
+    )
     finals = np.concatenate([result.arrays[r["key"]][:, 0] for r in well_rows])
     finals = finals[np.isfinite(finals)]
     edge = max(1.8, np.ceil(np.max(np.abs(finals)) / WELL_BIN) * WELL_BIN)  # every finite run falls in a bin
     bins = np.arange(-edge, edge + WELL_BIN / 2, WELL_BIN)
     grid = np.linspace(-edge, edge, 400)
-    well = lambda w: p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+
+    def well(w):
+        return p["height"] * (w**2 - 1.0) ** 2 + p["tilt"] * w
+
     barrier = theory.double_well_barrier(p["height"], p["tilt"])
     for r in well_rows:
         row, col = optimizers.index(r["optimizer"]), noises.index(r["noise"])
@@ -262,8 +323,9 @@ def figures(result):
         temperature = effective_temperature(r["optimizer"], r["lr"], r["noise"])
         text = "in the global (left) well"
         if temperature is not None:
-            plotting.theory(ax, grid, gibbs_density(well, temperature, grid, 6.0) * WELL_BIN, color="black",
-                            linewidth=1.0)
+            plotting.theory(
+                ax, grid, gibbs_density(well, temperature, grid, 6.0) * WELL_BIN, color="black", linewidth=1.0
+            )
             gibbs = gibbs_global_fraction(p, "double_well", temperature)
             text = f"Gibbs law ($T$ = {temperature:.2g}): {100 * gibbs:.1f}%"
         twin = ax.twinx()
@@ -273,17 +335,30 @@ def figures(result):
         ax.axvline(barrier, color="0.4", linestyle=":", linewidth=0.8)
         ax.set_title(f"{_label(r)}, $\\sigma$ = {r['noise']:g}: {100 * r['global_fraction']:.1f}%\n{text}")
         ax.set_xlim(-edge, edge)
-        plotting.finish(ax, xlabel="final $w$" if row == len(optimizers) - 1 else "",
-                        ylabel="fraction of runs" if col == 0 else "fraction", legend=False)
-    handles = [Patch(color="0.5", alpha=0.8), Line2D([], [], color="black", linestyle="--", linewidth=1.0),
-               Line2D([], [], color="0.6", linewidth=0.8), Line2D([], [], color="0.4", linestyle=":", linewidth=0.8)]
-    labels = [f"final positions ({p['trials']} runs, bins {WELL_BIN:g} wide)",
-              "Gibbs law $e^{-f/T}$ per bin, $T$ = lr $\\sigma^2/(2(1-\\mu))$",
-              "landscape $f$ (right scale, arbitrary)", "barrier"]
+        plotting.finish(
+            ax,
+            xlabel="final $w$" if row == len(optimizers) - 1 else "",
+            ylabel="fraction of runs" if col == 0 else "fraction",
+            legend=False,
+        )
+    handles = [
+        Patch(color="0.5", alpha=0.8),
+        Line2D([], [], color="black", linestyle="--", linewidth=1.0),
+        Line2D([], [], color="0.6", linewidth=0.8),
+        Line2D([], [], color="0.4", linestyle=":", linewidth=0.8),
+    ]
+    labels = [
+        f"final positions ({p['trials']} runs, bins {WELL_BIN:g} wide)",
+        "Gibbs law $e^{-f/T}$ per bin, $T$ = lr $\\sigma^2/(2(1-\\mu))$",
+        "landscape $f$ (right scale, arbitrary)",
+        "barrier",
+    ]
     plotting.legend_below(fig, handles, labels, ncols=2)
-    fig.suptitle(f"$f(w) = {'' if p['height'] == 1 else format(p['height'], 'g') + ' '}(w^2-1)^2 + "
-                 f"{p['tilt']:g}\\,w$, lr = {lr:g}, {p['max_steps']} steps from uniform starts in "
-                 f"$[-{p['start_width']:g}, {p['start_width']:g}]$")
+    fig.suptitle(
+        f"$f(w) = {'' if p['height'] == 1 else format(p['height'], 'g') + ' '}(w^2-1)^2 + "
+        f"{p['tilt']:g}\\,w$, lr = {lr:g}, {p['max_steps']} steps from uniform starts in "
+        f"$[-{p['start_width']:g}, {p['start_width']:g}]$"
+    )
     out["minima_double_well"] = fig
 
     ras_rows = [r for r in rows if r["landscape"] == "rastrigin"]
@@ -299,50 +374,82 @@ def figures(result):
         ax = axes.flat[index]
         ax.contour(xx, yy, values, levels=12, colors="0.82", linewidths=0.4)
         final = result.arrays[r["key"]]
-        ax.plot(final[:, 0], final[:, 1], "o", markersize=1.5, alpha=0.35, color=plotting.color(index),
-                rasterized=True)  # thousands of points: a bitmap layer keeps the PDF small
+        ax.plot(
+            final[:, 0], final[:, 1], "o", markersize=1.5, alpha=0.35, color=plotting.color(index), rasterized=True
+        )  # thousands of points: a bitmap layer keeps the PDF small
         ax.plot([0], [0], "*", color="black", markersize=6)
         ax.set_xlim(-width, width)
         ax.set_ylim(-width, width)
         ax.set_aspect("equal")
-        plotting.finish(ax, xlabel="$w_1$", ylabel="$w_2$", legend=False,
-                        title=f"{_label(r, mu=None)}, $\\sigma$ = {r['noise']:g}\n"
-                              f"lr {r['lr']:g}: {100 * r['global_fraction']:.1f}% at 0")
-    for ax in list(axes.flat)[len(ras_rows):]:
+        plotting.finish(
+            ax,
+            xlabel="$w_1$",
+            ylabel="$w_2$",
+            legend=False,
+            title=f"{_label(r, mu=None)}, $\\sigma$ = {r['noise']:g}\n"
+            f"lr {r['lr']:g}: {100 * r['global_fraction']:.1f}% at 0",
+        )
+    for ax in list(axes.flat)[len(ras_rows) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Rastrigin, $A$ = {amplitude:g}: {p['trials']} runs of {p['max_steps']} steps; "
-                 f"$\\star$ global minimum")
+    fig.suptitle(
+        f"Rastrigin, $A$ = {amplitude:g}: {p['trials']} runs of {p['max_steps']} steps; $\\star$ global minimum"
+    )
     out["minima_rastrigin"] = fig
 
     fig, axes = plotting.figure(1, 2, width="page", height=2.9)
     for ax, name in zip(axes, ("double_well", "rastrigin")):
         chosen = [r for r in rows if r["landscape"] == name and (name == "rastrigin" or r["lr"] == lr)]
-        labels = [f"{_label(r, mu=None).replace(' ', chr(10))}\n"
-                  f"lr {r['lr']:g}\n$\\sigma$ = {r['noise']:g}" for r in chosen]
+        labels = [
+            f"{_label(r, mu=None).replace(' ', chr(10))}\nlr {r['lr']:g}\n$\\sigma$ = {r['noise']:g}" for r in chosen
+        ]
         positions = np.arange(len(chosen))
-        ax.bar(positions, [r["global_fraction"] for r in chosen], width=0.7,
-               yerr=[2 * r["standard_error"] for r in chosen], color=[plotting.color(i // 2) for i in range(len(chosen))],
-               alpha=0.85, capsize=2, label="measured ($\\pm$ 2 s.e.)")
+        ax.bar(
+            positions,
+            [r["global_fraction"] for r in chosen],
+            width=0.7,
+            yerr=[2 * r["standard_error"] for r in chosen],
+            color=[plotting.color(i // 2) for i in range(len(chosen))],
+            alpha=0.85,
+            capsize=2,
+            label="measured ($\\pm$ 2 s.e.)",
+        )
         top = 0.0
         for position, r in zip(positions, chosen):
             if r["theory_global"] is not None:
-                plotting.theory(ax, [position - 0.42, position + 0.42], [r["theory_global"]] * 2, color="black",
-                                label="GD: starts in the global basin")
+                plotting.theory(
+                    ax,
+                    [position - 0.42, position + 0.42],
+                    [r["theory_global"]] * 2,
+                    color="black",
+                    label="GD: starts in the global basin",
+                )
             temperature = effective_temperature(r["optimizer"], r["lr"], r["noise"])
             if temperature is not None:
                 gibbs = gibbs_global_fraction(p, name, temperature)
                 top = max(top, gibbs)
-                ax.plot([position - 0.42, position + 0.42], [gibbs] * 2, color="black", linestyle=":",
-                        linewidth=1.4, label="Gibbs law at the noise's temperature")
+                ax.plot(
+                    [position - 0.42, position + 0.42],
+                    [gibbs] * 2,
+                    color="black",
+                    linestyle=":",
+                    linewidth=1.4,
+                    label="Gibbs law at the noise's temperature",
+                )
         ax.set_xticks(positions)
         ax.set_xticklabels(labels)
-        top = max([top] + [r["global_fraction"] + 2 * r["standard_error"] for r in chosen]
-                  + [r["theory_global"] or 0.0 for r in chosen])
+        top = max(
+            [top]
+            + [r["global_fraction"] + 2 * r["standard_error"] for r in chosen]
+            + [r["theory_global"] or 0.0 for r in chosen]
+        )
         ax.set_ylim(0, min(1.05, max(1.15 * top, 0.05)))
-        plotting.finish(ax, xlabel="optimizer, learning rate, gradient-noise std $\\sigma$",
-                        ylabel="fraction at the global minimum",
-                        title=("double well" if name == "double_well" else "Rastrigin (Adam at 10 x lr)"),
-                        legend=False)
+        plotting.finish(
+            ax,
+            xlabel="optimizer, learning rate, gradient-noise std $\\sigma$",
+            ylabel="fraction at the global minimum",
+            title=("double well" if name == "double_well" else "Rastrigin (Adam at 10 x lr)"),
+            legend=False,
+        )
     handles, labels_ = [], []
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -361,10 +468,16 @@ def plot(result, out_dir):
 def add_arguments(parser):
     _escape.add_common_arguments(parser, lr_help="comma-separated learning rates on the double well")
     parser.add_argument("--tilt", type=float, default=None, help="double-well tilt c (> 0: the left well is global)")
-    parser.add_argument("--rastrigin-lr", dest="rastrigin_lr", type=float, default=None,
-                        help="learning rate on Rastrigin (curvature up to 2 + 4 pi^2 A)")
-    parser.add_argument("--rastrigin-noise", dest="rastrigin_noise", type=float, default=None,
-                        help="gradient-noise std on Rastrigin")
+    parser.add_argument(
+        "--rastrigin-lr",
+        dest="rastrigin_lr",
+        type=float,
+        default=None,
+        help="learning rate on Rastrigin (curvature up to 2 + 4 pi^2 A)",
+    )
+    parser.add_argument(
+        "--rastrigin-noise", dest="rastrigin_noise", type=float, default=None, help="gradient-noise std on Rastrigin"
+    )
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ the plateau, then the drop). The table gives the measured escape step (KM median
 and their ratio. Gradient descent's discrete steps differ from the flow by a relative O(lr s)
 (:func:`testbed.theory.escape.saxe_discrete_steps_bounds`); the other optimizers have no dashed line.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes
-from .. import montecarlo
+from .. import landscapes, montecarlo
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -53,8 +53,14 @@ DEFAULTS = dict(
     seed=0,
     backend="cpu",
 )
-QUICK = dict(lr=[0.01, 0.05, 0.2], saturation=[1.0, 2.0, 3.0], depths=[2, 4], scales=[1e-1, 1e-3],
-             layer_scales=[0.5], max_depth=6)
+QUICK = dict(
+    lr=[0.01, 0.05, 0.2],
+    saturation=[1.0, 2.0, 3.0],
+    depths=[2, 4],
+    scales=[1e-1, 1e-3],
+    layer_scales=[0.5],
+    max_depth=6,
+)
 FIGURES = ("plateau_lr", "plateau_scale", "plateau_depth", "plateau_saturation", "plateau_loss")
 
 #: Trajectory points kept for the loss curves.
@@ -112,8 +118,17 @@ def _run_one(p, f, optimizer, lr, seed_offset, record=0):
     opt = _escape.make_optimizer(optimizer, lr)
     delta = p["loss_fraction"] * f.value(f.start)
     result = montecarlo.escape_times(
-        f, opt, trials=p["trials"], noise=p["noise"], start="saddle", criterion="loss", delta=delta,
-        max_steps=p["max_steps"], seed=p["seed"] + seed_offset, backend=p["backend"], record=record,
+        f,
+        opt,
+        trials=p["trials"],
+        noise=p["noise"],
+        start="saddle",
+        criterion="loss",
+        delta=delta,
+        max_steps=p["max_steps"],
+        seed=p["seed"] + seed_offset,
+        backend=p["backend"],
+        record=record,
         record_every=None if not record else max(1, p["max_steps"] // LOSS_CURVE_POINTS),
     )
     return result
@@ -121,8 +136,16 @@ def _run_one(p, f, optimizer, lr, seed_offset, record=0):
 
 def _row(kind, landscape, optimizer, result, predicted, **extra):
     median, escaped, diverged = _escape.escape_summary(result)
-    row = dict(kind=kind, landscape=landscape, optimizer=optimizer, **extra, steps=median,
-               escaped=escaped, diverged=diverged, theory=predicted)
+    row = dict(
+        kind=kind,
+        landscape=landscape,
+        optimizer=optimizer,
+        **extra,
+        steps=median,
+        escaped=escaped,
+        diverged=diverged,
+        theory=predicted,
+    )
     row["ratio"] = None if median is None or predicted is None else median / predicted
     return row
 
@@ -147,7 +170,8 @@ def run(*, quick=False, progress=True, **params):
     arrays = {}
     with Timer() as timer:
         for index, (kind, name, optimizer, job) in enumerate(
-                common.progress(jobs, desc="plateau", enabled=progress, unit="run")):
+            common.progress(jobs, desc="plateau", enabled=progress, unit="run")
+        ):
             lr = job.get("lr", p["fixed_lr"])
             if name == "tanh_unit":
                 start = job["level"] / p["tanh_scale"] if kind == "saturation" else p["tanh_start"]
@@ -164,14 +188,23 @@ def run(*, quick=False, progress=True, **params):
             rows.append(_row(kind, name, optimizer, result, predicted, **extra))
 
         # loss curves of one run per plateau (the first trial's trajectory)
-        curves = [("tanh_unit", _tanh(p, p["tanh_start"])),
-                  ("deep_linear D=2", landscapes.deep_linear(2, p["strength"], p["u0"])),
-                  (f"deep_linear D={max(p['depths'])}", landscapes.deep_linear(max(p["depths"]), p["strength"],
-                                                                                p["u0"]))]
+        curves = [
+            ("tanh_unit", _tanh(p, p["tanh_start"])),
+            ("deep_linear D=2", landscapes.deep_linear(2, p["strength"], p["u0"])),
+            (f"deep_linear D={max(p['depths'])}", landscapes.deep_linear(max(p["depths"]), p["strength"], p["u0"])),
+        ]
         for label, f in curves:
-            result = montecarlo.escape_times(f, _escape.make_optimizer("sgd", p["fixed_lr"]), trials=1,
-                                             noise=p["noise"], criterion="none", max_steps=_curve_steps(p, rows, f),
-                                             seed=p["seed"], backend=p["backend"], record=1)
+            result = montecarlo.escape_times(
+                f,
+                _escape.make_optimizer("sgd", p["fixed_lr"]),
+                trials=1,
+                noise=p["noise"],
+                criterion="none",
+                max_steps=_curve_steps(p, rows, f),
+                seed=p["seed"],
+                backend=p["backend"],
+                record=1,
+            )
             steps = result.trajectory_steps
             path = result.trajectories[0]
             keep = np.all(np.isfinite(path), axis=1)
@@ -206,8 +239,9 @@ def _summary(rows):
     for name in ("tanh_unit", "deep_linear"):
         for optimizer in sorted({r["optimizer"] for r in rows if r["kind"] == "lr"}):
             chosen = [r for r in rows if r["kind"] == "lr" and r["landscape"] == name and r["optimizer"] == optimizer]
-            summary[f"lr_slope_{name}_{optimizer}"] = _fit_slope([r["lr"] for r in chosen],
-                                                                 [_escape.finite_or_nan(r["steps"]) for r in chosen])
+            summary[f"lr_slope_{name}_{optimizer}"] = _fit_slope(
+                [r["lr"] for r in chosen], [_escape.finite_or_nan(r["steps"]) for r in chosen]
+            )
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     summary["max_relative_deviation_from_theory"] = float(max(abs(x - 1) for x in ratios)) if ratios else None
     summary["censored_runs"] = int(sum(r["steps"] is None for r in rows))
@@ -222,15 +256,31 @@ def table(result):
     rows = result.tables["runs"]
     shown = []
     for r in rows:
-        setting = (f"a w0={r['level']:g}" if r["landscape"] == "tanh_unit"
-                   else f"D={r['depth']} u0={r['u0']:.3g}")
-        shown.append(dict(figure=r["kind"], landscape=r["landscape"], setting=setting, optimizer=r["optimizer"],
-                          lr=r["lr"], steps=r["steps"], theory=r["theory"], ratio=r["ratio"],
-                          escaped=r["escaped"]))
-    text = common.format_table(shown, headers=dict(steps="measured steps", theory="theory (flow)",
-                                                   ratio="measured/theory", escaped="fraction escaped"))
-    slopes = ", ".join(f"{k[len('lr_slope_'):]}: {v:.3f}" for k, v in result.summary.items()
-                       if k.startswith("lr_slope_") and v is not None)
+        setting = f"a w0={r['level']:g}" if r["landscape"] == "tanh_unit" else f"D={r['depth']} u0={r['u0']:.3g}"
+        shown.append(
+            dict(
+                figure=r["kind"],
+                landscape=r["landscape"],
+                setting=setting,
+                optimizer=r["optimizer"],
+                lr=r["lr"],
+                steps=r["steps"],
+                theory=r["theory"],
+                ratio=r["ratio"],
+                escaped=r["escaped"],
+            )
+        )
+    text = common.format_table(
+        shown,
+        headers=dict(
+            steps="measured steps", theory="theory (flow)", ratio="measured/theory", escaped="fraction escaped"
+        ),
+    )
+    slopes = ", ".join(
+        f"{k[len('lr_slope_') :]}: {v:.3f}"
+        for k, v in result.summary.items()
+        if k.startswith("lr_slope_") and v is not None
+    )
     return text + f"\n\nlog-log slope of escape steps vs lr (theory for sgd: -1): {slopes}"
 
 
@@ -254,23 +304,42 @@ def figures(result):
     gd = _name("sgd", p["noise"])
 
     fig, axes = plotting.figure(1, 2, width="page", height=2.5)
-    for ax, name, title in zip(axes, ("tanh_unit", "deep_linear"),
-                               (f"saturated tanh unit, $a w_0$ = {p['tanh_scale'] * p['tanh_start']:g}",
-                                f"deep linear net, $D$ = 2, $u_0$ = {p['u0']:g}")):
+    for ax, name, title in zip(
+        axes,
+        ("tanh_unit", "deep_linear"),
+        (
+            f"saturated tanh unit, $a w_0$ = {p['tanh_scale'] * p['tanh_start']:g}",
+            f"deep linear net, $D$ = 2, $u_0$ = {p['u0']:g}",
+        ),
+    ):
         for index, optimizer in enumerate(p["optimizers"]):
             chosen = _select(rows, kind="lr", landscape=name, optimizer=optimizer)
             lrs = np.array([r["lr"] for r in chosen])
-            plotting.measured(ax, lrs, _escape.as_array(r["steps"] for r in chosen),
-                              label=f"{_name(optimizer, p['noise'])}, measured", color=plotting.color(index),
-                              marker=plotting.marker(index))
+            plotting.measured(
+                ax,
+                lrs,
+                _escape.as_array(r["steps"] for r in chosen),
+                label=f"{_name(optimizer, p['noise'])}, measured",
+                color=plotting.color(index),
+                marker=plotting.marker(index),
+            )
             if optimizer == "sgd":
                 label = "gradient-flow theory (exact integral; Saxe et al. 2014)"
                 dense = np.geomspace(lrs.min(), lrs.max(), 50)
-                predicted = [(_tanh_theory(p, lr, p["tanh_start"]) if name == "tanh_unit"
-                              else _deep_theory(p, lr, 2, p["u0"])) for lr in dense]
+                predicted = [
+                    (_tanh_theory(p, lr, p["tanh_start"]) if name == "tanh_unit" else _deep_theory(p, lr, 2, p["u0"]))
+                    for lr in dense
+                ]
                 plotting.theory(ax, dense, predicted, label=f"{gd}, {label}", color=plotting.color(index))
-        plotting.finish(ax, xlabel="learning rate", ylabel="steps until the loss halves", title=title,
-                        xscale="log", yscale="log", legend=False)
+        plotting.finish(
+            ax,
+            xlabel="learning rate",
+            ylabel="steps until the loss halves",
+            title=title,
+            xscale="log",
+            yscale="log",
+            legend=False,
+        )
     plotting.legend_below(fig, ncols=3)
     out["plateau_lr"] = fig
 
@@ -278,15 +347,28 @@ def figures(result):
     for index, depth in enumerate(p["depths"]):
         chosen = _select(rows, kind="scale", depth=depth)
         u0s = np.array([r["u0"] for r in chosen])
-        plotting.measured(ax, u0s, _escape.as_array(r["steps"] for r in chosen), label=f"$D$ = {depth}",
-                          color=plotting.color(index), marker=plotting.marker(index))
+        plotting.measured(
+            ax,
+            u0s,
+            _escape.as_array(r["steps"] for r in chosen),
+            label=f"$D$ = {depth}",
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+        )
         dense = np.geomspace(u0s.min(), u0s.max(), 50)
-        plotting.theory(ax, dense, [_deep_theory(p, p["fixed_lr"], depth, u) for u in dense],
-                        color=plotting.color(index))
+        plotting.theory(
+            ax, dense, [_deep_theory(p, p["fixed_lr"], depth, u) for u in dense], color=plotting.color(index)
+        )
     ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
-    plotting.finish(ax, xlabel="initial mode strength $u_0$",
-                    ylabel="steps until the loss halves", title=f"deep linear net, {gd}, lr = {p['fixed_lr']:g}",
-                    xscale="log", yscale="log", legend=False)
+    plotting.finish(
+        ax,
+        xlabel="initial mode strength $u_0$",
+        ylabel="steps until the loss halves",
+        title=f"deep linear net, {gd}, lr = {p['fixed_lr']:g}",
+        xscale="log",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=3)
     out["plateau_scale"] = fig
 
@@ -294,39 +376,73 @@ def figures(result):
     for index, a0 in enumerate(p["layer_scales"]):
         chosen = [r for r in rows if r["kind"] == "depth" and abs(r["a0"] - a0) < 1e-9 * a0]
         depths = np.array([r["depth"] for r in chosen])
-        plotting.measured(ax, depths, _escape.as_array(r["steps"] for r in chosen),
-                          label=f"$a_0$ = {a0:g}, measured", color=plotting.color(index),
-                          marker=plotting.marker(index))
-        plotting.theory(ax, depths, [_deep_theory(p, p["fixed_lr"], int(d), a0 ** int(d)) for d in depths],
-                        color=plotting.color(index))
+        plotting.measured(
+            ax,
+            depths,
+            _escape.as_array(r["steps"] for r in chosen),
+            label=f"$a_0$ = {a0:g}, measured",
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+        )
+        plotting.theory(
+            ax,
+            depths,
+            [_deep_theory(p, p["fixed_lr"], int(d), a0 ** int(d)) for d in depths],
+            color=plotting.color(index),
+        )
     ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
-    plotting.finish(ax, xlabel="depth $D$ (weights in the chain)", ylabel="steps until the loss halves",
-                    title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}", yscale="log",
-                    legend=False)
+    plotting.finish(
+        ax,
+        xlabel="depth $D$ (weights in the chain)",
+        ylabel="steps until the loss halves",
+        title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=2)
     out["plateau_depth"] = fig
 
     fig, ax = plotting.figure(height=2.6)
     chosen = _select(rows, kind="saturation")
     levels = np.array([r["level"] for r in chosen])
-    plotting.measured(ax, levels, _escape.as_array(r["steps"] for r in chosen), label=f"{gd}, measured",
-                      color=plotting.color(0))
+    plotting.measured(
+        ax, levels, _escape.as_array(r["steps"] for r in chosen), label=f"{gd}, measured", color=plotting.color(0)
+    )
     dense = np.linspace(levels.min(), levels.max(), 60)
-    plotting.theory(ax, dense, [_tanh_theory(p, p["fixed_lr"], level / p["tanh_scale"]) for level in dense],
-                    label="gradient flow (exact integral)", color=plotting.color(0))
-    plotting.theory(ax, dense, [theory.tanh_unit_plateau_time_asymptotic(p["fixed_lr"], level / p["tanh_scale"],
-                                                                          p["tanh_scale"], p["tanh_target"])
-                                for level in dense],
-                    label=r"$\exp(2 a w_0) / (8 (1-y)\, \mathrm{lr}\, a^2)$", color=plotting.color(1), linestyle=":")
-    plotting.finish(ax, xlabel="saturation level $a w_0$", ylabel="steps until the loss halves",
-                    title=f"tanh unit, $y$ = {p['tanh_target']:g}, {gd}, lr = {p['fixed_lr']:g}", yscale="log",
-                    legend=False)
+    plotting.theory(
+        ax,
+        dense,
+        [_tanh_theory(p, p["fixed_lr"], level / p["tanh_scale"]) for level in dense],
+        label="gradient flow (exact integral)",
+        color=plotting.color(0),
+    )
+    plotting.theory(
+        ax,
+        dense,
+        [
+            theory.tanh_unit_plateau_time_asymptotic(
+                p["fixed_lr"], level / p["tanh_scale"], p["tanh_scale"], p["tanh_target"]
+            )
+            for level in dense
+        ],
+        label=r"$\exp(2 a w_0) / (8 (1-y)\, \mathrm{lr}\, a^2)$",
+        color=plotting.color(1),
+        linestyle=":",
+    )
+    plotting.finish(
+        ax,
+        xlabel="saturation level $a w_0$",
+        ylabel="steps until the loss halves",
+        title=f"tanh unit, $y$ = {p['tanh_target']:g}, {gd}, lr = {p['fixed_lr']:g}",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=1)
     out["plateau_saturation"] = fig
 
     # loss curves against the step in units of the flow's halving step t*: each run lasts 3 t*
     fig, ax = plotting.figure(height=2.5)
-    keys = sorted(k[len("loss_steps_"):] for k in result.arrays if k.startswith("loss_steps_"))
+    keys = sorted(k[len("loss_steps_") :] for k in result.arrays if k.startswith("loss_steps_"))
     keys.sort(key=lambda key: (not key.startswith("deep"), int(key.rpartition("D")[2]) if "_D" in key else 0))
     for index, key in enumerate(keys):
         steps = result.arrays[f"loss_steps_{key}"]
@@ -338,15 +454,30 @@ def figures(result):
             depth = int(key.rpartition("D")[2])
             t_star = _deep_theory(p, p["fixed_lr"], depth, p["u0"])
             label = f"deep linear net, $D$ = {depth}"
-        ax.plot(steps / t_star, loss / loss[0], color=plotting.color(index),
-                label=f"{label} ($t^*$ = {t_star:.0f})", linestyle=("-", (0, (5, 1.5, 1, 1.5)), ":")[index % 3])
+        ax.plot(
+            steps / t_star,
+            loss / loss[0],
+            color=plotting.color(index),
+            label=f"{label} ($t^*$ = {t_star:.0f})",
+            linestyle=("-", (0, (5, 1.5, 1, 1.5)), ":")[index % 3],
+        )
     ax.axvline(1.0, color="0.4", linewidth=0.8, linestyle="--")
     ax.axhline(p["loss_fraction"], color="0.6", linewidth=0.6, linestyle=":")
-    ax.plot([], [], linestyle="--", color="0.4",
-            label=f"$t^*$: the flow's predicted step to loss $\\times${p['loss_fraction']:g} (dotted)")
+    ax.plot(
+        [],
+        [],
+        linestyle="--",
+        color="0.4",
+        label=f"$t^*$: the flow's predicted step to loss $\\times${p['loss_fraction']:g} (dotted)",
+    )
     ax.set_xlim(0, 3)
-    plotting.finish(ax, xlabel=f"step / $t^*$ ({gd}, lr = {p['fixed_lr']:g})", ylabel="loss / initial loss",
-                    title="a plateau, then a sudden drop", legend=False)
+    plotting.finish(
+        ax,
+        xlabel=f"step / $t^*$ ({gd}, lr = {p['fixed_lr']:g})",
+        ylabel="loss / initial loss",
+        title="a plateau, then a sudden drop",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=1)
     out["plateau_loss"] = fig
     return out
@@ -358,8 +489,13 @@ def plot(result, out_dir):
 
 def add_arguments(parser):
     _escape.add_common_arguments(parser, lr_help="comma-separated learning rates of the escape-time-vs-lr figure")
-    parser.add_argument("--fixed-lr", dest="fixed_lr", type=float, default=None,
-                        help="learning rate of the depth, scale and saturation sweeps")
+    parser.add_argument(
+        "--fixed-lr",
+        dest="fixed_lr",
+        type=float,
+        default=None,
+        help="learning rate of the depth, scale and saturation sweeps",
+    )
     parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the u0 sweep")
 
 

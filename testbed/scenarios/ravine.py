@@ -17,6 +17,7 @@ theory from the rates dashed: ~kappa for GD, ~sqrt(kappa) for momentum) and ``ra
 contraction per step, ``1 - rate``, against kappa). The table gives, per run, the measured and predicted rate
 and steps, and whether the run diverged (a divergent run is reported as diverged, never as a number).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes
-from .. import montecarlo
+from .. import landscapes, montecarlo
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -63,15 +63,19 @@ def validate(p):
     p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
     for name in p["optimizers"]:
         if name not in TUNED:
-            raise ValueError(f"optimizers: the ravine runs optimizers at their optimal tuning, known for "
-                             f"{', '.join(TUNED)}; got {name!r}")
+            raise ValueError(
+                f"optimizers: the ravine runs optimizers at their optimal tuning, known for "
+                f"{', '.join(TUNED)}; got {name!r}"
+            )
     p["kappas"] = _escape.positive_list(p["kappas"], "kappas")
     if min(p["kappas"]) <= 1.0:
         raise ValueError("kappas must exceed 1 (the condition number of a ravine)")
     for key, values in (("kappas", p["kappas"]), ("demo_kappa", [p["demo_kappa"]])):
         if max(values) > MAX_KAPPA:
-            raise ValueError(f"{key} must be at most {MAX_KAPPA:g} (beyond, the contraction (kappa - 1)/(kappa + 1) "
-                             f"and the tuned momentum round to 1 in double precision), got {max(values):g}")
+            raise ValueError(
+                f"{key} must be at most {MAX_KAPPA:g} (beyond, the contraction (kappa - 1)/(kappa + 1) "
+                f"and the tuned momentum round to 1 in double precision), got {max(values):g}"
+            )
     p["lr"] = _escape.positive_list(p["lr"], "lr")
     p["tolerance"] = backends.check_finite(p["tolerance"], "tolerance", minimum=0.0, strict=True)
     p["demo_kappa"] = backends.check_finite(p["demo_kappa"], "demo_kappa", minimum=1.0, strict=True)
@@ -133,9 +137,19 @@ def theory_steps(name, lr, mu, kappa, tolerance, start):
 
 def _run(p, f, name, lr, mu, criterion, max_steps, seed_offset, record_every=1):
     opt = _escape.make_optimizer(name, lr, mu=mu)
-    return montecarlo.escape_times(f, opt, trials=p["trials"], noise=p["noise"], criterion=criterion,
-                                   radius=p["tolerance"], max_steps=max_steps, seed=p["seed"] + seed_offset,
-                                   backend=p["backend"], record=1, record_every=record_every)
+    return montecarlo.escape_times(
+        f,
+        opt,
+        trials=p["trials"],
+        noise=p["noise"],
+        criterion=criterion,
+        radius=p["tolerance"],
+        max_steps=max_steps,
+        seed=p["seed"] + seed_offset,
+        backend=p["backend"],
+        record=1,
+        record_every=record_every,
+    )
 
 
 def run(*, quick=False, progress=True, **params):
@@ -146,40 +160,88 @@ def run(*, quick=False, progress=True, **params):
     jobs += [("path", name, None) for name in p["optimizers"]]
     jobs += [("damped", name, None) for name in p["optimizers"]]
     with Timer() as timer:
-        for index, (kind, name, value) in enumerate(common.progress(jobs, desc="ravine", enabled=progress,
-                                                                    unit="run")):
+        for index, (kind, name, value) in enumerate(common.progress(jobs, desc="ravine", enabled=progress, unit="run")):
             kappa = value if kind == "kappa" else p["demo_kappa"]
             f = landscapes.ravine(kappa=kappa)
             if kind == "kappa":
                 lr, mu, rate = tuned(name, kappa)
                 predicted_steps = theory_steps(name, lr, mu, kappa, p["tolerance"], f.start)
                 budget = int(min(p["max_steps"], max(100, 20 * predicted_steps)))
-                result = _run(p, f, name, lr, mu, "converge", budget, index,
-                              record_every=max(1, budget // montecarlo.MAX_RECORD_POINTS))
+                result = _run(
+                    p,
+                    f,
+                    name,
+                    lr,
+                    mu,
+                    "converge",
+                    budget,
+                    index,
+                    record_every=max(1, budget // montecarlo.MAX_RECORD_POINTS),
+                )
                 path = result.trajectories[0]
                 steps, escaped, diverged = _escape.escape_summary(result)
                 measured_rate, window = _measured_rate(path, result.trajectory_steps)
-                rows.append(dict(kind=kind, optimizer=name, kappa=kappa, lr=lr, mu=mu, lr_kappa=lr * kappa,
-                                 steps=steps, theory_steps=predicted_steps, rate=measured_rate,
-                                 window_rate=None if window is None else theory_window_rate(
-                                     name, lr, mu, kappa, f.start, window),
-                                 theory_rate=rate, converged=escaped, diverged=diverged))
+                rows.append(
+                    dict(
+                        kind=kind,
+                        optimizer=name,
+                        kappa=kappa,
+                        lr=lr,
+                        mu=mu,
+                        lr_kappa=lr * kappa,
+                        steps=steps,
+                        theory_steps=predicted_steps,
+                        rate=measured_rate,
+                        window_rate=None
+                        if window is None
+                        else theory_window_rate(name, lr, mu, kappa, f.start, window),
+                        theory_rate=rate,
+                        converged=escaped,
+                        diverged=diverged,
+                    )
+                )
             elif kind == "lr":
                 lr = value
                 rate = theory.gd_rate(lr, [1.0, kappa])
-                predicted_steps = theory.gd_steps_to_tolerance(lr, [1.0, kappa], f.start, p["tolerance"],
-                                                               max_steps=p["max_steps"])
-                budget = p["max_steps"] if not math.isfinite(predicted_steps) else int(
-                    min(p["max_steps"], max(100, 20 * predicted_steps)))
-                result = _run(p, f, "sgd", lr, 0.0, "converge", budget, index,
-                              record_every=max(1, budget // montecarlo.MAX_RECORD_POINTS))
+                predicted_steps = theory.gd_steps_to_tolerance(
+                    lr, [1.0, kappa], f.start, p["tolerance"], max_steps=p["max_steps"]
+                )
+                budget = (
+                    p["max_steps"]
+                    if not math.isfinite(predicted_steps)
+                    else int(min(p["max_steps"], max(100, 20 * predicted_steps)))
+                )
+                result = _run(
+                    p,
+                    f,
+                    "sgd",
+                    lr,
+                    0.0,
+                    "converge",
+                    budget,
+                    index,
+                    record_every=max(1, budget // montecarlo.MAX_RECORD_POINTS),
+                )
                 steps, escaped, diverged = _escape.escape_summary(result)
-                rows.append(dict(kind=kind, optimizer="sgd", kappa=kappa, lr=lr, mu=0.0, lr_kappa=lr * kappa,
-                                 steps=steps, theory_steps=None if not math.isfinite(predicted_steps)
-                                 else predicted_steps, rate=None, theory_rate=rate, converged=escaped,
-                                 diverged=diverged, oscillates=theory.gd_oscillates(lr, kappa),
-                                 diverges=theory.gd_diverges(lr, kappa),
-                                 diverged_at=int(result.steps[0]) if diverged else None))
+                rows.append(
+                    dict(
+                        kind=kind,
+                        optimizer="sgd",
+                        kappa=kappa,
+                        lr=lr,
+                        mu=0.0,
+                        lr_kappa=lr * kappa,
+                        steps=steps,
+                        theory_steps=None if not math.isfinite(predicted_steps) else predicted_steps,
+                        rate=None,
+                        theory_rate=rate,
+                        converged=escaped,
+                        diverged=diverged,
+                        oscillates=theory.gd_oscillates(lr, kappa),
+                        diverges=theory.gd_diverges(lr, kappa),
+                        diverged_at=int(result.steps[0]) if diverged else None,
+                    )
+                )
                 short = _run(p, f, "sgd", lr, 0.0, "none", p["path_steps"], index)
                 arrays[_path_key(lr, kappa)] = short.trajectories[0]
             elif kind == "path":
@@ -193,11 +255,25 @@ def run(*, quick=False, progress=True, **params):
                 y = y[np.isfinite(y)]
                 flips = float(np.mean(np.sign(y[1:]) != np.sign(y[:-1])))
                 heavy_lr = lr * (1.0 - mu) if name == "momentum" else lr
-                rows.append(dict(kind="damping", optimizer=name, kappa=kappa, lr=lr, mu=mu, lr_kappa=lr * kappa,
-                                 sign_flips=flips, theory_sign_flips=theory.sign_flip_fraction(heavy_lr, mu, kappa),
-                                 y_rate=theory.heavy_ball_rate(heavy_lr, mu, [kappa]),
-                                 steps=None, theory_steps=None, rate=None, theory_rate=None, converged=False,
-                                 diverged=long.n_diverged))
+                rows.append(
+                    dict(
+                        kind="damping",
+                        optimizer=name,
+                        kappa=kappa,
+                        lr=lr,
+                        mu=mu,
+                        lr_kappa=lr * kappa,
+                        sign_flips=flips,
+                        theory_sign_flips=theory.sign_flip_fraction(heavy_lr, mu, kappa),
+                        y_rate=theory.heavy_ball_rate(heavy_lr, mu, [kappa]),
+                        steps=None,
+                        theory_steps=None,
+                        rate=None,
+                        theory_rate=None,
+                        converged=False,
+                        diverged=long.n_diverged,
+                    )
+                )
                 arrays[f"path_{name}_demo"] = long.trajectories[0][: p["path_steps"] + 1]
     summary = _summary(rows, p)
     result = Result(scenario="ravine", params=p, summary=summary, arrays=arrays, tables=dict(runs=rows))
@@ -225,29 +301,69 @@ def table(result):
     shown, damping = [], []
     for r in result.tables["runs"]:
         if r["kind"] == "damping":
-            damping.append(dict(optimizer=r["optimizer"], lr_kappa=r["lr_kappa"], mu=r["mu"],
-                                flips=r["sign_flips"], theory_flips=r["theory_sign_flips"], y_rate=r["y_rate"]))
+            damping.append(
+                dict(
+                    optimizer=r["optimizer"],
+                    lr_kappa=r["lr_kappa"],
+                    mu=r["mu"],
+                    flips=r["sign_flips"],
+                    theory_flips=r["theory_sign_flips"],
+                    y_rate=r["y_rate"],
+                )
+            )
             continue
         outcome = "diverged" if r["diverged"] else ("converged" if r["converged"] else "censored")
-        shown.append(dict(sweep=r["kind"], optimizer=r["optimizer"], kappa=r["kappa"], lr_kappa=r["lr_kappa"],
-                          mu=r["mu"], outcome=outcome, steps=r["steps"], theory_steps=r["theory_steps"],
-                          rate=r["rate"], window_rate=r.get("window_rate"), theory_rate=r["theory_rate"]))
-    text = common.format_table(shown, headers=dict(lr_kappa="lr*kappa", steps="steps to tol",
-                                                   theory_steps="theory steps", rate="measured rate",
-                                                   window_rate="theory, same window",
-                                                   theory_rate="asymptotic rate"))
-    text += ("\n(the rate is measured over the last 3/4 of the run; at Goh's optimum the double root adds a factor"
-             " (1 + c t), so the exact closed form over the same window sits slightly above the asymptotic rate)")
+        shown.append(
+            dict(
+                sweep=r["kind"],
+                optimizer=r["optimizer"],
+                kappa=r["kappa"],
+                lr_kappa=r["lr_kappa"],
+                mu=r["mu"],
+                outcome=outcome,
+                steps=r["steps"],
+                theory_steps=r["theory_steps"],
+                rate=r["rate"],
+                window_rate=r.get("window_rate"),
+                theory_rate=r["theory_rate"],
+            )
+        )
+    text = common.format_table(
+        shown,
+        headers=dict(
+            lr_kappa="lr*kappa",
+            steps="steps to tol",
+            theory_steps="theory steps",
+            rate="measured rate",
+            window_rate="theory, same window",
+            theory_rate="asymptotic rate",
+        ),
+    )
+    text += (
+        "\n(the rate is measured over the last 3/4 of the run; at Goh's optimum the double root adds a factor"
+        " (1 + c t), so the exact closed form over the same window sits slightly above the asymptotic rate)"
+    )
     if damping:
         text += "\n\nThe zig-zag at GD's oscillating lr, with and without momentum (same lr):\n"
-        text += common.format_table(damping, headers=dict(lr_kappa="lr*kappa", flips="sign flips of y / step",
-                                                          theory_flips="theory theta/pi",
-                                                          y_rate="|y| contraction per step (theory)"))
-    slopes = ", ".join(f"{k[len('steps_kappa_slope_'):]}: {v:.2f}"
-                       for k, v in result.summary.items() if k.startswith("steps_kappa_slope_"))
-    return (text + f"\n\nlog-log slope of steps to tolerance vs kappa (theory: gd 1, momentum 1/2): {slopes}"
-            f"\nGD diverged at lr*kappa = {result.summary['diverged_lr_kappa']} "
-            f"(theory: above 2: {result.summary['predicted_divergent_lr_kappa']})")
+        text += common.format_table(
+            damping,
+            headers=dict(
+                lr_kappa="lr*kappa",
+                flips="sign flips of y / step",
+                theory_flips="theory theta/pi",
+                y_rate="|y| contraction per step (theory)",
+            ),
+        )
+    slopes = ", ".join(
+        f"{k[len('steps_kappa_slope_') :]}: {v:.2f}"
+        for k, v in result.summary.items()
+        if k.startswith("steps_kappa_slope_")
+    )
+    return (
+        text + f"\n\nlog-log slope of steps to tolerance vs kappa (theory: gd 1, momentum 1/2): {slopes}"
+        f"\nGD diverged at lr*kappa = {result.summary['diverged_lr_kappa']} "
+        f"(theory: above 2: {result.summary['predicted_divergent_lr_kappa']})"
+    )
 
 
 def figures(result):
@@ -268,13 +384,25 @@ def figures(result):
     if "path_sgd_demo" in result.arrays:
         series.append(("path_sgd_demo", f"GD, lr$\\,\\kappa$ = {p['demo_lr_kappa']:g} (zig-zag)", demo_lr, 0.0))
     if "path_momentum_demo" in result.arrays:
-        series.append(("path_momentum_demo", f"running-average momentum, $b$ = {p['demo_mu']:g}, same lr",
-                       demo_lr * (1.0 - p["demo_mu"]), p["demo_mu"]))
+        series.append(
+            (
+                "path_momentum_demo",
+                f"running-average momentum, $b$ = {p['demo_mu']:g}, same lr",
+                demo_lr * (1.0 - p["demo_mu"]),
+                p["demo_mu"],
+            )
+        )
     for name in p["optimizers"]:
         if name != "sgd" and f"path_{name}_tuned" in result.arrays:
             lr, mu, _ = tuned(name, kappa)
-            series.append((f"path_{name}_tuned", f"heavy ball at Goh's optimum ($\\mu$ = {mu:.3g})",
-                           lr * (1.0 - mu) if name == "momentum" else lr, mu))
+            series.append(
+                (
+                    f"path_{name}_tuned",
+                    f"heavy ball at Goh's optimum ($\\mu$ = {mu:.3g})",
+                    lr * (1.0 - mu) if name == "momentum" else lr,
+                    mu,
+                )
+            )
             break  # heavy ball and running average coincide at the optimum: draw one
     ymax = 1.0
     for index, (key, label, heavy_lr, mu) in enumerate(series):
@@ -282,26 +410,60 @@ def figures(result):
         keep = np.all(np.isfinite(path), axis=1)
         if not key.endswith("_tuned"):  # Goh's optimum swings far across (|y| ~ 4): only in the right panel
             ymax = max(ymax, float(np.max(np.abs(path[keep, 1]))))
-            ax_path.plot(path[keep, 0], path[keep, 1], marker=plotting.marker(index), markersize=2.5,
-                         color=plotting.color(index), linewidth=0.8)
+            ax_path.plot(
+                path[keep, 0],
+                path[keep, 1],
+                marker=plotting.marker(index),
+                markersize=2.5,
+                color=plotting.color(index),
+                linewidth=0.8,
+            )
         steps = np.arange(path.shape[0])[keep]
-        plotting.measured(ax_dist, steps, np.linalg.norm(path[keep], axis=1), color=plotting.color(index),
-                          marker=plotting.marker(index), markersize=2.5, label=label)
+        plotting.measured(
+            ax_dist,
+            steps,
+            np.linalg.norm(path[keep], axis=1),
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=2.5,
+            label=label,
+        )
         dense = np.arange(steps.max() + 1)
-        plotting.theory(ax_dist, dense, theory.heavy_ball_distance(dense, heavy_lr, mu, [1.0, kappa], start),
-                        color=plotting.color(index), linewidth=0.9)
+        plotting.theory(
+            ax_dist,
+            dense,
+            theory.heavy_ball_distance(dense, heavy_lr, mu, [1.0, kappa], start),
+            color=plotting.color(index),
+            linewidth=0.9,
+        )
     xx, yy = np.meshgrid(np.linspace(-0.2, 1.2, 200), np.linspace(-1.1 * ymax, 1.1 * ymax, 200))
-    ax_path.contour(xx, yy, 0.5 * (xx**2 + kappa * yy**2), levels=np.geomspace(0.005, 0.5 * kappa * ymax**2, 12),
-                    colors="0.8", linewidths=0.5)
+    ax_path.contour(
+        xx,
+        yy,
+        0.5 * (xx**2 + kappa * yy**2),
+        levels=np.geomspace(0.005, 0.5 * kappa * ymax**2, 12),
+        colors="0.8",
+        linewidths=0.5,
+    )
     ax_path.plot([0], [0], marker="+", color="black", markersize=7, linestyle="none")
     ax_dist.plot([], [], "--", color="gray", label="exact closed form")
-    plotting.finish(ax_path, xlabel="$x$ (shallow coordinate, curvature 1)",
-                    ylabel=f"$y$ (steep, curvature $\\kappa$ = {kappa:g})",
-                    title=f"first {p['path_steps']} steps from $(1, 1)$; + minimum", legend=False)
+    plotting.finish(
+        ax_path,
+        xlabel="$x$ (shallow coordinate, curvature 1)",
+        ylabel=f"$y$ (steep, curvature $\\kappa$ = {kappa:g})",
+        title=f"first {p['path_steps']} steps from $(1, 1)$; + minimum",
+        legend=False,
+    )
     ax_path.set_xlim(-0.2, 1.2)
     ax_path.set_ylim(-1.1 * ymax, 1.1 * ymax)
-    plotting.finish(ax_dist, xlabel="step $t$", ylabel="distance to the minimum $|w_t|$", yscale="log",
-                    title="markers measured, lines theory", legend=False)
+    plotting.finish(
+        ax_dist,
+        xlabel="step $t$",
+        ylabel="distance to the minimum $|w_t|$",
+        yscale="log",
+        title="markers measured, lines theory",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=3, source=ax_dist)
     out["ravine_paths"] = fig
 
@@ -312,23 +474,42 @@ def figures(result):
     lowest = min(r["lr_kappa"] for r in chosen)
     ax.axvspan(1.0, 2.0, color="0.93", zorder=0, linewidth=0)
     ax.axvspan(2.0, max(2.6, max(r["lr_kappa"] for r in chosen) + 0.1), color="#F6D5C5", zorder=0, linewidth=0)
-    plotting.measured(ax, [r["lr_kappa"] for r in ok], [r["steps"] for r in ok],
-                      label=f"GD, steps to $|w| < ${p['tolerance']:g}", color=plotting.color(0))
+    plotting.measured(
+        ax,
+        [r["lr_kappa"] for r in ok],
+        [r["steps"] for r in ok],
+        label=f"GD, steps to $|w| < ${p['tolerance']:g}",
+        color=plotting.color(0),
+    )
     dense = np.linspace(lowest, 1.999, 300)
     start = landscapes.ravine(kappa).start
     predicted = [theory.gd_steps_to_tolerance(v / kappa, [1.0, kappa], start, p["tolerance"]) for v in dense]
-    plotting.theory(ax, dense, predicted, label=r"theory, $|w_0 (1 - \mathrm{lr}\,\lambda)^t|$",
-                    color=plotting.color(0))
+    plotting.theory(
+        ax, dense, predicted, label=r"theory, $|w_0 (1 - \mathrm{lr}\,\lambda)^t|$", color=plotting.color(0)
+    )
     if bad:
-        plotting.measured(ax, [r["lr_kappa"] for r in bad], [r["diverged_at"] for r in bad], marker="x",
-                          color=plotting.color(1), markersize=6, markeredgewidth=1.3,
-                          label="diverged: step of the first overflow")
+        plotting.measured(
+            ax,
+            [r["lr_kappa"] for r in bad],
+            [r["diverged_at"] for r in bad],
+            marker="x",
+            color=plotting.color(1),
+            markersize=6,
+            markeredgewidth=1.3,
+            label="diverged: step of the first overflow",
+        )
     for r in chosen:  # the runs next to lr lambda_max = 2 are told apart by their value
         if abs(r["lr_kappa"] - 2.0) < 0.05:
             y = r["steps"] if r["steps"] is not None else r["diverged_at"]
-            ax.annotate(f"{r['lr_kappa']:.3g}", (r["lr_kappa"], y), textcoords="offset points",
-                        xytext=(-4 if r["lr_kappa"] < 2 else 4, 5), ha="right" if r["lr_kappa"] < 2 else "left",
-                        fontsize=7, color="0.25")
+            ax.annotate(
+                f"{r['lr_kappa']:.3g}",
+                (r["lr_kappa"], y),
+                textcoords="offset points",
+                xytext=(-4 if r["lr_kappa"] < 2 else 4, 5),
+                ha="right" if r["lr_kappa"] < 2 else "left",
+                fontsize=7,
+                color="0.25",
+            )
     top = max([r["steps"] for r in ok] + [r["diverged_at"] or 0 for r in bad] + predicted)
     bottom = min([r["steps"] for r in ok] + [r["diverged_at"] for r in bad] + predicted)
     ax.set_yscale("log")
@@ -336,8 +517,14 @@ def figures(result):
     ax.set_xlim(lowest - 0.1, max(2.6, max(r["lr_kappa"] for r in chosen) + 0.1))
     ax.text(1.5, top * 3, "zig-zags", fontsize=7, color="0.3", ha="center")
     ax.text(2.3, top * 3, "diverges", fontsize=7, color="0.3", ha="center")
-    plotting.finish(ax, xlabel=r"lr $\times \lambda_{\max}$", ylabel="steps",
-                    title=f"GD on the ravine, $\\kappa$ = {kappa:g}", yscale="log", legend=False)
+    plotting.finish(
+        ax,
+        xlabel=r"lr $\times \lambda_{\max}$",
+        ylabel="steps",
+        title=f"GD on the ravine, $\\kappa$ = {kappa:g}",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=1)
     out["ravine_lr"] = fig
 
@@ -349,26 +536,56 @@ def figures(result):
         label = "GD" if name == "sgd" and p["noise"] == 0 else plotting.paper_name(name)
         # heavy ball and running-average momentum coincide at the optimum: the later one is drawn open, smaller
         size, face = (3.5, None) if index < 2 else (5.5, "none")
-        plotting.measured(ax, kappas, _escape.as_array(r["steps"] for r in chosen), label=label,
-                          color=plotting.color(index), marker=plotting.marker(index), markersize=size,
-                          **({} if face is None else dict(markerfacecolor=face)))
-        plotting.measured(ax_rate, kappas, 1.0 - _escape.as_array(r["rate"] for r in chosen),
-                          label=label, color=plotting.color(index), marker=plotting.marker(index), markersize=size,
-                          **({} if face is None else dict(markerfacecolor=face)))
+        plotting.measured(
+            ax,
+            kappas,
+            _escape.as_array(r["steps"] for r in chosen),
+            label=label,
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=size,
+            **({} if face is None else dict(markerfacecolor=face)),
+        )
+        plotting.measured(
+            ax_rate,
+            kappas,
+            1.0 - _escape.as_array(r["rate"] for r in chosen),
+            label=label,
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=size,
+            **({} if face is None else dict(markerfacecolor=face)),
+        )
         dense = np.geomspace(kappas.min(), kappas.max(), 60)
         rates = np.array([tuned(name, k)[2] for k in dense])
-        plotting.theory(ax, dense, [theory_steps(name, *tuned(name, k)[:2], k, p["tolerance"],
-                                                 landscapes.ravine(k).start) for k in dense],
-                        color=plotting.color(index))
+        plotting.theory(
+            ax,
+            dense,
+            [theory_steps(name, *tuned(name, k)[:2], k, p["tolerance"], landscapes.ravine(k).start) for k in dense],
+            color=plotting.color(index),
+        )
         plotting.theory(ax_rate, dense, 1.0 - rates, color=plotting.color(index))
     ax.plot([], [], "--", color="gray", label="theory (exact closed form)")
     ax_rate.plot([], [], "--", color="gray", label="theory (asymptotic rate)")
-    plotting.finish(ax, xlabel=r"condition number $\kappa$", ylabel=f"steps to $|w| <$ {p['tolerance']:g}",
-                    title="at the optimal tuning (Goh 2017)", xscale="log", yscale="log", legend=False)
+    plotting.finish(
+        ax,
+        xlabel=r"condition number $\kappa$",
+        ylabel=f"steps to $|w| <$ {p['tolerance']:g}",
+        title="at the optimal tuning (Goh 2017)",
+        xscale="log",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig, ncols=2, source=ax)
-    plotting.finish(ax_rate, xlabel=r"condition number $\kappa$", ylabel="1 $-$ contraction per step",
-                    title=r"$2/(\kappa+1)$ and $2/(\sqrt{\kappa}+1)$", xscale="log", yscale="log",
-                    legend=False)
+    plotting.finish(
+        ax_rate,
+        xlabel=r"condition number $\kappa$",
+        ylabel="1 $-$ contraction per step",
+        title=r"$2/(\kappa+1)$ and $2/(\sqrt{\kappa}+1)$",
+        xscale="log",
+        yscale="log",
+        legend=False,
+    )
     plotting.legend_below(fig_rate, ncols=2, source=ax_rate)
     out["ravine_steps"] = fig
     out["ravine_rate"] = fig_rate
@@ -381,10 +598,12 @@ def plot(result, out_dir):
 
 def add_arguments(parser):
     _escape.add_common_arguments(
-        parser, lr_help="comma-separated learning rates of GD's sweep on the demo ravine (divergence beyond 2/kappa)")
+        parser, lr_help="comma-separated learning rates of GD's sweep on the demo ravine (divergence beyond 2/kappa)"
+    )
     parser.add_argument("--kappas", type=common.comma_list(float), default=None, help="condition numbers")
-    parser.add_argument("--demo-kappa", dest="demo_kappa", type=float, default=None,
-                        help="kappa of the paths and of the --lr sweep")
+    parser.add_argument(
+        "--demo-kappa", dest="demo_kappa", type=float, default=None, help="kappa of the paths and of the --lr sweep"
+    )
     parser.add_argument("--tolerance", type=float, default=None, help="|w - w*| that counts as converged")
 
 

@@ -23,6 +23,7 @@ r/sqrt(d); the stable directions' noise eats into the radius), ``saddle_contour`
 on the 2-D saddle). The table gives the median escape step (Kaplan-Meier when some trials are censored), the
 fraction escaped, the divergent trials and the theory (reference.md section 4; testbed.theory.escape).
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,15 @@ DEFAULTS = dict(
     seed=0,
     backend="cpu",
 )
-QUICK = dict(trials=300, dense_trials=30, max_steps=5000, dense_max_steps=1500, sweep_lr=[0.005, 0.02, 0.1],
-             sweep_noise=[1e-3, 1e-1], sweep_dim=[2, 10, 50])
+QUICK = dict(
+    trials=300,
+    dense_trials=30,
+    max_steps=5000,
+    dense_max_steps=1500,
+    sweep_lr=[0.005, 0.02, 0.1],
+    sweep_noise=[1e-3, 1e-1],
+    sweep_dim=[2, 10, 50],
+)
 FIGURES = ("escape_ecdf", "escape_vs_lr", "escape_vs_noise", "escape_vs_dim", "saddle_contour")
 
 #: Points of the ECDF theory curves.
@@ -83,8 +91,15 @@ CURVE_POINTS = 200
 #: Plot style per optimizer: (palette index or a grey level, line style). Newton-type methods are dash-dotted so
 #: that no measured curve is dashed (dashed lines are theory).
 LINE_STYLES = {
-    "gd": ("black", ":"), "gd_perturbed": (1, "-"), "sgd": (2, "-"), "momentum": (3, "-"), "heavy_ball": (4, "-"),
-    "rmsprop": (5, "-"), "adam": (0, "-"), "newton": ("black", "-."), "saddle_free_newton": ("0.45", "-."),
+    "gd": ("black", ":"),
+    "gd_perturbed": (1, "-"),
+    "sgd": (2, "-"),
+    "momentum": (3, "-"),
+    "heavy_ball": (4, "-"),
+    "rmsprop": (5, "-"),
+    "adam": (0, "-"),
+    "newton": ("black", "-."),
+    "saddle_free_newton": ("0.45", "-."),
 }
 
 
@@ -193,8 +208,11 @@ def gd_ball_median(p, lr, dim):
 
 def sgd_median(p, lr, sigma, dim):
     """Median escape step of SGD from exactly the saddle (exact variance; the stable directions' noise included)."""
-    return float(theory.sgd_median_escape_steps_exact_variance(
-        lr, p["gamma"], sigma, p["radius"], stable_curvatures=[1.0] * (dim - p["negative"])))
+    return float(
+        theory.sgd_median_escape_steps_exact_variance(
+            lr, p["gamma"], sigma, p["radius"], stable_curvatures=[1.0] * (dim - p["negative"])
+        )
+    )
 
 
 def theory_median(name, p):
@@ -216,10 +234,17 @@ def _escape(p, f, name, lr, noise, seed, *, start=None, trials=None, max_steps=N
     if start is None:
         start = ("ball", p["perturbation"]) if name == "gd_perturbed" else "saddle"
     return montecarlo.escape_times(
-        f, make_optimizer(name, lr, p["mu"]), trials=trials or (p["dense_trials"] if dense else p["trials"]),
-        noise=0.0 if name in NOISELESS else noise, radius=p["radius"], start=start,
-        max_steps=max_steps or (p["dense_max_steps"] if dense else p["max_steps"]), seed=seed,
-        backend="cpu" if dense else p["backend"], record=record, record_every=record_every,
+        f,
+        make_optimizer(name, lr, p["mu"]),
+        trials=trials or (p["dense_trials"] if dense else p["trials"]),
+        noise=0.0 if name in NOISELESS else noise,
+        radius=p["radius"],
+        start=start,
+        max_steps=max_steps or (p["dense_max_steps"] if dense else p["max_steps"]),
+        seed=seed,
+        backend="cpu" if dense else p["backend"],
+        record=record,
+        record_every=record_every,
     )
 
 
@@ -230,9 +255,15 @@ def _median_or_none(result):
 
 def _row(kind, series, x, result, predicted):
     median = _median_or_none(result)
-    return dict(kind=kind, series=series, x=x, median=median, escaped=result.fraction_escaped,
-                diverged=result.n_diverged, theory=None if predicted is None or not math.isfinite(predicted)
-                else float(predicted))
+    return dict(
+        kind=kind,
+        series=series,
+        x=x,
+        median=median,
+        escaped=result.fraction_escaped,
+        diverged=result.n_diverged,
+        theory=None if predicted is None or not math.isfinite(predicted) else float(predicted),
+    )
 
 
 def run(*, quick=False, progress=True, **params):
@@ -248,8 +279,7 @@ def run(*, quick=False, progress=True, **params):
     arrays, ecdf_rows, sweep_rows = {}, [], []
     contour = landscapes.saddle(dim=2, negative=1, gamma=p["gamma"])
     with Timer() as timer:
-        for index, (kind, series, x) in enumerate(common.progress(jobs, desc="saddle", enabled=progress,
-                                                                  unit="run")):
+        for index, (kind, series, x) in enumerate(common.progress(jobs, desc="saddle", enabled=progress, unit="run")):
             seed = p["seed"] + index
             if kind == "ecdf":
                 r = _escape(p, f, series, p["lr"], p["noise"], seed)
@@ -257,14 +287,24 @@ def run(*, quick=False, progress=True, **params):
                 arrays[f"ecdf_{series}_escaped"] = r.escaped
                 growth = growth_factor(series, p["lr"], p["gamma"], p["mu"])
                 predicted = theory_median(series, p)
-                ecdf_rows.append(dict(
-                    optimizer=series, trials=r.trials, start="ball" if series == "gd_perturbed" else "saddle",
-                    noise=0.0 if series in NOISELESS else p["noise"], median=_median_or_none(r),
-                    q10=_finite(r.quantile(0.1)), q90=_finite(r.quantile(0.9)), escaped=r.fraction_escaped,
-                    diverged=r.n_diverged, theory=None if predicted is None else
-                    (None if not math.isfinite(predicted) else float(predicted)),
-                    never=predicted is not None and not math.isfinite(predicted), growth=growth,
-                ))
+                ecdf_rows.append(
+                    dict(
+                        optimizer=series,
+                        trials=r.trials,
+                        start="ball" if series == "gd_perturbed" else "saddle",
+                        noise=0.0 if series in NOISELESS else p["noise"],
+                        median=_median_or_none(r),
+                        q10=_finite(r.quantile(0.1)),
+                        q90=_finite(r.quantile(0.9)),
+                        escaped=r.fraction_escaped,
+                        diverged=r.n_diverged,
+                        theory=None
+                        if predicted is None
+                        else (None if not math.isfinite(predicted) else float(predicted)),
+                        never=predicted is not None and not math.isfinite(predicted),
+                        growth=growth,
+                    )
+                )
             elif kind == "lr":
                 if series == "sgd":
                     r = _escape(p, f, "sgd", x, p["noise"], seed)
@@ -274,8 +314,11 @@ def run(*, quick=False, progress=True, **params):
                     start = np.zeros(p["dim"])
                     start[0] = y_fixed
                     r = _escape(p, f, name, x, 0.0, seed, start=start, trials=1)
-                    predicted = (theory.gd_escape_steps(y_fixed, x, p["gamma"], p["radius"]) if name == "gd" else
-                                 theory.heavy_ball_escape_steps(y_fixed, x, p["gamma"], p["mu"], p["radius"]))
+                    predicted = (
+                        theory.gd_escape_steps(y_fixed, x, p["gamma"], p["radius"])
+                        if name == "gd"
+                        else theory.heavy_ball_escape_steps(y_fixed, x, p["gamma"], p["mu"], p["radius"])
+                    )
                 sweep_rows.append(_row("lr", series, x, r, predicted))
             elif kind == "noise":
                 r = _escape(p, f, series, p["lr"], x, seed)
@@ -284,14 +327,28 @@ def run(*, quick=False, progress=True, **params):
             elif kind == "dim":
                 fd = landscapes.saddle(dim=x, negative=1, gamma=p["gamma"])
                 r = _escape(p, fd, series, p["lr"], p["noise"], seed)
-                predicted = (gd_ball_median(p, p["lr"], x) if series == "gd_perturbed"
-                             else sgd_median(dict(p, negative=1), p["lr"], p["noise"], x))
+                predicted = (
+                    gd_ball_median(p, p["lr"], x)
+                    if series == "gd_perturbed"
+                    else sgd_median(dict(p, negative=1), p["lr"], p["noise"], x)
+                )
                 sweep_rows.append(_row("dim", series, x, r, predicted))
             else:
                 start = np.array(p["contour_start"]) if series != "gd" else np.zeros(2)
                 steps = 400
-                r = _escape(p, contour, series, p["contour_lr"], p["contour_noise"], seed, start=start, trials=1,
-                            max_steps=steps, record=1, record_every=1)
+                r = _escape(
+                    p,
+                    contour,
+                    series,
+                    p["contour_lr"],
+                    p["contour_noise"],
+                    seed,
+                    start=start,
+                    trials=1,
+                    max_steps=steps,
+                    record=1,
+                    record_every=1,
+                )
                 path = r.trajectories[0]
                 arrays[f"path_{series}"] = path[np.all(np.isfinite(path), axis=1)]
     summary = dict(
@@ -300,8 +357,9 @@ def run(*, quick=False, progress=True, **params):
         diverged_trials=int(sum(row["diverged"] for row in ecdf_rows + sweep_rows)),
         max_relative_deviation_from_theory=_max_deviation(ecdf_rows, sweep_rows),
     )
-    result = Result(scenario="saddle", params=p, summary=summary, arrays=arrays,
-                    tables=dict(ecdf=ecdf_rows, sweeps=sweep_rows))
+    result = Result(
+        scenario="saddle", params=p, summary=summary, arrays=arrays, tables=dict(ecdf=ecdf_rows, sweeps=sweep_rows)
+    )
     result.wall_time = timer.seconds
     return result
 
@@ -311,8 +369,9 @@ def _finite(value):
 
 
 def _max_deviation(ecdf_rows, sweep_rows):
-    ratios = [r["median"] / r["theory"] for r in ecdf_rows + sweep_rows
-              if r.get("median") is not None and r.get("theory")]
+    ratios = [
+        r["median"] / r["theory"] for r in ecdf_rows + sweep_rows if r.get("median") is not None and r.get("theory")
+    ]
     return float(max(abs(x - 1.0) for x in ratios)) if ratios else None
 
 
@@ -325,23 +384,49 @@ def table(result):
     rows = []
     for r in result.tables["ecdf"]:
         theory_text = "never" if r["never"] else (r["theory"] if r["theory"] is not None else "-")
-        rows.append(dict(optimizer=r["optimizer"], start=r["start"], noise=r["noise"], trials=r["trials"],
-                         median=r["median"] if r["median"] is not None else "censored",
-                         theory=theory_text, escaped=r["escaped"], diverged=r["diverged"], growth=r["growth"]))
-    head = (f"strict saddle: d={p['dim']}, {p['negative']} x (-{p['gamma']:g}) and +1, lr={p['lr']:g}, "
-            f"noise std={p['noise']:g}, R={p['radius']:g}, budget {p['max_steps']} steps "
-            f"(Newton-type: {p['dense_max_steps']})")
-    text = common.format_table(rows, headers=dict(
-        median="median escape step (KM)", theory="theory median", escaped="fraction escaped",
-        growth="growth/step (theory)"))
+        rows.append(
+            dict(
+                optimizer=r["optimizer"],
+                start=r["start"],
+                noise=r["noise"],
+                trials=r["trials"],
+                median=r["median"] if r["median"] is not None else "censored",
+                theory=theory_text,
+                escaped=r["escaped"],
+                diverged=r["diverged"],
+                growth=r["growth"],
+            )
+        )
+    head = (
+        f"strict saddle: d={p['dim']}, {p['negative']} x (-{p['gamma']:g}) and +1, lr={p['lr']:g}, "
+        f"noise std={p['noise']:g}, R={p['radius']:g}, budget {p['max_steps']} steps "
+        f"(Newton-type: {p['dense_max_steps']})"
+    )
+    text = common.format_table(
+        rows,
+        headers=dict(
+            median="median escape step (KM)",
+            theory="theory median",
+            escaped="fraction escaped",
+            growth="growth/step (theory)",
+        ),
+    )
     sweeps = []
     for r in result.tables["sweeps"]:
-        sweeps.append(dict(sweep=r["kind"], series=r["series"], value=r["x"],
-                           median=r["median"] if r["median"] is not None else "censored",
-                           theory=r["theory"], ratio=None if r["median"] is None or not r["theory"]
-                           else r["median"] / r["theory"], escaped=r["escaped"]))
-    sweep_text = common.format_table(sweeps, headers=dict(median="median escape step", ratio="measured/theory",
-                                                          escaped="fraction escaped"))
+        sweeps.append(
+            dict(
+                sweep=r["kind"],
+                series=r["series"],
+                value=r["x"],
+                median=r["median"] if r["median"] is not None else "censored",
+                theory=r["theory"],
+                ratio=None if r["median"] is None or not r["theory"] else r["median"] / r["theory"],
+                escaped=r["escaped"],
+            )
+        )
+    sweep_text = common.format_table(
+        sweeps, headers=dict(median="median escape step", ratio="measured/theory", escaped="fraction escaped")
+    )
     deviation = result.summary.get("max_relative_deviation_from_theory")
     tail = "" if deviation is None else f"\nlargest |measured/theory - 1|: {deviation:.3f}"
     return f"{head}\n\n{text}\n\nsweeps (medians over {p['trials']} trials)\n{sweep_text}{tail}"
@@ -351,8 +436,9 @@ def _ecdf_theory(p, name, t):
     if name == "gd_perturbed":
         return theory.gd_escape_steps_cdf_from_ball(t, p["lr"], p["gamma"], p["radius"], p["perturbation"], p["dim"])
     if name == "sgd" and p["noise"] > 0 and p["negative"] == 1:
-        return theory.sgd_escape_time_cdf(t, p["lr"], p["gamma"], p["noise"], p["radius"],
-                                          stable_curvatures=[1.0] * (p["dim"] - 1))
+        return theory.sgd_escape_time_cdf(
+            t, p["lr"], p["gamma"], p["noise"], p["radius"], stable_curvatures=[1.0] * (p["dim"] - 1)
+        )
     return None
 
 
@@ -401,12 +487,14 @@ def _ecdf_label(name, row, p):
     if name == "sgd":
         return f"SGD from the saddle, $\\sigma$ = {p['noise']:g}"
     if name == "momentum":
-        return (f"{lead}, growth {row['growth']:.4f}/step:\nlater than SGD "
-                f"({theory.gd_growth(p['lr'], p['gamma']):.4g}/step)")
+        return (
+            f"{lead}, growth {row['growth']:.4f}/step:\nlater than SGD "
+            f"({theory.gd_growth(p['lr'], p['gamma']):.4g}/step)"
+        )
     if name == "heavy_ball":
         return f"{lead}, growth {row['growth']:.4f}/step"
     if name == "rmsprop":
-        return ("RMSProp: every run at step 17 (PyTorch's\nfirst step is uncorrected, about 10 lr)")
+        return "RMSProp: every run at step 17 (PyTorch's\nfirst step is uncorrected, about 10 lr)"
     if name == "newton":
         return "Newton: held by the saddle"
     return lead
@@ -446,16 +534,29 @@ def figures(result):
             if times.size:
                 xs = np.concatenate([[1.0], times, [budget]])
                 ys = np.concatenate([[0.0], fraction, [fraction[-1]]])
-                ax.step(xs, ys, where="post", color=colour, label=label, linewidth=1.1 if reference else 1.4,
-                        linestyle=line, zorder=2 if reference else 3)
+                ax.step(
+                    xs,
+                    ys,
+                    where="post",
+                    color=colour,
+                    label=label,
+                    linewidth=1.1 if reference else 1.4,
+                    linestyle=line,
+                    zorder=2 if reference else 3,
+                )
             else:  # nothing escaped: flat at 0 up to the budget, where the run was censored
-                ax.plot([1.0, budget], [0.0, 0.0], color=colour, label=label, linewidth=1.6, linestyle=line,
-                        zorder=3)
+                ax.plot([1.0, budget], [0.0, 0.0], color=colour, label=label, linewidth=1.6, linestyle=line, zorder=3)
             if not reference and row["escaped"] < 1.0:
-                ax.plot([budget], [row["escaped"]], marker=">", color=colour, markersize=5, linestyle="none",
-                        zorder=4)
-                ax.annotate(f"censored at {budget:,.0f} steps", (budget, row["escaped"]),
-                            textcoords="offset points", xytext=(0, 9), ha="right", fontsize=7, color="0.25")
+                ax.plot([budget], [row["escaped"]], marker=">", color=colour, markersize=5, linestyle="none", zorder=4)
+                ax.annotate(
+                    f"censored at {budget:,.0f} steps",
+                    (budget, row["escaped"]),
+                    textcoords="offset points",
+                    xytext=(0, 9),
+                    ha="right",
+                    fontsize=7,
+                    color="0.25",
+                )
             predicted = None if reference else _ecdf_theory(p, name, t_grid)
             if predicted is not None:
                 plotting.theory(ax, t_grid, predicted, color=colour)
@@ -463,28 +564,57 @@ def figures(result):
         if any(_ecdf_theory(p, n, t_grid[:2]) is not None for n in names):
             handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.1))
             labels.append("theory")
-        plotting.finish(ax, xlabel="step $t$", ylabel="fraction escaped by $t$", title=title.format(mu=p["mu"]),
-                        xscale="log", legend=False)
+        plotting.finish(
+            ax,
+            xlabel="step $t$",
+            ylabel="fraction escaped by $t$",
+            title=title.format(mu=p["mu"]),
+            xscale="log",
+            legend=False,
+        )
         ax.set_xlim(1, t_max * 1.5)
         ax.set_ylim(-0.03, 1.03)
         with plotting.style():
             sub.legend(handles, labels, loc="outside lower center", ncols=1)
-    fig.suptitle(f"strict saddle, $d$ = {p['dim']}, lr = {p['lr']:g}, escape at $|w| > $ {p['radius']:g}: "
-                 f"{p['trials']} runs ({p['dense_trials']} Newton-type)")
+    fig.suptitle(
+        f"strict saddle, $d$ = {p['dim']}, lr = {p['lr']:g}, escape at $|w| > $ {p['radius']:g}: "
+        f"{p['trials']} runs ({p['dense_trials']} Newton-type)"
+    )
     out["escape_ecdf"] = fig
 
     sweeps = result.tables["sweeps"]
-    labels = dict(gd_fixed=f"GD from $y_0$ = {p['perturbation']:g}",
-                  heavy_ball_fixed=f"heavy ball from $y_0$, $\\mu$ = {p['mu']:g}",
-                  sgd=f"SGD from the saddle, $\\sigma$ = {p['noise']:g}", adam="Adam from the saddle",
-                  gd_perturbed=f"GD from a ball of radius {p['perturbation']:g}")
+    labels = dict(
+        gd_fixed=f"GD from $y_0$ = {p['perturbation']:g}",
+        heavy_ball_fixed=f"heavy ball from $y_0$, $\\mu$ = {p['mu']:g}",
+        sgd=f"SGD from the saddle, $\\sigma$ = {p['noise']:g}",
+        adam="Adam from the saddle",
+        gd_perturbed=f"GD from a ball of radius {p['perturbation']:g}",
+    )
     specs = [
-        ("lr", ("gd_fixed", "heavy_ball_fixed", "sgd"), "learning rate", "escape_vs_lr",
-         f"against the learning rate, $d$ = {p['dim']}", {}),
-        ("noise", ("sgd", "adam"), "gradient-noise std $\\sigma$", "escape_vs_noise",
-         f"against the noise, lr = {p['lr']:g}", dict(sgd="SGD from the saddle")),
-        ("dim", ("gd_perturbed", "sgd"), "dimension $d$", "escape_vs_dim",
-         f"against the dimension, lr = {p['lr']:g}", {}),
+        (
+            "lr",
+            ("gd_fixed", "heavy_ball_fixed", "sgd"),
+            "learning rate",
+            "escape_vs_lr",
+            f"against the learning rate, $d$ = {p['dim']}",
+            {},
+        ),
+        (
+            "noise",
+            ("sgd", "adam"),
+            "gradient-noise std $\\sigma$",
+            "escape_vs_noise",
+            f"against the noise, lr = {p['lr']:g}",
+            dict(sgd="SGD from the saddle"),
+        ),
+        (
+            "dim",
+            ("gd_perturbed", "sgd"),
+            "dimension $d$",
+            "escape_vs_dim",
+            f"against the dimension, lr = {p['lr']:g}",
+            {},
+        ),
     ]
     for kind, series_list, xlabel, name, title, overrides in specs:
         fig, ax = plotting.figure(height=2.7)
@@ -492,14 +622,27 @@ def figures(result):
             chosen = _select(sweeps, kind=kind, series=series)
             xs = np.array([r["x"] for r in chosen], dtype=float)
             label = overrides.get(series, labels[series])
-            plotting.measured(ax, xs, _values(chosen, "median"), label=label,
-                              color=plotting.color(index), marker=plotting.marker(index))
+            plotting.measured(
+                ax,
+                xs,
+                _values(chosen, "median"),
+                label=label,
+                color=plotting.color(index),
+                marker=plotting.marker(index),
+            )
             predicted = _values(chosen, "theory")
             if np.isfinite(predicted).any():
                 plotting.theory(ax, xs, predicted, color=plotting.color(index))
         ax.plot([], [], "--", color="gray", label="theory")
-        plotting.finish(ax, xlabel=xlabel, ylabel="median escape step", title=title, xscale="log",
-                        yscale=None if kind == "dim" else "log", legend=False)
+        plotting.finish(
+            ax,
+            xlabel=xlabel,
+            ylabel="median escape step",
+            title=title,
+            xscale="log",
+            yscale=None if kind == "dim" else "log",
+            legend=False,
+        )
         _plain_log_ticks(ax.xaxis, [r["x"] for r in sweeps if r["kind"] == kind])
         plotting.legend_below(fig, ncols=1 if len(series_list) > 2 else 2)
         out[name] = fig
@@ -509,33 +652,57 @@ def figures(result):
     extent = 1.2 * p["radius"]
     grid = np.linspace(-extent, extent, 161)
     values = 0.5 * (-p["gamma"] * grid[None, :] ** 2 + grid[:, None] ** 2)
-    contours = ax.contour(grid, grid, values, levels=9, colors="0.75", linewidths=0.6, zorder=0,
-                          negative_linestyles="solid")
+    contours = ax.contour(
+        grid, grid, values, levels=9, colors="0.75", linewidths=0.6, zorder=0, negative_linestyles="solid"
+    )
     ax.clabel(contours, fontsize=plotting.FONT_FLOOR, fmt="%.2f")
     circle = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(p["radius"] * np.cos(circle), p["radius"] * np.sin(circle), color="0.4", linestyle=":", linewidth=1.0,
-            label=f"escape radius $R$ = {p['radius']:g}")
+    ax.plot(
+        p["radius"] * np.cos(circle),
+        p["radius"] * np.sin(circle),
+        color="0.4",
+        linestyle=":",
+        linewidth=1.0,
+        label=f"escape radius $R$ = {p['radius']:g}",
+    )
     for index, name in enumerate(p["optimizers"]):
         key = f"path_{name}"
         if key not in result.arrays:
             continue
         path = result.arrays[key]
         colour, line = _style(name)
-        label = {"gd": "GD from the saddle, no noise: stays",
-                 "gd_perturbed": "GD, no noise"}.get(name, plotting.paper_name(name))
-        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.1, linestyle=line, label=label,
-                marker=plotting.marker(index), markevery=[len(path) - 1], markersize=4)
+        label = {"gd": "GD from the saddle, no noise: stays", "gd_perturbed": "GD, no noise"}.get(
+            name, plotting.paper_name(name)
+        )
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            color=colour,
+            linewidth=1.1,
+            linestyle=line,
+            label=label,
+            marker=plotting.marker(index),
+            markevery=[len(path) - 1],
+            markersize=4,
+        )
     ax.plot([0], [0], marker="+", color="black", markersize=8, linestyle="none", label="saddle")
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
     gamma = "" if p["gamma"] == 1 else format(p["gamma"], "g") + " "
-    plotting.finish(ax, xlabel="$w_0$ (curvature $-\\gamma$)", ylabel="$w_1$ (curvature $+1$)",
-                    title=f"$f = (w_1^2 - {gamma}w_0^2)/2$, lr = {p['contour_lr']:g}, {400} steps", legend=False)
+    plotting.finish(
+        ax,
+        xlabel="$w_0$ (curvature $-\\gamma$)",
+        ylabel="$w_1$ (curvature $+1$)",
+        title=f"$f = (w_1^2 - {gamma}w_0^2)/2$, lr = {p['contour_lr']:g}, {400} steps",
+        legend=False,
+    )
     handles, labels_ = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], linestyle="none"))
-    labels_.append(f"all from ({p['contour_start'][0]:g}, {p['contour_start'][1]:g}) with noise $\\sigma$ = "
-                   f"{p['contour_noise']:g},\nexcept GD (no noise); markers: the last step")
+    labels_.append(
+        f"all from ({p['contour_start'][0]:g}, {p['contour_start'][1]:g}) with noise $\\sigma$ = "
+        f"{p['contour_noise']:g},\nexcept GD (no noise); markers: the last step"
+    )
     with plotting.style():
         fig.legend(handles, labels_, loc="outside right center")
     out["saddle_contour"] = fig
@@ -548,20 +715,39 @@ def plot(result, out_dir):
 
 def add_arguments(parser):
     parser.add_argument("--trials", type=int, default=None, help="independent trials per setting (default 2000)")
-    parser.add_argument("--optimizers", type=common.comma_list(str), default=None,
-                        help="comma-separated subset of: " + ", ".join(OPTIMIZERS))
+    parser.add_argument(
+        "--optimizers",
+        type=common.comma_list(str),
+        default=None,
+        help="comma-separated subset of: " + ", ".join(OPTIMIZERS),
+    )
     parser.add_argument("--lr", type=float, default=None, help="learning rate of the escape-time comparison")
     parser.add_argument("--noise", type=float, default=None, help="gradient-noise standard deviation sigma")
     parser.add_argument("--dim", type=int, default=None, help="dimension of the saddle (default 10)")
     parser.add_argument("--gamma", type=float, default=None, help="curvature -gamma of the escape direction")
     parser.add_argument("--radius", type=float, default=None, help="escape radius R")
     parser.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="step budget per trial")
-    parser.add_argument("--sweep-lr", dest="sweep_lr", type=common.comma_list(float), default=None,
-                        help="learning rates of the escape_vs_lr figure")
-    parser.add_argument("--sweep-noise", dest="sweep_noise", type=common.comma_list(float), default=None,
-                        help="noise levels of the escape_vs_noise figure")
-    parser.add_argument("--sweep-dim", dest="sweep_dim", type=common.comma_list(int), default=None,
-                        help="dimensions of the escape_vs_dim figure")
+    parser.add_argument(
+        "--sweep-lr",
+        dest="sweep_lr",
+        type=common.comma_list(float),
+        default=None,
+        help="learning rates of the escape_vs_lr figure",
+    )
+    parser.add_argument(
+        "--sweep-noise",
+        dest="sweep_noise",
+        type=common.comma_list(float),
+        default=None,
+        help="noise levels of the escape_vs_noise figure",
+    )
+    parser.add_argument(
+        "--sweep-dim",
+        dest="sweep_dim",
+        type=common.comma_list(int),
+        default=None,
+        help="dimensions of the escape_vs_dim figure",
+    )
 
 
 def main(argv=None):

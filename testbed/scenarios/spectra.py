@@ -19,6 +19,7 @@ line at the fixed point ``q_star`` (sigma_w^2 = 1 / mu_1(q*), sigma_b^2 = q* - s
 inputs' mean square chosen so that layer 1 is at q* already. Gaussian weights are N(0, sigma_w^2 / n), orthogonal
 ones sigma_w Q.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,8 +79,10 @@ def validate(p):
     p["activations"] = _check_list(p["activations"], "activations", lambda a: activation_registry.get(a).name)
     for name in p["activations"]:
         if name not in ("linear", "relu", "tanh", "hard_tanh", "erf"):
-            raise ValueError(f"activations must be among linear, relu, tanh, hard_tanh, erf (those with a critical "
-                             f"point at every q*), got {name!r}")
+            raise ValueError(
+                f"activations must be among linear, relu, tanh, hard_tanh, erf (those with a critical "
+                f"point at every q*), got {name!r}"
+            )
     p["weights"] = _check_list(p["weights"], "weights", _check_weights)
     for key in ("depths", "variance_depths"):
         p[key] = sorted(set(_check_list(p[key], key, lambda v, key=key: backends.check_positive_int(v, key))))
@@ -134,9 +137,19 @@ def run(*, quick=False, progress=True, **params):
             sigma_w2, sigma_b2, input_var = critical_setting(act, p["q_star"])
             settings[i] = sigma_w2, sigma_b2, input_var
             init, init_params = _init(law, sigma_w2, width)
-            result = spectra.jacobian_singular_values(init, act, deepest, width, input_var=input_var,
-                                                      bias_var=sigma_b2, batch=p["inputs"], seed=p["seed"],
-                                                      backend=p["backend"], depths=recorded, **init_params)
+            result = spectra.jacobian_singular_values(
+                init,
+                act,
+                deepest,
+                width,
+                input_var=input_var,
+                bias_var=sigma_b2,
+                batch=p["inputs"],
+                seed=p["seed"],
+                backend=p["backend"],
+                depths=recorded,
+                **init_params,
+            )
             prediction = theory.jacobian_moments(act, deepest, sigma_w2, sigma_b2, weights=law, input_var=input_var)
             predicted_variance[i, j] = prediction.variance
             predicted_mean[i, j] = prediction.mean
@@ -149,21 +162,38 @@ def run(*, quick=False, progress=True, **params):
                 below[i, j, k] = float(np.mean(logs < edges[0]))
             for k, depth in enumerate(variance_depths):
                 mean[i, j, k], variance[i, j, k] = spectra.Spectra.spectral_moments(result.at(depth))
-                rows.append(dict(
-                    activation=act, weights=law, depth=depth,
-                    mean_measured=float(np.mean(mean[i, j, k])), mean_predicted=float(prediction.mean[depth - 1]),
-                    variance_measured=float(np.mean(variance[i, j, k])),
-                    variance_predicted=float(prediction.variance[depth - 1]),
-                    slope_predicted=float(prediction.spread[0]),
-                    sigma_min=float(result.at(depth).min()), sigma_max=float(result.at(depth).max()),
-                ))
+                rows.append(
+                    dict(
+                        activation=act,
+                        weights=law,
+                        depth=depth,
+                        mean_measured=float(np.mean(mean[i, j, k])),
+                        mean_predicted=float(prediction.mean[depth - 1]),
+                        variance_measured=float(np.mean(variance[i, j, k])),
+                        variance_predicted=float(prediction.variance[depth - 1]),
+                        slope_predicted=float(prediction.spread[0]),
+                        sigma_min=float(result.at(depth).min()),
+                        sigma_max=float(result.at(depth).max()),
+                    )
+                )
     summary = dict(
         q_star=p["q_star"],
-        isometry_slope={f"{act}/{law}": float(predicted_variance[i, j, 0])
-                        for i, act in enumerate(acts) for j, law in enumerate(laws)},
+        isometry_slope={
+            f"{act}/{law}": float(predicted_variance[i, j, 0])
+            for i, act in enumerate(acts)
+            for j, law in enumerate(laws)
+        },
     )
-    arrays = dict(density_edges=edges, densities=densities, below=below, variance=variance, mean=mean,
-                  predicted_variance=predicted_variance, predicted_mean=predicted_mean, settings=settings)
+    arrays = dict(
+        density_edges=edges,
+        densities=densities,
+        below=below,
+        variance=variance,
+        mean=mean,
+        predicted_variance=predicted_variance,
+        predicted_mean=predicted_mean,
+        settings=settings,
+    )
     out = Result("spectra", p, summary, arrays=arrays, tables=dict(summary=rows))
     out.wall_time = timer.seconds
     return out
@@ -175,10 +205,25 @@ def run(*, quick=False, progress=True, **params):
 
 def table(result):
     """Mean and variance of the squared singular values per depth, measured (mean over inputs) | theory."""
-    columns = ["activation", "weights", "depth", "mean_measured", "mean_predicted", "variance_measured",
-               "variance_predicted", "sigma_min", "sigma_max"]
-    headers = dict(mean_measured="m1 meas", mean_predicted="m1 theory", variance_measured="var meas",
-                   variance_predicted="var theory", sigma_min="sigma min", sigma_max="sigma max")
+    columns = [
+        "activation",
+        "weights",
+        "depth",
+        "mean_measured",
+        "mean_predicted",
+        "variance_measured",
+        "variance_predicted",
+        "sigma_min",
+        "sigma_max",
+    ]
+    headers = dict(
+        mean_measured="m1 meas",
+        mean_predicted="m1 theory",
+        variance_measured="var meas",
+        variance_predicted="var theory",
+        sigma_min="sigma min",
+        sigma_max="sigma max",
+    )
     return common.format_table(result.tables["summary"], columns, headers=headers, floatfmt=".3g")
 
 
@@ -201,22 +246,35 @@ def figures(result):
     acts, laws, depths = p["activations"], p["weights"], p["depths"]
     edges = a["density_edges"]
     out = {}
-    small = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 7,
-             "ytick.labelsize": 7, "legend.fontsize": 7}
+    small = {
+        "font.size": 7,
+        "axes.titlesize": 7,
+        "axes.labelsize": 7,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "legend.fontsize": 7,
+    }
 
     import matplotlib
 
     with matplotlib.rc_context(small):
-        fig, axes = plotting.figure(len(acts), len(depths), squeeze=False, sharex=True,
-                                    figsize=(6.75, 1.25 * len(acts) + 0.6))
+        fig, axes = plotting.figure(
+            len(acts), len(depths), squeeze=False, sharex=True, figsize=(6.75, 1.25 * len(acts) + 0.6)
+        )
     for i, act in enumerate(acts):
         for k, depth in enumerate(depths):
             ax = axes[i, k]
             notes = []
             for j, law in enumerate(laws):
                 color = plotting.color(j)
-                ax.stairs(a["densities"][i, j, k], edges, color=color, linewidth=1.0,
-                          fill=False, label=law if (i == 0 and k == 0) else None)
+                ax.stairs(
+                    a["densities"][i, j, k],
+                    edges,
+                    color=color,
+                    linewidth=1.0,
+                    fill=False,
+                    label=law if (i == 0 and k == 0) else None,
+                )
                 if a["below"][i, j, k] > 0.005:
                     notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3"))
                 curve = _theory_density(act, law, depth, edges)
@@ -225,8 +283,9 @@ def figures(result):
                 if act == "linear" and law == "orthogonal":
                     ax.axvline(0.0, color="0.15", linestyle="--", linewidth=1.0, zorder=3)
             for n, (color, text) in enumerate(notes):
-                ax.text(0.03, 0.95 - 0.14 * n, text, transform=ax.transAxes, ha="left", va="top", fontsize=7,
-                        color=color)
+                ax.text(
+                    0.03, 0.95 - 0.14 * n, text, transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color
+                )
             ax.set_xlim(*edges[[0, -1]])
             ax.set_yscale("log")
             ax.set_ylim(1e-3, 3e2)
@@ -260,17 +319,36 @@ def figures(result):
             measured = np.mean(a["variance"][i, j], axis=-1)
             spread = np.std(a["variance"][i, j], axis=-1)
             # open markers, largest first, so that coinciding series (linear, tanh, hard tanh ~ L) stay visible
-            plotting.measured(ax, variance_depths, np.maximum(measured, floor), color=color, marker=marker,
-                              markersize=6.0 - 1.2 * i, markerfacecolor="none", markeredgewidth=1.0, label=act)
+            plotting.measured(
+                ax,
+                variance_depths,
+                np.maximum(measured, floor),
+                color=color,
+                marker=marker,
+                markersize=6.0 - 1.2 * i,
+                markerfacecolor="none",
+                markeredgewidth=1.0,
+                label=act,
+            )
             if a["variance"].shape[-1] > 1:
-                ax.vlines(variance_depths, np.maximum(measured - spread, floor), np.maximum(measured + spread, floor),
-                          color=color, linewidth=0.8)
+                ax.vlines(
+                    variance_depths,
+                    np.maximum(measured - spread, floor),
+                    np.maximum(measured + spread, floor),
+                    color=color,
+                    linewidth=0.8,
+                )
             plotting.theory(ax, ell, np.maximum(a["predicted_variance"][i, j], floor), color=color, linewidth=1.0)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_ylim(floor / 2, None)
-        plotting.finish(ax, xlabel="depth $L$", ylabel=r"variance of $\sigma^2$ (eigenvalues of $JJ^T$)" if j == 0 else "",
-                        title=f"{law} weights", legend=False)
+        plotting.finish(
+            ax,
+            xlabel="depth $L$",
+            ylabel=r"variance of $\sigma^2$ (eigenvalues of $JJ^T$)" if j == 0 else "",
+            title=f"{law} weights",
+            legend=False,
+        )
         ax.tick_params(labelsize=7)
         ax.xaxis.label.set_size(7)
         ax.yaxis.label.set_size(7)
@@ -290,18 +368,37 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    parser.add_argument("--activations", type=common.comma_list(str), default=None,
-                        help="activations, comma-separated (linear,relu,tanh,hard_tanh)")
-    parser.add_argument("--weights", type=common.comma_list(str), default=None,
-                        help="weight laws, comma-separated (gaussian,orthogonal)")
-    parser.add_argument("--depths", type=common.comma_list(int), default=None,
-                        help="depths of the density panels, comma-separated")
-    parser.add_argument("--variance-depths", dest="variance_depths", type=common.comma_list(int), default=None,
-                        help="depths of the variance curve, comma-separated")
+    parser.add_argument(
+        "--activations",
+        type=common.comma_list(str),
+        default=None,
+        help="activations, comma-separated (linear,relu,tanh,hard_tanh)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=common.comma_list(str),
+        default=None,
+        help="weight laws, comma-separated (gaussian,orthogonal)",
+    )
+    parser.add_argument(
+        "--depths", type=common.comma_list(int), default=None, help="depths of the density panels, comma-separated"
+    )
+    parser.add_argument(
+        "--variance-depths",
+        dest="variance_depths",
+        type=common.comma_list(int),
+        default=None,
+        help="depths of the variance curve, comma-separated",
+    )
     parser.add_argument("--width", type=int, default=None, help="width n of every layer")
     parser.add_argument("--inputs", type=int, default=None, help="random inputs per net")
-    parser.add_argument("--q-star", dest="q_star", type=float, default=None,
-                        help="fixed point q* of the tanh and hard-tanh nets on the critical line")
+    parser.add_argument(
+        "--q-star",
+        dest="q_star",
+        type=float,
+        default=None,
+        help="fixed point q* of the tanh and hard-tanh nets on the critical line",
+    )
 
 
 def main(argv=None):

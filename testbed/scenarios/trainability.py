@@ -26,6 +26,7 @@ Figure ``trainability_depth``: the heat map of the final training loss over (sig
 ``6 xi_c`` curve of the theory and the measured trainable depths drawn over it; beside it the ratio
 trainable depth / xi_c against sigma_w^2 (its bar: the grid's resolution, the next depth up failed).
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,10 @@ def validate(p):
         raise backends.unknown_name_error("dataset", p["dataset"], tuple(datasets.DATASETS))
     if p["activation"] != "tanh":
         raise ValueError(f"activation must be 'tanh' (the study of Schoenholz et al. 2017), got {p['activation']!r}")
-    p["sigma_w2"] = sorted(backends.check_finite(v, "sigma_w2", minimum=0.0, strict=True)
-                           for v in common.check_list(p["sigma_w2"], "sigma_w2"))
+    p["sigma_w2"] = sorted(
+        backends.check_finite(v, "sigma_w2", minimum=0.0, strict=True)
+        for v in common.check_list(p["sigma_w2"], "sigma_w2")
+    )
     p["sigma_b2"] = backends.check_finite(p["sigma_b2"], "sigma_b2", minimum=0.0)
     p["depths"] = sorted(backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths"))
     if p["depths"][0] < 2:
@@ -104,25 +107,51 @@ def final_loss(history):
     if history.diverged_at is not None:
         return math.nan
     losses = history.train_loss
-    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)):]))
+    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)) :]))
 
 
 def _net(p, dataset, depth, sw2, seed):
     """Weights N(0, sw2 / fan_in) per layer (variance scaling on fan_in), biases N(0, sigma_b2)."""
     widths = (dataset.features,) + (p["width"],) * (depth - 1) + (dataset.classes,)
     net = nn.MLP(widths, p["activation"], bias=True, output="linear", dtype=np.float32, backend=p["backend"])
-    return net.initialize("variance_scaling", seed=seed, bias_var=p["sigma_b2"], scale=sw2, mode="fan_in",
-                          distribution="untruncated_normal")
+    return net.initialize(
+        "variance_scaling",
+        seed=seed,
+        bias_var=p["sigma_b2"],
+        scale=sw2,
+        mode="fan_in",
+        distribution="untruncated_normal",
+    )
 
 
 def _fit_all(p, nets, dataset, seeds):
     """The nets of one depth: together through fit_many on the CPU, one by one elsewhere."""
     optimizer = optim.SGD(lr=p["lr"], backend=p["backend"])
     if p["backend"] == "cpu":
-        return train.fit_many(nets, dataset, optimizer, steps=p["steps"], batch=p["batch"], seeds=seeds,
-                              eval_every=p["steps"], progress=False)
-    return [train.fit(net, dataset, optimizer, steps=p["steps"], batch=p["batch"], seed=seed, eval_every=p["steps"],
-                      progress=False, record_layers=False) for net, seed in zip(nets, seeds)]
+        return train.fit_many(
+            nets,
+            dataset,
+            optimizer,
+            steps=p["steps"],
+            batch=p["batch"],
+            seeds=seeds,
+            eval_every=p["steps"],
+            progress=False,
+        )
+    return [
+        train.fit(
+            net,
+            dataset,
+            optimizer,
+            steps=p["steps"],
+            batch=p["batch"],
+            seed=seed,
+            eval_every=p["steps"],
+            progress=False,
+            record_layers=False,
+        )
+        for net, seed in zip(nets, seeds)
+    ]
 
 
 def run(*, quick=False, progress=True, **params):
@@ -156,15 +185,38 @@ def run(*, quick=False, progress=True, **params):
     rows = []
     for i, w in enumerate(sw2s):
         nxt = next((d for d in depths if d > best[i]), None)
-        rows.append(dict(sigma_w2=w, phase="ordered" if w < critical else "chaotic", chi1=theory[i].chi1,
-                         xi_c=xi_c[i], trainable_depth=int(best[i]), first_failed_depth=nxt,
-                         ratio=best[i] / xi_c[i] if math.isfinite(xi_c[i]) and xi_c[i] > 0 else math.nan,
-                         predicted_depth=SCHOENHOLZ_C * xi_c[i]))
-    arrays = dict(sigma_w2=np.array(sw2s), depths=np.array(depths), final_loss=loss, test_accuracy=accuracy,
-                  mean_final_loss=mean_loss, trained=trained, xi_c=xi_c, trainable_depth=best,
-                  theory_sigma_w2=span, theory_xi_c=xi_curve)
-    summary = dict(dataset=dataset.name, provenance=dataset.provenance, chance_loss=chance, threshold=threshold,
-                   critical_sigma_w2=critical, schoenholz_c=SCHOENHOLZ_C)
+        rows.append(
+            dict(
+                sigma_w2=w,
+                phase="ordered" if w < critical else "chaotic",
+                chi1=theory[i].chi1,
+                xi_c=xi_c[i],
+                trainable_depth=int(best[i]),
+                first_failed_depth=nxt,
+                ratio=best[i] / xi_c[i] if math.isfinite(xi_c[i]) and xi_c[i] > 0 else math.nan,
+                predicted_depth=SCHOENHOLZ_C * xi_c[i],
+            )
+        )
+    arrays = dict(
+        sigma_w2=np.array(sw2s),
+        depths=np.array(depths),
+        final_loss=loss,
+        test_accuracy=accuracy,
+        mean_final_loss=mean_loss,
+        trained=trained,
+        xi_c=xi_c,
+        trainable_depth=best,
+        theory_sigma_w2=span,
+        theory_xi_c=xi_curve,
+    )
+    summary = dict(
+        dataset=dataset.name,
+        provenance=dataset.provenance,
+        chance_loss=chance,
+        threshold=threshold,
+        critical_sigma_w2=critical,
+        schoenholz_c=SCHOENHOLZ_C,
+    )
     result = Result(scenario="trainability", params=p, summary=summary, arrays=arrays, tables=dict(grid=rows))
     result.wall_time = timer.seconds
     return result
@@ -173,15 +225,34 @@ def run(*, quick=False, progress=True, **params):
 def table(result):
     shown = []
     for r in result.tables["grid"]:
-        shown.append(dict(sigma_w2=r["sigma_w2"], phase=r["phase"], chi1=r["chi1"], xi_c=r["xi_c"],
-                          trainable=r["trainable_depth"], failed="-" if r["first_failed_depth"] is None
-                          else r["first_failed_depth"], ratio=r["ratio"], predicted=r["predicted_depth"]))
+        shown.append(
+            dict(
+                sigma_w2=r["sigma_w2"],
+                phase=r["phase"],
+                chi1=r["chi1"],
+                xi_c=r["xi_c"],
+                trainable=r["trainable_depth"],
+                failed="-" if r["first_failed_depth"] is None else r["first_failed_depth"],
+                ratio=r["ratio"],
+                predicted=r["predicted_depth"],
+            )
+        )
     s = result.summary
-    note = (f"trainable: final training loss < ln K - margin = {s['threshold']:.3f}; critical sigma_w^2 = "
-            f"{s['critical_sigma_w2']:.3f}; 'predicted' is {s['schoenholz_c']:g} xi_c (Schoenholz et al. 2017)\n")
-    return note + common.format_table(shown, headers=dict(sigma_w2="sigma_w^2", chi1="chi_1",
-                                                           trainable="trainable depth", failed="next depth failed",
-                                                           ratio="trainable / xi_c", predicted="6 xi_c"))
+    note = (
+        f"trainable: final training loss < ln K - margin = {s['threshold']:.3f}; critical sigma_w^2 = "
+        f"{s['critical_sigma_w2']:.3f}; 'predicted' is {s['schoenholz_c']:g} xi_c (Schoenholz et al. 2017)\n"
+    )
+    return note + common.format_table(
+        shown,
+        headers=dict(
+            sigma_w2="sigma_w^2",
+            chi1="chi_1",
+            trainable="trainable depth",
+            failed="next depth failed",
+            ratio="trainable / xi_c",
+            predicted="6 xi_c",
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -202,15 +273,33 @@ def figures(result):
         colorbar = fig.colorbar(mesh, ax=ax)
         colorbar.set_label("final training loss")
     theory = SCHOENHOLZ_C * a["theory_xi_c"]
-    ax.plot(a["theory_sigma_w2"], np.clip(theory, 0, 10 * depths.max()), color="white", linestyle="--",
-            linewidth=1.3, label=r"$6\,\xi_c$ (theory)")
+    ax.plot(
+        a["theory_sigma_w2"],
+        np.clip(theory, 0, 10 * depths.max()),
+        color="white",
+        linestyle="--",
+        linewidth=1.3,
+        label=r"$6\,\xi_c$ (theory)",
+    )
     ax.axvline(s["critical_sigma_w2"], color="white", linestyle=":", linewidth=1.0, label=r"critical, $\chi_1 = 1$")
-    ax.plot(sw2, a["trainable_depth"], color="red", marker="o", markersize=3.5, linestyle="none",
-            label="trainable depth (measured)")
+    ax.plot(
+        sw2,
+        a["trainable_depth"],
+        color="red",
+        marker="o",
+        markersize=3.5,
+        linestyle="none",
+        label="trainable depth (measured)",
+    )
     ax.grid(False)
     ax.set_ylim(depths.min() - 0.5 * (depths[1] - depths[0]) if depths.size > 1 else 0, depths.max() * 1.05)
-    plotting.finish(ax, xlabel=r"weight variance $\sigma_w^2$", ylabel="depth L",
-                    title=f"tanh, {result.params['steps']} SGD steps", legend=False)
+    plotting.finish(
+        ax,
+        xlabel=r"weight variance $\sigma_w^2$",
+        ylabel="depth L",
+        title=f"tanh, {result.params['steps']} SGD steps",
+        legend=False,
+    )
 
     ax = axes[1]
     rows = result.tables["grid"]
@@ -222,19 +311,26 @@ def figures(result):
     for index, (mask, name) in enumerate(((ordered, r"ordered, $\chi_1 < 1$"), (~ordered, r"chaotic, $\chi_1 > 1$"))):
         mask = mask & bounded
         if mask.any():
-            plotting.measured(ax, sw2[mask], ratio[mask], yerr=[np.zeros(mask.sum()), upper[mask] - ratio[mask]],
-                              color=plotting.color(index), marker=plotting.marker(index),
-                              label=name)
+            plotting.measured(
+                ax,
+                sw2[mask],
+                ratio[mask],
+                yerr=[np.zeros(mask.sum()), upper[mask] - ratio[mask]],
+                color=plotting.color(index),
+                marker=plotting.marker(index),
+                label=name,
+            )
     ax.axhline(SCHOENHOLZ_C, color="gray", linestyle="--", linewidth=1.0)
     ax.axvline(s["critical_sigma_w2"], color="gray", linestyle=":", linewidth=1.0)
     ax.set_ylim(bottom=0)
-    plotting.finish(ax, xlabel=r"weight variance $\sigma_w^2$", ylabel=r"trainable depth / $\xi_c$",
-                    legend=False)
+    plotting.finish(ax, xlabel=r"weight variance $\sigma_w^2$", ylabel=r"trainable depth / $\xi_c$", legend=False)
     from matplotlib.lines import Line2D
 
     # the white theory lines of the heat map appear in the legend in dark grey (white on the page is invisible)
-    handles = [Line2D([], [], color="0.25", linestyle="--", linewidth=1.3),
-               Line2D([], [], color="0.25", linestyle=":", linewidth=1.0)]
+    handles = [
+        Line2D([], [], color="0.25", linestyle="--", linewidth=1.3),
+        Line2D([], [], color="0.25", linestyle=":", linewidth=1.0),
+    ]
     labels = [r"$6\,\xi_c$ (theory)", r"critical, $\chi_1 = 1$"]
     for handle, label in zip(*axes[0].get_legend_handles_labels()):
         if label not in labels:
@@ -252,16 +348,22 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    parser.add_argument("--sigma-w2", dest="sigma_w2", type=common.comma_list(float), default=None,
-                        help="weight variances sigma_w^2 (weights N(0, sigma_w^2 / fan_in))")
+    parser.add_argument(
+        "--sigma-w2",
+        dest="sigma_w2",
+        type=common.comma_list(float),
+        default=None,
+        help="weight variances sigma_w^2 (weights N(0, sigma_w^2 / fan_in))",
+    )
     parser.add_argument("--sigma-b2", dest="sigma_b2", type=float, default=None, help="bias variance (default 0.05)")
     parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the grid")
     parser.add_argument("--width", type=int, default=None, help="hidden width")
     parser.add_argument("--steps", type=int, default=None, help="SGD steps of every net")
     parser.add_argument("--batch", type=int, default=None, help="minibatch size")
     parser.add_argument("--lr", type=float, default=None, help="SGD learning rate")
-    parser.add_argument("--margin", type=float, default=None,
-                        help="a net trains when its final loss is below ln K minus this margin")
+    parser.add_argument(
+        "--margin", type=float, default=None, help="a net trains when its final loss is below ln K minus this margin"
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per grid point (their mean loss decides)")
 
 

@@ -26,6 +26,7 @@ Figures: ``training_depth``, ``training_optimizers``, ``training_symmetry``, ``t
 ``training_sigmoid``. The table gives each run's final training loss (mean of the last 5 % of steps), test
 accuracy and the study's measured quantity beside its prediction.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,20 +84,32 @@ def validate(p):
     p["studies"] = _names(p["studies"], "studies", STUDIES)
     if not isinstance(p["dataset"], str) or p["dataset"] not in datasets.DATASETS:
         raise backends.unknown_name_error("dataset", p["dataset"], tuple(datasets.DATASETS))
-    for key in ("width", "seeds", "steps", "batch", "optimizer_depth", "sigmoid_depth", "sigmoid_width",
-                "sigmoid_batch", "record_every"):
+    for key in (
+        "width",
+        "seeds",
+        "steps",
+        "batch",
+        "optimizer_depth",
+        "sigmoid_depth",
+        "sigmoid_width",
+        "sigmoid_batch",
+        "record_every",
+    ):
         p[key] = backends.check_positive_int(p[key], key)
     p["depths"] = [backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths")]
     if min(p["depths"]) < 2 or p["optimizer_depth"] < 2 or p["sigmoid_depth"] < 2:
-        raise ValueError("depths, optimizer_depth and sigmoid_depth must be at least 2 (a hidden layer and the "
-                         "output layer)")
+        raise ValueError(
+            "depths, optimizer_depth and sigmoid_depth must be at least 2 (a hidden layer and the output layer)"
+        )
     from .. import init as initializers
 
     p["inits"] = _names(p["inits"], "inits", initializers.names())
     p["optimizers"] = _names(p["optimizers"], "optimizers", tuple(OPTIMIZER_SETTINGS))
     for key in ("lr", "sigmoid_lr"):
         p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
-    p["dead_biases"] = [backends.check_finite(b, "dead_biases") for b in common.check_list(p["dead_biases"], "dead_biases")]
+    p["dead_biases"] = [
+        backends.check_finite(b, "dead_biases") for b in common.check_list(p["dead_biases"], "dead_biases")
+    ]
     if any(b >= 0.0 for b in p["dead_biases"]):
         raise ValueError(f"dead_biases must be negative (bias 0 is the study's control), got {p['dead_biases']}")
     p["seed"] = backends.check_seed(p["seed"])
@@ -123,8 +136,17 @@ def _net(p, dataset, depth, width, activation, init, seed, **init_params):
 
 
 def _fit(p, net, dataset, optimizer, steps, seed, **options):
-    return train.fit(net, dataset, optimizer, steps=steps, batch=p["batch"], seed=seed,
-                     eval_every=p["record_every"], progress=False, **options)
+    return train.fit(
+        net,
+        dataset,
+        optimizer,
+        steps=steps,
+        batch=p["batch"],
+        seed=seed,
+        eval_every=p["record_every"],
+        progress=False,
+        **options,
+    )
 
 
 def _final(history):
@@ -132,13 +154,18 @@ def _final(history):
     losses = history.train_loss[np.isfinite(history.train_loss)]
     if losses.size == 0:
         return math.nan
-    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)):]))
+    return float(np.mean(losses[-max(1, int(FINAL_SHARE * losses.size)) :]))
 
 
 def _row(study, label, history, **extra):
-    return dict(study=study, run=label, final_train_loss=_final(history),
-                test_accuracy=float(history.test_accuracy[-1]) if history.test_accuracy.size else math.nan,
-                diverged_at=history.diverged_at, **extra)
+    return dict(
+        study=study,
+        run=label,
+        final_train_loss=_final(history),
+        test_accuracy=float(history.test_accuracy[-1]) if history.test_accuracy.size else math.nan,
+        diverged_at=history.diverged_at,
+        **extra,
+    )
 
 
 def _study_depth(p, dataset, rows, arrays, bar):
@@ -152,16 +179,32 @@ def _study_depth(p, dataset, rows, arrays, bar):
         histories = _fit_all(p, nets, dataset, optim.SGD(lr=p["lr"]), [p["seed"] + s for _, s in labels])
         for (init, s), history in zip(labels, histories):
             arrays[f"depth_{depth}_{init}_{s}"] = history.train_loss
-            rows.append(_row("depth", f"{INIT_LABELS.get(init, init)}, depth {depth}, seed {s}", history,
-                             depth=depth, init=init, chance_loss=chance))
+            rows.append(
+                _row(
+                    "depth",
+                    f"{INIT_LABELS.get(init, init)}, depth {depth}, seed {s}",
+                    history,
+                    depth=depth,
+                    init=init,
+                    chance_loss=chance,
+                )
+            )
         bar.update(1)
 
 
 def _fit_all(p, nets, dataset, optimizer, seeds):
     """K nets of one shape: together through fit_many on the CPU, one by one elsewhere."""
     if p["backend"] == "cpu":
-        return train.fit_many(nets, dataset, optimizer, steps=p["steps"], batch=p["batch"], seeds=seeds,
-                              eval_every=p["record_every"], progress=False)
+        return train.fit_many(
+            nets,
+            dataset,
+            optimizer,
+            steps=p["steps"],
+            batch=p["batch"],
+            seeds=seeds,
+            eval_every=p["record_every"],
+            progress=False,
+        )
     return [_fit(p, net, dataset, optimizer, p["steps"], seed, record_layers=False) for net, seed in zip(nets, seeds)]
 
 
@@ -198,13 +241,22 @@ def _study_symmetry(p, dataset, rows, arrays, bar):
     depth = 4
     for name, (init, params) in SYMMETRY_STARTS.items():
         net = _net(p, dataset, depth, p["width"], "tanh", init, p["seed"], **params)
-        history = _fit(p, net, dataset, optim.SGD(lr=0.1, backend=p["backend"]), p["steps"], p["seed"],
-                       record_layers=False)
+        history = _fit(
+            p, net, dataset, optim.SGD(lr=0.1, backend=p["backend"]), p["steps"], p["seed"], record_layers=False
+        )
         counts = [distinct_units(net, l) for l in range(1, depth)]
         arrays[f"symmetry_{name}_distinct"] = np.array(counts)
         arrays[f"symmetry_{name}_loss"] = history.train_loss
-        rows.append(_row("symmetry", f"{name} start", history, distinct_units=" ".join(map(str, counts)),
-                         most_distinct=max(counts), predicted=1 if name != "random" else p["width"]))
+        rows.append(
+            _row(
+                "symmetry",
+                f"{name} start",
+                history,
+                distinct_units=" ".join(map(str, counts)),
+                most_distinct=max(counts),
+                predicted=1 if name != "random" else p["width"],
+            )
+        )
         bar.update(1)
 
 
@@ -231,18 +283,27 @@ def _study_dead_relu(p, dataset, rows, arrays, bar):
         revived = [int(np.sum(b & ~a)) for b, a in zip(dead_before, dead_after)]
         shutdown = next((l for l, d in enumerate(dead_before, start=1) if d.all()), None)
         below = range(1, shutdown) if shutdown is not None else range(0)
-        frozen_below = all(np.array_equal(np.column_stack([net.weights(l), net.biases(l)]), weights_before[l - 1])
-                           for l in below)
+        frozen_below = all(
+            np.array_equal(np.column_stack([net.weights(l), net.biases(l)]), weights_before[l - 1]) for l in below
+        )
         key = f"bias_{bias:g}"
         arrays[f"dead_{key}_before"] = np.array([d.mean() for d in dead_before])
         arrays[f"dead_{key}_after"] = np.array([d.mean() for d in dead_after])
         arrays[f"dead_{key}_loss"] = history.train_loss
-        rows.append(_row("dead_relu", f"hidden biases {bias:g}" + (" (control)" if bias == 0.0 else ""), history,
-                         bias=bias, dead_at_start=" ".join(str(int(d.sum())) for d in dead_before),
-                         dead_at_end=" ".join(str(int(d.sum())) for d in dead_after),
-                         revived=" ".join(map(str, revived)), shutdown_layer=shutdown,
-                         layers_below_shutdown_unchanged=frozen_below if shutdown is not None else None,
-                         chance_loss=math.log(dataset.classes)))
+        rows.append(
+            _row(
+                "dead_relu",
+                f"hidden biases {bias:g}" + (" (control)" if bias == 0.0 else ""),
+                history,
+                bias=bias,
+                dead_at_start=" ".join(str(int(d.sum())) for d in dead_before),
+                dead_at_end=" ".join(str(int(d.sum())) for d in dead_after),
+                revived=" ".join(map(str, revived)),
+                shutdown_layer=shutdown,
+                layers_below_shutdown_unchanged=frozen_below if shutdown is not None else None,
+                chance_loss=math.log(dataset.classes),
+            )
+        )
         bar.update(1)
 
 
@@ -252,8 +313,16 @@ def _study_sigmoid(p, dataset, rows, arrays, bar):
     # the "standard" initialisation of Glorot & Bengio: U[-1/sqrt(n), 1/sqrt(n)], variance 1/(3 n)
     for l in range(1, depth + 1):
         net.weights(l)[...] /= math.sqrt(3.0)
-    history = train.fit(net, dataset, optim.SGD(lr=p["sigmoid_lr"], backend=p["backend"]), steps=p["steps"],
-                        batch=p["sigmoid_batch"], seed=p["seed"], eval_every=p["record_every"], progress=False)
+    history = train.fit(
+        net,
+        dataset,
+        optim.SGD(lr=p["sigmoid_lr"], backend=p["backend"]),
+        steps=p["steps"],
+        batch=p["sigmoid_batch"],
+        seed=p["seed"],
+        eval_every=p["record_every"],
+        progress=False,
+    )
     edges = np.linspace(0.0, 1.0, 21)
     stats = net.forward(dataset.x_test, keep=False, pair=None, histogram_edges=edges)
     arrays["sigmoid_record_steps"] = history.record_steps
@@ -262,19 +331,35 @@ def _study_sigmoid(p, dataset, rows, arrays, bar):
     arrays["sigmoid_histograms"] = stats.histograms
     arrays["sigmoid_edges"] = edges
     top = depth - 1
-    rows.append(_row("sigmoid", f"sigmoid, depth {depth}, standard init", history,
-                     top_hidden_mean_min=float(np.min(history.post_mean[:, top - 1])),
-                     top_hidden_mean_end=float(history.post_mean[-1, top - 1])))
+    rows.append(
+        _row(
+            "sigmoid",
+            f"sigmoid, depth {depth}, standard init",
+            history,
+            top_hidden_mean_min=float(np.min(history.post_mean[:, top - 1])),
+            top_hidden_mean_end=float(history.post_mean[-1, top - 1]),
+        )
+    )
     bar.update(1)
 
 
-_STUDIES = {"depth": _study_depth, "optimizers": _study_optimizers, "symmetry": _study_symmetry,
-            "dead_relu": _study_dead_relu, "sigmoid": _study_sigmoid}
+_STUDIES = {
+    "depth": _study_depth,
+    "optimizers": _study_optimizers,
+    "symmetry": _study_symmetry,
+    "dead_relu": _study_dead_relu,
+    "sigmoid": _study_sigmoid,
+}
 
 
 def _units(p):
-    counts = dict(depth=len(p["depths"]), optimizers=len(p["optimizers"]), symmetry=len(SYMMETRY_STARTS),
-                  dead_relu=1 + len(p["dead_biases"]), sigmoid=1)
+    counts = dict(
+        depth=len(p["depths"]),
+        optimizers=len(p["optimizers"]),
+        symmetry=len(SYMMETRY_STARTS),
+        dead_relu=1 + len(p["dead_biases"]),
+        sigmoid=1,
+    )
     return sum(counts[s] for s in p["studies"])
 
 
@@ -286,8 +371,12 @@ def run(*, quick=False, progress=True, **params):
         with common.progress(total=_units(p), desc="training", enabled=progress, unit="run") as bar:
             for study in p["studies"]:
                 _STUDIES[study](p, dataset, rows, arrays, bar)
-    summary = dict(dataset=dataset.name, provenance=dataset.provenance, classes=dataset.classes,
-                   chance_loss=math.log(dataset.classes))
+    summary = dict(
+        dataset=dataset.name,
+        provenance=dataset.provenance,
+        classes=dataset.classes,
+        chance_loss=math.log(dataset.classes),
+    )
     for row in rows:
         if row["study"] == "depth" and row["run"].endswith("seed 0"):
             summary[f"final_loss_{row['init']}_depth_{row['depth']}"] = row["final_train_loss"]
@@ -305,17 +394,28 @@ def table(result):
         elif r["study"] == "dead_relu":
             detail = f"dead units per layer: start {r['dead_at_start']}, end {r['dead_at_end']}"
             if r["shutdown_layer"] is not None:
-                detail += (f"; layer {r['shutdown_layer']} all dead: layers below unchanged "
-                           f"{r['layers_below_shutdown_unchanged']} (predicted True), loss -> ln K "
-                           f"{r['chance_loss']:.3f}")
+                detail += (
+                    f"; layer {r['shutdown_layer']} all dead: layers below unchanged "
+                    f"{r['layers_below_shutdown_unchanged']} (predicted True), loss -> ln K "
+                    f"{r['chance_loss']:.3f}"
+                )
         elif r["study"] == "depth":
             detail = f"chance level ln K = {r['chance_loss']:.3f}"
         elif r["study"] == "sigmoid":
-            detail = (f"top hidden layer mean: lowest {r['top_hidden_mean_min']:.3f}, "
-                      f"at the end {r['top_hidden_mean_end']:.3f}")
-        shown.append(dict(study=r["study"], run=r["run"], final_train_loss=r["final_train_loss"],
-                          test_accuracy=r["test_accuracy"],
-                          diverged="-" if r["diverged_at"] is None else f"step {r['diverged_at']}", detail=detail))
+            detail = (
+                f"top hidden layer mean: lowest {r['top_hidden_mean_min']:.3f}, "
+                f"at the end {r['top_hidden_mean_end']:.3f}"
+            )
+        shown.append(
+            dict(
+                study=r["study"],
+                run=r["run"],
+                final_train_loss=r["final_train_loss"],
+                test_accuracy=r["test_accuracy"],
+                diverged="-" if r["diverged_at"] is None else f"step {r['diverged_at']}",
+                detail=detail,
+            )
+        )
     return common.format_table(shown, headers=dict(final_train_loss="final train loss", test_accuracy="test acc."))
 
 
@@ -332,7 +432,7 @@ def _smooth(values, window):
     if values.size < window or window < 2:
         return values
     kernel = np.ones(window) / window
-    head = np.cumsum(values[:window - 1]) / np.arange(1, window)
+    head = np.cumsum(values[: window - 1]) / np.arange(1, window)
     return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
 
 
@@ -351,21 +451,36 @@ def figures(result):
 
     if "depth" in p["studies"]:
         depths = p["depths"]
-        fig, axes = plotting.figure(1, len(depths), figsize=(TWO_COLUMNS if len(depths) > 1 else ONE_COLUMN, 2.6),
-                                    sharey=True, squeeze=False)
+        fig, axes = plotting.figure(
+            1, len(depths), figsize=(TWO_COLUMNS if len(depths) > 1 else ONE_COLUMN, 2.6), sharey=True, squeeze=False
+        )
         for ax, depth in zip(axes[0], depths):
             for index, init in enumerate(p["inits"]):
-                curves = [_smooth(a[f"depth_{depth}_{init}_{s}"], window) for s in range(p["seeds"])
-                          if f"depth_{depth}_{init}_{s}" in a]
+                curves = [
+                    _smooth(a[f"depth_{depth}_{init}_{s}"], window)
+                    for s in range(p["seeds"])
+                    if f"depth_{depth}_{init}_{s}" in a
+                ]
                 length = min(c.size for c in curves)
                 stacked = np.array([c[:length] for c in curves])
                 steps = np.arange(1, length + 1)
-                ax.plot(steps, stacked.mean(axis=0), color=plotting.color(index),
-                        label=f"{INIT_LABELS.get(init, init)}, mean of {len(curves)} seeds (band: min-max)")
+                ax.plot(
+                    steps,
+                    stacked.mean(axis=0),
+                    color=plotting.color(index),
+                    label=f"{INIT_LABELS.get(init, init)}, mean of {len(curves)} seeds (band: min-max)",
+                )
                 plotting.band(ax, steps, stacked.min(axis=0), stacked.max(axis=0), color=plotting.color(index))
-            ax.axhline(chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}")
-            plotting.finish(ax, xlabel="SGD step", ylabel="training loss (running mean)",
-                            title=f"ReLU MLP, {depth} layers", legend=ax is axes[0][0])
+            ax.axhline(
+                chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}"
+            )
+            plotting.finish(
+                ax,
+                xlabel="SGD step",
+                ylabel="training loss (running mean)",
+                title=f"ReLU MLP, {depth} layers",
+                legend=ax is axes[0][0],
+            )
         out["training_depth"] = fig
 
     if "optimizers" in p["studies"]:
@@ -376,10 +491,20 @@ def figures(result):
             loss = a[f"optimizers_{name}_loss"]
             label = f"{OPTIMIZER_LABELS[name]}, lr {OPTIMIZER_SETTINGS[name][1]['lr']:g}"
             axes[0].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
-            axes[1].plot(a[f"optimizers_{name}_eval_steps"], a[f"optimizers_{name}_test_accuracy"],
-                         color=plotting.color(index), marker=plotting.marker(index), markersize=3, label=label)
-        plotting.finish(axes[0], xlabel="step", ylabel="training loss (running mean)",
-                        title=f"ReLU MLP, {p['optimizer_depth']} layers, He init")
+            axes[1].plot(
+                a[f"optimizers_{name}_eval_steps"],
+                a[f"optimizers_{name}_test_accuracy"],
+                color=plotting.color(index),
+                marker=plotting.marker(index),
+                markersize=3,
+                label=label,
+            )
+        plotting.finish(
+            axes[0],
+            xlabel="step",
+            ylabel="training loss (running mean)",
+            title=f"ReLU MLP, {p['optimizer_depth']} layers, He init",
+        )
         plotting.finish(axes[1], xlabel="step", ylabel="test accuracy", title="held-out test split", legend=False)
         out["training_optimizers"] = fig
 
@@ -390,14 +515,24 @@ def figures(result):
         for index, name in enumerate(names):
             counts = a[f"symmetry_{name}_distinct"]
             layers = np.arange(1, counts.size + 1)
-            ax.bar(layers + offsets[index], counts, width=0.5 / len(names), color=plotting.color(index),
-                   label=f"{name} start")
+            ax.bar(
+                layers + offsets[index],
+                counts,
+                width=0.5 / len(names),
+                color=plotting.color(index),
+                label=f"{name} start",
+            )
         ax.axhline(p["width"], color="gray", linestyle=":", linewidth=1.0, label=f"all {p['width']} units")
         ax.set_yscale("log")
         ax.set_ylim(0.5, 3 * p["width"])
         ax.set_xticks(np.arange(1, len(a[f"symmetry_{names[0]}_distinct"]) + 1))
-        plotting.finish(ax, xlabel="hidden layer l", ylabel="distinct units after training",
-                        title=f"tanh MLP, {p['steps']} SGD steps", legend=False)
+        plotting.finish(
+            ax,
+            xlabel="hidden layer l",
+            ylabel="distinct units after training",
+            title=f"tanh MLP, {p['steps']} SGD steps",
+            legend=False,
+        )
         with plotting.style():
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
         out["training_symmetry"] = fig
@@ -410,20 +545,38 @@ def figures(result):
                 continue
             layers = np.arange(1, a[f"dead_{key}_before"].size + 1)
             label = f"bias {bias:g}" + (" (control)" if bias == 0.0 else "")
-            axes[0].plot(layers, a[f"dead_{key}_before"], color=plotting.color(index), marker="o",
-                         markerfacecolor="none", linestyle=":")
+            axes[0].plot(
+                layers,
+                a[f"dead_{key}_before"],
+                color=plotting.color(index),
+                marker="o",
+                markerfacecolor="none",
+                linestyle=":",
+            )
             axes[0].plot(layers, a[f"dead_{key}_after"], color=plotting.color(index), marker="x", linestyle="-")
             loss = a[f"dead_{key}_loss"]
             axes[1].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
-        axes[1].axhline(chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}")
+        axes[1].axhline(
+            chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}"
+        )
         axes[0].set_ylim(-0.05, 1.05)
         axes[0].set_xticks(np.arange(1, DEAD_DEPTH))
         axes[0].plot([], [], color="gray", marker="o", markerfacecolor="none", linestyle=":", label="at start")
         axes[0].plot([], [], color="gray", marker="x", linestyle="-", label="after training")
-        plotting.finish(axes[0], xlabel="hidden layer l", ylabel="share of dead units",
-                        title="off on every training input", legend_loc="center right")
-        plotting.finish(axes[1], xlabel="Adam step", ylabel="training loss (running mean)",
-                        title="ReLU MLP, He weights", legend_loc="center right")
+        plotting.finish(
+            axes[0],
+            xlabel="hidden layer l",
+            ylabel="share of dead units",
+            title="off on every training input",
+            legend_loc="center right",
+        )
+        plotting.finish(
+            axes[1],
+            xlabel="Adam step",
+            ylabel="training loss (running mean)",
+            title="ReLU MLP, He weights",
+            legend_loc="center right",
+        )
         out["training_dead"] = fig
 
     if "sigmoid" in p["studies"]:
@@ -431,21 +584,44 @@ def figures(result):
         steps = a["sigmoid_record_steps"]
         mean, std = a["sigmoid_post_mean"], a["sigmoid_post_std"]
         for l in range(mean.shape[1] - 1):  # hidden layers only (the last layer gives logits)
-            axes[0].plot(steps, mean[:, l], color=plotting.color(l), marker=plotting.marker(l), markersize=2.5,
-                         label=f"layer {l + 1}")
-            plotting.band(axes[0], steps, mean[:, l] - std[:, l], mean[:, l] + std[:, l], color=plotting.color(l),
-                          alpha=0.12)
-        plotting.finish(axes[0], xlabel="SGD step", ylabel="activation mean ± std",
-                        title="during training (G. & B. 2010, fig. 2)", legend_loc="lower right")
+            axes[0].plot(
+                steps,
+                mean[:, l],
+                color=plotting.color(l),
+                marker=plotting.marker(l),
+                markersize=2.5,
+                label=f"layer {l + 1}",
+            )
+            plotting.band(
+                axes[0], steps, mean[:, l] - std[:, l], mean[:, l] + std[:, l], color=plotting.color(l), alpha=0.12
+            )
+        plotting.finish(
+            axes[0],
+            xlabel="SGD step",
+            ylabel="activation mean ± std",
+            title="during training (G. & B. 2010, fig. 2)",
+            legend_loc="lower right",
+        )
         edges = a["sigmoid_edges"]
         centres = 0.5 * (edges[1:] + edges[:-1])
         hist = a["sigmoid_histograms"]
         for l in range(hist.shape[0] - 1):
             total = max(hist[l].sum(), 1)
-            axes[1].plot(centres, hist[l] / total, color=plotting.color(l), marker=plotting.marker(l), markersize=3,
-                         label=f"layer {l + 1}")
-        plotting.finish(axes[1], xlabel=f"activation value ({edges.size - 1} bins on [0, 1])",
-                        ylabel="share of test activations", title="after training (their fig. 6)", legend=False)
+            axes[1].plot(
+                centres,
+                hist[l] / total,
+                color=plotting.color(l),
+                marker=plotting.marker(l),
+                markersize=3,
+                label=f"layer {l + 1}",
+            )
+        plotting.finish(
+            axes[1],
+            xlabel=f"activation value ({edges.size - 1} bins on [0, 1])",
+            ylabel="share of test activations",
+            title="after training (their fig. 6)",
+            legend=False,
+        )
         out["training_sigmoid"] = fig
     return out
 
@@ -455,8 +631,12 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    parser.add_argument("--studies", type=common.comma_list(str), default=None,
-                        help=f"comma-separated studies among {', '.join(STUDIES)} (default: all)")
+    parser.add_argument(
+        "--studies",
+        type=common.comma_list(str),
+        default=None,
+        help=f"comma-separated studies among {', '.join(STUDIES)} (default: all)",
+    )
     parser.add_argument("--dataset", default=None, help=f"one of {', '.join(datasets.DATASETS)} (default mnist1d)")
     parser.add_argument("--width", type=int, default=None, help="hidden width of the depth/optimizer nets")
     parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the depth study")
@@ -465,13 +645,27 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=None, help="training steps of every run")
     parser.add_argument("--batch", type=int, default=None, help="minibatch size")
     parser.add_argument("--lr", type=float, default=None, help="SGD learning rate of the depth study")
-    parser.add_argument("--optimizers", type=common.comma_list(str), default=None,
-                        help=f"optimizers of the optimizers study among {', '.join(OPTIMIZER_SETTINGS)}")
-    parser.add_argument("--dead-biases", dest="dead_biases", type=common.comma_list(float), default=None,
-                        help="negative biases of every hidden unit at the start of the dead-ReLU study (bias 0 is "
-                             "always run as the control)")
-    parser.add_argument("--record-every", dest="record_every", type=int, default=None,
-                        help="steps between evaluations and per-layer records")
+    parser.add_argument(
+        "--optimizers",
+        type=common.comma_list(str),
+        default=None,
+        help=f"optimizers of the optimizers study among {', '.join(OPTIMIZER_SETTINGS)}",
+    )
+    parser.add_argument(
+        "--dead-biases",
+        dest="dead_biases",
+        type=common.comma_list(float),
+        default=None,
+        help="negative biases of every hidden unit at the start of the dead-ReLU study (bias 0 is "
+        "always run as the control)",
+    )
+    parser.add_argument(
+        "--record-every",
+        dest="record_every",
+        type=int,
+        default=None,
+        help="steps between evaluations and per-layer records",
+    )
 
 
 def main(argv=None):

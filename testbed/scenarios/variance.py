@@ -21,8 +21,10 @@ Var[delta^(L)], the saturated and dead fractions at the last layer, each measure
 is exact in expectation for ReLU and the identity and mean-field (infinite width) for tanh and sigmoid; one
 finite net fluctuates around it by about exp(5 sum 1/n_l) (Hanin & Rolnick 2018).
 
-With equal widths LeCun and Glorot coincide (their curves overlap). Initialisers are named as in :mod:`testbed.init`, with parameters after colons: ``normal:std=0.01``.
+With equal widths LeCun and Glorot coincide (their curves overlap). Initialisers are named as in
+:mod:`testbed.init`, with parameters after colons: ``normal:std=0.01``.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,17 +49,33 @@ DEFAULTS = dict(
     phase_sigma_w2=[0.25, 4.5],
     phase_sigma_b2=[0.0, 0.3],
     phase_resolution=[60, 40],
-    phase_points=[[1.0, 0.05], [1.5, 0.05], [2.5, 0.05], [1.5, 0.2], [2.5, 0.2], [4.0, 0.2], [3.5, 0.05],
-                  [1.0, 0.25], [3.0, 0.28]],
+    phase_points=[
+        [1.0, 0.05],
+        [1.5, 0.05],
+        [2.5, 0.05],
+        [1.5, 0.2],
+        [2.5, 0.2],
+        [4.0, 0.2],
+        [3.5, 0.05],
+        [1.0, 0.25],
+        [3.0, 0.28],
+    ],
     phase_depth=40,
     phase_width=256,
     phase_batch=256,
     seed=0,
     backend="cpu",
 )
-QUICK = dict(depth=10, width=64, batch=64, phase_resolution=[24, 12],
-             phase_points=[[1.0, 0.05], [2.5, 0.05], [1.5, 0.2], [4.0, 0.2]], phase_depth=12, phase_width=64,
-             phase_batch=32)
+QUICK = dict(
+    depth=10,
+    width=64,
+    batch=64,
+    phase_resolution=[24, 12],
+    phase_points=[[1.0, 0.05], [2.5, 0.05], [1.5, 0.2], [4.0, 0.2]],
+    phase_depth=12,
+    phase_width=64,
+    phase_batch=32,
+)
 FIGURES = ("variance_depth", "activation_histograms", "saturation_depth", "phase_diagram")
 
 #: Bins of the activation histograms of bounded activations (over [lower, upper] of the activation).
@@ -126,19 +144,21 @@ def _check_scales(p):
             variances = np.asarray(theory.weight_variances(name, (p["width"], p["width"]), **params), dtype=float)
             signal = float(np.max(variances)) * p["width"]
         if not signal <= MAX_SIGNAL_VARIANCE:
-            raise ValueError(f"inits: {spec!r} gives a first-layer signal variance of {signal:.3g} at width "
-                             f"{p['width']} (at most {MAX_SIGNAL_VARIANCE:g}: its square must stay finite)")
+            raise ValueError(
+                f"inits: {spec!r} gives a first-layer signal variance of {signal:.3g} at width "
+                f"{p['width']} (at most {MAX_SIGNAL_VARIANCE:g}: its square must stay finite)"
+            )
     if p["bias_var"] > MAX_SIGNAL_VARIANCE:
-        raise ValueError(f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (its square must stay finite), "
-                         f"got {p['bias_var']:g}")
+        raise ValueError(
+            f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (its square must stay finite), got {p['bias_var']:g}"
+        )
 
 
 def validate(p):
     """Check every parameter of :data:`DEFAULTS`; ValueError naming the parameter."""
     p = dict(p)
     p["inits"] = _check_list(p["inits"], "inits", _check_init)
-    p["activations"] = _check_list(p["activations"], "activations",
-                                   lambda a: activation_registry.get(a).name)
+    p["activations"] = _check_list(p["activations"], "activations", lambda a: activation_registry.get(a).name)
     for key in ("depth", "width", "batch", "phase_depth", "phase_width", "phase_batch"):
         p[key] = backends.check_positive_int(p[key], key)
     for key in ("batch", "phase_batch"):
@@ -153,8 +173,9 @@ def validate(p):
         p[key] = [low, high]
     if p["phase_sigma_w2"][0] <= 0.0:
         raise ValueError(f"phase_sigma_w2 must start above 0, got {p['phase_sigma_w2']!r}")
-    p["phase_resolution"] = _check_pair(p["phase_resolution"], "phase_resolution",
-                                        lambda v: backends.check_positive_int(v, "phase_resolution"))
+    p["phase_resolution"] = _check_pair(
+        p["phase_resolution"], "phase_resolution", lambda v: backends.check_positive_int(v, "phase_resolution")
+    )
     if min(p["phase_resolution"]) < 2:
         raise ValueError(f"phase_resolution must be at least [2, 2], got {p['phase_resolution']!r}")
     p["phase_points"] = [
@@ -179,11 +200,15 @@ def check_memory(p):
     runs = len(p["inits"]) * len(p["activations"])
     net = nn.memory_estimate(p["depth"], p["width"], p["batch"])
     kept = runs * p["depth"] * RESULT_BYTES_PER_LAYER
-    backends.check_memory(net + kept, f"depth x width x batch = {p['depth']} x {p['width']} x {p['batch']} "
-                                      f"({runs} runs)")
-    nn.check_memory(p["phase_depth"], p["phase_width"], p["phase_batch"],
-                    what=f"phase_depth x phase_width x phase_batch = {p['phase_depth']} x {p['phase_width']} x "
-                         f"{p['phase_batch']}")
+    backends.check_memory(
+        net + kept, f"depth x width x batch = {p['depth']} x {p['width']} x {p['batch']} ({runs} runs)"
+    )
+    nn.check_memory(
+        p["phase_depth"],
+        p["phase_width"],
+        p["phase_batch"],
+        what=f"phase_depth x phase_width x phase_batch = {p['phase_depth']} x {p['phase_width']} x {p['phase_batch']}",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -219,31 +244,53 @@ def run(*, quick=False, progress=True, **params):
         for i, j in common.progress(grid, desc="init x activation", enabled=progress):
             name, init_params = parse_init(inits[i])
             edges = _histogram_edges(acts[j])
-            run_ = nn.propagate(name, acts[j], depth, width, batch=batch, seed=p["seed"], backend=p["backend"],
-                                bias_var=p["bias_var"], histogram_edges=edges, **init_params)
-            theory_ = theory.expected_variances(name, acts[j], widths, bias_var=p["bias_var"], batch=batch,
-                                                input_var=1.0, **init_params)
+            run_ = nn.propagate(
+                name,
+                acts[j],
+                depth,
+                width,
+                batch=batch,
+                seed=p["seed"],
+                backend=p["backend"],
+                bias_var=p["bias_var"],
+                histogram_edges=edges,
+                **init_params,
+            )
+            theory_ = theory.expected_variances(
+                name, acts[j], widths, bias_var=p["bias_var"], batch=batch, input_var=1.0, **init_params
+            )
             for key in names:
                 measured[key][i, j] = getattr(run_, key)
                 predicted[key][i, j] = getattr(theory_, key)
             if run_.histograms is not None:
                 totals = run_.histograms.sum(axis=1, keepdims=True)
                 histograms[i, j] = np.divide(run_.histograms, np.maximum(totals, 1))
-            rows.append(dict(
-                init=init_label(inits[i]), activation=acts[j],
-                forward_measured=_ratio(run_.pre_var[-1], run_.pre_var[0]),
-                forward_predicted=_ratio(theory_.pre_var[-1], theory_.pre_var[0]),
-                backward_measured=_ratio(run_.grad_var[0], run_.grad_var[-1]),
-                backward_predicted=_ratio(theory_.grad_var[0], theory_.grad_var[-1]),
-                saturated_measured=float(run_.saturated_frac[-1]),
-                saturated_predicted=float(theory_.saturated_frac[-1]),
-                dead_measured=float(run_.dead_frac[-1]), dead_predicted=float(theory_.dead_frac[-1]),
-                overflow_layer=run_.overflow_layer, theory_basis=theory_.basis,
-            ))
+            rows.append(
+                dict(
+                    init=init_label(inits[i]),
+                    activation=acts[j],
+                    forward_measured=_ratio(run_.pre_var[-1], run_.pre_var[0]),
+                    forward_predicted=_ratio(theory_.pre_var[-1], theory_.pre_var[0]),
+                    backward_measured=_ratio(run_.grad_var[0], run_.grad_var[-1]),
+                    backward_predicted=_ratio(theory_.grad_var[0], theory_.grad_var[-1]),
+                    saturated_measured=float(run_.saturated_frac[-1]),
+                    saturated_predicted=float(theory_.saturated_frac[-1]),
+                    dead_measured=float(run_.dead_frac[-1]),
+                    dead_predicted=float(theory_.dead_frac[-1]),
+                    overflow_layer=run_.overflow_layer,
+                    theory_basis=theory_.basis,
+                )
+            )
             for l in range(depth):
-                layer_rows.append(dict(init=init_label(inits[i]), activation=acts[j], layer=l + 1,
-                                       **{f"{k}_measured": float(measured[k][i, j, l]) for k in names},
-                                       **{f"{k}_predicted": float(predicted[k][i, j, l]) for k in names}))
+                layer_rows.append(
+                    dict(
+                        init=init_label(inits[i]),
+                        activation=acts[j],
+                        layer=l + 1,
+                        **{f"{k}_measured": float(measured[k][i, j, l]) for k in names},
+                        **{f"{k}_predicted": float(predicted[k][i, j, l]) for k in names},
+                    )
+                )
         phase = phase_diagram(p, progress=progress)
     summary = dict(
         runs=len(rows),
@@ -254,8 +301,13 @@ def run(*, quick=False, progress=True, **params):
     arrays.update({f"{k}_predicted": v for k, v in predicted.items()})
     arrays["histograms"] = histograms
     arrays.update({k: v for k, v in phase.items() if k != "points_table"})
-    result = Result("variance", p, summary, arrays=arrays,
-                    tables=dict(summary=rows, layers=layer_rows, phase_points=phase["points_table"]))
+    result = Result(
+        "variance",
+        p,
+        summary,
+        arrays=arrays,
+        tables=dict(summary=rows, layers=layer_rows, phase_points=phase["points_table"]),
+    )
     result.wall_time = timer.seconds
     return result
 
@@ -287,8 +339,17 @@ def phase_diagram(p, *, progress=True):
     rows = []
     for k in common.progress(range(len(points)), desc="phase diagram (nets)", enabled=progress):
         w2, b2 = points[k]
-        run_ = nn.propagate("normal", act, depth, width, batch=p["phase_batch"], seed=p["seed"] + 1 + k,
-                            backend=p["backend"], bias_var=b2, std=math.sqrt(w2 / width))
+        run_ = nn.propagate(
+            "normal",
+            act,
+            depth,
+            width,
+            batch=p["phase_batch"],
+            seed=p["seed"] + 1 + k,
+            backend=p["backend"],
+            bias_var=b2,
+            std=math.sqrt(w2 / width),
+        )
         deep = slice(depth - tail, depth)
         q_measured = float(np.mean(run_.pre_var[deep]))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -297,13 +358,31 @@ def phase_diagram(p, *, progress=True):
         field = theory.mean_field(act, w2, b2)
         measured[k] = (q_measured, chi_measured, c_measured)
         theory_points[k] = (field.q_star, field.chi1, field.c_star, field.xi_c)
-        rows.append(dict(sigma_w2=w2, sigma_b2=b2, q_star_measured=q_measured, q_star_predicted=field.q_star,
-                         chi1_measured=chi_measured, chi1_predicted=field.chi1, c_deep_measured=c_measured,
-                         c_star_predicted=field.c_star, xi_c_predicted=field.xi_c))
-    return dict(phase_sigma_w2=sw2, phase_sigma_b2=sb2, phase_xi_c=xi_c, phase_chi1=chi1,
-                critical_sigma_b2=line_b, critical_sigma_w2=np.array(critical),
-                phase_points=np.array(points, dtype=float).reshape(-1, 2), phase_points_measured=measured,
-                phase_points_predicted=theory_points, points_table=rows)
+        rows.append(
+            dict(
+                sigma_w2=w2,
+                sigma_b2=b2,
+                q_star_measured=q_measured,
+                q_star_predicted=field.q_star,
+                chi1_measured=chi_measured,
+                chi1_predicted=field.chi1,
+                c_deep_measured=c_measured,
+                c_star_predicted=field.c_star,
+                xi_c_predicted=field.xi_c,
+            )
+        )
+    return dict(
+        phase_sigma_w2=sw2,
+        phase_sigma_b2=sb2,
+        phase_xi_c=xi_c,
+        phase_chi1=chi1,
+        critical_sigma_b2=line_b,
+        critical_sigma_w2=np.array(critical),
+        phase_points=np.array(points, dtype=float).reshape(-1, 2),
+        phase_points_measured=measured,
+        phase_points_predicted=theory_points,
+        points_table=rows,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -312,20 +391,47 @@ def phase_diagram(p, *, progress=True):
 
 def table(result):
     """The per-run table: forward and backward variance ratios, saturated and dead fractions, measured | theory."""
-    columns = ["init", "activation", "forward_measured", "forward_predicted", "backward_measured",
-               "backward_predicted", "saturated_measured", "saturated_predicted", "dead_measured",
-               "dead_predicted"]
-    headers = dict(forward_measured="fwd L/1 meas", forward_predicted="fwd L/1 theory",
-                   backward_measured="bwd 1/L meas", backward_predicted="bwd 1/L theory",
-                   saturated_measured="sat meas", saturated_predicted="sat theory",
-                   dead_measured="dead meas", dead_predicted="dead theory")
+    columns = [
+        "init",
+        "activation",
+        "forward_measured",
+        "forward_predicted",
+        "backward_measured",
+        "backward_predicted",
+        "saturated_measured",
+        "saturated_predicted",
+        "dead_measured",
+        "dead_predicted",
+    ]
+    headers = dict(
+        forward_measured="fwd L/1 meas",
+        forward_predicted="fwd L/1 theory",
+        backward_measured="bwd 1/L meas",
+        backward_predicted="bwd 1/L theory",
+        saturated_measured="sat meas",
+        saturated_predicted="sat theory",
+        dead_measured="dead meas",
+        dead_predicted="dead theory",
+    )
     text = common.format_table(result.tables["summary"], columns, headers=headers, floatfmt=".3g")
     points = result.tables.get("phase_points") or []
     if points:
         text += "\n\nphase diagram ({}): measured nets vs mean field\n".format(result.params["phase_activation"])
-        text += common.format_table(points, ["sigma_w2", "sigma_b2", "q_star_measured", "q_star_predicted",
-                                             "chi1_measured", "chi1_predicted", "c_deep_measured",
-                                             "c_star_predicted", "xi_c_predicted"], floatfmt=".3g")
+        text += common.format_table(
+            points,
+            [
+                "sigma_w2",
+                "sigma_b2",
+                "q_star_measured",
+                "q_star_predicted",
+                "chi1_measured",
+                "chi1_predicted",
+                "c_deep_measured",
+                "c_star_predicted",
+                "xi_c_predicted",
+            ],
+            floatfmt=".3g",
+        )
     return text
 
 
@@ -335,9 +441,16 @@ def _positive(values):
 
 
 #: Names of the initialisers in the figures (the papers' names; parameters as a Gaussian's std).
-INIT_NAMES = {"zeros": "zeros", "lecun_normal": "LeCun", "glorot_normal": "Glorot", "he_normal": "He",
-              "lecun_uniform": "LeCun (uniform)", "glorot_uniform": "Glorot (uniform)", "he_uniform": "He (uniform)",
-              "orthogonal": "orthogonal"}
+INIT_NAMES = {
+    "zeros": "zeros",
+    "lecun_normal": "LeCun",
+    "glorot_normal": "Glorot",
+    "he_normal": "He",
+    "lecun_uniform": "LeCun (uniform)",
+    "glorot_uniform": "Glorot (uniform)",
+    "he_uniform": "He (uniform)",
+    "orthogonal": "orthogonal",
+}
 #: Names of the activations in the figures.
 ACTIVATION_NAMES = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "linear": "linear"}
 #: The variance figure's y-range (ratio to the reference layer): the lecture's contrast (He flat, LeCun halving
@@ -380,12 +493,23 @@ def figures(result):
     coincide = _coinciding_inits(inits, p["width"])
 
     # variance vs depth, normalised: one row per activation; forward (left, to layer 1), backward (right, to L)
-    fig, axes = plotting.figure(len(acts), 2, width="page", height=min(plotting.MAX_HEIGHT, 1.55 * len(acts) + 0.9),
-                                squeeze=False, sharex=True, sharey=True)
+    fig, axes = plotting.figure(
+        len(acts),
+        2,
+        width="page",
+        height=min(plotting.MAX_HEIGHT, 1.55 * len(acts) + 0.9),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     absent = set()
     for j, act in enumerate(acts):
-        for col, (key, ylabel) in enumerate((("pre_var", r"Var$[s^{(l)}]\,/\,$Var$[s^{(1)}]$"),
-                                             ("grad_var", r"Var$[\delta^{(l)}]\,/\,$Var$[\delta^{(L)}]$"))):
+        for col, (key, ylabel) in enumerate(
+            (
+                ("pre_var", r"Var$[s^{(l)}]\,/\,$Var$[s^{(1)}]$"),
+                ("grad_var", r"Var$[\delta^{(l)}]\,/\,$Var$[\delta^{(L)}]$"),
+            )
+        ):
             ax = axes[j, col]
             reference = 0 if col == 0 else depth - 1
             for i, spec in enumerate(inits):
@@ -398,10 +522,16 @@ def figures(result):
                     continue
                 color, marker = plotting.color(i), plotting.marker(i)
                 open_marker = spec in coincide
-                plotting.measured(ax, layers[marks], meas[marks], color=color, marker=marker,
-                                  markersize=5 if open_marker else 3.5,
-                                  label=init_name(spec) + (" (= LeCun: equal widths)" if open_marker else ""),
-                                  **(dict(markerfacecolor="none", markeredgewidth=1.0) if open_marker else {}))
+                plotting.measured(
+                    ax,
+                    layers[marks],
+                    meas[marks],
+                    color=color,
+                    marker=marker,
+                    markersize=5 if open_marker else 3.5,
+                    label=init_name(spec) + (" (= LeCun: equal widths)" if open_marker else ""),
+                    **(dict(markerfacecolor="none", markeredgewidth=1.0) if open_marker else {}),
+                )
                 plotting.theory(ax, layers, pred, color=color, linewidth=0.9)
             ax.set_yscale("log")
             ax.set_ylim(*VARIANCE_RANGE)
@@ -423,8 +553,14 @@ def figures(result):
     # histograms of bounded activations (Glorot & Bengio 2010, fig. 6): a row per activation, a column per init
     bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
     columns = len(inits) if bounded else 1
-    fig, axes = plotting.figure(max(1, len(bounded)), columns, width="page",
-                                height=1.45 * max(1, len(bounded)) + 0.95, squeeze=False, sharey=True)
+    fig, axes = plotting.figure(
+        max(1, len(bounded)),
+        columns,
+        width="page",
+        height=1.45 * max(1, len(bounded)) + 0.95,
+        squeeze=False,
+        sharey=True,
+    )
     shown = sorted({max(1, int(round(f * depth))) for f in HISTOGRAM_LAYER_FRACTIONS})
     for r, j in enumerate(bounded):
         act = activation_registry.get(acts[j])
@@ -433,8 +569,9 @@ def figures(result):
         for i, spec in enumerate(inits):
             ax = axes[r, i]
             for k, l in enumerate(shown):
-                ax.plot(centres, a["histograms"][i, j, l - 1], color=plotting.color(k), linewidth=0.9,
-                        label=f"layer {l}")
+                ax.plot(
+                    centres, a["histograms"][i, j, l - 1], color=plotting.color(k), linewidth=0.9, label=f"layer {l}"
+                )
             ax.set_yscale("log")
             ax.set_ylim(1e-4, 1.5)
             ax.set_xticks([act.lower, 0.5 * (act.lower + act.upper), act.upper])
@@ -444,13 +581,22 @@ def figures(result):
             if i == 0:
                 ax.set_ylabel(f"{activation_name(acts[j])}: fraction\nof units per bin")
     if not bounded:
-        axes[0, 0].text(0.5, 0.5, "no bounded activation\nin the grid", ha="center", va="center", fontsize=8,
-                        transform=axes[0, 0].transAxes)
+        axes[0, 0].text(
+            0.5,
+            0.5,
+            "no bounded activation\nin the grid",
+            ha="center",
+            va="center",
+            fontsize=8,
+            transform=axes[0, 0].transAxes,
+        )
         plotting.finish(axes[0, 0], xlabel="activation value", ylabel="fraction of units", legend=False)
     else:
-        width_text = ", ".join(f"{activation_name(acts[j])} "
-                               f"{(activation_registry.get(acts[j]).upper - activation_registry.get(acts[j]).lower) / HISTOGRAM_BINS:g}"
-                               for j in bounded)
+        width_text = ", ".join(
+            f"{activation_name(acts[j])} "
+            f"{(activation_registry.get(acts[j]).upper - activation_registry.get(acts[j]).lower) / HISTOGRAM_BINS:g}"
+            for j in bounded
+        )
         handles, labels = axes[0, 0].get_legend_handles_labels()
         handles.append(Line2D([], [], linestyle="none"))
         labels.append(f"{HISTOGRAM_BINS} equal bins over the range (width {width_text})")
@@ -459,8 +605,9 @@ def figures(result):
 
     # saturated (bounded) and dead (ReLU family) fraction vs depth
     panels = [(j, "saturated_frac", "saturated fraction") for j in bounded]
-    panels += [(j, "dead_frac", "dead fraction") for j, act in enumerate(acts)
-               if activation_registry.get(act).relu_like]
+    panels += [
+        (j, "dead_frac", "dead fraction") for j, act in enumerate(acts) if activation_registry.get(act).relu_like
+    ]
     fig, axes = plotting.figure(1, max(1, len(panels)), squeeze=False, width="page", height=2.9, sharey=True)
     for k, (j, key, ylabel) in enumerate(panels):
         ax = axes[0, k]
@@ -484,9 +631,17 @@ def figures(result):
         title = f"{activation_name(acts[j])}: {ylabel}"
         plotting.finish(ax, xlabel="layer $l$", ylabel=ylabel if k == 0 else "", title=title, legend=False)
         if relu:
-            ax.text(0.97, 0.5, "ReLU is positively homogeneous:\nwhether a unit is dead does\nnot depend "
-                    "on the weights' scale,\nso every nonzero init coincides", transform=ax.transAxes,
-                    ha="right", va="center", fontsize=7, color="0.25")
+            ax.text(
+                0.97,
+                0.5,
+                "ReLU is positively homogeneous:\nwhether a unit is dead does\nnot depend "
+                "on the weights' scale,\nso every nonzero init coincides",
+                transform=ax.transAxes,
+                ha="right",
+                va="center",
+                fontsize=7,
+                color="0.25",
+            )
         ax.set_ylabel("fraction of units")
     if not panels:
         plotting.finish(axes[0, 0], xlabel="layer $l$", ylabel="fraction", legend=False)
@@ -515,22 +670,52 @@ def figures(result):
     finite = np.flatnonzero(np.isfinite(critical_w))
     if finite.size:
         at = finite[int(0.4 * (finite.size - 1))]
-        ax.annotate(r"critical line $\chi_1 = 1$", (critical_w[at], critical_b[at]), textcoords="offset points",
-                    xytext=(-8, 0), fontsize=8, color="black", va="center", ha="right",
-                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.9))
+        ax.annotate(
+            r"critical line $\chi_1 = 1$",
+            (critical_w[at], critical_b[at]),
+            textcoords="offset points",
+            xytext=(-8, 0),
+            fontsize=8,
+            color="black",
+            va="center",
+            ha="right",
+            bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.9),
+        )
     points = a["phase_points"]
     if len(points):
         chi_measured = a["phase_points_measured"][:, 1]
         chi_predicted = a["phase_points_predicted"][:, 1]
         ordered = chi_measured < 1.0
-        plotting.measured(ax, points[ordered, 0], points[ordered, 1], color=plotting.color(3), marker="o",
-                          markeredgecolor="black", markersize=5, label=r"measured net, $\chi_1 < 1$ (ordered)")
-        plotting.measured(ax, points[~ordered, 0], points[~ordered, 1], color=plotting.color(1), marker="^",
-                          markeredgecolor="black", markersize=5, label=r"measured net, $\chi_1 > 1$ (chaotic)")
+        plotting.measured(
+            ax,
+            points[ordered, 0],
+            points[ordered, 1],
+            color=plotting.color(3),
+            marker="o",
+            markeredgecolor="black",
+            markersize=5,
+            label=r"measured net, $\chi_1 < 1$ (ordered)",
+        )
+        plotting.measured(
+            ax,
+            points[~ordered, 0],
+            points[~ordered, 1],
+            color=plotting.color(1),
+            marker="^",
+            markeredgecolor="black",
+            markersize=5,
+            label=r"measured net, $\chi_1 > 1$ (chaotic)",
+        )
         for (w2, b2), chi, chi_theory in zip(points, chi_measured, chi_predicted):
-            ax.annotate(f"{chi:.2f} | {chi_theory:.2f}", (w2, b2), textcoords="offset points", xytext=(5, 5),
-                        fontsize=7, color="black",
-                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85))
+            ax.annotate(
+                f"{chi:.2f} | {chi_theory:.2f}",
+                (w2, b2),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=7,
+                color="black",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85),
+            )
     # the map's cells are centred on the grid: its edges lie half a cell out; every measured point lies inside
     half_w, half_b = 0.5 * (sw2[1] - sw2[0]), 0.5 * (sb2[1] - sb2[0])
     low_w = min([sw2[0] - half_w] + [w2 for w2, _ in points])
@@ -540,8 +725,13 @@ def figures(result):
     ax.set_xlim(low_w, high_w)
     ax.set_ylim(max(0.0, low_b) if low_b >= -half_b else low_b, high_b)
     ax.grid(False)
-    plotting.finish(ax, xlabel=r"$\sigma_w^2$", ylabel=r"$\sigma_b^2$", legend=False,
-                    title=f"{activation_name(p['phase_activation'])}: order (left) and chaos (right)")
+    plotting.finish(
+        ax,
+        xlabel=r"$\sigma_w^2$",
+        ylabel=r"$\sigma_b^2$",
+        legend=False,
+        title=f"{activation_name(p['phase_activation'])}: order (left) and chaos (right)",
+    )
     handles, labels = ax.get_legend_handles_labels()
     handles.insert(0, Line2D([], [], color="0.2", linestyle="--"))
     labels.insert(0, r"critical line $\chi_1 = 1$ (theory; white on the map)")
@@ -555,8 +745,11 @@ def figures(result):
 def _coinciding_inits(inits, width):
     """Glorot's specs that equal LeCun's here (equal fan-in and fan-out): drawn open so that LeCun shows beneath."""
     names = [parse_init(spec)[0] for spec in inits]
-    return {spec for spec, name in zip(inits, names)
-            if name.startswith("glorot") and name.replace("glorot", "lecun") in names}
+    return {
+        spec
+        for spec, name in zip(inits, names)
+        if name.startswith("glorot") and name.replace("glorot", "lecun") in names
+    }
 
 
 def plot(result, out_dir):
@@ -564,16 +757,25 @@ def plot(result, out_dir):
 
 
 def add_arguments(parser):
-    parser.add_argument("--inits", type=common.comma_list(str), default=None,
-                        help="initialisers, comma-separated; parameters after colons (normal:std=0.01)")
-    parser.add_argument("--activations", type=common.comma_list(str), default=None,
-                        help="activations, comma-separated (tanh,relu,linear,sigmoid)")
+    parser.add_argument(
+        "--inits",
+        type=common.comma_list(str),
+        default=None,
+        help="initialisers, comma-separated; parameters after colons (normal:std=0.01)",
+    )
+    parser.add_argument(
+        "--activations",
+        type=common.comma_list(str),
+        default=None,
+        help="activations, comma-separated (tanh,relu,linear,sigmoid)",
+    )
     parser.add_argument("--depth", type=int, default=None, help="number of layers L")
     parser.add_argument("--width", type=int, default=None, help="width of every layer, the input included")
     parser.add_argument("--batch", type=int, default=None, help="inputs per net")
     parser.add_argument("--bias-var", dest="bias_var", type=float, default=None, help="bias variance sigma_b^2")
-    parser.add_argument("--phase-activation", dest="phase_activation", default=None,
-                        help="activation of the phase diagram")
+    parser.add_argument(
+        "--phase-activation", dest="phase_activation", default=None, help="activation of the phase diagram"
+    )
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@
 
 Every public name of each is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
+
 import importlib
 
 SUBMODULES = ("signal", "escape", "spectra")

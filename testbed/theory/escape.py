@@ -78,6 +78,7 @@ Reddi, Kale & Kumar 2018 ("On the convergence of Adam and beyond", ICLR), Theore
     (:func:`reddi_adam_drift`). AMSGrad divides every step by ``max v``, so it moves ``(2 - C)/sqrt(max v) < 0``:
     to -1.
 """
+
 from __future__ import annotations
 
 import math
@@ -388,8 +389,9 @@ def sgd_escape_time_quantile(q, lr, gamma, sigma, radius=1.0, y0=0.0, stable_cur
         def tail(a):
             return stats.norm.sf((a - y0) / std) + stats.norm.cdf((-a - y0) / std) if std > 0 else float(a < y0)
 
-        size = np.array([optimize.brentq(lambda a: tail(a) - qq, 0.0, y0 + 40.0 * std + 1e-300)
-                         for qq in np.atleast_1d(q)]).reshape(q.shape)
+        size = np.array(
+            [optimize.brentq(lambda a: tail(a) - qq, 0.0, y0 + 40.0 * std + 1e-300) for qq in np.atleast_1d(q)]
+        ).reshape(q.shape)
     with np.errstate(divide="ignore"):
         time = np.log(r_eff / size) / log_growth
     return np.maximum(time, 0.0) if np.ndim(time) else float(max(time, 0.0))
@@ -540,8 +542,13 @@ def _tanh_unit_antiderivative(u, y):
     log_one_minus = math.log(2.0) - np.logaddexp(0.0, 2.0 * u)
     log_one_plus = math.log(2.0) - np.logaddexp(0.0, -2.0 * u)
     v = math.tanh(u)
-    return (a_coef * math.log(abs(v - y)) - b1 * log_one_minus + b2 * math.exp(-log_one_minus)
-            + c1 * log_one_plus - c2 * math.exp(-log_one_plus))
+    return (
+        a_coef * math.log(abs(v - y))
+        - b1 * log_one_minus
+        + b2 * math.exp(-log_one_minus)
+        + c1 * log_one_plus
+        - c2 * math.exp(-log_one_plus)
+    )
 
 
 def tanh_unit_plateau_time(lr, w0, w_end, a=1.0, y=0.0):
@@ -582,7 +589,7 @@ def tanh_unit_target_for_loss_drop(w0, loss_drop, a=1.0, y=0.0):
     residual0 = math.tanh(a * float(w0)) - float(y)
     remaining = residual0 * residual0 - 2.0 * _positive(loss_drop, "loss_drop")
     if remaining < 0:
-        raise ValueError(f"loss_drop {loss_drop} exceeds the starting loss {residual0 ** 2 / 2}")
+        raise ValueError(f"loss_drop {loss_drop} exceeds the starting loss {residual0**2 / 2}")
     return math.atanh(float(y) + math.copysign(math.sqrt(remaining), residual0)) / a
 
 
@@ -746,11 +753,14 @@ def heavy_ball_steps_to_tolerance(lr, mu, curvatures, w0, tolerance, max_steps=1
     """First t with ``|w_t| < tolerance`` for the heavy ball (exact, :func:`heavy_ball_distance`)."""
     active = np.atleast_1d(np.asarray(w0, float)) != 0
     curvatures = np.atleast_1d(np.asarray(curvatures, float))
-    if heavy_ball_rate(lr, mu, curvatures[active]) >= 1.0 and heavy_ball_distance(0, lr, mu, curvatures,
-                                                                                  w0) >= tolerance:
+    if (
+        heavy_ball_rate(lr, mu, curvatures[active]) >= 1.0
+        and heavy_ball_distance(0, lr, mu, curvatures, w0) >= tolerance
+    ):
         return math.inf
-    return _first_below(lambda t: heavy_ball_distance(t, lr, mu, curvatures, w0),
-                        _positive(tolerance, "tolerance"), max_steps)
+    return _first_below(
+        lambda t: heavy_ball_distance(t, lr, mu, curvatures, w0), _positive(tolerance, "tolerance"), max_steps
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -876,5 +886,8 @@ def reddi_limits(big_c, beta2=None):
     }
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "integrate", "math", "np", "optimize", "stats")]
+__all__ = [
+    name
+    for name in dir()
+    if not name.startswith("_") and name not in ("annotations", "integrate", "math", "np", "optimize", "stats")
+]

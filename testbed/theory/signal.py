@@ -57,6 +57,7 @@ J. Sohl-Dickstein, S. Ganguli (2016), Exponential expressivity in deep neural ne
 S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein (2017), Deep information propagation; B. Hanin,
 D. Rolnick (2018), How to start training: the effect of initialization and architecture.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -139,14 +140,23 @@ def _numpy_pair(name, a):
         "leaky_relu": (lambda s: np.where(s > 0.0, s, a * s), lambda s: np.where(np.asarray(s) > 0.0, 1.0, a)),
         "sigmoid": (_np_sigmoid, lambda s: _np_sigmoid(s) * (1.0 - _np_sigmoid(s))),
         "softplus": (lambda s: np.logaddexp(0.0, s), _np_sigmoid),
-        "elu": (lambda s: np.where(s > 0.0, s, a * np.expm1(np.minimum(s, 0.0))),
-                lambda s: np.where(np.asarray(s) > 0.0, 1.0, a * np.exp(np.minimum(s, 0.0)))),
-        "selu": (lambda s: selu_l * np.where(s > 0.0, s, selu_a * np.expm1(np.minimum(s, 0.0))),
-                 lambda s: selu_l * np.where(np.asarray(s) > 0.0, 1.0, selu_a * np.exp(np.minimum(s, 0.0)))),
-        "gelu": (lambda s: 0.5 * s * (1.0 + special.erf(s / math.sqrt(2.0))),
-                 lambda s: special.ndtr(s) + s * np.exp(-0.5 * np.square(s)) / math.sqrt(2.0 * math.pi)),
+        "elu": (
+            lambda s: np.where(s > 0.0, s, a * np.expm1(np.minimum(s, 0.0))),
+            lambda s: np.where(np.asarray(s) > 0.0, 1.0, a * np.exp(np.minimum(s, 0.0))),
+        ),
+        "selu": (
+            lambda s: selu_l * np.where(s > 0.0, s, selu_a * np.expm1(np.minimum(s, 0.0))),
+            lambda s: selu_l * np.where(np.asarray(s) > 0.0, 1.0, selu_a * np.exp(np.minimum(s, 0.0))),
+        ),
+        "gelu": (
+            lambda s: 0.5 * s * (1.0 + special.erf(s / math.sqrt(2.0))),
+            lambda s: special.ndtr(s) + s * np.exp(-0.5 * np.square(s)) / math.sqrt(2.0 * math.pi),
+        ),
         "erf": (special.erf, lambda s: 2.0 / math.sqrt(math.pi) * np.exp(-np.square(s))),
-        "hard_tanh": (lambda s: np.clip(s, -1.0, 1.0), lambda s: ((np.asarray(s) > -1.0) & (np.asarray(s) < 1.0)) * 1.0),
+        "hard_tanh": (
+            lambda s: np.clip(s, -1.0, 1.0),
+            lambda s: ((np.asarray(s) > -1.0) & (np.asarray(s) < 1.0)) * 1.0,
+        ),
     }
     return table[name]
 
@@ -225,8 +235,9 @@ def _split_rule(split, panels):
     split = np.clip(split, -Z_TAIL, Z_TAIL)[:, None]
     half_panels = max(1, panels // 2)
     fractions = np.linspace(0.0, 1.0, half_panels + 1)[None, :]
-    edges = np.concatenate([-Z_TAIL + (split + Z_TAIL) * fractions,
-                            (split + (Z_TAIL - split) * fractions)[:, 1:]], axis=1)
+    edges = np.concatenate(
+        [-Z_TAIL + (split + Z_TAIL) * fractions, (split + (Z_TAIL - split) * fractions)[:, 1:]], axis=1
+    )
     half = 0.5 * (edges[:, 1:] - edges[:, :-1])
     mid = 0.5 * (edges[:, 1:] + edges[:, :-1])
     nodes = (mid[:, :, None] + half[:, :, None] * unit_nodes).reshape(len(split), -1)
@@ -288,8 +299,10 @@ def _length_slope_factor(phi, q):
         return 0.5
     if phi.kind == "linear":
         return 1.0
+
     def product(s):
         return phi.value(s) * phi.derivative(s)
+
     zero = float(product(np.array([0.0]))[0])
     if q == 0.0:
         step = 1e-5
@@ -307,12 +320,16 @@ def _pair_moments(phi, q, c):
     c = min(1.0, max(-1.0, c))
     if phi.kind == "relu":
         theta = math.acos(c)
-        return (q * (math.sqrt(max(0.0, 1.0 - c * c)) + (math.pi - theta) * c) / (2.0 * math.pi),
-                (math.pi - theta) / (2.0 * math.pi) if q > 0 else 0.0)
+        return (
+            q * (math.sqrt(max(0.0, 1.0 - c * c)) + (math.pi - theta) * c) / (2.0 * math.pi),
+            (math.pi - theta) / (2.0 * math.pi) if q > 0 else 0.0,
+        )
     if phi.kind == "linear":
         return q * c, 1.0
-    return (_pair_expectation(phi.value, phi.value, q, c, phi.relu_like),
-            _pair_expectation(phi.derivative, phi.derivative, q, c, phi.relu_like))
+    return (
+        _pair_expectation(phi.value, phi.value, q, c, phi.relu_like),
+        _pair_expectation(phi.derivative, phi.derivative, q, c, phi.relu_like),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -371,13 +388,15 @@ def linear_regime_gain(activation, **params):
     if abs(zero) > 0.0:
         raise ValueError(
             f"activation {phi.name!r} has phi(0) = {zero:g} != 0: no linear regime; use expected_variances "
-            "(mean-field theory) instead")
+            "(mean-field theory) instead"
+        )
     slope = float(phi.derivative(np.array([0.0]))[0])
     return slope * slope, slope * slope
 
 
-def linear_regime_variances(weight_var, widths, activation="relu", *, input_var=1.0, output_grad_var=1.0,
-                            bias_var=0.0, **params):
+def linear_regime_variances(
+    weight_var, widths, activation="relu", *, input_var=1.0, output_grad_var=1.0, bias_var=0.0, **params
+):
     """Per-layer (Var[s^(l)], Var[delta^(l)]) of the linear-regime recursions, arrays of length L.
 
     ``weight_var``: one variance for every layer, or one per layer (v_1, ..., v_L); ``widths`` (n_0, ..., n_L).
@@ -439,8 +458,9 @@ def weight_variances(init, widths, **init_params):
         return np.array([standard_uniform_variance(n) for n in widths[:-1]])
     from .. import init as initialisers
 
-    return np.array([float(initialisers.variance(init, widths[l - 1], widths[l], **init_params))
-                     for l in range(1, len(widths))])
+    return np.array(
+        [float(initialisers.variance(init, widths[l - 1], widths[l], **init_params)) for l in range(1, len(widths))]
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -662,8 +682,10 @@ def critical_sigma_w2(activation, sigma_b2=0.0, **params):
     while excess(high) < 0.0:
         low, high = high, 2.0 * high
         if high > SIGMA_W2_MAX:
-            raise ValueError(f"activation {phi.name!r} with sigma_b2={sigma_b2!r} has no order-to-chaos transition "
-                             f"for sigma_w2 <= {SIGMA_W2_MAX:g}")
+            raise ValueError(
+                f"activation {phi.name!r} with sigma_b2={sigma_b2!r} has no order-to-chaos transition "
+                f"for sigma_w2 <= {SIGMA_W2_MAX:g}"
+            )
     return optimize.brentq(excess, low, high, xtol=1e-13, rtol=ROOT_RTOL, maxiter=200)
 
 
@@ -743,15 +765,21 @@ class SignalPrediction:
         """Deprecated: ``"exact"`` when ``basis == "linear-regime"``, else ``"mean-field"`` (see ``basis``)."""
         import warnings
 
-        warnings.warn("SignalPrediction.method is deprecated: it labelled mean-field quantities (the ReLU "
-                      "correlation and dead fraction) exact; use .basis and .exact_quantities",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "SignalPrediction.method is deprecated: it labelled mean-field quantities (the ReLU "
+            "correlation and dead fraction) exact; use .basis and .exact_quantities",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return "exact" if self.basis == "linear-regime" else "mean-field"
 
     def as_arrays(self):
         """The per-layer arrays by name."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if isinstance(getattr(self, f.name), np.ndarray)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
 
 
 def _saturation_thresholds(phi):
@@ -794,8 +822,20 @@ def dead_unit_fraction(correlation, batch):
     return float(np.dot(w, np.exp(batch * special.log_ndtr(-ratio * z))))
 
 
-def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0, input_correlation=0.0,
-                       batch=None, output_grad_var=1.0, weight_var=None, activation_params=None, **init_params):
+def expected_variances(
+    init,
+    activation,
+    widths,
+    *,
+    bias_var=0.0,
+    input_var=1.0,
+    input_correlation=0.0,
+    batch=None,
+    output_grad_var=1.0,
+    weight_var=None,
+    activation_params=None,
+    **init_params,
+):
     """The expected per-layer statistics (a :class:`SignalPrediction`) of a fresh net, for overlays on measurements.
 
     ``init`` names an initialiser of :mod:`testbed.init` (with ``init_params``) whose per-layer variances come
@@ -807,7 +847,8 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
 
         q^1 = n_0 v_1 input_var + sb2,                   q^l = sw2_l E[phi(sqrt(q^(l-1)) z)^2] + sb2
         c^1 = (n_0 v_1 input_var c^0 + sb2) / q^1,       c^l = (sw2_l E[phi(u1) phi(u2)] + sb2) / q^l
-        Var[delta^(L)] = output_grad_var,                Var[delta^(l-1)] = n_l v_l E[phi'(sqrt(q^(l-1)) z)^2] Var[delta^(l)]
+        Var[delta^(L)] = output_grad_var,
+        Var[delta^(l-1)] = n_l v_l E[phi'(sqrt(q^(l-1)) z)^2] Var[delta^(l)]
 
     For ReLU and the identity the recursions of ``pre_var``, ``post_meansq`` and ``grad_var`` are the exact
     linear-regime recursions (He et al. 2015; Glorot & Bengio 2010), in expectation over the weights at any width
@@ -834,9 +875,20 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
         batch = check_positive_int(batch, "batch")
     gain = np.array([widths[l - 1] * v[l - 1] for l in range(1, depth + 1)])
     thresholds = _saturation_thresholds(phi) if phi.bounded else None
-    fields = {name: np.empty(depth) for name in (
-        "pre_var", "post_mean", "post_var", "post_meansq", "grad_var", "correlation", "saturated_frac",
-        "zero_frac", "dead_frac")}
+    fields = {
+        name: np.empty(depth)
+        for name in (
+            "pre_var",
+            "post_mean",
+            "post_var",
+            "post_meansq",
+            "grad_var",
+            "correlation",
+            "saturated_frac",
+            "zero_frac",
+            "dead_frac",
+        )
+    }
     q = gain[0] * input_var + sb2
     c = (gain[0] * input_var * c0 + sb2) / q if q > 0.0 else math.nan
     for l in range(1, depth + 1):
@@ -873,17 +925,47 @@ def expected_variances(init, activation, widths, *, bias_var=0.0, input_var=1.0,
         factor = _derivative_second_moment(phi, q_prev) if math.isfinite(q_prev) else math.nan
         grad[l - 2] = widths[l] * v[l - 1] * factor * grad[l - 1]
     linear_regime = phi.kind in ("relu", "linear")
-    return SignalPrediction(weight_var=np.asarray(v, dtype=float).copy(), weight_gain=gain,
-                            basis="linear-regime" if linear_regime else "mean-field",
-                            exact_quantities=LINEAR_REGIME_EXACT if linear_regime else (), **fields)
+    return SignalPrediction(
+        weight_var=np.asarray(v, dtype=float).copy(),
+        weight_gain=gain,
+        basis="linear-regime" if linear_regime else "mean-field",
+        exact_quantities=LINEAR_REGIME_EXACT if linear_regime else (),
+        **fields,
+    )
 
 
 __all__ = [
-    "Phi", "activation_for_theory", "normal_rule", "gaussian_expectation", "check_widths",
-    "linear_regime_gain", "linear_regime_variances", "standard_uniform_variance", "lecture_uniform_variance",
-    "weight_variances", "length_map", "q_star", "correlation_map", "chi1", "c_star", "MeanField", "mean_field",
-    "critical_sigma_w2", "hanin_rolnick_moment_ratio", "hanin_rolnick_fluctuation", "reciprocal_width_sum",
-    "SignalPrediction", "dead_unit_fraction", "expected_variances",
-    "HERMITE_NODES", "SIGMA_HERMITE", "Z_TAIL", "LEGENDRE_NODES", "PANEL_WIDTH", "MAX_PANELS",
-    "SATURATION_TOLERANCE", "HANIN_ROLNICK_CONSTANT", "LINEAR_REGIME_EXACT",
+    "Phi",
+    "activation_for_theory",
+    "normal_rule",
+    "gaussian_expectation",
+    "check_widths",
+    "linear_regime_gain",
+    "linear_regime_variances",
+    "standard_uniform_variance",
+    "lecture_uniform_variance",
+    "weight_variances",
+    "length_map",
+    "q_star",
+    "correlation_map",
+    "chi1",
+    "c_star",
+    "MeanField",
+    "mean_field",
+    "critical_sigma_w2",
+    "hanin_rolnick_moment_ratio",
+    "hanin_rolnick_fluctuation",
+    "reciprocal_width_sum",
+    "SignalPrediction",
+    "dead_unit_fraction",
+    "expected_variances",
+    "HERMITE_NODES",
+    "SIGMA_HERMITE",
+    "Z_TAIL",
+    "LEGENDRE_NODES",
+    "PANEL_WIDTH",
+    "MAX_PANELS",
+    "SATURATION_TOLERANCE",
+    "HANIN_ROLNICK_CONSTANT",
+    "LINEAR_REGIME_EXACT",
 ]

@@ -52,6 +52,7 @@ L^L]``; its density has the parametric form (Haagerup & Moeller 2012; Neuschel 2
 
 (L = 1 is Marchenko-Pastur at ratio 1: x = 4 cos^2 t, rho = tan(t) / (2 pi) = sqrt((4 - x) / x) / (2 pi).)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -164,8 +165,10 @@ def jacobian_moments(activation, depth, sigma_w2, sigma_b2=0.0, *, weights="gaus
         if phi.kind in ("linear", "relu") and not (math.isfinite(q_fixed) and q_fixed > 0.0):
             q_fixed = 1.0  # their derivative moments do not depend on q
         if not math.isfinite(q_fixed):
-            raise ValueError(f"{phi.name} with sigma_w2={sigma_w2!r}, sigma_b2={sigma_b2!r} has no finite fixed point "
-                             "q*: give input_var")
+            raise ValueError(
+                f"{phi.name} with sigma_w2={sigma_w2!r}, sigma_b2={sigma_b2!r} has no finite fixed point "
+                "q*: give input_var"
+            )
         qs = np.full(depth, q_fixed)
     else:
         input_var = check_finite(input_var, "input_var", minimum=0.0)
@@ -184,8 +187,7 @@ def jacobian_moments(activation, depth, sigma_w2, sigma_b2=0.0, *, weights="gaus
     return JacobianMoments(mean=mean, variance=variance, q=qs, chi=chi, mu1=mu1, mu2=mu2, spread=spread, s1=s1)
 
 
-def isometry_variance(activation, depth, *, weights="gaussian", q_star=None, sigma_w2=None, sigma_b2=0.0,
-                      **params):
+def isometry_variance(activation, depth, *, weights="gaussian", q_star=None, sigma_w2=None, sigma_b2=0.0, **params):
     """``sigma^2_{JJ^T} = L (mu_2 / mu_1^2 - 1 - s_1)`` at criticality (Pennington et al. 2017, eq. 17).
 
     Give ``q_star`` (the moments are taken at it; the critical point is implied) or ``sigma_w2`` and
@@ -217,8 +219,9 @@ def critical_point(activation, q_star, **params):
     sigma_w2 = 1.0 / mu1
     sigma_b2 = q_star - sigma_w2 * gaussian_expectation(lambda s: phi.value(s) ** 2, q_star, kink=phi.relu_like)
     if sigma_b2 < -1e-12 * q_star:
-        raise ValueError(f"{phi.name}: the critical point with q_star={q_star!r} would need sigma_b2 = "
-                         f"{sigma_b2:.3g} < 0")
+        raise ValueError(
+            f"{phi.name}: the critical point with q_star={q_star!r} would need sigma_b2 = {sigma_b2:.3g} < 0"
+        )
     return sigma_w2, max(sigma_b2, 0.0)
 
 

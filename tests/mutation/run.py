@@ -23,6 +23,7 @@ rule does recompile them).
 An entry with ``equivalent="reason"`` is a mutant that gives the same results by construction; it is listed but
 not run, and left out of the kill rate.
 """
+
 import argparse
 import dataclasses
 import json
@@ -38,8 +39,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #: Seconds a mutant's tests may run before it counts as killed by a timeout (the baseline gets 4x).
 DEFAULT_TIMEOUT = 600
 #: What the temporary copy leaves out.
-IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".venv", "results", ".pytest_cache",
-                                 "*.egg-info", "figures", "benchmarks")
+IGNORED = shutil.ignore_patterns(
+    ".git", "__pycache__", "*.pyc", ".venv", "results", ".pytest_cache", "*.egg-info", "figures", "benchmarks"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,218 +70,560 @@ MUTATIONS = [
     # ---------------------------------------------------------------- rules/activations.py
     M("act-sigmoid-dgv", "testbed/rules/activations.py", "return y * (1.0 - y)", "return 1.0 - y * y", ACT),
     M("act-tanh-dgv", "testbed/rules/activations.py", "return 1.0 - y * y", "return 1.0 - y", ACT),
-    M("act-gelu-drop-term", "testbed/rules/activations.py",
-      "return 0.5 * math.erfc(-x * INV_SQRT2) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)",
-      "return 0.5 * math.erfc(-x * INV_SQRT2)", ACT),
-    M("act-elu-derivative", "testbed/rules/activations.py", "return 1.0 if x > 0.0 else param * math.exp(x)",
-      "return 1.0 if x > 0.0 else param * math.expm1(x)", ACT),
-    M("act-erf-derivative", "testbed/rules/activations.py", "return TWO_OVER_SQRT_PI * math.exp(-x * x)",
-      "return TWO_OVER_SQRT_PI * math.exp(-0.5 * x * x)", ACT),
-    M("act-selu-lambda", "testbed/rules/activations.py",
-      "return SELU_LAMBDA * (x if x > 0.0 else SELU_ALPHA * math.expm1(x))",
-      "return (x if x > 0.0 else SELU_ALPHA * math.expm1(x))", ACT),
+    M(
+        "act-gelu-drop-term",
+        "testbed/rules/activations.py",
+        "return 0.5 * math.erfc(-x * INV_SQRT2) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)",
+        "return 0.5 * math.erfc(-x * INV_SQRT2)",
+        ACT,
+    ),
+    M(
+        "act-elu-derivative",
+        "testbed/rules/activations.py",
+        "return 1.0 if x > 0.0 else param * math.exp(x)",
+        "return 1.0 if x > 0.0 else param * math.expm1(x)",
+        ACT,
+    ),
+    M(
+        "act-erf-derivative",
+        "testbed/rules/activations.py",
+        "return TWO_OVER_SQRT_PI * math.exp(-x * x)",
+        "return TWO_OVER_SQRT_PI * math.exp(-0.5 * x * x)",
+        ACT,
+    ),
+    M(
+        "act-selu-lambda",
+        "testbed/rules/activations.py",
+        "return SELU_LAMBDA * (x if x > 0.0 else SELU_ALPHA * math.expm1(x))",
+        "return (x if x > 0.0 else SELU_ALPHA * math.expm1(x))",
+        ACT,
+    ),
     M("act-sigmoid-negative", "testbed/rules/activations.py", "return e / (1.0 + e)", "return 1.0 / (1.0 + e)", ACT),
-    M("act-softplus", "testbed/rules/activations.py", "return max(x, 0.0) + math.log1p(math.exp(-abs(x)))",
-      "return max(x, 0.0) + math.log1p(math.exp(-x))", ACT),
+    M(
+        "act-softplus",
+        "testbed/rules/activations.py",
+        "return max(x, 0.0) + math.log1p(math.exp(-abs(x)))",
+        "return max(x, 0.0) + math.log1p(math.exp(-x))",
+        ACT,
+    ),
     # ---------------------------------------------------------------- rules/rng.py
-    M("rng-step-stream", "testbed/rules/rng.py",
-      "block & MASK32, block >> SHIFT32, np.uint64(step) & MASK32, np.uint64(stream) & MASK32,",
-      "block & MASK32, block >> SHIFT32, np.uint64(stream) & MASK32, np.uint64(step) & MASK32,", RNG),
-    M("rng-uniform-offset", "testbed/rules/rng.py",
-      "return (float(centred) + (HALF_WORD + 1.0)) * TWO_POW_MINUS_32",
-      "return (float(centred) + HALF_WORD) * TWO_POW_MINUS_32", RNG),
-    M("rng-box-muller-swap", "testbed/rules/rng.py", "return radius * cosine, radius * sine",
-      "return radius * sine, radius * cosine", RNG),
-    M("rng-box-muller-radius", "testbed/rules/rng.py", "radius = math.sqrt(-2.0 * log_unit(u0))",
-      "radius = math.sqrt(-log_unit(u0))", RNG),
-    M("rng-round-key", "testbed/rules/rng.py", "(product0 >> SHIFT32) ^ c3 ^ k1,", "(product0 >> SHIFT32) ^ c3 ^ k0,",
-      RNG),
-    M("rng-key-seed-hi", "testbed/rules/rng.py", "seed & MASK32, seed >> SHIFT32,", "seed & MASK32, seed & MASK32,",
-      RNG),
+    M(
+        "rng-step-stream",
+        "testbed/rules/rng.py",
+        "block & MASK32, block >> SHIFT32, np.uint64(step) & MASK32, np.uint64(stream) & MASK32,",
+        "block & MASK32, block >> SHIFT32, np.uint64(stream) & MASK32, np.uint64(step) & MASK32,",
+        RNG,
+    ),
+    M(
+        "rng-uniform-offset",
+        "testbed/rules/rng.py",
+        "return (float(centred) + (HALF_WORD + 1.0)) * TWO_POW_MINUS_32",
+        "return (float(centred) + HALF_WORD) * TWO_POW_MINUS_32",
+        RNG,
+    ),
+    M(
+        "rng-box-muller-swap",
+        "testbed/rules/rng.py",
+        "return radius * cosine, radius * sine",
+        "return radius * sine, radius * cosine",
+        RNG,
+    ),
+    M(
+        "rng-box-muller-radius",
+        "testbed/rules/rng.py",
+        "radius = math.sqrt(-2.0 * log_unit(u0))",
+        "radius = math.sqrt(-log_unit(u0))",
+        RNG,
+    ),
+    M(
+        "rng-round-key",
+        "testbed/rules/rng.py",
+        "(product0 >> SHIFT32) ^ c3 ^ k1,",
+        "(product0 >> SHIFT32) ^ c3 ^ k0,",
+        RNG,
+    ),
+    M(
+        "rng-key-seed-hi",
+        "testbed/rules/rng.py",
+        "seed & MASK32, seed >> SHIFT32,",
+        "seed & MASK32, seed & MASK32,",
+        RNG,
+    ),
     # ---------------------------------------------------------------- rules/montecarlo.py
-    M("mc-escape-radius", "testbed/rules/montecarlo.py", "return distance2 > radius * radius",
-      "return distance2 > radius", MC),
-    M("mc-lane-escape-radius", "testbed/rules/montecarlo.py",
-      "if distance2[lane] > radius * radius:  # the same sum, in the same order, as escaped() forms",
-      "if distance2[lane] > radius:  # the same sum, in the same order, as escaped() forms", MC),
-    M("mc-converge-radius", "testbed/rules/montecarlo.py", "return distance2 < radius * radius",
-      "return distance2 < radius", MC),
-    M("mc-loss-threshold", "testbed/rules/montecarlo.py",
-      "threshold = landscape_value(code, w, trial, dim, params, 0) - delta",
-      "threshold = landscape_value(code, w, trial, dim, params, 0) + delta", MC),
+    M(
+        "mc-escape-radius",
+        "testbed/rules/montecarlo.py",
+        "return distance2 > radius * radius",
+        "return distance2 > radius",
+        MC,
+    ),
+    M(
+        "mc-lane-escape-radius",
+        "testbed/rules/montecarlo.py",
+        "if distance2[lane] > radius * radius:  # the same sum, in the same order, as escaped() forms",
+        "if distance2[lane] > radius:  # the same sum, in the same order, as escaped() forms",
+        MC,
+    ),
+    M(
+        "mc-converge-radius",
+        "testbed/rules/montecarlo.py",
+        "return distance2 < radius * radius",
+        "return distance2 < radius",
+        MC,
+    ),
+    M(
+        "mc-loss-threshold",
+        "testbed/rules/montecarlo.py",
+        "threshold = landscape_value(code, w, trial, dim, params, 0) - delta",
+        "threshold = landscape_value(code, w, trial, dim, params, 0) + delta",
+        MC,
+    ),
     M("mc-minibatch-mean", "testbed/rules/montecarlo.py", "return total / batch", "return total / n_samples", MC),
     # ---------------------------------------------------------------- rules/optimizers.py
-    M("opt-adam-bias-correction", "testbed/rules/optimizers.py",
-      "w = w - lr * (m * c1) / (math.sqrt(vh + hyper[H_EPS_IN]) + c3)",
-      "w = w - lr * m / (math.sqrt(vh + hyper[H_EPS_IN]) + c3)", OPT),
-    M("opt-dampening", "testbed/rules/optimizers.py", "v = mu * s0 + (one - hyper[H_DAMPENING]) * g",
-      "v = mu * s0 + g", OPT),
-    M("opt-nesterov", "testbed/rules/optimizers.py", "return w - lr * (g + mu * v), v, s1, s2",
-      "return w - lr * (g + v), v, s1, s2", OPT),
-    M("opt-rmsprop-square", "testbed/rules/optimizers.py", "u = a * s0 + hyper[H_ONE_MINUS_BETA2] * (g * g)",
-      "u = a * s0 + hyper[H_ONE_MINUS_BETA2] * g", OPT),
-    M("opt-nadam-exponent", "testbed/rules/optimizers.py",
-      "c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0",
-      "c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf - 1.0)) if correct else 1.0", OPT),
-    M("opt-adamax-abs", "testbed/rules/optimizers.py", "u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])",
-      "u = max(hyper[H_BETA2] * s1, g + hyper[H_EPS_IN])", OPT),
-    M("opt-adagrad-lr-decay", "testbed/rules/optimizers.py",
-      "return lr / (1.0 + (tf - 1.0) * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0",
-      "return lr / (1.0 + tf * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0", OPT),
+    M(
+        "opt-adam-bias-correction",
+        "testbed/rules/optimizers.py",
+        "w = w - lr * (m * c1) / (math.sqrt(vh + hyper[H_EPS_IN]) + c3)",
+        "w = w - lr * m / (math.sqrt(vh + hyper[H_EPS_IN]) + c3)",
+        OPT,
+    ),
+    M(
+        "opt-dampening",
+        "testbed/rules/optimizers.py",
+        "v = mu * s0 + (one - hyper[H_DAMPENING]) * g",
+        "v = mu * s0 + g",
+        OPT,
+    ),
+    M(
+        "opt-nesterov",
+        "testbed/rules/optimizers.py",
+        "return w - lr * (g + mu * v), v, s1, s2",
+        "return w - lr * (g + v), v, s1, s2",
+        OPT,
+    ),
+    M(
+        "opt-rmsprop-square",
+        "testbed/rules/optimizers.py",
+        "u = a * s0 + hyper[H_ONE_MINUS_BETA2] * (g * g)",
+        "u = a * s0 + hyper[H_ONE_MINUS_BETA2] * g",
+        OPT,
+    ),
+    M(
+        "opt-nadam-exponent",
+        "testbed/rules/optimizers.py",
+        "c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0",
+        "c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf - 1.0)) if correct else 1.0",
+        OPT,
+    ),
+    M(
+        "opt-adamax-abs",
+        "testbed/rules/optimizers.py",
+        "u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])",
+        "u = max(hyper[H_BETA2] * s1, g + hyper[H_EPS_IN])",
+        OPT,
+    ),
+    M(
+        "opt-adagrad-lr-decay",
+        "testbed/rules/optimizers.py",
+        "return lr / (1.0 + (tf - 1.0) * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0",
+        "return lr / (1.0 + tf * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0",
+        OPT,
+    ),
     M("opt-decoupled-decay", "testbed/rules/optimizers.py", "w = w * (one - lr * wd)", "w = w * (one - wd)", OPT),
-    M("opt-schedule-exponential", "testbed/rules/schedules.py", "rate = lr * math.pow(params[P_GAMMA], tf - 1.0)",
-      "rate = lr * math.pow(params[P_GAMMA], tf)", OPT),
-    M("opt-schedule-warmup", "testbed/rules/schedules.py", "rate = rate * tf / warmup",
-      "rate = rate * (tf - 1.0) / warmup", OPT),
+    M(
+        "opt-schedule-exponential",
+        "testbed/rules/schedules.py",
+        "rate = lr * math.pow(params[P_GAMMA], tf - 1.0)",
+        "rate = lr * math.pow(params[P_GAMMA], tf)",
+        OPT,
+    ),
+    M(
+        "opt-schedule-warmup",
+        "testbed/rules/schedules.py",
+        "rate = rate * tf / warmup",
+        "rate = rate * (tf - 1.0) / warmup",
+        OPT,
+    ),
     # ---------------------------------------------------------------- rules/landscapes.py
-    M("land-monkey-sign", "testbed/rules/landscapes.py",
-      "return 3.0 * w[row, 0] * w[row, 0] - 3.0 * w[row, 1] * w[row, 1]",
-      "return 3.0 * w[row, 0] * w[row, 0] + 3.0 * w[row, 1] * w[row, 1]", LAND),
-    M("land-tanh-chain", "testbed/rules/landscapes.py",
-      "return (activation - params[1]) * (1.0 - activation * activation) * params[0]",
-      "return (activation - params[1]) * (1.0 - activation * activation)", LAND),
-    M("land-double-well-tilt", "testbed/rules/landscapes.py",
-      "return 4.0 * params[0] * w[row, i] * (w[row, i] * w[row, i] - 1.0) + params[1]",
-      "return 4.0 * params[0] * w[row, i] * (w[row, i] * w[row, i] - 1.0) - params[1]", LAND),
-    M("land-rastrigin-factor", "testbed/rules/landscapes.py",
-      "return 2.0 * w[row, i] + TWO_PI * params[0] * math.sin(TWO_PI * w[row, i])",
-      "return 2.0 * w[row, i] + params[0] * math.sin(TWO_PI * w[row, i])", LAND),
+    M(
+        "land-monkey-sign",
+        "testbed/rules/landscapes.py",
+        "return 3.0 * w[row, 0] * w[row, 0] - 3.0 * w[row, 1] * w[row, 1]",
+        "return 3.0 * w[row, 0] * w[row, 0] + 3.0 * w[row, 1] * w[row, 1]",
+        LAND,
+    ),
+    M(
+        "land-tanh-chain",
+        "testbed/rules/landscapes.py",
+        "return (activation - params[1]) * (1.0 - activation * activation) * params[0]",
+        "return (activation - params[1]) * (1.0 - activation * activation)",
+        LAND,
+    ),
+    M(
+        "land-double-well-tilt",
+        "testbed/rules/landscapes.py",
+        "return 4.0 * params[0] * w[row, i] * (w[row, i] * w[row, i] - 1.0) + params[1]",
+        "return 4.0 * params[0] * w[row, i] * (w[row, i] * w[row, i] - 1.0) - params[1]",
+        LAND,
+    ),
+    M(
+        "land-rastrigin-factor",
+        "testbed/rules/landscapes.py",
+        "return 2.0 * w[row, i] + TWO_PI * params[0] * math.sin(TWO_PI * w[row, i])",
+        "return 2.0 * w[row, i] + params[0] * math.sin(TWO_PI * w[row, i])",
+        LAND,
+    ),
     # ---------------------------------------------------------------- kernels/
-    M("knn-cuda-saturation", "testbed/kernels/nn.py", "if x <= saturated_low or x >= saturated_high:",
-      "if abs(x) >= saturated_high:", NN),
-    M("knn-cpu-saturation", "testbed/kernels/nn.py",
-      "saturated += 1.0 if (x64 <= saturated_low or x64 >= saturated_high) else 0.0",
-      "saturated += 1.0 if x64 >= saturated_high else 0.0", NN),
-    M("knn-cuda-derivative-args", "testbed/kernels/nn.py",
-      "out[row, col] = acc * derivative(code, aux[row, col], post[row, col], param)",
-      "out[row, col] = acc * derivative(code, post[row, col], aux[row, col], param)", NN),
+    M(
+        "knn-cuda-saturation",
+        "testbed/kernels/nn.py",
+        "if x <= saturated_low or x >= saturated_high:",
+        "if abs(x) >= saturated_high:",
+        NN,
+    ),
+    M(
+        "knn-cpu-saturation",
+        "testbed/kernels/nn.py",
+        "saturated += 1.0 if (x64 <= saturated_low or x64 >= saturated_high) else 0.0",
+        "saturated += 1.0 if x64 >= saturated_high else 0.0",
+        NN,
+    ),
+    M(
+        "knn-cuda-derivative-args",
+        "testbed/kernels/nn.py",
+        "out[row, col] = acc * derivative(code, aux[row, col], post[row, col], param)",
+        "out[row, col] = acc * derivative(code, post[row, col], aux[row, col], param)",
+        NN,
+    ),
     M("knn-cpu-sum-x", "testbed/kernels/nn.py", "sum_x += dx", "sum_x += ds", NN),
-    M("krandom-lane", "testbed/kernels/random.py", "out[j + np.uint64(2)] = loc + scale * z2",
-      "out[j + np.uint64(2)] = loc + scale * z3", INIT),
-    M("krandom-inner-end", "testbed/kernels/random.py", "inner_end = (offset + n) // 4",
-      "inner_end = (offset + n + 3) // 4", INIT),
-    M("koptim-nonfinite", "testbed/kernels/optim.py", "count += np.int64((g[i] - g[i]) != 0.0)",
-      "count += np.int64((g[i] - g[i]) == 0.0)", OPT),
+    M(
+        "krandom-lane",
+        "testbed/kernels/random.py",
+        "out[j + np.uint64(2)] = loc + scale * z2",
+        "out[j + np.uint64(2)] = loc + scale * z3",
+        INIT,
+    ),
+    M(
+        "krandom-inner-end",
+        "testbed/kernels/random.py",
+        "inner_end = (offset + n) // 4",
+        "inner_end = (offset + n + 3) // 4",
+        INIT,
+    ),
+    M(
+        "koptim-nonfinite",
+        "testbed/kernels/optim.py",
+        "count += np.int64((g[i] - g[i]) != 0.0)",
+        "count += np.int64((g[i] - g[i]) == 0.0)",
+        OPT,
+    ),
     M("kmc-newton-noise-lane", "testbed/kernels/montecarlo.py", "gi += sigma * z2", "gi += sigma * z1", MC),
-    M("kmc-newton-damping", "testbed/kernels/montecarlo.py", "projected[k] /= lam + damping",
-      "projected[k] /= lam - damping", MC),
-    M("kmc-chunk-end", "testbed/kernels/montecarlo.py", "last = (chunk + 1) * trials // chunks",
-      "last = (chunk + 1) * trials // chunks - 1", MC),
+    M(
+        "kmc-newton-damping",
+        "testbed/kernels/montecarlo.py",
+        "projected[k] /= lam + damping",
+        "projected[k] /= lam - damping",
+        MC,
+    ),
+    M(
+        "kmc-chunk-end",
+        "testbed/kernels/montecarlo.py",
+        "last = (chunk + 1) * trials // chunks",
+        "last = (chunk + 1) * trials // chunks - 1",
+        MC,
+    ),
     # ---------------------------------------------------------------- theory/signal.py
-    M("sig-expected-q-bias", "testbed/theory/signal.py",
-      "q = gain[l - 1] * _second_moment(phi, q_prev) + sb2 if math.isfinite(q_prev) else math.inf",
-      "q = gain[l - 1] * _second_moment(phi, q_prev) if math.isfinite(q_prev) else math.inf", SIG),
-    M("sig-expected-c-bias", "testbed/theory/signal.py",
-      "c = (gain[l - 1] * _pair_moments(phi, q_prev, c_prev)[0] + sb2) / q",
-      "c = (gain[l - 1] * _pair_moments(phi, q_prev, c_prev)[0]) / q", SIG),
-    M("sig-expected-q1-bias", "testbed/theory/signal.py", "q = gain[0] * input_var + sb2", "q = gain[0] * input_var",
-      SIG),
-    M("sig-expected-grad-fan", "testbed/theory/signal.py", "grad[l - 2] = widths[l] * v[l - 1] * factor * grad[l - 1]",
-      "grad[l - 2] = widths[l - 1] * v[l - 1] * factor * grad[l - 1]", SIG),
-    M("sig-length-map-bias", "testbed/theory/signal.py",
-      "return sigma_w2 * _second_moment(phi, _check_q(q)) + sigma_b2",
-      "return sigma_w2 * _second_moment(phi, _check_q(q))", SIG),
-    M("sig-correlation-step-bias", "testbed/theory/signal.py",
-      "return (sw2 * _pair_moments(phi, q, c)[0] + sb2) / q_next", "return (sw2 * _pair_moments(phi, q, c)[0]) / q_next",
-      SIG),
-    M("sig-qstar-closed-form", "testbed/theory/signal.py", "return sb2 / (1.0 - slope)", "return sb2 / (1.0 + slope)",
-      SIG),
-    M("sig-qstar-gap-bias", "testbed/theory/signal.py", "return sw2 * _second_moment(phi, q) + sb2 - q",
-      "return sw2 * _second_moment(phi, q) - q", SIG),
-    M("sig-post-var", "testbed/theory/signal.py",
-      'fields["post_var"][l - 1] = max(0.0, meansq - mean * mean) if finite else math.inf',
-      'fields["post_var"][l - 1] = max(0.0, meansq) if finite else math.inf', SIG),
-    M("sig-hanin-rolnick", "testbed/theory/signal.py",
-      "return float(np.prod([1.0 + HANIN_ROLNICK_CONSTANT / n for n in widths[1:]]))",
-      "return float(np.prod([1.0 + HANIN_ROLNICK_CONSTANT / n for n in widths[:-1]]))", SIG),
+    M(
+        "sig-expected-q-bias",
+        "testbed/theory/signal.py",
+        "q = gain[l - 1] * _second_moment(phi, q_prev) + sb2 if math.isfinite(q_prev) else math.inf",
+        "q = gain[l - 1] * _second_moment(phi, q_prev) if math.isfinite(q_prev) else math.inf",
+        SIG,
+    ),
+    M(
+        "sig-expected-c-bias",
+        "testbed/theory/signal.py",
+        "c = (gain[l - 1] * _pair_moments(phi, q_prev, c_prev)[0] + sb2) / q",
+        "c = (gain[l - 1] * _pair_moments(phi, q_prev, c_prev)[0]) / q",
+        SIG,
+    ),
+    M(
+        "sig-expected-q1-bias",
+        "testbed/theory/signal.py",
+        "q = gain[0] * input_var + sb2",
+        "q = gain[0] * input_var",
+        SIG,
+    ),
+    M(
+        "sig-expected-grad-fan",
+        "testbed/theory/signal.py",
+        "grad[l - 2] = widths[l] * v[l - 1] * factor * grad[l - 1]",
+        "grad[l - 2] = widths[l - 1] * v[l - 1] * factor * grad[l - 1]",
+        SIG,
+    ),
+    M(
+        "sig-length-map-bias",
+        "testbed/theory/signal.py",
+        "return sigma_w2 * _second_moment(phi, _check_q(q)) + sigma_b2",
+        "return sigma_w2 * _second_moment(phi, _check_q(q))",
+        SIG,
+    ),
+    M(
+        "sig-correlation-step-bias",
+        "testbed/theory/signal.py",
+        "return (sw2 * _pair_moments(phi, q, c)[0] + sb2) / q_next",
+        "return (sw2 * _pair_moments(phi, q, c)[0]) / q_next",
+        SIG,
+    ),
+    M(
+        "sig-qstar-closed-form",
+        "testbed/theory/signal.py",
+        "return sb2 / (1.0 - slope)",
+        "return sb2 / (1.0 + slope)",
+        SIG,
+    ),
+    M(
+        "sig-qstar-gap-bias",
+        "testbed/theory/signal.py",
+        "return sw2 * _second_moment(phi, q) + sb2 - q",
+        "return sw2 * _second_moment(phi, q) - q",
+        SIG,
+    ),
+    M(
+        "sig-post-var",
+        "testbed/theory/signal.py",
+        'fields["post_var"][l - 1] = max(0.0, meansq - mean * mean) if finite else math.inf',
+        'fields["post_var"][l - 1] = max(0.0, meansq) if finite else math.inf',
+        SIG,
+    ),
+    M(
+        "sig-hanin-rolnick",
+        "testbed/theory/signal.py",
+        "return float(np.prod([1.0 + HANIN_ROLNICK_CONSTANT / n for n in widths[1:]]))",
+        "return float(np.prod([1.0 + HANIN_ROLNICK_CONSTANT / n for n in widths[:-1]]))",
+        SIG,
+    ),
     # ---------------------------------------------------------------- theory/escape.py
-    M("esc-limit-std", "testbed/theory/escape.py",
-      'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))',
-      'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (2.0 * gamma))', ESC),
-    M("esc-saddle-variance", "testbed/theory/escape.py",
-      "return lr * sigma**2 * (growth2 - 1.0) / (gamma * (2.0 + lr * gamma))",
-      "return lr * sigma**2 * (growth2 - 1.0) / (2.0 * gamma)", ESC),
-    M("esc-stable-variance", "testbed/theory/escape.py",
-      "stationary = lr * sigma**2 / (2.0 * curvature - lr * curvature**2)",
-      "stationary = lr * sigma**2 / (2.0 * curvature)", ESC),
-    M("esc-saxe-factor", "testbed/theory/escape.py",
-      "return math.log(uf * (s - u0) / (u0 * (s - uf))) / (2.0 * s * lr)",
-      "return math.log(uf * (s - u0) / (u0 * (s - uf))) / (s * lr)", ESC),
+    M(
+        "esc-limit-std",
+        "testbed/theory/escape.py",
+        'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))',
+        'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (2.0 * gamma))',
+        ESC,
+    ),
+    M(
+        "esc-saddle-variance",
+        "testbed/theory/escape.py",
+        "return lr * sigma**2 * (growth2 - 1.0) / (gamma * (2.0 + lr * gamma))",
+        "return lr * sigma**2 * (growth2 - 1.0) / (2.0 * gamma)",
+        ESC,
+    ),
+    M(
+        "esc-stable-variance",
+        "testbed/theory/escape.py",
+        "stationary = lr * sigma**2 / (2.0 * curvature - lr * curvature**2)",
+        "stationary = lr * sigma**2 / (2.0 * curvature)",
+        ESC,
+    ),
+    M(
+        "esc-saxe-factor",
+        "testbed/theory/escape.py",
+        "return math.log(uf * (s - u0) / (u0 * (s - uf))) / (2.0 * s * lr)",
+        "return math.log(uf * (s - u0) / (u0 * (s - uf))) / (s * lr)",
+        ESC,
+    ),
     M("esc-deep-power", "testbed/theory/escape.py", "power = 1.0 - 2.0 / depth", "power = 1.0 - 1.0 / depth", ESC),
     M("esc-deep-depth", "testbed/theory/escape.py", "return value / (lr * depth)", "return value / lr", ESC),
-    M("esc-heavy-ball-root", "testbed/theory/escape.py", "return (trace + math.sqrt(trace * trace - 4.0 * mu)) / 2.0",
-      "return (trace + math.sqrt(trace * trace - 2.0 * mu)) / 2.0", ESC),
-    M("esc-growth-exponent", "testbed/theory/escape.py", "growth2 = (1.0 + lr * gamma) ** (2.0 * t)",
-      "growth2 = (1.0 + lr * gamma) ** (2.0 * t + 1.0)", ESC),
+    M(
+        "esc-heavy-ball-root",
+        "testbed/theory/escape.py",
+        "return (trace + math.sqrt(trace * trace - 4.0 * mu)) / 2.0",
+        "return (trace + math.sqrt(trace * trace - 2.0 * mu)) / 2.0",
+        ESC,
+    ),
+    M(
+        "esc-growth-exponent",
+        "testbed/theory/escape.py",
+        "growth2 = (1.0 + lr * gamma) ** (2.0 * t)",
+        "growth2 = (1.0 + lr * gamma) ** (2.0 * t + 1.0)",
+        ESC,
+    ),
     # ---------------------------------------------------------------- init.py
-    M("init-leaky-gain", "testbed/init.py", "return math.sqrt(2.0 / (1.0 + slope * slope))",
-      "return math.sqrt(2.0 / (1.0 + slope))", INIT),
-    M("init-glorot-bias-input", "testbed/init.py",
-      'return gain * gain * 2.0 / (fan_in + fan_out + (1 if _flag(bias_input, "bias_input") else 0))',
-      "return gain * gain * 2.0 / (fan_in + fan_out)", INIT),
+    M(
+        "init-leaky-gain",
+        "testbed/init.py",
+        "return math.sqrt(2.0 / (1.0 + slope * slope))",
+        "return math.sqrt(2.0 / (1.0 + slope))",
+        INIT,
+    ),
+    M(
+        "init-glorot-bias-input",
+        "testbed/init.py",
+        'return gain * gain * 2.0 / (fan_in + fan_out + (1 if _flag(bias_input, "bias_input") else 0))',
+        "return gain * gain * 2.0 / (fan_in + fan_out)",
+        INIT,
+    ),
     M("init-fan-avg", "testbed/init.py", "return 0.5 * (fan_in + fan_out)", "return fan_in + fan_out", INIT),
-    M("init-uniform-scale", "testbed/init.py",
-      "return Plan(kernels.UNIFORM, scale=2.0 * bound, a=0.5, variance=bound * bound / 3.0, lower=-bound, upper=bound)",
-      "return Plan(kernels.UNIFORM, scale=bound, a=0.5, variance=bound * bound / 3.0, lower=-bound, upper=bound)",
-      INIT),
-    M("init-orthogonal-sign", "testbed/init.py", "q = q * np.where(np.diag(r) < 0.0, -1.0, 1.0)",
-      "q = q * np.where(np.diag(r) < 0.0, 1.0, 1.0)", INIT),
-    M("init-variance-scaling-truncation", "testbed/init.py",
-      "return _truncated(math.sqrt(variance) / TRUNCATED_STD_2, 0.0, -2.0, 2.0, False)",
-      "return _truncated(math.sqrt(variance), 0.0, -2.0, 2.0, False)", INIT),
-    M("init-truncated-correction", "testbed/init.py",
-      "scale = std / math.sqrt(unit_variance) if correct_variance else std",
-      "scale = std * math.sqrt(unit_variance) if correct_variance else std", INIT),
+    M(
+        "init-uniform-scale",
+        "testbed/init.py",
+        "return Plan(kernels.UNIFORM, scale=2.0 * bound, a=0.5, variance=bound * bound / 3.0, lower=-bound, upper=bound)",
+        "return Plan(kernels.UNIFORM, scale=bound, a=0.5, variance=bound * bound / 3.0, lower=-bound, upper=bound)",
+        INIT,
+    ),
+    M(
+        "init-orthogonal-sign",
+        "testbed/init.py",
+        "q = q * np.where(np.diag(r) < 0.0, -1.0, 1.0)",
+        "q = q * np.where(np.diag(r) < 0.0, 1.0, 1.0)",
+        INIT,
+    ),
+    M(
+        "init-variance-scaling-truncation",
+        "testbed/init.py",
+        "return _truncated(math.sqrt(variance) / TRUNCATED_STD_2, 0.0, -2.0, 2.0, False)",
+        "return _truncated(math.sqrt(variance), 0.0, -2.0, 2.0, False)",
+        INIT,
+    ),
+    M(
+        "init-truncated-correction",
+        "testbed/init.py",
+        "scale = std / math.sqrt(unit_variance) if correct_variance else std",
+        "scale = std * math.sqrt(unit_variance) if correct_variance else std",
+        INIT,
+    ),
     # ---------------------------------------------------------------- nn/mlp.py
-    M("nn-variance-centring", "testbed/nn/mlp.py",
-      "variance = max(total_sq / count - centred_mean * centred_mean, 0.0)", "variance = max(total_sq / count, 0.0)",
-      NN),
+    M(
+        "nn-variance-centring",
+        "testbed/nn/mlp.py",
+        "variance = max(total_sq / count - centred_mean * centred_mean, 0.0)",
+        "variance = max(total_sq / count, 0.0)",
+        NN,
+    ),
     M("nn-mean-shift", "testbed/nn/mlp.py", "mean = shift + centred_mean", "mean = centred_mean", NN),
-    M("nn-variance-shift-removed", "testbed/nn/mlp.py",
-      "first = float(np.dot(row0.astype(np.float64), w[0].astype(np.float64)))", "first = 0.0", NN),
-    M("nn-saturation-margin-scale", "testbed/nn/mlp.py",
-      "margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))", "margin = SATURATION_TOLERANCE", NN,
-      equivalent="every bounded activation (tanh, sigmoid, erf, hard_tanh) has max(|lower|, |upper|) = 1"),
-    M("nn-saturation-low-bound", "testbed/nn/mlp.py", "return act.lower + margin, act.upper - margin",
-      "return act.lower - margin, act.upper - margin", NN),
-    M("nn-dead-frac-width", "testbed/nn/mlp.py",
-      'fields["dead_frac"][l - 1] = dead / self.widths[l] if act.relu_like else 0.0',
-      'fields["dead_frac"][l - 1] = dead / self.widths[l - 1] if act.relu_like else 0.0', NN),
-    M("nn-zero-frac-count", "testbed/nn/mlp.py", 'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n',
-      'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / batch', NN),
+    M(
+        "nn-variance-shift-removed",
+        "testbed/nn/mlp.py",
+        "first = float(np.dot(row0.astype(np.float64), w[0].astype(np.float64)))",
+        "first = 0.0",
+        NN,
+    ),
+    M(
+        "nn-saturation-margin-scale",
+        "testbed/nn/mlp.py",
+        "margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))",
+        "margin = SATURATION_TOLERANCE",
+        NN,
+        equivalent="every bounded activation (tanh, sigmoid, erf, hard_tanh) has max(|lower|, |upper|) = 1",
+    ),
+    M(
+        "nn-saturation-low-bound",
+        "testbed/nn/mlp.py",
+        "return act.lower + margin, act.upper - margin",
+        "return act.lower - margin, act.upper - margin",
+        NN,
+    ),
+    M(
+        "nn-dead-frac-width",
+        "testbed/nn/mlp.py",
+        'fields["dead_frac"][l - 1] = dead / self.widths[l] if act.relu_like else 0.0',
+        'fields["dead_frac"][l - 1] = dead / self.widths[l - 1] if act.relu_like else 0.0',
+        NN,
+    ),
+    M(
+        "nn-zero-frac-count",
+        "testbed/nn/mlp.py",
+        'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / n',
+        'fields["zero_frac"][l - 1] = row[kernels.F_INACTIVE] / batch',
+        NN,
+    ),
     # ---------------------------------------------------------------- training (rules/losses.py, kernels/train.py)
-    M("loss-xent-onehot-sign", "testbed/rules/losses.py",
-      "dz[i, k] = (dz[i, k] - (1.0 if k == label else 0.0)) * inv_batch",
-      "dz[i, k] = (dz[i, k] + (1.0 if k == label else 0.0)) * inv_batch", TRAIN),
-    M("loss-xent-no-max-shift", "testbed/rules/losses.py", "e = math.exp(z[i, k] - top)", "e = math.exp(z[i, k])",
-      TRAIN),
-    M("loss-mse-factor-two", "testbed/rules/losses.py", "dz[i, k] = 2.0 * diff * inv_count",
-      "dz[i, k] = diff * inv_count", TRAIN),
-    M("loss-argmax-first", "testbed/rules/losses.py", "if z[i, k] > z[i, best]:", "if z[i, k] >= z[i, best]:",
-      TRAIN),
-    M("train-bias-grad-not-zeroed", "testbed/kernels/train.py", "bias_grad[:] = 0.0", "bias_grad[:] = bias_grad[:]",
-      TRAIN),
-    M("train-output-derivative-skipped", "testbed/kernels/train.py",
-      "if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))", "if False:", TRAIN),
-    M("train-eval-mean-over-chunk", "testbed/kernels/train.py",
-      "loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / n, widths, weight_at,",
-      "loss, correct = _net_evaluate(params, x_all, labels, targets, use_targets, 0, n, 1.0 / chunk, widths, weight_at,",
-      TRAIN),
-    M("train-ensemble-skips-update", "testbed/kernels/train.py", "if math.isfinite(loss):", "if not math.isfinite(loss):",
-      TRAIN),
+    M(
+        "loss-xent-onehot-sign",
+        "testbed/rules/losses.py",
+        "dz[i, k] = (dz[i, k] - (1.0 if k == label else 0.0)) * inv_batch",
+        "dz[i, k] = (dz[i, k] + (1.0 if k == label else 0.0)) * inv_batch",
+        TRAIN,
+    ),
+    M(
+        "loss-xent-no-max-shift",
+        "testbed/rules/losses.py",
+        "e = math.exp(z[i, k] - top)",
+        "e = math.exp(z[i, k])",
+        TRAIN,
+    ),
+    M(
+        "loss-mse-factor-two",
+        "testbed/rules/losses.py",
+        "dz[i, k] = 2.0 * diff * inv_count",
+        "dz[i, k] = diff * inv_count",
+        TRAIN,
+    ),
+    M("loss-argmax-first", "testbed/rules/losses.py", "if z[i, k] > z[i, best]:", "if z[i, k] >= z[i, best]:", TRAIN),
+    M(
+        "train-bias-grad-not-zeroed",
+        "testbed/kernels/train.py",
+        "bias_grad[:] = 0.0",
+        "bias_grad[:] = bias_grad[:]",
+        TRAIN,
+    ),
+    M(
+        "train-output-derivative-skipped",
+        "testbed/kernels/train.py",
+        "if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))",
+        "if False:",
+        TRAIN,
+    ),
+    M(
+        "train-eval-mean-over-chunk",
+        "testbed/kernels/train.py",
+        "inv_rows = 1.0 / n  # the mean is over every row, not over one chunk",
+        "inv_rows = 1.0 / chunk",
+        TRAIN,
+    ),
+    M(
+        "train-ensemble-skips-update",
+        "testbed/kernels/train.py",
+        "if math.isfinite(loss):",
+        "if not math.isfinite(loss):",
+        TRAIN,
+    ),
     # ---------------------------------------------------------------- montecarlo.py
-    M("mcpy-ball-radius-power", "testbed/montecarlo.py",
-      "radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (1.0 / dim)",
-      "radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (2.0 / dim)", MC),
-    M("mcpy-ball-normalise", "testbed/montecarlo.py", "return landscape.start + directions / norms * radii[:, None]",
-      "return landscape.start + directions * radii[:, None]", MC),
-    M("mcpy-record-points", "testbed/montecarlo.py", "n_points = max_steps // record_every + 1",
-      "n_points = max_steps // record_every", MC),
-    M("mcpy-trajectory-steps", "testbed/montecarlo.py",
-      "trajectory_steps=np.arange(n_points, dtype=np.int64) * record_every if record else None,",
-      "trajectory_steps=np.arange(n_points, dtype=np.int64) if record else None,", MC),
-    M("mcpy-diverged-status", "testbed/montecarlo.py", "diverged=status == rules.STATUS_DIVERGED,",
-      "diverged=status == rules.STATUS_CENSORED,", MC),
+    M(
+        "mcpy-ball-radius-power",
+        "testbed/montecarlo.py",
+        "radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (1.0 / dim)",
+        "radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (2.0 / dim)",
+        MC,
+    ),
+    M(
+        "mcpy-ball-normalise",
+        "testbed/montecarlo.py",
+        "return landscape.start + directions / norms * radii[:, None]",
+        "return landscape.start + directions * radii[:, None]",
+        MC,
+    ),
+    M(
+        "mcpy-record-points",
+        "testbed/montecarlo.py",
+        "n_points = max_steps // record_every + 1",
+        "n_points = max_steps // record_every",
+        MC,
+    ),
+    M(
+        "mcpy-trajectory-steps",
+        "testbed/montecarlo.py",
+        "trajectory_steps=np.arange(n_points, dtype=np.int64) * record_every if record else None,",
+        "trajectory_steps=np.arange(n_points, dtype=np.int64) if record else None,",
+        MC,
+    ),
+    M(
+        "mcpy-diverged-status",
+        "testbed/montecarlo.py",
+        "diverged=status == rules.STATUS_DIVERGED,",
+        "diverged=status == rules.STATUS_CENSORED,",
+        MC,
+    ),
 ]
 
 
@@ -296,7 +640,7 @@ def mutate(text, mutation):
     """``text`` with the mutation applied (the line's indentation kept)."""
     lines, i = _locate(text, mutation)
     line = lines[i]
-    lines[i] = line[:len(line) - len(line.lstrip())] + mutation.replacement
+    lines[i] = line[: len(line) - len(line.lstrip())] + mutation.replacement
     return "\n".join(lines)
 
 
@@ -305,8 +649,9 @@ def _pytest(copy, cache, targets, timeout, log):
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *targets]
     started = time.monotonic()
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -391,10 +736,14 @@ def run(mutations, timeout, keep_going_on_baseline_failure, report):
             if code == 5:
                 outcome = "no-tests"
             detail = _tail(log, 2)
-            results.append(dict(id=m.id, file=m.file, outcome=outcome, seconds=round(seconds, 1), tests=targets,
-                                detail=detail))
-            print(f"[{n}/{len(mutations)}] {m.id}: {outcome} in {seconds:.0f} s ({', '.join(targets)})"
-                  + (f"\n    {detail}" if outcome == "killed" else ""), flush=True)
+            results.append(
+                dict(id=m.id, file=m.file, outcome=outcome, seconds=round(seconds, 1), tests=targets, detail=detail)
+            )
+            print(
+                f"[{n}/{len(mutations)}] {m.id}: {outcome} in {seconds:.0f} s ({', '.join(targets)})"
+                + (f"\n    {detail}" if outcome == "killed" else ""),
+                flush=True,
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     summarise(results)
@@ -410,24 +759,34 @@ def summarise(results):
     survivors = [r for r in counted if r["outcome"] not in ("killed", "timeout")]
     equivalent = len(results) - len(counted)
     if counted:
-        print(f"\nkill rate: {len(killed)}/{len(counted)} = {100.0 * len(killed) / len(counted):.1f} % "
-              f"({equivalent} equivalent mutant(s) not counted; {sum(r['outcome'] == 'timeout' for r in killed)} "
-              f"killed by the timeout)")
+        print(
+            f"\nkill rate: {len(killed)}/{len(counted)} = {100.0 * len(killed) / len(counted):.1f} % "
+            f"({equivalent} equivalent mutant(s) not counted; {sum(r['outcome'] == 'timeout' for r in killed)} "
+            f"killed by the timeout)"
+        )
     for r in survivors:
         m = next(m for m in MUTATIONS if m.id == r["id"])
         print(f"  survived: {m.id}  {m.file}: {m.original!r} -> {m.replacement!r}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", help="comma-separated mutation ids (or parts of ids) to run")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds per mutant before it counts as killed by a timeout (default {DEFAULT_TIMEOUT})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per mutant before it counts as killed by a timeout (default {DEFAULT_TIMEOUT})",
+    )
     parser.add_argument("--report", help="write the results as JSON to this file")
-    parser.add_argument("--ignore-baseline-failure", action="store_true",
-                        help="run the mutants even when the unmutated tests fail (their results then mean little)")
+    parser.add_argument(
+        "--ignore-baseline-failure",
+        action="store_true",
+        help="run the mutants even when the unmutated tests fail (their results then mean little)",
+    )
     args = parser.parse_args(argv)
     mutations = _select(args.only)
     if args.list:
