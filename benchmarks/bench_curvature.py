@@ -18,15 +18,12 @@ process CPU time (all threads) are both reported, the CPU time being the steadie
 """
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench_nn.py: idle OpenMP threads must not spin
+import numba
+import numpy as np
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-
-from testbed import curvature, nn, rng, train  # noqa: E402
+from testbed import curvature, nn, rng, train
 
 THREADS = 2
 

@@ -18,10 +18,6 @@ import math
 import os
 import time
 
-# Numba's OpenMP threads otherwise spin after each parallel pass and steal the cores from the next BLAS product
-# (see benchmarks/bench_nn.py). Must be set before libgomp starts; an explicit setting in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np
 
 from testbed import nn, spectra

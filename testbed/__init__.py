@@ -2,6 +2,16 @@
 
 Submodules are imported on demand (``from testbed import init, nn, optim``), so that importing one does not
 compile or import the others.
+
+Threads: importing the package sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment already names a policy.
+Numba's parallel kernels run on OpenMP, whose idle threads otherwise spin for a while after each parallel pass and
+take the cores from the BLAS product that follows (on 2 cores ``propagate`` ran at 1.9x a NumPy chain of the same
+products instead of 1.3x; ``benchmarks/bench_nn.py``). OpenMP reads the variable once, when Numba first starts its
+threads, so this must happen before any parallel kernel runs; an explicit setting by the user wins.
 """
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

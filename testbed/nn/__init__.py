@@ -7,9 +7,8 @@
 
 Training (a loss, its gradient and optimizer steps on data) builds on the MLP in :mod:`testbed.train`.
 
-Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product. On a machine with
-few cores set ``OMP_WAIT_POLICY=PASSIVE`` before the first parallel kernel runs: otherwise Numba's OpenMP
-threads spin after each pass and take the cores from the next BLAS product (benchmarks/bench_nn.py).
+Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product (the package sets
+OpenMP's passive wait policy so that Numba's idle threads leave the cores to BLAS: see :mod:`testbed`).
 """
 
 from .experiments import (
