@@ -20,7 +20,8 @@ For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`te
   evaluated in one parallel call; :func:`pca_directions` for an optimiser's path.
 
 Random probes are Philox draws (:mod:`testbed.rng`) keyed by (seed, stream, probe), so every estimate is
-reproducible. The CUDA backend is not supported here yet: a CUDA net raises a ValueError.
+reproducible. A net on the CUDA backend runs the same passes on the GPU (:mod:`testbed.curvature_cuda`); the
+Lanczos, Hutchinson and SLQ iterations around the products stay on the host.
 """
 
 from __future__ import annotations
@@ -74,11 +75,6 @@ class HessianOperator:
 
     def __init__(self, net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK, cache=True):
         net = train._check_net(net)
-        if net.backend != "cpu":
-            raise ValueError(
-                "backend must be 'cpu' for testbed.curvature (the CUDA products are not written yet), "
-                f"got {net.backend!r}"
-            )
         self.loss_code = train._loss_code(loss)
         self.loss_name = loss
         self.kind = _check_kind(kind)
@@ -106,6 +102,21 @@ class HessianOperator:
         self._prepared = False
         self.loss = math.nan
         self.products = 0
+        self._gpu = None
+        if net.backend == "cuda":  # the same passes as GPU launches; the host buffers above are then not used
+            from .curvature_cuda import CudaCurvature
+
+            self._gpu = CudaCurvature(
+                self.params,
+                self.x,
+                self.y,
+                self.layout,
+                self.loss_code,
+                self.kind == "gauss_newton",
+                self.chunk,
+                self.cached,
+                train._no_targets(self.dtype),
+            )
 
     def matvec(self, v, out=None):
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
@@ -116,6 +127,13 @@ class HessianOperator:
         if not np.all(np.isfinite(v)):
             raise ValueError("v must be finite")
         out = np.empty(self.size, dtype=self.dtype) if out is None else out
+        if self._gpu is not None:
+            out[...], value = self._gpu.matvec(v)
+            if not self._prepared:
+                self.loss = value
+            self._prepared = self.cached
+            self.products += 1
+            return out
         widths, weight_at, bias_at, use_bias, code, param, out_linear = self.layout.net_args()
         value = kernels.curvature_product_cpu(
             self.params,
@@ -153,7 +171,8 @@ def hvp(net, x, y, v, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
     """H v: the exact Hessian of ``net``'s mean ``loss`` over ``x, y`` times ``v`` (or G v, ``kind="gauss_newton"``).
 
     One compiled call: forward, loss, gradient backward, tangent forward, R-backward (Pearlmutter 1994; see
-    :mod:`testbed.kernels.curvature`). Returns an array of the net's dtype and size.
+    :mod:`testbed.kernels.curvature`); on the GPU for a net on the CUDA backend. Returns an array of the net's
+    dtype and size.
     """
     return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk, cache=False).matvec(v)
 
@@ -168,6 +187,14 @@ def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUN
     symmetrised (the products are exact; the rounding of the two halves differs)."""
     op = _operator(net, x, y, loss, kind, chunk)
     matrix = np.empty((op.size, op.size), dtype=op.dtype)
+    if op._gpu is not None:  # one product per column, the forward pass kept between them when it fits
+        unit = np.zeros(op.size, dtype=op.dtype)
+        for j in range(op.size):
+            unit[j] = 1.0
+            op.matvec(unit, out=matrix[j])
+            unit[j] = 0.0
+        matrix = matrix.astype(np.float64)
+        return 0.5 * (matrix + matrix.T)
     op.loss = float(
         kernels.dense_cpu(
             op.params,

@@ -297,12 +297,6 @@ def test_pca_directions_of_a_planar_path():
         (lambda net, x, y: curvature.slice_2d(net, x, y, directions=np.zeros((3, net.size))), "directions"),
         (lambda net, x, y: curvature.hvp("net", x, y, np.zeros(3)), "net must be a testbed.nn.MLP"),
         (lambda net, x, y: curvature.hvp(net, x, y, np.full(net.size, np.nan)), "v must be finite"),
-        (
-            lambda net, x, y: curvature.hvp(
-                nn.MLP(WIDTHS, "tanh", output="linear", backend="cuda"), x, y, np.zeros(net.size)
-            ),
-            "backend must be 'cpu'",
-        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(rng, call, match):

@@ -21,15 +21,20 @@ The rows are taken ``chunk`` at a time, each row's loss scaled by 1/N (N = all r
 chunks add up to the product of the mean over all rows. The forward quantities (s, x, g per layer) do not depend
 on v: with ``cached`` buffers sized for all N rows, a call with ``prepared`` skips the forward and the gradient
 backward and runs the tangent and R-backward passes only (what a Lanczos run repeats).
+
+The GPU runs the same passes as launches of :func:`gemm_gpu` (the products), :func:`pointwise_gpu` (activation,
+phi' and phi'' steps), :func:`column_sums_gpu` (bias blocks) and :func:`loss_hessian_rows_gpu`, driven from the
+host by :class:`testbed.curvature_cuda.CudaCurvature`.
 """
 
 import numpy as np
-from numba import njit
+from numba import cuda, njit, types
 
 from ..rules import activations as activation_rules
 from ..rules import curvature as curvature_rules
 from .nn import _derivative_row
-from .targets import for_cpu
+from .registry import gpu_kernel
+from .targets import for_cpu, for_gpu
 from .train import _OPTIONS, _forward, _layer, _loss_row
 
 _loss_hessian_row = for_cpu(curvature_rules.loss_hessian_row, error_model="numpy")
@@ -409,3 +414,166 @@ def dense_cpu(
             loss = value
         unit[j] = 0.0
     return loss
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The GPU twins: the same passes as launches of a few small kernels, driven by testbed.curvature_cuda
+
+#: Side of the square tile of :func:`gemm_gpu` (threads per block = TILE * TILE); read when the kernel runs in
+#: the CUDA simulator, so the tests can set a small one.
+TILE = 16
+
+#: Modes of :func:`pointwise_gpu`.
+P_FORWARD = 0  # pre += vec (when vec is not empty); post = phi(pre)
+P_TANGENT = 1  # a += vec (when vec is not empty); b = phi'(s) a              (R{s} -> R{x})
+P_DERIVATIVE = 2  # a = b * phi'(s)                                           (g -> delta, R{g} -> R{delta} for G v)
+P_SECOND_ORDER = 3  # a = a * phi'(s) + b * phi''(s) * c                       (R{g} -> R{delta} for H v)
+
+
+def _gemm_signatures():
+    signatures = []
+    for dtype in (types.float32, types.float64):
+        matrix = types.Array(dtype, 2, "A")
+        signatures.append((matrix, types.boolean, matrix, types.boolean, matrix, types.boolean))
+    return signatures
+
+
+@gpu_kernel(_gemm_signatures)
+def gemm_gpu():
+    """``out = op(a) op(b)``, or ``out += op(a) op(b)`` when ``accumulate``; op(a) is ``a`` or ``a^T``
+    (``transpose_a``), likewise op(b). TILE x TILE shared-memory tiles, float64 accumulators; launch with
+    blocks of (TILE, TILE) threads on :func:`gemm_grid` of ``out``'s shape."""
+
+    @cuda.jit
+    def kernel(a, transpose_a, b, transpose_b, out, accumulate):
+        tile_a = cuda.shared.array((TILE, TILE), dtype=types.float64)
+        tile_b = cuda.shared.array((TILE, TILE), dtype=types.float64)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * TILE + ty
+        col = cuda.blockIdx.x * TILE + tx
+        rows, cols = out.shape
+        inner = a.shape[0] if transpose_a else a.shape[1]
+        acc = 0.0
+        for start in range(0, inner, TILE):
+            k = start + tx
+            if row < rows and k < inner:
+                tile_a[ty, tx] = a[k, row] if transpose_a else a[row, k]
+            else:
+                tile_a[ty, tx] = 0.0
+            k = start + ty
+            if k < inner and col < cols:
+                tile_b[ty, tx] = b[col, k] if transpose_b else b[k, col]
+            else:
+                tile_b[ty, tx] = 0.0
+            cuda.syncthreads()
+            for kk in range(TILE):
+                acc += tile_a[ty, kk] * tile_b[kk, tx]
+            cuda.syncthreads()
+        if row < rows and col < cols:
+            out[row, col] = out[row, col] + acc if accumulate else acc
+
+    return kernel
+
+
+def gemm_grid(rows, cols):
+    """The grid of :func:`gemm_gpu` for an output of ``rows`` x ``cols``."""
+    return ((cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE)
+
+
+def _pointwise_signatures():
+    signatures = []
+    for dtype in (types.float32, types.float64):
+        matrix = types.Array(dtype, 2, "A")
+        signatures.append(
+            (
+                types.int64,
+                types.int64,
+                types.float64,
+                matrix,
+                matrix,
+                matrix,
+                matrix,
+                matrix,
+                types.Array(dtype, 1, "A"),
+            )
+        )
+    return signatures
+
+
+@gpu_kernel(_pointwise_signatures)
+def pointwise_gpu():
+    """One thread per entry (grid-stride) of the (B, d) arrays: the elementwise steps of the curvature passes,
+    chosen by ``mode`` (P_FORWARD, P_TANGENT, P_DERIVATIVE, P_SECOND_ORDER; see their comments), with the
+    activation rules of :mod:`testbed.rules.activations` (s = ``pre``, phi(s) = ``post``)."""
+    value = for_gpu(activation_rules.value)
+    derivative = for_gpu(activation_rules.derivative_given_value)
+    second_derivative = for_gpu(activation_rules.second_derivative_given_value)
+
+    @cuda.jit
+    def kernel(mode, code, param, pre, post, a, b, c, vec):
+        rows, cols = pre.shape
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for index in range(start, rows * cols, stride):
+            i, j = index // cols, index % cols
+            if mode == P_FORWARD:
+                if vec.size > 0:
+                    pre[i, j] = pre[i, j] + vec[j]
+                post[i, j] = value(code, pre[i, j], param)
+            elif mode == P_TANGENT:
+                if vec.size > 0:
+                    a[i, j] = a[i, j] + vec[j]
+                b[i, j] = a[i, j] * derivative(code, pre[i, j], post[i, j], param)
+            elif mode == P_DERIVATIVE:
+                a[i, j] = b[i, j] * derivative(code, pre[i, j], post[i, j], param)
+            else:
+                s, x = pre[i, j], post[i, j]
+                a[i, j] = (
+                    a[i, j] * derivative(code, s, x, param) + b[i, j] * second_derivative(code, s, x, param) * c[i, j]
+                )
+
+    return kernel
+
+
+def _column_sum_signatures():
+    return [(types.Array(dtype, 2, "A"), types.Array(dtype, 1, "A")) for dtype in (types.float32, types.float64)]
+
+
+@gpu_kernel(_column_sum_signatures)
+def column_sums_gpu():
+    """``out[j] += sum_i a[i, j]``, one thread per column summing its rows in order (deterministic, float64)."""
+
+    @cuda.jit
+    def kernel(a, out):
+        rows, cols = a.shape
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for j in range(start, cols, stride):
+            total = 0.0
+            for i in range(rows):
+                total += a[i, j]
+            out[j] = out[j] + total
+
+    return kernel
+
+
+def _loss_hessian_signatures():
+    signatures = []
+    for dtype in (types.float32, types.float64):
+        matrix = types.Array(dtype, 2, "A")
+        signatures.append((types.int64, matrix, matrix, types.float64, types.float64, matrix))
+    return signatures
+
+
+@gpu_kernel(_loss_hessian_signatures)
+def loss_hessian_rows_gpu():
+    """One thread per row i: ``out[i]`` = the loss Hessian of row i (:func:`testbed.rules.curvature.loss_hessian_row`,
+    the CPU passes' rule) times ``rz[i]``."""
+    loss_hessian_row = for_gpu(curvature_rules.loss_hessian_row)
+
+    @cuda.jit
+    def kernel(loss_code, z, rz, inv_total, inv_count, out):
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        for i in range(start, z.shape[0], stride):
+            loss_hessian_row(loss_code, z, i, rz, inv_total, inv_count, out)
+
+    return kernel
