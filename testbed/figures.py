@@ -5,7 +5,7 @@
 Each preset ``scenarios/NAME.toml`` describes one figure::
 
     scenario = "variance"              # the module testbed.scenarios.variance
-    figure = "variance_depth"          # which of the scenario's figures (the file stem its plot() writes)
+    figure = "variance_depth"          # which of the scenario's figures (a key of its FIGURES)
     description = "One sentence: what the figure shows."   # optional, for the gallery
 
     [params]                           # the scenario's parameters (keys of its DEFAULTS)
@@ -14,7 +14,8 @@ Each preset ``scenarios/NAME.toml`` describes one figure::
     [quick]                            # optional: overrides for --quick, on top of the scenario's own QUICK
     depth = 10
 
-and becomes ``DIR/NAME.png`` (150 dpi, for the README) and ``DIR/NAME.pdf`` (vector). ``DIR`` defaults to
+and becomes ``DIR/NAME.png`` (150 dpi, for the README) and ``DIR/NAME.pdf`` (vector). ``NAME`` is the figure's
+name: a preset is named after the figure it draws (``tests/test_figures.py`` checks it). ``DIR`` defaults to
 ``figures/`` (``results/figures-quick/`` with ``--quick``, so a quick run never overwrites the full-size
 figures). Presets with the same scenario and parameters share one run.
 
@@ -157,8 +158,9 @@ def _run_key(preset, quick):
 def make_figures(presets, out, *, quick=False, progress=True, log=common.progress_write):
     """Run the presets and write ``out/NAME.png`` and ``out/NAME.pdf`` for each; returns the written paths.
 
-    Presets sharing a scenario and parameters share one run. A scenario whose plot does not write the figure a
-    preset names raises :class:`PresetError` naming the preset file and the figures it did write.
+    Presets sharing a scenario and parameters share one run, which draws only the figures they name. A figure
+    the run does not draw (its part of the scenario did not run with these parameters) raises
+    :class:`PresetError` naming the preset file and the figures that were drawn.
     """
     out = common.check_writable(out)
     groups = {}
@@ -177,7 +179,7 @@ def make_figures(presets, out, *, quick=False, progress=True, log=common.progres
                 raise PresetError(f"{first.path}: {error}") from None
             scratch = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))
             try:
-                made = common.figure_paths(module.plot(result, scratch))
+                made = common.plot(module, result, scratch, names=[preset.figure for preset in group])
                 by_name = {}
                 for path in made:
                     by_name.setdefault(Path(path).stem, []).append(Path(path))

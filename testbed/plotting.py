@@ -23,13 +23,14 @@ checks every generated PDF):
   GUI backend, nothing to close); :func:`finish` labels the axes and adds the legend; :func:`save` writes
   ``NAME.png`` (150 dpi, for the README) and ``NAME.pdf`` (vector, for papers) atomically.
 
-Typical use in a scenario's ``plot``::
+Typical use in one of a scenario's figure functions (its ``FIGURES``; ``scenarios.common.plot`` saves what
+it returns with :func:`save`)::
 
     fig, ax = plotting.figure()
     plotting.measured(ax, depth, var, yerr=stderr, label="He, measured", color=plotting.color(0))
     plotting.theory(ax, depth, predicted, label="He, theory", color=plotting.color(0))
     plotting.finish(ax, xlabel="layer $l$", ylabel="Var$[s^{(l)}]$", yscale="log")
-    return plotting.save(fig, out_dir, "variance")
+    return fig
 
 Matplotlib is imported when this module is imported, never by anything below the scenarios.
 """

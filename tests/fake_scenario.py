@@ -16,7 +16,6 @@ from testbed.scenarios import common
 
 DEFAULTS = dict(slope=2.0, points=20, noise=0.1, seed=0, backend="cpu")
 QUICK = dict(points=5)
-FIGURES = ("line", "residual")
 
 
 def run(*, quick=False, progress=True, **params):
@@ -57,22 +56,25 @@ def logged_calls(log):
         return [line.strip() for line in handle if line.strip()]
 
 
-def figures(result):
+def draw_line(result):
     from testbed import plotting
 
     x, y = result.arrays["x"], result.arrays["y"]
-    line_fig, ax = plotting.figure()
+    fig, ax = plotting.figure()
     plotting.measured(ax, x, y, yerr=result.params["noise"], label="measured", color=plotting.color(0))
     plotting.theory(ax, x, result.params["slope"] * x, label="theory", color=plotting.color(0))
     plotting.finish(ax, xlabel="x", ylabel="y")
-    residual_fig, ax = plotting.figure()
+    return fig
+
+
+def draw_residual(result):
+    from testbed import plotting
+
+    x, y = result.arrays["x"], result.arrays["y"]
+    fig, ax = plotting.figure()
     plotting.measured(ax, x, y - result.params["slope"] * x, label="residual", color=plotting.color(1))
     plotting.finish(ax, xlabel="x", ylabel="residual")
-    return {"line": line_fig, "residual": residual_fig}
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    return fig
 
 
 def table(result):
@@ -84,9 +86,8 @@ def add_arguments(parser):
     parser.add_argument("--points", type=int, default=None, help="number of points")
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+FIGURES = {"line": draw_line, "residual": draw_residual}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -147,7 +147,7 @@ def test_adam_escapes_a_shallow_saddle_faster_than_sgd_at_equal_lr():
 
 
 def test_saddle_scenario_runs_tables_and_draws_every_figure(tmp_path):
-    from testbed.scenarios import saddle
+    from testbed.scenarios import common, saddle
 
     small = dict(
         trials=60,
@@ -177,5 +177,5 @@ def test_saddle_scenario_runs_tables_and_draws_every_figure(tmp_path):
     assert exact and all(r["median"] == r["theory"] for r in exact)
     text = saddle.table(result)
     assert "median escape step (KM)" in text and "censored" in text and "never" in text
-    assert set(saddle.figures(result)) == set(saddle.FIGURES)
-    assert saddle.main(["--quick", "--lr", "-1", "--out", str(tmp_path)]) == 2
+    assert set(common.draw(saddle, result)) == set(saddle.FIGURES)
+    assert common.main(saddle, ["--quick", "--lr", "-1", "--out", str(tmp_path)]) == 2

@@ -4,7 +4,7 @@ bound), on a tiny configuration; and the scenario's figures are drawn."""
 
 import numpy as np
 
-from testbed.scenarios import critical_points
+from testbed.scenarios import common, critical_points
 
 #: The smallest run that still gives several near-critical points: 4 hidden units (214 parameters), 60 rows.
 TINY = dict(rows=60, hidden=4, steps=60, snapshots=4, newton_iterations=12, grid=3)
@@ -21,5 +21,5 @@ def test_index_grows_with_the_loss_of_critical_points(tmp_path):
     # saddle-free Newton ends lower than SGD on the same budget of steps (Dauphin et al.'s figure 4)
     assert result.summary["final_loss_saddle_free_newton"] < result.summary["final_loss_sgd"]
     assert np.all(np.isfinite(result.arrays["plane_loss"]))
-    paths = critical_points.plot(result, tmp_path)
-    assert {p.stem for p in map(__import__("pathlib").Path, paths)} >= set(critical_points.FIGURES)
+    paths = common.plot(critical_points, result, tmp_path)
+    assert {p.stem for p in paths} == set(critical_points.FIGURES)

@@ -92,7 +92,7 @@ def test_command_lines_refuse_what_does_not_fit_or_overflows_in_one_line(tmp_pat
     out = tmp_path / "out"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning on the way would be a failure
-        status = module.main([*args[1:], "--no-progress", "--out", str(out)])
+        status = common.main(module, [*args[1:], "--no-progress", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 2, captured.err
     lines = captured.err.strip().splitlines()
@@ -101,10 +101,10 @@ def test_command_lines_refuse_what_does_not_fit_or_overflows_in_one_line(tmp_pat
 
 
 def test_empty_output_folder_is_refused(tmp_path, capsys, monkeypatch):
-    from testbed.scenarios import saddle
+    from testbed.scenarios import common, saddle
 
     monkeypatch.chdir(tmp_path)
-    assert saddle.main(["--out", "", "--quick"]) == 2
+    assert common.main(saddle, ["--out", "", "--quick"]) == 2
     assert "non-empty path" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 

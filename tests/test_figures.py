@@ -7,6 +7,7 @@ checked, and one cheap real preset is run with ``--quick``.
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -161,17 +162,19 @@ def test_errors_and_interrupts_never_damage_figures_already_written(tmp_path, ca
     presets, out = tmp_path / "presets", tmp_path / "figs"
     out.mkdir()
     (out / "fake_line.png").write_bytes(b"the old figure")
-    # A preset naming a figure the scenario does not have: an error naming the file, before anything runs
-    # (the scenario lists its FIGURES) or after the run (it does not); the old figure survives both.
+    # A preset naming a figure the scenario does not have: an error naming the file before anything runs; a
+    # figure the run has nothing to draw for (its part of the scenario did not run): an error after the run. The
+    # old figure survives both.
     write_preset(presets, "fake_line", f'scenario = "{FAKE}"\nfigure = "lines"\n')
     code, _, err = run_cli(["--quick", "--presets", str(presets), "--out", str(out), "--no-progress"], capsys)
     assert code == 2 and "has no figure 'lines' (did you mean 'line'?)" in err and str(presets) in err
-    monkeypatch.setattr(importlib.import_module(FAKE), "FIGURES", None)
-    code, _, err = run_cli(["--quick", "--presets", str(presets), "--out", str(out), "--no-progress"], capsys)
-    assert code == 2 and "made no figure 'lines'" in err and "line, residual" in err and str(presets) in err
+    write_preset(presets, "fake_line", f'scenario = "{FAKE}"\nfigure = "line"\n')
+    with monkeypatch.context() as patch:
+        patch.setitem(importlib.import_module(FAKE).FIGURES, "line", lambda result: None)
+        code, _, err = run_cli(["--quick", "--presets", str(presets), "--out", str(out), "--no-progress"], capsys)
+    assert code == 2 and "made no figure 'line' (it made: none)" in err and str(presets) in err
     assert (out / "fake_line.png").read_bytes() == b"the old figure"
     # Ctrl-C while a figure is being written: exit 130, the old figure whole, no temporary files left.
-    write_preset(presets, "fake_line", f'scenario = "{FAKE}"\nfigure = "line"\n')
     real_savefig = type(plotting.figure()[0]).savefig
 
     def interrupted_savefig(self, handle, **options):
@@ -225,6 +228,29 @@ def test_every_repository_preset_is_valid():
         pytest.fail("no presets in scenarios/")
     for preset in figures.find_presets(figures.DEFAULT_PRESETS):
         assert preset.description, f"{preset.path}: give a one-sentence description for the gallery"
+
+
+def test_every_figure_has_one_name():
+    """The preset, the scenario's figure (a key of its FIGURES), the files in figures/ and the README's gallery
+    all use the same name, and every figure a scenario draws has its preset."""
+    from testbed.scenarios import common
+
+    presets = figures.find_presets(figures.DEFAULT_PRESETS)
+    for preset in presets:
+        assert preset.name == preset.figure, f"{preset.path}: name the preset after its figure {preset.figure!r}"
+    names = {preset.name for preset in presets}
+    drawn = {
+        name
+        for scenario in common.available_scenarios()
+        for name in common.figure_names(common.load_scenario(scenario))
+    }
+    assert drawn == names, f"figures without a preset: {sorted(drawn - names)}"
+    folder = figures.DEFAULT_PRESETS.parent / "figures"
+    files = {path.name for path in folder.iterdir() if path.suffix in (".png", ".pdf")}
+    assert files == {f"{name}.{extension}" for name in names for extension in ("png", "pdf")}
+    readme = (figures.DEFAULT_PRESETS.parent / "README.md").read_text()
+    gallery = set(re.findall(r"!\[\]\(figures/(\w+)\.png\) `(\w+)`", readme))
+    assert gallery == {(name, name) for name in names}
 
 
 def test_a_real_preset_runs_quick(tmp_path, capsys):

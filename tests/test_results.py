@@ -190,7 +190,9 @@ def test_same_seed_reproduces_the_same_numbers():
 
 def test_scenario_cli_prints_the_table_and_saves_result_and_figures(tmp_path, capsys):
     out = tmp_path / "out"
-    assert fake_scenario.main(["--quick", "--seed", "5", "--slope", "3", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        common.main(fake_scenario, ["--quick", "--seed", "5", "--slope", "3", "--out", str(out), "--no-progress"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "fitted" in printed and str(out) in printed
     assert files_in(out) == [
@@ -208,8 +210,29 @@ def test_scenario_cli_prints_the_table_and_saves_result_and_figures(tmp_path, ca
 
 
 def test_scenario_cli_no_plot(tmp_path):
-    assert fake_scenario.main(["--quick", "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+    assert common.main(fake_scenario, ["--quick", "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_generic_plot_draws_the_named_figures_of_a_result_or_of_a_saved_folder(tmp_path):
+    result = fake_scenario.run(quick=True, progress=False)
+    only = common.plot(fake_scenario, result, tmp_path / "only", names=["residual"])
+    assert [path.name for path in only] == ["residual.png", "residual.pdf"]
+    assert files_in(tmp_path / "only") == ["residual.pdf", "residual.png"]
+    with pytest.raises(ValueError, match=r"no figure 'lines' \(did you mean 'line'\?\); its figures: line, residual"):
+        common.plot(fake_scenario, result, tmp_path / "bad", names=["lines"])
+    result.save(tmp_path / "saved")
+    redrawn = common.plot(fake_scenario, tmp_path / "saved", tmp_path / "redrawn", names=["line"])
+    direct = common.plot(fake_scenario, result, tmp_path / "direct", names=["line"])
+    assert [path.name for path in redrawn] == [path.name for path in direct] == ["line.png", "line.pdf"]
+    assert [path.read_bytes() for path in redrawn] == [path.read_bytes() for path in direct]
+
+
+def test_a_figure_with_nothing_to_draw_is_left_out(tmp_path, monkeypatch):
+    monkeypatch.setitem(fake_scenario.FIGURES, "residual", lambda result: None)
+    result = fake_scenario.run(quick=True, progress=False)
+    assert list(common.draw(fake_scenario, result)) == ["line"]
+    assert [path.name for path in common.plot(fake_scenario, result, tmp_path)] == ["line.png", "line.pdf"]
 
 
 @pytest.mark.parametrize(
@@ -224,7 +247,7 @@ def test_scenario_cli_no_plot(tmp_path):
 def test_scenario_cli_bad_input_is_one_line_and_status_2(tmp_path, capsys, argv, message):
     status = 2
     try:
-        code = fake_scenario.main(argv + ["--out", str(tmp_path / "o"), "--no-progress"])
+        code = common.main(fake_scenario, argv + ["--out", str(tmp_path / "o"), "--no-progress"])
     except SystemExit as exit_:  # argparse exits itself
         code = exit_.code
     assert code == status
@@ -235,7 +258,7 @@ def test_scenario_cli_bad_input_is_one_line_and_status_2(tmp_path, capsys, argv,
 def test_scenario_cli_refuses_an_unwritable_output_folder(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    assert fake_scenario.main(["--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 2
+    assert common.main(fake_scenario, ["--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot write to output folder" in err and len(err.splitlines()) == 1
 
@@ -245,7 +268,7 @@ def test_scenario_cli_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path, cap
     monkeypatch.setenv("FAKE_SCENARIO_CALL_LOG", str(log))
     monkeypatch.setenv("FAKE_SCENARIO_INTERRUPT_AT", "0")
     out = tmp_path / "out"
-    assert fake_scenario.main(["--quick", "--out", str(out), "--no-progress"]) == 130
+    assert common.main(fake_scenario, ["--quick", "--out", str(out), "--no-progress"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not out.exists()  # bad input and Ctrl-C before the save create no output folder
 

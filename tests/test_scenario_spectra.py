@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from testbed import results
-from testbed.scenarios import spectra
+from testbed.scenarios import common, spectra
 
 TINY = dict(depths=[2, 4], variance_depths=[1, 4], width=12, inputs=2)
 
@@ -47,7 +47,7 @@ def test_same_seed_same_numbers(tiny_result, one_thread):
 
 
 def test_figures_and_saved_result(tiny_result, tmp_path):
-    paths = spectra.plot(tiny_result, tmp_path)
+    paths = common.plot(spectra, tiny_result, tmp_path)
     assert {p.stem for p in paths} == set(spectra.FIGURES)
     assert all(p.stat().st_size > 0 for p in paths)
     tiny_result.save(tmp_path / "saved")
@@ -55,7 +55,8 @@ def test_figures_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = spectra.main(
+    status = common.main(
+        spectra,
         [
             "--quick",
             "--no-progress",
@@ -72,7 +73,7 @@ def test_command_line(tmp_path, capsys, one_thread):
             "1,2",
             "--width",
             "6",
-        ]
+        ],
     )
     assert status == 0
     assert "orthogonal" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from testbed import results
-from testbed.scenarios import variance
+from testbed.scenarios import common, variance
 
 TINY = dict(
     inits=["zeros", "normal:std=0.01", "he_normal"],
@@ -61,7 +61,7 @@ def test_same_seed_same_numbers(tiny_result, one_thread):
 
 
 def test_figures_and_saved_result(tiny_result, tmp_path):
-    paths = variance.plot(tiny_result, tmp_path)
+    paths = common.plot(variance, tiny_result, tmp_path)
     names = {p.stem for p in paths}
     assert names == set(variance.FIGURES)
     assert all(p.stat().st_size > 0 for p in paths)
@@ -71,7 +71,8 @@ def test_figures_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = variance.main(
+    status = common.main(
+        variance,
         [
             "--quick",
             "--no-progress",
@@ -88,7 +89,7 @@ def test_command_line(tmp_path, capsys, one_thread):
             "6",
             "--batch",
             "3",
-        ]
+        ],
     )
     assert status == 0
     assert "he_normal" in capsys.readouterr().out

@@ -29,7 +29,7 @@ def test_scenario_runs_tables_saves_and_draws_every_figure(module, tmp_path):
     assert set(module.DEFAULTS) <= set(result.params)
     assert module.table(result).strip()
     result.save(tmp_path)
-    paths = module.plot(result, tmp_path)
+    paths = common.plot(module, result, tmp_path)
     stems = {p.stem for p in common.figure_paths(paths)}
     assert stems == set(module.FIGURES)
 

@@ -20,26 +20,28 @@ The module docstring
     ``common.progress(..., enabled=progress)`` and returns a :class:`testbed.results.Result` whose ``params``
     hold the merged parameters and whose wall time is set (``results.Timer``). ``scenario`` is ``NAME``.
     The same parameters and seed give the same numbers.
-``plot(result, out_dir) -> list of paths``
-    Draws every figure of the scenario in the house style (:mod:`testbed.plotting`) and saves each with
-    ``plotting.save(fig, out_dir, FIGURE_NAME)``, which writes ``FIGURE_NAME.png`` and ``FIGURE_NAME.pdf``;
-    returns the list of written paths. **The file stem is the figure's name**: a preset
-    (``scenarios/*.toml``) picks a figure by that name, so keep names stable, short and descriptive
-    (``variance_depth``, ``escape_ecdf``). An equivalent shortcut: define
-    ``figures(result) -> dict[name, matplotlib.figure.Figure]`` and write
-    ``def plot(result, out_dir): return common.save_figures(figures(result), out_dir)``.
-    Import matplotlib (through :mod:`testbed.plotting`) inside ``plot``/``figures`` or at the scenario's top:
-    never in modules below the scenarios.
-``FIGURES: tuple of str`` (recommended)
-    The names of the figures ``plot`` writes, so a preset naming a figure that does not exist is rejected
-    before anything runs.
+``FIGURES: dict``
+    Each figure's name mapped to the function that draws it: ``draw_x(result) -> matplotlib.figure.Figure`` in
+    the house style (:mod:`testbed.plotting`), or None when the result holds nothing for it (a part of the
+    scenario that did not run). **The name is the figure's only name**: the file stem
+    (``NAME.png``, ``NAME.pdf``), the preset ``scenarios/NAME.toml`` that picks it and its entry in the README's
+    gallery; keep names stable, short and descriptive (``variance_depth``, ``escape_ecdf``). Import matplotlib
+    (through :mod:`testbed.plotting`) inside the figure functions or at the scenario's top: never in modules
+    below the scenarios.
 ``table(result) -> str``
     The table printed after a run (``common.format_table`` aligns rows of dicts).
-``main(argv=None) -> int``
-    Usually ``return common.main(__name__, argv, add_arguments=add_arguments)``, and at the end of the module
-    ``if __name__ == "__main__": raise SystemExit(main())``. ``add_arguments(parser)`` adds the scenario's own
-    options; **their default must be None** (so ``DEFAULTS``/``QUICK`` apply) and their ``dest`` is the
-    keyword of ``run``. ``common.comma_list(float)`` parses ``--lr 0.1,0.01`` into a list.
+``add_arguments(parser)`` (optional)
+    The scenario's own command-line options; **their default must be None** (so ``DEFAULTS``/``QUICK`` apply)
+    and their ``dest`` is the keyword of ``run``. ``common.comma_list(float)`` parses ``--lr 0.1,0.01`` into a
+    list.
+The module's last lines
+    ``if __name__ == "__main__": raise SystemExit(common.main(__name__))``.
+
+A scenario defines no ``plot`` or ``main`` of its own: :func:`testbed.scenarios.common.plot` ``(module, result,
+out_dir, names=None)`` draws every figure of a result (or of the folder a result was saved in), or the named
+ones, and saves each as PNG and PDF; :func:`testbed.scenarios.common.main` ``(module, argv)`` is the command line
+of every scenario (``--help`` shows the module docstring; ``--quick``, ``--seed``, ``--backend``, ``--out``,
+``--no-plot``, ``--no-progress`` and the scenario's own options).
 
 What :func:`testbed.scenarios.common.main` guarantees: bad input gives one line on stderr and exit status 2 (no
 traceback); Ctrl-C gives exit status 130 and leaves no partial file (every write is atomic); the output folder

@@ -38,7 +38,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(max_steps=6_000, sweep_C=[2.5, 3.0, 10.0])
-FIGURES = ("amsgrad_trajectories", "amsgrad_regret", "amsgrad_limits")
 
 #: Optimizers with a predicted limit (sgd: the drift of the average gradient, -(C - 2) per period).
 PREDICTED = ("adam", "amsgrad", "sgd")
@@ -187,12 +186,12 @@ def _name(name, noise):
     return "GD" if name == "sgd" and noise == 0 else plotting.paper_name(name)
 
 
-def figures(result):
+def draw_trajectories(result):
+    """x_t against t for each optimizer at the demo's C, the predicted limits dashed."""
     from .. import plotting
 
     p = result.params
     big_c = p["C"]
-    out = {}
     names = [n for n in p["optimizers"] if f"x_{n}" in result.arrays]
 
     fig, ax = plotting.figure(height=2.5)
@@ -214,7 +213,16 @@ def figures(result):
     )
     ax.set_ylim(-1.1, 1.1)
     plotting.legend_below(fig, ncols=4)
-    out["amsgrad_trajectories"] = fig
+    return fig
+
+
+def draw_regret(result):
+    """The average regret R_T/T of each optimizer, its predicted limit dashed (2 (C - 2)/3 or 0)."""
+    from .. import plotting
+
+    p = result.params
+    big_c = p["C"]
+    names = [n for n in p["optimizers"] if f"x_{n}" in result.arrays]
 
     fig, ax = plotting.figure(height=2.5)
     for index, name in enumerate(names):
@@ -235,7 +243,14 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=4)
-    out["amsgrad_regret"] = fig
+    return fig
+
+
+def draw_limits(result):
+    """Where each optimizer ends against C, the drift sign's prediction dashed."""
+    from .. import plotting
+
+    p = result.params
 
     fig, ax = plotting.figure(height=2.5)
     rows = result.tables["runs"]
@@ -285,8 +300,7 @@ def figures(result):
     ax.set_yticks([-1, 0, 1])
     _plain_ticks(ax.xaxis, _spread(sorted({r["C"] for r in rows})))
     plotting.legend_below(fig, ncols=2)
-    out["amsgrad_limits"] = fig
-    return out
+    return fig
 
 
 def _spread(values, factor=1.5):
@@ -307,10 +321,6 @@ def _plain_ticks(axis, values):
     axis.set_minor_formatter(NullFormatter())
 
 
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
-
-
 def add_arguments(parser):
     _escape.add_common_arguments(parser, lr_help="comma-separated base learning rates (each scheduled as lr/sqrt(t))")
     parser.add_argument("--C", dest="C", type=float, default=None, help="the large gradient C (> 2) of the demo")
@@ -323,9 +333,13 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "amsgrad_trajectories": draw_trajectories,
+    "amsgrad_regret": draw_regret,
+    "amsgrad_limits": draw_limits,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -186,6 +186,72 @@ def format_table(rows, columns=None, *, floatfmt=".4g", headers=None):
 # Figures
 
 
+def figure_names(module):
+    """The names of the figures a scenario draws, in its order (the keys of its ``FIGURES``)."""
+    return list(getattr(module, "FIGURES", None) or ())
+
+
+def _drawers(module, names):
+    """(name, function) of the figures ``names`` of ``module`` (all when None); ValueError naming the valid ones."""
+    known = module.FIGURES
+    if names is None:
+        return list(known.items())
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        if name not in known:
+            raise ValueError(
+                f"scenario {scenario_name(module)!r} has no figure {name!r}{closest(name, known)}; "
+                f"its figures: {', '.join(known)}"
+            )
+    return [(name, function) for name, function in known.items() if name in names]
+
+
+def _as_result(result):
+    """A Result, or the one saved in the folder ``result`` names (:func:`testbed.results.load`)."""
+    if isinstance(result, (str, os.PathLike)):
+        from .. import results
+
+        return results.load(result)
+    return result
+
+
+def draw(module, result, names=None):
+    """The figures of a scenario's result as a dict ``name -> matplotlib Figure``: all, or those in ``names``.
+
+    ``module`` is a scenario module whose ``FIGURES`` maps each figure's name to the function drawing it from a
+    result; ``result`` is a :class:`testbed.results.Result` or the folder it was saved in. A figure function
+    returns None when the result holds nothing for it (a part of the scenario that did not run): that figure is
+    left out. A name the scenario does not draw is a ValueError listing the ones it does.
+    """
+    result = _as_result(result)
+    drawn = {name: function(result) for name, function in _drawers(module, names)}
+    return {name: fig for name, fig in drawn.items() if fig is not None}
+
+
+def plot(module, result, out_dir, names=None):
+    """Draw the figures of ``result`` (all, or those in ``names``) and save each as ``out_dir/NAME.png`` and
+    ``.pdf`` (:func:`testbed.plotting.save`); returns the written paths.
+
+    ``result`` is a :class:`testbed.results.Result` or the folder it was saved in, so a saved run is redrawn
+    without running it again. Figures are drawn and saved one at a time (only one is in memory). A scenario
+    without a ``FIGURES`` dict (the older contract) is drawn by its own ``plot(result, out_dir)``, which writes
+    every figure.
+    """
+    result = _as_result(result)
+    if not isinstance(getattr(module, "FIGURES", None), dict):  # TODO: drop once every scenario has FIGURES
+        return figure_paths(module.plot(result, out_dir))
+    from .. import plotting
+
+    paths = []
+    for name, function in _drawers(module, names):
+        fig = function(result)
+        if fig is None:  # nothing to draw in this result (a part of the scenario that did not run)
+            continue
+        paths.extend(plotting.save(fig, out_dir, name))
+        plotting.close(fig)
+    return paths
+
+
 def save_figures(figures, out_dir):
     """Save a dict ``name -> matplotlib Figure`` with :func:`testbed.plotting.save`; returns all paths."""
     from .. import plotting
@@ -320,9 +386,7 @@ FIGURE_EXTENSIONS = ("png", "pdf")
 
 def _own_figures(module, out):
     """The files in ``out`` of the figures the scenario draws (its ``FIGURES``)."""
-    return [
-        Path(out) / f"{name}.{extension}" for name in getattr(module, "FIGURES", ()) for extension in FIGURE_EXTENSIONS
-    ]
+    return [Path(out) / f"{name}.{extension}" for name in figure_names(module) for extension in FIGURE_EXTENSIONS]
 
 
 def _interrupted(module_name):
@@ -337,14 +401,22 @@ def _interrupted(module_name):
 
 
 def main(module_name, argv=None, add_arguments=None):
-    """The command line of a scenario module (pass ``__name__``); returns the exit status.
+    """The command line of a scenario module; returns the exit status.
 
-    Parses ``argv``, runs the scenario, prints its table, saves the result and the figures to ``--out`` and
-    prints where. Bad input (a ValueError from ``run``, an unwritable output folder) prints one line and
-    returns 2; Ctrl-C returns 130 with every file either complete or absent.
+    A scenario module ends with ``if __name__ == "__main__": raise SystemExit(common.main(__name__))``.
+    ``module_name`` is the module's ``__name__`` (or the module itself, or a scenario name as
+    :func:`load_scenario` takes it); its own options come from ``add_arguments`` (default: the module's
+    ``add_arguments(parser)``, when it has one). Parses ``argv``, runs the scenario, prints its table, saves the
+    result and the figures to ``--out`` and prints where. Bad input (a ValueError from ``run``, an unwritable
+    output folder) prints one line and returns 2; Ctrl-C returns 130 with every file either complete or absent.
     """
-    module = sys.modules[module_name]
+    if isinstance(module_name, str):
+        module = sys.modules.get(module_name) or load_scenario(module_name)
+    else:
+        module, module_name = module_name, module_name.__name__
     name = scenario_name(module)
+    if add_arguments is None:
+        add_arguments = getattr(module, "add_arguments", None)
     parser = build_parser(module, add_arguments)
     args = parser.parse_args(argv)
     options = vars(args)
@@ -369,7 +441,7 @@ def main(module_name, argv=None, add_arguments=None):
         result.save(out)
         print(f"saved result to {out}/ (result.json, data files)")
         if not options["no_plot"]:
-            for path in figure_paths(module.plot(result, out)):
+            for path in plot(module, result, out):
                 print(f"wrote {path}")
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted while saving; every file written is complete", file=sys.stderr)

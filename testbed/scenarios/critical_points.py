@@ -57,7 +57,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(rows=100, hidden=6, steps=100, snapshots=5, newton_iterations=20, grid=9)
-FIGURES = ("critical_index_loss", "critical_extremes", "critical_slices")
 OPTIMIZERS = ("sgd", "adam", "saddle_free_newton")
 #: Newton's step divides by |lambda| raised to this fraction of max|lambda| where smaller.
 NEWTON_FLOOR = 1e-3
@@ -258,10 +257,11 @@ def table(result):
     )
 
 
-def figures(result):
+def draw_index_loss(result):
+    """The index (share of negative Hessian eigenvalues) of each near-critical point against its loss (Dauphin et al.
+    2014), marked by where its Newton search started."""
     from .. import plotting
 
-    out = {}
     points = [q for q in result.tables["points"] if q["critical"]]
     fig, ax = plotting.figure(figsize=(3.25, 2.6))
     for index, origin in enumerate(("init", "sgd", "adam")):
@@ -281,7 +281,12 @@ def figures(result):
         ylabel="index (fraction of $\\lambda<0$)",
         title=f"Spearman $\\rho$ = {result.summary['spearman_rho']:.2f}",
     )
-    out["critical_index_loss"] = fig
+    return fig
+
+
+def draw_extremes(result):
+    """The loss and the smallest and largest exact Hessian eigenvalues over the steps of each optimizer."""
+    from .. import plotting
 
     fig, axes = plotting.figure(1, 3, figsize=(6.75, 2.4))
     for index, name in enumerate(OPTIMIZERS):
@@ -308,7 +313,13 @@ def figures(result):
     plotting.finish(axes[0], xlabel="step", ylabel="training loss", yscale="log")
     plotting.finish(axes[1], xlabel="step", ylabel="$\\lambda_{min}$", legend=False)
     plotting.finish(axes[2], xlabel="step", ylabel="$\\lambda_{max}$", legend=False)
-    out["critical_extremes"] = fig
+    return fig
+
+
+def draw_slices(result):
+    """The loss along the line from the initialisation to Adam's end point (Goodfellow et al. 2015) and on the
+    plane of the two principal directions of Adam's path (Li et al. 2018)."""
+    from .. import plotting
 
     fig, axes = plotting.figure(1, 2, figsize=(6.75, 2.7))
     axes[0].plot(result.arrays["line_alphas"], result.arrays["line_loss"], color=plotting.color(0))
@@ -331,8 +342,7 @@ def figures(result):
         ylabel=f"PC 2 ({100 * ratios[1]:.0f}%)",
         legend=False,
     )
-    out["critical_slices"] = fig
-    return out
+    return fig
 
 
 #: Contour labels closer than this to the edge of their axes (points) are dropped: they could run off the page.
@@ -358,13 +368,13 @@ def _drop_labels_at_the_edge(fig, ax, labels):
             label.remove()
 
 
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
-
-
-def main(argv=None):
-    return common.main(__name__, argv)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "critical_index_loss": draw_index_loss,
+    "critical_extremes": draw_extremes,
+    "critical_slices": draw_slices,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -54,7 +54,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(trials=300, max_steps=2000)
-FIGURES = ("minima_double_well", "minima_rastrigin", "minima_fractions")
 
 #: Philox stream of the random starts (the trials' own streams are 0 .. trials-1).
 START_STREAM = 2**32 - 2
@@ -285,7 +284,9 @@ def _label(r, mu=MOMENTUM):
     return name + (f", $\\mu$ = {mu:g}" if r["optimizer"] == "heavy_ball" and mu is not None else "")
 
 
-def figures(result):
+def draw_double_well(result):
+    """Final positions on the tilted double well, one row per optimizer, without (left) and with (right) noise,
+    beside the Gibbs law."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -293,7 +294,6 @@ def figures(result):
 
     p = result.params
     rows = result.tables["runs"]
-    out = {}
     lr = p["lr"][0]
 
     # final positions on the double well: one row per optimizer, without (left) and with (right) noise
@@ -359,7 +359,15 @@ def figures(result):
         f"{p['tilt']:g}\\,w$, lr = {lr:g}, {p['max_steps']} steps from uniform starts in "
         f"$[-{p['start_width']:g}, {p['start_width']:g}]$"
     )
-    out["minima_double_well"] = fig
+    return fig
+
+
+def draw_rastrigin(result):
+    """Final positions of the runs on Rastrigin's function over its contours, one panel per setting."""
+    from .. import plotting
+
+    p = result.params
+    rows = result.tables["runs"]
 
     ras_rows = [r for r in rows if r["landscape"] == "rastrigin"]
     ncols = min(3, len(ras_rows))
@@ -394,7 +402,17 @@ def figures(result):
     fig.suptitle(
         f"Rastrigin, $A$ = {amplitude:g}: {p['trials']} runs of {p['max_steps']} steps; $\\star$ global minimum"
     )
-    out["minima_rastrigin"] = fig
+    return fig
+
+
+def draw_fractions(result):
+    """Fraction of runs at the global minimum per optimizer, learning rate and noise level (+- 2 standard errors),
+    beside GD's basin prediction and the Gibbs law."""
+    from .. import plotting
+
+    p = result.params
+    rows = result.tables["runs"]
+    lr = p["lr"][0]
 
     fig, axes = plotting.figure(1, 2, width="page", height=2.9)
     for ax, name in zip(axes, ("double_well", "rastrigin")):
@@ -457,12 +475,7 @@ def figures(result):
                 handles.append(handle)
                 labels_.append(label)
     plotting.legend_below(fig, handles, labels_, ncols=3)
-    out["minima_fractions"] = fig
-    return out
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    return fig
 
 
 def add_arguments(parser):
@@ -480,9 +493,13 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "minima_double_well": draw_double_well,
+    "minima_rastrigin": draw_rastrigin,
+    "minima_fractions": draw_fractions,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

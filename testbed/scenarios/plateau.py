@@ -61,7 +61,6 @@ QUICK = dict(
     layer_scales=[0.5],
     max_depth=6,
 )
-FIGURES = ("plateau_lr", "plateau_scale", "plateau_depth", "plateau_saturation", "plateau_loss")
 
 #: Trajectory points kept for the loss curves.
 LOSS_CURVE_POINTS = 400
@@ -295,12 +294,13 @@ def _name(optimizer, noise):
     return "GD" if optimizer == "sgd" and noise == 0 else plotting.paper_name(optimizer)
 
 
-def figures(result):
+def draw_lr(result):
+    """Steps until the loss halves against the learning rate on the saturated tanh unit and the depth-2 linear
+    net, gradient-flow theory dashed."""
     from .. import plotting
 
     rows = result.tables["runs"]
     p = result.params
-    out = {}
     gd = _name("sgd", p["noise"])
 
     fig, axes = plotting.figure(1, 2, width="page", height=2.5)
@@ -341,7 +341,17 @@ def figures(result):
             legend=False,
         )
     plotting.legend_below(fig, ncols=3)
-    out["plateau_lr"] = fig
+    return fig
+
+
+def draw_scale(result):
+    """Steps until the loss halves against the initial mode strength u0 of deep linear nets, one series per
+    depth, balanced-flow theory dashed."""
+    from .. import plotting
+
+    rows = result.tables["runs"]
+    p = result.params
+    gd = _name("sgd", p["noise"])
 
     fig, ax = plotting.figure(height=2.6)
     for index, depth in enumerate(p["depths"]):
@@ -370,7 +380,16 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=3)
-    out["plateau_scale"] = fig
+    return fig
+
+
+def draw_depth(result):
+    """Steps until the loss halves against depth at a fixed per-layer scale a0 (u0 = a0^D), balanced-flow
+    theory dashed."""
+    from .. import plotting
+
+    rows = result.tables["runs"]
+    p = result.params
 
     fig, ax = plotting.figure(height=2.5)
     for index, a0 in enumerate(p["layer_scales"]):
@@ -400,7 +419,17 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=2)
-    out["plateau_depth"] = fig
+    return fig
+
+
+def draw_saturation(result):
+    """Steps until the loss halves against the tanh unit's saturation level a w0, beside the exact flow
+    integral and its exponential asymptote."""
+    from .. import plotting
+
+    rows = result.tables["runs"]
+    p = result.params
+    gd = _name("sgd", p["noise"])
 
     fig, ax = plotting.figure(height=2.6)
     chosen = _select(rows, kind="saturation")
@@ -438,7 +467,16 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=1)
-    out["plateau_saturation"] = fig
+    return fig
+
+
+def draw_loss(result):
+    """Loss curves of deep linear nets and the tanh unit against the step in units of each one's predicted
+    halving step t*."""
+    from .. import plotting
+
+    p = result.params
+    gd = _name("sgd", p["noise"])
 
     # loss curves against the step in units of the flow's halving step t*: each run lasts 3 t*
     fig, ax = plotting.figure(height=2.5)
@@ -479,12 +517,7 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=1)
-    out["plateau_loss"] = fig
-    return out
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    return fig
 
 
 def add_arguments(parser):
@@ -499,9 +532,15 @@ def add_arguments(parser):
     parser.add_argument("--depths", type=common.comma_list(int), default=None, help="depths of the u0 sweep")
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "plateau_lr": draw_lr,
+    "plateau_scale": draw_scale,
+    "plateau_depth": draw_depth,
+    "plateau_saturation": draw_saturation,
+    "plateau_loss": draw_loss,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

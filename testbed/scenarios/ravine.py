@@ -46,7 +46,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(kappas=[10.0, 100.0, 1000.0], lr=[0.005, 0.015, 0.019, 0.021, 0.025])
-FIGURES = ("ravine_paths", "ravine_lr", "ravine_steps", "ravine_rate")
 
 #: Optimizers with a known optimal tuning on a quadratic (the kappa sweep runs each at its optimum).
 TUNED = ("sgd", "heavy_ball", "momentum")
@@ -366,13 +365,13 @@ def table(result):
     )
 
 
-def figures(result):
+def draw_paths(result):
+    """The first steps from (1, 1) over the ravine's contours (left) and the distance to the minimum against the
+    step beside the exact closed form (right): GD zig-zags when lr kappa > 1, momentum damps it."""
     from .. import plotting
 
     p = result.params
-    rows = result.tables["runs"]
     kappa = p["demo_kappa"]
-    out = {}
 
     fig, (ax_path, ax_dist) = plotting.figure(1, 2, width="page", height=2.7)
     start = landscapes.ravine(kappa).start
@@ -465,7 +464,17 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=3, source=ax_dist)
-    out["ravine_paths"] = fig
+    return fig
+
+
+def draw_lr(result):
+    """GD's steps to tolerance against lr lambda_max: fewer steps up to the zig-zag region, divergence beyond 2,
+    theory dashed."""
+    from .. import plotting
+
+    p = result.params
+    rows = result.tables["runs"]
+    kappa = p["demo_kappa"]
 
     fig, ax = plotting.figure(height=2.6)
     chosen = [r for r in rows if r["kind"] == "lr"]
@@ -526,47 +535,54 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=1)
-    out["ravine_lr"] = fig
+    return fig
 
+
+def _kappa_rows(result, name):
+    """The rows of the kappa sweep of optimizer ``name`` and their kappas."""
+    chosen = [r for r in result.tables["runs"] if r["kind"] == "kappa" and r["optimizer"] == name]
+    return chosen, np.array([r["kappa"] for r in chosen])
+
+
+def _kappa_style(index):
+    """Marker size and face of series ``index``: heavy ball and running-average momentum coincide at the optimum,
+    so the later one is drawn open and larger."""
+    size, face = (3.5, None) if index < 2 else (5.5, "none")
+    return dict(markersize=size, **({} if face is None else dict(markerfacecolor=face)))
+
+
+def _kappa_label(name, p):
+    from .. import plotting
+
+    return "GD" if name == "sgd" and p["noise"] == 0 else plotting.paper_name(name)
+
+
+def draw_steps(result):
+    """Steps to tolerance against the condition number kappa at each optimizer's optimal tuning (Goh 2017), the
+    exact closed form dashed."""
+    from .. import plotting
+
+    p = result.params
     fig, ax = plotting.figure(height=2.6)
-    fig_rate, ax_rate = plotting.figure(height=2.6)
     for index, name in enumerate(p["optimizers"]):
-        chosen = [r for r in rows if r["kind"] == "kappa" and r["optimizer"] == name]
-        kappas = np.array([r["kappa"] for r in chosen])
-        label = "GD" if name == "sgd" and p["noise"] == 0 else plotting.paper_name(name)
-        # heavy ball and running-average momentum coincide at the optimum: the later one is drawn open, smaller
-        size, face = (3.5, None) if index < 2 else (5.5, "none")
+        chosen, kappas = _kappa_rows(result, name)
         plotting.measured(
             ax,
             kappas,
             _escape.as_array(r["steps"] for r in chosen),
-            label=label,
+            label=_kappa_label(name, p),
             color=plotting.color(index),
             marker=plotting.marker(index),
-            markersize=size,
-            **({} if face is None else dict(markerfacecolor=face)),
-        )
-        plotting.measured(
-            ax_rate,
-            kappas,
-            1.0 - _escape.as_array(r["rate"] for r in chosen),
-            label=label,
-            color=plotting.color(index),
-            marker=plotting.marker(index),
-            markersize=size,
-            **({} if face is None else dict(markerfacecolor=face)),
+            **_kappa_style(index),
         )
         dense = np.geomspace(kappas.min(), kappas.max(), 60)
-        rates = np.array([tuned(name, k)[2] for k in dense])
         plotting.theory(
             ax,
             dense,
             [theory_steps(name, *tuned(name, k)[:2], k, p["tolerance"], landscapes.ravine(k).start) for k in dense],
             color=plotting.color(index),
         )
-        plotting.theory(ax_rate, dense, 1.0 - rates, color=plotting.color(index))
     ax.plot([], [], "--", color="gray", label="theory (exact closed form)")
-    ax_rate.plot([], [], "--", color="gray", label="theory (asymptotic rate)")
     plotting.finish(
         ax,
         xlabel=r"condition number $\kappa$",
@@ -577,8 +593,33 @@ def figures(result):
         legend=False,
     )
     plotting.legend_below(fig, ncols=2, source=ax)
+    return fig
+
+
+def draw_rate(result):
+    """The measured 1 - contraction per step against kappa at each optimizer's optimal tuning, beside 2/(kappa+1)
+    and 2/(sqrt kappa + 1) (dashed)."""
+    from .. import plotting
+
+    p = result.params
+    fig, ax = plotting.figure(height=2.6)
+    for index, name in enumerate(p["optimizers"]):
+        chosen, kappas = _kappa_rows(result, name)
+        plotting.measured(
+            ax,
+            kappas,
+            1.0 - _escape.as_array(r["rate"] for r in chosen),
+            label=_kappa_label(name, p),
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            **_kappa_style(index),
+        )
+        dense = np.geomspace(kappas.min(), kappas.max(), 60)
+        rates = np.array([tuned(name, k)[2] for k in dense])
+        plotting.theory(ax, dense, 1.0 - rates, color=plotting.color(index))
+    ax.plot([], [], "--", color="gray", label="theory (asymptotic rate)")
     plotting.finish(
-        ax_rate,
+        ax,
         xlabel=r"condition number $\kappa$",
         ylabel="1 $-$ contraction per step",
         title=r"$2/(\kappa+1)$ and $2/(\sqrt{\kappa}+1)$",
@@ -586,14 +627,8 @@ def figures(result):
         yscale="log",
         legend=False,
     )
-    plotting.legend_below(fig_rate, ncols=2, source=ax_rate)
-    out["ravine_steps"] = fig
-    out["ravine_rate"] = fig_rate
-    return out
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    plotting.legend_below(fig, ncols=2, source=ax)
+    return fig
 
 
 def add_arguments(parser):
@@ -607,9 +642,14 @@ def add_arguments(parser):
     parser.add_argument("--tolerance", type=float, default=None, help="|w - w*| that counts as converged")
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "ravine_paths": draw_paths,
+    "ravine_lr": draw_lr,
+    "ravine_steps": draw_steps,
+    "ravine_rate": draw_rate,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -83,7 +83,6 @@ QUICK = dict(
     sweep_noise=[1e-3, 1e-1],
     sweep_dim=[2, 10, 50],
 )
-FIGURES = ("escape_ecdf", "escape_vs_lr", "escape_vs_noise", "escape_vs_dim", "saddle_contour")
 
 #: Points of the ECDF theory curves.
 CURVE_POINTS = 200
@@ -500,14 +499,15 @@ def _ecdf_label(name, row, p):
     return lead
 
 
-def figures(result):
+def draw_escape_ecdf(result):
+    """Escape-time distributions (fraction escaped by step t), one panel per family of optimizers with SGD in grey as
+    the reference, theory dashed for perturbed GD and SGD."""
     from matplotlib.lines import Line2D
 
     from .. import plotting
     from ..statistics import ecdf
 
     p = result.params
-    out = {}
 
     # escape-time ECDFs, one panel per family (each with its legend below it), SGD repeated in grey as the reference
     fig, _ = plotting.figure(1, 1, width="page", height=5.4)
@@ -580,8 +580,14 @@ def figures(result):
         f"strict saddle, $d$ = {p['dim']}, lr = {p['lr']:g}, escape at $|w| > $ {p['radius']:g}: "
         f"{p['trials']} runs ({p['dense_trials']} Newton-type)"
     )
-    out["escape_ecdf"] = fig
+    return fig
 
+
+def _draw_sweep(result, kind):
+    """The median escape step against one swept quantity (``kind``: lr, noise or dim), theory dashed."""
+    from .. import plotting
+
+    p = result.params
     sweeps = result.tables["sweeps"]
     labels = dict(
         gd_fixed=f"GD from $y_0$ = {p['perturbation']:g}",
@@ -590,62 +596,76 @@ def figures(result):
         adam="Adam from the saddle",
         gd_perturbed=f"GD from a ball of radius {p['perturbation']:g}",
     )
-    specs = [
-        (
-            "lr",
+    series_list, xlabel, title, overrides = {
+        "lr": (
             ("gd_fixed", "heavy_ball_fixed", "sgd"),
             "learning rate",
-            "escape_vs_lr",
             f"against the learning rate, $d$ = {p['dim']}",
             {},
         ),
-        (
-            "noise",
+        "noise": (
             ("sgd", "adam"),
             "gradient-noise std $\\sigma$",
-            "escape_vs_noise",
             f"against the noise, lr = {p['lr']:g}",
             dict(sgd="SGD from the saddle"),
         ),
-        (
-            "dim",
-            ("gd_perturbed", "sgd"),
-            "dimension $d$",
-            "escape_vs_dim",
-            f"against the dimension, lr = {p['lr']:g}",
-            {},
-        ),
-    ]
-    for kind, series_list, xlabel, name, title, overrides in specs:
-        fig, ax = plotting.figure(height=2.7)
-        for index, series in enumerate(series_list):
-            chosen = _select(sweeps, kind=kind, series=series)
-            xs = np.array([r["x"] for r in chosen], dtype=float)
-            label = overrides.get(series, labels[series])
-            plotting.measured(
-                ax,
-                xs,
-                _values(chosen, "median"),
-                label=label,
-                color=plotting.color(index),
-                marker=plotting.marker(index),
-            )
-            predicted = _values(chosen, "theory")
-            if np.isfinite(predicted).any():
-                plotting.theory(ax, xs, predicted, color=plotting.color(index))
-        ax.plot([], [], "--", color="gray", label="theory")
-        plotting.finish(
+        "dim": (("gd_perturbed", "sgd"), "dimension $d$", f"against the dimension, lr = {p['lr']:g}", {}),
+    }[kind]
+    fig, ax = plotting.figure(height=2.7)
+    for index, series in enumerate(series_list):
+        chosen = _select(sweeps, kind=kind, series=series)
+        xs = np.array([r["x"] for r in chosen], dtype=float)
+        label = overrides.get(series, labels[series])
+        plotting.measured(
             ax,
-            xlabel=xlabel,
-            ylabel="median escape step",
-            title=title,
-            xscale="log",
-            yscale=None if kind == "dim" else "log",
-            legend=False,
+            xs,
+            _values(chosen, "median"),
+            label=label,
+            color=plotting.color(index),
+            marker=plotting.marker(index),
         )
-        _plain_log_ticks(ax.xaxis, [r["x"] for r in sweeps if r["kind"] == kind])
-        plotting.legend_below(fig, ncols=1 if len(series_list) > 2 else 2)
-        out[name] = fig
+        predicted = _values(chosen, "theory")
+        if np.isfinite(predicted).any():
+            plotting.theory(ax, xs, predicted, color=plotting.color(index))
+    ax.plot([], [], "--", color="gray", label="theory")
+    plotting.finish(
+        ax,
+        xlabel=xlabel,
+        ylabel="median escape step",
+        title=title,
+        xscale="log",
+        yscale=None if kind == "dim" else "log",
+        legend=False,
+    )
+    _plain_log_ticks(ax.xaxis, [r["x"] for r in sweeps if r["kind"] == kind])
+    plotting.legend_below(fig, ncols=1 if len(series_list) > 2 else 2)
+    return fig
+
+
+def draw_escape_vs_lr(result):
+    """Median escape step against the learning rate: GD and the heavy ball from a fixed perturbation (exact
+    counts), SGD from the saddle, theory dashed."""
+    return _draw_sweep(result, "lr")
+
+
+def draw_escape_vs_noise(result):
+    """Median escape step of SGD and Adam from the saddle against the gradient-noise level sigma, theory dashed."""
+    return _draw_sweep(result, "noise")
+
+
+def draw_escape_vs_dim(result):
+    """Median escape step against the dimension d: GD from a random start in a ball and SGD from the saddle,
+    theory dashed."""
+    return _draw_sweep(result, "dim")
+
+
+def draw_contour(result):
+    """Each optimizer's path over the contours of the 2-D saddle, from one start."""
+    from matplotlib.lines import Line2D
+
+    from .. import plotting
+
+    p = result.params
 
     # 2-D contour with trajectories
     fig, ax = plotting.figure(width="page", height=3.4)
@@ -705,12 +725,7 @@ def figures(result):
     )
     with plotting.style():
         fig.legend(handles, labels_, loc="outside right center")
-    out["saddle_contour"] = fig
-    return out
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    return fig
 
 
 def add_arguments(parser):
@@ -750,9 +765,15 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "escape_ecdf": draw_escape_ecdf,
+    "escape_vs_lr": draw_escape_vs_lr,
+    "escape_vs_noise": draw_escape_vs_noise,
+    "escape_vs_dim": draw_escape_vs_dim,
+    "saddle_contour": draw_contour,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

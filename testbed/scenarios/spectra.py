@@ -45,7 +45,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(depths=[2, 8, 32], variance_depths=[1, 2, 4, 8, 16, 32], width=64, inputs=2)
-FIGURES = ("spectra_densities", "spectra_variance")
 WEIGHTS = tuple(theory.WEIGHT_S1)
 
 #: Bins per decade of the singular-value histograms, and the decades shown (log10 sigma from DENSITY_RANGE[0]
@@ -237,7 +236,9 @@ def _theory_density(activation, law, depth, edges):
     return None
 
 
-def figures(result):
+def draw_densities(result):
+    """Densities of the input-output Jacobian's singular values at each depth, per activation and weight law,
+    beside free probability."""
     from matplotlib.lines import Line2D
 
     from .. import plotting
@@ -245,7 +246,6 @@ def figures(result):
     p, a = result.params, result.arrays
     acts, laws, depths = p["activations"], p["weights"], p["depths"]
     edges = a["density_edges"]
-    out = {}
     small = {
         "font.size": 7,
         "axes.titlesize": 7,
@@ -303,8 +303,74 @@ def figures(result):
     handles.append(Line2D([], [], color="0.15", linestyle="--"))
     labels.append("theory: Fuss-Catalan (Gaussian linear),\nisometry sigma = 1 (orthogonal linear)")
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-    out["spectra_densities"] = fig
+    return fig
 
+
+def draw_variance(result):
+    """Variance of the squared singular values against depth, measured beside free probability's prediction."""
+    from matplotlib.lines import Line2D
+
+    from .. import plotting
+
+    p, a = result.params, result.arrays
+    acts, laws, depths = p["activations"], p["weights"], p["depths"]
+    edges = a["density_edges"]
+    small = {
+        "font.size": 7,
+        "axes.titlesize": 7,
+        "axes.labelsize": 7,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "legend.fontsize": 7,
+    }
+
+    import matplotlib
+
+    with matplotlib.rc_context(small):
+        fig, axes = plotting.figure(
+            len(acts), len(depths), squeeze=False, sharex=True, figsize=(6.75, 1.25 * len(acts) + 0.6)
+        )
+    for i, act in enumerate(acts):
+        for k, depth in enumerate(depths):
+            ax = axes[i, k]
+            notes = []
+            for j, law in enumerate(laws):
+                color = plotting.color(j)
+                ax.stairs(
+                    a["densities"][i, j, k],
+                    edges,
+                    color=color,
+                    linewidth=1.0,
+                    fill=False,
+                    label=law if (i == 0 and k == 0) else None,
+                )
+                if a["below"][i, j, k] > 0.005:
+                    notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3"))
+                curve = _theory_density(act, law, depth, edges)
+                if curve is not None:
+                    plotting.theory(ax, *curve, color="0.15", linewidth=1.0)
+                if act == "linear" and law == "orthogonal":
+                    ax.axvline(0.0, color="0.15", linestyle="--", linewidth=1.0, zorder=3)
+            for n, (color, text) in enumerate(notes):
+                ax.text(
+                    0.03, 0.95 - 0.14 * n, text, transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color
+                )
+            ax.set_xlim(*edges[[0, -1]])
+            ax.set_yscale("log")
+            ax.set_ylim(1e-3, 3e2)
+            ax.tick_params(labelsize=7)
+            if i == 0:
+                ax.set_title(f"depth {depth}", fontsize=7)
+            if k == 0:
+                ax.set_ylabel(f"{act}\ndensity", fontsize=7)
+            else:  # the same y range in every panel of a row: its scale is read off the first column
+                ax.tick_params(labelleft=False)
+            if i == len(acts) - 1:
+                ax.set_xlabel(r"$\log_{10}\sigma$", fontsize=7)
+    handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
+    labels = [f"{law} weights (measured)" for law in laws]
+    handles.append(Line2D([], [], color="0.15", linestyle="--"))
+    labels.append("theory: Fuss-Catalan (Gaussian linear),\nisometry sigma = 1 (orthogonal linear)")
     # variance of the squared singular values against depth
     variance_depths = np.array(p["variance_depths"])
     deepest = a["predicted_variance"].shape[-1]
@@ -359,12 +425,7 @@ def figures(result):
     handles.append(Line2D([], [], linestyle="none"))
     labels.append(f"bars: \u00b1 s.d. over inputs\nvalues below {floor:g} drawn at it")
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-    out["spectra_variance"] = fig
-    return out
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+    return fig
 
 
 def add_arguments(parser):
@@ -401,9 +462,12 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "spectra_densities": draw_densities,
+    "spectra_variance": draw_variance,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -73,7 +73,6 @@ DEFAULTS = dict(
     backend="cpu",
 )
 QUICK = dict(depths=[30], seeds=2, steps=200, record_every=25, optimizer_depth=6)
-FIGURES = ("training_depth", "training_optimizers", "training_symmetry", "training_dead", "training_sigmoid")
 
 #: The share of the last steps whose mean training loss is reported as the final loss (minibatch noise).
 FINAL_SHARE = 0.05
@@ -440,194 +439,230 @@ def _window(p):
     return max(1, p["steps"] // 50)
 
 
-def figures(result):
+def draw_depth(result):
+    """Training loss of the deep ReLU MLP per depth and initialiser, mean of the seeds with their min-max band,
+    beside the chance loss (He et al. 2015). None when the depth study did not run."""
     from .. import plotting
 
     p = result.params
+    if "depth" not in p["studies"]:
+        return None
     a = result.arrays
-    out = {}
     chance = result.summary["chance_loss"]
     window = _window(p)
 
-    if "depth" in p["studies"]:
-        depths = p["depths"]
-        fig, axes = plotting.figure(
-            1, len(depths), figsize=(TWO_COLUMNS if len(depths) > 1 else ONE_COLUMN, 2.6), sharey=True, squeeze=False
-        )
-        for ax, depth in zip(axes[0], depths):
-            for index, init in enumerate(p["inits"]):
-                curves = [
-                    _smooth(a[f"depth_{depth}_{init}_{s}"], window)
-                    for s in range(p["seeds"])
-                    if f"depth_{depth}_{init}_{s}" in a
-                ]
-                length = min(c.size for c in curves)
-                stacked = np.array([c[:length] for c in curves])
-                steps = np.arange(1, length + 1)
-                ax.plot(
-                    steps,
-                    stacked.mean(axis=0),
-                    color=plotting.color(index),
-                    label=f"{INIT_LABELS.get(init, init)}, mean of {len(curves)} seeds (band: min-max)",
-                )
-                plotting.band(ax, steps, stacked.min(axis=0), stacked.max(axis=0), color=plotting.color(index))
-            ax.axhline(
-                chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}"
-            )
-            plotting.finish(
-                ax,
-                xlabel="SGD step",
-                ylabel="training loss (running mean)",
-                title=f"ReLU MLP, {depth} layers",
-                legend=ax is axes[0][0],
-            )
-        out["training_depth"] = fig
-
-    if "optimizers" in p["studies"]:
-        fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
-        for index, name in enumerate(p["optimizers"]):
-            if f"optimizers_{name}_loss" not in a:
-                continue
-            loss = a[f"optimizers_{name}_loss"]
-            label = f"{OPTIMIZER_LABELS[name]}, lr {OPTIMIZER_SETTINGS[name][1]['lr']:g}"
-            axes[0].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
-            axes[1].plot(
-                a[f"optimizers_{name}_eval_steps"],
-                a[f"optimizers_{name}_test_accuracy"],
+    depths = p["depths"]
+    fig, axes = plotting.figure(
+        1, len(depths), figsize=(TWO_COLUMNS if len(depths) > 1 else ONE_COLUMN, 2.6), sharey=True, squeeze=False
+    )
+    for ax, depth in zip(axes[0], depths):
+        for index, init in enumerate(p["inits"]):
+            curves = [
+                _smooth(a[f"depth_{depth}_{init}_{s}"], window)
+                for s in range(p["seeds"])
+                if f"depth_{depth}_{init}_{s}" in a
+            ]
+            length = min(c.size for c in curves)
+            stacked = np.array([c[:length] for c in curves])
+            steps = np.arange(1, length + 1)
+            ax.plot(
+                steps,
+                stacked.mean(axis=0),
                 color=plotting.color(index),
-                marker=plotting.marker(index),
-                markersize=3,
-                label=label,
+                label=f"{INIT_LABELS.get(init, init)}, mean of {len(curves)} seeds (band: min-max)",
             )
-        plotting.finish(
-            axes[0],
-            xlabel="step",
-            ylabel="training loss (running mean)",
-            title=f"ReLU MLP, {p['optimizer_depth']} layers, He init",
-        )
-        plotting.finish(axes[1], xlabel="step", ylabel="test accuracy", title="held-out test split", legend=False)
-        out["training_optimizers"] = fig
-
-    if "symmetry" in p["studies"]:
-        fig, ax = plotting.figure(figsize=(ONE_COLUMN, 2.6))
-        names = [n for n in SYMMETRY_STARTS if f"symmetry_{n}_distinct" in a]
-        offsets = np.linspace(-0.25, 0.25, len(names))
-        for index, name in enumerate(names):
-            counts = a[f"symmetry_{name}_distinct"]
-            layers = np.arange(1, counts.size + 1)
-            ax.bar(
-                layers + offsets[index],
-                counts,
-                width=0.5 / len(names),
-                color=plotting.color(index),
-                label=f"{name} start",
-            )
-        ax.axhline(p["width"], color="gray", linestyle=":", linewidth=1.0, label=f"all {p['width']} units")
-        ax.set_yscale("log")
-        ax.set_ylim(0.5, 3 * p["width"])
-        ax.set_xticks(np.arange(1, len(a[f"symmetry_{names[0]}_distinct"]) + 1))
+            plotting.band(ax, steps, stacked.min(axis=0), stacked.max(axis=0), color=plotting.color(index))
+        ax.axhline(chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}")
         plotting.finish(
             ax,
-            xlabel="hidden layer l",
-            ylabel="distinct units after training",
-            title=f"tanh MLP, {p['steps']} SGD steps",
-            legend=False,
-        )
-        with plotting.style():
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
-        out["training_symmetry"] = fig
-
-    if "dead_relu" in p["studies"]:
-        fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
-        for index, bias in enumerate([0.0] + p["dead_biases"]):
-            key = f"bias_{bias:g}"
-            if f"dead_{key}_before" not in a:
-                continue
-            layers = np.arange(1, a[f"dead_{key}_before"].size + 1)
-            label = f"bias {bias:g}" + (" (control)" if bias == 0.0 else "")
-            axes[0].plot(
-                layers,
-                a[f"dead_{key}_before"],
-                color=plotting.color(index),
-                marker="o",
-                markerfacecolor="none",
-                linestyle=":",
-            )
-            axes[0].plot(layers, a[f"dead_{key}_after"], color=plotting.color(index), marker="x", linestyle="-")
-            loss = a[f"dead_{key}_loss"]
-            axes[1].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
-        axes[1].axhline(
-            chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}"
-        )
-        axes[0].set_ylim(-0.05, 1.05)
-        axes[0].set_xticks(np.arange(1, DEAD_DEPTH))
-        axes[0].plot([], [], color="gray", marker="o", markerfacecolor="none", linestyle=":", label="at start")
-        axes[0].plot([], [], color="gray", marker="x", linestyle="-", label="after training")
-        plotting.finish(
-            axes[0],
-            xlabel="hidden layer l",
-            ylabel="share of dead units",
-            title="off on every training input",
-            legend_loc="center right",
-        )
-        plotting.finish(
-            axes[1],
-            xlabel="Adam step",
-            ylabel="training loss (running mean)",
-            title="ReLU MLP, He weights",
-            legend_loc="center right",
-        )
-        out["training_dead"] = fig
-
-    if "sigmoid" in p["studies"]:
-        fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
-        steps = a["sigmoid_record_steps"]
-        mean, std = a["sigmoid_post_mean"], a["sigmoid_post_std"]
-        for l in range(mean.shape[1] - 1):  # hidden layers only (the last layer gives logits)
-            axes[0].plot(
-                steps,
-                mean[:, l],
-                color=plotting.color(l),
-                marker=plotting.marker(l),
-                markersize=2.5,
-                label=f"layer {l + 1}",
-            )
-            plotting.band(
-                axes[0], steps, mean[:, l] - std[:, l], mean[:, l] + std[:, l], color=plotting.color(l), alpha=0.12
-            )
-        plotting.finish(
-            axes[0],
             xlabel="SGD step",
-            ylabel="activation mean ± std",
-            title="during training (G. & B. 2010, fig. 2)",
-            legend_loc="lower right",
+            ylabel="training loss (running mean)",
+            title=f"ReLU MLP, {depth} layers",
+            legend=ax is axes[0][0],
         )
-        edges = a["sigmoid_edges"]
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        hist = a["sigmoid_histograms"]
-        for l in range(hist.shape[0] - 1):
-            total = max(hist[l].sum(), 1)
-            axes[1].plot(
-                centres,
-                hist[l] / total,
-                color=plotting.color(l),
-                marker=plotting.marker(l),
-                markersize=3,
-                label=f"layer {l + 1}",
-            )
-        plotting.finish(
-            axes[1],
-            xlabel=f"activation value ({edges.size - 1} bins on [0, 1])",
-            ylabel="share of test activations",
-            title="after training (their fig. 6)",
-            legend=False,
-        )
-        out["training_sigmoid"] = fig
-    return out
+    return fig
 
 
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+def draw_optimizers(result):
+    """Training loss and test accuracy of each optimizer on the same net from the same start.
+    None when the optimizers study did not run."""
+    from .. import plotting
+
+    p = result.params
+    if "optimizers" not in p["studies"]:
+        return None
+    a = result.arrays
+    window = _window(p)
+
+    fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
+    for index, name in enumerate(p["optimizers"]):
+        if f"optimizers_{name}_loss" not in a:
+            continue
+        loss = a[f"optimizers_{name}_loss"]
+        label = f"{OPTIMIZER_LABELS[name]}, lr {OPTIMIZER_SETTINGS[name][1]['lr']:g}"
+        axes[0].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
+        axes[1].plot(
+            a[f"optimizers_{name}_eval_steps"],
+            a[f"optimizers_{name}_test_accuracy"],
+            color=plotting.color(index),
+            marker=plotting.marker(index),
+            markersize=3,
+            label=label,
+        )
+    plotting.finish(
+        axes[0],
+        xlabel="step",
+        ylabel="training loss (running mean)",
+        title=f"ReLU MLP, {p['optimizer_depth']} layers, He init",
+    )
+    plotting.finish(axes[1], xlabel="step", ylabel="test accuracy", title="held-out test split", legend=False)
+    return fig
+
+
+def draw_symmetry(result):
+    """Distinct units per hidden layer after training from zero, constant and random starts.
+    None when the symmetry study did not run."""
+    from .. import plotting
+
+    p = result.params
+    if "symmetry" not in p["studies"]:
+        return None
+    a = result.arrays
+
+    fig, ax = plotting.figure(figsize=(ONE_COLUMN, 2.6))
+    names = [n for n in SYMMETRY_STARTS if f"symmetry_{n}_distinct" in a]
+    offsets = np.linspace(-0.25, 0.25, len(names))
+    for index, name in enumerate(names):
+        counts = a[f"symmetry_{name}_distinct"]
+        layers = np.arange(1, counts.size + 1)
+        ax.bar(
+            layers + offsets[index],
+            counts,
+            width=0.5 / len(names),
+            color=plotting.color(index),
+            label=f"{name} start",
+        )
+    ax.axhline(p["width"], color="gray", linestyle=":", linewidth=1.0, label=f"all {p['width']} units")
+    ax.set_yscale("log")
+    ax.set_ylim(0.5, 3 * p["width"])
+    ax.set_xticks(np.arange(1, len(a[f"symmetry_{names[0]}_distinct"]) + 1))
+    plotting.finish(
+        ax,
+        xlabel="hidden layer l",
+        ylabel="distinct units after training",
+        title=f"tanh MLP, {p['steps']} SGD steps",
+        legend=False,
+    )
+    with plotting.style():
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    return fig
+
+
+def draw_dead(result):
+    """Dead units per layer at the start and after training for each negative bias, and the training loss.
+    None when the dead_relu study did not run."""
+    from .. import plotting
+
+    p = result.params
+    if "dead_relu" not in p["studies"]:
+        return None
+    a = result.arrays
+    chance = result.summary["chance_loss"]
+    window = _window(p)
+
+    fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
+    for index, bias in enumerate([0.0] + p["dead_biases"]):
+        key = f"bias_{bias:g}"
+        if f"dead_{key}_before" not in a:
+            continue
+        layers = np.arange(1, a[f"dead_{key}_before"].size + 1)
+        label = f"bias {bias:g}" + (" (control)" if bias == 0.0 else "")
+        axes[0].plot(
+            layers,
+            a[f"dead_{key}_before"],
+            color=plotting.color(index),
+            marker="o",
+            markerfacecolor="none",
+            linestyle=":",
+        )
+        axes[0].plot(layers, a[f"dead_{key}_after"], color=plotting.color(index), marker="x", linestyle="-")
+        loss = a[f"dead_{key}_loss"]
+        axes[1].plot(np.arange(1, loss.size + 1), _smooth(loss, window), color=plotting.color(index), label=label)
+    axes[1].axhline(chance, color="gray", linestyle=":", linewidth=1.0, label=f"chance, ln {result.summary['classes']}")
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].set_xticks(np.arange(1, DEAD_DEPTH))
+    axes[0].plot([], [], color="gray", marker="o", markerfacecolor="none", linestyle=":", label="at start")
+    axes[0].plot([], [], color="gray", marker="x", linestyle="-", label="after training")
+    plotting.finish(
+        axes[0],
+        xlabel="hidden layer l",
+        ylabel="share of dead units",
+        title="off on every training input",
+        legend_loc="center right",
+    )
+    plotting.finish(
+        axes[1],
+        xlabel="Adam step",
+        ylabel="training loss (running mean)",
+        title="ReLU MLP, He weights",
+        legend_loc="center right",
+    )
+    return fig
+
+
+def draw_sigmoid(result):
+    """Mean and spread of each hidden sigmoid layer during training, and their histograms after it (Glorot &
+    Bengio 2010, figs. 2 and 6). None when the sigmoid study did not run."""
+    from .. import plotting
+
+    p = result.params
+    if "sigmoid" not in p["studies"]:
+        return None
+    a = result.arrays
+
+    fig, axes = plotting.figure(1, 2, figsize=(TWO_COLUMNS, 2.6))
+    steps = a["sigmoid_record_steps"]
+    mean, std = a["sigmoid_post_mean"], a["sigmoid_post_std"]
+    for l in range(mean.shape[1] - 1):  # hidden layers only (the last layer gives logits)
+        axes[0].plot(
+            steps,
+            mean[:, l],
+            color=plotting.color(l),
+            marker=plotting.marker(l),
+            markersize=2.5,
+            label=f"layer {l + 1}",
+        )
+        plotting.band(
+            axes[0], steps, mean[:, l] - std[:, l], mean[:, l] + std[:, l], color=plotting.color(l), alpha=0.12
+        )
+    plotting.finish(
+        axes[0],
+        xlabel="SGD step",
+        ylabel="activation mean ± std",
+        title="during training (G. & B. 2010, fig. 2)",
+        legend_loc="lower right",
+    )
+    edges = a["sigmoid_edges"]
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    hist = a["sigmoid_histograms"]
+    for l in range(hist.shape[0] - 1):
+        total = max(hist[l].sum(), 1)
+        axes[1].plot(
+            centres,
+            hist[l] / total,
+            color=plotting.color(l),
+            marker=plotting.marker(l),
+            markersize=3,
+            label=f"layer {l + 1}",
+        )
+    plotting.finish(
+        axes[1],
+        xlabel=f"activation value ({edges.size - 1} bins on [0, 1])",
+        ylabel="share of test activations",
+        title="after training (their fig. 6)",
+        legend=False,
+    )
+    return fig
 
 
 def add_arguments(parser):
@@ -668,9 +703,15 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "training_depth": draw_depth,
+    "training_optimizers": draw_optimizers,
+    "training_symmetry": draw_symmetry,
+    "training_dead": draw_dead,
+    "training_sigmoid": draw_sigmoid,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))

@@ -76,7 +76,6 @@ QUICK = dict(
     phase_width=64,
     phase_batch=32,
 )
-FIGURES = ("variance_depth", "activation_histograms", "saturation_depth", "phase_diagram")
 
 #: Bins of the activation histograms of bounded activations (over [lower, upper] of the activation).
 HISTOGRAM_BINS = 50
@@ -479,7 +478,9 @@ def _marked(depth):
     return np.flatnonzero((layers == 1) | (layers % MARK_EVERY == 0))
 
 
-def figures(result):
+def draw_variance_depth(result):
+    """Forward and backward variance against depth (normalised to layer 1 and to layer L), one row per activation,
+    measured (markers) beside the mean-field theory (dashed)."""
     from matplotlib.lines import Line2D
 
     from .. import plotting
@@ -489,7 +490,6 @@ def figures(result):
     layers = np.arange(1, depth + 1)
     marks = _marked(depth)
     a = result.arrays
-    out = {}
     coincide = _coinciding_inits(inits, p["width"])
 
     # variance vs depth, normalised: one row per activation; forward (left, to layer 1), backward (right, to L)
@@ -548,7 +548,19 @@ def figures(result):
         labels.append(f"{', '.join(sorted(absent))}: 0 at every layer")
     plotting.legend_below(fig, handles, labels, ncols=4)
     fig.suptitle(f"width {p['width']}, {p['batch']} inputs; markers: measured (layer 1, every {MARK_EVERY}th)")
-    out["variance_depth"] = fig
+    return fig
+
+
+def draw_activation_histograms(result):
+    """Histograms of bounded activations at a few depths (Glorot & Bengio 2010, fig. 6): a row per activation, a
+    column per initialiser."""
+    from matplotlib.lines import Line2D
+
+    from .. import plotting
+
+    p = result.params
+    inits, acts, depth = p["inits"], p["activations"], p["depth"]
+    a = result.arrays
 
     # histograms of bounded activations (Glorot & Bengio 2010, fig. 6): a row per activation, a column per init
     bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
@@ -601,9 +613,24 @@ def figures(result):
         handles.append(Line2D([], [], linestyle="none"))
         labels.append(f"{HISTOGRAM_BINS} equal bins over the range (width {width_text})")
         plotting.legend_below(fig, handles, labels, ncols=3)
-    out["activation_histograms"] = fig
+    return fig
+
+
+def draw_saturation_depth(result):
+    """Saturated fraction (bounded activations) and dead fraction (ReLU family) against depth, measured beside the
+    mean-field prediction (dashed)."""
+    from matplotlib.lines import Line2D
+
+    from .. import plotting
+
+    p = result.params
+    inits, acts, depth = p["inits"], p["activations"], p["depth"]
+    layers = np.arange(1, depth + 1)
+    marks = _marked(depth)
+    a = result.arrays
 
     # saturated (bounded) and dead (ReLU family) fraction vs depth
+    bounded = [j for j, act in enumerate(acts) if activation_registry.get(act).bounded]
     panels = [(j, "saturated_frac", "saturated fraction") for j in bounded]
     panels += [
         (j, "dead_frac", "dead fraction") for j, act in enumerate(acts) if activation_registry.get(act).relu_like
@@ -655,7 +682,18 @@ def figures(result):
         handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9))
         labels.append("mean-field prediction")
         plotting.legend_below(fig, handles, labels, ncols=4)
-    out["saturation_depth"] = fig
+    return fig
+
+
+def draw_phase_diagram(result):
+    """The order/chaos phase diagram in (sigma_w^2, sigma_b^2): the correlation depth scale xi_c as a map, the
+    critical line chi_1 = 1, and measured nets with their chi_1 beside the theory's."""
+    from matplotlib.lines import Line2D
+
+    from .. import plotting
+
+    p = result.params
+    a = result.arrays
 
     # phase diagram
     fig, ax = plotting.figure(width="page", height=3.4)
@@ -738,8 +776,7 @@ def figures(result):
     handles.append(Line2D([], [], linestyle="none"))
     labels.append(r"labels: $\chi_1$ measured | mean-field prediction")
     plotting.legend_below(fig, handles, labels, ncols=2)
-    out["phase_diagram"] = fig
-    return out
+    return fig
 
 
 def _coinciding_inits(inits, width):
@@ -750,10 +787,6 @@ def _coinciding_inits(inits, width):
         for spec, name in zip(inits, names)
         if name.startswith("glorot") and name.replace("glorot", "lecun") in names
     }
-
-
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
 
 
 def add_arguments(parser):
@@ -778,9 +811,14 @@ def add_arguments(parser):
     )
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
+#: The figures, by name (the file stem, and what a preset's ``figure`` names): each draws one from a result.
+FIGURES = {
+    "variance_depth": draw_variance_depth,
+    "activation_histograms": draw_activation_histograms,
+    "saturation_depth": draw_saturation_depth,
+    "phase_diagram": draw_phase_diagram,
+}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))
