@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from testbed import backend, init, landscapes, montecarlo, nn, optim, train
+from testbed import backend, curvature, init, landscapes, montecarlo, nn, optim, train
 
 #: Largest relative difference allowed between the CPU and GPU results of each check (FMA contraction on the GPU
 #: changes last bits; the MLP statistics accumulate it over layers; escape steps may move by one on a tie).
@@ -35,6 +35,7 @@ PARITY_TOLERANCES = {
     "adam_float32": 1e-5,
     "mlp_pre_var": 1e-9,
     "train_loss_and_grads": 1e-9,
+    "curvature_hvp": 1e-9,
     "montecarlo_steps_identical_fraction": 0.99,
 }
 
@@ -112,6 +113,15 @@ def parity(sizes):
         loss = train.loss_and_grad(net, x, y)
         values.append(np.concatenate([[loss], net.grads]))
     rows.append(("train_loss_and_grads", relative_difference(*values), PARITY_TOLERANCES["train_loss_and_grads"]))
+
+    v = rng.standard_normal(values[0].size - 1)
+    products = []
+    for name in ("cpu", "cuda"):  # the exact Hessian-vector product of the same loss (R-operator passes)
+        net = nn.MLP(widths, "tanh", bias=True, output="linear", backend=name).initialize("glorot_normal", seed=4)
+        products.append(curvature.hvp(net, x, y, v))
+    # relative to the largest entry: entries near zero are sums that cancel, their own relative error is noise
+    hvp_difference = float(np.max(np.abs(products[0] - products[1])) / np.max(np.abs(products[0])))
+    rows.append(("curvature_hvp", hvp_difference, PARITY_TOLERANCES["curvature_hvp"]))
 
     cpu, gpu = (saddle_trials(sizes["parity_trials"], sizes["lr"], name) for name in ("cpu", "cuda"))
     identical = float(np.mean((cpu.steps == gpu.steps) & (cpu.escaped == gpu.escaped)))

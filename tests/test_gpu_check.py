@@ -24,8 +24,9 @@ def test_quick_run_under_the_simulator_passes_every_parity_check(tmp_path, capsy
     assert {row["name"] for row in report["parity"]} == set(gpu_check.PARITY_TOLERANCES)
     assert all(row["passed"] for row in report["parity"])
     # the simulator runs the same arithmetic as the CPU kernels: exact agreement, except the MLP passes (training
-    # included), whose CPU product is BLAS and whose CUDA product is a tiled kernel (another summation order)
-    products = {"mlp_pre_var", "train_loss_and_grads"}
+    # and curvature included), whose CPU product is BLAS and whose CUDA product is a tiled kernel (another
+    # summation order)
+    products = {"mlp_pre_var", "train_loss_and_grads", "curvature_hvp"}
     exact = {row["name"]: row["value"] for row in report["parity"] if row["name"] not in products}
     assert exact == {name: (1.0 if name.endswith("fraction") else 0.0) for name in exact}
     assert len(report["timings"]) == 4 and all(row["gpu_s"] > 0 for row in report["timings"])
