@@ -170,9 +170,11 @@ def main(argv=None):
             gpu_adam.step(dw, dg, gpu_state)
             cuda.synchronize()
 
+        count = cuda.to_device(np.zeros(1, dtype=np.int64))
+
         def gpu_kernel_only():
             blocks, threads = backend.launch_shape(n)
-            kernels.step_gpu()[blocks, threads](spec.code, hyper32, *coefficients, dw, dg, *gpu_state.slots, 2)
+            kernels.step_gpu()[blocks, threads](spec.code, hyper32, *coefficients, dw, dg, *gpu_state.slots, 2, count)
             cuda.synchronize()
 
         gpu_best, gpu_median = best_times(

@@ -41,14 +41,51 @@ Adamax     eps 1e-8 inside the max      same as torch                eps 1e-7 ou
    zero-initialised buffer (the lecture's ``Momentum``) starts at ``(1 - b) g``; AdaGrad's ``S0 = 0.1`` of
    optax/Keras damps the first steps; optax's AMSGrad compares bias-corrected second moments.
 
-Non-finite gradients
-====================
+Non-finite gradients and parameters
+===================================
 
-Before a step the gradients are checked (a read of ``grads``). ``nonfinite="raise"`` (default) raises ValueError,
-``"skip"`` skips the step (counted in ``state.skipped``); either way parameters and state are untouched.
+Before a step the gradients are checked (a read of ``grads``). ``nonfinite="raise"`` (default) raises
+:class:`NonFiniteError` (a ValueError naming the optimizer, the step and the count), ``"skip"`` skips the step
+(counted in ``state.skipped``); either way parameters and state are untouched.
+
+The step kernel also counts, in the same pass, the parameters it makes NaN or infinite from finite gradients (an
+overflow: ``Adam(lr=1e300)`` on float32, a diverging SGD). Such a step raises :class:`NonFiniteError` with
+``where="params"`` under either policy: a one-pass step cannot be undone, so it is applied (``state.step`` counts
+it), and it cannot be skipped silently either: every later gradient, taken at a NaN parameter, would be skipped
+in turn.
 
 Newton and saddle-free Newton are dense: :func:`newton_step` and :func:`saddle_free_newton_step` (NumPy, small d),
 and the :class:`Newton` and :class:`SaddleFreeNewton` optimizers, whose ``step`` takes the Hessian.
+
+Adding an optimizer
+===================
+
+A per-component rule takes four edits, each in one place; the tests fail on any one that is missing.
+
+1. **The rule**, in :mod:`testbed.rules.optimizers`: a code ``NEW = 7`` (the next row number), named
+   hyperparameter entries ``H_NEW_*`` (reuse an index only for a parameter that plays the same part in another
+   rule, e.g. a first-moment decay in entry 2; never give one rule two names for one entry), a branch in ``prepare``
+   for the per-step coefficients ``c0..c3`` and one in ``update`` for the step of one component. Scalars and
+   ``math`` only, no float literal in the arithmetic (``hyper[H_ONE]`` is 1 in the arithmetic type), the state in
+   the slots ``s0, s1, s2`` used as a prefix. The fused kernels, their CUDA twin and the Monte Carlo kernels
+   dispatch on the code: they need no edit.
+2. **Its row** in ``RULES``: ``_rule(NEW, "name", state names, what c0..c3 mean, {hyperparameter: H_NEW_*},
+   complements)``. The slot count, the class's ``code`` and ``slot_names`` and :func:`names` / :func:`make` are
+   derived from it.
+3. **Its class**, here: a subclass of :class:`Optimizer` with ``name = "name"`` and ``code = rules.NEW`` whose
+   ``__init__`` takes PyTorch's argument names and defaults (plus ``schedule``, ``convention``, ``nonfinite``,
+   ``backend``), calls ``self._setup``, checks every argument, fills ``self._hyper`` by the row's ``H_NEW_*`` names
+   and sets ``n_slots`` (at most the row's slot count; fewer where a flag leaves slots unused). A row without a
+   class stops the import with a message naming it. A preset of an existing rule (AdamW is Adam with decoupled
+   decay) is a subclass with its own ``name``, listed in ``_PRESETS``.
+4. **Its NumPy reference**, in ``tests/naive.py``: ``name(w0, grads, lrs, **hyper) -> (w, {state name: array})``
+   written from the paper or the library's source (never from testbed), its defaults the class's.
+   ``test_every_rule_has_a_class_and_a_numpy_reference`` runs every row of the table against its reference; add
+   the rule's forms to ``CASES`` (checked in every convention, float32 and float64) and to ``TARGET_CASES`` (CPU
+   against CUDA, bit for bit) in ``tests/test_optim.py``.
+
+Then run ``tests/test_optim.py``, ``tests/test_ptx.py`` (the CUDA kernels still compile) and
+``tests/test_golden.py``.
 """
 
 import dataclasses
@@ -147,6 +184,16 @@ def schedule_names():
 
 # ----------------------------------------------------------------------------------------------------------------
 # State and rule specification
+
+
+class NonFiniteError(ValueError):
+    """A step met non-finite numbers: ``where`` is ``"grads"`` (refused before the step: nothing changed) or
+    ``"params"`` (the step, from finite gradients, produced them: it was applied). ``optimizer`` (its name),
+    ``step`` (the step's number, 1, 2, ...) and ``count`` (how many values) say which and how many."""
+
+    def __init__(self, message, optimizer, step, count, where):
+        super().__init__(message)
+        self.optimizer, self.step, self.count, self.where = optimizer, step, count, where
 
 
 @dataclasses.dataclass
@@ -267,18 +314,31 @@ def _check_array(array, name):
 # ----------------------------------------------------------------------------------------------------------------
 # Optimizers
 
+#: rule code -> the Optimizer subclass whose ``name`` is the row's name (filled as the classes are defined).
+_RULE_CLASSES = {}
+
 
 class Optimizer:
     """Base class: hyperparameters in ``_hyper`` (a dict of ``rules.optimizers.H_*`` -> float), a rule code, slots.
 
-    Subclasses set ``code``, ``slot_names`` and ``n_slots`` and fill ``_hyper``. Every optimizer takes
-    ``schedule`` (a :class:`Schedule`, a schedule name, or None for constant), ``convention`` (one of
-    :data:`CONVENTIONS`), ``nonfinite`` ("raise" or "skip") and ``backend`` ("cpu", "cuda" or "auto").
+    Subclasses set ``name`` and ``code`` (a row of ``rules.optimizers.RULES``; ``slot_names`` comes from that row),
+    set ``n_slots`` and fill ``_hyper``. Every optimizer takes ``schedule`` (a :class:`Schedule`, a schedule name,
+    or None for constant), ``convention`` (one of :data:`CONVENTIONS`), ``nonfinite`` ("raise" or "skip") and
+    ``backend`` ("cpu", "cuda" or "auto").
     """
 
     name = "optimizer"
     code = -1
     slot_names = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        rule = rules.RULES[cls.code]
+        cls.slot_names = rule.state
+        if cls.name == rule.name:  # the class that runs the row (AdamW, a preset of Adam, has its own name)
+            if rule.code in _RULE_CLASSES:
+                raise TypeError(f"two optimizer classes run rule {rule.name!r}: {_RULE_CLASSES[rule.code]} and {cls}")
+            _RULE_CLASSES[rule.code] = cls
 
     def _setup(self, lr, schedule_, convention, nonfinite, backend):
         self.lr = _check_lr(lr)
@@ -307,8 +367,8 @@ class Optimizer:
         values = [0.0] * rules.HYPER_SIZE
         for index, value in self._hyper.items():
             values[index] = float(value)
-        values[rules.H_ONE_MINUS_BETA1] = 1.0 - values[rules.H_BETA1]
-        values[rules.H_ONE_MINUS_BETA2] = 1.0 - values[rules.H_BETA2]
+        for target, source in rules.RULES[self.code].complements:
+            values[target] = 1.0 - values[source]
         return tuple(values)
 
     def rule_spec(self):
@@ -387,36 +447,53 @@ class Optimizer:
             return self._step(w, g, params, state)
 
     def _step(self, w, g, params, state):
+        t = state.step + 1
         bad = self._count_nonfinite(g)
         if bad:
             if self.nonfinite == "raise":
-                raise ValueError(
-                    f"grads holds {bad} NaN or infinite value(s); params and state are unchanged "
-                    "(pass nonfinite='skip' to skip such steps)"
+                raise NonFiniteError(
+                    f"{type(self).__name__} step {t}: grads holds {bad} NaN or infinite value(s) of {g.size}; params "
+                    "and state are unchanged (pass nonfinite='skip' to skip such steps)",
+                    self.name,
+                    t,
+                    bad,
+                    "grads",
                 )
             state.skipped += 1
             return False
-        t = state.step + 1
         kind = w.dtype.type
         coefficients = rules.prepare(self.code, self.hyper, t, self.learning_rate(t))
         args = (self.code, tuple(kind(h) for h in self.hyper)) + tuple(kind(c) for c in coefficients)
         if self.backend == "cpu":
-            kernels.step_cpu(*args, w, g, *state.slots, self.n_slots, CPU_CHUNK)
+            overflowed = kernels.step_cpu(*args, w, g, *state.slots, self.n_slots, CPU_CHUNK)
         else:
-            self._step_cuda(args, params, w, g, state)
+            overflowed = self._step_cuda(args, params, w, g, state)
         state.step = t
+        if overflowed:
+            raise NonFiniteError(
+                f"{type(self).__name__} step {t} made {overflowed} of {w.size} parameter(s) NaN or infinite from "
+                f"finite gradients (lr {self.learning_rate(t):g} at this step): the step overflowed; it was applied, "
+                "so params and state hold its result (lower the learning rate)",
+                self.name,
+                t,
+                int(overflowed),
+                "params",
+            )
         return True
 
     def _step_cuda(self, args, params, w, g, state):
+        """The CUDA step; returns the number of non-finite parameters it produced."""
         on_device = _is_device_array(params)
         arrays = [w, g] + list(state.slots)
         device = arrays if on_device else [backends.to_device(a) for a in arrays]
+        count = backends.to_device(np.zeros(1, dtype=np.int64))
         blocks, threads = backends.launch_shape(w.size)
-        kernels.step_gpu()[blocks, threads](*args, *device, self.n_slots)
+        kernels.step_gpu()[blocks, threads](*args, *device, self.n_slots, count)
         if not on_device:
             w[...] = backends.to_host(device[0])
             for index in range(self.n_slots):
                 state.slots[index][...] = backends.to_host(device[2 + index])
+        return int(backends.to_host(count)[0])
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, convention={self.convention!r}, backend={self.backend!r})"
@@ -438,7 +515,6 @@ class SGD(Optimizer):
 
     name = "sgd"
     code = rules.SGD
-    slot_names = ("momentum_buffer",)
 
     def __init__(
         self,
@@ -464,9 +540,9 @@ class SGD(Optimizer):
         self._weight_decay(weight_decay, False)
         self._hyper.update(
             {
-                rules.H_BETA1: self.momentum,
-                rules.H_DAMPENING: self.dampening,
-                rules.H_NESTEROV: float(self.nesterov),
+                rules.H_SGD_MOMENTUM: self.momentum,
+                rules.H_SGD_DAMPENING: self.dampening,
+                rules.H_SGD_NESTEROV: float(self.nesterov),
                 rules.H_LR_IN_BUFFER: float(self.convention == "keras"),
             }
         )
@@ -484,7 +560,6 @@ class Momentum(Optimizer):
 
     name = "momentum"
     code = rules.MOMENTUM
-    slot_names = ("velocity",)
 
     def __init__(
         self,
@@ -500,7 +575,7 @@ class Momentum(Optimizer):
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.beta = _check_unit(beta, "beta")
         self._weight_decay(weight_decay, False)
-        self._hyper[rules.H_BETA1] = self.beta
+        self._hyper[rules.H_MOMENTUM_BETA] = self.beta
 
 
 class AdaGrad(Optimizer):
@@ -520,7 +595,6 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
     code = rules.ADAGRAD
-    slot_names = ("sum",)
     _CONVENTIONS = {
         "torch": (0.0, 1e-10, False),
         "optax": (0.1, 1e-7, True),
@@ -549,7 +623,7 @@ class AdaGrad(Optimizer):
         self.initial_accumulator_value = s0
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
-        self._hyper.update({rules.H_LR_DECAY: self.lr_decay, rules.H_INIT0: s0})
+        self._hyper.update({rules.H_ADAGRAD_LR_DECAY: self.lr_decay, rules.H_INIT0: s0})
 
 
 class RMSProp(Optimizer):
@@ -575,7 +649,6 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     code = rules.RMSPROP
-    slot_names = ("square_avg", "momentum_buffer", "grad_avg")
     _CONVENTIONS = {
         "torch": (1e-8, False, False),
         "optax": (1e-8, True, True),
@@ -610,9 +683,9 @@ class RMSProp(Optimizer):
         self._weight_decay(weight_decay, False)
         self._hyper.update(
             {
-                rules.H_BETA2: self.alpha,
-                rules.H_MOMENTUM: self.momentum,
-                rules.H_CENTERED: float(self.centered),
+                rules.H_RMSPROP_ALPHA: self.alpha,
+                rules.H_RMSPROP_MOMENTUM: self.momentum,
+                rules.H_RMSPROP_CENTERED: float(self.centered),
                 rules.H_BIAS_CORRECTION: float(self.bias_correction),
                 rules.H_LR_IN_BUFFER: float(lr_in_buffer),
                 rules.H_INIT0: u0,
@@ -653,7 +726,6 @@ class Adam(Optimizer):
 
     name = "adam"
     code = rules.ADAM
-    slot_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _CONVENTIONS = {
         "torch": (1e-8, False, False, rules.AMSGRAD_RAW),
         "optax": (1e-8, False, False, rules.AMSGRAD_CORRECTED),
@@ -686,10 +758,10 @@ class Adam(Optimizer):
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
         self._hyper.update(
             {
-                rules.H_BETA1: self.betas[0],
-                rules.H_BETA2: self.betas[1],
-                rules.H_EPS_HAT: float(eps_hat),
-                rules.H_AMSGRAD: float(amsgrad_form if self.amsgrad else rules.AMSGRAD_OFF),
+                rules.H_ADAM_BETA1: self.betas[0],
+                rules.H_ADAM_BETA2: self.betas[1],
+                rules.H_ADAM_EPS_HAT: float(eps_hat),
+                rules.H_ADAM_AMSGRAD: float(amsgrad_form if self.amsgrad else rules.AMSGRAD_OFF),
                 rules.H_BIAS_CORRECTION: float(self.bias_correction),
             }
         )
@@ -748,7 +820,6 @@ class NAdam(Optimizer):
 
     name = "nadam"
     code = rules.NADAM
-    slot_names = ("exp_avg", "exp_avg_sq", "mu_product")
     _CONVENTIONS = {
         "torch": (1e-8, False, False),
         "optax": (1e-8, False, True),
@@ -778,10 +849,10 @@ class NAdam(Optimizer):
         self._weight_decay(weight_decay, decoupled_weight_decay)
         self._hyper.update(
             {
-                rules.H_BETA1: self.betas[0],
-                rules.H_BETA2: self.betas[1],
-                rules.H_MOMENTUM_DECAY: self.momentum_decay,
-                rules.H_CONSTANT_MU: float(constant_mu),
+                rules.H_NADAM_BETA1: self.betas[0],
+                rules.H_NADAM_BETA2: self.betas[1],
+                rules.H_NADAM_MOMENTUM_DECAY: self.momentum_decay,
+                rules.H_NADAM_CONSTANT_MU: float(constant_mu),
                 rules.H_BIAS_CORRECTION: 1.0,
                 rules.H_INIT2: 1.0,
             }
@@ -800,7 +871,6 @@ class Adamax(Optimizer):
 
     name = "adamax"
     code = rules.ADAMAX
-    slot_names = ("exp_avg", "exp_inf")
     _CONVENTIONS = {"torch": (1e-8, True), "optax": (1e-8, True), "keras": (1e-7, False), "lecture": (1e-8, True)}
 
     def __init__(
@@ -820,7 +890,9 @@ class Adamax(Optimizer):
         self.betas = _check_betas(betas)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
-        self._hyper.update({rules.H_BETA1: self.betas[0], rules.H_BETA2: self.betas[1], rules.H_BIAS_CORRECTION: 1.0})
+        self._hyper.update(
+            {rules.H_ADAMAX_BETA1: self.betas[0], rules.H_ADAMAX_BETA2: self.betas[1], rules.H_BIAS_CORRECTION: 1.0}
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -898,19 +970,29 @@ class SaddleFreeNewton(Newton):
 # ----------------------------------------------------------------------------------------------------------------
 # By name
 
-_BY_NAME = {
-    "sgd": (SGD, {}),
-    "momentum": (Momentum, {}),
-    "adagrad": (AdaGrad, {}),
-    "rmsprop": (RMSProp, {}),
-    "adam": (Adam, {}),
-    "adamw": (AdamW, {}),
-    "amsgrad": (Adam, {"amsgrad": True}),
-    "nadam": (NAdam, {}),
-    "adamax": (Adamax, {}),
-    "newton": (Newton, {}),
-    "saddle_free_newton": (SaddleFreeNewton, {}),
-}
+#: Names that are not a row of ``rules.optimizers.RULES``: presets of a row's class, placed after the row's name,
+#: and the dense methods.
+_PRESETS = {rules.ADAM: {"adamw": (AdamW, {}), "amsgrad": (Adam, {"amsgrad": True})}}
+_DENSE = {"newton": (Newton, {}), "saddle_free_newton": (SaddleFreeNewton, {})}
+
+
+def _registry():
+    """name -> (class, preset keyword arguments), derived from the rule table: each row's class under the row's name,
+    then its presets; the dense methods last."""
+    registry = {}
+    for rule in rules.RULES:
+        if rule.code not in _RULE_CLASSES:
+            raise RuntimeError(
+                f"rule {rule.name!r} (code {rule.code}) of testbed.rules.optimizers.RULES has no optimizer class: "
+                f"define a testbed.optim.Optimizer subclass with name = {rule.name!r} and code = {rule.code}"
+            )
+        registry[rule.name] = (_RULE_CLASSES[rule.code], {})
+        registry.update(_PRESETS.get(rule.code, {}))
+    registry.update(_DENSE)
+    return registry
+
+
+_BY_NAME = _registry()
 
 
 def names():

@@ -435,17 +435,20 @@ def fit(
                 stats = net.forward(x_train[batches.rows(t)], keep=False, pair=None)
             try:
                 optimizer.step(net.params, net.grads, state)
-            except ValueError:
-                if np.all(np.isfinite(net.grads)):
+            except ValueError as error:
+                overflowed = isinstance(error, optim.NonFiniteError) and error.where == "params"
+                if not overflowed and np.all(np.isfinite(net.grads)):
                     raise
-                diverged_at = t  # a finite loss whose gradient overflowed: a divergence all the same
+                diverged_at = t  # a finite loss whose gradient or step overflowed: a divergence all the same
                 if on_divergence == "raise":
-                    raise DivergenceError(
-                        f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
-                        f"{optimizer.lr:g}); the parameters are those before that step",
-                        t,
-                        value,
-                    ) from None
+                    what = (
+                        f"the step made {error.count} parameter(s) non-finite at step {t} of {steps} (loss "
+                        f"{value:.6g}, lr {optimizer.lr:g}); the parameters hold that step"
+                        if overflowed
+                        else f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
+                        f"{optimizer.lr:g}); the parameters are those before that step"
+                    )
+                    raise DivergenceError(what, t, value) from None
                 break
             if record:
                 records.append((t, stats, *_weight_norms(net, before)))

@@ -563,3 +563,127 @@ def test_slot_count_bounds_the_slots_every_form_uses(name, hyper, convention, rn
         slots = [abs(s) for s in slots]  # accumulators are non-negative
         new = rules.update(spec.code, spec.hyper, c0, c1, c2, c3, w, g, *slots)
         assert all(new[1 + k] == slots[k] for k in range(count, 3)), (t, new, slots)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The rule table: every row is consistent, has a class and a NumPy reference
+
+#: Steps of the per-row reference check (short: the forms of each rule are covered by test_rule_matches_reference).
+TABLE_STEPS = 20
+
+
+def test_rule_table_is_consistent():
+    """Codes are the row numbers, names are unique, each row names distinct hyper entries within the tuple, and
+    slot_count (Python and compiled) is the row's number of state names."""
+    from numba import njit
+
+    compiled_slot_count = njit(rules.slot_count)
+    assert [rule.code for rule in rules.RULES] == list(range(rules.N_CODES))
+    assert len({rule.name for rule in rules.RULES}) == rules.N_CODES
+    for rule in rules.RULES:
+        assert 1 <= len(rule.state) <= 3 and len(rule.coefficients) == 4
+        named = list(rule.hyper.values()) + list(rules.SHARED_HYPER.values())
+        targets = [target for target, _ in rule.complements]
+        assert len(set(named + targets)) == len(named) + len(targets), rule.name  # no entry stands for two things
+        assert all(0 <= index < rules.HYPER_SIZE for index in named + targets)
+        assert all(source in rule.hyper.values() for _, source in rule.complements)
+        assert rules.slot_count(rule.code) == compiled_slot_count(rule.code) == len(rule.state)
+    assert rules.slot_count(rules.N_CODES) == compiled_slot_count(rules.N_CODES) == 0
+    assert rules.slot_count(-1) == compiled_slot_count(-1) == 0
+    # the rules know no code beyond the table: an unknown code changes nothing
+    hyper = optim.Adam().hyper
+    assert rules.update(rules.N_CODES, hyper, 0.1, 0.2, 0.3, 0.4, 1.5, 2.5, 3.5, 4.5, 5.5) == (1.5, 3.5, 4.5, 5.5)
+
+
+@pytest.mark.parametrize("rule", rules.RULES, ids=lambda rule: rule.name)
+def test_every_rule_has_a_class_and_a_numpy_reference(rule, rng):
+    """Adding a row to rules.optimizers.RULES without its optimizer class or its NumPy reference in tests/naive.py
+    (a function named like the row, run here with the class's defaults) fails here."""
+    assert rule.name in optim.names(), f"no optimizer class for rule {rule.name!r}"
+    opt = optim.make(rule.name)
+    assert opt.code == rule.code and opt.slot_names == rule.state
+    reference_fn = getattr(naive, rule.name, None)
+    assert callable(reference_fn), f"tests/naive.py has no NumPy reference {rule.name}(w0, grads, lrs) for this rule"
+    grads, w0 = gradients(rng, steps=TABLE_STEPS), rng.standard_normal(N)
+    w, state = run(opt, w0, grads)
+    w_ref, state_ref = reference_fn(w0, grads, [opt.lr] * TABLE_STEPS)
+    assert rel_diff(w, w_ref) <= RTOL[np.float64]
+    for slot, expected in state_ref.items():
+        assert slot in rule.state
+        assert rel_diff(state[slot], expected) <= RTOL[np.float64], slot
+
+
+def test_optimizer_hyper_fills_exactly_the_rows_entries():
+    """Each class writes only entries its rule names (its own, the shared ones and its complements)."""
+    for name in optim.names():
+        if name in ("newton", "saddle_free_newton"):
+            continue
+        opt = optim.make(name)
+        rule = rules.RULES[opt.code]
+        allowed = set(rule.hyper.values()) | set(rules.SHARED_HYPER.values()) | {t for t, _ in rule.complements}
+        assert set(opt._hyper) <= allowed, name
+        for target, source in rule.complements:
+            assert opt.hyper[target] == 1.0 - opt.hyper[source]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A step that makes parameters non-finite is reported (the count rides in the step kernels)
+
+
+def _overflow_case(dtype, n, rng):
+    """w0 = 0.9 max pointing against the gradient, lr = 0.5 max, and a zero gradient on about a third of the
+    components: every component with g != 0 moves outward by about lr (Adam's first step is lr sign(g); SGD's is
+    lr g with |g| >= 1) and overflows, the others stay put. Returns (w0, g, the expected count, lr)."""
+    big = np.finfo(dtype).max
+    g = rng.choice([-2.0, -1.0, 0.0, 1.0, 2.0], size=n).astype(dtype)
+    g[0], g[1] = 0.0, 1.0
+    w0 = (-0.9 * big * np.sign(g)).astype(dtype)
+    w0[g == 0] = 1.0
+    return w0, g, int(np.count_nonzero(g)), float(0.5 * big)
+
+
+OVERFLOW_CASES = [("adam", {}), ("amsgrad", {}), ("sgd", {}), ("sgd", {"momentum": 0.9})]
+
+
+# the CUDA simulator runs the rule on NumPy scalars, which warn as they overflow
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("name,hyper", OVERFLOW_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OVERFLOW_CASES)])
+@pytest.mark.parametrize("policy", optim.NONFINITE_POLICIES)
+def test_a_step_that_overflows_the_parameters_is_reported(name, hyper, policy, rng, monkeypatch):
+    """The count is exact and the same on CPU (chunks of 8 components: several threads' partial counts, a partial
+    last chunk; the Adam path and the generic one) and CUDA (several blocks); the step is applied identically on
+    both, under either policy (a step cannot be undone, and skipping it silently would skip every later step)."""
+    monkeypatch.setattr(optim, "CPU_CHUNK", 8)
+    for dtype in DTYPES:
+        w0, g, expected, lr = _overflow_case(dtype, N, rng)
+        results = []
+        for backend in ("cpu", "cuda"):
+            opt = optim.make(name, lr=lr, nonfinite=policy, backend=backend, **hyper)
+            w = w0.copy()
+            state = opt.init(w)
+            with pytest.raises(
+                optim.NonFiniteError, match=rf"{type(opt).__name__} step 1 made {expected} of {N}"
+            ) as caught:
+                opt.step(w, g, state)
+            error = caught.value
+            assert (error.optimizer, error.step, error.count, error.where) == (opt.name, 1, expected, "params")
+            assert state.step == 1 and state.skipped == 0
+            assert np.count_nonzero(~np.isfinite(w)) == expected
+            np.testing.assert_array_equal(w[g == 0], w0[g == 0])
+            results.append((w, [state[s] for s in state.slot_names]))
+        (w_cpu, s_cpu), (w_gpu, s_gpu) = results
+        np.testing.assert_array_equal(w_cpu, w_gpu)
+        for a, b in zip(s_cpu, s_gpu):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_finite_steps_report_nothing_and_nonfinite_grads_name_the_step(rng):
+    opt = optim.Adam(lr=1e-3)
+    w = rng.standard_normal(N)
+    state = opt.init(w)
+    assert opt.step(w, rng.standard_normal(N), state) is True
+    poisoned = rng.standard_normal(N)
+    poisoned[[3, 5]] = np.nan
+    with pytest.raises(optim.NonFiniteError, match="Adam step 2: grads holds 2 NaN or infinite value"):
+        opt.step(w, poisoned, state)

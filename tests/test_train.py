@@ -230,6 +230,29 @@ def test_a_diverging_run_stops_and_reports_its_step(rng):
         )
 
 
+def test_a_step_that_overflows_the_parameters_is_a_divergence(rng):
+    """Inputs of 1e6 give a finite loss and gradients far above 2, so SGD at lr 1e308 overflows the parameters in
+    its first step: the optimizer reports it (NonFiniteError, where="params") and fit stops there as a divergence,
+    or raises DivergenceError saying so."""
+    x = 1e6 * rng.standard_normal((48, 6))
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    dataset = data.from_arrays(x, y, x[:16], y[:16], dtype=np.float64, standardize=False, classes=3)
+    net = make_net((6, 5, 3), "relu")
+    history = train.fit(net, dataset, optim.SGD(lr=1e308), steps=5, batch=16, progress=False)
+    assert history.diverged_at == 1 and math.isfinite(history.train_loss[0])
+    assert not np.all(np.isfinite(net.params))  # the step was applied
+    with pytest.raises(train.DivergenceError, match=r"the step made \d+ parameter\(s\) non-finite at step 1"):
+        train.fit(
+            make_net((6, 5, 3), "relu"),
+            dataset,
+            optim.SGD(lr=1e308),
+            steps=5,
+            batch=16,
+            progress=False,
+            on_divergence="raise",
+        )
+
+
 def test_fit_many_stops_a_diverging_net_and_trains_the_others(rng):
     dataset = tiny_dataset(rng)
     nets = [make_net((6, 5, 3), "relu", seed=s) for s in (1, 2)]

@@ -36,6 +36,21 @@ ROSENBROCK = 4
 DOUBLE_WELL = 5
 RASTRIGIN = 6
 REDDI = 7
+#: The rule's name of each code (row ``code``). Every code must be built by a landscape of
+#: :data:`testbed.landscapes.REGISTRY` at its defaults: the finite-difference checks of the gradient and the Hessian
+#: (tests/test_landscapes.py) run over the registry, and a test fails for a code no registered landscape uses.
+CODE_NAMES = (
+    "quadratic",
+    "monkey_saddle",
+    "tanh_unit",
+    "deep_linear",
+    "rosenbrock",
+    "double_well",
+    "rastrigin",
+    "reddi",
+)
+#: Number of landscape rule codes.
+N_CODES = len(CODE_NAMES)
 
 TWO_PI = 2.0 * math.pi
 

@@ -13,7 +13,7 @@ holds
 - ``spec.code``: the integer rule code (:data:`SGD`, :data:`MOMENTUM`, ... below);
 - ``spec.hyper``: a tuple of ``HYPER_SIZE`` float64 hyperparameters laid out by the ``H_*`` indices below (pass
   it to the kernel as a tuple, which Numba keeps in registers, or as a float64 array: both index the same way;
-  build it with the optimizer object, which also fills the derived slots ``H_ONE`` and ``H_ONE_MINUS_BETA*``);
+  build it with the optimizer object, which also fills ``H_ONE`` and the complements ``1 - b`` of ``Rule.complements``);
 - ``spec.n_slots``: how many of the three per-component state slots ``s0, s1, s2`` the rule uses (0 to 3);
 - ``spec.lr``, ``spec.schedule_code``, ``spec.schedule_params``: the base learning rate and the schedule, for
   :func:`testbed.rules.schedules.learning_rate`;
@@ -55,8 +55,12 @@ eigendecomposition of the Hessian) couples the coordinates. :func:`testbed.optim
 :func:`testbed.optim.saddle_free_newton_step` give them in NumPy for small dense problems; the Monte Carlo kernels
 handle them themselves.
 
-Slots: SGD with momentum and Momentum ``s0 = v``; AdaGrad ``s0 = S``; RMSProp ``s0 = u, s1 = buf, s2 = gbar``;
-Adam ``s0 = m, s1 = v, s2 = vmax`` (AMSGrad); NAdam ``s0 = m, s1 = v, s2 = P``; Adamax ``s0 = m, s1 = u``.
+The table :data:`RULES` describes every rule in one place (one frozen :class:`Rule` per code): its name, its slots
+under PyTorch's state names (SGD with momentum ``s0 = v``; AdaGrad ``s0 = S``; RMSProp ``s0 = u, s1 = buf,
+s2 = gbar``; Adam ``s0 = m, s1 = v, s2 = vmax``; NAdam ``s0 = m, s1 = v, s2 = P``; Adamax ``s0 = m, s1 = u``), what
+``c0..c3`` mean for it, and its named hyperparameters (``H_ADAM_BETA1``, ``H_SGD_MOMENTUM``, ...). :func:`slot_count`,
+the optimizer classes' codes and slot names and :func:`testbed.optim.names` are derived from it; the recipe for
+adding a rule is in :mod:`testbed.optim`.
 
 The updates (per component; ``t`` counts steps from 1, ``lr`` is the scheduled rate of step ``t``)
 ==================================================================================================
@@ -109,7 +113,8 @@ NAdam (Dozat 2016, in PyTorch's form; ``psi`` = momentum_decay = 4e-3)::
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  D = sqrt(v / (1 - b2^t) + eps_in) + eps_out
     w -= lr (1 - mu_t) / (1 - P) g / D + lr mu_{t+1} / (1 - P mu_{t+1}) m / D
 
-optax's ``nadam`` is the same with a constant ``mu_t = b1`` (flag ``H_CONSTANT_MU``); Keras' ``Nadam`` is PyTorch's.
+optax's ``nadam`` is the same with a constant ``mu_t = b1`` (flag ``H_NADAM_CONSTANT_MU``); Keras' ``Nadam`` is
+PyTorch's.
 
 Adamax (Kingma & Ba 2015, section 7)::
 
@@ -118,9 +123,11 @@ Adamax (Kingma & Ba 2015, section 7)::
 PyTorch and optax put eps inside the max (``eps_in``); Keras adds it to the denominator (``eps_out``).
 """
 
+import dataclasses
 import math
+import types
 
-# Rule codes ----------------------------------------------------------------------------------------------------
+# Rule codes: the row numbers of :data:`RULES` (a test checks that they agree) ---------------------------------------
 SGD = 0
 MOMENTUM = 1
 ADAGRAD = 2
@@ -128,37 +135,60 @@ RMSPROP = 3
 ADAM = 4  # AdamW and AMSGrad are Adam with flags
 NADAM = 5
 ADAMAX = 6
-#: Number of per-component rule codes.
-N_CODES = 7
 
 # Layout of the hyperparameter tuple (float64; flags are 0.0 or 1.0) ------------------------------------------------
-H_WEIGHT_DECAY = 0  #: wd
-H_DECOUPLED = 1  #: 1: decoupled decay w *= 1 - lr wd; 0: L2, g += wd w
-H_BETA1 = 2  #: Adam's b1; SGD's momentum mu; Momentum's b
-H_BETA2 = 3  #: Adam's b2; RMSProp's alpha; Adamax's b2
+#
+# One tuple of HYPER_SIZE values serves every rule (one kernel signature per dtype). Each rule reads its own named
+# entries; rules whose parameters play the same part share an index (Adam's b1 and SGD's momentum both sit in entry
+# 2), which keeps the tuple short, but a rule's code only ever names its own entries. The shared entries first:
+H_WEIGHT_DECAY = 0  #: wd (every rule)
+H_DECOUPLED = 1  #: 1: decoupled decay w *= 1 - lr wd; 0: L2, g += wd w (every rule)
 H_EPS_IN = 4  #: eps added inside the square root (or inside Adamax's max)
 H_EPS_OUT = 5  #: eps added to the denominator outside the root
-H_DAMPENING = 6  #: SGD's dampening tau
-H_NESTEROV = 7  #: SGD's Nesterov flag
 H_LR_IN_BUFFER = 8  #: 1: momentum buffers hold lr-scaled steps (Keras SGD, Keras/optax RMSProp momentum)
 H_BIAS_CORRECTION = 9  #: Adam/NAdam/Adamax bias correction; RMSProp bias correction (an extension)
-H_EPS_HAT = 10  #: Keras' epsilon hat: eps_out is scaled by 1 / sqrt(1 - b2^t)
-H_AMSGRAD = 11  #: 0 off; 1 max of raw v (PyTorch, Keras); 2 max of the bias-corrected v (optax)
-H_CENTERED = 12  #: RMSProp centered
-H_MOMENTUM = 13  #: RMSProp's momentum
-H_MOMENTUM_DECAY = 14  #: NAdam's psi (4e-3)
-H_LR_DECAY = 15  #: AdaGrad's lr_decay
-H_CONSTANT_MU = 16  #: NAdam with mu_t = b1 (optax) instead of Dozat's schedule
 H_INIT0 = 17  #: initial value of slot s0 (AdaGrad's S0, RMSProp's u0)
 H_INIT1 = 18  #: initial value of slot s1
 H_INIT2 = 19  #: initial value of slot s2 (NAdam's running product, 1)
 H_ONE = 20  #: the number 1, in the arithmetic type (the rules carry no float literal in their arithmetic)
-H_ONE_MINUS_BETA1 = 21  #: 1 - H_BETA1, computed in float64 (in float32, 1 - float32(0.999) is off by 1.3e-5)
-H_ONE_MINUS_BETA2 = 22  #: 1 - H_BETA2, likewise
+# Entries 21 and 22 hold complements ``1 - b`` computed in float64 by the optimizer object (in float32,
+# ``1 - float32(0.999)`` is off by 1.3e-5); each rule names the ones it reads (``Rule.complements``).
+# SGD (heavy ball)
+H_SGD_MOMENTUM = 2  #: mu
+H_SGD_DAMPENING = 6  #: tau
+H_SGD_NESTEROV = 7  #: Nesterov flag
+# Momentum (the lecture's running average)
+H_MOMENTUM_BETA = 2  #: b
+H_MOMENTUM_ONE_MINUS_BETA = 21  #: 1 - b
+# AdaGrad
+H_ADAGRAD_LR_DECAY = 15  #: PyTorch's lr_decay
+# RMSProp
+H_RMSPROP_ALPHA = 3  #: a, the decay of the squared-gradient average
+H_RMSPROP_ONE_MINUS_ALPHA = 22  #: 1 - a
+H_RMSPROP_CENTERED = 12  #: centered flag
+H_RMSPROP_MOMENTUM = 13  #: momentum of the buffer (0: none)
+# Adam, AdamW, AMSGrad
+H_ADAM_BETA1 = 2  #: b1
+H_ADAM_BETA2 = 3  #: b2
+H_ADAM_ONE_MINUS_BETA1 = 21  #: 1 - b1
+H_ADAM_ONE_MINUS_BETA2 = 22  #: 1 - b2
+H_ADAM_EPS_HAT = 10  #: Keras' epsilon hat: eps_out is scaled by 1 / sqrt(1 - b2^t)
+H_ADAM_AMSGRAD = 11  #: AMSGRAD_OFF, AMSGRAD_RAW (PyTorch, Keras) or AMSGRAD_CORRECTED (optax)
+# NAdam
+H_NADAM_BETA1 = 2  #: b1
+H_NADAM_BETA2 = 3  #: b2
+H_NADAM_ONE_MINUS_BETA1 = 21  #: 1 - b1
+H_NADAM_ONE_MINUS_BETA2 = 22  #: 1 - b2
+H_NADAM_MOMENTUM_DECAY = 14  #: psi (4e-3)
+H_NADAM_CONSTANT_MU = 16  #: 1: mu_t = b1 (optax) instead of Dozat's schedule
+# Adamax
+H_ADAMAX_BETA1 = 2  #: b1
+H_ADAMAX_BETA2 = 3  #: b2, the decay of the infinity norm
+H_ADAMAX_ONE_MINUS_BETA1 = 21  #: 1 - b1
 #: Length of the hyperparameter tuple.
 HYPER_SIZE = 23
 
-#: Values of the H_AMSGRAD slot.
+#: Values of the H_ADAM_AMSGRAD entry.
 AMSGRAD_OFF = 0
 AMSGRAD_RAW = 1
 AMSGRAD_CORRECTED = 2
@@ -167,21 +197,160 @@ AMSGRAD_CORRECTED = 2
 NADAM_BASE = 0.96
 
 
-def slot_count(code):
-    """How many of the slots ``s0, s1, s2`` the rule ``code`` can use (a prefix; see "Slots" above): 1 for SGD,
-    Momentum and AdaGrad, 2 for Adamax, 3 for RMSProp, Adam and NAdam (0 for an unknown code).
+# The table of rules --------------------------------------------------------------------------------------------
 
-    The one table of slot use per code. :func:`update` returns every slot at or beyond this count unchanged, so a
-    kernel may skip their loads and stores; an optimizer object's ``n_slots`` (:mod:`testbed.optim`) is at most
-    this (it also drops slots its flags leave unused, e.g. SGD without momentum). In a kernel that calls this rule
-    with a constant ``code`` (inlined), the count is a constant too and the skipped loads and stores vanish.
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One per-component optimizer rule: a row of :data:`RULES`, the one description of the rule's shape.
+
+    Attributes
+    ----------
+    code
+        The rule code :func:`prepare` and :func:`update` dispatch on (the row's index in :data:`RULES`).
+    name
+        The optimizer name of :func:`testbed.optim.make` (the class of :mod:`testbed.optim` that runs this rule has
+        it as ``name``, and ``tests/naive.py`` has the NumPy reference under it).
+    state
+        PyTorch's names of the per-component slots ``s0, s1, ...`` the rule can use; ``len(state)`` is
+        :func:`slot_count`.
+    coefficients
+        What :func:`prepare`'s ``c0, c1, c2, c3`` mean for the rule (``"-"``: unused).
+    hyper
+        The rule's own hyperparameters: name -> index into the hyper tuple (the ``H_*`` constants). The shared
+        entries (:data:`SHARED_HYPER`) come on top.
+    complements
+        ``(target, source)`` index pairs: the optimizer object stores ``1 - hyper[source]`` (computed in float64)
+        at ``target``.
     """
-    if code == RMSPROP or code == ADAM or code == NADAM:
-        return 3
-    if code == ADAMAX:
-        return 2
-    if code == SGD or code == MOMENTUM or code == ADAGRAD:
-        return 1
+
+    code: int
+    name: str
+    state: tuple
+    coefficients: tuple
+    hyper: types.MappingProxyType
+    complements: tuple = ()
+
+    @property
+    def slot_count(self):
+        return len(self.state)
+
+
+def _rule(code, name, state, coefficients, hyper, complements=()):
+    return Rule(code, name, tuple(state), tuple(coefficients), types.MappingProxyType(dict(hyper)), tuple(complements))
+
+
+#: The hyperparameters every rule reads (name -> index).
+SHARED_HYPER = types.MappingProxyType(
+    {
+        "weight_decay": H_WEIGHT_DECAY,
+        "decoupled": H_DECOUPLED,
+        "eps_in": H_EPS_IN,
+        "eps_out": H_EPS_OUT,
+        "init0": H_INIT0,
+        "init1": H_INIT1,
+        "init2": H_INIT2,
+        "one": H_ONE,
+    }
+)
+
+#: Every per-component rule, in code order. Everything else about a rule's shape is derived from this table:
+#: :func:`slot_count`, the slot names and rule codes of the optimizer classes, :func:`testbed.optim.names`, and the
+#: tests that every rule has a class and a NumPy reference.
+RULES = (
+    _rule(
+        SGD,
+        "sgd",
+        ("momentum_buffer",),
+        ("lr", "1 on step 1 (the buffer starts at g), else 0", "-", "-"),
+        {
+            "momentum": H_SGD_MOMENTUM,
+            "dampening": H_SGD_DAMPENING,
+            "nesterov": H_SGD_NESTEROV,
+            "lr_in_buffer": H_LR_IN_BUFFER,
+        },
+    ),
+    _rule(
+        MOMENTUM,
+        "momentum",
+        ("velocity",),
+        ("lr", "-", "-", "-"),
+        {"beta": H_MOMENTUM_BETA},
+        ((H_MOMENTUM_ONE_MINUS_BETA, H_MOMENTUM_BETA),),
+    ),
+    _rule(
+        ADAGRAD, "adagrad", ("sum",), ("lr / (1 + (t - 1) lr_decay)", "-", "-", "-"), {"lr_decay": H_ADAGRAD_LR_DECAY}
+    ),
+    _rule(
+        RMSPROP,
+        "rmsprop",
+        ("square_avg", "momentum_buffer", "grad_avg"),
+        ("lr", "-", "1 / (1 - a^t) with bias correction, else 1", "eps_out"),
+        {
+            "alpha": H_RMSPROP_ALPHA,
+            "centered": H_RMSPROP_CENTERED,
+            "momentum": H_RMSPROP_MOMENTUM,
+            "lr_in_buffer": H_LR_IN_BUFFER,
+            "bias_correction": H_BIAS_CORRECTION,
+        },
+        ((H_RMSPROP_ONE_MINUS_ALPHA, H_RMSPROP_ALPHA),),
+    ),
+    _rule(
+        ADAM,
+        "adam",
+        ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+        ("lr", "1 / (1 - b1^t)", "1 / (1 - b2^t)", "eps_out (times sqrt(c2) with epsilon hat)"),
+        {
+            "beta1": H_ADAM_BETA1,
+            "beta2": H_ADAM_BETA2,
+            "eps_hat": H_ADAM_EPS_HAT,
+            "amsgrad": H_ADAM_AMSGRAD,
+            "bias_correction": H_BIAS_CORRECTION,
+        },
+        ((H_ADAM_ONE_MINUS_BETA1, H_ADAM_BETA1), (H_ADAM_ONE_MINUS_BETA2, H_ADAM_BETA2)),
+    ),
+    _rule(
+        NADAM,
+        "nadam",
+        ("exp_avg", "exp_avg_sq", "mu_product"),
+        ("lr", "mu_t", "mu_{t+1}", "1 / (1 - b2^t)"),
+        {
+            "beta1": H_NADAM_BETA1,
+            "beta2": H_NADAM_BETA2,
+            "momentum_decay": H_NADAM_MOMENTUM_DECAY,
+            "constant_mu": H_NADAM_CONSTANT_MU,
+            "bias_correction": H_BIAS_CORRECTION,
+        },
+        ((H_NADAM_ONE_MINUS_BETA1, H_NADAM_BETA1), (H_NADAM_ONE_MINUS_BETA2, H_NADAM_BETA2)),
+    ),
+    _rule(
+        ADAMAX,
+        "adamax",
+        ("exp_avg", "exp_inf"),
+        ("lr", "1 / (1 - b1^t)", "-", "-"),
+        {"beta1": H_ADAMAX_BETA1, "beta2": H_ADAMAX_BETA2, "bias_correction": H_BIAS_CORRECTION},
+        ((H_ADAMAX_ONE_MINUS_BETA1, H_ADAMAX_BETA1),),
+    ),
+)
+#: Number of per-component rule codes.
+N_CODES = len(RULES)
+#: The slot count of each code (a tuple of constants, which compiled code indexes like an array).
+SLOT_COUNTS = tuple(rule.slot_count for rule in RULES)
+#: name -> row.
+BY_NAME = types.MappingProxyType({rule.name: rule for rule in RULES})
+
+
+def slot_count(code):
+    """How many of the slots ``s0, s1, s2`` the rule ``code`` can use (a prefix): ``len(RULES[code].state)``, read
+    from :data:`SLOT_COUNTS` (0 for an unknown code).
+
+    :func:`update` returns every slot at or beyond this count unchanged, so a kernel may skip their loads and
+    stores; an optimizer object's ``n_slots`` (:mod:`testbed.optim`) is at most this (it also drops slots its flags
+    leave unused, e.g. SGD without momentum). In a kernel that calls this rule with a constant ``code`` (inlined),
+    the count is a constant too and the skipped loads and stores vanish.
+    """
+    if 0 <= code < N_CODES:
+        return SLOT_COUNTS[code]
     return 0
 
 
@@ -192,50 +361,38 @@ def initial_state(code, hyper):
 
 def nadam_mu(hyper, t):
     """NAdam's momentum coefficient of step ``t``: Dozat's ``b1 (1 - 0.5 * 0.96^(t psi))``, or ``b1`` (optax)."""
-    b1 = hyper[H_BETA1]
-    if hyper[H_CONSTANT_MU] != 0.0:
+    b1 = hyper[H_NADAM_BETA1]
+    if hyper[H_NADAM_CONSTANT_MU] != 0.0:
         return b1
-    return b1 * (1.0 - 0.5 * math.pow(NADAM_BASE, t * hyper[H_MOMENTUM_DECAY]))
+    return b1 * (1.0 - 0.5 * math.pow(NADAM_BASE, t * hyper[H_NADAM_MOMENTUM_DECAY]))
 
 
 def prepare(code, hyper, t, lr):
     """The per-step coefficients ``(c0, c1, c2, c3)`` of :func:`update` for step ``t`` (1, 2, ...) at rate ``lr``.
 
-    They depend on ``t`` only (not on the component), so a kernel computes them once per step:
-
-    ========  ==========================  ===============  ====================  ===========================
-    code      c0                          c1               c2                    c3
-    ========  ==========================  ===============  ====================  ===========================
-    SGD       lr                          1 on step 1      0                     0
-    MOMENTUM  lr                          0                0                     0
-    ADAGRAD   lr / (1 + (t-1) lr_decay)   0                0                     0
-    RMSPROP   lr                          0                1 / (1 - a^t) or 1    eps_out
-    ADAM      lr                          1 / (1 - b1^t)   1 / (1 - b2^t)        eps_out (times sqrt(c2): eps hat)
-    NADAM     lr                          mu_t             mu_{t+1}              1 / (1 - b2^t)
-    ADAMAX    lr                          1 / (1 - b1^t)   0                     0
-    ========  ==========================  ===============  ====================  ===========================
-
-    (the bias-correction entries are 1 when bias correction is off).
+    They depend on ``t`` only (not on the component), so a kernel computes them once per step. What each one
+    means for each rule is the rule's row: ``RULES[code].coefficients`` (e.g. Adam's ``lr, 1 / (1 - b1^t),
+    1 / (1 - b2^t), eps_out``); unused ones are 0. The bias-correction entries are 1 when bias correction is off.
     """
     tf = float(t)
     correct = hyper[H_BIAS_CORRECTION] != 0.0
     if code == SGD:
         return lr, (1.0 if t == 1 else 0.0), 0.0, 0.0
     if code == ADAGRAD:
-        return lr / (1.0 + (tf - 1.0) * hyper[H_LR_DECAY]), 0.0, 0.0, 0.0
+        return lr / (1.0 + (tf - 1.0) * hyper[H_ADAGRAD_LR_DECAY]), 0.0, 0.0, 0.0
     if code == RMSPROP:
-        c2 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
+        c2 = 1.0 / (1.0 - math.pow(hyper[H_RMSPROP_ALPHA], tf)) if correct else 1.0
         return lr, 0.0, c2, hyper[H_EPS_OUT]
     if code == ADAM:
-        c1 = 1.0 / (1.0 - math.pow(hyper[H_BETA1], tf)) if correct else 1.0
-        c2 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
-        eps = hyper[H_EPS_OUT] * math.sqrt(c2) if hyper[H_EPS_HAT] != 0.0 else hyper[H_EPS_OUT]
+        c1 = 1.0 / (1.0 - math.pow(hyper[H_ADAM_BETA1], tf)) if correct else 1.0
+        c2 = 1.0 / (1.0 - math.pow(hyper[H_ADAM_BETA2], tf)) if correct else 1.0
+        eps = hyper[H_EPS_OUT] * math.sqrt(c2) if hyper[H_ADAM_EPS_HAT] != 0.0 else hyper[H_EPS_OUT]
         return lr, c1, c2, eps
     if code == NADAM:
-        c3 = 1.0 / (1.0 - math.pow(hyper[H_BETA2], tf)) if correct else 1.0
+        c3 = 1.0 / (1.0 - math.pow(hyper[H_NADAM_BETA2], tf)) if correct else 1.0
         return lr, nadam_mu(hyper, tf), nadam_mu(hyper, tf + 1.0), c3
     if code == ADAMAX:
-        c1 = 1.0 / (1.0 - math.pow(hyper[H_BETA1], tf)) if correct else 1.0
+        c1 = 1.0 / (1.0 - math.pow(hyper[H_ADAMAX_BETA1], tf)) if correct else 1.0
         return lr, c1, 0.0, 0.0
     return lr, 0.0, 0.0, 0.0  # MOMENTUM
 
@@ -263,11 +420,11 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
             g = g + wd * w
 
     if code == ADAM:
-        b1 = hyper[H_BETA1]
-        b2 = hyper[H_BETA2]
-        m = b1 * s0 + hyper[H_ONE_MINUS_BETA1] * g
-        v = b2 * s1 + hyper[H_ONE_MINUS_BETA2] * (g * g)
-        amsgrad = hyper[H_AMSGRAD]
+        b1 = hyper[H_ADAM_BETA1]
+        b2 = hyper[H_ADAM_BETA2]
+        m = b1 * s0 + hyper[H_ADAM_ONE_MINUS_BETA1] * g
+        v = b2 * s1 + hyper[H_ADAM_ONE_MINUS_BETA2] * (g * g)
+        amsgrad = hyper[H_ADAM_AMSGRAD]
         if amsgrad == AMSGRAD_RAW:
             s2 = max(s2, v)
             vh = s2 * c2
@@ -280,24 +437,24 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         return w, m, v, s2
 
     if code == SGD:
-        mu = hyper[H_BETA1]
+        mu = hyper[H_SGD_MOMENTUM]
         if mu == 0.0:
             return w - lr * g, s0, s1, s2
         if hyper[H_LR_IN_BUFFER] != 0.0:
-            v = mu * s0 + lr * (one - hyper[H_DAMPENING]) * g
-            if hyper[H_NESTEROV] != 0.0:
+            v = mu * s0 + lr * (one - hyper[H_SGD_DAMPENING]) * g
+            if hyper[H_SGD_NESTEROV] != 0.0:
                 return w - (mu * v + lr * g), v, s1, s2
             return w - v, v, s1, s2
         if c1 != 0.0:  # PyTorch's first step: the buffer starts as a copy of the gradient
             v = g
         else:
-            v = mu * s0 + (one - hyper[H_DAMPENING]) * g
-        if hyper[H_NESTEROV] != 0.0:
+            v = mu * s0 + (one - hyper[H_SGD_DAMPENING]) * g
+        if hyper[H_SGD_NESTEROV] != 0.0:
             return w - lr * (g + mu * v), v, s1, s2
         return w - lr * v, v, s1, s2
 
     if code == MOMENTUM:
-        v = hyper[H_BETA1] * s0 + hyper[H_ONE_MINUS_BETA1] * g
+        v = hyper[H_MOMENTUM_BETA] * s0 + hyper[H_MOMENTUM_ONE_MINUS_BETA] * g
         return w - lr * v, v, s1, s2
 
     if code == ADAGRAD:
@@ -305,14 +462,14 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         return w - lr * g / (math.sqrt(total + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]), total, s1, s2
 
     if code == RMSPROP:
-        a = hyper[H_BETA2]
-        u = a * s0 + hyper[H_ONE_MINUS_BETA2] * (g * g)
+        a = hyper[H_RMSPROP_ALPHA]
+        u = a * s0 + hyper[H_RMSPROP_ONE_MINUS_ALPHA] * (g * g)
         second = u
-        if hyper[H_CENTERED] != 0.0:
-            s2 = a * s2 + hyper[H_ONE_MINUS_BETA2] * g
+        if hyper[H_RMSPROP_CENTERED] != 0.0:
+            s2 = a * s2 + hyper[H_RMSPROP_ONE_MINUS_ALPHA] * g
             second = max(u - s2 * s2, zero)  # a variance: rounding must not take it below zero
         r = g / (math.sqrt(second * c2 + hyper[H_EPS_IN]) + c3)
-        momentum = hyper[H_MOMENTUM]
+        momentum = hyper[H_RMSPROP_MOMENTUM]
         if momentum > 0.0:
             if hyper[H_LR_IN_BUFFER] != 0.0:
                 s1 = momentum * s1 + lr * r
@@ -322,21 +479,21 @@ def update(code, hyper, c0, c1, c2, c3, w, g, s0, s1, s2):
         return w - lr * r, u, s1, s2
 
     if code == NADAM:
-        b1 = hyper[H_BETA1]
-        b2 = hyper[H_BETA2]
+        b1 = hyper[H_NADAM_BETA1]
+        b2 = hyper[H_NADAM_BETA2]
         mu = c1
         mu_next = c2
         product = s2 * mu
-        m = b1 * s0 + hyper[H_ONE_MINUS_BETA1] * g
-        v = b2 * s1 + hyper[H_ONE_MINUS_BETA2] * (g * g)
+        m = b1 * s0 + hyper[H_NADAM_ONE_MINUS_BETA1] * g
+        v = b2 * s1 + hyper[H_NADAM_ONE_MINUS_BETA2] * (g * g)
         denom = math.sqrt(v * c3 + hyper[H_EPS_IN]) + hyper[H_EPS_OUT]
         w = w - lr * (one - mu) / (one - product) * g / denom
         w = w - lr * mu_next / (one - product * mu_next) * m / denom
         return w, m, v, product
 
     if code == ADAMAX:
-        m = hyper[H_BETA1] * s0 + hyper[H_ONE_MINUS_BETA1] * g
-        u = max(hyper[H_BETA2] * s1, abs(g) + hyper[H_EPS_IN])
+        m = hyper[H_ADAMAX_BETA1] * s0 + hyper[H_ADAMAX_ONE_MINUS_BETA1] * g
+        u = max(hyper[H_ADAMAX_BETA2] * s1, abs(g) + hyper[H_EPS_IN])
         return w - lr * c1 * m / (u + hyper[H_EPS_OUT]), m, u, s2
 
     return w, s0, s1, s2
@@ -347,6 +504,7 @@ def update_component(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, i):
     slot arrays (a rule returns the others unchanged, so the caller may pass short placeholders for them).
 
     The loop body of both fused step kernels (:mod:`testbed.kernels.optim`), so they share the memory traffic too.
+    Returns the new ``w[i]``, from which the kernels count the non-finite parameters a step produces.
     """
     zero = hyper[H_ONE] - hyper[H_ONE]
     a0 = s0[i] if n_slots > 0 else zero
@@ -360,3 +518,4 @@ def update_component(code, n_slots, hyper, c0, c1, c2, c3, w, g, s0, s1, s2, i):
         s1[i] = b1
     if n_slots > 2:
         s2[i] = b2
+    return w_new
