@@ -168,15 +168,36 @@ def format_bytes(n):
     return f"{n:.1f} PiB"  # pragma: no cover - the loop returns
 
 
-def check_memory(nbytes, what):
+def device_free_memory():
+    """Bytes free on the current CUDA device (``cuda.current_context().get_memory_info()``), or None when unknown:
+    under the simulator (its device arrays are host arrays, which :func:`available_memory` covers) or without a
+    working driver. The tests replace this function to stand for a small GPU."""
+    if simulator_enabled():
+        return None
+    try:
+        from numba import cuda
+
+        free, _total = cuda.current_context().get_memory_info()
+        return int(free)
+    except Exception:  # no driver or no device: nothing to compare with
+        return None
+
+
+def check_memory(nbytes, what, *, device=False):
     """Raise :class:`MemoryLimitError` when ``nbytes`` (an estimate of a run's arrays) exceeds
     :data:`MEMORY_FRACTION` of the available memory; ``what`` names the sizes that make it up
-    (e.g. ``"trials x dim = 1000 x 100000000"``), so the message says which argument to lower."""
-    available = available_memory()
+    (e.g. ``"trials x dim = 1000 x 100000000"``), so the message says which argument to lower.
+
+    ``device=True`` compares with the free memory of the CUDA device (:func:`device_free_memory`) instead of the
+    host's (:func:`available_memory`): a CUDA run checks both before it allocates its device arrays."""
+    if device:
+        available, noun, where = device_free_memory(), "GPU memory", "free on the GPU"
+    else:
+        available, noun, where = available_memory(), "memory", "available on this machine"
     if available is not None and nbytes > MEMORY_FRACTION * available:
         raise MemoryLimitError(
-            f"{what} needs about {format_bytes(nbytes)} of memory, more than the {format_bytes(available)} "
-            f"available on this machine (at most {MEMORY_FRACTION:.0%} of it is used); lower these sizes"
+            f"{what} needs about {format_bytes(nbytes)} of {noun}, more than the {format_bytes(available)} "
+            f"{where} (at most {MEMORY_FRACTION:.0%} of it is used); lower these sizes"
         )
     return int(nbytes)
 

@@ -448,6 +448,7 @@ def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, back
     if on_device or target == "cpu":
         kernels.fill(flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
     else:
+        backends.check_memory(flat.nbytes, f"fan_in x fan_out = {fan_in} x {fan_out}", device=True)
         device_flat = backends.to_device(flat)
         kernels.fill(device_flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
         flat[...] = backends.to_host(device_flat)

@@ -383,6 +383,9 @@ class Optimizer:
         device arrays with ``backend="cuda"``).
         """
         w, g = self._check_step(params, grads, state)
+        if self.backend == "cuda" and not _is_device_array(params):  # copied over for the step
+            nbytes = w.nbytes + g.nbytes + sum(slot.nbytes for slot in state.slots)
+            backends.check_memory(nbytes, f"a step on {w.size} parameters", device=True)
         with backends.threads_for(w.size):
             return self._step(w, g, params, state)
 

@@ -48,6 +48,7 @@ def _fill(kind, shape, seed, stream, step, loc, scale, backend, dtype):
     target = backends.resolve(backend)
     out = np.empty(int(np.prod(shape)), dtype=dtype)
     if target == "cuda":
+        backends.check_memory(out.nbytes, f"draws of shape {shape}", device=True)
         device_out = backends.to_device(out)
         kernels.fill(device_out, kind, seed, stream, step, 0, loc, scale, 0.0, 0.0, 0.0, target)
         out = backends.to_host(device_out)

@@ -36,6 +36,7 @@ from . import data as datasets
 from . import optim
 from .kernels import train as kernels
 from .nn import MLP
+from .nn.mlp import short_widths
 from .rules import losses as loss_rules
 from .rules import optimizers as optimizer_rules
 
@@ -399,6 +400,8 @@ def fit(
     x_train, y_train, x_test, y_test = _check_dataset(dataset, net)
     steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
     record_layers = bool(record_layers)
+    if net.backend == "cuda":
+        _check_device_memory(net, optimizer, batch, min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0])))
     state = optimizer.init(net.params)
     batches = _Batches(x_train.shape[0], batch, seed)
     step = Step(net, batch, loss)
@@ -463,6 +466,23 @@ def fit(
         records,
         diverged_at,
         time.perf_counter() - started,
+    )
+
+
+def _check_device_memory(net, optimizer, batch, eval_rows):
+    """Refuse (:class:`testbed.backend.MemoryLimitError`) a CUDA run whose peak does not fit in the GPU's free memory.
+
+    The peak is a step's end: the forward pass's parameters and kept activations (the input and s^(l), x^(l) of
+    every layer), the backward pass's parameters, gradients and two deltas, the loss rows, the optimizer's copies of
+    parameters, gradients and slots, and an evaluation chunk's four layer buffers beside them.
+    """
+    widths = net.widths
+    size = net.size * (3 + 2 + optimizer.n_slots)
+    rows = batch * (widths[0] + 2 * sum(widths[1:]) + 2 * max(widths) + 2 * widths[-1]) + 4 * eval_rows * max(widths)
+    backends.check_memory(
+        net.dtype.itemsize * (size + rows),
+        f"training a net of widths {short_widths(widths)} on batches of {batch} with {optimizer.name}",
+        device=True,
     )
 
 
