@@ -33,7 +33,7 @@ import numpy as np
 
 from . import backend as backends
 from . import data as datasets
-from . import optim
+from . import optim, validation
 from .kernels import train as kernels
 from .nn import MLP
 from .nn.mlp import short_widths
@@ -336,8 +336,7 @@ def _check_common(steps, batch, seed, eval_every, on_divergence, n_train):
         eval_every = steps
     elif not (isinstance(eval_every, (int, np.integer)) and not isinstance(eval_every, bool) and eval_every == 0):
         eval_every = backends.check_positive_int(eval_every, "eval_every")
-    if on_divergence not in ON_DIVERGENCE:
-        raise ValueError(f"on_divergence must be one of {', '.join(map(repr, ON_DIVERGENCE))}, got {on_divergence!r}")
+    validation.check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
     return steps, batch, seed, eval_every
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from .. import activations as activation_registry
 from .. import backend as backends
 from .. import init as initializers
-from .. import rng
+from .. import rng, validation
 from ..kernels import nn as kernels
 from .cuda import CudaPasses
 
@@ -216,9 +216,7 @@ class MLP:
         self.widths = tuple(backends.check_positive_int(w, "widths") for w in widths)
         self.depth = len(widths) - 1
         self.activation = activation_registry.get(activation, **activation_params)
-        if not isinstance(output, str) or output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}, got {output!r}")
-        self.output_kind = output
+        self.output_kind = validation.check_choice(output, "output", OUTPUTS)
         self.bias = bool(bias)
         self.dtype = backends.check_dtype(dtype)
         self.backend = backends.resolve(backend)
