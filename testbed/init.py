@@ -46,7 +46,18 @@ import numpy as np
 from . import backend as backends
 from .kernels import random as kernels
 from .rules import rng as rng_rules
-from .validation import check_array, check_choice, check_flag, check_non_negative_int, check_real, is_device_array
+from .validation import (
+    check_array,
+    check_choice,
+    check_dtype,
+    check_flag,
+    check_non_negative_int,
+    check_positive_int,
+    check_real,
+    check_seed,
+    is_device_array,
+    unknown_name_error,
+)
 
 #: sqrt(c(-2, 2)): the std of a standard normal truncated to [-2, 2] (Keras divides by it).
 TRUNCATED_STD_2 = 0.87962566103423978
@@ -93,7 +104,7 @@ def calculate_gain(nonlinearity, param=None):
     trivially. The tanh (5/3) and selu (3/4) values are PyTorch's conventions, not a second-moment identity.
     """
     if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise backends.unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
+        raise unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else check_real(param, "param")
         return math.sqrt(2.0 / (1.0 + slope * slope))
@@ -325,7 +336,7 @@ def canonical_name(name):
     """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise."""
     key = ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _PLANS:
-        raise backends.unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
+        raise unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
     return key
 
 
@@ -338,8 +349,8 @@ def parameters(name):
 def plan(name, fan_in, fan_out, **params):
     """The validated :class:`Plan` of ``name`` for these fans and parameters (no drawing)."""
     key = canonical_name(name)
-    fan_in = backends.check_positive_int(fan_in, "fan_in")
-    fan_out = backends.check_positive_int(fan_out, "fan_out")
+    fan_in = check_positive_int(fan_in, "fan_in")
+    fan_out = check_positive_int(fan_out, "fan_out")
     valid = parameters(key)
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -393,7 +404,7 @@ def _check_draw_range(offset, size):
 
 
 def _check_stream(value, name):
-    value = backends.check_seed(value, name)
+    value = check_seed(value, name)
     if value > 2**32 - 1:
         raise ValueError(f"{name} must be below 2**32, got {value!r}")
     return value
@@ -408,7 +419,7 @@ def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, back
     (seed, stream, step); give each layer its own stream. Parameters: as :func:`initialize`.
     """
     p = plan(name, fan_in, fan_out, **params)
-    seed = backends.check_seed(seed)
+    seed = check_seed(seed)
     stream = _check_stream(stream, "stream")
     step = _check_stream(step, "step")
     target = backends.resolve(backend)
@@ -444,7 +455,7 @@ def initialize(name, fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=
     """
     p = plan(name, fan_in, fan_out, **params)  # validate before allocating
     del p
-    dtype = backends.check_dtype(dtype)
+    dtype = check_dtype(dtype)
     out = np.empty((fan_out, fan_in), dtype=dtype)
     return fill(out, name, fan_in, fan_out, seed=seed, stream=stream, backend=backend, **params)
 
