@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-from .backend import check_finite, unknown_name_error
 from .rules import activations as rules
+from .validation import check_finite, unknown_name_error
 
 
 @dataclasses.dataclass(frozen=True)

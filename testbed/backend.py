@@ -1,4 +1,4 @@
-"""Backends: ``"cpu"``, ``"cuda"`` and ``"auto"``, dtype checks and CUDA launch shapes.
+"""Backends: ``"cpu"``, ``"cuda"`` and ``"auto"``, the memory guard (host and GPU) and CUDA launch shapes.
 
 ``"auto"`` picks ``"cuda"`` when a real GPU is present and ``"cpu"`` otherwise. The CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``, set before numba is imported) runs the CUDA kernels as Python, so ``"cuda"`` works
@@ -7,13 +7,23 @@ the CPU kernels.
 """
 
 import contextlib
-import difflib
-import math
 import os
 
 import numpy as np
 
 from . import config
+
+# The argument checks live in testbed.validation; these names stay importable from here for the modules that
+# have always called them as backend.check_* (a re-export, not a second definition).
+from .validation import (  # noqa: F401
+    check_choice,
+    check_dtype,
+    check_finite,
+    check_positive_int,
+    check_seed,
+    closest,
+    unknown_name_error,
+)
 
 BACKENDS = ("cpu", "cuda", "auto")
 
@@ -42,19 +52,6 @@ def threads_for(size):
         numba.set_num_threads(previous)
 
 
-def closest(name, choices):
-    """A ' (did you mean X?)' hint for an unknown name, or '' when nothing is close."""
-    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def unknown_name_error(kind, name, choices):
-    """The ValueError for an unknown name: lists the valid names and suggests the closest."""
-    return ValueError(
-        f"unknown {kind} {name!r}{closest(name, choices)}; valid choices: {', '.join(sorted(map(str, choices)))}"
-    )
-
-
 def simulator_enabled():
     """True when Numba's CUDA simulator stands in for the GPU."""
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
@@ -74,8 +71,7 @@ def gpu_available():
 
 def resolve(backend):
     """Validate ``backend`` and return ``"cpu"`` or ``"cuda"``."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    check_choice(backend, "backend", BACKENDS)
     if backend == "auto":
         return "cuda" if gpu_available() else "cpu"
     if backend == "cuda" and not (simulator_enabled() or gpu_available()):
@@ -84,46 +80,6 @@ def resolve(backend):
             "numba is imported); use backend='cpu' or 'auto'"
         )
     return backend
-
-
-def check_dtype(dtype, name="dtype"):
-    """Return ``numpy.dtype(dtype)`` if it is a supported floating type, else raise ValueError naming ``name``."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved is None or resolved.type not in config.SUPPORTED_DTYPES:
-        valid = ", ".join(np.dtype(t).name for t in config.SUPPORTED_DTYPES)
-        raise ValueError(f"{name} must be one of {valid}, got {dtype!r}")
-    return resolved
-
-
-def check_positive_int(value, name):
-    """Return ``value`` as an int if it is a positive integer (bools excluded), else raise ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_finite(value, name, *, minimum=None, strict=False):
-    """Return ``value`` as a float if it is finite (and >= or > ``minimum``), else raise ValueError naming it."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None and (number <= minimum if strict else number < minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")
-    return number
-
-
-def check_seed(seed, name="seed"):
-    """Seeds are integers in [0, 2**64): they key Philox with two 32-bit words."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,33 +117,45 @@ def available_memory():
 def format_bytes(n):
     """``n`` bytes as a short human-readable size (binary units)."""
     n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover - the loop returns
+    return f"{n:.1f} PiB"
 
 
-def check_memory(nbytes, what):
+def device_free_memory():
+    """Bytes free on the current CUDA device (``cuda.current_context().get_memory_info()``), or None when unknown:
+    under the simulator (its device arrays are host arrays, which :func:`available_memory` covers) or without a
+    working driver. The tests replace this function to stand for a small GPU."""
+    if simulator_enabled():
+        return None
+    try:
+        from numba import cuda
+
+        free, _total = cuda.current_context().get_memory_info()
+        return int(free)
+    except Exception:  # no driver or no device: nothing to compare with
+        return None
+
+
+def check_memory(nbytes, what, *, device=False):
     """Raise :class:`MemoryLimitError` when ``nbytes`` (an estimate of a run's arrays) exceeds
     :data:`MEMORY_FRACTION` of the available memory; ``what`` names the sizes that make it up
-    (e.g. ``"trials x dim = 1000 x 100000000"``), so the message says which argument to lower."""
-    available = available_memory()
+    (e.g. ``"trials x dim = 1000 x 100000000"``), so the message says which argument to lower.
+
+    ``device=True`` compares with the free memory of the CUDA device (:func:`device_free_memory`) instead of the
+    host's (:func:`available_memory`): a CUDA run checks both before it allocates its device arrays."""
+    if device:
+        available, noun, where = device_free_memory(), "GPU memory", "free on the GPU"
+    else:
+        available, noun, where = available_memory(), "memory", "available on this machine"
     if available is not None and nbytes > MEMORY_FRACTION * available:
         raise MemoryLimitError(
-            f"{what} needs about {format_bytes(nbytes)} of memory, more than the {format_bytes(available)} "
-            f"available on this machine (at most {MEMORY_FRACTION:.0%} of it is used); lower these sizes"
+            f"{what} needs about {format_bytes(nbytes)} of {noun}, more than the {format_bytes(available)} "
+            f"{where} (at most {MEMORY_FRACTION:.0%} of it is used); lower these sizes"
         )
     return int(nbytes)
-
-
-def native_array(array, name):
-    """``array`` in the machine's byte order (a big-endian ``'>f8'`` array is converted, values unchanged): the
-    kernels take native arrays only."""
-    array = np.asarray(array)
-    if not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    return array
 
 
 def launch_shape(n):

@@ -7,9 +7,6 @@ e.g. ``testbed.config.THREADS_PER_BLOCK = 10`` in the tests.
 
 import numpy as np
 
-#: The floating-point type used when a caller does not name one.
-DTYPE = np.float64
-
 #: The floating-point types every kernel is compiled for.
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
@@ -24,9 +21,6 @@ MAX_BLOCKS = 65535
 #: report a diverging run. ``contract`` (FMA), ``afn`` and ``arcp`` are left out as well, since they change
 #: the last bit and so break the bit-for-bit agreement between targets and thread counts.
 FASTMATH_REDUCTIONS = frozenset({"nsz", "reassoc"})
-
-#: Fast-math flags for elementwise kernels that must agree bit for bit across targets and thread counts.
-FASTMATH_EXACT = frozenset()
 
 #: Options of every CPU kernel: compiled on first use and cached on disk, so a second run starts fast.
 CPU_KERNEL_OPTIONS = dict(cache=True, nogil=True)

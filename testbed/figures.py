@@ -34,9 +34,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .backend import closest
 from .results import atomic_open
 from .scenarios import common
+from .validation import closest
 
 if sys.version_info >= (3, 11):
     import tomllib

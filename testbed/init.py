@@ -46,6 +46,18 @@ import numpy as np
 from . import backend as backends
 from .kernels import random as kernels
 from .rules import rng as rng_rules
+from .validation import (
+    check_array,
+    check_choice,
+    check_dtype,
+    check_flag,
+    check_non_negative_int,
+    check_positive_int,
+    check_real,
+    check_seed,
+    is_device_array,
+    unknown_name_error,
+)
 
 #: sqrt(c(-2, 2)): the std of a standard normal truncated to [-2, 2] (Keras divides by it).
 TRUNCATED_STD_2 = 0.87962566103423978
@@ -92,9 +104,9 @@ def calculate_gain(nonlinearity, param=None):
     trivially. The tanh (5/3) and selu (3/4) values are PyTorch's conventions, not a second-moment identity.
     """
     if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
-        raise backends.unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
+        raise unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else _real(param, "param")
+        slope = 0.01 if param is None else check_real(param, "param")
         return math.sqrt(2.0 / (1.0 + slope * slope))
     if param is not None:
         raise ValueError(f"param is used by nonlinearity 'leaky_relu' only, got param={param!r} for {nonlinearity!r}")
@@ -129,28 +141,8 @@ class Plan:
     orthogonal_gain: float | None = None
 
 
-def _real(value, name, minimum=None, strict=False):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    return backends.check_finite(value, name, minimum=minimum, strict=strict)
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{backends.closest(value, choices)}"
-        )
-    return value
-
-
 def _fan(fan_in, fan_out, mode):
-    mode = _choice(mode, "mode", MODES)
+    mode = check_choice(mode, "mode", MODES)
     if mode == "fan_in":
         return float(fan_in)
     if mode == "fan_out":
@@ -228,24 +220,24 @@ def _plan_ones(fan_in, fan_out):
 
 
 def _plan_constant(fan_in, fan_out, *, value):
-    return _constant(_real(value, "value"))
+    return _constant(check_real(value, "value"))
 
 
 def _plan_uniform(fan_in, fan_out, *, bound=1.0):
-    return _uniform(_real(bound, "bound", minimum=0.0))
+    return _uniform(check_real(bound, "bound", minimum=0.0))
 
 
 def _plan_normal(fan_in, fan_out, *, std=1.0, mean=0.0):
-    return _normal(_real(std, "std", minimum=0.0), _real(mean, "mean"))
+    return _normal(check_real(std, "std", minimum=0.0), check_real(mean, "mean"))
 
 
 def _plan_truncated_normal(fan_in, fan_out, *, std=1.0, mean=0.0, a=-2.0, b=2.0, correct_variance=False):
     return _truncated(
-        _real(std, "std", minimum=0.0),
-        _real(mean, "mean"),
-        _real(a, "a"),
-        _real(b, "b"),
-        _flag(correct_variance, "correct_variance"),
+        check_real(std, "std", minimum=0.0),
+        check_real(mean, "mean"),
+        check_real(a, "a"),
+        check_real(b, "b"),
+        check_flag(correct_variance, "correct_variance"),
     )
 
 
@@ -258,8 +250,8 @@ def _plan_lecun_uniform(fan_in, fan_out):
 
 
 def _glorot_variance(fan_in, fan_out, gain, bias_input):
-    gain = _real(gain, "gain", minimum=0.0)
-    return gain * gain * 2.0 / (fan_in + fan_out + (1 if _flag(bias_input, "bias_input") else 0))
+    gain = check_real(gain, "gain", minimum=0.0)
+    return gain * gain * 2.0 / (fan_in + fan_out + (1 if check_flag(bias_input, "bias_input") else 0))
 
 
 def _plan_glorot_normal(fan_in, fan_out, *, gain=1.0, bias_input=False):
@@ -277,7 +269,7 @@ def _he_variance(fan_in, fan_out, mode, nonlinearity, param, gain):
     else:
         if param is not None:
             raise ValueError("pass either gain or (nonlinearity, param), not both gain and param")
-        gain = _real(gain, "gain", minimum=0.0)
+        gain = check_real(gain, "gain", minimum=0.0)
     return gain * gain / fan
 
 
@@ -290,7 +282,7 @@ def _plan_he_uniform(fan_in, fan_out, *, mode="fan_in", nonlinearity="relu", par
 
 
 def _plan_orthogonal(fan_in, fan_out, *, gain=1.0):
-    gain = _real(gain, "gain", minimum=0.0)
+    gain = check_real(gain, "gain", minimum=0.0)
     return Plan(
         kernels.NORMAL,
         scale=1.0,
@@ -302,8 +294,8 @@ def _plan_orthogonal(fan_in, fan_out, *, gain=1.0):
 
 
 def _plan_variance_scaling(fan_in, fan_out, *, scale=1.0, mode="fan_in", distribution="truncated_normal"):
-    scale = _real(scale, "scale", minimum=0.0, strict=True)
-    distribution = _choice(distribution, "distribution", DISTRIBUTIONS)
+    scale = check_real(scale, "scale", minimum=0.0, strict=True)
+    distribution = check_choice(distribution, "distribution", DISTRIBUTIONS)
     variance = scale / _fan(fan_in, fan_out, mode)
     return _with_variance(variance, {"untruncated_normal": "normal"}.get(distribution, distribution))
 
@@ -344,7 +336,7 @@ def canonical_name(name):
     """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise."""
     key = ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _PLANS:
-        raise backends.unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
+        raise unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
     return key
 
 
@@ -357,8 +349,8 @@ def parameters(name):
 def plan(name, fan_in, fan_out, **params):
     """The validated :class:`Plan` of ``name`` for these fans and parameters (no drawing)."""
     key = canonical_name(name)
-    fan_in = backends.check_positive_int(fan_in, "fan_in")
-    fan_out = backends.check_positive_int(fan_out, "fan_out")
+    fan_in = check_positive_int(fan_in, "fan_in")
+    fan_out = check_positive_int(fan_out, "fan_out")
     valid = parameters(key)
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -405,15 +397,14 @@ def _orthogonalise(gaussian, fan_in, fan_out, gain):
 
 
 def _check_draw_range(offset, size):
-    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-    if int(offset) + size > MAX_DRAWS:
+    offset = check_non_negative_int(offset, "offset")
+    if offset + size > MAX_DRAWS:
         raise ValueError(f"offset + size must stay below 2**40 draws, got offset={offset!r}, size={size}")
-    return int(offset)
+    return offset
 
 
 def _check_stream(value, name):
-    value = backends.check_seed(value, name)
+    value = check_seed(value, name)
     if value > 2**32 - 1:
         raise ValueError(f"{name} must be below 2**32, got {value!r}")
     return value
@@ -428,26 +419,21 @@ def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, back
     (seed, stream, step); give each layer its own stream. Parameters: as :func:`initialize`.
     """
     p = plan(name, fan_in, fan_out, **params)
-    seed = backends.check_seed(seed)
+    seed = check_seed(seed)
     stream = _check_stream(stream, "stream")
     step = _check_stream(step, "step")
     target = backends.resolve(backend)
-    # a numba device array (or the simulator's stand-in, which has no __cuda_array_interface__)
-    on_device = not isinstance(out, np.ndarray) and hasattr(out, "copy_to_host")
+    on_device = is_device_array(out)
     if on_device and target != "cuda":
         raise ValueError("out is a CUDA device array: use backend='cuda'")
-    if not on_device and not isinstance(out, np.ndarray):
-        raise ValueError(f"out must be a NumPy array or a CUDA device array, got {type(out).__name__}")
-    backends.check_dtype(out.dtype, "out.dtype")
+    flat = check_array(out, "out")  # a float array, C-contiguous (a slice of a flat parameter array is)
     if out.size != fan_in * fan_out:
         raise ValueError(f"out must hold fan_in * fan_out = {fan_in * fan_out} values, got {out.size}")
-    if not (out.flags["C_CONTIGUOUS"] if on_device else out.flags.c_contiguous):
-        raise ValueError("out must be C-contiguous (a slice of a flat parameter array is)")
     offset = _check_draw_range(offset, out.size)
-    flat = out.reshape(out.size)
     if on_device or target == "cpu":
         kernels.fill(flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
     else:
+        backends.check_memory(flat.nbytes, f"fan_in x fan_out = {fan_in} x {fan_out}", device=True)
         device_flat = backends.to_device(flat)
         kernels.fill(device_flat, p.code, seed, stream, step, offset, p.loc, p.scale, p.a, p.b, p.c, target)
         flat[...] = backends.to_host(device_flat)
@@ -469,7 +455,7 @@ def initialize(name, fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=
     """
     p = plan(name, fan_in, fan_out, **params)  # validate before allocating
     del p
-    dtype = backends.check_dtype(dtype)
+    dtype = check_dtype(dtype)
     out = np.empty((fan_out, fan_in), dtype=dtype)
     return fill(out, name, fan_in, fan_out, seed=seed, stream=stream, backend=backend, **params)
 

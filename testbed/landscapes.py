@@ -36,8 +36,8 @@ import math
 
 import numpy as np
 
-from .backend import check_finite, check_positive_int, unknown_name_error
 from .rules import landscapes as rules
+from .validation import check_finite, check_positive_int, unknown_name_error
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

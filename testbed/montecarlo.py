@@ -34,8 +34,8 @@ Slices: the kernels run a bounded number of steps per launch (about :data:`SLICE
 trial, slots and step count carried over to the next launch), so that Ctrl-C ends a run within a slice and a
 progress bar (:func:`progress_listener`) moves within a long run. A trial's arithmetic depends only on its own
 state and keys, so the slices give the same bits as one launch. Before allocating, the run's memory
-(:func:`memory_estimate`) is compared with the machine's available memory: a run that would not fit is refused
-with :class:`testbed.backend.MemoryLimitError` (a ValueError).
+(:func:`memory_estimate`) is compared with the machine's available memory (and the GPU's free memory on
+``backend="cuda"``): a run that would not fit is refused with :class:`testbed.backend.MemoryLimitError` (a ValueError).
 
 Starts: ``"saddle"`` (alias ``"default"``): the landscape's ``start`` (the saddle, the plateau's start); an
 array of length ``dim`` (one start for every trial) or of shape ``(trials, dim)``; ``("ball", r)``: uniform in
@@ -302,13 +302,17 @@ def memory_estimate(trials, dim, record=0, points=1, backend="cpu", samples=1, d
 
 
 def check_memory(trials, dim, record=0, points=1, backend="cpu", samples=1, dense=False):
-    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit."""
+    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit: in the
+    host's memory, and on ``backend="cuda"`` also in the GPU's (the device holds a copy of every array)."""
     what = f"trials x dim = {trials} x {dim}"
     if record:
         what += f" (and record x points x dim = {record} x {points} x {dim})"
     if dense:
         what += " with a dim x dim Hessian per thread"
-    return backends.check_memory(memory_estimate(trials, dim, record, points, backend, samples, dense), what)
+    nbytes = backends.check_memory(memory_estimate(trials, dim, record, points, backend, samples, dense), what)
+    if backend == "cuda":
+        backends.check_memory(nbytes, what, device=True)
+    return nbytes
 
 
 def _finite_sum_samples(samples, dim, seed):

@@ -94,6 +94,7 @@ import inspect
 import numpy as np
 
 from . import backend as backends
+from . import validation
 from .kernels import optim as kernels
 from .rules import optimizers as rules
 from .rules import schedules as schedule_rules
@@ -157,12 +158,7 @@ def schedule(name="constant", *, warmup_steps=0, **params):
         if key not in params and default is None:
             raise ValueError(f"schedule {name!r} needs {key}")
         values[key] = params.get(key, default)
-    if (
-        isinstance(warmup_steps, (bool, np.bool_))
-        or not isinstance(warmup_steps, (int, np.integer))
-        or warmup_steps < 0
-    ):
-        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+    warmup_steps = validation.check_non_negative_int(warmup_steps, "warmup_steps")
     if name == "linear_warmup" and warmup_steps == 0:
         raise ValueError("schedule 'linear_warmup' needs warmup_steps > 0")
     packed = [0.0] * schedule_rules.SCHEDULE_SIZE
@@ -249,66 +245,12 @@ def _check_lr(lr):
     return backends.check_finite(lr, "lr", minimum=0.0, strict=True)
 
 
-def _check_unit(value, name):
-    """A coefficient in [0, 1)."""
-    number = backends.check_finite(value, name, minimum=0.0)
-    if number >= 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return number
-
-
 def _check_betas(betas):
     try:
         b1, b2 = betas
     except (TypeError, ValueError):
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return _check_unit(b1, "betas[0]"), _check_unit(b2, "betas[1]")
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
-def _is_device_array(array):
-    """True for a numba CUDA device array (or the simulator's stand-in, which has no array interface)."""
-    if isinstance(array, np.ndarray):
-        return False
-    if hasattr(array, "copy_to_host") and hasattr(array, "is_c_contiguous"):
-        return True
-    try:
-        from numba import cuda
-
-        return cuda.is_cuda_array(array)
-    except Exception:
-        return False
-
-
-def _check_array(array, name):
-    """The array's flat view; ValueError if it is not a C-contiguous float32/float64 array."""
-    if _is_device_array(array):
-        if not array.is_c_contiguous():
-            raise ValueError(f"{name} must be C-contiguous")
-        backends.check_dtype(array.dtype, f"{name}.dtype")
-        return array.reshape(array.size)
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array (or a CUDA device array), got {type(array).__name__}")
-    backends.check_dtype(array.dtype, f"{name}.dtype")
-    if not array.dtype.isnative:  # updated in place, so not converted: the kernels take native byte order only
-        raise ValueError(
-            f"{name} must be in the machine's byte order, got dtype {array.dtype.str!r} "
-            f"(convert it: {name}.astype({name}.dtype.newbyteorder('=')))"
-        )
-    if not array.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
-    return array.reshape(-1)
+    return validation.check_unit_interval(b1, "betas[0]"), validation.check_unit_interval(b2, "betas[1]")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -342,8 +284,8 @@ class Optimizer:
 
     def _setup(self, lr, schedule_, convention, nonfinite, backend):
         self.lr = _check_lr(lr)
-        self.convention = _check_choice(convention, "convention", CONVENTIONS)
-        self.nonfinite = _check_choice(nonfinite, "nonfinite", NONFINITE_POLICIES)
+        self.convention = validation.check_choice(convention, "convention", CONVENTIONS)
+        self.nonfinite = validation.check_choice(nonfinite, "nonfinite", NONFINITE_POLICIES)
         self.backend = backends.resolve(backend)
         self.schedule = schedule("constant") if schedule_ is None else schedule(schedule_)
         self._hyper = {rules.H_ONE: 1.0}
@@ -359,7 +301,7 @@ class Optimizer:
     def _weight_decay(self, weight_decay, decoupled):
         self.weight_decay = backends.check_finite(weight_decay, "weight_decay", minimum=0.0)
         self._hyper[rules.H_WEIGHT_DECAY] = self.weight_decay
-        self._hyper[rules.H_DECOUPLED] = float(_check_flag(decoupled, "decoupled_weight_decay"))
+        self._hyper[rules.H_DECOUPLED] = float(validation.check_flag(decoupled, "decoupled_weight_decay"))
 
     @property
     def hyper(self):
@@ -391,23 +333,23 @@ class Optimizer:
 
     def init(self, params):
         """A fresh :class:`OptState` for ``params`` (step 0, slots at their initial values, same dtype and kind)."""
-        flat = _check_array(params, "params")
+        flat = validation.check_array(params, "params")
         init = rules.initial_state(self.code, self.hyper)
         slots = []
         for index in range(3):
             size = flat.size if index < self.n_slots else 1
             slot = np.full(size, init[index], dtype=flat.dtype)
-            slots.append(backends.to_device(slot) if _is_device_array(params) else slot)
+            slots.append(backends.to_device(slot) if validation.is_device_array(params) else slot)
         return OptState(0, slots, tuple(self.slot_names[: self.n_slots]), tuple(params.shape))
 
     def _check_step(self, params, grads, state):
-        w = _check_array(params, "params")
-        g = _check_array(grads, "grads")
+        w = validation.check_array(params, "params")
+        g = validation.check_array(grads, "grads")
         if tuple(params.shape) != tuple(grads.shape):
             raise ValueError(f"params and grads must have the same shape, got {params.shape} and {grads.shape}")
         if params.dtype != grads.dtype:
             raise ValueError(f"params and grads must have the same dtype, got {params.dtype} and {grads.dtype}")
-        if _is_device_array(params) != _is_device_array(grads):
+        if validation.is_device_array(params) != validation.is_device_array(grads):
             raise ValueError("params and grads must both be numpy arrays or both be device arrays")
         if isinstance(params, np.ndarray) and not params.flags.writeable:
             raise ValueError("params must be writeable (the step updates it in place)")
@@ -421,16 +363,20 @@ class Optimizer:
             )
         for index, slot in enumerate(state.slots):
             size = w.size if index < self.n_slots else 1
-            if slot.size != size or slot.dtype != w.dtype or _is_device_array(slot) != _is_device_array(params):
+            if (
+                slot.size != size
+                or slot.dtype != w.dtype
+                or validation.is_device_array(slot) != validation.is_device_array(params)
+            ):
                 raise ValueError("state does not match params (size, dtype or device); make it with init(params)")
-        if self.backend == "cpu" and _is_device_array(params):
+        if self.backend == "cpu" and validation.is_device_array(params):
             raise ValueError("backend='cpu' needs numpy arrays, got device arrays; use backend='cuda'")
         return w, g
 
     def _count_nonfinite(self, g):
         if self.backend == "cpu":
             return int(kernels.count_nonfinite_cpu(g))
-        device_g = g if _is_device_array(g) else backends.to_device(g)
+        device_g = g if validation.is_device_array(g) else backends.to_device(g)
         count = backends.to_device(np.zeros(1, dtype=np.int64))
         blocks, threads = backends.launch_shape(g.size)
         kernels.count_nonfinite_gpu()[blocks, threads](device_g, count)
@@ -443,6 +389,9 @@ class Optimizer:
         device arrays with ``backend="cuda"``).
         """
         w, g = self._check_step(params, grads, state)
+        if self.backend == "cuda" and not validation.is_device_array(params):  # copied over for the step
+            nbytes = w.nbytes + g.nbytes + sum(slot.nbytes for slot in state.slots)
+            backends.check_memory(nbytes, f"a step on {w.size} parameters", device=True)
         with backends.threads_for(w.size):
             return self._step(w, g, params, state)
 
@@ -483,7 +432,7 @@ class Optimizer:
 
     def _step_cuda(self, args, params, w, g, state):
         """The CUDA step; returns the number of non-finite parameters it produced."""
-        on_device = _is_device_array(params)
+        on_device = validation.is_device_array(params)
         arrays = [w, g] + list(state.slots)
         device = arrays if on_device else [backends.to_device(a) for a in arrays]
         count = backends.to_device(np.zeros(1, dtype=np.int64))
@@ -530,11 +479,11 @@ class SGD(Optimizer):
         backend="cpu",
     ):
         self._setup(lr, schedule, convention, nonfinite, backend)
-        self.momentum = _check_unit(momentum, "momentum")
+        self.momentum = validation.check_unit_interval(momentum, "momentum")
         self.dampening = backends.check_finite(dampening, "dampening", minimum=0.0)
         if self.dampening > 1.0:
             raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
-        self.nesterov = _check_flag(nesterov, "nesterov")
+        self.nesterov = validation.check_flag(nesterov, "nesterov")
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         self._weight_decay(weight_decay, False)
@@ -573,7 +522,7 @@ class Momentum(Optimizer):
         backend="cpu",
     ):
         self._setup(lr, schedule, convention, nonfinite, backend)
-        self.beta = _check_unit(beta, "beta")
+        self.beta = validation.check_unit_interval(beta, "beta")
         self._weight_decay(weight_decay, False)
         self._hyper[rules.H_MOMENTUM_BETA] = self.beta
 
@@ -674,10 +623,10 @@ class RMSProp(Optimizer):
     ):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, lr_in_buffer = self._CONVENTIONS[self.convention]
-        self.alpha = _check_unit(alpha, "alpha")
-        self.momentum = _check_unit(momentum, "momentum")
-        self.centered = _check_flag(centered, "centered")
-        self.bias_correction = _check_flag(bias_correction, "bias_correction")
+        self.alpha = validation.check_unit_interval(alpha, "alpha")
+        self.momentum = validation.check_unit_interval(momentum, "momentum")
+        self.centered = validation.check_flag(centered, "centered")
+        self.bias_correction = validation.check_flag(bias_correction, "bias_correction")
         u0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
@@ -751,8 +700,8 @@ class Adam(Optimizer):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, eps_hat, amsgrad_form = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
-        self.amsgrad = _check_flag(amsgrad, "amsgrad")
-        self.bias_correction = _check_flag(bias_correction, "bias_correction")
+        self.amsgrad = validation.check_flag(amsgrad, "amsgrad")
+        self.bias_correction = validation.check_flag(bias_correction, "bias_correction")
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, decoupled_weight_decay)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)

@@ -48,6 +48,7 @@ def _fill(kind, shape, seed, stream, step, loc, scale, backend, dtype):
     target = backends.resolve(backend)
     out = np.empty(int(np.prod(shape)), dtype=dtype)
     if target == "cuda":
+        backends.check_memory(out.nbytes, f"draws of shape {shape}", device=True)
         device_out = backends.to_device(out)
         kernels.fill(device_out, kind, seed, stream, step, 0, loc, scale, 0.0, 0.0, 0.0, target)
         out = backends.to_host(device_out)
@@ -58,11 +59,11 @@ def _fill(kind, shape, seed, stream, step, loc, scale, backend, dtype):
 
 def uniform(shape, *, seed=0, stream=0, step=0, backend="cpu", dtype=np.float64):
     """Uniform draws on (0, 1]: ``(w + 1) / 2**32`` for Philox words ``w``, element i being draw i of the stream."""
-    return _fill(kernels.KIND_UNIFORM, shape, seed, stream, step, 0.0, 1.0, backend, dtype)
+    return _fill(kernels.UNIFORM, shape, seed, stream, step, 0.0, 1.0, backend, dtype)
 
 
 def normal(shape, *, seed=0, stream=0, step=0, loc=0.0, scale=1.0, backend="cpu", dtype=np.float64):
     """Normal draws ``loc + scale * z``, z standard normal by Box-Muller, element i being draw i of the stream."""
     loc = backends.check_finite(loc, "loc")
     scale = backends.check_finite(scale, "scale", minimum=0.0)
-    return _fill(kernels.KIND_NORMAL, shape, seed, stream, step, loc, scale, backend, dtype)
+    return _fill(kernels.NORMAL, shape, seed, stream, step, loc, scale, backend, dtype)

@@ -278,6 +278,12 @@ def _jacobian_gpu(net, pre, post, recorded, record):
     act = net.activation
     weights = getattr(net, "_jacobian_device_weights", None)
     if weights is None:  # moved once per net, not once per input
+        widest = max(net.widths)
+        backends.check_memory(  # the weights, two (d^(l), d^(0)) products and one input's s^(l), x^(l)
+            net.dtype.itemsize * (net.size + 2 * widest * net.widths[0] + 2 * widest),
+            f"the Jacobian products of a net of widths {nn.mlp.short_widths(net.widths)}",
+            device=True,
+        )
         weights = net._jacobian_device_weights = [
             backends.to_device(np.ascontiguousarray(net.weights(l))) for l in range(1, net.depth + 1)
         ]

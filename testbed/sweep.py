@@ -42,9 +42,9 @@ import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from .backend import closest
 from .results import RESULT_FILE, _normalise_table, _table_csv, atomic_write_bytes, load, to_jsonable
 from .scenarios import common
+from .validation import closest
 
 #: Suffix of the hidden folders a point is written into before it is renamed into place.
 PARTIAL_SUFFIX = ".partial"

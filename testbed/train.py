@@ -33,9 +33,10 @@ import numpy as np
 
 from . import backend as backends
 from . import data as datasets
-from . import optim
+from . import optim, validation
 from .kernels import train as kernels
 from .nn import MLP
+from .nn.mlp import short_widths
 from .rules import losses as loss_rules
 from .rules import optimizers as optimizer_rules
 
@@ -335,8 +336,7 @@ def _check_common(steps, batch, seed, eval_every, on_divergence, n_train):
         eval_every = steps
     elif not (isinstance(eval_every, (int, np.integer)) and not isinstance(eval_every, bool) and eval_every == 0):
         eval_every = backends.check_positive_int(eval_every, "eval_every")
-    if on_divergence not in ON_DIVERGENCE:
-        raise ValueError(f"on_divergence must be one of {', '.join(map(repr, ON_DIVERGENCE))}, got {on_divergence!r}")
+    validation.check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
     return steps, batch, seed, eval_every
 
 
@@ -399,6 +399,8 @@ def fit(
     x_train, y_train, x_test, y_test = _check_dataset(dataset, net)
     steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
     record_layers = bool(record_layers)
+    if net.backend == "cuda":
+        _check_device_memory(net, optimizer, batch, min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0])))
     state = optimizer.init(net.params)
     batches = _Batches(x_train.shape[0], batch, seed)
     step = Step(net, batch, loss)
@@ -466,6 +468,23 @@ def fit(
         records,
         diverged_at,
         time.perf_counter() - started,
+    )
+
+
+def _check_device_memory(net, optimizer, batch, eval_rows):
+    """Refuse (:class:`testbed.backend.MemoryLimitError`) a CUDA run whose peak does not fit in the GPU's free memory.
+
+    The peak is a step's end: the forward pass's parameters and kept activations (the input and s^(l), x^(l) of
+    every layer), the backward pass's parameters, gradients and two deltas, the loss rows, the optimizer's copies of
+    parameters, gradients and slots, and an evaluation chunk's four layer buffers beside them.
+    """
+    widths = net.widths
+    size = net.size * (3 + 2 + optimizer.n_slots)
+    rows = batch * (widths[0] + 2 * sum(widths[1:]) + 2 * max(widths) + 2 * widths[-1]) + 4 * eval_rows * max(widths)
+    backends.check_memory(
+        net.dtype.itemsize * (size + rows),
+        f"training a net of widths {short_widths(widths)} on batches of {batch} with {optimizer.name}",
+        device=True,
     )
 
 

@@ -26,9 +26,6 @@ UNIFORM = rules.UNIFORM
 NORMAL = rules.NORMAL
 TRUNCATED_NORMAL = rules.TRUNCATED_NORMAL
 TRUNCATED_NORMAL_BY_UNIFORM = rules.TRUNCATED_NORMAL_BY_UNIFORM
-# The codes the first version of this module exported (testbed.rng passes them).
-KIND_UNIFORM = UNIFORM
-KIND_NORMAL = NORMAL
 
 #: Philox blocks per CPU work item: large enough to amortise the scheduling, small enough to balance threads.
 CHUNK_BLOCKS = 1024

@@ -171,14 +171,19 @@ def memory_estimate(depth, width, batch, *, itemsize=8, keep=True, input_width=N
     return itemsize * (2 * weights + batch * (kept + 4 * widest))
 
 
-def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None, what=None):
-    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit."""
+def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None, what=None, backend="cpu"):
+    """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit: in the
+    host's memory, and on ``backend="cuda"`` also in the GPU's (which holds the parameters, gradients and kept
+    activations of the passes)."""
     if what is None:
         shape = width if isinstance(width, (int, np.integer)) else f"{list(width)[:3]}..."
         what = f"depth x width x batch = {depth} x {shape} x {batch}"
-    return backends.check_memory(
+    nbytes = backends.check_memory(
         memory_estimate(depth, width, batch, itemsize=itemsize, keep=keep, input_width=input_width), what
     )
+    if backend == "cuda":
+        backends.check_memory(nbytes, what, device=True)
+    return nbytes
 
 
 def propagate(
@@ -231,6 +236,7 @@ def propagate(
     :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
     """
     batch = backends.check_positive_int(batch, "batch")
+    target = backends.resolve(backend)
     if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
         # before resolve_widths builds its list of depth widths
         check_memory(
@@ -239,6 +245,7 @@ def propagate(
             batch,
             keep=backward,
             input_width=None if inputs is None else np.shape(inputs)[-1],
+            backend=target,
         )
     widths = resolve_widths(depth, width, input_width if inputs is None else _input_width(inputs, input_width))
     depth = len(widths) - 1
@@ -249,6 +256,7 @@ def propagate(
         keep=backward,
         input_width=widths[0],
         what=f"a net of widths {short_widths(widths)} on a batch of {batch}",
+        backend=target,
     )
     seed = backends.check_seed(seed)
     dtype = backends.check_dtype(dtype)

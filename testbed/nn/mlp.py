@@ -30,7 +30,7 @@ import numpy as np
 from .. import activations as activation_registry
 from .. import backend as backends
 from .. import init as initializers
-from .. import rng
+from .. import rng, validation
 from ..kernels import nn as kernels
 from .cuda import CudaPasses
 
@@ -216,9 +216,7 @@ class MLP:
         self.widths = tuple(backends.check_positive_int(w, "widths") for w in widths)
         self.depth = len(widths) - 1
         self.activation = activation_registry.get(activation, **activation_params)
-        if not isinstance(output, str) or output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}, got {output!r}")
-        self.output_kind = output
+        self.output_kind = validation.check_choice(output, "output", OUTPUTS)
         self.bias = bool(bias)
         self.dtype = backends.check_dtype(dtype)
         self.backend = backends.resolve(backend)
@@ -386,6 +384,12 @@ class MLP:
         finite_max = float(np.finfo(self.dtype).max)
         cuda = self.backend == "cuda"
         if cuda:
+            kept = 2 * sum(self.widths[1 : depth + 1]) if keep else 4 * max(self.widths)
+            backends.check_memory(
+                self.dtype.itemsize * (self.size + batch * (self.widths[0] + kept)) + 4 * active.size + stats.nbytes,
+                f"the forward pass of a net of widths {short_widths(self.widths)} on a batch of {batch}",
+                device=True,
+            )
             device = CudaPasses(self, x, edges, stats, active, counts)
             previous = device.inputs
         else:
@@ -528,6 +532,12 @@ class MLP:
         if self.backend == "cuda":
             if getattr(self, "_device", None) is None:
                 raise ValueError("backward needs a forward pass over every layer (keep=True, layers=None)")
+            # beside the kept activations (already on the device): parameters, gradients and two deltas
+            backends.check_memory(
+                self.dtype.itemsize * (2 * self.size + 2 * batch * max(self.widths)) + 2 * stats_w.nbytes,
+                f"the backward pass of a net of widths {short_widths(self.widths)} on a batch of {batch}",
+                device=True,
+            )
             overflow = self._device.backward(given, stats_delta, stats_w, finite_max)
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)

@@ -39,9 +39,6 @@ DEFAULTS = dict(
 )
 QUICK = dict(max_steps=6_000, sweep_C=[2.5, 3.0, 10.0])
 
-#: Optimizers with a predicted limit (sgd: the drift of the average gradient, -(C - 2) per period).
-PREDICTED = ("adam", "amsgrad", "sgd")
-
 
 #: Largest C accepted: Adam squares the gradient (C, then C^2 in b2 = 1/(1 + C^2)), which must stay finite.
 MAX_C = 1e100

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..backend import BACKENDS, closest
+from ..backend import BACKENDS
+from ..validation import closest
 
 #: Exit status for bad input (argparse's convention).
 EXIT_BAD_INPUT = 2
@@ -45,10 +46,12 @@ def merge_params(defaults, quick_overrides, quick, params):
     return merged
 
 
-def check_list(value, name, item_check=None):
-    """A non-empty list (a single value becomes a list of one), each item passed through ``item_check``;
-    ValueError naming ``name`` otherwise."""
+def check_list(value, name, item_check=None, *, single=True):
+    """A non-empty list, each item passed through ``item_check``; ValueError naming ``name`` otherwise. A single
+    value becomes a list of one, or with ``single=False`` is refused (where a lone string is likely a mistake)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        if not single:
+            raise ValueError(f"{name} must be a list, got {value!r}")
         value = [value]
     items = [item if item_check is None else item_check(item) for item in value]
     if not items:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes, montecarlo
+from .. import landscapes, montecarlo, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -80,9 +80,7 @@ def validate(p):
     p["demo_kappa"] = backends.check_finite(p["demo_kappa"], "demo_kappa", minimum=1.0, strict=True)
     p["path_steps"] = backends.check_positive_int(p["path_steps"], "path_steps")
     p["demo_lr_kappa"] = backends.check_finite(p["demo_lr_kappa"], "demo_lr_kappa", minimum=0.0, strict=True)
-    p["demo_mu"] = backends.check_finite(p["demo_mu"], "demo_mu", minimum=0.0)
-    if p["demo_mu"] >= 1.0:
-        raise ValueError(f"demo_mu must lie in [0, 1), got {p['demo_mu']}")
+    p["demo_mu"] = validation.check_unit_interval(p["demo_mu"], "demo_mu")
     return p
 
 

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes, montecarlo, optim
+from .. import landscapes, montecarlo, optim, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import common
@@ -110,18 +110,9 @@ def _positive(value, name):
     return backends.check_finite(value, name, minimum=0.0, strict=True)
 
 
-def _list(value, name, check):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        value = [value]
-    items = [check(v, name) for v in value]
-    if not items:
-        raise ValueError(f"{name} must not be empty")
-    return items
-
-
 def validate(p):
     names = []
-    for name in _list(p["optimizers"], "optimizers", lambda v, n: v):
+    for name in common.check_list(p["optimizers"], "optimizers"):
         if name not in OPTIMIZERS:
             raise backends.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
         names.append(name)
@@ -134,14 +125,14 @@ def validate(p):
         p[key] = _positive(p[key], key)
     p["noise"] = backends.check_finite(p["noise"], "noise", minimum=0.0)
     p["contour_noise"] = backends.check_finite(p["contour_noise"], "contour_noise", minimum=0.0)
-    p["mu"] = backends.check_finite(p["mu"], "mu", minimum=0.0)
-    if p["mu"] >= 1.0:
-        raise ValueError(f"mu must be in [0, 1), got {p['mu']!r}")
+    p["mu"] = validation.check_unit_interval(p["mu"], "mu")
     if p["perturbation"] >= p["radius"]:
         raise ValueError(f"perturbation ({p['perturbation']}) must be smaller than radius ({p['radius']})")
-    p["sweep_lr"] = _list(p["sweep_lr"], "sweep_lr", _positive)
-    p["sweep_noise"] = _list(p["sweep_noise"], "sweep_noise", _positive)
-    p["sweep_dim"] = _list(p["sweep_dim"], "sweep_dim", lambda v, n: backends.check_positive_int(v, n))
+    p["sweep_lr"] = common.check_list(p["sweep_lr"], "sweep_lr", lambda v: _positive(v, "sweep_lr"))
+    p["sweep_noise"] = common.check_list(p["sweep_noise"], "sweep_noise", lambda v: _positive(v, "sweep_noise"))
+    p["sweep_dim"] = common.check_list(
+        p["sweep_dim"], "sweep_dim", lambda v: backends.check_positive_int(v, "sweep_dim")
+    )
     start = np.asarray(p["contour_start"], dtype=float)
     if start.shape != (2,) or not np.all(np.isfinite(start)):
         raise ValueError(f"contour_start must be two finite numbers, got {p['contour_start']!r}")

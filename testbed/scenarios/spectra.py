@@ -57,15 +57,6 @@ DENSITY_RANGE = (-3.0, 1.5)
 # parameters
 
 
-def _check_list(value, name, check):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a list, got {value!r}")
-    items = [check(v) for v in value]
-    if not items:
-        raise ValueError(f"{name} must not be empty")
-    return items
-
-
 def _check_weights(value):
     if value not in WEIGHTS:
         raise ValueError(f"weights must be among {', '.join(WEIGHTS)}, got {value!r}")
@@ -75,16 +66,20 @@ def _check_weights(value):
 def validate(p):
     """Check every parameter of :data:`DEFAULTS`; ValueError naming the parameter."""
     p = dict(p)
-    p["activations"] = _check_list(p["activations"], "activations", lambda a: activation_registry.get(a).name)
+    p["activations"] = common.check_list(
+        p["activations"], "activations", lambda a: activation_registry.get(a).name, single=False
+    )
     for name in p["activations"]:
         if name not in ("linear", "relu", "tanh", "hard_tanh", "erf"):
             raise ValueError(
                 f"activations must be among linear, relu, tanh, hard_tanh, erf (those with a critical "
                 f"point at every q*), got {name!r}"
             )
-    p["weights"] = _check_list(p["weights"], "weights", _check_weights)
+    p["weights"] = common.check_list(p["weights"], "weights", _check_weights, single=False)
     for key in ("depths", "variance_depths"):
-        p[key] = sorted(set(_check_list(p[key], key, lambda v, key=key: backends.check_positive_int(v, key))))
+        p[key] = sorted(
+            set(common.check_list(p[key], key, lambda v, key=key: backends.check_positive_int(v, key), single=False))
+        )
     p["width"] = backends.check_positive_int(p["width"], "width")
     p["inputs"] = backends.check_positive_int(p["inputs"], "inputs")
     p["q_star"] = backends.check_finite(p["q_star"], "q_star", minimum=0.0, strict=True)

@@ -108,17 +108,8 @@ def init_label(spec):
     return name if not params else f"{name}({', '.join(f'{k}={v:g}' for k, v in params.items())})"
 
 
-def _check_list(value, name, item_check):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a list, got {value!r}")
-    items = [item_check(item) for item in value]
-    if not items:
-        raise ValueError(f"{name} must not be empty")
-    return items
-
-
 def _check_pair(value, name, check):
-    items = _check_list(value, name, check)
+    items = common.check_list(value, name, check, single=False)
     if len(items) != 2:
         raise ValueError(f"{name} must be two numbers [low, high], got {value!r}")
     return items
@@ -156,8 +147,10 @@ def _check_scales(p):
 def validate(p):
     """Check every parameter of :data:`DEFAULTS`; ValueError naming the parameter."""
     p = dict(p)
-    p["inits"] = _check_list(p["inits"], "inits", _check_init)
-    p["activations"] = _check_list(p["activations"], "activations", lambda a: activation_registry.get(a).name)
+    p["inits"] = common.check_list(p["inits"], "inits", _check_init, single=False)
+    p["activations"] = common.check_list(
+        p["activations"], "activations", lambda a: activation_registry.get(a).name, single=False
+    )
     for key in ("depth", "width", "batch", "phase_depth", "phase_width", "phase_batch"):
         p[key] = backends.check_positive_int(p[key], key)
     for key in ("batch", "phase_batch"):

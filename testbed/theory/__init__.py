@@ -8,23 +8,36 @@
 Every public name of each is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
 
-import importlib
+import importlib as _importlib
 
 SUBMODULES = ("signal", "escape", "spectra")
+
+#: Module-level values of these types are a submodule's constants (they carry no ``__module__`` of their own).
+_CONSTANT_TYPES = (bool, int, float, complex, str, bytes, tuple, frozenset, dict)
+
+
+def _public(module):
+    """The names ``module`` defines: its functions, classes and constants, not what it imports (``np``, ``math``,
+    the argument checks, ``annotations``), which are not theory."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (isinstance(value, _CONSTANT_TYPES) or getattr(value, "__module__", None) == module.__name__)
+    }
 
 
 def __getattr__(name):
     # Resolved lazily so that importing one half of the theory does not import (or require) the other.
     for submodule in SUBMODULES:
-        module = importlib.import_module(f"{__name__}.{submodule}")
-        if not name.startswith("_") and hasattr(module, name):
-            return getattr(module, name)
+        public = _public(_importlib.import_module(f"{__name__}.{submodule}"))
+        if name in public:
+            return public[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    names = set(globals())
+    names = {name for name in globals() if name.startswith("__") or not name.startswith("_")}
     for submodule in SUBMODULES:
-        module = importlib.import_module(f"{__name__}.{submodule}")
-        names.update(n for n in dir(module) if not n.startswith("_"))
+        names.update(_public(_importlib.import_module(f"{__name__}.{submodule}")))
     return sorted(names)

@@ -86,33 +86,10 @@ import math
 import numpy as np
 from scipy import integrate, optimize, stats
 
+from ..validation import check_non_negative, check_positive, check_unit_interval
+
 #: Median of |Z| for Z standard normal: the 3/4 quantile of N(0, 1).
 HALF_NORMAL_MEDIAN = float(stats.norm.ppf(0.75))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Argument checks
-
-
-def _positive(value, name):
-    value = float(value)
-    if not value > 0.0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
-def _non_negative(value, name):
-    value = float(value)
-    if not value >= 0.0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return value
-
-
-def _momentum(value, name="mu"):
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -121,7 +98,7 @@ def _momentum(value, name="mu"):
 
 def gd_growth(lr, gamma):
     """GD's growth factor per step along the direction of curvature ``-gamma``: ``1 + lr gamma``."""
-    return 1.0 + _positive(lr, "lr") * _positive(gamma, "gamma")
+    return 1.0 + check_positive(lr, "lr") * check_positive(gamma, "gamma")
 
 
 def gd_escape_time(y0, lr, gamma, radius=1.0):
@@ -130,7 +107,7 @@ def gd_escape_time(y0, lr, gamma, radius=1.0):
     ``y0`` may be an array; ``y0 = 0`` (exactly the saddle) gives ``inf``: the gradient vanishes and GD stays.
     Starts already outside the ball give 0.
     """
-    radius = _positive(radius, "radius")
+    radius = check_positive(radius, "radius")
     growth = gd_growth(lr, gamma)
     y0 = np.abs(np.asarray(y0, dtype=float))
     with np.errstate(divide="ignore"):
@@ -157,7 +134,7 @@ def gd_escape_steps(y0, lr, gamma, radius=1.0):
     Equals ``floor(T) + 1`` with ``T`` from :func:`gd_escape_time` (at an integer ``t = T`` the iterate lies on
     the sphere, not outside). ``y0 = 0`` returns -1 (never escapes). Scalar or array.
     """
-    radius = _positive(radius, "radius")
+    radius = check_positive(radius, "radius")
     growth = gd_growth(lr, gamma)
     y0 = np.abs(np.asarray(y0, dtype=float))
     flat = [(-1 if y == 0.0 else _first_crossing(float(y), growth, radius)) for y in y0.ravel()]
@@ -171,7 +148,7 @@ def gd_escape_steps(y0, lr, gamma, radius=1.0):
 
 def ball_component_rms(radius, dim):
     """Root mean square of one coordinate of a point uniform in the d-ball of radius r: ``r / sqrt(d + 2)``."""
-    return _positive(radius, "radius") / math.sqrt(_positive(dim, "dim") + 2.0)
+    return check_positive(radius, "radius") / math.sqrt(check_positive(dim, "dim") + 2.0)
 
 
 def _ball_beta(dim):
@@ -185,8 +162,8 @@ def ball_component_cdf(size, radius, dim):
     The slice of the ball at height y is a (d-1)-ball of radius ``sqrt(r^2 - y^2)``, so the density of y is
     proportional to ``(1 - y^2/r^2)^((d-1)/2)``: ``(1 + y/r)/2 ~ Beta((d+1)/2, (d+1)/2)``.
     """
-    radius = _positive(radius, "radius")
-    dim = int(_positive(dim, "dim"))
+    radius = check_positive(radius, "radius")
+    dim = int(check_positive(dim, "dim"))
     size = np.clip(np.asarray(size, dtype=float) / radius, 0.0, 1.0)
     cdf = 2.0 * _ball_beta(dim).cdf((1.0 + size) / 2.0) - 1.0
     return np.clip(cdf, 0.0, 1.0)
@@ -194,8 +171,8 @@ def ball_component_cdf(size, radius, dim):
 
 def ball_component_quantile(q, radius, dim):
     """The q-quantile of ``|y|`` (inverse of :func:`ball_component_cdf`); q = 1/2 gives the median distance."""
-    radius = _positive(radius, "radius")
-    dim = int(_positive(dim, "dim"))
+    radius = check_positive(radius, "radius")
+    dim = int(check_positive(dim, "dim"))
     q = np.asarray(q, dtype=float)
     return radius * (2.0 * _ball_beta(dim).ppf((1.0 + q) / 2.0) - 1.0)
 
@@ -208,7 +185,7 @@ def gd_escape_steps_cdf_from_ball(steps, lr, gamma, radius, start_radius, dim):
     the approximation is good for ``r << R`` (then they add at most ``r^2/(2R)`` to the radius at escape).
     """
     growth = gd_growth(lr, gamma)
-    threshold = _positive(radius, "radius") * growth ** (-np.asarray(steps, dtype=float))
+    threshold = check_positive(radius, "radius") * growth ** (-np.asarray(steps, dtype=float))
     return 1.0 - ball_component_cdf(threshold, start_radius, dim)
 
 
@@ -220,8 +197,8 @@ def heavy_ball_growth(lr, gamma, mu):
     """Heavy ball's growth factor per step along curvature ``-gamma``:
     ``z = ((1 + mu + lr gamma) + sqrt((1 + mu + lr gamma)^2 - 4 mu)) / 2`` (the larger root of
     ``z^2 - (1 + mu + lr gamma) z + mu``; ``mu = 0`` gives GD's ``1 + lr gamma``)."""
-    rate = _positive(lr, "lr") * _positive(gamma, "gamma")
-    mu = _momentum(mu)
+    rate = check_positive(lr, "lr") * check_positive(gamma, "gamma")
+    mu = check_unit_interval(mu, "mu")
     trace = 1.0 + mu + rate
     return (trace + math.sqrt(trace * trace - 4.0 * mu)) / 2.0
 
@@ -234,13 +211,13 @@ def running_average_growth(lr, gamma, beta):
     ``z ~ 1 + sqrt(lr gamma (1 - b))`` as ``b -> 1``, not ``1 + lr gamma`` (at lr gamma = 0.01: 1.0092 for
     b = 0.9, 1.0062 for b = 0.99). See the module docstring for the derivation.
     """
-    beta = _momentum(beta, "beta")
-    return heavy_ball_growth(_positive(lr, "lr") * (1.0 - beta), gamma, beta)
+    beta = check_unit_interval(beta, "beta")
+    return heavy_ball_growth(check_positive(lr, "lr") * (1.0 - beta), gamma, beta)
 
 
 def heavy_ball_escape_time(y0, lr, gamma, mu, radius=1.0):
     """Asymptotic escape time of the heavy ball, ``ln(R/|y0|) / ln z`` with z from :func:`heavy_ball_growth`."""
-    radius = _positive(radius, "radius")
+    radius = check_positive(radius, "radius")
     growth = heavy_ball_growth(lr, gamma, mu)
     y0 = np.abs(np.asarray(y0, dtype=float))
     with np.errstate(divide="ignore"):
@@ -269,7 +246,7 @@ def heavy_ball_escape_steps(y0, lr, gamma, mu, radius=1.0):
     Both roots are positive and ``A > 0, B = 1 - A``, ``|y_t|`` grows monotonically, so the first crossing is
     found from the asymptotic time and corrected against the exact two-root solution. ``y0 = 0``: -1 (never).
     """
-    radius = _positive(radius, "radius")
+    radius = check_positive(radius, "radius")
     a, b, z_plus, z_minus = heavy_ball_trajectory_coefficients(lr, gamma, mu)
     y0 = np.abs(np.asarray(y0, dtype=float))
 
@@ -305,8 +282,8 @@ def sgd_saddle_variance(steps, lr, gamma, sigma, exact=True):
     Exact: ``lr^2 sigma^2 sum_{k<t} (1 + lr gamma)^(2k) = lr sigma^2 ((1 + lr gamma)^(2t) - 1)/(gamma (2 + lr gamma))``.
     Asymptotic (``exact=False``, reference.md s.4): ``lr sigma^2/(2 gamma) (1 + lr gamma)^(2t)``.
     """
-    lr, gamma = _positive(lr, "lr"), _positive(gamma, "gamma")
-    sigma = _non_negative(sigma, "sigma")
+    lr, gamma = check_positive(lr, "lr"), check_positive(gamma, "gamma")
+    sigma = check_non_negative(sigma, "sigma")
     t = np.asarray(steps, dtype=float)
     growth2 = (1.0 + lr * gamma) ** (2.0 * t)
     if exact:
@@ -320,8 +297,8 @@ def sgd_stable_variance(lr, curvature, sigma, steps=None):
     Stationary: ``lr^2 sigma^2 / (1 - (1 - lr lambda)^2) = lr sigma^2 / (2 lambda - lr lambda^2)``; after ``steps``
     steps the same times ``1 - (1 - lr lambda)^(2t)``.
     """
-    lr, curvature = _positive(lr, "lr"), _positive(curvature, "curvature")
-    sigma = _non_negative(sigma, "sigma")
+    lr, curvature = check_positive(lr, "lr"), check_positive(curvature, "curvature")
+    sigma = check_non_negative(sigma, "sigma")
     if not lr * curvature < 2.0:
         raise ValueError(f"lr * curvature must be below 2 for a stationary variance, got {lr * curvature!r}")
     stationary = lr * sigma**2 / (2.0 * curvature - lr * curvature**2)
@@ -333,7 +310,7 @@ def sgd_stable_variance(lr, curvature, sigma, steps=None):
 def effective_radius(radius, lr, sigma, stable_curvatures=()):
     """``sqrt(R^2 - sum_i lr sigma^2/(2 lambda_i - lr lambda_i^2))``: the size the escape coordinate must reach when
     the stable coordinates sit at their stationary variance (their fluctuation neglected)."""
-    radius = _positive(radius, "radius")
+    radius = check_positive(radius, "radius")
     extra = sum(sgd_stable_variance(lr, c, sigma) for c in np.atleast_1d(np.asarray(stable_curvatures, float)))
     if extra >= radius * radius:
         raise ValueError("the stable coordinates' stationary variance already exceeds radius^2: no saddle to leave")
@@ -343,8 +320,8 @@ def effective_radius(radius, lr, sigma, stable_curvatures=()):
 def sgd_limit_std(lr, gamma, sigma):
     """Std of ``Z = lim y_t / (1 + lr gamma)^t`` from the exact saddle:
     ``sqrt(lr sigma^2 / (gamma (2 + lr gamma)))``."""
-    lr, gamma = _positive(lr, "lr"), _positive(gamma, "gamma")
-    return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))
+    lr, gamma = check_positive(lr, "lr"), check_positive(gamma, "gamma")
+    return math.sqrt(lr * check_non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))
 
 
 def sgd_escape_probability(steps, lr, gamma, sigma, radius=1.0, y0=0.0, stable_curvatures=()):
@@ -439,7 +416,7 @@ def monkey_saddle_escape_time(x0, lr, radius=1.0):
     """Gradient-flow escape time of the monkey saddle ``x^3 - 3 x y^2`` along ``y = 0`` from ``x0 < 0``:
     ``dx/dt = -3 lr x^2`` gives ``1/x`` linear in t, ``t = (1/|x0| - 1/R) / (3 lr)`` (``x0 >= 0`` never leaves:
     x moves toward 0). Polynomial in ``1/|x0|``: a degenerate saddle is far slower to leave than a strict one."""
-    lr, radius = _positive(lr, "lr"), _positive(radius, "radius")
+    lr, radius = check_positive(lr, "lr"), check_positive(radius, "radius")
     x0 = np.asarray(x0, dtype=float)
     with np.errstate(divide="ignore"):
         time = np.where(x0 < 0, (1.0 / np.abs(x0) - 1.0 / radius) / (3.0 * lr), np.inf)
@@ -455,7 +432,7 @@ def saxe_plateau_time(lr, s, u0, uf):
     """Saxe, McClelland & Ganguli 2014 (eq. 6 in the arXiv 1312.6120 version, with ``tau = 1/lr``): the time for one
     hidden layer's mode strength to grow from ``u0`` to ``uf`` under gradient flow from a balanced start,
     ``t = (1/(2 s lr)) ln(uf (s - u0) / (u0 (s - uf)))`` (``0 < u0 < uf < s``)."""
-    lr, s, u0, uf = _positive(lr, "lr"), _positive(s, "s"), _positive(u0, "u0"), _positive(uf, "uf")
+    lr, s, u0, uf = check_positive(lr, "lr"), check_positive(s, "s"), check_positive(u0, "u0"), check_positive(uf, "uf")
     if not u0 < s or not uf < s:
         raise ValueError(f"u0 and uf must lie in (0, s) = (0, {s}), got u0={u0}, uf={uf}")
     return math.log(uf * (s - u0) / (u0 * (s - uf))) / (2.0 * s * lr)
@@ -469,8 +446,8 @@ def deep_linear_plateau_time(lr, s, u0, uf, depth=2):
     (Saxe et al. 2014's deep-network equation) and ``t = (1/(lr D)) int_{u0}^{uf} du / (u^(2 - 2/D) (s - u))``,
     integrated in ``x = ln u``. ``depth = 2`` is :func:`saxe_plateau_time`; ``depth = 1`` is a plain linear model.
     """
-    lr, s, u0, uf = _positive(lr, "lr"), _positive(s, "s"), _positive(u0, "u0"), _positive(uf, "uf")
-    depth = int(_positive(depth, "depth"))
+    lr, s, u0, uf = check_positive(lr, "lr"), check_positive(s, "s"), check_positive(u0, "u0"), check_positive(uf, "uf")
+    depth = int(check_positive(depth, "depth"))
     if not u0 < s or not uf < s:
         raise ValueError(f"u0 and uf must lie in (0, s) = (0, {s}), got u0={u0}, uf={uf}")
     if depth == 2:
@@ -489,7 +466,7 @@ def deep_linear_plateau_time_asymptotic(lr, s, u0, depth):
     ``t ~ u0^(-(1 - 2/D)) / (lr s (D - 2))`` (from ``int_{u0} u^(-(2 - 2/D)) du / s``), i.e. ``~ 1/(lr s D u0)`` as D
     grows: Saxe et al.'s ``1/u0`` plateau of deep networks, against ``ln(1/u0)`` at depth 2. In terms of the
     per-layer scale ``a0 = u0^(1/D)``: ``a0^-(D-2) / (lr s (D-2))``, which grows exponentially with depth."""
-    lr, s, u0 = _positive(lr, "lr"), _positive(s, "s"), _positive(u0, "u0")
+    lr, s, u0 = check_positive(lr, "lr"), check_positive(s, "s"), check_positive(u0, "u0")
     depth = int(depth)
     if depth <= 2:
         raise ValueError(f"depth must exceed 2 for the power-law plateau, got {depth}")
@@ -499,7 +476,7 @@ def deep_linear_plateau_time_asymptotic(lr, s, u0, depth):
 def deep_linear_target_for_loss_drop(s, u0, loss_drop):
     """The product uf at which ``1/2 (s - u)^2`` has fallen ``loss_drop`` below its start:
     ``s - sqrt((s - u0)^2 - 2 delta)``."""
-    remaining = (float(s) - float(u0)) ** 2 - 2.0 * _positive(loss_drop, "loss_drop")
+    remaining = (float(s) - float(u0)) ** 2 - 2.0 * check_positive(loss_drop, "loss_drop")
     if remaining < 0:
         raise ValueError(f"loss_drop {loss_drop} exceeds the starting loss {(s - u0) ** 2 / 2}")
     return float(s) - math.sqrt(remaining)
@@ -516,7 +493,7 @@ def saxe_discrete_steps_bounds(lr, s, u0, uf):
     (at ``q = eps``). Therefore ``T * 2 eps / (-ln(1 - 2 eps)) <= N <= T / (1 - eps/2) + 1``: the relative error
     of the flow formula is O(lr s) (at most about ``eps`` either way). Requires ``eps <= 1/4`` (u stays below s).
     """
-    eps = _positive(lr, "lr") * _positive(s, "s")
+    eps = check_positive(lr, "lr") * check_positive(s, "s")
     if eps > 0.25:
         raise ValueError(f"lr * s must be at most 1/4 for the bound, got {eps}")
     flow = saxe_plateau_time(lr, s, u0, uf)
@@ -559,7 +536,7 @@ def tanh_unit_plateau_time(lr, w0, w_end, a=1.0, y=0.0):
     antiderivative P. Requires ``|y| < 1`` and w_end between w0 and the target ``atanh(y)/a``.
     See :func:`tanh_unit_plateau_time_asymptotic` for the saturated limit.
     """
-    lr, a = _positive(lr, "lr"), _positive(a, "a")
+    lr, a = check_positive(lr, "lr"), check_positive(a, "a")
     y = float(y)
     if not -1.0 < y < 1.0:
         raise ValueError(f"y must lie in (-1, 1), got {y}")
@@ -576,7 +553,7 @@ def tanh_unit_plateau_time_asymptotic(lr, w0, a=1.0, y=0.0):
     """The saturated limit of :func:`tanh_unit_plateau_time` (``a w0 >> 1``, the B2 term):
     ``t ~ 1/(4 (1 - y)(1 - tanh(a w0)) lr a^2) ~ exp(2 a w0) / (8 (1 - y) lr a^2)``: exponential in the saturation
     level ``a w0`` (the gradient is ``~ 4 a (1 - y) exp(-2 a w0)``), and proportional to 1/lr."""
-    lr, a = _positive(lr, "lr"), _positive(a, "a")
+    lr, a = check_positive(lr, "lr"), check_positive(a, "a")
     u0 = a * abs(float(w0))
     y = float(y) if w0 >= 0 else -float(y)
     one_minus = 2.0 / (1.0 + math.exp(2.0 * u0))
@@ -585,9 +562,9 @@ def tanh_unit_plateau_time_asymptotic(lr, w0, a=1.0, y=0.0):
 
 def tanh_unit_target_for_loss_drop(w0, loss_drop, a=1.0, y=0.0):
     """The w at which ``1/2 (tanh(a w) - y)^2`` has fallen ``loss_drop`` below its value at w0."""
-    a = _positive(a, "a")
+    a = check_positive(a, "a")
     residual0 = math.tanh(a * float(w0)) - float(y)
-    remaining = residual0 * residual0 - 2.0 * _positive(loss_drop, "loss_drop")
+    remaining = residual0 * residual0 - 2.0 * check_positive(loss_drop, "loss_drop")
     if remaining < 0:
         raise ValueError(f"loss_drop {loss_drop} exceeds the starting loss {residual0**2 / 2}")
     return math.atanh(float(y) + math.copysign(math.sqrt(remaining), residual0)) / a
@@ -619,19 +596,19 @@ def gd_rate(lr, curvatures):
 
 def gd_optimal_lr(lambda_min, lambda_max):
     """``2 / (l1 + ln)``: equalises the slowest and the steepest coordinate."""
-    return 2.0 / (_positive(lambda_min, "lambda_min") + _positive(lambda_max, "lambda_max"))
+    return 2.0 / (check_positive(lambda_min, "lambda_min") + check_positive(lambda_max, "lambda_max"))
 
 
 def gd_optimal_rate(kappa):
     """Best GD rate on a quadratic with condition number kappa: ``(kappa - 1)/(kappa + 1)``."""
-    kappa = _positive(kappa, "kappa")
+    kappa = check_positive(kappa, "kappa")
     return (kappa - 1.0) / (kappa + 1.0)
 
 
 def heavy_ball_rate(lr, mu, curvatures):
     """Heavy ball's asymptotic contraction per step on a quadratic: the largest modulus over the curvatures of the
     roots of ``z^2 - (1 + mu - lr lambda) z + mu = 0``."""
-    lr, mu = float(lr), _momentum(mu)
+    lr, mu = float(lr), check_unit_interval(mu, "mu")
     worst = 0.0
     for curvature in np.atleast_1d(np.asarray(curvatures, dtype=float)):
         roots = np.roots([1.0, -(1.0 + mu - lr * curvature), mu])
@@ -648,7 +625,7 @@ def heavy_ball_oscillation_angle(lr, mu, curvature):
     complex roots. The long-run fraction of steps on which y changes sign is ``theta / pi``
     (:func:`sign_flip_fraction`).
     """
-    mu = _momentum(mu)
+    mu = check_unit_interval(mu, "mu")
     trace = 1.0 + mu - float(lr) * float(curvature)
     disc = trace * trace - 4.0 * mu
     if disc >= 0.0:
@@ -664,7 +641,7 @@ def sign_flip_fraction(lr, mu, curvature):
 def heavy_ball_optimal(lambda_min, lambda_max):
     """Goh 2017's optimal heavy ball on a quadratic: ``(lr, mu, rate)`` with ``lr = (2/(sqrt(l1) + sqrt(ln)))^2``,
     ``mu = ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^2``, rate ``sqrt(mu) = (sqrt(kappa) - 1)/(sqrt(kappa) + 1)``."""
-    l1, ln = _positive(lambda_min, "lambda_min"), _positive(lambda_max, "lambda_max")
+    l1, ln = check_positive(lambda_min, "lambda_min"), check_positive(lambda_max, "lambda_max")
     root_kappa = math.sqrt(ln / l1)
     rate = (root_kappa - 1.0) / (root_kappa + 1.0)
     return (2.0 / (math.sqrt(l1) + math.sqrt(ln))) ** 2, rate * rate, rate
@@ -672,7 +649,7 @@ def heavy_ball_optimal(lambda_min, lambda_max):
 
 def heavy_ball_optimal_rate(kappa):
     """``(sqrt(kappa) - 1)/(sqrt(kappa) + 1)``: the rate of :func:`heavy_ball_optimal`."""
-    root_kappa = math.sqrt(_positive(kappa, "kappa"))
+    root_kappa = math.sqrt(check_positive(kappa, "kappa"))
     return (root_kappa - 1.0) / (root_kappa + 1.0)
 
 
@@ -686,7 +663,7 @@ def steps_to_tolerance(rate, tolerance, initial=1.0):
     run with :func:`heavy_ball_steps_to_tolerance` (or :func:`gd_steps_to_tolerance`), which use the exact form.
     """
     rate = float(rate)
-    tolerance, initial = _positive(tolerance, "tolerance"), _positive(initial, "initial")
+    tolerance, initial = check_positive(tolerance, "tolerance"), check_positive(initial, "initial")
     if initial <= tolerance:
         return 0
     if rate >= 1.0:
@@ -713,7 +690,7 @@ def heavy_ball_distance(steps, lr, mu, curvatures, w0):
     allowed) ``y_t = A z1^t + B z2^t``; with a double root z (Goh's optimum at the extreme curvatures)
     ``y_t = (y_0 + (y_1/z - y_0) t) z^t``.
     """
-    mu = _momentum(mu)
+    mu = check_unit_interval(mu, "mu")
     t = np.asarray(steps, dtype=float)
     total = np.zeros(t.shape)
     for curvature, y0 in zip(np.atleast_1d(np.asarray(curvatures, float)), np.atleast_1d(np.asarray(w0, float))):
@@ -746,7 +723,7 @@ def gd_steps_to_tolerance(lr, curvatures, w0, tolerance, max_steps=10**7):
     active = np.atleast_1d(np.asarray(w0, float)) != 0
     if np.any(np.abs(gd_factor(lr, curvatures))[active] >= 1.0) and gd_distance(0, lr, curvatures, w0) >= tolerance:
         return math.inf  # a coordinate that does not shrink: never within tolerance
-    return _first_below(lambda t: gd_distance(t, lr, curvatures, w0), _positive(tolerance, "tolerance"), max_steps)
+    return _first_below(lambda t: gd_distance(t, lr, curvatures, w0), check_positive(tolerance, "tolerance"), max_steps)
 
 
 def heavy_ball_steps_to_tolerance(lr, mu, curvatures, w0, tolerance, max_steps=10**7):
@@ -759,7 +736,7 @@ def heavy_ball_steps_to_tolerance(lr, mu, curvatures, w0, tolerance, max_steps=1
     ):
         return math.inf
     return _first_below(
-        lambda t: heavy_ball_distance(t, lr, mu, curvatures, w0), _positive(tolerance, "tolerance"), max_steps
+        lambda t: heavy_ball_distance(t, lr, mu, curvatures, w0), check_positive(tolerance, "tolerance"), max_steps
     )
 
 
@@ -771,7 +748,7 @@ def double_well_stationary_points(height=1.0, tilt=0.0):
     """Stationary points of ``h (w^2 - 1)^2 + c w``: the real roots of ``4 h w^3 - 4 h w + c``, sorted.
 
     For ``|c| < 8 h / (3 sqrt 3)`` there are three: left minimum, barrier (local maximum), right minimum."""
-    height = _positive(height, "height")
+    height = check_positive(height, "height")
     roots = np.roots([4.0 * height, 0.0, -4.0 * height, float(tilt)])
     real = np.sort(roots[np.abs(roots.imag) < 1e-9].real)
     return real
@@ -788,12 +765,12 @@ def double_well_barrier(height=1.0, tilt=0.0):
 def double_well_left_fraction_uniform_start(half_width, height=1.0, tilt=0.0):
     """Fraction of GD runs (small lr, no noise) ending in the left well when starting uniform in
     ``[-half_width, half_width]``: ``(barrier + half_width)/(2 half_width)``."""
-    half_width = _positive(half_width, "half_width")
+    half_width = check_positive(half_width, "half_width")
     return float(np.clip((double_well_barrier(height, tilt) + half_width) / (2.0 * half_width), 0.0, 1.0))
 
 
 def _rastrigin_slope_roots(amplitude, extent, rising):
-    amplitude = _positive(amplitude, "amplitude")
+    amplitude = check_positive(amplitude, "amplitude")
 
     def slope(w):
         return 2.0 * w + 2.0 * math.pi * amplitude * math.sin(2.0 * math.pi * w)
@@ -824,7 +801,7 @@ def rastrigin_local_maxima(amplitude=10.0, extent=5.12):
 def rastrigin_global_basin_fraction(half_width, dim, amplitude=10.0):
     """Fraction of starts uniform in ``[-a, a]^d`` from which gradient flow reaches the global minimum 0:
     ``((m+ - m-) / (2 a))^d`` with ``m-, m+`` the local maxima on either side of 0."""
-    half_width = _positive(half_width, "half_width")
+    half_width = check_positive(half_width, "half_width")
     maxima = rastrigin_local_maxima(amplitude, half_width + 1.0)
     right = float(np.min(maxima[maxima > 0], initial=math.inf))
     left = float(np.max(maxima[maxima < 0], initial=-math.inf))

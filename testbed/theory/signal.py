@@ -70,7 +70,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 from scipy import optimize, special
 
-from ..backend import check_finite, check_positive_int
+from ..validation import check_finite, check_positive_int
 
 #: Probabilists' Gauss-Hermite nodes for Gaussians of standard deviation <= SIGMA_HERMITE (in units of s).
 HERMITE_NODES = 101

@@ -60,7 +60,7 @@ import math
 
 import numpy as np
 
-from ..backend import check_finite, check_positive_int
+from ..validation import check_finite, check_non_negative_int, check_positive_int
 from .signal import _q_star, activation_for_theory, gaussian_expectation
 
 #: s_1, the first coefficient of the S-transform of W^T W / sigma_w^2 (see the module docstring).
@@ -244,9 +244,7 @@ def fuss_catalan_moment(depth, k):
     """``m_k = C((L+1) k, k) / (L k + 1)``, the k-th moment of the squared singular values of a product of L
     Gaussian layers (variance 1/n, n -> infinity); an exact integer for every L, k (returned as a Python int)."""
     depth = check_positive_int(depth, "depth")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"k must be a non-negative integer, got {k!r}")
-    k = int(k)
+    k = check_non_negative_int(k, "k")
     numerator = math.comb((depth + 1) * k, k)
     assert numerator % (depth * k + 1) == 0  # Fuss-Catalan numbers are integers
     return numerator // (depth * k + 1)

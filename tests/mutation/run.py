@@ -414,8 +414,8 @@ MUTATIONS = [
     M(
         "esc-limit-std",
         "testbed/theory/escape.py",
-        'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))',
-        'return math.sqrt(lr * _non_negative(sigma, "sigma") ** 2 / (2.0 * gamma))',
+        'return math.sqrt(lr * check_non_negative(sigma, "sigma") ** 2 / (gamma * (2.0 + lr * gamma)))',
+        'return math.sqrt(lr * check_non_negative(sigma, "sigma") ** 2 / (2.0 * gamma))',
         ESC,
     ),
     M(
@@ -466,7 +466,7 @@ MUTATIONS = [
     M(
         "init-glorot-bias-input",
         "testbed/init.py",
-        'return gain * gain * 2.0 / (fan_in + fan_out + (1 if _flag(bias_input, "bias_input") else 0))',
+        'return gain * gain * 2.0 / (fan_in + fan_out + (1 if check_flag(bias_input, "bias_input") else 0))',
         "return gain * gain * 2.0 / (fan_in + fan_out)",
         INIT,
     ),
