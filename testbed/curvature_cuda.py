@@ -37,6 +37,14 @@ class CudaCurvature:
         self.n = x.shape[0]
         self.chunk = chunk
         self.chunks = [(start, min(start + chunk, self.n)) for start in range(0, self.n, chunk)]
+        hidden = sum(self.widths[1:])
+        kept_rows = self.n if cached else chunk
+        entries = 3 * self.size + x.size + 3 * kept_rows * hidden + 4 * chunk * hidden
+        backends.check_memory(
+            entries * self.dtype.itemsize + 8 * self.n,
+            f"the curvature products' device arrays (rows = {self.n}, chunk = {chunk}, parameters = {self.size})",
+            device=True,
+        )
         self.params = backends.to_device(params)
         self.x = backends.to_device(x)
         self.y = backends.to_device(y)

@@ -148,3 +148,12 @@ def test_a_cuda_scenario_refuses_in_one_line(monkeypatch, tmp_path, capsys):
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "free on the GPU" in lines[0] and not out.exists()
+
+
+def test_curvature_products_refuse_before_allocating(small_gpu):
+    from testbed import curvature
+
+    net = nn.MLP((4, 5, 3), "tanh", output="linear", backend="cuda")
+    x, y = np.ones((6, 4)), np.zeros(6, dtype=np.int64)
+    message = refusal(lambda: curvature.hvp(net, x, y, np.ones(net.size)))
+    assert "curvature" in message
