@@ -477,7 +477,8 @@ def fit(
     progress : bool
         Show a progress bar (tqdm).
     on_divergence : {"stop", "raise"}
-        On a non-finite loss or gradient: stop and report the step in ``History.diverged_at``, or raise.
+        On a non-finite loss, gradient or step (an update that overflows the parameters): stop and report the step
+        in ``History.diverged_at``, or raise.
 
     Returns
     -------
@@ -492,8 +493,8 @@ def fit(
         optimizer or on another backend, a dataset that does not fit the net, ``steps``, ``batch`` or
         ``eval_every`` not positive integers (``eval_every`` may be 0), an unknown ``loss`` or ``on_divergence``.
     DivergenceError
-        With ``on_divergence="raise"``, when the loss or its gradient stops being finite; the parameters are those
-        before that step.
+        With ``on_divergence="raise"``, when the loss or its gradient stops being finite (the parameters are those
+        before that step) or a step makes the parameters non-finite (they hold that step).
 
     References
     ----------
