@@ -11,7 +11,13 @@ threads, so this must happen before any parallel kernel runs; an explicit settin
 """
 
 import os
+from importlib import metadata as _metadata
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+try:
+    # The version has one source, pyproject.toml's [project] version; installing the package (pip install -e .)
+    # writes it into the distribution's metadata, which is what this reads (PyPA's single-sourcing recipe).
+    __version__ = _metadata.version("testbed")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -173,6 +173,42 @@ def hvp(net, x, y, v, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
     One compiled call: forward, loss, gradient backward, tangent forward, R-backward (Pearlmutter 1994; see
     :mod:`testbed.kernels.curvature`); on the GPU for a net on the CUDA backend. Returns an array of the net's
     dtype and size.
+
+    H v = d/dr grad L(theta + r v) at r = 0, with L the mean loss over the N rows, exactly (no finite differences).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        A net on the CPU or CUDA backend; the products are taken at the parameters it has now.
+    x : ndarray, shape (N, d^(0))
+        Finite inputs: a minibatch or a whole split.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    v : ndarray, shape (P,)
+        A finite vector of the net's P parameters (cast to the net's dtype).
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    ndarray, shape (P,)
+        H v (or G v) in the net's dtype.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``x`` or ``y`` of the wrong shape,
+        type or range, an unknown ``loss`` or ``kind``, a ``chunk`` that is not a positive integer,
+        or a ``v`` of the wrong shape or not finite.
+
+    References
+    ----------
+    Pearlmutter 1994, "Fast exact multiplication by the Hessian"; Schraudolph 2002, "Fast curvature matrix-vector
+    products for second-order gradient descent" (G).
     """
     return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk, cache=False).matvec(v)
 
@@ -184,7 +220,39 @@ def gauss_newton_product(net, x, y, v, *, loss="cross_entropy", chunk=CHUNK):
 
 def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
     """The (P, P) matrix H (or G) in float64, one exact product per column in one compiled call (for small nets),
-    symmetrised (the products are exact; the rounding of the two halves differs)."""
+    symmetrised (the products are exact; the rounding of the two halves differs).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP or HessianOperator
+        A net on the CPU or CUDA backend (the products are taken at the parameters it has now), or an operator
+        built before (then ``x, y, loss, kind`` and ``chunk`` are its own and these arguments are ignored).
+    x : ndarray, shape (N, d^(0))
+        Finite inputs: a minibatch or a whole split.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    ndarray, shape (P, P)
+        (M + M^T) / 2 of the matrix M whose column j is H e_j (or G e_j), in float64.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``x`` or ``y`` of the wrong shape,
+        type or range, an unknown ``loss`` or ``kind``, a ``chunk`` that is not a positive integer.
+
+    References
+    ----------
+    Pearlmutter 1994, "Fast exact multiplication by the Hessian".
+    """
     op = _operator(net, x, y, loss, kind, chunk)
     matrix = np.empty((op.size, op.size), dtype=op.dtype)
     if op._gpu is not None:  # one product per column, the forward pass kept between them when it fits
@@ -337,6 +405,51 @@ def top_eigenvalues(
     ``net`` may be a :class:`HessianOperator` (then ``x, y, loss, kind`` are its own). Stops when every wanted
     residual is below ``tol`` times the largest |Ritz value|, or after ``iterations`` steps (default
     max(2k + 20, 60)).
+
+    Lanczos with full reorthogonalisation from a Rademacher start vector (Philox, keyed by ``seed``); each step is
+    one product H q. A Ritz pair (theta, y) has residual ||H y - theta y|| = |beta_m u_m|.
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP or HessianOperator
+        A net on the CPU or CUDA backend (the products are taken at the parameters it has now), or an operator
+        built before (then ``x, y, loss, kind`` and ``chunk`` are its own and these arguments are ignored).
+    x : ndarray, shape (N, d^(0))
+        Finite inputs: a minibatch or a whole split.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    k : int
+        How many eigenvalues, 1 <= k <= P.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    seed : int
+        Key of the start vector.
+    iterations : int, optional
+        The most Lanczos steps (at least ``k``); default max(2k + 20, 60).
+    tol : float
+        Relative residual (>= 0) at which the wanted Ritz values count as converged.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    Eigenpairs
+        ``values`` (descending), ``vectors`` (k, P), ``residuals``, ``iterations`` (products taken) and the loss at
+        the point.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``x`` or ``y`` of the wrong shape,
+        type or range, an unknown ``loss`` or ``kind``, a ``chunk`` that is not a positive integer,
+        or ``k``, ``iterations``, ``seed`` or ``tol`` out of range.
+
+    References
+    ----------
+    Lanczos 1950, "An iteration method for the solution of the eigenvalue problem of linear differential and
+    integral operators"; Parlett 1998, "The symmetric eigenvalue problem" (residual bounds).
     """
     return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=True)
 
@@ -344,7 +457,21 @@ def top_eigenvalues(
 def bottom_eigenvalues(
     net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None, tol=TOLERANCE, chunk=CHUNK
 ):
-    """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`."""
+    """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`.
+
+    Parameters and Raises are those of :func:`top_eigenvalues`.
+
+    Returns
+    -------
+    Eigenpairs
+        ``values`` ascending (the most negative first), ``vectors`` (k, P), ``residuals``, ``iterations`` and the
+        loss at the point.
+
+    References
+    ----------
+    Lanczos 1950; Dauphin et al. 2014, "Identifying and attacking the saddle point problem in high-dimensional
+    non-convex optimization" (negative curvature at saddles).
+    """
     return _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top=False)
 
 
@@ -381,6 +508,47 @@ def trace(net, x, y, *, probes=100, loss="cross_entropy", kind="hessian", seed=0
 
     The standard error is the samples' standard deviation / sqrt(probes). Per-layer block traces use the same
     products: (1/n) sum z_b^T (H z)_b.
+
+    tr H = E[z^T H z] for any z with E[z z^T] = I; among probes of i.i.d. entries, Rademacher ones (entries +-1,
+    here Philox draws keyed by ``seed``) give the least variance (Hutchinson 1989).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP or HessianOperator
+        A net on the CPU or CUDA backend (the products are taken at the parameters it has now), or an operator
+        built before (then ``x, y, loss, kind`` and ``chunk`` are its own and these arguments are ignored).
+    x : ndarray, shape (N, d^(0))
+        Finite inputs: a minibatch or a whole split.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    probes : int
+        Number of Rademacher probes (products), >= 1; with one probe the standard error is infinite.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    seed : int
+        Key of the probes.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    TraceEstimate
+        The estimate and its standard error, the samples, the per-layer block traces with their standard errors,
+        and the loss at the point.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``x`` or ``y`` of the wrong shape,
+        type or range, an unknown ``loss`` or ``kind``, a ``chunk`` that is not a positive integer,
+        or ``probes`` or ``seed`` out of range.
+
+    References
+    ----------
+    Hutchinson 1989, "A stochastic estimator of the trace of the influence matrix for Laplacian smoothing
+    splines".
     """
     op = _operator(net, x, y, loss, kind, chunk)
     probes = backends.check_positive_int(probes, "probes")
@@ -441,6 +609,50 @@ def spectral_density(
     (1/probes) sum_p sum_j w_pj N(t; tau_pj, sigma^2) on ``points`` grid points from min tau - 0.01 - 5 sigma to
     max tau + 0.01 + 5 sigma, normalised by its Riemann sum. ``sigma`` (a standard deviation) defaults to
     PyHessian's choice, the variance sigma^2 = 1e-5 * max(1, max tau - min tau + 0.02).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP or HessianOperator
+        A net on the CPU or CUDA backend (the products are taken at the parameters it has now), or an operator
+        built before (then ``x, y, loss, kind`` and ``chunk`` are its own and these arguments are ignored).
+    x : ndarray, shape (N, d^(0))
+        Finite inputs: a minibatch or a whole split.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    iterations : int
+        Lanczos steps per probe (m), >= 1.
+    probes : int
+        Number of Gaussian probes, >= 1.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    seed : int
+        Key of the probes.
+    sigma : float, optional
+        Width (> 0) of the Gaussian placed at each node; default as above.
+    points : int
+        Number of grid points.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    SpectralDensity
+        ``grid`` and ``density`` (integrating to 1 on the grid), the ``nodes`` and ``weights`` of each probe,
+        ``sigma``, the Lanczos steps taken, ``probes`` and the loss at the point.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``x`` or ``y`` of the wrong shape,
+        type or range, an unknown ``loss`` or ``kind``, a ``chunk`` that is not a positive integer,
+        or ``iterations``, ``probes``, ``points``, ``seed`` or ``sigma`` out of range.
+
+    References
+    ----------
+    Golub & Meurant 2010, "Matrices, moments and quadrature with applications"; Ghorbani, Krishnan & Xiao 2019,
+    "An investigation into neural net optimization via Hessian eigenvalue density"; Yao et al. 2020, "PyHessian".
     """
     op = _operator(net, x, y, loss, kind, chunk)
     iterations = backends.check_positive_int(iterations, "iterations")
@@ -536,7 +748,43 @@ SLICE_2D_STEPS = tuple(np.linspace(-1.0, 1.0, 21))
 
 
 def slice_1d(net, x, y, theta_0, theta_1, *, alphas=SLICE_1D_ALPHAS, loss="cross_entropy", chunk=CHUNK):
-    """L((1 - a) theta_0 + a theta_1) over ``alphas`` (Goodfellow, Vinyals & Saxe 2015's linear path)."""
+    """L((1 - a) theta_0 + a theta_1) over ``alphas`` (Goodfellow, Vinyals & Saxe 2015's linear path).
+
+    Every point's net is evaluated in one parallel call over the points (the net's own parameters are not
+    changed).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net: its shape, activation and dtype define the loss; its parameters are not used.
+    x : ndarray, shape (N, d^(0))
+        Finite inputs.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    theta_0, theta_1 : ndarray, shape (P,)
+        The two ends of the path (a = 0 and a = 1), finite.
+    alphas : sequence of float
+        The points a of the path; default 41 points from -0.5 to 1.5.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    Slice
+        ``alphas``, the ``loss`` and ``accuracy`` at each, and the direction theta_1 - theta_0 (1, P).
+
+    Raises
+    ------
+    ValueError
+        ``net`` not an MLP, ``theta_0`` or ``theta_1`` not finite vectors of P parameters, bad ``x`` or ``y``, an
+        unknown ``loss`` or a bad ``chunk`` (the message names it).
+
+    References
+    ----------
+    Goodfellow, Vinyals & Saxe 2015, "Qualitatively characterizing neural network optimization problems".
+    """
     net = train._check_net(net)
     theta_0 = _check_vector(theta_0, net.size, "theta_0")
     theta_1 = _check_vector(theta_1, net.size, "theta_1")
@@ -579,6 +827,41 @@ def slice_2d(
 
     ``directions`` (2, P): given (e.g. :func:`pca_directions`), or two per-neuron normalised Gaussian directions
     (:func:`neuron_normalised_direction`, Philox steps 0 and 1 of ``seed``).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net; its parameters are the centre theta (not changed).
+    x : ndarray, shape (N, d^(0))
+        Finite inputs.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    directions : ndarray, shape (2, P), optional
+        The directions d_1, d_2 (finite); default two normalised random directions.
+    alphas, betas : sequence of float
+        The grid's coordinates along d_1 and d_2; default 21 points from -1 to 1 each.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    seed : int
+        Key of the random directions.
+    chunk : int
+        Rows per pass over ``x, y`` (bounds the work buffers; the result does not depend on it).
+
+    Returns
+    -------
+    Slice
+        ``alphas``, ``betas``, ``loss`` and ``accuracy`` of shape (len(alphas), len(betas)) and the ``directions``.
+
+    Raises
+    ------
+    ValueError
+        ``net`` not an MLP, ``directions`` not a finite (2, P) array, bad ``x`` or ``y``, an unknown ``loss``, a bad
+        ``seed`` or ``chunk`` (the message names it).
+
+    References
+    ----------
+    Li, Xu, Taylor, Studer & Goldstein 2018, "Visualizing the loss landscape of neural nets" (filter-normalised
+    directions, here per neuron).
     """
     net = train._check_net(net)
     theta = net.params.astype(np.float64)

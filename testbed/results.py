@@ -211,18 +211,10 @@ def git_commit():
 
 
 def package_version():
-    """The testbed's version (from the package, else from the installed distribution's metadata)."""
+    """The testbed's version: ``testbed.__version__``, read from the installed distribution's metadata."""
     import testbed
 
-    version = getattr(testbed, "__version__", None)
-    if version is None:
-        from importlib import metadata
-
-        try:
-            version = metadata.version("testbed")
-        except metadata.PackageNotFoundError:
-            version = None
-    return version
+    return testbed.__version__
 
 
 def _numba_threads():

@@ -121,6 +121,60 @@ def jacobian_singular_values(
     J_l = D_l W_l ... D_1 W_1, which the product passes through anyway (layer l's weights do not depend on the
     depth of the net, so J_l is the Jacobian of the depth-l net with the same seed); only their SVDs cost extra.
 
+    Parameters
+    ----------
+    init : str
+        An initialiser name of :mod:`testbed.init` (not ``"lsuv"``); its parameters go in ``init_params``.
+    activation : str
+        An activation name of :mod:`testbed.activations`; its parameter goes in ``activation_params``.
+    depth : int
+        The number of layers L.
+    width : int or sequence of int
+        One width for every layer, or the L widths d^(1)..d^(L) (d^(0) = d^(1)).
+    input_var : float
+        Variance (>= 0) of the random inputs; ignored when ``inputs`` are given.
+    bias_var : float
+        Variance (>= 0) of the biases; 0 builds the net without biases.
+    inputs : ndarray, shape (batch, d^(0)) or (d^(0),), optional
+        The inputs at which J is taken; None draws ``batch`` of them.
+    batch : int
+        Number of random inputs.
+    seed : int
+        Key of every draw (weights, biases, inputs).
+    backend : {"cpu", "cuda", "auto"}
+        Where the forward pass and the products run (the SVDs run on the host).
+    dtype : numpy float type
+        float32 or float64.
+    depths : sequence of int, optional
+        Further depths l in 1..L whose Jacobians J_l are recorded in ``Spectra.by_depth``.
+    activation_params : dict, optional
+        The activation's hyperparameter, e.g. ``{"negative_slope": 0.2}``.
+    **init_params
+        The initialiser's parameters, e.g. ``gain=...`` for ``"orthogonal"``.
+
+    Returns
+    -------
+    Spectra
+        The singular values of J per input (descending), their rounding resolution, the mean squares q^l of the
+        pre-activations, the recorded depths and the description of the run.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): an unknown or unsuitable ``init`` or ``activation``, a
+        non-finite or negative variance, bad widths, ``inputs`` of the wrong shape or not finite, ``depths``
+        outside 1..L, an unsupported ``dtype`` or ``backend``.
+    testbed.nn.NonFiniteSignalError
+        When the forward signal or the Jacobian product leaves the finite range (the layer is named).
+
+    References
+    ----------
+    Saxe, McClelland & Ganguli 2014, "Exact solutions to the nonlinear dynamics of learning in deep linear neural
+    networks"; Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep learning through
+    dynamical isometry: theory and practice".
+
+    Examples
+    --------
     >>> run = jacobian_singular_values("orthogonal", "linear", 8, 32)
     >>> bool(np.allclose(run.singular_values, 1.0))      # an orthogonal linear net is an isometry
     True

@@ -204,6 +204,40 @@ def loss_and_grad(net, x, y, *, loss="cross_entropy"):
     ``loss``: ``"cross_entropy"`` (softmax cross-entropy of the logits, stable) or ``"mse"`` (mean over B x K of
     the squared difference to one-hot labels); see :mod:`testbed.rules.losses`. Returns a float; a non-finite loss
     is returned as it is (the gradients are then meaningless), :func:`fit` stops on it.
+
+    With logits z_i = f_theta(x_i) in R^K::
+
+        cross_entropy:  L = (1/B) sum_i (log sum_k exp(z_ik) - z_{i,y_i})
+        mse:            L = (1/(B K)) sum_i sum_k (z_ik - [k = y_i])^2
+
+    and ``net.grads`` = dL/dtheta by backpropagation (forward, loss and backward in one compiled call on the CPU).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net (``output="linear"`` for logits); its ``grads`` array is overwritten.
+    x : ndarray, shape (B, d^(0))
+        Finite inputs.
+    y : ndarray of int, shape (B,)
+        Class labels in 0..K-1, K = ``net.widths[-1]``.
+    loss : {"cross_entropy", "mse"}
+        The loss (PyTorch's ``cross_entropy`` and ``mse_loss`` against one-hot labels).
+
+    Returns
+    -------
+    float
+        The mean loss L over the batch.
+
+    Raises
+    ------
+    ValueError
+        ``net`` is not an MLP, ``x`` has the wrong shape or is not finite, ``y`` is not integer labels of the right
+        length and range, or ``loss`` is not a known name (each message names the argument).
+
+    References
+    ----------
+    Rumelhart, Hinton & Williams 1986 (backpropagation); PyTorch's ``torch.nn.functional.cross_entropy`` and
+    ``mse_loss``, the conventions followed.
     """
     net = _check_net(net)
     code = _loss_code(loss)
@@ -261,7 +295,37 @@ def _loss_and_grad_cuda(net, x, y, code):
 
 
 def evaluate(net, x, y, *, loss="cross_entropy", chunk=EVAL_CHUNK):
-    """(mean loss, accuracy) of ``net`` over all rows of ``x`` with labels ``y``, ``chunk`` rows per pass."""
+    """(mean loss, accuracy) of ``net`` over all rows of ``x`` with labels ``y``, ``chunk`` rows per pass.
+
+    The loss is that of :func:`loss_and_grad` over all N rows; the accuracy is the share of rows whose largest
+    output is the label, (1/N) #{i : argmax_k z_ik = y_i} (ties go to the first maximum, as ``numpy.argmax``).
+    ``net.grads`` is left as it was.
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net to evaluate.
+    x : ndarray, shape (N, d^(0))
+        Finite inputs, e.g. a whole split of a :class:`testbed.data.Dataset`.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`loss_and_grad`.
+    chunk : int
+        Rows per forward pass (bounds the buffers; the result does not depend on it).
+
+    Returns
+    -------
+    loss : float
+        The mean loss over the N rows.
+    accuracy : float
+        The share of rows classified correctly, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        A bad ``net``, ``x``, ``y``, ``loss`` or a ``chunk`` that is not a positive integer (the message names it).
+    """
     net = _check_net(net)
     code = _loss_code(loss)
     x = net._check_batch(x, net.widths[0], "x")
@@ -384,6 +448,59 @@ def fit(
     ``record_layers`` the per-layer statistics of :class:`History`. The backend is the net's (the optimizer's
     must agree). A non-finite loss stops the run (``on_divergence="stop"``: ``History.diverged_at``) or raises
     :class:`DivergenceError` (``"raise"``).
+
+    Step t takes the minibatch B_t, the loss L_t = (1/|B_t|) sum_{i in B_t} loss(f_theta(x_i), y_i) and its
+    gradient (:func:`loss_and_grad`), then ``theta <- optimizer step(theta, grad L_t)`` (the optimizer's fused
+    kernel over the flat parameter array, with its schedule).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net, trained in place (``output="linear"`` for logits).
+    dataset : testbed.data.Dataset
+        Training and test splits; its features must equal ``net.widths[0]`` and its classes fit the outputs.
+    optimizer : testbed.optim.Optimizer
+        Any optimizer of :mod:`testbed.optim` (not Newton), on the net's backend.
+    steps : int
+        Number of minibatch steps (>= 1).
+    batch : int
+        Rows per step, at most the training split's size.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`loss_and_grad`.
+    seed : int
+        Key of the minibatch permutations: the same seed gives the same batches on any thread count.
+    eval_every : int or None
+        Evaluate both splits every this many steps (and before and after training); None: before and after
+        only; 0: never.
+    record_layers : bool
+        Record the per-layer statistics of :class:`History` at the evaluation steps.
+    progress : bool
+        Show a progress bar (tqdm).
+    on_divergence : {"stop", "raise"}
+        On a non-finite loss, gradient or step (an update that overflows the parameters): stop and report the step
+        in ``History.diverged_at``, or raise.
+
+    Returns
+    -------
+    History
+        The minibatch loss of every step, the evaluations, the per-layer records, ``diverged_at`` and the wall
+        time.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (the message names it): ``net`` not an MLP, ``optimizer`` not a :mod:`testbed.optim`
+        optimizer or on another backend, a dataset that does not fit the net, ``steps``, ``batch`` or
+        ``eval_every`` not positive integers (``eval_every`` may be 0), an unknown ``loss`` or ``on_divergence``.
+    DivergenceError
+        With ``on_divergence="raise"``, when the loss or its gradient stops being finite (the parameters are those
+        before that step) or a step makes the parameters non-finite (they hold that step).
+
+    References
+    ----------
+    Glorot & Bengio 2010, "Understanding the difficulty of training deep feedforward neural networks" (the
+    per-layer statistics); He et al. 2015, "Delving deep into rectifiers" (deep ReLU nets trained from He's and
+    Glorot's initialisations).
     """
     net = _check_net(net)
     if not isinstance(optimizer, optim.Optimizer):
@@ -566,6 +683,51 @@ def fit_many(
     the optimizer's rule, schedule and other hyperparameters are shared. ``seeds``: K minibatch seeds (default
     0..K-1), so net k sees exactly the batches of ``fit(nets[k], ..., seed=seeds[k])``. A net whose loss becomes
     non-finite stops there (its ``diverged_at``) while the others go on. CPU only.
+
+    The K parameter vectors are the rows of one (K, P) array, and one compiled call per step runs every net's
+    forward pass, loss, backward pass and optimizer step, each core taking whole nets (BLAS held to one thread
+    meanwhile).
+
+    Parameters
+    ----------
+    nets : sequence of testbed.nn.MLP
+        K >= 1 nets of one shape on the CPU, trained in place.
+    dataset : testbed.data.Dataset
+        Training and test splits that fit the nets.
+    optimizer : testbed.optim.Optimizer
+        The rule, schedule and hyperparameters shared by every net.
+    steps : int
+        Number of minibatch steps (>= 1).
+    batch : int
+        Rows per step, at most the training split's size.
+    lrs : sequence of float or None
+        K base learning rates (> 0), one per net; None: the optimizer's for all.
+    seeds : sequence of int or None
+        K minibatch seeds; None: 0..K-1.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`loss_and_grad`.
+    eval_every : int or None
+        As in :func:`fit`.
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    list of History
+        One per net, in the order of ``nets``, without per-layer records.
+
+    Raises
+    ------
+    ValueError
+        No nets, nets of different shapes or not on the CPU, a bad optimizer, dataset, ``lrs`` or ``seeds`` of the
+        wrong length or values, or any argument :func:`fit` refuses (the message names it).
+    testbed.backend.MemoryLimitError
+        When the K nets' parameters, optimizer state and buffers would not fit in the available memory (checked
+        before allocating; a ValueError).
+
+    References
+    ----------
+    Schoenholz et al. 2017, "Deep information propagation" (the trainability heat maps this serves).
     """
     nets = list(nets)
     if not nets:

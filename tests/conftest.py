@@ -21,39 +21,13 @@ if "NUMBA_CACHE_DIR" not in os.environ:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from testbed.kernels.numba_private import pin_simulator_launches_to_one_core  # noqa: E402
+
 #: Threads per CUDA block in the tests: not a power of two, so several blocks and a partial last block run.
 AWKWARD_THREADS_PER_BLOCK = 10
 
-
-def _run_simulator_launches_on_one_core():
-    """Pin each CUDA-simulator launch, and so the Python threads it starts, to one core.
-
-    The simulator runs every thread of a block as a Python thread. Spread over two free cores, those threads
-    fight for the GIL (each hand-off crosses cores), and a launch ran 30-50x slower than on one core (measured:
-    38 s against 0.7 s for the same Monte Carlo kernel). Threads inherit the affinity of the thread that starts
-    them, so pinning the launching thread for the duration of the launch is enough; Numba's CPU worker threads,
-    started earlier, keep every core.
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return
-    from numba.cuda.simulator import kernel as simulator
-
-    launch = simulator.FakeCUDAKernel.__call__
-
-    def pinned_launch(self, *args):
-        if self._device or simulator._kernel_context:  # a device function, called inside a running kernel
-            return launch(self, *args)
-        cores = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {min(cores)})
-        try:
-            return launch(self, *args)
-        finally:
-            os.sched_setaffinity(0, cores)
-
-    simulator.FakeCUDAKernel.__call__ = pinned_launch
-
-
-_run_simulator_launches_on_one_core()
+# The simulator runs a block's threads as Python threads: on one core they do not fight for the GIL across cores.
+pin_simulator_launches_to_one_core()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,8 @@ package with the content of its own file *and* of every file it can compile in (
 
 They wrap Numba's own locators (``numba.core.caching``, the classes that Numba's ``NUMBA_CACHE_LOCATOR_CLASSES``
 setting also names), so the cache stays where Numba would put it: ``NUMBA_CACHE_DIR`` when set, else
-``__pycache__`` beside the kernels, else the user-wide cache directory.
+``__pycache__`` beside the kernels, else the user-wide cache directory. The names of ``numba.core.caching`` used
+here are private to Numba: :mod:`testbed.kernels.numba_private` lists them with the testbed's other such uses.
 """
 
 import functools

@@ -10,12 +10,6 @@ import argparse
 import importlib
 import pkgutil
 import sys
-import types
-
-
-def _target_device(cc):
-    """Stand in for the "current device" that numba-cuda asks for when it compiles a device function."""
-    return types.SimpleNamespace(compute_capability=cc, id=0, name="PTX target (no driver)")
 
 
 def nvvm_available():
@@ -40,12 +34,12 @@ def import_kernel_modules():
 
 def compile_all(cc=(9, 0)):
     """Compile every registered kernel for every signature; returns a list of (name, signature, error)."""
-    import numba.cuda.dispatcher as dispatcher
     from numba import cuda
 
+    from .numba_private import compile_without_a_driver
     from .registry import GPU_KERNELS
 
-    dispatcher.get_current_device = lambda: _target_device(cc)  # device functions ask the driver otherwise
+    compile_without_a_driver(cc)  # device functions ask the driver otherwise
     import_kernel_modules()
     failures, compiled = [], 0
     for name, (factory, signatures) in sorted(GPU_KERNELS.items()):
