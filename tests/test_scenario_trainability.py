@@ -59,6 +59,8 @@ def test_command_line(tmp_path, capsys):
     status = trainability.main(
         [
             "--quick",
+            "--studies",
+            "depth",
             "--no-progress",
             "--no-plot",
             "--out",
