@@ -44,8 +44,8 @@ on the training split (computed in closed form, so every depth aims at the same 
 0.041). Learning rates: ``gain / depth`` for each gain of ``linear_gains``, since each of the L layers moves the
 end-to-end map by about the same amount per step (Saxe et al.'s optimal rate scales as 1/L); a net's learning time
 is its best over that grid (the same minibatches for every gain). All (init, gain, seed) nets of one depth train
-together in one :func:`testbed.train.fit_many` call. Measured with the defaults (3 seeds): orthogonal about 35 to 50
-steps at every depth from 2 to 32; Gaussian about 47, 50, 53, 100 and 500 steps at depths 2, 4, 8, 16 and 32.
+together in one :func:`testbed.train.fit_many` call. Measured with the defaults (3 seeds), median steps at depths 2, 4,
+8, 16 and 32: orthogonal 51, 45, 38, 40, 42 (flat); Gaussian 48, 51, 54, 104, 540 (growing).
 
 ``isometry`` (Pennington, Schoenholz & Ganguli 2017, their CIFAR-10 training comparison, at small scale): three nets
 of the same depth and width trained by plain SGD with cross-entropy: tanh with orthogonal weights at a small fixed
@@ -56,8 +56,8 @@ have variance ~ L; and ReLU with He's Gaussian weights (sigma_w^2 = 2, variance 
 scaled so that the first layer's pre-activations already have mean square q* (the fixed point); ReLU, being
 positively homogeneous, gets the standardised inputs. Each net gets its best learning rate of ``isometry_lrs`` (the
 lowest median time over the seeds); the loss curves at that rate, and the steps to the threshold. Measured with the
-defaults (depth 32, width 64, 4 seeds, threshold 0.5): median about 75 steps for orthogonal tanh (lr 0.1), 250 for
-Gaussian tanh (lr 0.03) and 380 for He ReLU (lr 0.01).
+defaults (depth 32, width 64, 4 seeds, threshold 0.5): median 74 steps for orthogonal tanh (lr 0.1), 250 for
+Gaussian tanh (lr 0.03) and 390 for He ReLU (lr 0.01).
 
 Figures ``trainability_linear`` (learning time against depth, orthogonal against Gaussian; the loss curves at the
 deepest depth) and ``trainability_isometry`` (the loss curves of the three nets, median and range over seeds; the
