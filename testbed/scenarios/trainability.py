@@ -41,11 +41,12 @@ a linear map explains most of its label variance, so "learned" has a meaning for
 linear map only lowers the MSE from 0.100 to 0.092). The threshold is ``L* + linear_fraction (1/K - L*)``: the
 fraction left of the way from the zero map's loss 1/K (K classes) to L*, the least-squares optimum of a linear map
 on the training split (computed in closed form, so every depth aims at the same attainable loss; for digits L* =
-0.041). Learning rates: ``gain / depth`` for each gain of ``linear_gains``, since each of the L layers moves the
-end-to-end map by about the same amount per step (Saxe et al.'s optimal rate scales as 1/L); a net's learning time
-is its best over that grid (the same minibatches for every gain). All (init, gain, seed) nets of one depth train
-together in one :func:`testbed.train.fit_many` call. Measured with the defaults (3 seeds), median steps at depths 2, 4,
-8, 16 and 32: orthogonal 51, 45, 38, 40, 42 (flat); Gaussian 48, 51, 54, 104, 540 (growing).
+0.041; attainable when ``linear_width`` is at least the number of features, else the nets' rank falls short).
+Learning rates: ``gain / depth`` for each gain of ``linear_gains``, since each of the L layers moves the end-to-end
+map by about the same amount per step (Saxe et al.'s optimal rate scales as 1/L); a net's learning time is its best
+over that grid (the same minibatches for every gain). All (init, gain, seed) nets of one depth train together in one
+:func:`testbed.train.fit_many` call. Measured with the defaults (3 seeds), median steps at depths 2, 4, 8, 16 and
+32: orthogonal 51, 45, 38, 40, 42 (flat); Gaussian 48, 51, 54, 104, 540 (growing).
 
 ``isometry`` (Pennington, Schoenholz & Ganguli 2017, their CIFAR-10 training comparison, at small scale): three nets
 of the same depth and width trained by plain SGD with cross-entropy: tanh with orthogonal weights at a small fixed
