@@ -140,11 +140,11 @@ def test_jacobian_products_refuse_before_moving_the_weights(monkeypatch):
 
 
 def test_a_cuda_scenario_refuses_in_one_line(monkeypatch, tmp_path, capsys):
-    from testbed.scenarios import saddle
+    from testbed.scenarios import common, saddle
 
     monkeypatch.setattr(backend, "device_free_memory", lambda: SMALL_GPU)
     out = tmp_path / "out"
-    assert saddle.main(["--backend", "cuda", "--no-progress", "--quick", "--out", str(out)]) == 2
+    assert common.main(saddle, ["--backend", "cuda", "--no-progress", "--quick", "--out", str(out)]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "free on the GPU" in lines[0] and not out.exists()
