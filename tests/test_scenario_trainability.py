@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from testbed import data, nn, results
-from testbed.scenarios import trainability
+from testbed.scenarios import common, trainability
 
 TINY = dict(
     sigma_w2=[1.0, 4.0],
@@ -48,7 +48,7 @@ def test_same_seed_same_numbers(tiny_result):
 
 
 def test_figure_and_saved_result(tiny_result, tmp_path):
-    paths = trainability.plot(tiny_result, tmp_path)
+    paths = common.plot(trainability, tiny_result, tmp_path)
     assert {p.stem for p in paths} == set(trainability.FIGURES)
     assert all(p.stat().st_size > 0 for p in paths)
     tiny_result.save(tmp_path / "saved")
@@ -56,7 +56,8 @@ def test_figure_and_saved_result(tiny_result, tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    status = trainability.main(
+    status = common.main(
+        trainability,
         [
             "--quick",
             "--studies",
@@ -73,7 +74,7 @@ def test_command_line(tmp_path, capsys):
             "4",
             "--steps",
             "3",
-        ]
+        ],
     )
     assert status == 0
     assert "chaotic" not in capsys.readouterr().out

@@ -30,7 +30,7 @@ def test_scenario_runs_tables_saves_and_draws_every_figure(module, tmp_path):
     assert module.table(result).strip()
     result.save(tmp_path)
     paths = common.plot(module, result, tmp_path)
-    stems = {p.stem for p in common.figure_paths(paths)}
+    stems = {p.stem for p in paths}
     assert stems == set(module.FIGURES)
 
 

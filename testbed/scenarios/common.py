@@ -236,13 +236,9 @@ def plot(module, result, out_dir, names=None):
     ``.pdf`` (:func:`testbed.plotting.save`); returns the written paths.
 
     ``result`` is a :class:`testbed.results.Result` or the folder it was saved in, so a saved run is redrawn
-    without running it again. Figures are drawn and saved one at a time (only one is in memory). A scenario
-    without a ``FIGURES`` dict (the older contract) is drawn by its own ``plot(result, out_dir)``, which writes
-    every figure.
+    without running it again. Figures are drawn and saved one at a time (only one is in memory).
     """
     result = _as_result(result)
-    if not isinstance(getattr(module, "FIGURES", None), dict):  # TODO: drop once every scenario has FIGURES
-        return figure_paths(module.plot(result, out_dir))
     from .. import plotting
 
     paths = []
@@ -253,27 +249,6 @@ def plot(module, result, out_dir, names=None):
         paths.extend(plotting.save(fig, out_dir, name))
         plotting.close(fig)
     return paths
-
-
-def save_figures(figures, out_dir):
-    """Save a dict ``name -> matplotlib Figure`` with :func:`testbed.plotting.save`; returns all paths."""
-    from .. import plotting
-
-    paths = []
-    for name, fig in figures.items():
-        paths.extend(plotting.save(fig, out_dir, name))
-        plotting.close(fig)
-    return paths
-
-
-def figure_paths(returned):
-    """The paths a scenario's ``plot`` returned, as a flat list (it may also return a dict name -> paths)."""
-    if isinstance(returned, dict):
-        flat = []
-        for value in returned.values():
-            flat.extend([value] if isinstance(value, (str, os.PathLike)) else list(value))
-        return [Path(p) for p in flat]
-    return [Path(p) for p in (returned or [])]
 
 
 # ----------------------------------------------------------------------------------------------------------

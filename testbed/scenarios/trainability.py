@@ -147,9 +147,6 @@ QUICK = dict(
     isometry_steps=300,
     isometry_seeds=2,
 )
-FIGURES = ("trainability_depth", "trainability_linear", "trainability_isometry")
-#: The figure of each study.
-STUDY_FIGURES = {"depth": "trainability_depth", "linear": "trainability_linear", "isometry": "trainability_isometry"}
 
 
 def validate(p):
@@ -683,10 +680,9 @@ def _table_depth(result):
 # figures
 
 
-def figures(result):
-    """The figure of each study in the result (``STUDY_FIGURES``)."""
-    makers = dict(depth=_figure_depth, linear=_figure_linear, isometry=_figure_isometry)
-    return {STUDY_FIGURES[study]: makers[study](result) for study in result.params.get("studies", ["depth"])}
+def _ran(result, study):
+    """Whether ``result`` holds ``study`` (a figure of a study that did not run is left out)."""
+    return study in result.params.get("studies", ["depth"])
 
 
 def trailing_mean(losses, window=WINDOW):
@@ -765,7 +761,9 @@ def _legends_below(fig, axes):
     plotting.legend_below(fig, handles, labels, ncols=3)
 
 
-def _figure_linear(result):
+def draw_linear(result):
+    if not _ran(result, "linear"):
+        return None
     from .. import plotting
 
     a, s, p = result.arrays, result.summary, result.params
@@ -812,7 +810,9 @@ def _figure_linear(result):
     return fig
 
 
-def _figure_isometry(result):
+def draw_isometry(result):
+    if not _ran(result, "isometry"):
+        return None
     from .. import plotting
 
     a, s, p = result.arrays, result.summary, result.params
@@ -850,7 +850,9 @@ def _figure_isometry(result):
     return fig
 
 
-def _figure_depth(result):
+def draw_depth(result):
+    if not _ran(result, "depth"):
+        return None
     from .. import plotting
 
     a = result.arrays
@@ -934,8 +936,8 @@ def _figure_depth(result):
     return fig
 
 
-def plot(result, out_dir):
-    return common.save_figures(figures(result), out_dir)
+#: Figure name -> drawing function (:func:`testbed.scenarios.common.plot`); one figure per study.
+FIGURES = {"trainability_depth": draw_depth, "trainability_linear": draw_linear, "trainability_isometry": draw_isometry}
 
 
 def add_arguments(parser):
@@ -969,9 +971,5 @@ def add_arguments(parser):
     parser.add_argument("--isometry-seeds", dest="isometry_seeds", type=int, default=None, help="isometry seeds")
 
 
-def main(argv=None):
-    return common.main(__name__, argv, add_arguments=add_arguments)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(__name__))
