@@ -130,8 +130,9 @@ def jacobian_singular_values(
     ----------
     init : str
         An initialiser name of :mod:`testbed.init` (not ``"lsuv"``); its parameters go in ``init_params``.
-    activation : str
-        An activation name of :mod:`testbed.activations`; its parameter goes in ``activation_params``.
+    activation : str or Activation
+        An activation name of :mod:`testbed.activations` (its parameter goes in ``activation_params``), or an
+        :class:`~testbed.activations.Activation`.
     depth : int
         The number of layers L.
     width : int or sequence of int
