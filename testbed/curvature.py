@@ -594,13 +594,21 @@ def bottom_eigenvalues(
 ) -> Eigenpairs:
     """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`.
 
-    Parameters and Raises are those of :func:`top_eigenvalues`.
+    Parameters
+    ----------
+    net, x, y, k, loss, kind, seed, iterations, tol, chunk
+        As in :func:`top_eigenvalues`.
 
     Returns
     -------
     Eigenpairs
         ``values`` ascending (the most negative first), ``vectors`` (k, P), ``residuals``, ``iterations`` and the
         loss at the point.
+
+    Raises
+    ------
+    ValueError
+        As :func:`top_eigenvalues`.
 
     References
     ----------

@@ -112,6 +112,11 @@ class atomic_open:
 
     The temporary file lives in the destination folder (so :func:`os.replace` is a rename on one file system)
     and is removed if the block raises, KeyboardInterrupt included.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination; its folder must exist.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

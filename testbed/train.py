@@ -168,7 +168,22 @@ class Step:
     """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
     computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
     returns the loss (CPU; on the GPU through the net's CUDA passes). :func:`fit` runs one per step; the
-    optimizer's step follows it."""
+    optimizer's step follows it.
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net; its ``params`` are read and its ``grads`` written at every call.
+    batch : int
+        The rows per call (the buffers' size).
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`loss_and_grad`.
+
+    Raises
+    ------
+    ValueError
+        If the net, ``batch`` or ``loss`` is invalid (the message names it).
+    """
 
     def __init__(self, net: MLP, batch: int, loss: Literal["cross_entropy", "mse"] = "cross_entropy") -> None:
         self.net = _check_net(net)
