@@ -16,6 +16,7 @@ have no exception; a ``Parameters`` section may be left out only through :data:`
 import importlib
 import inspect
 import re
+import typing
 
 import pytest
 
@@ -130,6 +131,20 @@ def test_public_callable_is_annotated(label, function, skip_first):
     )
 
 
+#: Names that modules import under ``typing.TYPE_CHECKING`` only (to keep their imports lazy or acyclic).
+def _checking_only_names():
+    from testbed import nn, optim
+
+    return {"Optimizer": optim.Optimizer, "Newton": optim.Newton, "MLP": nn.MLP}
+
+
+@pytest.mark.parametrize(("label", "function"), [entry[:2] for entry in CALLABLES], ids=lambda v: v)
+def test_annotations_name_real_types(label, function):
+    """Every annotation evaluates (``from __future__ import annotations`` keeps them as strings, so a misspelt
+    name would otherwise go unnoticed until a user's type checker or ``typing.get_type_hints`` met it)."""
+    typing.get_type_hints(function, localns=_checking_only_names())
+
+
 _DOCUMENTED = [entry for entry in CALLABLES if entry[3] is not None and entry[0] not in ALLOWED]
 
 
@@ -169,7 +184,7 @@ def test_the_walk_finds_the_public_api():
 
 
 def test_the_checks_catch_a_missing_hint_and_a_missing_section():
-    """The two rules fail on a function that breaks them (so a passing run means something)."""
+    """The three rules fail on a function that breaks them (so a passing run means something)."""
 
     def bare(a, b: int = 0):
         """One line, no sections."""
@@ -183,10 +198,15 @@ def test_the_checks_catch_a_missing_hint_and_a_missing_section():
         """
         return a
 
+    def misspelt(a: "ndarary") -> None:  # noqa: F821 (the misspelling is the point)
+        """One line."""
+
     with pytest.raises(AssertionError, match="without a type hint: a"):
         test_public_callable_is_annotated("bare", bare, False)
     with pytest.raises(AssertionError, match="no numpydoc Parameters section"):
         test_public_callable_has_a_parameters_section("bare", bare, False, bare)
+    with pytest.raises(NameError):
+        test_annotations_name_real_types("misspelt", misspelt)
     test_public_callable_is_annotated("hinted", hinted, False)
     test_public_callable_has_a_parameters_section("hinted", hinted, False, hinted)
 
