@@ -122,7 +122,10 @@ def _parameters(function, skip_first):
     return parameters[1:] if skip_first else parameters
 
 
-@pytest.mark.parametrize(("label", "function", "skip_first"), [entry[:3] for entry in CALLABLES], ids=lambda v: v)
+_LABELS = [entry[0] for entry in CALLABLES]
+
+
+@pytest.mark.parametrize(("label", "function", "skip_first"), [entry[:3] for entry in CALLABLES], ids=_LABELS)
 def test_public_callable_is_annotated(label, function, skip_first):
     missing = [p.name for p in _parameters(function, skip_first) if p.annotation is inspect.Parameter.empty]
     assert not missing, f"{label}: parameters without a type hint: {', '.join(missing)}"
@@ -131,14 +134,14 @@ def test_public_callable_is_annotated(label, function, skip_first):
     )
 
 
-#: Names that modules import under ``typing.TYPE_CHECKING`` only (to keep their imports lazy or acyclic).
 def _checking_only_names():
+    """The names that modules import under ``typing.TYPE_CHECKING`` only (to keep their imports lazy or acyclic)."""
     from testbed import nn, optim
 
     return {"Optimizer": optim.Optimizer, "Newton": optim.Newton, "MLP": nn.MLP}
 
 
-@pytest.mark.parametrize(("label", "function"), [entry[:2] for entry in CALLABLES], ids=lambda v: v)
+@pytest.mark.parametrize(("label", "function"), [entry[:2] for entry in CALLABLES], ids=_LABELS)
 def test_annotations_name_real_types(label, function):
     """Every annotation evaluates (``from __future__ import annotations`` keeps them as strings, so a misspelt
     name would otherwise go unnoticed until a user's type checker or ``typing.get_type_hints`` met it)."""
@@ -148,7 +151,7 @@ def test_annotations_name_real_types(label, function):
 _DOCUMENTED = [entry for entry in CALLABLES if entry[3] is not None and entry[0] not in ALLOWED]
 
 
-@pytest.mark.parametrize(("label", "function", "skip_first", "owner"), _DOCUMENTED, ids=lambda v: v)
+@pytest.mark.parametrize(("label", "function", "skip_first", "owner"), _DOCUMENTED, ids=[e[0] for e in _DOCUMENTED])
 def test_public_callable_has_a_parameters_section(label, function, skip_first, owner):
     if not _parameters(function, skip_first):
         return  # nothing to document: a function or constructor of no arguments
