@@ -28,14 +28,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy.linalg import eigh_tridiagonal
 
 from . import backend as backends
 from . import rng, train
 from .kernels import curvature as kernels
 from .kernels import train as train_kernels
+
+if TYPE_CHECKING:  # annotations only (train imports the net at run time)
+    from .nn import MLP
+
+Loss = Literal["cross_entropy", "mse"]
+Kind = Literal["hessian", "gauss_newton"]
 
 #: Product kinds.
 KINDS = ("hessian", "gauss_newton")
@@ -71,9 +80,46 @@ class HessianOperator:
     ``cache`` (default), the forward pass of all rows is kept after the first product when it fits in
     :data:`CACHE_BYTES`; later products run the tangent and R-backward passes only. :attr:`loss` is L(theta),
     :attr:`products` the number of products taken, :attr:`size` the dimension P.
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        A net on the CPU or CUDA backend; its parameters are copied now.
+    x : ndarray, shape (N, d^(0))
+        Finite inputs.
+    y : ndarray of int, shape (N,)
+        Class labels in 0..K-1.
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`testbed.train.loss_and_grad`.
+    kind : {"hessian", "gauss_newton"}
+        The exact Hessian H or the Gauss-Newton matrix G = J^T H_z J.
+    chunk : int
+        Rows per pass (bounds the work buffers; the result does not depend on it).
+    cache : bool
+        Keep the forward pass between products when it fits in :data:`CACHE_BYTES`.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it).
+
+    References
+    ----------
+    B. A. Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation 6 (1994); N. N. Schraudolph,
+    "Fast curvature matrix-vector products for second-order gradient descent", Neural Computation 14 (2002).
     """
 
-    def __init__(self, net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK, cache=True):
+    def __init__(
+        self,
+        net: MLP,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        *,
+        loss: Loss = "cross_entropy",
+        kind: Kind = "hessian",
+        chunk: int = CHUNK,
+        cache: bool = True,
+    ) -> None:
         net = train._check_net(net)
         self.loss_code = train._loss_code(loss)
         self.loss_name = loss
@@ -118,7 +164,7 @@ class HessianOperator:
                 train._no_targets(self.dtype),
             )
 
-    def matvec(self, v, out=None):
+    def matvec(self, v: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
         v = np.asarray(v)
         if v.shape != (self.size,):
@@ -167,7 +213,16 @@ class HessianOperator:
     __call__ = matvec
 
 
-def hvp(net, x, y, v, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
+def hvp(
+    net: MLP,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    chunk: int = CHUNK,
+) -> np.ndarray:
     """H v: the exact Hessian of ``net``'s mean ``loss`` over ``x, y`` times ``v`` (or G v, ``kind="gauss_newton"``).
 
     One compiled call: forward, loss, gradient backward, tangent forward, R-backward (Pearlmutter 1994; see
@@ -213,12 +268,43 @@ def hvp(net, x, y, v, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
     return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk, cache=False).matvec(v)
 
 
-def gauss_newton_product(net, x, y, v, *, loss="cross_entropy", chunk=CHUNK):
-    """G v = J^T H_z J v, the Gauss-Newton product (:func:`hvp` with ``kind="gauss_newton"``)."""
+def gauss_newton_product(
+    net: MLP, x: npt.ArrayLike, y: npt.ArrayLike, v: npt.ArrayLike, *, loss: Loss = "cross_entropy", chunk: int = CHUNK
+) -> np.ndarray:
+    """G v = J^T H_z J v, the Gauss-Newton product (:func:`hvp` with ``kind="gauss_newton"``).
+
+    Parameters
+    ----------
+    net, x, y, v, loss, chunk
+        As in :func:`hvp`.
+
+    Returns
+    -------
+    ndarray, shape (P,)
+        G v in the net's dtype.
+
+    Raises
+    ------
+    ValueError
+        As :func:`hvp`.
+
+    References
+    ----------
+    N. N. Schraudolph, "Fast curvature matrix-vector products for second-order gradient descent", Neural
+    Computation 14 (2002).
+    """
     return hvp(net, x, y, v, loss=loss, kind="gauss_newton", chunk=chunk)
 
 
-def dense_hessian(net, x, y, *, loss="cross_entropy", kind="hessian", chunk=CHUNK):
+def dense_hessian(
+    net: MLP | HessianOperator,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    chunk: int = CHUNK,
+) -> np.ndarray:
     """The (P, P) matrix H (or G) in float64, one exact product per column in one compiled call (for small nets),
     symmetrised (the products are exact; the rounding of the two halves differs).
 
@@ -305,13 +391,19 @@ class Lanczos:
     basis: np.ndarray
     beta_last: float
 
-    def ritz(self):
+    def ritz(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(values ascending, T's eigenvectors U (m, m), residual norms |beta_last U[m-1, j]|)."""
         values, u = eigh_tridiagonal(self.alpha, self.beta)
         return values, u, np.abs(self.beta_last * u[-1])
 
 
-def lanczos(matvec, start, iterations, *, stop=None):
+def lanczos(
+    matvec: Callable[[np.ndarray], npt.ArrayLike],
+    start: npt.ArrayLike,
+    iterations: int,
+    *,
+    stop: Callable[[Lanczos], bool] | None = None,
+) -> Lanczos:
     """Lanczos with full reorthogonalisation from the vector ``start`` (float64 basis).
 
     Each step: w = H q_j - alpha_j q_j - beta_{j-1} q_{j-1} (the three-term recurrence), then one classical
@@ -319,6 +411,29 @@ def lanczos(matvec, start, iterations, *, stop=None):
     REORTH_DROP of w's norm (Daniel, Gragg, Kaufman & Stewart 1976: "twice is enough"). ``matvec`` maps a float64
     vector to H times it; ``stop(state)`` (optional) is asked after each step and ends the run when true. Ends
     early on an invariant subspace (beta below 1e-10 of the largest alpha, beta seen).
+
+    Parameters
+    ----------
+    matvec : callable
+        ``matvec(q) -> H q`` for a float64 vector q (H symmetric).
+    start : array_like, shape (P,)
+        The start vector (non-zero; normalised here).
+    iterations : int
+        The most steps (capped at P).
+    stop : callable or None
+        ``stop(state) -> bool`` on the :class:`Lanczos` state after each step.
+
+    Returns
+    -------
+    Lanczos
+        T's diagonal and off-diagonal, the basis and the last residual norm.
+
+    References
+    ----------
+    C. Lanczos, "An iteration method for the solution of the eigenvalue problem of linear differential and integral
+    operators", J. Res. Nat. Bur. Standards 45 (1950); J. W. Daniel, W. B. Gragg, L. Kaufman, G. W. Stewart,
+    "Reorthogonalization and stable algorithms for updating the Gram-Schmidt QR factorization", Math. Comp. 30
+    (1976).
     """
     q = np.asarray(start, dtype=np.float64)
     q = q / np.linalg.norm(q)
@@ -398,8 +513,18 @@ def _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top):
 
 
 def top_eigenvalues(
-    net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None, tol=TOLERANCE, chunk=CHUNK
-):
+    net: MLP | HessianOperator,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    k: int = 1,
+    *,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    seed: int = 0,
+    iterations: int | None = None,
+    tol: float = TOLERANCE,
+    chunk: int = CHUNK,
+) -> Eigenpairs:
     """The k largest eigenvalues (descending) and eigenvectors of H (or G) at ``net``'s parameters, by Lanczos.
 
     ``net`` may be a :class:`HessianOperator` (then ``x, y, loss, kind`` are its own). Stops when every wanted
@@ -455,17 +580,35 @@ def top_eigenvalues(
 
 
 def bottom_eigenvalues(
-    net, x, y, k=1, *, loss="cross_entropy", kind="hessian", seed=0, iterations=None, tol=TOLERANCE, chunk=CHUNK
-):
+    net: MLP | HessianOperator,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    k: int = 1,
+    *,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    seed: int = 0,
+    iterations: int | None = None,
+    tol: float = TOLERANCE,
+    chunk: int = CHUNK,
+) -> Eigenpairs:
     """The k smallest (most negative first) eigenvalues and eigenvectors of H (or G), as :func:`top_eigenvalues`.
 
-    Parameters and Raises are those of :func:`top_eigenvalues`.
+    Parameters
+    ----------
+    net, x, y, k, loss, kind, seed, iterations, tol, chunk
+        As in :func:`top_eigenvalues`.
 
     Returns
     -------
     Eigenpairs
         ``values`` ascending (the most negative first), ``vectors`` (k, P), ``residuals``, ``iterations`` and the
         loss at the point.
+
+    Raises
+    ------
+    ValueError
+        As :func:`top_eigenvalues`.
 
     References
     ----------
@@ -503,7 +646,17 @@ def _layer_slices(net):
     return slices
 
 
-def trace(net, x, y, *, probes=100, loss="cross_entropy", kind="hessian", seed=0, chunk=CHUNK):
+def trace(
+    net: MLP | HessianOperator,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    probes: int = 100,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    seed: int = 0,
+    chunk: int = CHUNK,
+) -> TraceEstimate:
     """tr H (or tr G) by Hutchinson's estimator: the mean of z^T H z over ``probes`` Rademacher vectors z.
 
     The standard error is the samples' standard deviation / sqrt(probes). Per-layer block traces use the same
@@ -590,19 +743,19 @@ class SpectralDensity:
 
 
 def spectral_density(
-    net,
-    x,
-    y,
+    net: MLP | HessianOperator,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
     *,
-    iterations=80,
-    probes=1,
-    loss="cross_entropy",
-    kind="hessian",
-    seed=0,
-    sigma=None,
-    points=1000,
-    chunk=CHUNK,
-):
+    iterations: int = 80,
+    probes: int = 1,
+    loss: Loss = "cross_entropy",
+    kind: Kind = "hessian",
+    seed: int = 0,
+    sigma: float | None = None,
+    points: int = 1000,
+    chunk: int = CHUNK,
+) -> SpectralDensity:
     """The eigenvalue density of H (or G) by stochastic Lanczos quadrature (Ghorbani et al. 2019; PyHessian).
 
     Each of ``probes`` Gaussian probes gets ``iterations`` Lanczos steps; the density is
@@ -747,7 +900,17 @@ SLICE_1D_ALPHAS = tuple(np.linspace(-0.5, 1.5, 41))
 SLICE_2D_STEPS = tuple(np.linspace(-1.0, 1.0, 21))
 
 
-def slice_1d(net, x, y, theta_0, theta_1, *, alphas=SLICE_1D_ALPHAS, loss="cross_entropy", chunk=CHUNK):
+def slice_1d(
+    net: MLP,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    theta_0: npt.ArrayLike,
+    theta_1: npt.ArrayLike,
+    *,
+    alphas: Sequence[float] = SLICE_1D_ALPHAS,
+    loss: Loss = "cross_entropy",
+    chunk: int = CHUNK,
+) -> Slice:
     """L((1 - a) theta_0 + a theta_1) over ``alphas`` (Goodfellow, Vinyals & Saxe 2015's linear path).
 
     Every point's net is evaluated in one parallel call over the points (the net's own parameters are not
@@ -794,9 +957,34 @@ def slice_1d(net, x, y, theta_0, theta_1, *, alphas=SLICE_1D_ALPHAS, loss="cross
     return Slice(alphas, None, losses, accuracies, (theta_1 - theta_0)[None, :])
 
 
-def neuron_normalised_direction(net, theta, *, seed=0, step=0):
+def neuron_normalised_direction(net: MLP, theta: npt.ArrayLike, *, seed: int = 0, step: int = 0) -> np.ndarray:
     """A Gaussian direction with each row (neuron) of each W^(l) rescaled to the norm of that row in ``theta``
-    (Li et al. 2018's filter normalisation, per neuron for an MLP); the bias directions are zero (as theirs)."""
+    (Li et al. 2018's filter normalisation, per neuron for an MLP); the bias directions are zero (as theirs).
+
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net whose layout (widths, biases) the direction follows.
+    theta : ndarray, shape (P,)
+        The parameters whose row norms the direction takes.
+    seed : int
+        The Philox key of the Gaussian draws.
+    step : int
+        The Philox step (0 and 1 give :func:`slice_2d`'s two directions).
+
+    Returns
+    -------
+    ndarray, shape (P,)
+
+    Raises
+    ------
+    ValueError
+        If ``theta`` is not a finite vector of the net's P parameters.
+
+    References
+    ----------
+    H. Li, Z. Xu, G. Taylor, C. Studer, T. Goldstein, "Visualizing the loss landscape of neural nets", NeurIPS 2018.
+    """
     net = train._check_net(net)
     theta = _check_vector(theta, net.size, "theta")
     d = rng.normal(net.size, seed=backends.check_seed(seed), stream=STREAM_SLICE, step=step)
@@ -812,17 +1000,17 @@ def neuron_normalised_direction(net, theta, *, seed=0, step=0):
 
 
 def slice_2d(
-    net,
-    x,
-    y,
+    net: MLP,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
     *,
-    directions=None,
-    alphas=SLICE_2D_STEPS,
-    betas=SLICE_2D_STEPS,
-    loss="cross_entropy",
-    seed=0,
-    chunk=CHUNK,
-):
+    directions: npt.ArrayLike | None = None,
+    alphas: Sequence[float] = SLICE_2D_STEPS,
+    betas: Sequence[float] = SLICE_2D_STEPS,
+    loss: Loss = "cross_entropy",
+    seed: int = 0,
+    chunk: int = CHUNK,
+) -> Slice:
     """L(theta + a d_1 + b d_2) on the grid ``alphas`` x ``betas`` around the net's parameters theta.
 
     ``directions`` (2, P): given (e.g. :func:`pca_directions`), or two per-neuron normalised Gaussian directions
@@ -879,9 +1067,38 @@ def slice_2d(
     return Slice(alphas, betas, losses.reshape(shape), accuracies.reshape(shape), directions)
 
 
-def pca_directions(path, center=None):
+def pca_directions(
+    path: npt.ArrayLike, center: npt.ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The two principal directions of an optimiser's ``path`` (T, P) about ``center`` (default its last point),
-    and the path's coordinates (T, 2) in them (Li et al. 2018, section 7), with the explained variance ratios."""
+    and the path's coordinates (T, 2) in them (Li et al. 2018, section 7), with the explained variance ratios.
+
+    Parameters
+    ----------
+    path : array_like, shape (T, P)
+        The parameters along the path, T >= 3.
+    center : array_like, shape (P,), optional
+        The point the directions are taken about (default the path's last point).
+
+    Returns
+    -------
+    directions : ndarray, shape (2, P)
+        The two leading right singular vectors of ``path - center``.
+    coordinates : ndarray, shape (T, 2)
+        The path's coordinates in them.
+    explained : ndarray, shape (2,)
+        The share of the squared singular values each direction explains.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a (T, P) array with T >= 3.
+
+    References
+    ----------
+    H. Li, Z. Xu, G. Taylor, C. Studer, T. Goldstein, "Visualizing the loss landscape of neural nets", NeurIPS 2018,
+    section 7.
+    """
     path = np.asarray(path, dtype=np.float64)
     if path.ndim != 2 or path.shape[0] < 3:
         raise ValueError(f"path must be a (T, P) array with T >= 3 points, got shape {path.shape}")

@@ -27,8 +27,10 @@ import dataclasses
 import functools
 import importlib.util
 import os
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
 from . import rng
@@ -67,7 +69,7 @@ class Dataset:
     std: np.ndarray | None = None
 
     @property
-    def features(self):
+    def features(self) -> int:
         return self.x_train.shape[1]
 
     def __repr__(self):
@@ -157,11 +159,44 @@ def _raw(name):
     return arrays
 
 
-def load(name="mnist1d", *, seed=0, dtype=np.float32, standardize=True):
+def load(
+    name: Literal["mnist1d", "digits", "mnist5k"] = "mnist1d",
+    *,
+    seed: int = 0,
+    dtype: npt.DTypeLike = np.float32,
+    standardize: bool = True,
+) -> Dataset:
     """The dataset ``name`` (see the module's table) as a :class:`Dataset` of ``dtype`` features.
 
     The data never depend on ``seed`` (the splits are fixed); it is accepted so that a run's description is
     complete, and checked. ``standardize`` standardises every feature with the training split's statistics.
+
+    Parameters
+    ----------
+    name : {"mnist1d", "digits", "mnist5k"}
+        The dataset (see the module's table for its source and the package it needs).
+    seed : int
+        Checked (a non-negative integer) but unused: the splits are fixed.
+    dtype : numpy float dtype
+        The dtype of the features, float32 or float64.
+    standardize : bool
+        Standardise every feature with the training split's mean and std.
+
+    Returns
+    -------
+    Dataset
+        The splits, with their provenance line.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a dataset (the message lists them) or the package it needs is not installed.
+
+    References
+    ----------
+    S. Greydanus, "Scaling down deep learning", arXiv:2011.14439 (2020) (MNIST-1D); E. Alpaydin and C. Kaynak,
+    UCI optdigits (1998); Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to document
+    recognition", Proc. IEEE 86 (1998) (MNIST).
     """
     if not isinstance(name, str) or name not in _LOADERS:
         raise backends.unknown_name_error("dataset", name, tuple(_LOADERS))
@@ -205,21 +240,51 @@ def _check_split(x, y, which, classes=None):
 
 
 def from_arrays(
-    x_train,
-    y_train,
-    x_test=None,
-    y_test=None,
+    x_train: npt.ArrayLike,
+    y_train: npt.ArrayLike,
+    x_test: npt.ArrayLike | None = None,
+    y_test: npt.ArrayLike | None = None,
     *,
-    name="arrays",
-    classes=None,
-    provenance="user data",
-    dtype=np.float32,
-    standardize=True,
-):
+    name: str = "arrays",
+    classes: int | None = None,
+    provenance: str = "user data",
+    dtype: npt.DTypeLike = np.float32,
+    standardize: bool = True,
+) -> Dataset:
     """A :class:`Dataset` from a user's arrays, with the checks of every dataset.
 
     ``x_*`` (n, features), finite; ``y_*`` (n,) integer labels in 0..classes-1 (``classes`` by default one more
     than the largest label of either split). Without a test split the training split serves as both.
+
+    Parameters
+    ----------
+    x_train : array_like, shape (n, features)
+        Finite real training inputs.
+    y_train : array_like, shape (n,)
+        Integer training labels (integral floats are accepted) in 0..classes-1.
+    x_test, y_test : array_like or None
+        The test split, both or neither; ``None`` uses the training split as the test split.
+    name : str
+        The dataset's name in its repr and in results.
+    classes : int or None
+        The number of classes; ``None`` takes one more than the largest label of either split.
+    provenance : str
+        One line saying where the data come from.
+    dtype : numpy float dtype
+        The dtype of the features, float32 or float64.
+    standardize : bool
+        Standardise every feature with the training split's mean and std (a constant feature is only centred).
+
+    Returns
+    -------
+    Dataset
+        Contiguous copies of the splits, with the standardisation's ``mean`` and ``std`` when applied.
+
+    Raises
+    ------
+    ValueError
+        If an array has the wrong shape, a non-finite or non-real entry, a label out of range, the splits'
+        features disagree, or only one of ``x_test``, ``y_test`` is given.
     """
     dtype = backends.check_dtype(dtype)
     if (x_test is None) != (y_test is None):
@@ -257,9 +322,38 @@ def from_arrays(
     )
 
 
-def load_npz(path, *, name=None, dtype=np.float32, standardize=True):
+def load_npz(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    dtype: npt.DTypeLike = np.float32,
+    standardize: bool = True,
+) -> Dataset:
     """A :class:`Dataset` from an ``.npz`` file holding ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test``
-    (and ``classes``), with the checks of :func:`from_arrays`."""
+    (and ``classes``), with the checks of :func:`from_arrays`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npz`` file (read with ``allow_pickle=False``).
+    name : str or None
+        The dataset's name; ``None`` takes the file's name without its extension.
+    dtype : numpy float dtype
+        The dtype of the features, float32 or float64.
+    standardize : bool
+        Standardise every feature with the training split's mean and std.
+
+    Returns
+    -------
+    Dataset
+        As :func:`from_arrays` returns it, with provenance "loaded from <path>".
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as an ``.npz``, lacks ``x_train`` or ``y_train``, or fails a check of
+        :func:`from_arrays`.
+    """
     path = os.fspath(path)
     try:
         archive = np.load(path, allow_pickle=False)
@@ -285,16 +379,48 @@ def load_npz(path, *, name=None, dtype=np.float32, standardize=True):
     )
 
 
-def permutation(n, *, seed, epoch):
+def permutation(n: int, *, seed: int, epoch: int) -> np.ndarray:
     """A permutation of 0..n-1 keyed by (seed, epoch): the order of argsort of n Philox uniforms of stream
-    STREAM_BATCHES, step ``epoch`` (ties, of probability ~n^2/2^33, broken by index). The same on any target."""
+    STREAM_BATCHES, step ``epoch`` (ties, of probability ~n^2/2^33, broken by index). The same on any target.
+
+    Parameters
+    ----------
+    n : int
+        The number of rows (positive).
+    seed : int
+        The run's seed (the Philox key).
+    epoch : int
+        The epoch (the Philox step), in [0, 2**32).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        The permutation.
+    """
     draws = rng.uniform(n, seed=seed, stream=STREAM_BATCHES, step=epoch)
     return np.argsort(draws, kind="stable").astype(np.int64)
 
 
-def batch_rows(n, batch, step, *, seed):
+def batch_rows(n: int, batch: int, step: int, *, seed: int) -> np.ndarray:
     """The rows of minibatch ``step`` (0, 1, ...): epochs of ``n // batch`` batches, each epoch a fresh
-    :func:`permutation` (the last ``n % batch`` rows of an epoch's order are left out, as ``drop_last=True``)."""
+    :func:`permutation` (the last ``n % batch`` rows of an epoch's order are left out, as ``drop_last=True``).
+
+    Parameters
+    ----------
+    n : int
+        The number of training rows.
+    batch : int
+        The minibatch size, at most ``n``.
+    step : int
+        The minibatch's index from the start of training (0, 1, ...).
+    seed : int
+        The run's seed.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (batch,)
+        The rows of the minibatch.
+    """
     per_epoch = n // batch
     epoch, index = divmod(step, per_epoch)
     return permutation(n, seed=seed, epoch=epoch)[index * batch : (index + 1) * batch]

@@ -37,13 +37,18 @@ U[+-1/sqrt(fan_in)], variance 1 / (3 fan_in), which is ``uniform(bound=fan_in**-
 LSUV (Mishkin & Matas 2015) needs forward passes and lives with the signal-propagation code.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import inspect
 import math
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
+from ._types import Backend
 from .kernels import random as kernels
 from .rules import rng as rng_rules
 from .validation import (
@@ -88,7 +93,24 @@ NONLINEARITIES = _LINEAR_GAINS + ("tanh", "relu", "leaky_relu", "selu")
 # gains
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(
+    nonlinearity: Literal[
+        "linear",
+        "identity",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "selu",
+    ],
+    param: float | None = None,
+) -> float:
     """The recommended gain for ``nonlinearity`` (PyTorch's table, ``torch.nn.init.calculate_gain``).
 
     ==================================================  ==========================
@@ -102,6 +124,29 @@ def calculate_gain(nonlinearity, param=None):
     For relu and leaky_relu the gain makes ``gain^2 E[phi(z)^2] = 1`` for z ~ N(0, 1), so a layer with weight
     variance gain^2 / fan_in keeps the second moment of its inputs (He et al. 2015); for linear it is exact
     trivially. The tanh (5/3) and selu (3/4) values are PyTorch's conventions, not a second-moment identity.
+
+    Parameters
+    ----------
+    nonlinearity : str
+        One of :data:`NONLINEARITIES`.
+    param : float or None
+        The negative slope of ``leaky_relu`` (0.01 when None); refused for every other nonlinearity.
+
+    Returns
+    -------
+    float
+        The gain.
+
+    Raises
+    ------
+    ValueError
+        If ``nonlinearity`` is unknown (the message lists the names) or ``param`` is given for another than
+        ``leaky_relu``.
+
+    References
+    ----------
+    K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers: surpassing human-level performance on ImageNet
+    classification", ICCV 2015.
     """
     if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
         raise unknown_name_error("nonlinearity", nonlinearity, NONLINEARITIES)
@@ -163,8 +208,19 @@ def _normal(std, mean=0.0):
     return Plan(kernels.NORMAL, loc=mean, scale=std, mean=mean, variance=std * std)
 
 
-def truncated_normal_moments(a, b):
-    """(mean, variance) of a standard normal conditioned on a <= z <= b (scipy.stats.truncnorm)."""
+def truncated_normal_moments(a: float, b: float) -> tuple[float, float]:
+    """(mean, variance) of a standard normal conditioned on a <= z <= b (scipy.stats.truncnorm).
+
+    Parameters
+    ----------
+    a, b : float
+        The cut-offs, in units of the standard deviation, ``a < b``.
+
+    Returns
+    -------
+    (float, float)
+        The mean and the variance.
+    """
     from scipy.stats import truncnorm
 
     mean, variance = truncnorm.stats(a, b, moments="mv")
@@ -327,27 +383,78 @@ ALIASES = {
 NAMES = tuple(_PLANS)
 
 
-def names():
+def names() -> tuple[str, ...]:
     """Every initialiser name (aliases in :data:`ALIASES`)."""
     return NAMES
 
 
-def canonical_name(name):
-    """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise."""
+def canonical_name(name: str) -> str:
+    """The initialiser's own name for ``name`` or an alias; ValueError listing the valid names otherwise.
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias.
+
+    Returns
+    -------
+    str
+        A name of :data:`NAMES`.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is neither (the message lists the valid names).
+    """
     key = ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in _PLANS:
         raise unknown_name_error("initialiser", name, NAMES + tuple(ALIASES))
     return key
 
 
-def parameters(name):
-    """The keyword parameters of initialiser ``name`` and their defaults (``inspect.Parameter.empty`` if none)."""
+def parameters(name: str) -> dict[str, Any]:
+    """The keyword parameters of initialiser ``name`` and their defaults (``inspect.Parameter.empty`` if none).
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias.
+
+    Returns
+    -------
+    dict
+        Parameter name -> default, in the order of the signature.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+    """
     signature = inspect.signature(_PLANS[canonical_name(name)])
     return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
-def plan(name, fan_in, fan_out, **params):
-    """The validated :class:`Plan` of ``name`` for these fans and parameters (no drawing)."""
+def plan(name: str, fan_in: int, fan_out: int, **params: Any) -> Plan:
+    """The validated :class:`Plan` of ``name`` for these fans and parameters (no drawing).
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive): the matrix is (fan_out, fan_in).
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        If the name or a parameter is unknown, a needed parameter is missing or a value is out of range.
+    """
     key = canonical_name(name)
     fan_in = check_positive_int(fan_in, "fan_in")
     fan_out = check_positive_int(fan_out, "fan_out")
@@ -362,19 +469,78 @@ def plan(name, fan_in, fan_out, **params):
     return _PLANS[key](fan_in, fan_out, **params)
 
 
-def moments(name, fan_in, fan_out, **params):
-    """(mean, variance) of one entry of the matrix ``name`` fills (exact for orthogonal: the mean square)."""
+def moments(name: str, fan_in: int, fan_out: int, **params: Any) -> tuple[float, float]:
+    """(mean, variance) of one entry of the matrix ``name`` fills (exact for orthogonal: the mean square).
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive): the matrix is (fan_out, fan_in).
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    (float, float)
+        The mean and the variance of one entry.
+
+    Raises
+    ------
+    ValueError
+        If the name or a parameter is unknown, a needed parameter is missing or a value is out of range.
+    """
     p = plan(name, fan_in, fan_out, **params)
     return p.mean, p.variance
 
 
-def variance(name, fan_in, fan_out, **params):
-    """The variance of one entry of the matrix ``name`` fills, e.g. 2 / fan_in for ``he_normal``."""
+def variance(name: str, fan_in: int, fan_out: int, **params: Any) -> float:
+    """The variance of one entry of the matrix ``name`` fills, e.g. 2 / fan_in for ``he_normal``.
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive): the matrix is (fan_out, fan_in).
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the name or a parameter is unknown, a needed parameter is missing or a value is out of range.
+    """
     return plan(name, fan_in, fan_out, **params).variance
 
 
-def bounds(name, fan_in, fan_out, **params):
-    """(lower, upper): every entry lies in [lower, upper] (+-inf for the unbounded normals)."""
+def bounds(name: str, fan_in: int, fan_out: int, **params: Any) -> tuple[float, float]:
+    """(lower, upper): every entry lies in [lower, upper] (+-inf for the unbounded normals).
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive): the matrix is (fan_out, fan_in).
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    (float, float)
+        The lower and upper bound.
+
+    Raises
+    ------
+    ValueError
+        If the name or a parameter is unknown, a needed parameter is missing or a value is out of range.
+    """
     p = plan(name, fan_in, fan_out, **params)
     return p.lower, p.upper
 
@@ -410,13 +576,59 @@ def _check_stream(value, name):
     return value
 
 
-def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, backend="cpu", **params):
+def fill(
+    out: Any,
+    name: str,
+    fan_in: int,
+    fan_out: int,
+    *,
+    seed: int = 0,
+    stream: int = 0,
+    step: int = 0,
+    offset: int = 0,
+    backend: Backend = "cpu",
+    **params: Any,
+) -> Any:
     """Fill ``out`` in place with the (fan_out, fan_in) matrix of initialiser ``name``; returns ``out``.
 
     ``out`` is any C-contiguous array of fan_in * fan_out floats (float32 or float64), e.g. a layer's view into a
     network's flat parameter array: a NumPy array for ``backend="cpu"``, a NumPy array (copied over and back) or a
     CUDA device array (filled on the device) for ``backend="cuda"``. Element ``j`` is draw ``offset + j`` of
-    (seed, stream, step); give each layer its own stream. Parameters: as :func:`initialize`.
+    (seed, stream, step); give each layer its own stream.
+
+    Parameters
+    ----------
+    out : numpy.ndarray or CUDA device array
+        C-contiguous, float32 or float64, of fan_in * fan_out values (any shape).
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive).
+    seed : int
+        The Philox key.
+    stream, step : int
+        The counter's stream and step words, each below 2**32.
+    offset : int
+        The index of the first draw; ``offset + out.size`` must stay below 2**40.
+    backend : {"cpu", "cuda", "auto"}
+        Where to fill; a device array needs ``"cuda"``.
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    numpy.ndarray or CUDA device array
+        ``out``, filled.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or of the wrong kind (the message names it), ``out`` has the wrong size or
+        is a device array with ``backend="cpu"``.
+
+    References
+    ----------
+    Salmon et al. 2011 (Philox); Saxe, McClelland & Ganguli 2014 (orthogonal); the papers of the module's table.
     """
     p = plan(name, fan_in, fan_out, **params)
     seed = check_seed(seed)
@@ -447,11 +659,51 @@ def fill(out, name, fan_in, fan_out, *, seed=0, stream=0, step=0, offset=0, back
     return out
 
 
-def initialize(name, fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=np.float64, **params):
+def initialize(
+    name: str,
+    fan_in: int,
+    fan_out: int,
+    *,
+    seed: int = 0,
+    stream: int = 0,
+    backend: Backend = "cpu",
+    dtype: npt.DTypeLike = np.float64,
+    **params: Any,
+) -> np.ndarray:
     """A new (fan_out, fan_in) NumPy array filled by initialiser ``name`` (see the module's table).
 
     ``backend="cuda"`` fills on the GPU (or the simulator) and copies back: the same matrix as the CPU's.
     Unknown names, parameters and out-of-range values raise ValueError naming the argument.
+
+    Parameters
+    ----------
+    name : str
+        An initialiser's name or alias (see the module's table).
+    fan_in, fan_out : int
+        The layer's fans (positive).
+    seed : int
+        The Philox key.
+    stream : int
+        The Philox stream, below 2**32 (give each layer its own).
+    backend : {"cpu", "cuda", "auto"}
+        Where to fill.
+    dtype : numpy float dtype
+        float32 or float64.
+    **params
+        The initialiser's parameters (:func:`parameters` lists them).
+
+    Returns
+    -------
+    numpy.ndarray, shape (fan_out, fan_in)
+
+    Raises
+    ------
+    ValueError
+        If the name, a parameter or a value is invalid (the message names it).
+
+    References
+    ----------
+    LeCun et al. 1998; Glorot & Bengio 2010; He et al. 2015; Saxe et al. 2014 (see the module's table).
     """
     p = plan(name, fan_in, fan_out, **params)  # validate before allocating
     del p
@@ -461,14 +713,31 @@ def initialize(name, fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=
 
 
 def _named(name, summary):
-    def initializer(fan_in, fan_out, *, seed=0, stream=0, backend="cpu", dtype=np.float64, **params):
+    def initializer(
+        fan_in: int,
+        fan_out: int,
+        *,
+        seed: int = 0,
+        stream: int = 0,
+        backend: Backend = "cpu",
+        dtype: npt.DTypeLike = np.float64,
+        **params: Any,
+    ) -> np.ndarray:
         return initialize(name, fan_in, fan_out, seed=seed, stream=stream, backend=backend, dtype=dtype, **params)
 
     initializer.__name__ = initializer.__qualname__ = name
     params = ", ".join(f"{k}={v!r}" if v is not inspect.Parameter.empty else k for k, v in parameters(name).items())
     initializer.__doc__ = (
         f"{summary}\n\n    ``{name}(fan_in, fan_out, *, seed=0, stream=0, backend='cpu', dtype=numpy.float64"
-        f"{', ' + params if params else ''})`` returns a (fan_out, fan_in) array; see :func:`initialize`."
+        f"{', ' + params if params else ''})`` returns a (fan_out, fan_in) array; see :func:`initialize`.\n\n"
+        "    Parameters\n    ----------\n"
+        "    fan_in, fan_out : int\n        The layer's fans (positive): the matrix is (fan_out, fan_in).\n"
+        "    seed, stream : int\n        The Philox key and stream (stream below 2**32).\n"
+        '    backend : {"cpu", "cuda", "auto"}\n        Where to fill.\n'
+        "    dtype : numpy float dtype\n        float32 or float64.\n"
+        f"    **params\n        {name}'s parameters: {params or 'none'}.\n\n"
+        "    Returns\n    -------\n    numpy.ndarray, shape (fan_out, fan_in)\n\n"
+        "    Raises\n    ------\n    ValueError\n        If a parameter or a value is invalid (the message names it).\n"
     )
     return initializer
 

@@ -35,6 +35,7 @@ import dataclasses
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from .rules import landscapes as rules
 from .validation import check_finite, check_positive_int, unknown_name_error
@@ -84,14 +85,14 @@ class Landscape:
             raise ValueError(f"w must have last dimension {self.dim} (the landscape's dim), got shape {points.shape}")
         return points
 
-    def value(self, w, t=0):
+    def value(self, w: npt.ArrayLike, t: int = 0) -> float | np.ndarray:
         """f(w) (``t``: the step, for the online loss; 0 = its average), for one point or an array of points."""
         points = self._points(w)
         flat = points.reshape(-1, self.dim)
         out = np.array([rules.value(self.code, flat, row, self.dim, self.params, t) for row in range(len(flat))])
         return out.reshape(points.shape[:-1]) if points.ndim > 1 else float(out[0])
 
-    def gradient(self, w, t=0):
+    def gradient(self, w: npt.ArrayLike, t: int = 0) -> np.ndarray:
         """grad f(w), same shape as ``w``, through the scalar rule (slow reference path)."""
         points = self._points(w)
         flat = points.reshape(-1, self.dim)
@@ -103,7 +104,7 @@ class Landscape:
         )
         return out.reshape(points.shape)
 
-    def hessian(self, w, t=0):
+    def hessian(self, w: npt.ArrayLike, t: int = 0) -> np.ndarray:
         """The Hessian at one point ``w``: a (dim, dim) array."""
         point = self._points(w)
         if point.ndim != 1:
@@ -116,7 +117,9 @@ class Landscape:
             ]
         )
 
-    def grid_values(self, x, y, t=0, base=None):
+    def grid_values(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, t: int = 0, base: npt.ArrayLike | None = None
+    ) -> np.ndarray:
         """f on the 2-D grid ``x`` x ``y`` (other coordinates at ``base``, default ``center``), shape (len(y), len(x)).
 
         For contour plots of the first two coordinates.
@@ -167,7 +170,9 @@ def _quadratic(name, eigenvalues, description, start=None, minimum=None):
     )
 
 
-def saddle(dim=None, negative=1, gamma=1.0, spectrum=None):
+def saddle(
+    dim: int | None = None, negative: int = 1, gamma: float = 1.0, spectrum: npt.ArrayLike | None = None
+) -> Landscape:
     """Strict saddle f = 1/2 sum_i lambda_i w_i^2 at w = 0 (Dauphin et al. 2014).
 
     By default the Hessian eigenvalues are ``-gamma`` (``negative`` times, on coordinates 0 .. negative-1, the
@@ -175,6 +180,31 @@ def saddle(dim=None, negative=1, gamma=1.0, spectrum=None):
     (at least one negative); ``dim`` defaults to 10, or to the spectrum's length. Gradient descent from ``y0``
     along the escape direction leaves the ball of radius R
     after ``ln(R / |y0|) / ln(1 + lr gamma)`` steps (reference.md section 4).
+
+    Parameters
+    ----------
+    dim : int or None
+        The number of coordinates (10, or the spectrum's length, when None).
+    negative : int
+        The number of escape directions, 1..dim.
+    gamma : float
+        Minus the negative eigenvalue (positive).
+    spectrum : array_like or None
+        All ``dim`` eigenvalues instead, at least one negative.
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+
+    References
+    ----------
+    Y. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli, Y. Bengio, "Identifying and attacking the saddle point
+    problem in high-dimensional non-convex optimization", NeurIPS 2014.
     """
     if spectrum is not None:
         eigenvalues = _finite_vector(spectrum, "spectrum")
@@ -195,8 +225,25 @@ def saddle(dim=None, negative=1, gamma=1.0, spectrum=None):
     return _quadratic("saddle", eigenvalues, text)
 
 
-def quadratic(spectrum=(1.0, 10.0), start=None):
-    """f = 1/2 sum_i lambda_i w_i^2 with the given spectrum (any signs)."""
+def quadratic(spectrum: npt.ArrayLike = (1.0, 10.0), start: npt.ArrayLike | None = None) -> Landscape:
+    """f = 1/2 sum_i lambda_i w_i^2 with the given spectrum (any signs).
+
+    Parameters
+    ----------
+    spectrum : array_like
+        The Hessian's eigenvalues (finite, any signs); their number is the dimension.
+    start : array_like or None
+        The trials' default start (0 when None).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+    """
     eigenvalues = _finite_vector(spectrum, "spectrum")
     minimum = np.zeros(eigenvalues.size) if eigenvalues.min() > 0 else None
     return _quadratic(
@@ -208,14 +255,29 @@ def quadratic(spectrum=(1.0, 10.0), start=None):
     )
 
 
-def local_maximum(dim=2):
-    """f = -|w|^2 (every Hessian eigenvalue -2): escape in every direction."""
+def local_maximum(dim: int = 2) -> Landscape:
+    """f = -|w|^2 (every Hessian eigenvalue -2): escape in every direction.
+
+    Parameters
+    ----------
+    dim : int
+        The number of coordinates (positive).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+    """
     dim = check_positive_int(dim, "dim")
     landscape = _quadratic("local_maximum", np.full(dim, -2.0), f"-|w|^2, d={dim}")
     return landscape
 
 
-def monkey_saddle():
+def monkey_saddle() -> Landscape:
     """The degenerate monkey saddle f = x^3 - 3 x y^2 (zero gradient and zero Hessian at 0)."""
     zero = np.zeros(2)
     return Landscape(
@@ -229,11 +291,29 @@ def monkey_saddle():
     )
 
 
-def tanh_unit(scale=1.0, target=-0.5, start=4.0):
+def tanh_unit(scale: float = 1.0, target: float = -0.5, start: float = 4.0) -> Landscape:
     """A saturated tanh unit f(w) = 1/2 (tanh(a w) - y)^2, started at w0 where tanh' ~ 4 e^(-2 a w0).
 
     The gradient at the start is exponentially small in ``a w0``: a plateau that plain gradient descent crosses
     slowly (the lecture's "saturated units learn slowly").
+
+    Parameters
+    ----------
+    scale : float
+        The gain ``a``.
+    target : float
+        The target ``y``, in (-1, 1).
+    start : float
+        The start ``w0``.
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
     """
     scale = check_finite(scale, "scale")
     target = check_finite(target, "target")
@@ -254,12 +334,35 @@ def tanh_unit(scale=1.0, target=-0.5, start=4.0):
     )
 
 
-def deep_linear(depth=2, strength=1.0, u0=1e-3):
+def deep_linear(depth: int = 2, strength: float = 1.0, u0: float = 1e-3) -> Landscape:
     """Saxe et al. (2013)'s deep linear chain f = 1/2 (s - prod_{i<D} w_i)^2 with a balanced start.
 
     Each of the ``depth`` weights starts at ``u0 ** (1/depth)``, so the initial mode strength (the product) is
     ``u0``. For depth 2 gradient flow reaches u_f after t = (1/(2 s lr)) ln(u_f (s - u0) / (u0 (s - u_f)))
     steps; deeper chains wait about 1/u0.
+
+    Parameters
+    ----------
+    depth : int
+        The number of weights ``D`` (the dimension).
+    strength : float
+        The target ``s`` (positive).
+    u0 : float
+        The initial mode strength (positive).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+
+    References
+    ----------
+    A. M. Saxe, J. L. McClelland, S. Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep linear
+    neural networks", arXiv:1312.6120 (2013).
     """
     depth = check_positive_int(depth, "depth")
     strength = check_finite(strength, "strength", minimum=0.0, strict=True)
@@ -278,8 +381,29 @@ def deep_linear(depth=2, strength=1.0, u0=1e-3):
     )
 
 
-def ravine(kappa=100.0, start=(1.0, 1.0)):
-    """The ravine f = 1/2 (x^2 + kappa y^2): condition number kappa, minimum at 0 (Goh 2017)."""
+def ravine(kappa: float = 100.0, start: npt.ArrayLike = (1.0, 1.0)) -> Landscape:
+    """The ravine f = 1/2 (x^2 + kappa y^2): condition number kappa, minimum at 0 (Goh 2017).
+
+    Parameters
+    ----------
+    kappa : float
+        The condition number (positive).
+    start : array_like of 2 floats
+        The trials' default start.
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+
+    References
+    ----------
+    G. Goh, "Why momentum really works", Distill (2017).
+    """
     kappa = check_finite(kappa, "kappa", minimum=0.0, strict=True)
     w0 = _finite_vector(start, "start", 2)
     return Landscape(
@@ -294,8 +418,25 @@ def ravine(kappa=100.0, start=(1.0, 1.0)):
     )
 
 
-def rosenbrock(dim=2, a=1.0, b=100.0):
-    """Rosenbrock's curved valley sum_i (a - w_i)^2 + b (w_{i+1} - w_i^2)^2, started at (-1.2, 1, 1, ...)."""
+def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
+    """Rosenbrock's curved valley sum_i (a - w_i)^2 + b (w_{i+1} - w_i^2)^2, started at (-1.2, 1, 1, ...).
+
+    Parameters
+    ----------
+    dim : int
+        The number of coordinates, at least 2.
+    a, b : float
+        The valley's parameters (``b`` non-negative).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+    """
     dim = check_positive_int(dim, "dim")
     if dim < 2:
         raise ValueError(f"dim must be at least 2 for rosenbrock, got {dim}")
@@ -319,8 +460,29 @@ def rosenbrock(dim=2, a=1.0, b=100.0):
     )
 
 
-def double_well(dim=1, height=1.0, tilt=0.0, start=None):
-    """sum_i h (w_i^2 - 1)^2 + c w_i: minima near +-1 per coordinate; tilt c > 0 makes -1 the global one."""
+def double_well(dim: int = 1, height: float = 1.0, tilt: float = 0.0, start: npt.ArrayLike | None = None) -> Landscape:
+    """sum_i h (w_i^2 - 1)^2 + c w_i: minima near +-1 per coordinate; tilt c > 0 makes -1 the global one.
+
+    Parameters
+    ----------
+    dim : int
+        The number of coordinates.
+    height : float
+        The barrier scale ``h`` (positive).
+    tilt : float
+        The tilt ``c``.
+    start : array_like or None
+        The trials' default start (0, the barrier's top, when None).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+    """
     dim = check_positive_int(dim, "dim")
     height = check_finite(height, "height", minimum=0.0, strict=True)
     tilt = check_finite(tilt, "tilt")
@@ -336,8 +498,27 @@ def double_well(dim=1, height=1.0, tilt=0.0, start=None):
     )
 
 
-def rastrigin(dim=2, amplitude=10.0, start=None):
-    """Rastrigin's A d + sum_i (w_i^2 - A cos 2 pi w_i): global minimum 0 at w = 0, local minima near integers."""
+def rastrigin(dim: int = 2, amplitude: float = 10.0, start: npt.ArrayLike | None = None) -> Landscape:
+    """Rastrigin's A d + sum_i (w_i^2 - A cos 2 pi w_i): global minimum 0 at w = 0, local minima near integers.
+
+    Parameters
+    ----------
+    dim : int
+        The number of coordinates ``d``.
+    amplitude : float
+        ``A`` (non-negative).
+    start : array_like or None
+        The trials' default start (2.5 in every coordinate when None).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+    """
     dim = check_positive_int(dim, "dim")
     amplitude = check_finite(amplitude, "amplitude", minimum=0.0)
     w0 = np.full(dim, 2.5) if start is None else _finite_vector(start, "start", dim)
@@ -353,11 +534,31 @@ def rastrigin(dim=2, amplitude=10.0, start=None):
     )
 
 
-def reddi(C=3.0, start=0.0):
+def reddi(C: float = 3.0, start: float = 0.0) -> Landscape:
     """Reddi, Kale & Kumar (2018)'s online loss on [-1, 1]: f_t(x) = C x when t mod 3 == 1, else -x (C > 2).
 
     The average loss (C - 2)/3 x is minimised at x = -1; with b1 = 0 and b2 = 1/(1 + C^2) Adam goes to +1 while
     AMSGrad finds -1. Iterates are projected onto [-1, 1] after every step; ``value(w, t=0)`` is the average.
+
+    Parameters
+    ----------
+    C : float
+        The large gradient, above 2.
+    start : float
+        The trials' default start.
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or not finite (the message names it).
+
+    References
+    ----------
+    S. J. Reddi, S. Kale, S. Kumar, "On the convergence of Adam and beyond", ICLR 2018.
     """
     big_c = check_finite(C, "C")
     if big_c <= 2.0:
@@ -395,8 +596,26 @@ ALIASES = {"monkey": "monkey_saddle", "maximum": "local_maximum", "saxe": "deep_
 NAMES = tuple(REGISTRY)
 
 
-def make(name, **params):
-    """The landscape called ``name`` (see :data:`NAMES`) built with ``params``; ValueError for an unknown name."""
+def make(name: str | Landscape, **params: float | npt.ArrayLike | None) -> Landscape:
+    """The landscape called ``name`` (see :data:`NAMES`) built with ``params``; ValueError for an unknown name.
+
+    Parameters
+    ----------
+    name : str or Landscape
+        A name of :data:`NAMES` or of :data:`ALIASES`; a :class:`Landscape` is returned as it is.
+    **params
+        The factory's keyword arguments.
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the names), a parameter is unknown or out of range, or ``params``
+        come with a Landscape instance.
+    """
     if isinstance(name, Landscape):
         if params:
             raise ValueError("params cannot be given with a Landscape instance")

@@ -53,14 +53,21 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
 from . import landscapes as landscape_registry
 from . import rng, statistics
+from ._types import Backend
 from .rules import montecarlo as rules
 from .rules import optimizers as optimizer_rules
+
+if TYPE_CHECKING:  # optim is imported when a run names its optimizer (annotations only here)
+    from .optim import Newton, Optimizer
 
 CRITERIA = {
     "radius": rules.CRITERION_RADIUS,
@@ -122,42 +129,62 @@ class EscapeResult:
     params: dict
 
     @property
-    def censored(self):
+    def censored(self) -> np.ndarray:
         return ~self.escaped & ~self.diverged
 
     @property
-    def trials(self):
+    def trials(self) -> int:
         return int(self.steps.size)
 
     @property
-    def fraction_escaped(self):
+    def fraction_escaped(self) -> float:
         return float(self.escaped.mean())
 
     @property
-    def n_diverged(self):
+    def n_diverged(self) -> int:
         return int(self.diverged.sum())
 
-    def escape_steps(self):
+    def escape_steps(self) -> np.ndarray:
         """The escape times of the trials that escaped (a plain array, no censored values in it)."""
         return self.steps[self.escaped]
 
-    def median(self):
+    def median(self) -> float:
         """Kaplan-Meier median escape time (diverged trials count as censored at divergence); inf if unreached."""
         return statistics.km_median(self.steps, self.escaped)
 
-    def quantile(self, q):
-        """Kaplan-Meier q-quantile of the escape time."""
+    def quantile(self, q: float) -> float:
+        """Kaplan-Meier q-quantile of the escape time.
+
+        Parameters
+        ----------
+        q : float
+            The quantile, in (0, 1).
+
+        Returns
+        -------
+        float
+            The smallest step at which the Kaplan-Meier estimate of P(escaped by then) reaches q; inf if unreached.
+
+        Raises
+        ------
+        ValueError
+            If ``q`` is not in (0, 1).
+
+        References
+        ----------
+        E. L. Kaplan, P. Meier, "Nonparametric estimation from incomplete observations", JASA 53 (1958).
+        """
         return statistics.km_quantile(self.steps, self.escaped, q)
 
-    def survival(self):
+    def survival(self) -> tuple[np.ndarray, np.ndarray]:
         """The Kaplan-Meier curve ``(times, S)``."""
         return statistics.kaplan_meier(self.steps, self.escaped)
 
-    def ecdf(self):
+    def ecdf(self) -> tuple[np.ndarray, np.ndarray]:
         """Empirical CDF of the escape time over all trials (tops out at the escaped fraction)."""
         return statistics.ecdf(self.steps, self.escaped)
 
-    def summary(self):
+    def summary(self) -> dict[str, float]:
         """Headline numbers: trials, escaped/censored/diverged fractions, KM median, mean of the escaped."""
         escaped_steps = self.escape_steps()
         return {
@@ -224,10 +251,21 @@ _progress_listeners = []
 
 
 @contextlib.contextmanager
-def progress_listener(callback):
+def progress_listener(callback: Callable[[float], object]) -> Iterator[Callable[[float], object]]:
     """Call ``callback(fraction)`` (the fraction of the run's work done, in [0, 1]: see :func:`_run_in_slices`)
     after every slice of every :func:`escape_times` run inside the ``with`` block (a progress bar that moves
-    within one long run)."""
+    within one long run).
+
+    Parameters
+    ----------
+    callback : callable
+        Called with one float, the fraction done.
+
+    Yields
+    ------
+    callable
+        ``callback``.
+    """
     _progress_listeners.append(callback)
     try:
         yield callback
@@ -288,10 +326,37 @@ ROWS_PER_TRIAL = {"cpu": 5, "cuda": 11}
 DENSE_MATRICES = 4
 
 
-def memory_estimate(trials, dim, record=0, points=1, backend="cpu", samples=1, dense=False):
+def memory_estimate(
+    trials: int,
+    dim: int,
+    record: int = 0,
+    points: int = 1,
+    backend: Literal["cpu", "cuda"] = "cpu",
+    samples: int = 1,
+    dense: bool = False,
+) -> int:
     """Bytes of the arrays of :func:`escape_times`: trials x dim rows (:data:`ROWS_PER_TRIAL`), the recorded
     trajectories (record x points x dim), the finite sum's samples (samples x dim) and, for Newton-type
-    optimizers (``dense``), dim x dim matrices per thread."""
+    optimizers (``dense``), dim x dim matrices per thread.
+
+    Parameters
+    ----------
+    trials, dim : int
+        The number of trials and of coordinates.
+    record, points : int
+        The recorded trials and the points kept per trial.
+    backend : {"cpu", "cuda"}
+        The resolved backend (it sets the rows per trial).
+    samples : int
+        The finite sum's samples.
+    dense : bool
+        A Newton-type optimizer (dim x dim matrices per thread).
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     per_trial = 8 * ROWS_PER_TRIAL[backend] * dim + 8 * 4 + 1
     total = trials * per_trial + 8 * dim * (max(record, 1) * points + samples)
     if dense:
@@ -301,9 +366,41 @@ def memory_estimate(trials, dim, record=0, points=1, backend="cpu", samples=1, d
     return total
 
 
-def check_memory(trials, dim, record=0, points=1, backend="cpu", samples=1, dense=False):
+def check_memory(
+    trials: int,
+    dim: int,
+    record: int = 0,
+    points: int = 1,
+    backend: Literal["cpu", "cuda"] = "cpu",
+    samples: int = 1,
+    dense: bool = False,
+) -> int:
     """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit: in the
-    host's memory, and on ``backend="cuda"`` also in the GPU's (the device holds a copy of every array)."""
+    host's memory, and on ``backend="cuda"`` also in the GPU's (the device holds a copy of every array).
+
+    Parameters
+    ----------
+    trials, dim : int
+        The number of trials and of coordinates.
+    record, points : int
+        The recorded trials and the points kept per trial.
+    backend : {"cpu", "cuda"}
+        The resolved backend (it sets the rows per trial).
+    samples : int
+        The finite sum's samples.
+    dense : bool
+        A Newton-type optimizer (dim x dim matrices per thread).
+
+    Returns
+    -------
+    int
+        The bytes of :func:`memory_estimate`.
+
+    Raises
+    ------
+    testbed.backend.MemoryLimitError
+        If they do not fit.
+    """
     what = f"trials x dim = {trials} x {dim}"
     if record:
         what += f" (and record x points x dim = {record} x {points} x {dim})"
@@ -324,52 +421,81 @@ def _finite_sum_samples(samples, dim, seed):
 
 
 def escape_times(
-    landscape,
-    optimizer,
+    landscape: landscape_registry.Landscape | str,
+    optimizer: Optimizer | Newton | str,
     *,
-    trials=1000,
-    noise=0.0,
-    radius=1.0,
-    start="saddle",
-    max_steps=10000,
-    seed=0,
-    backend="cpu",
-    criterion="radius",
-    delta=None,
-    center=None,
-    noise_kind="gaussian",
-    samples=1000,
-    batch=1,
-    record=0,
-    record_every=None,
-):
+    trials: int = 1000,
+    noise: float = 0.0,
+    radius: float = 1.0,
+    start: str | npt.ArrayLike | tuple[str, float] = "saddle",
+    max_steps: int = 10000,
+    seed: int = 0,
+    backend: Backend = "cpu",
+    criterion: Literal["radius", "loss", "converge", "none"] = "radius",
+    delta: float | None = None,
+    center: npt.ArrayLike | None = None,
+    noise_kind: Literal["gaussian", "minibatch"] = "gaussian",
+    samples: int = 1000,
+    batch: int = 1,
+    record: int = 0,
+    record_every: int | None = None,
+) -> EscapeResult:
     """Run ``trials`` independent trials of ``optimizer`` on ``landscape``; return an :class:`EscapeResult`.
 
     Parameters
     ----------
     landscape : Landscape or str
         A :mod:`testbed.landscapes` landscape, or its name (built with default parameters).
-    optimizer : a :mod:`testbed.optim` optimizer (any per-component rule, Newton, SaddleFreeNewton) or its name.
+    optimizer : Optimizer, Newton or str
+        A :mod:`testbed.optim` optimizer (any per-component rule, Newton, SaddleFreeNewton) or its name.
     trials : int
         Number of independent trials (trial k uses Philox stream k).
     noise : float >= 0
         Gradient-noise standard deviation sigma (per coordinate; per sample for ``noise_kind="minibatch"``).
     radius : float > 0
         R of the escape ball (``criterion="radius"``) or the tolerance (``"converge"``).
-    start : "saddle", array of shape (dim,) or (trials, dim), or ("ball", r).
+    start : "saddle", array_like or ("ball", r)
+        "saddle", array of shape (dim,) or (trials, dim), or ("ball", r).
     max_steps : int > 0
         Step budget; trials that have not escaped by then are censored.
-    seed : int in [0, 2**64)
-    backend : "cpu", "cuda" or "auto".
-    criterion : "radius", "loss", "converge" or "none" (see the module docstring).
+    seed : int
+        The Philox key, in [0, 2**64).
+    backend : {"cpu", "cuda", "auto"}
+        Where the trials run ("cuda" refuses Newton and SaddleFreeNewton).
+    criterion : {"radius", "loss", "converge", "none"}
+        When a trial has escaped (see the module docstring).
     delta : float > 0
         The loss drop of ``criterion="loss"`` (required there).
     center : array of length dim, optional
         Centre of the ball (default: the landscape's centre; its minimum for ``"converge"``).
-    noise_kind : "gaussian" or "minibatch"; samples, batch : the finite sum's size and the minibatch size.
+    noise_kind : {"gaussian", "minibatch"}
+        Isotropic Gaussian noise, or the noise of a minibatch of a finite sum.
+    samples, batch : int
+        The finite sum's size and the minibatch size.
     record : int >= 0
         Keep the trajectories of the first ``record`` trials, every ``record_every`` steps (default: at most
         2000 points).
+    record_every : int or None
+        The recording interval in steps (positive; None: at most 2000 points per trajectory).
+
+    Returns
+    -------
+    EscapeResult
+        Per-trial steps, escaped and diverged flags, final iterates, recorded trajectories and the run's parameters.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or unknown (the message names it and the valid choices), or a Newton-type
+        optimizer is asked to run on ``backend="cuda"``; :class:`testbed.backend.MemoryLimitError` (a ValueError)
+        when the run does not fit in memory.
+
+    References
+    ----------
+    Y. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli, Y. Bengio, "Identifying and attacking the saddle point
+    problem in high-dimensional non-convex optimization", NeurIPS 2014; J. K. Salmon et al., "Parallel random
+    numbers: as easy as 1, 2, 3", SC 2011 (Philox); E. L. Kaplan, P. Meier, JASA 53 (1958) (the median of
+    :meth:`EscapeResult.median`).
     """
     if isinstance(landscape, str):
         landscape = landscape_registry.make(landscape)

@@ -88,13 +88,18 @@ Then run ``tests/test_optim.py``, ``tests/test_ptx.py`` (the CUDA kernels still 
 ``tests/test_golden.py``.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import inspect
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
 from . import validation
+from ._types import Backend, Convention, NonfinitePolicy
 from .kernels import optim as kernels
 from .rules import optimizers as rules
 from .rules import schedules as schedule_rules
@@ -117,7 +122,7 @@ class Schedule:
     code: int
     params: tuple
 
-    def __call__(self, lr, t):
+    def __call__(self, lr: float, t: int) -> float:
         return schedule_rules.learning_rate(self.code, self.params, float(lr), int(t))
 
 
@@ -132,13 +137,33 @@ _SCHEDULES = {
 }
 
 
-def schedule(name="constant", *, warmup_steps=0, **params):
+def schedule(name: str | Schedule = "constant", *, warmup_steps: int = 0, **params: float) -> Schedule:
     """The learning-rate schedule ``name`` (see :mod:`testbed.rules.schedules` for the formulas).
 
     ``constant``; ``step(step_size, gamma=0.1)``; ``exponential(gamma)``; ``inverse_sqrt`` (the lecture's
     "decaying" rate ``lr / sqrt(t)``); ``cosine(t_max, eta_min=0)``; ``linear_warmup(warmup_steps)``. Every schedule
     takes ``warmup_steps`` (a linear ramp ``t / warmup_steps`` over the first steps).
 
+    Parameters
+    ----------
+    name : {"constant", "step", "exponential", "inverse_sqrt", "cosine", "linear_warmup"} or Schedule
+        The schedule; a :class:`Schedule` is returned as it is (with no parameters).
+    warmup_steps : int
+        The length of the linear warmup (non-negative; positive for ``linear_warmup``).
+    **params
+        The schedule's parameters: ``step_size``, ``gamma``, ``t_max``, ``eta_min`` as listed above.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        If the name or a parameter is unknown, a needed parameter is missing or a value is out of range.
+
+    Examples
+    --------
     >>> schedule("step", step_size=2, gamma=0.5)(1.0, 3)
     0.5
     """
@@ -173,7 +198,7 @@ def schedule(name="constant", *, warmup_steps=0, **params):
     return Schedule(name, code, tuple(packed))
 
 
-def schedule_names():
+def schedule_names() -> tuple[str, ...]:
     """Every schedule name."""
     return tuple(_SCHEDULES)
 
@@ -187,7 +212,7 @@ class NonFiniteError(ValueError):
     ``"params"`` (the step, from finite gradients, produced them: it was applied). ``optimizer`` (its name),
     ``step`` (the step's number, 1, 2, ...) and ``count`` (how many values) say which and how many."""
 
-    def __init__(self, message, optimizer, step, count, where):
+    def __init__(self, message: str, optimizer: str, step: int, count: int, where: str) -> None:
         super().__init__(message)
         self.optimizer, self.step, self.count, self.where = optimizer, step, count, where
 
@@ -206,7 +231,7 @@ class OptState:
     shape: tuple
     skipped: int = 0
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         if name not in self.slot_names:
             raise backends.unknown_name_error("state slot", name, self.slot_names)
         slot = self.slots[self.slot_names.index(name)]
@@ -231,7 +256,7 @@ class RuleSpec:
     schedule_code: int
     schedule_params: tuple
 
-    def hyper_as(self, dtype):
+    def hyper_as(self, dtype: npt.DTypeLike) -> tuple:
         """``hyper`` as a tuple of ``dtype`` scalars (float32 arithmetic in ``update`` for float32 storage)."""
         kind = backends.check_dtype(dtype).type
         return tuple(kind(value) for value in self.hyper)
@@ -304,7 +329,7 @@ class Optimizer:
         self._hyper[rules.H_DECOUPLED] = float(validation.check_flag(decoupled, "decoupled_weight_decay"))
 
     @property
-    def hyper(self):
+    def hyper(self) -> tuple[float, ...]:
         """The float64 hyperparameter tuple of the rule (layout ``rules.optimizers.H_*``)."""
         values = [0.0] * rules.HYPER_SIZE
         for index, value in self._hyper.items():
@@ -313,7 +338,7 @@ class Optimizer:
             values[target] = 1.0 - values[source]
         return tuple(values)
 
-    def rule_spec(self):
+    def rule_spec(self) -> RuleSpec:
         """The :class:`RuleSpec` with which an external kernel runs this optimizer per component."""
         hyper = self.hyper
         return RuleSpec(
@@ -327,12 +352,27 @@ class Optimizer:
             schedule_params=self.schedule.params,
         )
 
-    def learning_rate(self, t):
+    def learning_rate(self, t: int) -> float:
         """The scheduled learning rate of step ``t`` (1, 2, ...)."""
         return self.schedule(self.lr, t)
 
-    def init(self, params):
-        """A fresh :class:`OptState` for ``params`` (step 0, slots at their initial values, same dtype and kind)."""
+    def init(self, params: Any) -> OptState:
+        """A fresh :class:`OptState` for ``params`` (step 0, slots at their initial values, same dtype and kind).
+
+        Parameters
+        ----------
+        params : numpy.ndarray or CUDA device array
+            The parameters (C-contiguous, float32 or float64); only their size, dtype, shape and kind are read.
+
+        Returns
+        -------
+        OptState
+
+        Raises
+        ------
+        ValueError
+            If ``params`` is not a C-contiguous float array.
+        """
         flat = validation.check_array(params, "params")
         init = rules.initial_state(self.code, self.hyper)
         slots = []
@@ -382,11 +422,33 @@ class Optimizer:
         kernels.count_nonfinite_gpu()[blocks, threads](device_g, count)
         return int(backends.to_host(count)[0])
 
-    def step(self, params, grads, state):
+    def step(self, params: Any, grads: Any, state: OptState) -> bool:
         """One step, in place on ``params`` and ``state``; returns True, or False when a non-finite step was skipped.
 
         ``grads`` is the gradient at ``params``; both are C-contiguous arrays of one dtype and shape (numpy, or CUDA
         device arrays with ``backend="cuda"``).
+
+        Parameters
+        ----------
+        params : numpy.ndarray or CUDA device array
+            The parameters, updated in place.
+        grads : numpy.ndarray or CUDA device array
+            The gradient at ``params``: same shape, dtype and kind.
+        state : OptState
+            This optimizer's state for ``params`` (from :meth:`init`), updated in place.
+
+        Returns
+        -------
+        bool
+            True when the step was taken, False when it was skipped (``nonfinite="skip"``).
+
+        Raises
+        ------
+        NonFiniteError
+            If ``grads`` holds NaN or inf (``nonfinite="raise"``; nothing changed), or the step made a parameter
+            non-finite (it was applied).
+        ValueError
+            If the arrays or the state do not match (the message says which).
         """
         w, g = self._check_step(params, grads, state)
         if self.backend == "cuda" and not validation.is_device_array(params):  # copied over for the step
@@ -460,6 +522,38 @@ class SGD(Optimizer):
     Keras' form (``convention="keras"``) keeps ``lr`` in the buffer, ``v <- mu v + lr g; w <- w - v``: equal under a
     constant rate, different under a schedule. optax's ``sgd`` equals PyTorch's (no dampening). State:
     ``momentum_buffer`` when ``momentum > 0``.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    momentum : float
+        ``mu`` in [0, 1); 0 is plain gradient descent.
+    dampening : float
+        In [0, 1].
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    nesterov : bool
+        Nesterov's momentum (needs momentum > 0 and dampening 0).
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    B. T. Polyak, "Some methods of speeding up the convergence of iteration methods", USSR Comput. Math. Math.
+    Phys. 4 (1964); I. Sutskever, J. Martens, G. Dahl, G. Hinton, "On the importance of initialization and momentum
+    in deep learning", ICML 2013.
     """
 
     name = "sgd"
@@ -467,17 +561,17 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        lr=1e-3,
-        momentum=0.0,
-        dampening=0.0,
-        weight_decay=0.0,
-        nesterov=False,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.momentum = validation.check_unit_interval(momentum, "momentum")
         self.dampening = backends.check_finite(dampening, "dampening", minimum=0.0)
@@ -505,6 +599,33 @@ class Momentum(Optimizer):
 
     Heavy ball (:class:`SGD`) with dampening ``b`` except for heavy ball's first step ``v = g``; ``b = 0`` is SGD.
     The same in every convention. State: ``velocity``.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    beta : float
+        The averaging factor ``b`` in [0, 1).
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    B. T. Polyak, "Some methods of speeding up the convergence of iteration methods", USSR Comput. Math. Math.
+    Phys. 4 (1964).
     """
 
     name = "momentum"
@@ -512,15 +633,15 @@ class Momentum(Optimizer):
 
     def __init__(
         self,
-        lr=1e-3,
-        beta=0.9,
-        weight_decay=0.0,
+        lr: float = 1e-3,
+        beta: float = 0.9,
+        weight_decay: float = 0.0,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.beta = validation.check_unit_interval(beta, "beta")
         self._weight_decay(weight_decay, False)
@@ -540,6 +661,37 @@ class AdaGrad(Optimizer):
     ======================  ===========  ==========  ==========  ========
 
     ("in": ``sqrt(S + eps)``). State: ``sum``.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    lr_decay : float
+        The rate's decay (non-negative).
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    initial_accumulator_value : float or None
+        ``S0`` (non-negative); None takes the convention's default.
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for online learning and stochastic
+    optimization", JMLR 12 (2011).
     """
 
     name = "adagrad"
@@ -553,17 +705,17 @@ class AdaGrad(Optimizer):
 
     def __init__(
         self,
-        lr=1e-2,
-        lr_decay=0.0,
-        weight_decay=0.0,
-        initial_accumulator_value=None,
-        eps=None,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float | None = None,
+        eps: float | None = None,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         s0, default_eps, inside = self._CONVENTIONS[self.convention]
         self.lr_decay = backends.check_finite(lr_decay, "lr_decay", minimum=0.0)
@@ -594,6 +746,42 @@ class RMSProp(Optimizer):
     ``initial_accumulator_value`` is ``u0`` (optax's ``initial_scale``, 0 by default). Without bias correction the
     first step is about ``lr / sqrt(1 - alpha)``; with it, ``RMSProp`` equals :class:`Adam` with ``b1 = 0``.
     State: ``square_avg``, then ``momentum_buffer`` (momentum > 0 or centered), then ``grad_avg`` (centered).
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    alpha : float
+        The averaging factor in [0, 1).
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    momentum : float
+        The momentum in [0, 1); 0 for none.
+    centered : bool
+        Subtract the squared running mean of g.
+    initial_accumulator_value : float
+        ``u0`` (non-negative).
+    bias_correction : bool
+        Divide ``u`` by ``1 - alpha^t`` (an extension).
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    T. Tieleman, G. Hinton, Lecture 6.5 of "Neural networks for machine learning", Coursera (2012).
     """
 
     name = "rmsprop"
@@ -607,20 +795,20 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        lr=1e-2,
-        alpha=0.99,
-        eps=None,
-        weight_decay=0.0,
-        momentum=0.0,
-        centered=False,
-        initial_accumulator_value=0.0,
-        bias_correction=False,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float | None = None,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        initial_accumulator_value: float = 0.0,
+        bias_correction: bool = False,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, lr_in_buffer = self._CONVENTIONS[self.convention]
         self.alpha = validation.check_unit_interval(alpha, "alpha")
@@ -671,6 +859,41 @@ class Adam(Optimizer):
     ``(b2 / b1)^t``. Without eps the step is invariant to rescaling ``g``.
     ``bias_correction=False`` drops both corrections. State: ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
     (AMSGrad).
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    betas : (float, float)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    amsgrad : bool
+        AMSGrad's running maximum of v.
+    bias_correction : bool
+        Divide by ``1 - b1^t`` and ``1 - b2^t``.
+    decoupled_weight_decay : bool
+        Decay ``w <- w (1 - lr wd)`` instead of the L2 term (AdamW).
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    D. P. Kingma, J. Ba, "Adam: a method for stochastic optimization", ICLR 2015; S. J. Reddi, S. Kale, S. Kumar,
+    "On the convergence of Adam and beyond", ICLR 2018.
     """
 
     name = "adam"
@@ -684,19 +907,19 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=None,
-        weight_decay=0.0,
-        amsgrad=False,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float | None = None,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
         *,
-        bias_correction=True,
-        decoupled_weight_decay=False,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        bias_correction: bool = True,
+        decoupled_weight_decay: bool = False,
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, eps_hat, amsgrad_form = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
@@ -721,24 +944,56 @@ class AdamW(Adam):
     """AdamW (Loshchilov & Hutter 2019), PyTorch's ``torch.optim.AdamW``: :class:`Adam` with decoupled weight decay
     ``w <- w (1 - lr wd)`` before the Adam step (default ``weight_decay = 1e-2``; optax's ``adamw`` and Keras'
     ``AdamW`` decay by the same ``lr wd w``). With ``weight_decay = 0`` it is Adam.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    betas : (float, float)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    weight_decay : float
+        The decoupled decay ``wd`` (non-negative).
+    amsgrad : bool
+        AMSGrad's running maximum of v.
+    bias_correction : bool
+        Divide by ``1 - b1^t`` and ``1 - b2^t``.
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    I. Loshchilov, F. Hutter, "Decoupled weight decay regularization", ICLR 2019.
     """
 
     name = "adamw"
 
     def __init__(
         self,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=None,
-        weight_decay=1e-2,
-        amsgrad=False,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float | None = None,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
         *,
-        bias_correction=True,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        bias_correction: bool = True,
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         super().__init__(
             lr,
             betas,
@@ -765,6 +1020,38 @@ class NAdam(Optimizer):
     (``convention="optax"``), i.e. ``lr ((1 - b1) g / (1 - b1^t) + b1 m / (1 - b1^(t+1))) / D``; the lecture
     convention puts eps inside the root. ``decoupled_weight_decay`` is PyTorch's NAdamW option. State: ``exp_avg``,
     ``exp_avg_sq``, ``mu_product`` (``P_t``, the same for every component).
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    betas : (float, float)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    momentum_decay : float
+        The ``momentum_decay`` of ``mu_t`` (non-negative).
+    decoupled_weight_decay : bool
+        PyTorch's NAdamW: decay ``w <- w (1 - lr wd)``.
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    T. Dozat, "Incorporating Nesterov momentum into Adam", ICLR 2016 workshop.
     """
 
     name = "nadam"
@@ -778,18 +1065,18 @@ class NAdam(Optimizer):
 
     def __init__(
         self,
-        lr=2e-3,
-        betas=(0.9, 0.999),
-        eps=None,
-        weight_decay=0.0,
-        momentum_decay=4e-3,
-        decoupled_weight_decay=False,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float | None = None,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, constant_mu = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
@@ -816,6 +1103,34 @@ class Adamax(Optimizer):
 
     Defaults ``lr = 2e-3``, eps 1e-8 (Keras 1e-7); the lecture convention follows PyTorch. State: ``exp_avg``,
     ``exp_inf``.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate (positive).
+    betas : (float, float)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float or None
+        The denominator's eps (non-negative); None takes the convention's default.
+    weight_decay : float
+        L2 weight decay ``wd`` (non-negative), added to the gradient.
+    schedule : Schedule, str or None
+        The learning-rate schedule (a :func:`schedule` or its name); None is constant.
+    convention : {"torch", "optax", "keras", "lecture"}
+        Whose form of the formula and defaults to follow (see the table above where they differ).
+    nonfinite : {"raise", "skip"}
+        On non-finite gradients, raise :class:`NonFiniteError` (nothing changed) or skip the step.
+    backend : {"cpu", "cuda", "auto"}
+        Where :meth:`Optimizer.step` runs.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is out of range or of the wrong kind (the message names it and the valid choices).
+
+    References
+    ----------
+    D. P. Kingma, J. Ba, "Adam: a method for stochastic optimization", ICLR 2015, section 7.1.
     """
 
     name = "adamax"
@@ -824,16 +1139,16 @@ class Adamax(Optimizer):
 
     def __init__(
         self,
-        lr=2e-3,
-        betas=(0.9, 0.999),
-        eps=None,
-        weight_decay=0.0,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float | None = None,
+        weight_decay: float = 0.0,
         *,
-        schedule=None,
-        convention="torch",
-        nonfinite="raise",
-        backend="cpu",
-    ):
+        schedule: Schedule | str | None = None,
+        convention: Convention = "torch",
+        nonfinite: NonfinitePolicy = "raise",
+        backend: Backend = "cpu",
+    ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
@@ -862,11 +1177,35 @@ def _check_newton_inputs(grads, hessian, damping):
     return g, 0.5 * (h + h.T), backends.check_finite(damping, "damping", minimum=0.0)
 
 
-def newton_step(grads, hessian, damping=0.0):
+def newton_step(grads: npt.ArrayLike, hessian: npt.ArrayLike, damping: float = 0.0) -> np.ndarray:
     """Newton's step ``(H + damping I)^-1 g`` (to be subtracted from w); ValueError if the matrix is singular.
 
     Newton's method is attracted to saddle points: it jumps to the stationary point of the local quadratic whatever
     the signs of the curvatures (Dauphin et al. 2014).
+
+    Parameters
+    ----------
+    grads : array_like, shape (d,)
+        The gradient g (finite).
+    hessian : array_like, shape (d, d)
+        The Hessian H (finite, symmetric).
+    damping : float
+        Added to every eigenvalue (non-negative).
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        The step, to be subtracted from w.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, an entry is not finite, H is not symmetric or the matrix is singular.
+
+    References
+    ----------
+    Y. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli, Y. Bengio, "Identifying and attacking the saddle point
+    problem in high-dimensional non-convex optimization", NeurIPS 2014.
     """
     g, h, damping = _check_newton_inputs(grads, hessian, damping)
     eigenvalues, vectors = np.linalg.eigh(h)
@@ -876,11 +1215,35 @@ def newton_step(grads, hessian, damping=0.0):
     return vectors @ ((vectors.T @ g) / shifted)
 
 
-def saddle_free_newton_step(grads, hessian, damping=0.0):
+def saddle_free_newton_step(grads: npt.ArrayLike, hessian: npt.ArrayLike, damping: float = 0.0) -> np.ndarray:
     """The saddle-free Newton step ``(|H| + damping I)^-1 g``, ``|H| = sum_i |lambda_i| e_i e_i^T``.
 
     Dauphin et al. 2014: rescaling by the absolute curvatures keeps Newton's step sizes but always descends, so
     negative curvature repels instead of attracting. ValueError if ``|H| + damping I`` is singular.
+
+    Parameters
+    ----------
+    grads : array_like, shape (d,)
+        The gradient g (finite).
+    hessian : array_like, shape (d, d)
+        The Hessian H (finite, symmetric).
+    damping : float
+        Added to every eigenvalue (non-negative).
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        The step, to be subtracted from w.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, an entry is not finite, H is not symmetric or the matrix is singular.
+
+    References
+    ----------
+    Y. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli, Y. Bengio, "Identifying and attacking the saddle point
+    problem in high-dimensional non-convex optimization", NeurIPS 2014.
     """
     g, h, damping = _check_newton_inputs(grads, hessian, damping)
     eigenvalues, vectors = np.linalg.eigh(h)
@@ -892,16 +1255,29 @@ def saddle_free_newton_step(grads, hessian, damping=0.0):
 
 class Newton:
     """Newton's method ``w <- w - lr (H + damping I)^-1 g`` for small dense problems (NumPy); see
-    :func:`newton_step`. ``step(params, grads, hessian)`` updates the float64 1-d ``params`` in place."""
+    :func:`newton_step`. ``step(params, grads, hessian)`` updates the float64 1-d ``params`` in place.
+
+    Parameters
+    ----------
+    lr : float
+        The step's factor (positive).
+    damping : float
+        Added to every eigenvalue (non-negative).
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` or ``damping`` is out of range.
+    """
 
     name = "newton"
     _direction = staticmethod(newton_step)
 
-    def __init__(self, lr=1.0, damping=0.0):
+    def __init__(self, lr: float = 1.0, damping: float = 0.0) -> None:
         self.lr = _check_lr(lr)
         self.damping = backends.check_finite(damping, "damping", minimum=0.0)
 
-    def step(self, params, grads, hessian):
+    def step(self, params: np.ndarray, grads: npt.ArrayLike, hessian: npt.ArrayLike) -> bool:
         if not isinstance(params, np.ndarray) or params.ndim != 1 or params.shape != np.shape(grads):
             raise ValueError("params must be a 1-d numpy array shaped like grads")
         params -= self.lr * self._direction(grads, hessian, self.damping).astype(params.dtype)
@@ -944,14 +1320,33 @@ def _registry():
 _BY_NAME = _registry()
 
 
-def names():
+def names() -> tuple[str, ...]:
     """Every optimizer name accepted by :func:`make`."""
     return tuple(_BY_NAME)
 
 
-def make(name, **hyper):
+def make(name: str, **hyper: Any) -> Optimizer | Newton:
     """The optimizer called ``name`` with hyperparameters ``hyper`` (PyTorch's names).
 
+    Parameters
+    ----------
+    name : str
+        One of :func:`names` (case-insensitive).
+    **hyper
+        The class's keyword arguments (PyTorch's names, plus ``schedule``, ``convention``, ``nonfinite``,
+        ``backend``).
+
+    Returns
+    -------
+    Optimizer or Newton
+
+    Raises
+    ------
+    ValueError
+        If the name or a hyperparameter is unknown (the message lists the valid ones) or a value is out of range.
+
+    Examples
+    --------
     >>> make("adam", lr=1e-2).lr
     0.01
     """

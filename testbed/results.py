@@ -47,6 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,21 @@ class MissingResultError(ResultFileError, FileNotFoundError):
 # Atomic writes
 
 
-def atomic_write_bytes(path, data: bytes):
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed, then renamed."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed, then renamed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination; its folder must exist.
+    data : bytes
+        The file's whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     with atomic_open(path) as handle:
         handle.write(data)
@@ -98,9 +112,14 @@ class atomic_open:
 
     The temporary file lives in the destination folder (so :func:`os.replace` is a rename on one file system)
     and is removed if the block raises, KeyboardInterrupt included.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination; its folder must exist.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def __enter__(self):
@@ -131,11 +150,26 @@ class atomic_open:
 # JSON conversion
 
 
-def to_jsonable(value):
+def to_jsonable(value: Any) -> Any:
     """``value`` with NumPy scalars and arrays turned into Python numbers and lists, tuples into lists.
 
     Dict keys become strings. Non-finite floats stay floats (written as ``NaN``/``Infinity``, which Python's
     ``json`` and pandas read back). Anything else that JSON cannot hold raises TypeError naming its type.
+
+    Parameters
+    ----------
+    value : object
+        A scalar, array, list, tuple or dict (nested freely).
+
+    Returns
+    -------
+    object
+        The same value made of dicts with str keys, lists, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` holds something JSON cannot hold (the message names its type).
     """
     if isinstance(value, dict):
         return {str(key): to_jsonable(item) for key, item in value.items()}
@@ -185,7 +219,7 @@ def _same(a, b):
 
 
 @functools.lru_cache(maxsize=1)
-def git_commit():
+def git_commit() -> str | None:
     """The commit of the repository the package lives in (``+dirty`` when it has changes), or None."""
     folder = Path(__file__).resolve().parent
     try:
@@ -210,7 +244,7 @@ def git_commit():
     return f"{commit}+dirty" if dirty else commit or None
 
 
-def package_version():
+def package_version() -> str:
     """The testbed's version: ``testbed.__version__``, read from the installed distribution's metadata."""
     import testbed
 
@@ -226,8 +260,21 @@ def _numba_threads():
         return None
 
 
-def make_provenance(params=None, wall_time=None):
-    """What produced a result: versions, commit, platform, threads, backend, seed, wall time, timestamp."""
+def make_provenance(params: dict | None = None, wall_time: float | None = None) -> dict:
+    """What produced a result: versions, commit, platform, threads, backend, seed, wall time, timestamp.
+
+    Parameters
+    ----------
+    params : dict or None
+        The run's parameters; their ``backend`` and ``seed`` are copied.
+    wall_time : float or None
+        Seconds the run took, if known.
+
+    Returns
+    -------
+    dict
+        The provenance record (JSON-able), timestamped now in UTC.
+    """
     params = params or {}
     try:
         import numba
@@ -254,11 +301,11 @@ def make_provenance(params=None, wall_time=None):
 class Timer:
     """Wall-clock timer: ``with Timer() as timer: ...`` then ``timer.seconds`` (also readable while running)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._start = None
         self._stop = None
 
-    def __enter__(self):
+    def __enter__(self) -> Timer:
         self._start = time.perf_counter()
         self._stop = None
         return self
@@ -268,7 +315,8 @@ class Timer:
         return False
 
     @property
-    def seconds(self):
+    def seconds(self) -> float:
+        """Seconds since the block began, up to its end once it has ended (0.0 before it begins)."""
         if self._start is None:
             return 0.0
         end = self._stop if self._stop is not None else time.perf_counter()
@@ -406,12 +454,12 @@ class Result:
     # -- wall time ------------------------------------------------------------------------------------------
 
     @property
-    def wall_time(self):
+    def wall_time(self) -> float | None:
         """Seconds the run took (``provenance['wall_time_s']``), or None when it was not recorded."""
         return self.provenance.get("wall_time_s")
 
     @wall_time.setter
-    def wall_time(self, seconds):
+    def wall_time(self, seconds: float | None) -> None:
         self.provenance["wall_time_s"] = None if seconds is None else float(seconds)
 
     # -- equality -------------------------------------------------------------------------------------------
@@ -436,11 +484,27 @@ class Result:
 
     # -- saving ---------------------------------------------------------------------------------------------
 
-    def save(self, folder):
+    def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the result to ``folder`` (created if needed); returns the folder as a Path.
 
         Files: ``arrays.npz`` (when there are arrays), ``<table>.csv`` per table, then ``result.json``. Each is
         written atomically; ``result.json`` last, so its presence means the folder is complete.
+
+        Parameters
+        ----------
+        folder : str or path-like
+            Where to write; an older result there is replaced (its files that this one does not write are
+            removed once this one is saved, and temporary files of killed saves at once).
+
+        Returns
+        -------
+        pathlib.Path
+            ``folder``.
+
+        Raises
+        ------
+        OSError
+            If the folder cannot be created or written.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -488,9 +552,20 @@ class Result:
         return folder
 
 
-def saved_files(folder):
+def saved_files(folder: str | os.PathLike[str]) -> set[str]:
     """The data files of the result saved in ``folder``, as its ``result.json`` lists them (plain names in the
-    folder only); empty when there is none, or it is too damaged to list them."""
+    folder only); empty when there is none, or it is too damaged to list them.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A result's folder.
+
+    Returns
+    -------
+    set of str
+        File names in ``folder`` (``result.json`` itself excluded).
+    """
     listed = set()
     try:
         document = json.loads((Path(folder) / RESULT_FILE).read_text(encoding="utf-8"))
@@ -575,12 +650,29 @@ def _read_table(folder, layout, data):
     return rows
 
 
-def load(folder) -> Result:
+def load(folder: str | os.PathLike[str]) -> Result:
     """Read a folder written by :meth:`Result.save` back into a :class:`Result`, verifying every file.
 
     Raises :class:`MissingResultError` (a FileNotFoundError) when the folder holds no ``result.json`` and
     :class:`ResultFileError` (a ValueError) naming the file and what is wrong when anything is damaged: see the
     module docstring.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder written by :meth:`Result.save`.
+
+    Returns
+    -------
+    Result
+        Equal to the saved one (arrays, tables, summary, params and provenance).
+
+    Raises
+    ------
+    MissingResultError
+        If the folder holds no ``result.json``.
+    ResultFileError
+        If a file is missing, unreadable, truncated, changed since it was saved, or malformed.
     """
     folder = Path(folder)
     path = folder / RESULT_FILE

@@ -28,11 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
 from . import nn, rng
+from ._types import Backend
+from .activations import Activation
 from .kernels import spectra as kernels
 
 
@@ -67,47 +72,47 @@ class Spectra:
     dtype: str
     backend: str
 
-    def at(self, depth):
+    def at(self, depth: int) -> np.ndarray:
         """The singular values (inputs, min(d^(l), d^(0))) of the first ``depth`` layers' Jacobian."""
         if depth not in self.by_depth:
             raise ValueError(f"depth must be one of the recorded depths {sorted(self.by_depth)}, got {depth!r}")
         return self.by_depth[depth]
 
     @staticmethod
-    def spectral_moments(values):
+    def spectral_moments(values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(mean, variance) over the last axis of the squared ``values`` (see :meth:`moments`)."""
         lam = np.asarray(values, dtype=np.float64) ** 2
         mean = lam.mean(axis=-1)
         return mean, (lam * lam).mean(axis=-1) - mean * mean
 
     @property
-    def squared(self):
+    def squared(self) -> np.ndarray:
         """The squared singular values, the eigenvalues of J J^T."""
         return self.singular_values.astype(np.float64) ** 2
 
-    def moments(self):
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean, variance) of the squared singular values per input: the spectral moments of J J^T,
         ``m1 = tr(JJ^T)/n`` and ``m2 - m1^2`` over its n = min(d^(L), d^(0)) eigenvalues."""
         return self.spectral_moments(self.singular_values)
 
 
 def jacobian_singular_values(
-    init,
-    activation,
-    depth,
-    width,
+    init: str,
+    activation: str | Activation,
+    depth: int,
+    width: int | Sequence[int],
     *,
-    input_var=1.0,
-    bias_var=0.0,
-    inputs=None,
-    batch=1,
-    seed=0,
-    backend="cpu",
-    dtype=np.float64,
-    depths=None,
-    activation_params=None,
-    **init_params,
-):
+    input_var: float = 1.0,
+    bias_var: float = 0.0,
+    inputs: npt.ArrayLike | None = None,
+    batch: int = 1,
+    seed: int = 0,
+    backend: Backend = "cpu",
+    dtype: npt.DTypeLike = np.float64,
+    depths: Sequence[int] | None = None,
+    activation_params: dict[str, float] | None = None,
+    **init_params: Any,
+) -> Spectra:
     """The singular values of J = D_L W_L ... D_1 W_1 at each input; returns :class:`Spectra`.
 
     ``init`` names an initialiser of :mod:`testbed.init` (its parameters as keywords ``init_params``, e.g.
@@ -125,8 +130,9 @@ def jacobian_singular_values(
     ----------
     init : str
         An initialiser name of :mod:`testbed.init` (not ``"lsuv"``); its parameters go in ``init_params``.
-    activation : str
-        An activation name of :mod:`testbed.activations`; its parameter goes in ``activation_params``.
+    activation : str or Activation
+        An activation name of :mod:`testbed.activations` (its parameter goes in ``activation_params``), or an
+        :class:`~testbed.activations.Activation`.
     depth : int
         The number of layers L.
     width : int or sequence of int

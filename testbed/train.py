@@ -28,8 +28,11 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend as backends
 from . import data as datasets
@@ -53,7 +56,7 @@ EVAL_CHUNK = 1024
 class DivergenceError(FloatingPointError):
     """The training loss became non-finite at ``step`` (1-based); the parameters are those before that step."""
 
-    def __init__(self, message, step, loss):
+    def __init__(self, message: str, step: int, loss: float) -> None:
         super().__init__(message)
         self.step = step
         self.loss = loss
@@ -94,7 +97,7 @@ class History:
     diverged_at: int | None = None
     seconds: float = math.nan
 
-    def as_arrays(self):
+    def as_arrays(self) -> dict[str, np.ndarray]:
         """The arrays by name (for :class:`testbed.results.Result`)."""
         return {
             f.name: getattr(self, f.name)
@@ -165,16 +168,31 @@ class Step:
     """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
     computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
     returns the loss (CPU; on the GPU through the net's CUDA passes). :func:`fit` runs one per step; the
-    optimizer's step follows it."""
+    optimizer's step follows it.
 
-    def __init__(self, net, batch, loss="cross_entropy"):
+    Parameters
+    ----------
+    net : testbed.nn.MLP
+        The net; its ``params`` are read and its ``grads`` written at every call.
+    batch : int
+        The rows per call (the buffers' size).
+    loss : {"cross_entropy", "mse"}
+        The loss, as in :func:`loss_and_grad`.
+
+    Raises
+    ------
+    ValueError
+        If the net, ``batch`` or ``loss`` is invalid (the message names it).
+    """
+
+    def __init__(self, net: MLP, batch: int, loss: Literal["cross_entropy", "mse"] = "cross_entropy") -> None:
         self.net = _check_net(net)
         self.code = _loss_code(loss)
         self.layout = _Layout(net, backends.check_positive_int(batch, "batch"))
         self.buffers = self.layout.buffers(net.dtype)
         self.no_targets = _no_targets(net.dtype)
 
-    def __call__(self, x, y, rows):
+    def __call__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
         net = self.net
         if net.backend == "cuda":
             return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
@@ -198,7 +216,9 @@ class Step:
 # loss and gradient, evaluation
 
 
-def loss_and_grad(net, x, y, *, loss="cross_entropy"):
+def loss_and_grad(
+    net: MLP, x: npt.ArrayLike, y: npt.ArrayLike, *, loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+) -> float:
     """The mean loss of ``net`` over the batch (``x`` (B, d^(0)), integer labels ``y`` (B,)); fills ``net.grads``.
 
     ``loss``: ``"cross_entropy"`` (softmax cross-entropy of the logits, stable) or ``"mse"`` (mean over B x K of
@@ -294,7 +314,14 @@ def _loss_and_grad_cuda(net, x, y, code):
     return float(np.sum(row_loss.copy_to_host()))
 
 
-def evaluate(net, x, y, *, loss="cross_entropy", chunk=EVAL_CHUNK):
+def evaluate(
+    net: MLP,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    chunk: int = EVAL_CHUNK,
+) -> tuple[float, float]:
     """(mean loss, accuracy) of ``net`` over all rows of ``x`` with labels ``y``, ``chunk`` rows per pass.
 
     The loss is that of :func:`loss_and_grad` over all N rows; the accuracy is the share of rows whose largest
@@ -428,19 +455,19 @@ def _progress(total, enabled, description):
 
 
 def fit(
-    net,
-    dataset,
-    optimizer,
+    net: MLP,
+    dataset: datasets.Dataset,
+    optimizer: optim.Optimizer,
     *,
-    steps,
-    batch=128,
-    loss="cross_entropy",
-    seed=0,
-    eval_every=None,
-    record_layers=True,
-    progress=True,
-    on_divergence="stop",
-):
+    steps: int,
+    batch: int = 128,
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    seed: int = 0,
+    eval_every: int | None = None,
+    record_layers: bool = True,
+    progress: bool = True,
+    on_divergence: Literal["stop", "raise"] = "stop",
+) -> History:
     """Train ``net`` in place on ``dataset`` with ``optimizer`` for ``steps`` minibatch steps; return a History.
 
     ``batch`` rows per step from a Philox permutation per epoch keyed by (``seed``, epoch); ``eval_every`` steps
@@ -664,18 +691,18 @@ def _single_threaded_blas():
 
 
 def fit_many(
-    nets,
-    dataset,
-    optimizer,
+    nets: Sequence[MLP],
+    dataset: datasets.Dataset,
+    optimizer: optim.Optimizer,
     *,
-    steps,
-    batch=128,
-    lrs=None,
-    seeds=None,
-    loss="cross_entropy",
-    eval_every=None,
-    progress=True,
-):
+    steps: int,
+    batch: int = 128,
+    lrs: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    eval_every: int | None = None,
+    progress: bool = True,
+) -> list[History]:
     """Train K nets of one shape at once, in place; return one :class:`History` per net (no per-layer records).
 
     ``nets``: K :class:`testbed.nn.MLP` of equal widths, activation, bias, output and dtype, initialised as the

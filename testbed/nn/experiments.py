@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend as backends
 from .. import init as initializers
 from .. import rng
+from .._types import Backend
+from ..activations import Activation
 from .mlp import (
     MLP,
     STREAM_INPUTS,
@@ -40,13 +45,50 @@ LSUV_MAX_ITERATIONS = 10
 # LSUV
 
 
-def lsuv(net, inputs, *, tol=LSUV_TOLERANCE, max_iterations=LSUV_MAX_ITERATIONS, seed=0, orthogonal_start=True):
+def lsuv(
+    net: MLP,
+    inputs: npt.ArrayLike,
+    *,
+    tol: float = LSUV_TOLERANCE,
+    max_iterations: int = LSUV_MAX_ITERATIONS,
+    seed: int = 0,
+    orthogonal_start: bool = True,
+) -> np.ndarray:
     """Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, Algorithm 1), in place.
 
     Start from orthogonal weights (``orthogonal_start``), then for l = 1..L in order: forward ``inputs`` to
     s^(l), and while ``|Var(s^(l)) - 1| >= tol`` and fewer than ``max_iterations`` rescalings were made, set
     ``W^(l) <- W^(l) / sqrt(Var(s^(l)))``. Biases are left as they are. Returns the number of rescalings per
     layer (an int array of length L). A layer whose s^(l) has zero variance cannot be rescaled: ValueError.
+
+    Parameters
+    ----------
+    net : MLP
+        The network; its weights are overwritten.
+    inputs : array_like, shape (batch, d^(0))
+        The data batch whose pre-activations are brought to unit variance.
+    tol : float
+        Tol_var (positive).
+    max_iterations : int
+        T_max, the most rescalings per layer (positive).
+    seed : int
+        The Philox key of the orthogonal start.
+    orthogonal_start : bool
+        Start from orthogonal weights (Saxe et al. 2014), as the paper does; else rescale the weights as they are.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (L,)
+        The rescalings made per layer.
+
+    Raises
+    ------
+    ValueError
+        If ``tol`` or ``max_iterations`` is out of range, or a layer's Var(s^(l)) is zero or not finite.
+
+    References
+    ----------
+    D. Mishkin, J. Matas, "All you need is a good init", ICLR 2016 (arXiv:1511.06422, 2015), Algorithm 1.
     """
     tol = backends.check_finite(tol, "tol", minimum=0.0, strict=True)
     max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
@@ -140,7 +182,7 @@ class Propagation:
                 return getattr(part, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def as_arrays(self):
+    def as_arrays(self) -> dict[str, np.ndarray]:
         """The per-layer arrays by name (for :class:`testbed.results.Result`): weights, forward, backward."""
         arrays = {name: getattr(self, name) for name in ("weight_var", "weight_gain", "lsuv_iterations")}
         arrays.update((f.name, getattr(self.forward, f.name)) for f in dataclasses.fields(self.forward))
@@ -154,11 +196,40 @@ class Propagation:
 MAX_SIGNAL_VARIANCE = 1e150
 
 
-def memory_estimate(depth, width, batch, *, itemsize=8, keep=True, input_width=None):
+def memory_estimate(
+    depth: int,
+    width: int | Sequence[int],
+    batch: int,
+    *,
+    itemsize: int = 8,
+    keep: bool = True,
+    input_width: int | None = None,
+) -> int:
     """Bytes a :func:`propagate` run allocates: parameters and gradients (2 sum_l d^(l-1) d^(l)), the kept
     activations s^(l) and x^(l) of every layer for the backward pass (2 batch sum_l d^(l); two layers without
     ``keep``), the inputs and the backward deltas. ``width`` is an int or the list of d^(1)..d^(L); nothing of
-    the net's size is allocated here."""
+    the net's size is allocated here.
+
+    Parameters
+    ----------
+    depth : int
+        The number of layers L.
+    width : int or sequence of int
+        Every layer's width, or d^(1), ..., d^(L).
+    batch : int
+        The batch size.
+    itemsize : int
+        Bytes per number (8 for float64, 4 for float32).
+    keep : bool
+        Whether every layer's activations are kept (for the backward pass).
+    input_width : int or None
+        d^(0); None takes the first width.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     if isinstance(width, (int, np.integer)):
         first = width if input_width is None else input_width
         weights = first * width + (depth - 1) * width * width
@@ -171,10 +242,50 @@ def memory_estimate(depth, width, batch, *, itemsize=8, keep=True, input_width=N
     return itemsize * (2 * weights + batch * (kept + 4 * widest))
 
 
-def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None, what=None, backend="cpu"):
+def check_memory(
+    depth: int,
+    width: int | Sequence[int],
+    batch: int,
+    *,
+    itemsize: int = 8,
+    keep: bool = True,
+    input_width: int | None = None,
+    what: str | None = None,
+    backend: Backend = "cpu",
+) -> int:
     """:class:`testbed.backend.MemoryLimitError` (a ValueError) when :func:`memory_estimate` does not fit: in the
     host's memory, and on ``backend="cuda"`` also in the GPU's (which holds the parameters, gradients and kept
-    activations of the passes)."""
+    activations of the passes).
+
+    Parameters
+    ----------
+    depth : int
+        The number of layers L.
+    width : int or sequence of int
+        Every layer's width, or d^(1), ..., d^(L).
+    batch : int
+        The batch size.
+    itemsize : int
+        Bytes per number (8 for float64, 4 for float32).
+    keep : bool
+        Whether every layer's activations are kept (for the backward pass).
+    input_width : int or None
+        d^(0); None takes the first width.
+    what : str or None
+        What the message calls the run (by default its depth, width and batch).
+    backend : {"cpu", "cuda", "auto"}
+        ``"cuda"`` also checks the GPU's memory.
+
+    Returns
+    -------
+    int
+        The bytes of :func:`memory_estimate`.
+
+    Raises
+    ------
+    testbed.backend.MemoryLimitError
+        If they do not fit.
+    """
     if what is None:
         shape = width if isinstance(width, (int, np.integer)) else f"{list(width)[:3]}..."
         what = f"depth x width x batch = {depth} x {shape} x {batch}"
@@ -187,29 +298,29 @@ def check_memory(depth, width, batch, *, itemsize=8, keep=True, input_width=None
 
 
 def propagate(
-    init,
-    activation,
-    depth,
-    width,
+    init: str,
+    activation: str | Activation,
+    depth: int,
+    width: int | Sequence[int],
     *,
-    batch=1024,
-    seed=0,
-    backend="cpu",
-    dtype=np.float64,
-    bias_var=0.0,
-    inputs=None,
-    input_width=None,
-    output_grad=None,
-    loss=None,
-    histogram_edges=None,
-    pair=(0, 1),
-    backward=True,
-    on_nonfinite="flag",
-    activation_params=None,
-    lsuv_tol=LSUV_TOLERANCE,
-    lsuv_max_iterations=LSUV_MAX_ITERATIONS,
-    **init_params,
-):
+    batch: int = 1024,
+    seed: int = 0,
+    backend: Backend = "cpu",
+    dtype: npt.DTypeLike = np.float64,
+    bias_var: float = 0.0,
+    inputs: npt.ArrayLike | None = None,
+    input_width: int | None = None,
+    output_grad: npt.ArrayLike | None = None,
+    loss: Callable[[np.ndarray], np.ndarray] | None = None,
+    histogram_edges: npt.ArrayLike | None = None,
+    pair: tuple[int, int] | None = (0, 1),
+    backward: bool = True,
+    on_nonfinite: Literal["flag", "raise"] = "flag",
+    activation_params: dict[str, float] | None = None,
+    lsuv_tol: float = LSUV_TOLERANCE,
+    lsuv_max_iterations: int = LSUV_MAX_ITERATIONS,
+    **init_params: Any,
+) -> Propagation:
     """Measure how a signal and its gradient propagate through a freshly initialised MLP; return :class:`Propagation`.
 
     ``init``: an initialiser name of :mod:`testbed.init` (its parameters as keywords, ``init_params``), or
@@ -234,6 +345,70 @@ def propagate(
     A signal that leaves the finite range is reported in ``overflow_layer`` / ``grad_overflow_layer`` (first layer
     where it did; the statistics from there on are NaN) when ``on_nonfinite="flag"``, or raises
     :class:`NonFiniteSignalError` naming the layer when ``on_nonfinite="raise"``.
+
+    Parameters
+    ----------
+    init : str
+        An initialiser's name or alias of :mod:`testbed.init`, or ``"lsuv"``.
+    activation : str or Activation
+        The activation's name of :mod:`testbed.activations`, or an Activation.
+    depth : int
+        The number of layers L.
+    width : int or sequence of int
+        Every layer's width, or d^(1), ..., d^(L).
+    batch : int
+        The number of N(0, 1) inputs (ignored when ``inputs`` are given).
+    seed : int
+        The Philox key of every draw (weights, biases, inputs, output gradient).
+    backend : {"cpu", "cuda", "auto"}
+        Where the passes run.
+    dtype : numpy float dtype
+        float32 or float64.
+    bias_var : float
+        The biases' variance; 0 builds a net without biases.
+    inputs : array_like or None
+        x^(0), shape (batch, d^(0)); None draws N(0, 1).
+    input_width : int or None
+        d^(0) when ``inputs`` are drawn (default the first width).
+    output_grad : array_like or None
+        delta^(L), shape (batch, d^(L)); None uses ``loss`` or N(0, 1) draws.
+    loss : callable or None
+        ``loss(output) -> dloss/ds^(L)``, evaluated on s^(L).
+    histogram_edges : array_like or None
+        The bin edges of per-layer histograms of x^(l).
+    pair : (int, int) or None
+        The two inputs whose correlation is tracked.
+    backward : bool
+        Run the backward pass.
+    on_nonfinite : {"flag", "raise"}
+        Report a non-finite signal by its layer, or raise :class:`NonFiniteSignalError`.
+    activation_params : dict or None
+        The activation's parameter (e.g. ``{"negative_slope": 0.2}``).
+    lsuv_tol, lsuv_max_iterations : float, int
+        :func:`lsuv`'s ``tol`` and ``max_iterations`` (for ``init="lsuv"``).
+    **init_params
+        The initialiser's parameters.
+
+    Returns
+    -------
+    Propagation
+        The weights' per-layer variance and gain, the forward and backward statistics, the output gradient's variance.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it); :class:`testbed.backend.MemoryLimitError` when the run
+        does not fit in memory.
+    NonFiniteSignalError
+        If the signal or gradient leaves the finite range and ``on_nonfinite="raise"``.
+
+    References
+    ----------
+    X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010;
+    K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers", ICCV 2015; B. Poole, S. Lahiri, M. Raghu,
+    J. Sohl-Dickstein, S. Ganguli, "Exponential expressivity in deep neural networks through transient chaos",
+    NeurIPS 2016; S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein, "Deep information propagation",
+    ICLR 2017; D. Mishkin, J. Matas, "All you need is a good init", ICLR 2016.
     """
     batch = backends.check_positive_int(batch, "batch")
     target = backends.resolve(backend)

@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations as activation_registry
 from .. import backend as backends
 from .. import init as initializers
 from .. import rng, validation
+from .._types import Backend
 from ..kernels import nn as kernels
 from .cuda import CudaPasses
 
@@ -54,7 +58,7 @@ SATURATION_TOLERANCE = 0.01
 class NonFiniteSignalError(FloatingPointError):
     """The signal (forward) or the gradient (backward) left the finite range; ``layer`` says where first."""
 
-    def __init__(self, message, layer, direction):
+    def __init__(self, message: str, layer: int, direction: str) -> None:
         super().__init__(message)
         self.layer = layer
         self.direction = direction
@@ -64,11 +68,30 @@ class NonFiniteSignalError(FloatingPointError):
 # argument checks
 
 
-def resolve_widths(depth, width, input_width=None):
+def resolve_widths(depth: int, width: int | Sequence[int], input_width: int | None = None) -> tuple[int, ...]:
     """The widths (d^(0), ..., d^(L)) of a depth-``depth`` net.
 
     ``width`` is an int (every layer, the input included, has that width) or a sequence of ``depth`` ints
     (d^(1), ..., d^(L)); ``input_width`` is d^(0), by default ``width`` (int) or ``width[0]`` (sequence).
+
+    Parameters
+    ----------
+    depth : int
+        The number of layers L (positive).
+    width : int or sequence of int
+        Every layer's width, or the ``depth`` widths d^(1), ..., d^(L).
+    input_width : int or None
+        d^(0); None takes ``width`` (or ``width[0]``).
+
+    Returns
+    -------
+    tuple of int
+        (d^(0), ..., d^(L)).
+
+    Raises
+    ------
+    ValueError
+        If a width or the depth is not a positive integer, or the sequence's length is not ``depth``.
     """
     depth = backends.check_positive_int(depth, "depth")
     if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
@@ -90,8 +113,18 @@ def resolve_widths(depth, width, input_width=None):
     return (first, *hidden)
 
 
-def short_widths(widths):
-    """The widths for a message: all of them when few, else the first two, the last and the depth."""
+def short_widths(widths: Sequence[int]) -> str:
+    """The widths for a message: all of them when few, else the first two, the last and the depth.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        (d^(0), ..., d^(L)).
+
+    Returns
+    -------
+    str
+    """
     widths = tuple(widths)
     if len(widths) <= 6:
         return str(widths)
@@ -104,8 +137,19 @@ def _layer_index(l, depth, name="l"):
     return int(l)
 
 
-def weight_stream(layer):
-    """The Philox stream of layer ``layer``'s weights (one stream per layer, as :func:`testbed.init.fill` asks)."""
+def weight_stream(layer: int) -> int:
+    """The Philox stream of layer ``layer``'s weights (one stream per layer, as :func:`testbed.init.fill` asks).
+
+    Parameters
+    ----------
+    layer : int
+        The layer l, 1..L.
+
+    Returns
+    -------
+    int
+        ``STREAM_WEIGHTS + layer``.
+    """
     return STREAM_WEIGHTS + layer
 
 
@@ -197,19 +241,42 @@ class MLP:
     have biases; ``output`` what the last layer applies (:data:`OUTPUTS`: ``"activation"``, like every other
     layer, or ``"linear"``, logits for a loss). Parameters start at zero: call :meth:`initialize` (or write into
     :attr:`params`).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        (d^(0), ..., d^(L)), L >= 1, each positive.
+    activation : str or Activation
+        The activation's name (:func:`testbed.activations.names`) or an Activation.
+    bias : bool
+        Whether the layers have biases.
+    output : {"activation", "linear"}
+        What the last layer applies.
+    dtype : numpy float dtype
+        float32 or float64, of the parameters and the passes.
+    backend : {"cpu", "cuda", "auto"}
+        Where the passes run.
+    **activation_params
+        The activation's parameter (e.g. ``negative_slope``).
+
+    Raises
+    ------
+    ValueError
+        If a width, the activation, ``output``, ``dtype`` or ``backend`` is invalid (the message names it), or the
+        parameters would not fit in memory.
     """
 
     def __init__(
         self,
-        widths,
-        activation="relu",
+        widths: Sequence[int],
+        activation: str | activation_registry.Activation = "relu",
         *,
-        bias=False,
-        output="activation",
-        dtype=np.float64,
-        backend="cpu",
-        **activation_params,
-    ):
+        bias: bool = False,
+        output: Literal["activation", "linear"] = "activation",
+        dtype: npt.DTypeLike = np.float64,
+        backend: Backend = "cpu",
+        **activation_params: float,
+    ) -> None:
         widths = tuple(widths)
         if len(widths) < 2:
             raise ValueError(f"widths must list d^(0), ..., d^(L) with L >= 1, got {widths!r}")
@@ -241,7 +308,7 @@ class MLP:
     # views ------------------------------------------------------------------------------------------------------
 
     @property
-    def size(self):
+    def size(self) -> int:
         """Number of parameters."""
         return self.params.size
 
@@ -257,28 +324,28 @@ class MLP:
         at = self._offsets[l - 1][1]
         return flat[at : at + self.widths[l]]
 
-    def weights(self, l):
+    def weights(self, l: int) -> np.ndarray:
         """W^(l), a (d^(l), d^(l-1)) view into :attr:`params`, for l in 1..L."""
         return self._weight_view(self.params, l)
 
-    def biases(self, l):
+    def biases(self, l: int) -> np.ndarray | None:
         """b^(l), a (d^(l),) view into :attr:`params`, or None for a net without biases."""
         return self._bias_view(self.params, l)
 
-    def weight_grads(self, l):
+    def weight_grads(self, l: int) -> np.ndarray:
         """dloss/dW^(l), a view into :attr:`grads` (filled by :meth:`backward`)."""
         return self._weight_view(self.grads, l)
 
-    def bias_grads(self, l):
+    def bias_grads(self, l: int) -> np.ndarray | None:
         """dloss/db^(l), a view into :attr:`grads`, or None for a net without biases."""
         return self._bias_view(self.grads, l)
 
-    def pre(self, l):
+    def pre(self, l: int) -> np.ndarray:
         """s^(l) of the last ``forward(..., keep=True)``, shape (batch, d^(l))."""
         self._require_kept()
         return self._pre[_layer_index(l, self.depth) - 1]
 
-    def post(self, l):
+    def post(self, l: int) -> np.ndarray:
         """x^(l) of the last ``forward(..., keep=True)``; ``post(0)`` is the input."""
         self._require_kept()
         if l == 0:
@@ -291,11 +358,37 @@ class MLP:
 
     # initialisation ---------------------------------------------------------------------------------------------
 
-    def initialize(self, init, *, seed=0, bias_var=0.0, **init_params):
+    def initialize(self, init: str, *, seed: int = 0, bias_var: float = 0.0, **init_params: Any) -> MLP:
         """Fill the weights from the initialiser ``init`` (:mod:`testbed.init`) and the biases from N(0, bias_var).
 
         Layer l's weights are Philox stream :func:`weight_stream` (l) of ``seed`` (:func:`testbed.init.fill`); the
         biases stream STREAM_BIASES, step l. Returns self.
+
+        Parameters
+        ----------
+        init : str
+            An initialiser's name or alias (:func:`testbed.init.names`); ``"lsuv"`` is refused (see :func:`lsuv`).
+        seed : int
+            The Philox key of the weights and the biases.
+        bias_var : float
+            The biases' variance (non-negative; positive needs ``bias=True``).
+        **init_params
+            The initialiser's parameters (:func:`testbed.init.parameters`).
+
+        Returns
+        -------
+        MLP
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the initialiser, a parameter or ``bias_var`` is invalid (the message names it).
+
+        References
+        ----------
+        The papers of :mod:`testbed.init`'s table (LeCun et al. 1998, Glorot & Bengio 2010, He et al. 2015,
+        Saxe et al. 2014).
         """
         seed = backends.check_seed(seed)
         bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
@@ -350,7 +443,7 @@ class MLP:
             buffer = self._workspace[name] = np.empty(size, dtype=self.dtype)
         return buffer[: rows * cols].reshape(rows, cols)
 
-    def layer_activation(self, l):
+    def layer_activation(self, l: int) -> activation_registry.Activation:
         """The activation layer ``l`` applies: :attr:`activation`, or linear for the last layer of a logits net."""
         if l == self.depth and self.output_kind == "linear":
             return activation_registry.get("linear")
@@ -363,13 +456,45 @@ class MLP:
         margin = SATURATION_TOLERANCE * max(abs(act.lower), abs(act.upper))
         return act.lower + margin, act.upper - margin
 
-    def forward(self, x, *, keep=True, histogram_edges=None, pair=(0, 1), layers=None):
+    def forward(
+        self,
+        x: npt.ArrayLike,
+        *,
+        keep: bool = True,
+        histogram_edges: npt.ArrayLike | None = None,
+        pair: tuple[int, int] | None = (0, 1),
+        layers: int | None = None,
+    ) -> ForwardStats:
         """Run the batch ``x`` (batch, d^(0)) through layers 1..``layers`` (default L); return :class:`ForwardStats`.
 
         ``keep`` keeps every s^(l) and x^(l) (needed by :meth:`backward`; see :meth:`pre` / :meth:`post`);
         without it only the output is kept. ``histogram_edges`` (ascending, >= 2 edges) asks for per-layer
         histograms of x^(l); ``pair`` names the two inputs whose correlation is tracked.
         The output x^(L) is :attr:`output` afterwards.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, d^(0))
+            Finite real inputs.
+        keep : bool
+            Keep every s^(l) and x^(l) (for :meth:`backward`, :meth:`pre`, :meth:`post`).
+        histogram_edges : array_like or None
+            At least 2 finite, strictly increasing edges of per-layer histograms of x^(l); None for none.
+        pair : (int, int) or None
+            Two distinct rows of ``x`` whose correlation is tracked through the layers (None, or a batch of one: none).
+        layers : int or None
+            Run layers 1..``layers`` only (default all L).
+
+        Returns
+        -------
+        ForwardStats
+            Per-layer moments of s^(l) and x^(l), saturation and dead fractions, the pair's correlation, histograms
+            and the first layers where the signal overflowed or underflowed.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` has the wrong shape, is not real or not finite, or an option is invalid (the message names it).
         """
         x = self._check_batch(x, self.widths[0], "x")
         depth = self.depth if layers is None else _layer_index(layers, self.depth, "layers")
@@ -507,10 +632,27 @@ class MLP:
             **fields, correlation=correlation, histograms=hist, overflow_layer=overflow, underflow_layer=underflow
         )
 
-    def backward(self, output_grad):
+    def backward(self, output_grad: npt.ArrayLike) -> BackwardStats:
         """Backpropagate ``output_grad`` = delta^(L) (batch, d^(L)); fill :attr:`grads`; return :class:`BackwardStats`.
 
         Needs the activations of the last ``forward(x, keep=True)`` over all L layers.
+
+        Parameters
+        ----------
+        output_grad : array_like, shape (batch, d^(L))
+            delta^(L) = dloss/dx^(L) (or dloss/ds^(L) for a logits net), finite, of the forward batch's size.
+
+        Returns
+        -------
+        BackwardStats
+            Per-layer moments of delta^(l) and of the weight gradients, and the first layers where the gradient
+            overflowed or underflowed.
+
+        Raises
+        ------
+        ValueError
+            If no full forward pass with ``keep=True`` came first, or ``output_grad`` has the wrong shape or is not
+            finite.
         """
         self._require_kept()
         if len(self._pre) != self.depth:
