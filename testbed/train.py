@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -164,6 +165,39 @@ def _no_targets(dtype):
     return np.zeros((1, 1), dtype=dtype)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# BLAS threads
+
+#: A product of at most this many multiply-adds (batch x fan_in x fan_out) runs on one BLAS thread: splitting it
+#: costs more in thread hand-offs than it gains. Measured on 2 cores (benchmarks/bench_train.py, small case, width
+#: 128, depth 30, batch 128): a step 5.0 ms on one BLAS thread against 5.7-9.7 ms on two; the bare products alone
+#: 3.6 against 7.2 ms. A lone 192^3 product gains 12 % from a second thread, a 256^3 one 28 %.
+SMALL_PRODUCT = 192**3
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, made once (finding them costs ~0.2 ms, a limit ~9 us)."""
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that np.dot calls inside Numba: loaded before the look)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads(limit):
+    """A context in which BLAS runs on at most ``limit`` threads (``None``: as it is)."""
+    if limit is None:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=limit, user_api="blas")
+
+
+def step_blas_threads(widths, batch):
+    """The BLAS thread limit of a training step of a net of ``widths`` on ``batch`` rows: 1 when every product is
+    at most :data:`SMALL_PRODUCT`, else ``None`` (BLAS's own choice)."""
+    largest = max(a * b for a, b in zip(widths[:-1], widths[1:])) * batch
+    return 1 if largest <= SMALL_PRODUCT else None
+
+
 class Step:
     """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
     computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
@@ -191,25 +225,27 @@ class Step:
         self.layout = _Layout(net, backends.check_positive_int(batch, "batch"))
         self.buffers = self.layout.buffers(net.dtype)
         self.no_targets = _no_targets(net.dtype)
+        self.blas_threads = step_blas_threads(net.widths, self.layout.rows)
 
     def __call__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
         net = self.net
         if net.backend == "cuda":
             return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
-        return float(
-            kernels.loss_and_grad_cpu(
-                net.params,
-                net.grads,
-                x,
-                y,
-                self.no_targets,
-                False,
-                rows,
-                *self.layout.net_args(),
-                self.code,
-                *self.buffers,
+        with blas_threads(self.blas_threads):
+            return float(
+                kernels.loss_and_grad_cpu(
+                    net.params,
+                    net.grads,
+                    x,
+                    y,
+                    self.no_targets,
+                    False,
+                    rows,
+                    *self.layout.net_args(),
+                    self.code,
+                    *self.buffers,
+                )
             )
-        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -267,20 +303,21 @@ def loss_and_grad(
         return _loss_and_grad_cuda(net, x, y, code)
     layout = _Layout(net, x.shape[0])
     rows = np.arange(x.shape[0], dtype=np.int64)
-    return float(
-        kernels.loss_and_grad_cpu(
-            net.params,
-            net.grads,
-            x,
-            y,
-            _no_targets(net.dtype),
-            False,
-            rows,
-            *layout.net_args(),
-            code,
-            *layout.buffers(net.dtype),
+    with blas_threads(step_blas_threads(net.widths, x.shape[0])):
+        return float(
+            kernels.loss_and_grad_cpu(
+                net.params,
+                net.grads,
+                x,
+                y,
+                _no_targets(net.dtype),
+                False,
+                rows,
+                *layout.net_args(),
+                code,
+                *layout.buffers(net.dtype),
+            )
         )
-    )
 
 
 def _loss_and_grad_cuda(net, x, y, code):
@@ -677,19 +714,6 @@ def _history(net, steps_done, train_loss, evals, records, diverged_at, seconds):
 # fit_many
 
 
-@contextlib.contextmanager
-def _single_threaded_blas():
-    """BLAS on one thread inside the block: the ensemble kernel's threads each run whole nets, and a BLAS call
-    that spread itself over the cores from every one of them would oversubscribe them."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a dependency; without it the products may oversubscribe, the results are the same
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def fit_many(
     nets: Sequence[MLP],
     dataset: datasets.Dataset,
@@ -839,7 +863,7 @@ def fit_many(
                 evals[k].append((t, results[0][0][k], results[0][1][k], results[1][0][k], results[1][1][k]))
 
     started = time.perf_counter()
-    with _single_threaded_blas():
+    with blas_threads(1):
         if 0 in eval_at:
             take_eval(0)
         with _progress(steps, progress, f"fit_many ({count} nets)") as bar:

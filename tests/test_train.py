@@ -318,3 +318,37 @@ def test_eval_every_zero_never_evaluates(rng):
         train.fit(
             make_net((6, 5, 3), "relu"), dataset, optim.SGD(lr=0.1), steps=3, batch=8, eval_every=-1, progress=False
         )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# BLAS threads
+
+
+def _blas_threads_seen_by(monkeypatch, name):
+    """Replace kernels.NAME by a wrapper that records the BLAS libraries' thread counts while it runs."""
+    seen = []
+    original = getattr(train.kernels, name)
+
+    def recording(*args):
+        seen.append({lib.num_threads for lib in train._blas_controller().select(user_api="blas").lib_controllers})
+        return original(*args)
+
+    monkeypatch.setattr(train.kernels, name, recording)
+    return seen
+
+
+def test_small_products_run_on_one_blas_thread_and_large_ones_as_blas_chooses(rng, monkeypatch):
+    assert train.step_blas_threads((128,) * 31, 128) == 1  # bench_train's small case: 2.1 M multiply-adds
+    assert train.step_blas_threads((1024,) * 11, 256) is None  # its big case: 268 M
+    limit = train.SMALL_PRODUCT
+    assert train.step_blas_threads((limit, 1, 1), 1) == 1 and train.step_blas_threads((limit + 1, 1, 1), 1) is None
+    controller = train._blas_controller()
+    seen = _blas_threads_seen_by(monkeypatch, "loss_and_grad_cpu")
+    net = nn.MLP((5, 7, 3), "tanh", output="linear").initialize("glorot_normal", seed=1)
+    x, y = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
+    with controller.limit(limits=2, user_api="blas"):  # two threads around the calls, so one inside is the step's
+        train.loss_and_grad(net, x, y)
+        train.Step(net, 4)(x, y, np.arange(4))
+        after = {lib.num_threads for lib in controller.select(user_api="blas").lib_controllers}
+    assert seen == [{1}, {1}]
+    assert after == {2}  # the limit ends with the step
