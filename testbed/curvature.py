@@ -435,33 +435,23 @@ def lanczos(
     "Reorthogonalization and stable algorithms for updating the Gram-Schmidt QR factorization", Math. Comp. 30
     (1976).
     """
-    q = np.asarray(start, dtype=np.float64)
-    q = q / np.linalg.norm(q)
-    size = q.size
-    iterations = min(iterations, size)
-    basis = np.empty((iterations, size))
+    start = np.asarray(start, dtype=np.float64)
+    iterations = min(iterations, start.size)
+    basis = np.empty((iterations, start.size))  # row j is q_j; each is written once, in place
+    np.divide(start, np.linalg.norm(start), out=basis[0])
     alpha, beta = [], []
     scale = 0.0
     for j in range(iterations):
-        basis[j] = q
-        w = np.asarray(matvec(q), dtype=np.float64)
-        a = float(q @ w)
+        w = np.array(matvec(basis[j]), dtype=np.float64)  # a fresh float64 array: the step below works in place
+        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP)
+        a, b = float(a), float(b)
         alpha.append(a)
-        w -= a * q
-        if j > 0:
-            w -= beta[-1] * basis[j - 1]
-        for _ in range(2):
-            before = np.linalg.norm(w)
-            w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
-            b = float(np.linalg.norm(w))
-            if b > REORTH_DROP * before:
-                break
         scale = max(scale, abs(a), b)
         state = Lanczos(np.array(alpha), np.array(beta), basis[: j + 1], b)
         if b <= 1e-10 * scale or j + 1 == iterations or (stop is not None and stop(state)):
             return state
         beta.append(b)
-        q = w / b
+        np.divide(w, b, out=basis[j + 1])
     return state
 
 
@@ -856,7 +846,7 @@ def _evaluate_many(net, params, x, y, loss, chunk):
     layout = train._Layout(net, chunk)
     x0, pre, post, dz, _ = layout.buffers(net.dtype, copies=count)
     losses, accuracies = np.zeros(count), np.zeros(count)
-    with train._single_threaded_blas():
+    with train.blas_threads(1):
         train_kernels.ensemble_evaluate_cpu(
             params,
             x,

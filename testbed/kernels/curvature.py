@@ -416,6 +416,35 @@ def dense_cpu(
     return loss
 
 
+@njit(**_OPTIONS)
+def lanczos_orthogonalize(basis, j, w, beta_previous, drop):
+    """One Lanczos step's vector work on w = H q_j, in place; returns (alpha_j, the norm of the new w).
+
+    alpha_j = q_j . w; w -= alpha_j q_j + beta_{j-1} q_{j-1}; then classical Gram-Schmidt against the basis rows
+    0..j, a second pass only when the first removed more than ``drop`` of w's norm. Compiled so that its BLAS
+    calls go to the same library (and thread pool) as the products' ``np.dot``: NumPy's own BLAS between the
+    products left its threads spinning against them (measured: each kept product 57 instead of 21 ms).
+    """
+    q = basis[j]
+    alpha = np.dot(q, w)
+    for i in range(w.size):
+        w[i] -= alpha * q[i]
+    if j > 0:
+        previous = basis[j - 1]
+        for i in range(w.size):
+            w[i] -= beta_previous * previous[i]
+    rows = basis[: j + 1]
+    norm = np.sqrt(np.dot(w, w))
+    for _ in range(2):
+        before = norm
+        coefficients = np.dot(rows, w)
+        w -= np.dot(coefficients, rows)
+        norm = np.sqrt(np.dot(w, w))
+        if norm > drop * before:
+            break
+    return alpha, norm
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The GPU twins: the same passes as launches of a few small kernels, driven by testbed.curvature_cuda
 

@@ -168,7 +168,7 @@ def run(*, quick=False, progress=True, **params):
     record = sorted({int(round(s)) for s in np.linspace(0, p["steps"], p["snapshots"])})
     arrays, runs, paths = {}, {}, {}
     # small matrices: BLAS on one thread (measured here: eigh of 316 x 316 10x faster than on two)
-    with Timer() as timer, train._single_threaded_blas():
+    with Timer() as timer, train.blas_threads(1):
         for name in common.progress(OPTIMIZERS, desc="training", enabled=progress, unit="run"):
             net = nn.MLP(widths, p["activation"], bias=True, output="linear")
             net.params[:] = start.params
