@@ -184,16 +184,40 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def blas_threads(limit):
-    """A context in which BLAS runs on at most ``limit`` threads (``None``: as it is)."""
+def blas_threads(limit: int | None) -> contextlib.AbstractContextManager:
+    """A context in which BLAS runs on at most ``limit`` threads (``None``: as it is).
+
+    Parameters
+    ----------
+    limit : int or None
+        The most BLAS threads inside the block; ``None`` leaves BLAS as it is.
+
+    Returns
+    -------
+    context manager
+        Restores every BLAS library's thread count on exit.
+    """
     if limit is None:
         return contextlib.nullcontext()
     return _blas_controller().limit(limits=limit, user_api="blas")
 
 
-def step_blas_threads(widths, batch):
+def step_blas_threads(widths: Sequence[int], batch: int) -> int | None:
     """The BLAS thread limit of a training step of a net of ``widths`` on ``batch`` rows: 1 when every product is
-    at most :data:`SMALL_PRODUCT`, else ``None`` (BLAS's own choice)."""
+    at most :data:`SMALL_PRODUCT`, else ``None`` (BLAS's own choice).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The net's widths d^(0), ..., d^(L).
+    batch : int
+        Rows per step.
+
+    Returns
+    -------
+    int or None
+        1, or ``None`` for no limit.
+    """
     largest = max(a * b for a, b in zip(widths[:-1], widths[1:])) * batch
     return 1 if largest <= SMALL_PRODUCT else None
 
