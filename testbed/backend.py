@@ -12,18 +12,7 @@ import os
 import numpy as np
 
 from . import config
-
-# The argument checks live in testbed.validation; these names stay importable from here for the modules that
-# have always called them as backend.check_* (a re-export, not a second definition).
-from .validation import (  # noqa: F401
-    check_choice,
-    check_dtype,
-    check_finite,
-    check_positive_int,
-    check_seed,
-    closest,
-    unknown_name_error,
-)
+from .validation import check_choice
 
 BACKENDS = ("cpu", "cuda", "auto")
 

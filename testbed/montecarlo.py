@@ -61,7 +61,7 @@ import numpy.typing as npt
 
 from . import backend as backends
 from . import landscapes as landscape_registry
-from . import rng, statistics
+from . import rng, statistics, validation
 from ._types import Backend
 from .rules import montecarlo as rules
 from .rules import optimizers as optimizer_rules
@@ -209,8 +209,8 @@ def _spec(optimizer):
         optimizer = optim.make(optimizer)  # ValueError naming the optimizer and the valid names
     name = getattr(optimizer, "name", None)
     if name in DENSE_METHODS and not hasattr(optimizer, "rule_spec"):
-        lr = backends.check_finite(getattr(optimizer, "lr", 1.0), "optimizer.lr", minimum=0.0, strict=True)
-        damping = backends.check_finite(getattr(optimizer, "damping", 0.0), "optimizer.damping", minimum=0.0)
+        lr = validation.check_finite(getattr(optimizer, "lr", 1.0), "optimizer.lr", minimum=0.0, strict=True)
+        damping = validation.check_finite(getattr(optimizer, "damping", 0.0), "optimizer.damping", minimum=0.0)
         return optimizer, name, (lr, damping)
     if not hasattr(optimizer, "rule_spec"):
         raise ValueError(
@@ -227,7 +227,7 @@ def _starts(landscape, start, trials, seed):
             raise ValueError(f"start must be 'saddle', an array or ('ball', r), got {start!r}")
         return np.tile(landscape.start, (trials, 1))
     if isinstance(start, tuple) and len(start) == 2 and start[0] == "ball":
-        r = backends.check_finite(start[1], "start radius", minimum=0.0, strict=True)
+        r = validation.check_finite(start[1], "start radius", minimum=0.0, strict=True)
         directions = rng.normal((trials, dim), seed=seed, stream=HOST_STREAM, step=_STEP_BALL_DIRECTION)
         norms = np.linalg.norm(directions, axis=1, keepdims=True)
         radii = r * rng.uniform(trials, seed=seed, stream=HOST_STREAM, step=_STEP_BALL_RADIUS) ** (1.0 / dim)
@@ -502,26 +502,26 @@ def escape_times(
     if not isinstance(landscape, landscape_registry.Landscape):
         raise ValueError(f"landscape must be a testbed.landscapes.Landscape or a landscape name, got {landscape!r}")
     optimizer, kind, spec = _spec(optimizer)
-    trials = backends.check_positive_int(trials, "trials")
+    trials = validation.check_positive_int(trials, "trials")
     if trials >= HOST_STREAM:
         raise ValueError(f"trials must be below 2**32 - 1, got {trials}")
-    noise = backends.check_finite(noise, "noise", minimum=0.0)
-    radius = backends.check_finite(radius, "radius", minimum=0.0, strict=True)
-    max_steps = backends.check_positive_int(max_steps, "max_steps")
+    noise = validation.check_finite(noise, "noise", minimum=0.0)
+    radius = validation.check_finite(radius, "radius", minimum=0.0, strict=True)
+    max_steps = validation.check_positive_int(max_steps, "max_steps")
     if max_steps >= 2**32:
         raise ValueError(f"max_steps must be below 2**32 (a Philox counter word), got {max_steps}")
-    seed = backends.check_seed(seed)
+    seed = validation.check_seed(seed)
     target = backends.resolve(backend)
     if criterion not in CRITERIA:
-        raise backends.unknown_name_error("criterion", criterion, CRITERIA)
+        raise validation.unknown_name_error("criterion", criterion, CRITERIA)
     if noise_kind not in NOISE_KINDS:
-        raise backends.unknown_name_error("noise_kind", noise_kind, NOISE_KINDS)
+        raise validation.unknown_name_error("noise_kind", noise_kind, NOISE_KINDS)
     if criterion == "loss":
         if delta is None:
             raise ValueError("delta (the loss drop) is required with criterion='loss'")
-        delta = backends.check_finite(delta, "delta", minimum=0.0, strict=True)
+        delta = validation.check_finite(delta, "delta", minimum=0.0, strict=True)
     else:
-        delta = 0.0 if delta is None else backends.check_finite(delta, "delta", minimum=0.0)
+        delta = 0.0 if delta is None else validation.check_finite(delta, "delta", minimum=0.0)
     dim = landscape.dim
     if center is None:
         center = landscape.minimum if criterion == "converge" else landscape.center
@@ -537,16 +537,16 @@ def escape_times(
     record = min(record, trials)
     if record_every is None:
         record_every = max(1, math.ceil(max_steps / MAX_RECORD_POINTS))
-    record_every = backends.check_positive_int(record_every, "record_every")
+    record_every = validation.check_positive_int(record_every, "record_every")
     samples_array = np.zeros((1, dim))
     noise_code = rules.NOISE_NONE
     if noise > 0.0:
         noise_code = NOISE_KINDS[noise_kind]
         if noise_code == rules.NOISE_MINIBATCH:
-            samples = backends.check_positive_int(samples, "samples")
+            samples = validation.check_positive_int(samples, "samples")
             if samples < 2:
                 raise ValueError(f"samples must be at least 2 for a finite sum, got {samples}")
-            batch = backends.check_positive_int(batch, "batch")
+            batch = validation.check_positive_int(batch, "batch")
     batch = int(batch)
     n_points = max_steps // record_every + 1
     check_memory(

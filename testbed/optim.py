@@ -172,7 +172,7 @@ def schedule(name: str | Schedule = "constant", *, warmup_steps: int = 0, **para
             raise ValueError("pass schedule parameters with the schedule's name, not with a Schedule object")
         return name
     if not isinstance(name, str) or name not in _SCHEDULES:
-        raise backends.unknown_name_error("schedule", name, tuple(_SCHEDULES))
+        raise validation.unknown_name_error("schedule", name, tuple(_SCHEDULES))
     code, accepted = _SCHEDULES[name]
     unknown = set(params) - set(accepted)
     if unknown:
@@ -188,12 +188,12 @@ def schedule(name: str | Schedule = "constant", *, warmup_steps: int = 0, **para
         raise ValueError("schedule 'linear_warmup' needs warmup_steps > 0")
     packed = [0.0] * schedule_rules.SCHEDULE_SIZE
     if "step_size" in values:
-        packed[schedule_rules.P_STEP_SIZE] = float(backends.check_positive_int(values["step_size"], "step_size"))
+        packed[schedule_rules.P_STEP_SIZE] = float(validation.check_positive_int(values["step_size"], "step_size"))
     if "gamma" in values:
-        packed[schedule_rules.P_GAMMA] = backends.check_finite(values["gamma"], "gamma", minimum=0.0, strict=True)
+        packed[schedule_rules.P_GAMMA] = validation.check_finite(values["gamma"], "gamma", minimum=0.0, strict=True)
     if "t_max" in values:
-        packed[schedule_rules.P_T_MAX] = float(backends.check_positive_int(values["t_max"], "t_max"))
-        packed[schedule_rules.P_ETA_MIN] = backends.check_finite(values["eta_min"], "eta_min", minimum=0.0)
+        packed[schedule_rules.P_T_MAX] = float(validation.check_positive_int(values["t_max"], "t_max"))
+        packed[schedule_rules.P_ETA_MIN] = validation.check_finite(values["eta_min"], "eta_min", minimum=0.0)
     packed[schedule_rules.P_WARMUP] = float(warmup_steps)
     return Schedule(name, code, tuple(packed))
 
@@ -233,7 +233,7 @@ class OptState:
 
     def __getitem__(self, name: str) -> Any:
         if name not in self.slot_names:
-            raise backends.unknown_name_error("state slot", name, self.slot_names)
+            raise validation.unknown_name_error("state slot", name, self.slot_names)
         slot = self.slots[self.slot_names.index(name)]
         return slot.reshape(self.shape) if isinstance(slot, np.ndarray) else slot
 
@@ -258,7 +258,7 @@ class RuleSpec:
 
     def hyper_as(self, dtype: npt.DTypeLike) -> tuple:
         """``hyper`` as a tuple of ``dtype`` scalars (float32 arithmetic in ``update`` for float32 storage)."""
-        kind = backends.check_dtype(dtype).type
+        kind = validation.check_dtype(dtype).type
         return tuple(kind(value) for value in self.hyper)
 
 
@@ -267,7 +267,7 @@ class RuleSpec:
 
 
 def _check_lr(lr):
-    return backends.check_finite(lr, "lr", minimum=0.0, strict=True)
+    return validation.check_finite(lr, "lr", minimum=0.0, strict=True)
 
 
 def _check_betas(betas):
@@ -318,13 +318,13 @@ class Optimizer:
 
     def _eps(self, eps, default, inside):
         """Place eps (or the convention's default) inside or outside the root."""
-        value = default if eps is None else backends.check_finite(eps, "eps", minimum=0.0)
+        value = default if eps is None else validation.check_finite(eps, "eps", minimum=0.0)
         self._hyper[rules.H_EPS_IN if inside else rules.H_EPS_OUT] = value
         self.eps = value
         self.eps_inside = inside
 
     def _weight_decay(self, weight_decay, decoupled):
-        self.weight_decay = backends.check_finite(weight_decay, "weight_decay", minimum=0.0)
+        self.weight_decay = validation.check_finite(weight_decay, "weight_decay", minimum=0.0)
         self._hyper[rules.H_WEIGHT_DECAY] = self.weight_decay
         self._hyper[rules.H_DECOUPLED] = float(validation.check_flag(decoupled, "decoupled_weight_decay"))
 
@@ -574,7 +574,7 @@ class SGD(Optimizer):
     ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         self.momentum = validation.check_unit_interval(momentum, "momentum")
-        self.dampening = backends.check_finite(dampening, "dampening", minimum=0.0)
+        self.dampening = validation.check_finite(dampening, "dampening", minimum=0.0)
         if self.dampening > 1.0:
             raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
         self.nesterov = validation.check_flag(nesterov, "nesterov")
@@ -718,9 +718,9 @@ class AdaGrad(Optimizer):
     ) -> None:
         self._setup(lr, schedule, convention, nonfinite, backend)
         s0, default_eps, inside = self._CONVENTIONS[self.convention]
-        self.lr_decay = backends.check_finite(lr_decay, "lr_decay", minimum=0.0)
+        self.lr_decay = validation.check_finite(lr_decay, "lr_decay", minimum=0.0)
         if initial_accumulator_value is not None:
-            s0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
+            s0 = validation.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
         self.initial_accumulator_value = s0
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
@@ -815,7 +815,7 @@ class RMSProp(Optimizer):
         self.momentum = validation.check_unit_interval(momentum, "momentum")
         self.centered = validation.check_flag(centered, "centered")
         self.bias_correction = validation.check_flag(bias_correction, "bias_correction")
-        u0 = backends.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
+        u0 = validation.check_finite(initial_accumulator_value, "initial_accumulator_value", minimum=0.0)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, False)
         self._hyper.update(
@@ -1080,7 +1080,7 @@ class NAdam(Optimizer):
         self._setup(lr, schedule, convention, nonfinite, backend)
         default_eps, inside, constant_mu = self._CONVENTIONS[self.convention]
         self.betas = _check_betas(betas)
-        self.momentum_decay = backends.check_finite(momentum_decay, "momentum_decay", minimum=0.0)
+        self.momentum_decay = validation.check_finite(momentum_decay, "momentum_decay", minimum=0.0)
         self._eps(eps, default_eps, inside)
         self._weight_decay(weight_decay, decoupled_weight_decay)
         self._hyper.update(
@@ -1174,7 +1174,7 @@ def _check_newton_inputs(grads, hessian, damping):
         raise ValueError("grads and hessian must be finite")
     if not np.allclose(h, h.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(h).max(initial=0.0)))):
         raise ValueError("hessian must be symmetric")
-    return g, 0.5 * (h + h.T), backends.check_finite(damping, "damping", minimum=0.0)
+    return g, 0.5 * (h + h.T), validation.check_finite(damping, "damping", minimum=0.0)
 
 
 def newton_step(grads: npt.ArrayLike, hessian: npt.ArrayLike, damping: float = 0.0) -> np.ndarray:
@@ -1275,7 +1275,7 @@ class Newton:
 
     def __init__(self, lr: float = 1.0, damping: float = 0.0) -> None:
         self.lr = _check_lr(lr)
-        self.damping = backends.check_finite(damping, "damping", minimum=0.0)
+        self.damping = validation.check_finite(damping, "damping", minimum=0.0)
 
     def step(self, params: np.ndarray, grads: npt.ArrayLike, hessian: npt.ArrayLike) -> bool:
         if not isinstance(params, np.ndarray) or params.ndim != 1 or params.shape != np.shape(grads):
@@ -1351,7 +1351,7 @@ def make(name: str, **hyper: Any) -> Optimizer | Newton:
     0.01
     """
     if not isinstance(name, str) or name.lower() not in _BY_NAME:
-        raise backends.unknown_name_error("optimizer", name, names())
+        raise validation.unknown_name_error("optimizer", name, names())
     cls, preset = _BY_NAME[name.lower()]
     valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in preset]
     unknown = sorted(set(hyper) - set(valid))

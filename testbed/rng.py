@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import backend as backends
+from . import validation
 from ._types import Backend
 from .kernels import random as kernels
 from .rules import rng as rules
@@ -64,15 +65,15 @@ def philox4x32(counter: Sequence[int], key: Sequence[int]) -> list[int]:
 
 
 def _fill(kind, shape, seed, stream, step, loc, scale, backend, dtype):
-    dtype = backends.check_dtype(dtype)
-    seed = backends.check_seed(seed)
-    stream = backends.check_seed(stream, "stream")
-    step = backends.check_seed(step, "step")
+    dtype = validation.check_dtype(dtype)
+    seed = validation.check_seed(seed)
+    stream = validation.check_seed(stream, "stream")
+    step = validation.check_seed(step, "step")
     if stream > WORD_MAX or step > WORD_MAX:
         raise ValueError("stream and step must be below 2**32")
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     for n in shape:
-        backends.check_positive_int(n, "shape")
+        validation.check_positive_int(n, "shape")
     target = backends.resolve(backend)
     out = np.empty(int(np.prod(shape)), dtype=dtype)
     if target == "cuda":
@@ -170,6 +171,6 @@ def normal(
     ----------
     Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011; Box & Muller 1958 for the normals.
     """
-    loc = backends.check_finite(loc, "loc")
-    scale = backends.check_finite(scale, "scale", minimum=0.0)
+    loc = validation.check_finite(loc, "loc")
+    scale = validation.check_finite(scale, "scale", minimum=0.0)
     return _fill(kernels.NORMAL, shape, seed, stream, step, loc, scale, backend, dtype)

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import backend as backends
-from . import nn, rng
+from . import nn, rng, validation
 from ._types import Backend
 from .activations import Activation
 from .kernels import spectra as kernels
@@ -189,17 +189,17 @@ def jacobian_singular_values(
         raise ValueError(f"init must be an initialiser name of testbed.init (not 'lsuv'), got {init!r}")
     widths = nn.resolve_widths(depth, width)
     depth = len(widths) - 1
-    input_var = backends.check_finite(input_var, "input_var", minimum=0.0)
-    bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
-    seed = backends.check_seed(seed)
-    dtype = backends.check_dtype(dtype)
+    input_var = validation.check_finite(input_var, "input_var", minimum=0.0)
+    bias_var = validation.check_finite(bias_var, "bias_var", minimum=0.0)
+    seed = validation.check_seed(seed)
+    dtype = validation.check_dtype(dtype)
     target = backends.resolve(backend)
     for name, value in init_params.items():
         if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            backends.check_finite(value, name)
+            validation.check_finite(value, name)
     net = nn.MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=target, **(activation_params or {}))
     if inputs is None:
-        batch = backends.check_positive_int(batch, "batch")
+        batch = validation.check_positive_int(batch, "batch")
         x = rng.normal((batch, widths[0]), seed=seed, stream=nn.STREAM_INPUTS, scale=math.sqrt(input_var), dtype=dtype)
     else:
         x = _check_inputs(inputs, widths[0], dtype)

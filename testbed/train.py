@@ -113,7 +113,7 @@ class History:
 
 def _loss_code(loss):
     if not isinstance(loss, str) or loss not in LOSSES:
-        raise backends.unknown_name_error("loss", loss, tuple(LOSSES))
+        raise validation.unknown_name_error("loss", loss, tuple(LOSSES))
     return LOSSES[loss]
 
 
@@ -246,7 +246,7 @@ class Step:
     def __init__(self, net: MLP, batch: int, loss: Literal["cross_entropy", "mse"] = "cross_entropy") -> None:
         self.net = _check_net(net)
         self.code = _loss_code(loss)
-        self.layout = _Layout(net, backends.check_positive_int(batch, "batch"))
+        self.layout = _Layout(net, validation.check_positive_int(batch, "batch"))
         self.buffers = self.layout.buffers(net.dtype)
         self.no_targets = _no_targets(net.dtype)
         self.blas_threads = step_blas_threads(net.widths, self.layout.rows)
@@ -418,7 +418,7 @@ def evaluate(
     code = _loss_code(loss)
     x = net._check_batch(x, net.widths[0], "x")
     y = _check_labels(y, x.shape[0], net.widths[-1])
-    chunk = min(backends.check_positive_int(chunk, "chunk"), x.shape[0])
+    chunk = min(validation.check_positive_int(chunk, "chunk"), x.shape[0])
     if net.backend == "cuda":
         total, correct = 0.0, 0
         for start in range(0, x.shape[0], chunk):
@@ -479,15 +479,15 @@ def _eval_steps(steps, eval_every):
 
 
 def _check_common(steps, batch, seed, eval_every, on_divergence, n_train):
-    steps = backends.check_positive_int(steps, "steps")
-    batch = backends.check_positive_int(batch, "batch")
+    steps = validation.check_positive_int(steps, "steps")
+    batch = validation.check_positive_int(batch, "batch")
     if batch > n_train:
         raise ValueError(f"batch must be at most the training split's {n_train} examples, got {batch}")
-    seed = backends.check_seed(seed)
+    seed = validation.check_seed(seed)
     if eval_every is None:
         eval_every = steps
     elif not (isinstance(eval_every, (int, np.integer)) and not isinstance(eval_every, bool) and eval_every == 0):
-        eval_every = backends.check_positive_int(eval_every, "eval_every")
+        eval_every = validation.check_positive_int(eval_every, "eval_every")
     validation.check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
     return steps, batch, seed, eval_every
 
@@ -830,9 +830,9 @@ def fit_many(
     x_train, y_train, x_test, y_test = _check_dataset(dataset, first)
     steps, batch, _, eval_every = _check_common(steps, batch, 0, eval_every, "stop", x_train.shape[0])
     lrs = _per_net(
-        lrs, count, "lrs", optimizer.lr, lambda v, name: backends.check_finite(v, name, minimum=0.0, strict=True)
+        lrs, count, "lrs", optimizer.lr, lambda v, name: validation.check_finite(v, name, minimum=0.0, strict=True)
     )
-    seeds = _per_net(seeds, count, "seeds", None, lambda v, name: backends.check_seed(v))
+    seeds = _per_net(seeds, count, "seeds", None, lambda v, name: validation.check_seed(v))
     seeds = list(range(count)) if seeds is None else seeds
     dtype = first.dtype
     spec = optimizer.rule_spec()

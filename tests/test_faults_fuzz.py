@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from testbed import backend, init, landscapes, montecarlo, nn, optim, results, sweep
+from testbed import backend, init, landscapes, montecarlo, nn, optim, results, sweep, validation
 
 #: Settings of every test here: reproducible examples, no per-example deadline (the first example compiles).
 FUZZ = settings(
@@ -66,13 +66,13 @@ def one_bad(data, valid, bad):
 @fuzz(150)
 @given(value=ANYTHING)
 def test_argument_checks_return_or_raise_value_error(value):
-    number = fails_cleanly(lambda: backend.check_finite(value, "x"))
+    number = fails_cleanly(lambda: validation.check_finite(value, "x"))
     assert number is None or math.isfinite(number)
-    count = fails_cleanly(lambda: backend.check_positive_int(value, "n"))
+    count = fails_cleanly(lambda: validation.check_positive_int(value, "n"))
     assert count is None or (isinstance(count, int) and count > 0)
-    seed = fails_cleanly(lambda: backend.check_seed(value))
+    seed = fails_cleanly(lambda: validation.check_seed(value))
     assert seed is None or 0 <= seed < 2**64
-    dtype = fails_cleanly(lambda: backend.check_dtype(value))
+    dtype = fails_cleanly(lambda: validation.check_dtype(value))
     assert dtype is None or dtype.kind == "f"
     target = fails_cleanly(lambda: backend.resolve(value))
     assert target in (None, "cpu", "cuda")

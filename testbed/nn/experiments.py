@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from .. import backend as backends
 from .. import init as initializers
-from .. import rng
+from .. import rng, validation
 from .._types import Backend
 from ..activations import Activation
 from .mlp import (
@@ -90,8 +90,8 @@ def lsuv(
     ----------
     D. Mishkin, J. Matas, "All you need is a good init", ICLR 2016 (arXiv:1511.06422, 2015), Algorithm 1.
     """
-    tol = backends.check_finite(tol, "tol", minimum=0.0, strict=True)
-    max_iterations = backends.check_positive_int(max_iterations, "max_iterations")
+    tol = validation.check_finite(tol, "tol", minimum=0.0, strict=True)
+    max_iterations = validation.check_positive_int(max_iterations, "max_iterations")
     if orthogonal_start:
         for l in range(1, net.depth + 1):
             initializers.fill(
@@ -410,13 +410,13 @@ def propagate(
     NeurIPS 2016; S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein, "Deep information propagation",
     ICLR 2017; D. Mishkin, J. Matas, "All you need is a good init", ICLR 2016.
     """
-    batch = backends.check_positive_int(batch, "batch")
+    batch = validation.check_positive_int(batch, "batch")
     target = backends.resolve(backend)
     if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
         # before resolve_widths builds its list of depth widths
         check_memory(
-            backends.check_positive_int(depth, "depth"),
-            backends.check_positive_int(width, "width"),
+            validation.check_positive_int(depth, "depth"),
+            validation.check_positive_int(width, "width"),
             batch,
             keep=backward,
             input_width=None if inputs is None else np.shape(inputs)[-1],
@@ -433,9 +433,9 @@ def propagate(
         what=f"a net of widths {short_widths(widths)} on a batch of {batch}",
         backend=target,
     )
-    seed = backends.check_seed(seed)
-    dtype = backends.check_dtype(dtype)
-    bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+    seed = validation.check_seed(seed)
+    dtype = validation.check_dtype(dtype)
+    bias_var = validation.check_finite(bias_var, "bias_var", minimum=0.0)
     if bias_var > MAX_SIGNAL_VARIANCE:  # the layer statistics square the signal: beyond, they overflow unflagged
         raise ValueError(
             f"bias_var must be at most {MAX_SIGNAL_VARIANCE:g} (the squares of the signal must stay "
@@ -447,7 +447,7 @@ def propagate(
         raise ValueError(f"init must be an initialiser name, got {init!r}")
     for name, value in init_params.items():
         if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            backends.check_finite(value, name)
+            validation.check_finite(value, name)
     net = MLP(widths, activation, bias=bias_var > 0.0, dtype=dtype, backend=backend, **(activation_params or {}))
     if inputs is None:
         x = rng.normal((batch, widths[0]), seed=seed, stream=STREAM_INPUTS, dtype=dtype)

@@ -93,9 +93,9 @@ def resolve_widths(depth: int, width: int | Sequence[int], input_width: int | No
     ValueError
         If a width or the depth is not a positive integer, or the sequence's length is not ``depth``.
     """
-    depth = backends.check_positive_int(depth, "depth")
+    depth = validation.check_positive_int(depth, "depth")
     if isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_)):
-        hidden = [backends.check_positive_int(width, "width")] * depth
+        hidden = [validation.check_positive_int(width, "width")] * depth
     else:
         try:
             hidden = list(width)
@@ -108,8 +108,8 @@ def resolve_widths(depth: int, width: int | Sequence[int], input_width: int | No
                 f"width must be a positive integer or a list of depth={depth} positive integers, "
                 f"got a list of length {len(hidden)}"
             )
-        hidden = [backends.check_positive_int(w, "width") for w in hidden]
-    first = hidden[0] if input_width is None else backends.check_positive_int(input_width, "input_width")
+        hidden = [validation.check_positive_int(w, "width") for w in hidden]
+    first = hidden[0] if input_width is None else validation.check_positive_int(input_width, "input_width")
     return (first, *hidden)
 
 
@@ -280,12 +280,12 @@ class MLP:
         widths = tuple(widths)
         if len(widths) < 2:
             raise ValueError(f"widths must list d^(0), ..., d^(L) with L >= 1, got {widths!r}")
-        self.widths = tuple(backends.check_positive_int(w, "widths") for w in widths)
+        self.widths = tuple(validation.check_positive_int(w, "widths") for w in widths)
         self.depth = len(widths) - 1
         self.activation = activation_registry.get(activation, **activation_params)
         self.output_kind = validation.check_choice(output, "output", OUTPUTS)
         self.bias = bool(bias)
-        self.dtype = backends.check_dtype(dtype)
+        self.dtype = validation.check_dtype(dtype)
         self.backend = backends.resolve(backend)
         offsets, position = [], 0
         for l in range(1, self.depth + 1):
@@ -390,8 +390,8 @@ class MLP:
         The papers of :mod:`testbed.init`'s table (LeCun et al. 1998, Glorot & Bengio 2010, He et al. 2015,
         Saxe et al. 2014).
         """
-        seed = backends.check_seed(seed)
-        bias_var = backends.check_finite(bias_var, "bias_var", minimum=0.0)
+        seed = validation.check_seed(seed)
+        bias_var = validation.check_finite(bias_var, "bias_var", minimum=0.0)
         if bias_var > 0.0 and not self.bias:
             raise ValueError("bias_var > 0 needs a network with biases (bias=True)")
         if init == "lsuv":

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
+from .. import validation
 from . import common
 
 #: Optimizer names the escape scenarios accept, with what each builds (PyTorch's hyperparameter names).
@@ -30,7 +31,7 @@ def optimizer_name(name):
     """The canonical name of an escape-scenario optimizer; ValueError naming ``optimizers`` when unknown."""
     key = ALIASES.get(name, name) if isinstance(name, str) else name
     if key not in OPTIMIZERS:
-        raise backends.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
+        raise validation.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
     return key
 
 
@@ -64,12 +65,12 @@ check_list = common.check_list
 
 
 def positive_list(value, name):
-    return check_list(value, name, lambda v: backends.check_finite(v, name, minimum=0.0, strict=True))
+    return check_list(value, name, lambda v: validation.check_finite(v, name, minimum=0.0, strict=True))
 
 
 def int_list(value, name, minimum=1):
     def check(v):
-        number = backends.check_positive_int(v, name)
+        number = validation.check_positive_int(v, name)
         if number < minimum:
             raise ValueError(f"{name} must be integers >= {minimum}, got {v!r}")
         return number
@@ -85,10 +86,10 @@ def escape_summary(result):
 
 def common_checks(p):
     """Validate the parameters every escape scenario has: trials, noise, seed, backend, max_steps."""
-    p["trials"] = backends.check_positive_int(p["trials"], "trials")
-    p["noise"] = backends.check_finite(p["noise"], "noise", minimum=0.0)
-    p["max_steps"] = backends.check_positive_int(p["max_steps"], "max_steps")
-    p["seed"] = backends.check_seed(p["seed"])
+    p["trials"] = validation.check_positive_int(p["trials"], "trials")
+    p["noise"] = validation.check_finite(p["noise"], "noise", minimum=0.0)
+    p["max_steps"] = validation.check_positive_int(p["max_steps"], "max_steps")
+    p["seed"] = validation.check_seed(p["seed"])
     backends.resolve(p["backend"])
     return p
 

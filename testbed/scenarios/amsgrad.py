@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend as backends
-from .. import landscapes, montecarlo
+from .. import landscapes, montecarlo, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -47,8 +46,8 @@ MAX_C = 1e100
 def validate(p):
     p = _escape.common_checks(dict(p))
     p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
-    p["C"] = backends.check_finite(p["C"], "C")
-    p["sweep_C"] = _escape.check_list(p["sweep_C"], "sweep_C", lambda c: backends.check_finite(c, "sweep_C"))
+    p["C"] = validation.check_finite(p["C"], "C")
+    p["sweep_C"] = _escape.check_list(p["sweep_C"], "sweep_C", lambda c: validation.check_finite(c, "sweep_C"))
     for value in [p["C"]] + p["sweep_C"]:
         if value <= 2.0:
             raise ValueError(f"C must exceed 2 for the counterexample (the optimum is then -1), got {value}")
@@ -58,7 +57,7 @@ def validate(p):
                 f"finite and nonzero in double precision), got {value:g}"
             )
     p["lr"] = _escape.positive_list(p["lr"], "lr")
-    p["start"] = backends.check_finite(p["start"], "start")
+    p["start"] = validation.check_finite(p["start"], "start")
     if not -1.0 <= p["start"] <= 1.0:
         raise ValueError(f"start must lie in [-1, 1], got {p['start']}")
     return p

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 from .. import backend as backends
-from .. import curvature, data, nn, optim, train
+from .. import curvature, data, nn, optim, train, validation
 from ..results import Result, Timer
 from . import common
 
@@ -67,12 +67,12 @@ CLAIM_RHO = 0.5
 def validate(p):
     p = dict(p)
     for key in ("rows", "hidden", "steps", "snapshots", "newton_iterations", "grid"):
-        p[key] = backends.check_positive_int(p[key], key)
+        p[key] = validation.check_positive_int(p[key], key)
     if p["snapshots"] < 2 or p["grid"] < 3:
         raise ValueError("snapshots must be at least 2 and grid at least 3")
     for key in ("sgd_lr", "adam_lr", "sfn_lr", "sfn_damping", "grad_tol", "eig_tol"):
-        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
-    p["seed"] = backends.check_seed(p["seed"])
+        p[key] = validation.check_finite(p[key], key, minimum=0.0, strict=True)
+    p["seed"] = validation.check_seed(p["seed"])
     if backends.resolve(p["backend"]) != "cpu":
         raise ValueError(
             f"backend must be 'cpu' for this scenario (the curvature products are CPU-only), got {p['backend']!r}"

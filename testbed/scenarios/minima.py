@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend as backends
-from .. import landscapes, montecarlo, rng
+from .. import landscapes, montecarlo, rng, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -71,9 +70,9 @@ def validate(p):
     p["optimizers"] = _escape.check_list(p["optimizers"], "optimizers", _escape.optimizer_name)
     p["lr"] = _escape.positive_list(p["lr"], "lr")
     for key in ("height", "start_width", "rastrigin_amplitude", "rastrigin_lr", "rastrigin_width"):
-        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
-    p["tilt"] = backends.check_finite(p["tilt"], "tilt")
-    p["rastrigin_noise"] = backends.check_finite(p["rastrigin_noise"], "rastrigin_noise", minimum=0.0)
+        p[key] = validation.check_finite(p[key], key, minimum=0.0, strict=True)
+    p["tilt"] = validation.check_finite(p["tilt"], "tilt")
+    p["rastrigin_noise"] = validation.check_finite(p["rastrigin_noise"], "rastrigin_noise", minimum=0.0)
     if abs(p["tilt"]) >= 8.0 * p["height"] / (3.0 * np.sqrt(3.0)):
         raise ValueError("tilt is too large for two wells: |tilt| must be below 8 height / (3 sqrt 3)")
     return p

@@ -26,8 +26,7 @@ import math
 
 import numpy as np
 
-from .. import backend as backends
-from .. import landscapes, montecarlo
+from .. import landscapes, montecarlo, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import _escape, common
@@ -73,16 +72,16 @@ def validate(p):
     for key in ("saturation", "scales", "layer_scales"):
         p[key] = _escape.positive_list(p[key], key)
     p["depths"] = _escape.int_list(p["depths"], "depths", minimum=2)
-    p["max_depth"] = backends.check_positive_int(p["max_depth"], "max_depth")
+    p["max_depth"] = validation.check_positive_int(p["max_depth"], "max_depth")
     if p["max_depth"] < 2:
         raise ValueError(f"max_depth must be at least 2, got {p['max_depth']}")
-    p["loss_fraction"] = backends.check_finite(p["loss_fraction"], "loss_fraction", minimum=0.0, strict=True)
+    p["loss_fraction"] = validation.check_finite(p["loss_fraction"], "loss_fraction", minimum=0.0, strict=True)
     if p["loss_fraction"] >= 1.0:
         raise ValueError(f"loss_fraction must lie in (0, 1), got {p['loss_fraction']}")
     for key in ("tanh_scale", "strength", "u0", "fixed_lr"):
-        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
-    p["tanh_start"] = backends.check_finite(p["tanh_start"], "tanh_start")
-    p["tanh_target"] = backends.check_finite(p["tanh_target"], "tanh_target")
+        p[key] = validation.check_finite(p[key], key, minimum=0.0, strict=True)
+    p["tanh_start"] = validation.check_finite(p["tanh_start"], "tanh_start")
+    p["tanh_target"] = validation.check_finite(p["tanh_target"], "tanh_target")
     if not -1.0 < p["tanh_target"] < 1.0:
         raise ValueError(f"tanh_target must lie in (-1, 1), got {p['tanh_target']}")
     if not p["u0"] < p["strength"] or not all(s < p["strength"] for s in p["scales"]):

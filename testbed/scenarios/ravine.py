@@ -24,7 +24,6 @@ import math
 
 import numpy as np
 
-from .. import backend as backends
 from .. import landscapes, montecarlo, validation
 from ..results import Result, Timer
 from ..theory import escape as theory
@@ -76,10 +75,10 @@ def validate(p):
                 f"and the tuned momentum round to 1 in double precision), got {max(values):g}"
             )
     p["lr"] = _escape.positive_list(p["lr"], "lr")
-    p["tolerance"] = backends.check_finite(p["tolerance"], "tolerance", minimum=0.0, strict=True)
-    p["demo_kappa"] = backends.check_finite(p["demo_kappa"], "demo_kappa", minimum=1.0, strict=True)
-    p["path_steps"] = backends.check_positive_int(p["path_steps"], "path_steps")
-    p["demo_lr_kappa"] = backends.check_finite(p["demo_lr_kappa"], "demo_lr_kappa", minimum=0.0, strict=True)
+    p["tolerance"] = validation.check_finite(p["tolerance"], "tolerance", minimum=0.0, strict=True)
+    p["demo_kappa"] = validation.check_finite(p["demo_kappa"], "demo_kappa", minimum=1.0, strict=True)
+    p["path_steps"] = validation.check_positive_int(p["path_steps"], "path_steps")
+    p["demo_lr_kappa"] = validation.check_finite(p["demo_lr_kappa"], "demo_lr_kappa", minimum=0.0, strict=True)
     p["demo_mu"] = validation.check_unit_interval(p["demo_mu"], "demo_mu")
     return p
 

@@ -107,37 +107,37 @@ LINE_STYLES = {
 
 
 def _positive(value, name):
-    return backends.check_finite(value, name, minimum=0.0, strict=True)
+    return validation.check_finite(value, name, minimum=0.0, strict=True)
 
 
 def validate(p):
     names = []
     for name in common.check_list(p["optimizers"], "optimizers"):
         if name not in OPTIMIZERS:
-            raise backends.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
+            raise validation.unknown_name_error("optimizer (in optimizers)", name, OPTIMIZERS)
         names.append(name)
     p["optimizers"] = names
     for key in ("trials", "dense_trials", "dim", "negative", "max_steps", "dense_max_steps"):
-        p[key] = backends.check_positive_int(p[key], key)
+        p[key] = validation.check_positive_int(p[key], key)
     if p["negative"] > p["dim"]:
         raise ValueError(f"negative must be at most dim ({p['dim']}), got {p['negative']}")
     for key in ("gamma", "lr", "radius", "perturbation", "contour_lr"):
         p[key] = _positive(p[key], key)
-    p["noise"] = backends.check_finite(p["noise"], "noise", minimum=0.0)
-    p["contour_noise"] = backends.check_finite(p["contour_noise"], "contour_noise", minimum=0.0)
+    p["noise"] = validation.check_finite(p["noise"], "noise", minimum=0.0)
+    p["contour_noise"] = validation.check_finite(p["contour_noise"], "contour_noise", minimum=0.0)
     p["mu"] = validation.check_unit_interval(p["mu"], "mu")
     if p["perturbation"] >= p["radius"]:
         raise ValueError(f"perturbation ({p['perturbation']}) must be smaller than radius ({p['radius']})")
     p["sweep_lr"] = common.check_list(p["sweep_lr"], "sweep_lr", lambda v: _positive(v, "sweep_lr"))
     p["sweep_noise"] = common.check_list(p["sweep_noise"], "sweep_noise", lambda v: _positive(v, "sweep_noise"))
     p["sweep_dim"] = common.check_list(
-        p["sweep_dim"], "sweep_dim", lambda v: backends.check_positive_int(v, "sweep_dim")
+        p["sweep_dim"], "sweep_dim", lambda v: validation.check_positive_int(v, "sweep_dim")
     )
     start = np.asarray(p["contour_start"], dtype=float)
     if start.shape != (2,) or not np.all(np.isfinite(start)):
         raise ValueError(f"contour_start must be two finite numbers, got {p['contour_start']!r}")
     p["contour_start"] = [float(x) for x in start]
-    p["seed"] = backends.check_seed(p["seed"])
+    p["seed"] = validation.check_seed(p["seed"])
     p["backend"] = backends.resolve(p["backend"])
     for key in ("max_steps", "dense_max_steps"):
         if p[key] >= 2**32:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import activations as activation_registry
 from .. import backend as backends
-from .. import spectra
+from .. import spectra, validation
 from ..results import Result, Timer
 from ..theory import spectra as theory
 from . import common
@@ -78,12 +78,12 @@ def validate(p):
     p["weights"] = common.check_list(p["weights"], "weights", _check_weights, single=False)
     for key in ("depths", "variance_depths"):
         p[key] = sorted(
-            set(common.check_list(p[key], key, lambda v, key=key: backends.check_positive_int(v, key), single=False))
+            set(common.check_list(p[key], key, lambda v, key=key: validation.check_positive_int(v, key), single=False))
         )
-    p["width"] = backends.check_positive_int(p["width"], "width")
-    p["inputs"] = backends.check_positive_int(p["inputs"], "inputs")
-    p["q_star"] = backends.check_finite(p["q_star"], "q_star", minimum=0.0, strict=True)
-    p["seed"] = backends.check_seed(p["seed"])
+    p["width"] = validation.check_positive_int(p["width"], "width")
+    p["inputs"] = validation.check_positive_int(p["inputs"], "inputs")
+    p["q_star"] = validation.check_finite(p["q_star"], "q_star", minimum=0.0, strict=True)
+    p["seed"] = validation.check_seed(p["seed"])
     backends.resolve(p["backend"])
     return p
 

@@ -73,7 +73,7 @@ import numpy as np
 
 from .. import backend as backends
 from .. import data as datasets
-from .. import nn, optim, train
+from .. import nn, optim, train, validation
 from ..results import Result, Timer
 from ..theory import signal
 from ..theory import spectra as spectra_theory
@@ -154,31 +154,31 @@ def validate(p):
     p["studies"] = common.check_list(p["studies"], "studies")
     for study in p["studies"]:
         if not isinstance(study, str) or study not in STUDIES:
-            raise backends.unknown_name_error("study", study, STUDIES)
+            raise validation.unknown_name_error("study", study, STUDIES)
     if len(set(p["studies"])) != len(p["studies"]):
         raise ValueError(f"studies must not repeat a name, got {p['studies']}")
     for key in ("dataset", "linear_dataset", "isometry_dataset"):
         if not isinstance(p[key], str) or p[key] not in datasets.DATASETS:
-            raise backends.unknown_name_error(key, p[key], tuple(datasets.DATASETS))
+            raise validation.unknown_name_error(key, p[key], tuple(datasets.DATASETS))
     if p["activation"] != "tanh":
         raise ValueError(f"activation must be 'tanh' (the study of Schoenholz et al. 2017), got {p['activation']!r}")
     p["sigma_w2"] = sorted(
-        backends.check_finite(v, "sigma_w2", minimum=0.0, strict=True)
+        validation.check_finite(v, "sigma_w2", minimum=0.0, strict=True)
         for v in common.check_list(p["sigma_w2"], "sigma_w2")
     )
-    p["sigma_b2"] = backends.check_finite(p["sigma_b2"], "sigma_b2", minimum=0.0)
-    p["depths"] = sorted(backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths"))
+    p["sigma_b2"] = validation.check_finite(p["sigma_b2"], "sigma_b2", minimum=0.0)
+    p["depths"] = sorted(validation.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths"))
     if p["depths"][0] < 2:
         raise ValueError("depths must be at least 2 (a hidden layer and the output layer)")
     if len(set(p["depths"])) != len(p["depths"]) or len(set(p["sigma_w2"])) != len(p["sigma_w2"]):
         raise ValueError("depths and sigma_w2 must not repeat a value")
     for key in ("width", "steps", "batch", "seeds"):
-        p[key] = backends.check_positive_int(p[key], key)
-    p["lr"] = backends.check_finite(p["lr"], "lr", minimum=0.0, strict=True)
-    p["margin"] = backends.check_finite(p["margin"], "margin", minimum=0.0, strict=True)
+        p[key] = validation.check_positive_int(p[key], key)
+    p["lr"] = validation.check_finite(p["lr"], "lr", minimum=0.0, strict=True)
+    p["margin"] = validation.check_finite(p["margin"], "margin", minimum=0.0, strict=True)
     _validate_linear(p)
     _validate_isometry(p)
-    p["seed"] = backends.check_seed(p["seed"])
+    p["seed"] = validation.check_seed(p["seed"])
     p["backend"] = backends.resolve(p["backend"])  # a ValueError naming the choices for an unknown name
     return p
 
@@ -192,14 +192,14 @@ def _positive_list(p, key, check):
 
 def _validate_linear(p):
     for key in ("linear_width", "linear_steps", "linear_seeds"):
-        p[key] = backends.check_positive_int(p[key], key)
-    p["linear_depths"] = _positive_list(p, "linear_depths", backends.check_positive_int)
+        p[key] = validation.check_positive_int(p[key], key)
+    p["linear_depths"] = _positive_list(p, "linear_depths", validation.check_positive_int)
     if p["linear_depths"][0] < 2:
         raise ValueError("linear_depths must be at least 2 (a hidden layer and the output layer)")
     p["linear_gains"] = _positive_list(
-        p, "linear_gains", lambda v, name: backends.check_finite(v, name, minimum=0.0, strict=True)
+        p, "linear_gains", lambda v, name: validation.check_finite(v, name, minimum=0.0, strict=True)
     )
-    p["linear_fraction"] = backends.check_finite(p["linear_fraction"], "linear_fraction", minimum=0.0, strict=True)
+    p["linear_fraction"] = validation.check_finite(p["linear_fraction"], "linear_fraction", minimum=0.0, strict=True)
     if p["linear_fraction"] >= 1.0:
         raise ValueError(
             f"linear_fraction must lie in (0, 1) (0: the least-squares optimum, 1: the zero map), "
@@ -209,14 +209,14 @@ def _validate_linear(p):
 
 def _validate_isometry(p):
     for key in ("isometry_depth", "isometry_width", "isometry_steps", "isometry_seeds"):
-        p[key] = backends.check_positive_int(p[key], key)
+        p[key] = validation.check_positive_int(p[key], key)
     if p["isometry_depth"] < 2:
         raise ValueError("isometry_depth must be at least 2 (a hidden layer and the output layer)")
     p["isometry_lrs"] = _positive_list(
-        p, "isometry_lrs", lambda v, name: backends.check_finite(v, name, minimum=0.0, strict=True)
+        p, "isometry_lrs", lambda v, name: validation.check_finite(v, name, minimum=0.0, strict=True)
     )
     for key in ("isometry_q_star", "isometry_threshold"):
-        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
+        p[key] = validation.check_finite(p[key], key, minimum=0.0, strict=True)
 
 
 def steps_to_threshold(losses, threshold, window=WINDOW):

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import backend as backends
 from .. import data as datasets
-from .. import nn, optim, train
+from .. import nn, optim, train, validation
 from ..results import Result, Timer
 from . import common
 
@@ -82,7 +82,7 @@ def validate(p):
     p = dict(p)
     p["studies"] = _names(p["studies"], "studies", STUDIES)
     if not isinstance(p["dataset"], str) or p["dataset"] not in datasets.DATASETS:
-        raise backends.unknown_name_error("dataset", p["dataset"], tuple(datasets.DATASETS))
+        raise validation.unknown_name_error("dataset", p["dataset"], tuple(datasets.DATASETS))
     for key in (
         "width",
         "seeds",
@@ -94,8 +94,8 @@ def validate(p):
         "sigmoid_batch",
         "record_every",
     ):
-        p[key] = backends.check_positive_int(p[key], key)
-    p["depths"] = [backends.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths")]
+        p[key] = validation.check_positive_int(p[key], key)
+    p["depths"] = [validation.check_positive_int(d, "depths") for d in common.check_list(p["depths"], "depths")]
     if min(p["depths"]) < 2 or p["optimizer_depth"] < 2 or p["sigmoid_depth"] < 2:
         raise ValueError(
             "depths, optimizer_depth and sigmoid_depth must be at least 2 (a hidden layer and the output layer)"
@@ -105,13 +105,13 @@ def validate(p):
     p["inits"] = _names(p["inits"], "inits", initializers.names())
     p["optimizers"] = _names(p["optimizers"], "optimizers", tuple(OPTIMIZER_SETTINGS))
     for key in ("lr", "sigmoid_lr"):
-        p[key] = backends.check_finite(p[key], key, minimum=0.0, strict=True)
+        p[key] = validation.check_finite(p[key], key, minimum=0.0, strict=True)
     p["dead_biases"] = [
-        backends.check_finite(b, "dead_biases") for b in common.check_list(p["dead_biases"], "dead_biases")
+        validation.check_finite(b, "dead_biases") for b in common.check_list(p["dead_biases"], "dead_biases")
     ]
     if any(b >= 0.0 for b in p["dead_biases"]):
         raise ValueError(f"dead_biases must be negative (bias 0 is the study's control), got {p['dead_biases']}")
-    p["seed"] = backends.check_seed(p["seed"])
+    p["seed"] = validation.check_seed(p["seed"])
     p["backend"] = backends.resolve(p["backend"])  # a ValueError naming the choices for an unknown name
     return p
 
@@ -120,7 +120,7 @@ def _names(values, name, choices):
     values = common.check_list(values, name)
     for value in values:
         if not isinstance(value, str) or value not in choices:
-            raise backends.unknown_name_error(name[:-1] if name.endswith("s") else name, value, tuple(choices))
+            raise validation.unknown_name_error(name[:-1] if name.endswith("s") else name, value, tuple(choices))
     return values
 
 

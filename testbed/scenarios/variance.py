@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import activations as activation_registry
 from .. import backend as backends
-from .. import nn
+from .. import nn, validation
 from ..results import Result, Timer
 from ..theory import signal as theory
 from . import common
@@ -99,7 +99,7 @@ def parse_init(spec):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"inits: expected key=value after ':' in {spec!r}, got {pair!r}")
-        params[key.strip()] = backends.check_finite(value, f"inits parameter {key.strip()!r} of {spec!r}")
+        params[key.strip()] = validation.check_finite(value, f"inits parameter {key.strip()!r} of {spec!r}")
     return name, params
 
 
@@ -152,29 +152,29 @@ def validate(p):
         p["activations"], "activations", lambda a: activation_registry.get(a).name, single=False
     )
     for key in ("depth", "width", "batch", "phase_depth", "phase_width", "phase_batch"):
-        p[key] = backends.check_positive_int(p[key], key)
+        p[key] = validation.check_positive_int(p[key], key)
     for key in ("batch", "phase_batch"):
         if p[key] < 2:
             raise ValueError(f"{key} must be at least 2 (the correlation of two inputs is measured), got {p[key]}")
-    p["bias_var"] = backends.check_finite(p["bias_var"], "bias_var", minimum=0.0)
+    p["bias_var"] = validation.check_finite(p["bias_var"], "bias_var", minimum=0.0)
     p["phase_activation"] = activation_registry.get(p["phase_activation"]).name
     for key in ("phase_sigma_w2", "phase_sigma_b2"):
-        low, high = _check_pair(p[key], key, lambda v, key=key: backends.check_finite(v, key, minimum=0.0))
+        low, high = _check_pair(p[key], key, lambda v, key=key: validation.check_finite(v, key, minimum=0.0))
         if not high > low:
             raise ValueError(f"{key} must be [low, high] with high > low, got {p[key]!r}")
         p[key] = [low, high]
     if p["phase_sigma_w2"][0] <= 0.0:
         raise ValueError(f"phase_sigma_w2 must start above 0, got {p['phase_sigma_w2']!r}")
     p["phase_resolution"] = _check_pair(
-        p["phase_resolution"], "phase_resolution", lambda v: backends.check_positive_int(v, "phase_resolution")
+        p["phase_resolution"], "phase_resolution", lambda v: validation.check_positive_int(v, "phase_resolution")
     )
     if min(p["phase_resolution"]) < 2:
         raise ValueError(f"phase_resolution must be at least [2, 2], got {p['phase_resolution']!r}")
     p["phase_points"] = [
-        _check_pair(point, "phase_points", lambda v: backends.check_finite(v, "phase_points", minimum=0.0))
+        _check_pair(point, "phase_points", lambda v: validation.check_finite(v, "phase_points", minimum=0.0))
         for point in (p["phase_points"] or [])
     ]
-    p["seed"] = backends.check_seed(p["seed"])
+    p["seed"] = validation.check_seed(p["seed"])
     backends.resolve(p["backend"])
     _check_scales(p)
     check_memory(p)
