@@ -346,26 +346,25 @@ def dense_hessian(
             unit[j] = 1.0
             op.matvec(unit, out=matrix[j])
             unit[j] = 0.0
-        matrix = matrix.astype(np.float64)
-        return 0.5 * (matrix + matrix.T)
-    op.loss = float(
-        kernels.dense_cpu(
-            op.params,
-            matrix,
-            op.x,
-            op.y,
-            train._no_targets(op.dtype),
-            False,
-            *op.layout.net_args(),
-            op.loss_code,
-            op.kind == "gauss_newton",
-            op.chunk,
-            op.cached,
-            *op._kept,
-            *op._work,
+    else:
+        op.loss = float(
+            kernels.dense_cpu(
+                op.params,
+                matrix,
+                op.x,
+                op.y,
+                train._no_targets(op.dtype),
+                False,
+                *op.layout.net_args(),
+                op.loss_code,
+                op.kind == "gauss_newton",
+                op.chunk,
+                op.cached,
+                *op._kept,
+                *op._work,
+            )
         )
-    )
-    op.products += op.size
+        op.products += op.size
     matrix = matrix.astype(np.float64)
     return 0.5 * (matrix + matrix.T)
 
