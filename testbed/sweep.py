@@ -444,6 +444,8 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
                 except ValueError as error:
                     raise _point_error(point_folder_name, error) from None
                 except BrokenProcessPool:
+                    # The pool's own thread reaps its workers: wait for it before reading their exit codes.
+                    executor.shutdown(wait=True)
                     lost = _points_of_dead_workers(processes, started, finished)
                     if not lost:  # a worker died outside any point: running again would only repeat it
                         reasons = sorted(
@@ -474,15 +476,19 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
 
 def _points_of_dead_workers(processes, started, finished):
     """{point name: reason} for the points that the dead workers among ``processes`` were running (each worker
-    put (pid, point) on ``started`` as it began a point; its last one is what it was running)."""
+    put (pid, point) on ``started`` as it began a point; its last one is what it was running).
+
+    Call it after the broken pool is shut down: the pool's thread has then reaped every worker and recorded its
+    exit code. Reaping them here as well would race that thread: the ``waitpid`` that loses fails, and the
+    process's exit code reads None while the other thread has not yet stored it, so the worker killed first
+    would be missed and a worker the pool stopped with SIGTERM blamed instead.
+    """
     running = {}
     while not started.empty():
         pid, point_folder_name = started.get()
         running[pid] = point_folder_name
     import signal
 
-    for process in processes.values():
-        process.join(timeout=5)
     dead = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (None, 0)}
     # the pool stops the workers still alive with SIGTERM once one has died: theirs are no failures of their own
     first = {pid: code for pid, code in dead.items() if code != -signal.SIGTERM} or dead

@@ -35,6 +35,49 @@ def test_a_killed_worker_is_its_points_failure_and_the_sweep_goes_on(tmp_path, c
     assert len((out / sweep.SUMMARY_FILE).read_text().splitlines()) == 1 + 3
 
 
+#: Seconds the pool's own thread waits between reaping a worker and storing its exit code, in the test below:
+#: a pause a loaded machine can impose on that thread at that point (it did, about 1 run in 30 under load 6).
+REAPER_PAUSE = 1.0
+#: Seconds the main thread waits before it reaps a worker itself, so that the pool's thread reaps first.
+MAIN_THREAD_DELAY = 0.3
+
+
+def test_the_killed_worker_is_found_even_when_the_pools_thread_is_slow_to_record_its_exit(
+    tmp_path, capsys, monkeypatch
+):
+    import multiprocessing.popen_fork as popen_fork
+    import threading
+
+    def slow_poll(self, flag=os.WNOHANG):
+        # as Popen.poll, except that the pool's thread reaps first and pauses before it stores the exit code
+        main = threading.current_thread() is threading.main_thread()
+        if self.returncode is None:
+            if main:
+                time.sleep(MAIN_THREAD_DELAY)
+            try:
+                pid, status = os.waitpid(self.pid, flag)
+            except OSError:
+                return None
+            if pid == self.pid:
+                if not main:
+                    time.sleep(REAPER_PAUSE)
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    monkeypatch.setattr(popen_fork.Popen, "poll", slow_poll)
+    out = tmp_path / "sweep"
+    status = sweep.main(
+        [DYING, "--grid", "value=1,2", "--set", "die_at=1", "--set", "sleep=2", "--workers", "2", "--out", str(out)]
+        + ["--no-progress"]
+    )
+    captured = capsys.readouterr()
+    assert status == sweep.EXIT_POINTS_FAILED, captured.err
+    # the worker killed by the point, not the one the broken pool then stopped with SIGTERM
+    assert "value=1: its worker process died (killed by signal 9 (SIGKILL))" in captured.err
+    assert "value=2" not in captured.err
+    assert load(out / "value=2").summary == dict(value=2)
+
+
 def process_state(pid):
     """The state letter of process ``pid`` (``R``, ``S``, ``Z`` ...), or None once it is gone."""
     try:
