@@ -470,9 +470,10 @@ def lanczos(
     np.divide(start, np.linalg.norm(start), out=basis[0])
     alpha, beta = [], []
     scale = 0.0
+    w, work = np.empty(start.size), np.empty(start.size)  # made once: the steps below work in place
     for j in range(iterations):
-        w = np.array(matvec(basis[j]), dtype=np.float64)  # a fresh float64 array: the step below works in place
-        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP)
+        np.copyto(w, matvec(basis[j]))
+        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
         a, b = float(a), float(b)
         alpha.append(a)
         scale = max(scale, abs(a), b)
