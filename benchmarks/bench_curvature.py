@@ -122,8 +122,9 @@ def _products(a, b, out, transpose_a, transpose_b):
 
 def floor(widths, batch, dtype, repeats):
     """The bare BLAS calls of the largest layer (d^(l-1) -> d^(l)): the gradient's 3 (x W^T, delta^T x, delta W)
-    and the product's 5 (as in testbed.kernels.curvature: [x; R{x}] W^T, x V^T, [R{delta}; delta]^T [x; R{x}],
-    [R{delta}; delta] W, delta V). Returns (gradient ms, product ms, list of the product's calls in ms)."""
+        and the product's 5 (as in testbed.kernels.curvature: [x; R{x}] W^T, x V^T, [R{delta}; delta]^T [x; R{x}],
+        [R{delta}; delta] W, delta V). Returns the (wall, CPU) seconds of the gradient's calls and of the product's,
+    and the wall seconds of each of the product's calls."""
     l = int(np.argmax([a * b for a, b in zip(widths[:-1], widths[1:])])) + 1
     fan_in, fan_out = widths[l - 1], widths[l]
     random = np.random.default_rng(0)
@@ -146,8 +147,8 @@ def floor(widths, batch, dtype, repeats):
     ]
     for f in gradient + product:
         f()
-    times = [t[0] for t in best_times(gradient + product, repeats)]
-    return sum(times[:3]), sum(times[3:]), times[3:]
+    times = np.array(best_times(gradient + product, repeats))
+    return tuple(times[:3].sum(axis=0)), tuple(times[3:].sum(axis=0)), times[3:, 0]
 
 
 def main(argv=None):
@@ -194,10 +195,10 @@ def main(argv=None):
             print(f"  {show('hvp, forward kept', kept)}: ratio {ratio(kept, grad)}")
             if args.breakdown:
                 bare_grad, bare_product, calls = floor(widths, args.batch, dtype, args.repeats)
+                print(f"  largest layer's bare BLAS calls: {show('gradient', bare_grad)}")
                 print(
-                    f"  largest layer's bare BLAS calls: gradient {bare_grad * 1e3:.1f} ms, product "
-                    f"{bare_product * 1e3:.1f} ms ({' + '.join(f'{c * 1e3:.1f}' for c in calls)}): "
-                    f"ratio {bare_product / bare_grad:.2f}"
+                    f"    {show('product', bare_product)} ({' + '.join(f'{c * 1e3:.1f}' for c in calls)}): "
+                    f"ratio {ratio(bare_product, bare_grad)}"
                 )
             start = np.where(rng.uniform(net.size, seed=5) > 0.5, 1.0, -1.0)
 
