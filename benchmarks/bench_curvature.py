@@ -1,10 +1,10 @@
 """Hessian-vector products against the gradient, and Lanczos against PyTorch's double backward, on the CPU.
 
     python benchmarks/bench_curvature.py [--widths 40,1024,896,10] [--batch 256] [--repeats 5] [--iterations 20]
-                                         [--breakdown]
+                                         [--threads 2] [--breakdown]
 
 On an MLP of about 1M parameters (tanh, biases, logits, softmax cross-entropy) and one batch of random inputs,
-float32 and float64 in the same run, 2 threads (Numba, BLAS and PyTorch):
+float32 and float64 in the same run, 2 threads by default (Numba, BLAS and PyTorch; ``--threads``):
 
 1. one ``curvature.hvp`` (forward, loss, gradient backward, tangent forward, R-backward: one compiled call)
    against one ``train.loss_and_grad`` (goal: ratio <= 2.5); also one product of a ``HessianOperator`` whose
@@ -157,6 +157,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=THREADS, help="Numba, BLAS and PyTorch threads")
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -164,16 +165,17 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     widths = tuple(int(w) for w in args.widths.split(","))
-    numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
+    threads = args.threads
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         import torch
 
-        torch.set_num_threads(THREADS)
+        torch.set_num_threads(threads)
     except ImportError:
         torch = None
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=THREADS, user_api="blas"):
+    with threadpool_limits(limits=threads, user_api="blas"):
         for dtype in (np.float32, np.float64):
             net = nn.MLP(widths, "tanh", bias=True, output="linear", dtype=dtype)
             net.initialize("glorot_normal", seed=1, bias_var=0.01)
@@ -189,7 +191,7 @@ def main(argv=None):
                 args.repeats,
             )
             name = np.dtype(dtype).name
-            print(f"{name}: {net.size:,} parameters, batch {args.batch}, {THREADS} threads")
+            print(f"{name}: {net.size:,} parameters, batch {args.batch}, {threads} threads")
             print(f"  {show('loss_and_grad', grad)}")
             print(f"  {show('hvp', product)}: ratio {ratio(product, grad)}, goal <= 2.5")
             print(f"  {show('hvp, forward kept', kept)}: ratio {ratio(kept, grad)}")

@@ -23,7 +23,8 @@ rows: [x; R{x}] W^T gives s and the R{x} W^T half of R{s}; [R{delta}; delta] W g
 half of R{g^(l-1)}; [R{delta}; delta]^T [x; R{x}] is the whole weight block of H v (inner dimension 2B, written
 straight into the result). On a layer of the net the product still costs 8 multiplications of a (B, d) by a
 (d, d') matrix where the gradient costs 3 (the products with V cannot pair: dual numbers need 3 multiplications
-for 2 coefficients), but in 5 BLAS calls, with no result-sized temporaries.
+for 2 coefficients), but in 5 BLAS calls, and with one chunk no weight-sized temporary (a later chunk's weight
+block is added through one).
 
 The rows are taken ``chunk`` at a time, each row's loss scaled by 1/N (N = all rows), so the products of the
 chunks add up to the product of the mean over all rows. The forward quantities (s, x, g per layer) do not depend
