@@ -119,6 +119,11 @@ class HessianOperator:
         chunk: int = CHUNK,
         cache: bool = True,
     ) -> None:
+        self._setup(net, x, y, loss, kind, chunk, cache, borrow=False)
+
+    def _setup(self, net, x, y, loss, kind, chunk, cache, borrow):
+        """The constructor's work; ``borrow`` (for the one product of :func:`hvp`): read the net's parameters in
+        place instead of copying them, and take the work buffers kept on the net between calls."""
         net = train._check_net(net)
         self.loss_code = train._loss_code(loss)
         self.loss_name = loss
@@ -128,27 +133,20 @@ class HessianOperator:
         n = self.x.shape[0]
         self.chunk = min(validation.check_positive_int(chunk, "chunk"), n)
         self.net = net
-        self.params = net.params.copy()
+        self.params = net.params if borrow else net.params.copy()
         self.dtype = net.dtype
         self.size = net.size
         self.layout = train._Layout(net, self.chunk)
+        self._blas_threads = train.step_blas_threads(net.widths, self.chunk)
         hidden = sum(net.widths[1:])
-        widest = max(net.widths[1:])
+        keep_g = self.kind == "hessian"
         itemsize = np.dtype(self.dtype).itemsize
-        self.cached = bool(cache) and n * (3 * hidden + net.widths[0]) * itemsize <= CACHE_BYTES
-        rows = n if self.cached else self.chunk
-        empty = lambda size: np.empty(size, dtype=self.dtype)  # noqa: E731
-        self._kept = (empty(rows * net.widths[0]), empty(rows * hidden), empty(rows * hidden), empty(rows * hidden))
-        self._work = (
-            (empty(self.chunk * hidden), empty(self.chunk * hidden))
-            + tuple(empty(self.chunk * widest) for _ in range(5))
-            + (empty(max(a * b for a, b in zip(net.widths[:-1], net.widths[1:]))),)
-        )
+        self.cached = bool(cache) and n * (4 + keep_g) * hidden * itemsize <= CACHE_BYTES
         self._prepared = False
         self.loss = math.nan
         self.products = 0
         self._gpu = None
-        if net.backend == "cuda":  # the same passes as GPU launches; the host buffers above are then not used
+        if net.backend == "cuda":  # the same passes as GPU launches; no host buffers
             from .curvature_cuda import CudaCurvature
 
             self._gpu = CudaCurvature(
@@ -162,6 +160,12 @@ class HessianOperator:
                 self.cached,
                 train._no_targets(self.dtype),
             )
+            return
+        sizes = _buffer_sizes(net.widths, n, self.chunk, self.cached, keep_g)
+        if borrow:
+            self._buffers = _borrowed_buffers(net, sizes)
+        else:
+            self._buffers = tuple(np.empty(size, dtype=self.dtype) for size in sizes)
 
     def matvec(self, v: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
@@ -179,30 +183,23 @@ class HessianOperator:
             self._prepared = self.cached
             self.products += 1
             return out
-        widths, weight_at, bias_at, use_bias, code, param, out_linear = self.layout.net_args()
-        value = kernels.curvature_product_cpu(
-            self.params,
-            v,
-            out,
-            self.x,
-            self.y,
-            train._no_targets(self.dtype),
-            False,
-            widths,
-            weight_at,
-            bias_at,
-            use_bias,
-            code,
-            param,
-            out_linear,
-            self.loss_code,
-            self.kind == "gauss_newton",
-            self.chunk,
-            self.cached,
-            self._prepared,
-            *self._kept,
-            *self._work,
-        )
+        with train.blas_threads(self._blas_threads):
+            value = kernels.curvature_product_cpu(
+                self.params,
+                v,
+                out,
+                self.x,
+                self.y,
+                train._no_targets(self.dtype),
+                False,
+                *self.layout.net_args(),
+                self.loss_code,
+                self.kind == "gauss_newton",
+                self.chunk,
+                self.cached,
+                self._prepared,
+                *self._buffers,
+            )
         if not self._prepared:
             self.loss = float(value)
         self._prepared = self.cached
@@ -210,6 +207,38 @@ class HessianOperator:
         return out
 
     __call__ = matvec
+
+
+def _buffer_sizes(widths, rows, chunk, cached, keep_g):
+    """Sizes of the work buffers of :func:`testbed.kernels.curvature.curvature_product_cpu`: [s; R{s}] and
+    [x; R{x}] per layer, g per layer (kept only with ``cached``, for the Hessian), the two [R{g}; g] blocks, the
+    scratch rows and the weight-sized block that adds a later chunk's weight products (only with several chunks)."""
+    hidden, widest = sum(widths[1:]), max(widths[1:])
+    kept = rows if cached else chunk
+    return (
+        2 * kept * hidden,
+        2 * kept * hidden,
+        kept * hidden if (cached and keep_g) else 1,
+        2 * chunk * widest,
+        2 * chunk * widest,
+        chunk * widest,
+        max(a * b for a, b in zip(widths[:-1], widths[1:])) if rows > chunk else 1,
+    )
+
+
+def _borrowed_buffers(net, sizes):
+    """Work buffers kept on ``net`` between calls of :func:`hvp` (one set per thread, grown when too small): fresh
+    buffers cost their page faults at every call. Measured on the 1M-parameter net of bench_curvature.py, one BLAS
+    thread: fresh buffers and a copy of the parameters took the CPU time of a product from 36 to 43 ms (float32)
+    and from 68 to 76 ms (float64)."""
+    import threading
+
+    work = net.__dict__.setdefault("_curvature_work", {})
+    key = threading.get_ident()
+    buffers = work.get(key)
+    if buffers is None or buffers[0].dtype != net.dtype or any(b.size < n for b, n in zip(buffers, sizes)):
+        buffers = work[key] = tuple(np.empty(size, dtype=net.dtype) for size in sizes)
+    return tuple(b[:n] for b, n in zip(buffers, sizes))
 
 
 def hvp(
@@ -226,7 +255,8 @@ def hvp(
 
     One compiled call: forward, loss, gradient backward, tangent forward, R-backward (Pearlmutter 1994; see
     :mod:`testbed.kernels.curvature`); on the GPU for a net on the CUDA backend. Returns an array of the net's
-    dtype and size.
+    dtype and size. Each call runs the forward pass again (nothing is kept between calls but work buffers, held
+    on the net); for several products at one point, :class:`HessianOperator` keeps the forward pass.
 
     H v = d/dr grad L(theta + r v) at r = 0, with L the mean loss over the N rows, exactly (no finite differences).
 
@@ -264,7 +294,9 @@ def hvp(
     Pearlmutter 1994, "Fast exact multiplication by the Hessian"; Schraudolph 2002, "Fast curvature matrix-vector
     products for second-order gradient descent" (G).
     """
-    return HessianOperator(net, x, y, loss=loss, kind=kind, chunk=chunk, cache=False).matvec(v)
+    op = HessianOperator.__new__(HessianOperator)
+    op._setup(net, x, y, loss, kind, chunk, False, borrow=True)
+    return op.matvec(v)
 
 
 def gauss_newton_product(
@@ -360,8 +392,7 @@ def dense_hessian(
                 op.kind == "gauss_newton",
                 op.chunk,
                 op.cached,
-                *op._kept,
-                *op._work,
+                *op._buffers,
             )
         )
         op.products += op.size
@@ -439,9 +470,10 @@ def lanczos(
     np.divide(start, np.linalg.norm(start), out=basis[0])
     alpha, beta = [], []
     scale = 0.0
+    w, work = np.empty(start.size), np.empty(start.size)  # made once: the steps below work in place
     for j in range(iterations):
-        w = np.array(matvec(basis[j]), dtype=np.float64)  # a fresh float64 array: the step below works in place
-        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP)
+        np.copyto(w, matvec(basis[j]))
+        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
         a, b = float(a), float(b)
         alpha.append(a)
         scale = max(scale, abs(a), b)

@@ -145,6 +145,31 @@ def test_chunks_and_the_kept_forward_pass_give_the_one_pass_product(rng):
     np.testing.assert_allclose(uncached(v), whole, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize(
+    "widths,bias,activation",
+    [((6, 3), True, "tanh"), ((6, 3), False, "tanh"), ((6, 5, 3), False, "sigmoid"), ((6, 7, 5, 3), True, "tanh")],
+)
+@pytest.mark.parametrize("kind", ["hessian", "gauss_newton"])
+def test_every_pass_of_the_product_matches_the_reference_at_each_depth(rng, widths, bias, activation, kind):
+    """The one-shot product (forward and tangents in one pass, R{x^(0)} = 0, the paired products), in one chunk
+    and in three, and the kept forward pass, against the reference's dense matrix, at depths 1, 2 and 3."""
+    net = make_net(activation, bias=bias, widths=widths)
+    x, y = data(rng, rows=10, features=widths[0], classes=widths[-1])
+    weights, biases = layers(net)
+    dense_reference = naive.train_dense_hessian if kind == "hessian" else naive.train_dense_gauss_newton
+    reference = dense_reference(weights, biases, activation, x, y)
+    v = rng.standard_normal((2, net.size))
+    # each entry of the reference is within DENSE_ATOL max|H| of the truth, so (H v)_i is within that times ||v||_1
+    atol = DENSE_ATOL * np.abs(reference).max() * np.abs(v).sum(axis=1).max()
+    op = curvature.HessianOperator(net, x, y, kind=kind, chunk=3)
+    for u in v:
+        expected = reference @ u
+        np.testing.assert_allclose(curvature.hvp(net, x, y, u, kind=kind), expected, rtol=0, atol=atol)
+        np.testing.assert_allclose(curvature.hvp(net, x, y, u, kind=kind, chunk=4), expected, rtol=0, atol=atol)
+        np.testing.assert_allclose(op(u), expected, rtol=0, atol=atol)  # the first call runs the forward pass
+    assert op.cached and op.products == 2
+
+
 def test_hvp_matches_pytorch_double_backward(rng):
     torch = pytest.importorskip("torch")
     net = make_net("tanh")

@@ -4,7 +4,7 @@ Pearlmutter (1994)'s R-operator, R{f} = d/dr f(theta + r v) at r = 0, applied to
 :mod:`testbed.kernels.train` (same flat layout, same forward pass, same loss rules). With V^(l), R{b}^(l) the
 blocks of v, g^(l) = dL/dx^(l) and delta^(l) = g^(l) * phi'(s^(l)):
 
-    forward (kept):   s^(l) = x^(l-1) W^(l)T + b^(l),  x^(l) = phi(s^(l));  g^(L) = dloss/dz;  g^(l-1) = delta^(l) W^(l)
+    forward:          s^(l) = x^(l-1) W^(l)T + b^(l),  x^(l) = phi(s^(l));  g^(L) = dloss/dz;  g^(l-1) = delta^(l) W^(l)
     tangents:         R{s^(l)} = x^(l-1) V^(l)T + R{x^(l-1)} W^(l)T + R{b}^(l),  R{x^(0)} = 0,
                       R{x^(l)} = phi'(s^(l)) R{s^(l)}
     loss:             R{g^(L)} = H_z R{z}   (:mod:`testbed.rules.curvature`)
@@ -16,6 +16,15 @@ The Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002) is the same pass w
 g or delta (the net's own second derivatives) dropped. Products are BLAS (``np.dot`` inside ``@njit``); the
 activation and its derivative go through the row loops of :mod:`testbed.kernels.nn`, phi'' through
 :func:`testbed.rules.activations.second_derivative_given_value`.
+
+Each quantity is kept beside its tangent, one (2B, d) block per layer: [s; R{s}], [x; R{x}], and in the backward
+pass [R{delta}; delta] and [R{g}; g]. A pair of terms that share an operand is then ONE product with twice the
+rows: [x; R{x}] W^T gives s and the R{x} W^T half of R{s}; [R{delta}; delta] W gives g^(l-1) and the R{delta} W
+half of R{g^(l-1)}; [R{delta}; delta]^T [x; R{x}] is the whole weight block of H v (inner dimension 2B, written
+straight into the result). On a layer of the net the product still costs 8 multiplications of a (B, d) by a
+(d, d') matrix where the gradient costs 3 (the products with V cannot pair: dual numbers need 3 multiplications
+for 2 coefficients), but in 5 BLAS calls, and with one chunk no weight-sized temporary (a later chunk's weight
+block is added through one).
 
 The rows are taken ``chunk`` at a time, each row's loss scaled by 1/N (N = all rows), so the products of the
 chunks add up to the product of the mean over all rows. The forward quantities (s, x, g per layer) do not depend
@@ -32,10 +41,10 @@ from numba import cuda, njit, types
 
 from ..rules import activations as activation_rules
 from ..rules import curvature as curvature_rules
-from .nn import _derivative_row
+from .nn import _activate_row, _derivative_row
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
-from .train import _OPTIONS, _forward, _layer, _loss_row
+from .train import _OPTIONS, _layer, _loss_row
 
 _loss_hessian_row = for_cpu(curvature_rules.loss_hessian_row, error_model="numpy")
 _derivative = for_cpu(activation_rules.derivative_given_value, error_model="numpy")
@@ -67,61 +76,27 @@ def _add_rows(src, dst):
 
 
 @njit(**_OPTIONS)
-def _prepare_chunk(
+def _tangent_row(code, param, vb, use_bias, pre_row, post_row, rs_row, rx_row):
+    """``rs_row += R{b}`` (when ``use_bias``); ``rx_row = phi'(s) rs_row``."""
+    if use_bias:
+        for j in range(rs_row.size):
+            rs_row[j] += vb[j]
+    for j in range(rs_row.size):
+        rx_row[j] = rs_row[j]
+    _derivative_row(code, param, pre_row, post_row, rx_row)
+
+
+@njit(**_OPTIONS)
+def _chunk(
     params,
+    v,
+    out,
+    first,
     x0,
     labels,
     targets,
     use_targets,
-    first,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    inv_total,
-    backward,
-    pre,
-    post,
-    gpost,
-    delta,
-):
-    """Forward pass and (when ``backward``) the gradient backward of g^(l) = dL/dx^(l), kept in ``gpost``; returns
-    the chunk's share of the loss."""
-    batch = x0.shape[0]
-    depth = widths.size - 1
-    classes = widths[depth]
-    last = _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
-    z = _layer(post, last, batch, classes)
-    g = _layer(gpost, last, batch, classes)
-    loss = 0.0
-    inv_count = inv_total / classes
-    for i in range(batch):
-        row = first + i
-        loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, g)
-    offset = last
-    for l in range(depth, 1 if backward else depth + 1, -1):
-        fan_in, fan_out = widths[l - 1], widths[l]
-        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        d = _layer(delta, 0, batch, fan_out)
-        _copy_rows(_layer(gpost, offset, batch, fan_out), d)
-        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
-        for i in range(batch):
-            _derivative_row(layer_code, param, s[i], x[i], d[i])
-        offset -= batch * fan_in
-        np.dot(d, _layer(params, weight_at[l - 1], fan_out, fan_in), _layer(gpost, offset, batch, fan_in))
-    return loss
-
-
-@njit(**_OPTIONS)
-def _curvature_chunk(
-    params,
-    v,
-    out,
-    x0,
+    row0,
     widths,
     weight_at,
     bias_at,
@@ -132,95 +107,124 @@ def _curvature_chunk(
     loss_code,
     inv_total,
     gauss_newton,
+    fused,
+    keep,
     pre,
     post,
     gpost,
-    rpre,
-    rpost,
-    rg_a,
-    rg_b,
-    delta,
-    rdelta,
+    d_a,
+    d_b,
     scratch,
     wtmp,
 ):
-    """Adds the chunk's share of H v (or G v) to ``out``, from the kept s, x, g of :func:`_prepare_chunk`."""
-    batch = x0.shape[0]
+    """The chunk's share of H v (or G v) into ``out`` (written when ``first``, else added); returns its share of
+    the loss (0 unless ``fused``).
+
+    ``fused``: run the forward pass and the gradient backward alongside the tangents (the first product at a
+    point), keeping g^(l) in ``gpost`` when ``keep``; else read s, x from the first halves of the ``pre``/``post``
+    blocks and g from ``gpost`` (kept by an earlier fused call). ``pre``/``post``: one (2B, d^(l)) block per layer,
+    [s; R{s}] and [x; R{x}]; ``gpost`` one (B, d^(l)) block per layer; ``d_a``, ``d_b`` >= 2B max d^(l);
+    ``scratch`` >= B max d^(l); ``wtmp`` >= max d^(l) d^(l-1) unless every call is ``first``.
+    """
+    b = x0.shape[0]
     depth = widths.size - 1
     classes = widths[depth]
-    # tangent forward: R{s}, R{x} per layer
+    # forward and tangents: [s; R{s}], [x; R{x}] per layer
     offset = 0
-    prev, rprev = x0, x0
+    prev_offset = 0
     for l in range(1, depth + 1):
         fan_in, fan_out = widths[l - 1], widths[l]
         layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        rs = _layer(rpre, offset, batch, fan_out)
-        np.dot(prev, _layer(v, weight_at[l - 1], fan_out, fan_in).T, rs)
-        if l > 1:
-            t = _layer(scratch, 0, batch, fan_out)
-            np.dot(rprev, _layer(params, weight_at[l - 1], fan_out, fan_in).T, t)
+        weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
+        tangent = _layer(v, weight_at[l - 1], fan_out, fan_in)
+        s, rs = _layer(pre, offset, b, fan_out), _layer(pre, offset + b * fan_out, b, fan_out)
+        x, rx = _layer(post, offset, b, fan_out), _layer(post, offset + b * fan_out, b, fan_out)
+        if l == 1:  # R{x^(0)} = 0
+            if fused:
+                np.dot(x0, weight.T, s)
+            np.dot(x0, tangent.T, rs)
+        else:
+            xs = _layer(post, prev_offset, b, fan_in)
+            if fused:  # [x; R{x}] W^T = [s - b; R{x} W^T]
+                np.dot(_layer(post, prev_offset, 2 * b, fan_in), weight.T, _layer(pre, offset, 2 * b, fan_out))
+            else:
+                np.dot(_layer(post, prev_offset + b * fan_in, b, fan_in), weight.T, rs)
+            t = _layer(scratch, 0, b, fan_out)
+            np.dot(xs, tangent.T, t)
             _add_rows(t, rs)
-        if use_bias:
-            vb = v[bias_at[l - 1] : bias_at[l - 1] + fan_out]
-            for i in range(batch):
-                for j in range(fan_out):
-                    rs[i, j] += vb[j]
-        rx = _layer(rpost, offset, batch, fan_out)
-        _copy_rows(rs, rx)
-        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
-        for i in range(batch):
-            _derivative_row(layer_code, param, s[i], x[i], rx[i])
-        prev, rprev = x, rx
-        offset += batch * fan_out
-    last = offset - batch * classes
-    # the loss's Hessian on R{z}
-    rg = _layer(rg_a, 0, batch, classes)
+        bias = params[bias_at[l - 1] : bias_at[l - 1] + fan_out]
+        vb = v[bias_at[l - 1] : bias_at[l - 1] + fan_out]
+        for i in range(b):
+            if fused:
+                _activate_row(layer_code, param, s[i], bias, use_bias, x[i])
+            _tangent_row(layer_code, param, vb, use_bias, s[i], x[i], rs[i], rx[i])
+        prev_offset = offset
+        offset += 2 * b * fan_out
+    last = prev_offset
+    kept_last = last // 2
+    # the loss: [R{g}; g] of the logits
+    rg, g = _layer(d_a, 0, b, classes), _layer(d_a, b * classes, b, classes)
+    z, rz = _layer(post, last, b, classes), _layer(post, last + b * classes, b, classes)
     inv_count = inv_total / classes
-    z, rz = _layer(post, last, batch, classes), _layer(rpost, last, batch, classes)
-    for i in range(batch):
+    loss = 0.0
+    if fused:
+        for i in range(b):
+            row = row0 + i
+            loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, g)
+    for i in range(b):
         _loss_hessian_row(loss_code, z, i, rz, inv_total, inv_count, rg)
-    # R-backward
-    offset = last
-    in_a = True
+    # backward: [R{g}; g] -> [R{delta}; delta] in place, then the weight block and the next [R{g}; g]
+    offset, kept = last, kept_last
+    current, other = d_a, d_b
     for l in range(depth, 0, -1):
         fan_in, fan_out = widths[l - 1], widths[l]
         layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        s, x = _layer(pre, offset, batch, fan_out), _layer(post, offset, batch, fan_out)
-        rd = _layer(rdelta, 0, batch, fan_out)
-        _copy_rows(rg, rd)
-        d = _layer(delta, 0, batch, fan_out)
-        if gauss_newton:
-            for i in range(batch):
+        s, rs = _layer(pre, offset, b, fan_out), _layer(pre, offset + b * fan_out, b, fan_out)
+        x = _layer(post, offset, b, fan_out)
+        rd, d = _layer(current, 0, b, fan_out), _layer(current, b * fan_out, b, fan_out)
+        if not gauss_newton and (keep or not fused):
+            if fused:
+                _copy_rows(d, _layer(gpost, kept, b, fan_out))
+            else:
+                _copy_rows(_layer(gpost, kept, b, fan_out), d)
+        for i in range(b):
+            if gauss_newton:
                 _derivative_row(layer_code, param, s[i], x[i], rd[i])
-        else:
-            g, rs = _layer(gpost, offset, batch, fan_out), _layer(rpre, offset, batch, fan_out)
-            _copy_rows(g, d)
-            for i in range(batch):
-                _second_order_row(layer_code, param, s[i], x[i], g[i], rs[i], rd[i])
+            else:
+                _second_order_row(layer_code, param, s[i], x[i], d[i], rs[i], rd[i])
                 _derivative_row(layer_code, param, s[i], x[i], d[i])
-        prev_offset = offset - batch * fan_in if l > 1 else 0
-        prev = _layer(post, prev_offset, batch, fan_in) if l > 1 else x0
-        out_w, tmp_w = _layer(out, weight_at[l - 1], fan_out, fan_in), _layer(wtmp, 0, fan_out, fan_in)
-        np.dot(rd.T, prev, tmp_w)
-        _add_rows(tmp_w, out_w)
-        if l > 1 and not gauss_newton:
-            np.dot(d.T, _layer(rpost, prev_offset, batch, fan_in), tmp_w)
+        prev_offset = offset - 2 * b * fan_in if l > 1 else 0
+        out_w = _layer(out, weight_at[l - 1], fan_out, fan_in)
+        inner = 2 * b if (l > 1 and not gauss_newton) else b  # [R{delta}; delta]^T [x; R{x}], or R{delta}^T x
+        pair = _layer(current, 0, inner, fan_out)
+        below = _layer(post, prev_offset, inner, fan_in) if l > 1 else x0
+        if first:
+            np.dot(pair.T, below, out_w)
+        else:
+            tmp_w = _layer(wtmp, 0, fan_out, fan_in)
+            np.dot(pair.T, below, tmp_w)
             _add_rows(tmp_w, out_w)
         if use_bias:
             out_b = out[bias_at[l - 1] : bias_at[l - 1] + fan_out]
-            for i in range(batch):
+            if first:
+                out_b[:] = 0.0
+            for i in range(b):
                 for j in range(fan_out):
                     out_b[j] += rd[i, j]
         if l > 1:
-            rg_next = _layer(rg_b if in_a else rg_a, 0, batch, fan_in)
-            np.dot(rd, _layer(params, weight_at[l - 1], fan_out, fan_in), rg_next)
+            weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
+            if fused and not gauss_newton:  # [R{delta}; delta] W = [R{delta} W; g^(l-1)]
+                np.dot(_layer(current, 0, 2 * b, fan_out), weight, _layer(other, 0, 2 * b, fan_in))
+            else:
+                np.dot(rd, weight, _layer(other, 0, b, fan_in))
             if not gauss_newton:
-                t = _layer(scratch, 0, batch, fan_in)
+                t = _layer(scratch, 0, b, fan_in)
                 np.dot(d, _layer(v, weight_at[l - 1], fan_out, fan_in), t)
-                _add_rows(t, rg_next)
-            rg = rg_next
-            in_a = not in_a
+                _add_rows(t, _layer(other, 0, b, fan_in))
+            current, other = other, current
             offset = prev_offset
+            kept -= b * fan_in
+    return loss
 
 
 @njit(**_OPTIONS)
@@ -244,33 +248,28 @@ def curvature_product_cpu(
     chunk,
     cached,
     prepared,
-    x0,
     pre,
     post,
     gpost,
-    rpre,
-    rpost,
-    rg_a,
-    rg_b,
-    delta,
-    rdelta,
+    d_a,
+    d_b,
     scratch,
     wtmp,
 ):
-    """``out`` = H v (``gauss_newton`` False) or G v of the mean loss over every row of ``x_all``; returns the loss
-    (NaN when ``prepared``: the forward pass was not run again).
+    """``out`` = H v (``gauss_newton`` False) or G v of the mean loss over every row of ``x_all`` (C-contiguous);
+    returns the loss (NaN when ``prepared``: the forward pass was not run again).
 
-    Rows go ``chunk`` at a time. Buffers: ``rpre``, ``rpost`` >= chunk * (d^(1) + ... + d^(L)); ``rg_a``, ``rg_b``,
-    ``delta``, ``rdelta``, ``scratch`` >= chunk * max d^(l); ``wtmp`` >= max d^(l) d^(l-1); ``x0``, ``pre``, ``post``,
-    ``gpost`` as ``rpre`` (times d^(0) for ``x0``), or for all N rows when ``cached``, in which case ``prepared``
-    says that an earlier call with the same params, rows and buffers filled them.
+    Rows go ``chunk`` at a time. Buffers: ``pre``, ``post`` >= 2 chunk (d^(1) + ... + d^(L)), and ``gpost`` >=
+    chunk (d^(1) + ... + d^(L)), or all for N rows when ``cached`` (then ``prepared`` says that an earlier call with
+    the same params, rows and buffers filled them; ``gpost`` is used only when ``cached`` and not
+    ``gauss_newton``); ``d_a``, ``d_b`` >= 2 chunk max d^(l); ``scratch`` >= chunk max d^(l); ``wtmp`` >=
+    max d^(l) d^(l-1) when there is more than one chunk.
     """
     n = x_all.shape[0]
     inputs = x_all.shape[1]
     hidden = 0
     for l in range(1, widths.size):
         hidden += widths[l]
-    out[:] = 0.0
     inv_total = 1.0 / n
     loss = 0.0
     start = 0
@@ -278,39 +277,16 @@ def curvature_product_cpu(
         stop = min(start + chunk, n)
         batch = stop - start
         base = start if cached else 0
-        x = _layer(x0, base * inputs, batch, inputs)
-        p, q, g = pre[base * hidden :], post[base * hidden :], gpost[base * hidden :]
-        if not prepared:
-            for i in range(batch):
-                for j in range(inputs):
-                    x[i, j] = x_all[start + i, j]
-            loss += _prepare_chunk(
-                params,
-                x,
-                labels,
-                targets,
-                use_targets,
-                start,
-                widths,
-                weight_at,
-                bias_at,
-                use_bias,
-                code,
-                param,
-                out_linear,
-                loss_code,
-                inv_total,
-                not gauss_newton,
-                p,
-                q,
-                g,
-                delta,
-            )
-        _curvature_chunk(
+        loss += _chunk(
             params,
             v,
             out,
-            x,
+            start == 0,
+            _layer(x_all.reshape(x_all.size), start * inputs, batch, inputs),
+            labels,
+            targets,
+            use_targets,
+            start,
             widths,
             weight_at,
             bias_at,
@@ -321,15 +297,13 @@ def curvature_product_cpu(
             loss_code,
             inv_total,
             gauss_newton,
-            p,
-            q,
-            g,
-            rpre,
-            rpost,
-            rg_a,
-            rg_b,
-            delta,
-            rdelta,
+            not prepared,
+            cached,
+            pre[2 * base * hidden :],
+            post[2 * base * hidden :],
+            gpost[base * hidden :],
+            d_a,
+            d_b,
             scratch,
             wtmp,
         )
@@ -356,16 +330,11 @@ def dense_cpu(
     gauss_newton,
     chunk,
     cached,
-    x0,
     pre,
     post,
     gpost,
-    rpre,
-    rpost,
-    rg_a,
-    rg_b,
-    delta,
-    rdelta,
+    d_a,
+    d_b,
     scratch,
     wtmp,
 ):
@@ -397,16 +366,11 @@ def dense_cpu(
             chunk,
             cached,
             prepared,
-            x0,
             pre,
             post,
             gpost,
-            rpre,
-            rpost,
-            rg_a,
-            rg_b,
-            delta,
-            rdelta,
+            d_a,
+            d_b,
             scratch,
             wtmp,
         )
@@ -417,28 +381,31 @@ def dense_cpu(
 
 
 @njit(**_OPTIONS)
-def lanczos_orthogonalize(basis, j, w, beta_previous, drop):
+def lanczos_orthogonalize(basis, j, w, beta_previous, drop, work):
     """One Lanczos step's vector work on w = H q_j, in place; returns (alpha_j, the norm of the new w).
 
     alpha_j = q_j . w; w -= alpha_j q_j + beta_{j-1} q_{j-1}; then classical Gram-Schmidt against the basis rows
-    0..j, a second pass only when the first removed more than ``drop`` of w's norm. Compiled so that its BLAS
-    calls go to the same library (and thread pool) as the products' ``np.dot``: NumPy's own BLAS between the
-    products left its threads spinning against them (measured: each kept product 57 instead of 21 ms).
+    0..j, a second pass only when the first removed more than ``drop`` of w's norm. ``work`` (as w) takes the
+    projection, so that no vector is allocated (a fresh 8 MB vector costs its page faults at every step). Compiled
+    so that its BLAS calls go to the same library (and thread pool) as the products' ``np.dot``: NumPy's own BLAS
+    between the products left its threads spinning against them (measured: each kept product 57 instead of 21 ms).
     """
     q = basis[j]
     alpha = np.dot(q, w)
-    for i in range(w.size):
-        w[i] -= alpha * q[i]
     if j > 0:
         previous = basis[j - 1]
         for i in range(w.size):
-            w[i] -= beta_previous * previous[i]
+            w[i] -= alpha * q[i] + beta_previous * previous[i]
+    else:
+        for i in range(w.size):
+            w[i] -= alpha * q[i]
     rows = basis[: j + 1]
     norm = np.sqrt(np.dot(w, w))
     for _ in range(2):
         before = norm
-        coefficients = np.dot(rows, w)
-        w -= np.dot(coefficients, rows)
+        np.dot(np.dot(rows, w), rows, work)
+        for i in range(w.size):
+            w[i] -= work[i]
         norm = np.sqrt(np.dot(w, w))
         if norm > drop * before:
             break
