@@ -56,3 +56,51 @@ def test_without_the_library_openmp_threads_spin():  # the control: the check ab
 
 def test_an_explicit_policy_from_the_environment_wins():
     assert _spin_count_seen_by_openmp("ACTIVE") > 300_000
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# OpenBLAS's idle threads (issue 14)
+
+BLAS_SCRIPT = """
+import time
+import numpy as np
+import numba
+import testbed
+
+@numba.njit
+def product(a, b, c):
+    np.dot(a, b, c)
+
+a = np.ones((512, 512))
+c = np.empty_like(a)
+product(a, a, c)
+
+def burned_after(call):
+    call()
+    start = time.process_time()
+    time.sleep({window})
+    return time.process_time() - start
+
+numba_pool, numpy_pool = [], []
+for _ in range(3):
+    numba_pool.append(burned_after(lambda: product(a, a, c)))
+    numpy_pool.append(burned_after(lambda: np.dot(a, a, out=c)))
+    time.sleep({rest})  # NumPy's threads stop spinning before the next trial
+print("BURNED", sorted(numba_pool)[1], max(numpy_pool))
+"""
+
+#: Seconds watched after a product; OpenBLAS's default spin (2**28 cycles) lasts about 0.1 s at 2-3 GHz.
+SPIN_WINDOW = 0.1
+#: CPU seconds that tell a sleeping pool from a spinning one: a spinning thread burned 2-10 ms of a 50 ms window
+#: on this 2-core machine at a load average of 13 (it yields the core to other jobs), 50 ms when idle.
+SPIN_BURNED = 1e-3
+
+
+def test_openblas_threads_behind_numba_sleep_at_once_and_numpys_keep_their_default():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+    env.update(OPENBLAS_NUM_THREADS="2", PYTHONPATH=ROOT)
+    script = BLAS_SCRIPT.format(window=SPIN_WINDOW, rest=2 * SPIN_WINDOW)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    numba_pool, numpy_pool = (float(v) for v in done.stdout.split("BURNED")[1].split())
+    assert numba_pool < SPIN_BURNED < numpy_pool  # NumPy's pool (loaded before the setting) is the control
