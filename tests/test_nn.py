@@ -562,3 +562,14 @@ def test_concurrent_propagate_runs_do_not_share_arrays():
     for want, have in zip(expected, got):  # a run writing into another's arrays would change whole layers
         for name, value in want.items():
             np.testing.assert_allclose(have[name], value, rtol=RTOL64, err_msg=name)
+
+
+def test_a_users_net_keeps_each_forward_pass_in_new_arrays(rng):
+    # only propagate's private nets write a kept pass over the previous one: a user's earlier pre(l) stays valid
+    net = _net("tanh")
+    x, _ = _inputs(rng)
+    net.forward(x, keep=True)
+    earlier, earlier_copy = net.pre(2), net.pre(2).copy()
+    net.forward(2.0 * x, keep=True)
+    assert not np.shares_memory(earlier, net.pre(2))
+    np.testing.assert_array_equal(earlier, earlier_copy)
