@@ -8,20 +8,12 @@ Numba's parallel kernels run on OpenMP, whose idle threads otherwise spin for a 
 take the cores from the BLAS product that follows (on 2 cores ``propagate`` ran at 1.9x a NumPy chain of the same
 products instead of 1.3x; ``benchmarks/bench_nn.py``). OpenMP reads the variable once, when Numba first starts its
 threads, so this must happen before any parallel kernel runs; an explicit setting by the user wins.
-
-For the same reason it sets ``OPENBLAS_THREAD_TIMEOUT=4`` (OpenBLAS's idle threads go to sleep at once instead
-of spinning for 2**28 cycles, a tenth of a second) for the OpenBLAS that Numba's ``np.dot`` calls (SciPy's,
-loaded at the first compiled product): its threads spun through the statistics pass that follows each product
-of the MLP's passes. NumPy is imported first, so NumPy's own OpenBLAS keeps the environment the user gave it.
 """
 
 import os
 from importlib import metadata as _metadata
 
-import numpy as _numpy  # noqa: F401  (loads NumPy's OpenBLAS before the setting below)
-
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 try:
     # The version has one source, pyproject.toml's [project] version; installing the package (pip install -e .)
