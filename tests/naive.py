@@ -1020,3 +1020,15 @@ def train_dense_gauss_newton(weights, biases, activation, x, y, loss="cross_entr
             h = 2.0 * np.eye(classes) / (batch * classes)
         result += jac[i].T @ h @ jac[i]
     return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# propagate's one-pass moments (issue 14: testbed.nn.mlp.array_moments)
+
+
+def array_moments(values):
+    """(mean, population variance, mean square) of every entry, two-pass in float64 (NumPy's pairwise sums)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    mean = float(np.mean(v))
+    variance = float(np.mean((v - mean) ** 2))
+    return mean, variance, float(np.mean(v * v))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from testbed import activations, nn
+from testbed import rng as rng_module
 from testbed.kernels import nn as kernels
 from testbed.kernels.targets import for_cpu
 from testbed.rules import activations as rules
@@ -495,3 +496,80 @@ def test_small_work_runs_serially_and_restores_the_thread_count():
         assert numba.get_num_threads() == threads
     finally:
         numba.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# propagate's fused statistics and kept workspace (issue 14)
+
+#: array_moments (one pass, float64 sums shifted by the first entry) against NumPy's two-pass float64 variance:
+#: both are within a few float64 ulp per entry of sum_i (v_i - mean)^2, amplified by the cancellation
+#: (var + (mean - v_0)^2) / var <= 50 for the arrays below, over at most 4096 entries: below 1e-10.
+MOMENTS_RTOL = 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,loc", [((64, 64), 0.0), ((3, 1000), 5.0), ((4096,), -2.0), ((1, 7), 0.25)])
+def test_array_moments_match_naive(rng, dtype, shape, loc):
+    values = (loc + rng.standard_normal(shape)).astype(dtype)
+    got = nn.mlp.array_moments(values)
+    np.testing.assert_allclose(got, naive.array_moments(values), rtol=MOMENTS_RTOL, atol=0.0)
+    constant = np.full(shape, loc + 0.1, dtype=dtype)
+    assert nn.mlp.array_moments(constant)[1] == 0.0  # every shifted entry is 0: no rounding left
+
+
+def test_propagate_statistics_of_its_draws_match_naive():
+    run = nn.propagate("glorot_normal", "tanh", 3, [20, 30, 10], batch=40, input_width=15, seed=5, dtype=np.float32)
+    x = rng_module.normal((40, 15), seed=5, stream=nn.STREAM_INPUTS, dtype=np.float32)
+    r = rng_module.normal((40, 10), seed=5, stream=nn.STREAM_OUTPUT_GRAD, dtype=np.float32)
+    expected = naive.array_moments(x)
+    got = (run.input_mean, run.input_var, run.input_meansq)
+    np.testing.assert_allclose(got, expected, rtol=MOMENTS_RTOL, atol=MOMENTS_RTOL * expected[1])
+    assert run.output_grad_var == pytest.approx(naive.array_moments(r)[1], rel=MOMENTS_RTOL)
+    net = nn.MLP(run.widths, "tanh", dtype=np.float32).initialize("glorot_normal", seed=5)
+    weight_var = [naive.array_moments(net.weights(l))[1] for l in range(1, 4)]
+    np.testing.assert_allclose(run.weight_var, weight_var, rtol=MOMENTS_RTOL)
+
+
+def _arrays(run):
+    return {**run.as_arrays(), "input": np.array([run.input_mean, run.input_var, run.output_grad_var])}
+
+
+def test_propagate_reuses_its_arrays_and_gives_the_same_run():
+    shape = dict(depth=4, width=24, batch=32, seed=2)
+    nn.release_workspace()
+    first = _arrays(nn.propagate("he_normal", "relu", **shape))
+    kept = nn.experiments._spare[0]
+    params, post = kept.params, kept._post[2]
+    again = _arrays(nn.propagate("he_normal", "relu", **shape))  # on the same arrays
+    assert nn.experiments._spare[0].params is params and nn.experiments._spare[0]._post[2] is post
+    other = nn.propagate("he_normal", "tanh", 3, 24, batch=32, bias_var=0.1)  # another net: new arrays
+    assert nn.experiments._spare[0].params is not params and other.bias_grad_var.shape == (3,)
+    nn.release_workspace()
+    fresh = _arrays(nn.propagate("he_normal", "relu", **shape))
+    for name, value in first.items():
+        np.testing.assert_array_equal(again[name], value, err_msg=name)
+        # new arrays may sit at other addresses, where BLAS may sum in another order: to rounding
+        np.testing.assert_allclose(fresh[name], value, rtol=RTOL64, err_msg=name)
+
+
+def test_concurrent_propagate_runs_do_not_share_arrays():
+    import concurrent.futures
+
+    shape = dict(depth=3, width=40, batch=64)
+    expected = [_arrays(nn.propagate("he_normal", "relu", seed=seed, **shape)) for seed in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda seed: _arrays(nn.propagate("he_normal", "relu", seed=seed, **shape)), range(4)))
+    for want, have in zip(expected, got):  # a run writing into another's arrays would change whole layers
+        for name, value in want.items():
+            np.testing.assert_allclose(have[name], value, rtol=RTOL64, err_msg=name)
+
+
+def test_a_users_net_keeps_each_forward_pass_in_new_arrays(rng):
+    # only propagate's private nets write a kept pass over the previous one: a user's earlier pre(l) stays valid
+    net = _net("tanh")
+    x, _ = _inputs(rng)
+    net.forward(x, keep=True)
+    earlier, earlier_copy = net.pre(2), net.pre(2).copy()
+    net.forward(2.0 * x, keep=True)
+    assert not np.shares_memory(earlier, net.pre(2))
+    np.testing.assert_array_equal(earlier, earlier_copy)

@@ -3,7 +3,8 @@
 - :mod:`testbed.nn.mlp`: :class:`MLP`, the network (one flat parameter array; forward and backward passes with
   statistics fused into each layer's pass: :class:`ForwardStats`, :class:`BackwardStats`).
 - :mod:`testbed.nn.cuda`: :class:`~testbed.nn.cuda.CudaPasses`, the one GPU driver of both passes.
-- :mod:`testbed.nn.experiments`: :func:`propagate` (signal and gradient through a fresh net) and :func:`lsuv`.
+- :mod:`testbed.nn.experiments`: :func:`propagate` (signal and gradient through a fresh net; it keeps the arrays
+  of its last run for the next one of the same shape, :func:`release_workspace` frees them) and :func:`lsuv`.
 
 Training (a loss, its gradient and optimizer steps on data) builds on the MLP in :mod:`testbed.train`.
 
@@ -20,6 +21,7 @@ from .experiments import (
     lsuv,
     memory_estimate,
     propagate,
+    release_workspace,
 )
 from .mlp import (
     MLP,
@@ -48,6 +50,7 @@ __all__ = [
     "NonFiniteSignalError",
     "Propagation",
     "propagate",
+    "release_workspace",
     "lsuv",
     "resolve_widths",
     "weight_stream",
