@@ -7,7 +7,9 @@ Cases (float32, the issue's sizes):
   entropy, backward, Adam(foreach)) and the bare BLAS chain, the 3 products per layer a step needs (s = x W^T,
   dW = delta^T x, delta W) done by NumPy into preallocated arrays, nothing else. Goals: >= 1.0x PyTorch, <= 1.2x
   the BLAS chain.
-- ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch.
+- ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch. The step runs
+  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed 1 chunk`` is the same step in one pass
+  (its products on one BLAS thread), for comparison.
 - ``many``: 64 nets of width 100, depth 20, batch 128, one step of each through ``train.fit_many`` (timed per
   step over a run of steps) against PyTorch looping over the 64 nets. Goal: >= 3x.
 
@@ -44,9 +46,14 @@ def make_net(width, depth, seed=0):
 
 
 class TestbedStep:
-    def __init__(self, net, dataset, batch):
+    def __init__(self, net, dataset, batch, chunks=None):
         self.net, self.dataset = net, dataset
-        self.step = train.Step(net, batch)
+        saved = train.STEP_CHUNKS
+        train.STEP_CHUNKS = saved if chunks is None else chunks
+        try:
+            self.step = train.Step(net, batch)
+        finally:
+            train.STEP_CHUNKS = saved
         self.optimizer = optim.Adam(lr=1e-3)
         self.state = self.optimizer.init(net.params)
         self.rows = np.arange(batch, dtype=np.int64)
@@ -57,9 +64,12 @@ class TestbedStep:
 
 
 class BlasChain:
-    """The three products per layer of a training step, into preallocated arrays: the BLAS floor."""
+    """The three products per layer of a training step, into preallocated arrays: the BLAS floor, on as many BLAS
+    threads as the step's products (one for small products: ``train.step_blas_threads``; NumPy's OpenBLAS pool
+    left spinning beside Numba's would otherwise slow both, benchmarks/RESULTS.md, seventh session)."""
 
     def __init__(self, net, batch):
+        self.limit = train.step_blas_threads(net.widths, batch)
         rng = np.random.default_rng(1)
         self.weights = [net.weights(l) for l in range(1, net.depth + 1)]
         self.acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in net.widths]
@@ -67,6 +77,10 @@ class BlasChain:
         self.grads = [np.empty_like(w) for w in self.weights]
 
     def __call__(self):
+        with train.blas_threads(self.limit):
+            self.products()
+
+    def products(self):
         for l, w in enumerate(self.weights):
             np.dot(self.acts[l], w.T, out=self.acts[l + 1])
         for l in range(len(self.weights) - 1, -1, -1):
@@ -119,6 +133,8 @@ def run_single(case, repeats, have_torch):
     dataset = synthetic(p["width"])
     net = make_net(p["width"], p["depth"])
     contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
+    if contenders["testbed"].step.kernel.chunks > 1:  # the same step in one pass, for the chunks' gain
+        contenders["testbed 1 chunk"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
     if have_torch:
         contenders["pytorch"] = torch_step_factory(net, dataset, p["batch"])
     for fn in contenders.values():  # compile and warm up
