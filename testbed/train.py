@@ -9,6 +9,10 @@ with ``loss`` softmax cross-entropy (PyTorch's ``cross_entropy``) or the mean sq
 with ``output="linear"`` so that its last layer gives logits. The gradient comes from one compiled call
 (:func:`testbed.kernels.train.loss_and_grad_cpu`: forward, loss and backward, BLAS products) and the step from
 the optimizer's fused kernel over the flat parameter array (:mod:`testbed.optim`): any optimizer and schedule.
+A step of small products (a small net) cuts its batch into :data:`STEP_CHUNKS` chunks of rows, one thread each
+(:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order. On the GPU
+``fit`` keeps the data, parameters, gradients and optimizer state on the device and copies one report back per
+step (:mod:`testbed.train_cuda`).
 
 Minibatches are a Philox permutation per epoch keyed by (seed, epoch) (:func:`testbed.data.batch_rows`), so a
 run is the same on 1 or 2 CPU threads. A non-finite loss stops the run: :attr:`History.diverged_at` names the

@@ -1,6 +1,8 @@
 """testbed.train_cuda: train.fit on the GPU (the CUDA simulator) follows the CPU's fit and keeps its arrays on the
 device, one copy back per step."""
 
+import math
+
 import numpy as np
 import pytest
 from numba import cuda
@@ -29,8 +31,8 @@ def tiny_dataset(rng):
     return data.from_arrays(x, y, x[:TEST_ROWS], y[:TEST_ROWS], dtype=np.float64, standardize=False, classes=CLASSES)
 
 
-def make_net(backend, output="linear"):
-    net = nn.MLP((FEATURES, 3, CLASSES), "tanh", bias=True, output=output, backend=backend)
+def make_net(backend, output="linear", activation="tanh"):
+    net = nn.MLP((FEATURES, 3, CLASSES), activation, bias=True, output=output, backend=backend)
     return net.initialize("glorot_normal", seed=2, bias_var=0.1)
 
 
@@ -113,3 +115,26 @@ def test_each_cuda_step_copies_only_its_report_back(rng, monkeypatch):
         seen.append(dict(counts))
     assert seen[1]["to_host"] - seen[0]["to_host"] == 2
     assert seen[1]["to_device"] - seen[0]["to_device"] == 1
+
+
+# the simulator runs the kernels as NumPy scalars, which warn on the overflow the test provokes
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_cuda_step_that_overflows_the_parameters_stops_the_run_there(rng):
+    """Inputs of 1e6 into a ReLU net and SGD at lr 1e308 overflow the parameters in step 1; the device loop learns
+    it from step 2's report (no evaluation in between) and reports step 1, as the CPU loop does."""
+    x = 1e6 * rng.standard_normal((ROWS, FEATURES))
+    y = rng.integers(0, CLASSES, ROWS)
+    dataset = data.from_arrays(x, y, x[:TEST_ROWS], y[:TEST_ROWS], dtype=np.float64, standardize=False)
+    options = dict(steps=3, batch=BATCH, eval_every=0, progress=False)
+    net = make_net("cuda", activation="relu")
+    history = train.fit(net, dataset, optim.SGD(lr=1e308, backend="cuda"), **options)
+    assert history.diverged_at == 1 and history.train_loss.size == 1 and math.isfinite(history.train_loss[0])
+    assert not np.all(np.isfinite(net.params))  # the step was applied
+    with pytest.raises(train.DivergenceError, match=r"the step made \d+ parameter\(s\) non-finite at step 1"):
+        train.fit(
+            make_net("cuda", activation="relu"),
+            dataset,
+            optim.SGD(lr=1e308, backend="cuda"),
+            on_divergence="raise",
+            **options,
+        )

@@ -19,6 +19,8 @@ single-threaded BLAS calls, see :func:`testbed.train.fit_many`) and applies the 
 still in cache.
 
 GPU: the passes are :class:`testbed.nn.cuda.CudaPasses`; :func:`loss_rows_gpu` is the loss, one thread per row.
+:mod:`testbed.train_cuda` runs ``fit``'s loop on the device with the kernels at the end of this module (the batch
+gather, the logits layer's derivative, a fill and the step's report).
 """
 
 import math
