@@ -66,9 +66,15 @@ def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_
         s = _layer(pre, offset, batch, fan_out)
         x = _layer(post, offset, batch, fan_out)
         np.dot(prev, weight.T, s)
+        if use_bias:
+            for i in range(batch):
+                for j in range(fan_out):
+                    s[i, j] += bias[j]
+        # the activation over the layer's batch x fan_out entries as ONE row: a call per row costs more than its
+        # 128 entries' arithmetic (measured: 0.38 against 0.1 ms per step over 30 layers of 128 x 128)
         layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        for i in range(batch):
-            _activate_row(layer_code, param, s[i], bias, use_bias, x[i])
+        size = batch * fan_out
+        _activate_row(layer_code, param, pre[offset : offset + size], bias, False, post[offset : offset + size])
         prev = x
         last = offset
         offset += batch * fan_out
@@ -124,10 +130,9 @@ def _net_loss_and_grad(
     loss = 0.0
     for i in range(batch):
         loss += _loss_row(loss_code, z, i, labels[rows[i]], targets, rows[i], use_targets, inv_batch, inv_count, delta)
-    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
-        s_last = _layer(pre, last, batch, classes)
-        for i in range(batch):
-            _derivative_row(code, param, s_last[i], z[i], delta[i])
+    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L)), over the layer as one row
+        size = batch * classes
+        _derivative_row(code, param, pre[last : last + size], post[last : last + size], delta_a[:size])
     offset = last
     in_a = True  # delta lives in delta_a; the next one goes to the other buffer
     for l in range(depth, 0, -1):
@@ -142,11 +147,11 @@ def _net_loss_and_grad(
                 for j in range(fan_out):
                     bias_grad[j] += delta[i, j]
         if l > 1:
-            delta_prev = _layer(delta_b if in_a else delta_a, 0, batch, fan_in)
+            spare = delta_b if in_a else delta_a
+            delta_prev = _layer(spare, 0, batch, fan_in)
             np.dot(delta, _layer(params, weight_at[l - 1], fan_out, fan_in), delta_prev)
-            s_prev = _layer(pre, offset, batch, fan_in)
-            for i in range(batch):
-                _derivative_row(code, param, s_prev[i], prev[i], delta_prev[i])
+            size = batch * fan_in
+            _derivative_row(code, param, pre[offset : offset + size], post[offset : offset + size], spare[:size])
             in_a = not in_a
             delta = delta_prev
     return loss
