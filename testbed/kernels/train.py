@@ -279,11 +279,11 @@ def loss_and_grad_split_cpu(
         )
     size = grads.size
     for task in prange((size + block - 1) // block):
-        for p in range(task * block, min(size, (task + 1) * block)):
-            value = grads[p]
-            for c in range(chunks - 1):
-                value += partial[c, p]
-            grads[p] = value
+        start, stop = task * block, min(size, (task + 1) * block)
+        for c in range(chunks - 1):  # chunk by chunk, so the inner loop runs over parameters (SIMD)
+            row = partial[c]
+            for p in range(start, stop):
+                grads[p] += row[p]
     loss = 0.0
     for c in range(chunks):
         loss += chunk_loss[c]
