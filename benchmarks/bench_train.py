@@ -7,7 +7,9 @@ Cases (float32, the issue's sizes):
   entropy, backward, Adam(foreach)) and the bare BLAS chain, the 3 products per layer a step needs (s = x W^T,
   dW = delta^T x, delta W) done by NumPy into preallocated arrays, nothing else. Goals: >= 1.0x PyTorch, <= 1.2x
   the BLAS chain.
-- ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch.
+- ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch. The step runs
+  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed 1 chunk`` is the same step in one pass
+  (its products on one BLAS thread), for comparison.
 - ``many``: 64 nets of width 100, depth 20, batch 128, one step of each through ``train.fit_many`` (timed per
   step over a run of steps) against PyTorch looping over the 64 nets. Goal: >= 3x.
 
@@ -43,23 +45,49 @@ def make_net(width, depth, seed=0):
     return nn.MLP(widths, "relu", bias=True, output="linear", dtype=np.float32).initialize("he_normal", seed=seed)
 
 
-class TestbedStep:
-    def __init__(self, net, dataset, batch):
-        self.net, self.dataset = net, dataset
-        self.step = train.Step(net, batch)
-        self.optimizer = optim.Adam(lr=1e-3)
-        self.state = self.optimizer.init(net.params)
-        self.rows = np.arange(batch, dtype=np.int64)
+class Batches:
+    """The minibatch rows of step 0, 1, ... (a Philox permutation per epoch, as ``train.fit`` takes them), cycled.
+
+    Every contender steps through the dataset's batches rather than one batch over and over: a net that memorises
+    a single batch drives its loss to ~1e-5 within a few hundred steps, its gradients into float32's subnormal
+    range, and OpenBLAS's products on subnormal numbers run at half speed or less (a step of the small case went
+    from 3.8 to 8 ms; PyTorch's did not slow down), which is not what a training step costs."""
+
+    def __init__(self, n, batch, epochs=2):
+        self.rows = [data.batch_rows(n, batch, step, seed=0) for step in range(epochs * (n // batch))]
+        self.step = 0
 
     def __call__(self):
-        self.step(self.dataset.x_train, self.dataset.y_train, self.rows)
+        rows = self.rows[self.step % len(self.rows)]
+        self.step += 1
+        return rows
+
+
+class TestbedStep:
+    def __init__(self, net, dataset, batch, chunks=None):
+        self.net, self.dataset = net, dataset
+        saved = train.STEP_CHUNKS
+        train.STEP_CHUNKS = saved if chunks is None else chunks
+        try:
+            self.step = train.Step(net, batch)
+        finally:
+            train.STEP_CHUNKS = saved
+        self.optimizer = optim.Adam(lr=1e-3)
+        self.state = self.optimizer.init(net.params)
+        self.batches = Batches(dataset.x_train.shape[0], batch)
+
+    def __call__(self):
+        self.step(self.dataset.x_train, self.dataset.y_train, self.batches())
         self.optimizer.step(self.net.params, self.net.grads, self.state)
 
 
 class BlasChain:
-    """The three products per layer of a training step, into preallocated arrays: the BLAS floor."""
+    """The three products per layer of a training step, into preallocated arrays: the BLAS floor, on as many BLAS
+    threads as the step's products (one for small products: ``train.step_blas_threads``; NumPy's OpenBLAS pool
+    left spinning beside Numba's would otherwise slow both, benchmarks/RESULTS.md, seventh session)."""
 
     def __init__(self, net, batch):
+        self.limit = train.step_blas_threads(net.widths, batch)
         rng = np.random.default_rng(1)
         self.weights = [net.weights(l) for l in range(1, net.depth + 1)]
         self.acts = [rng.standard_normal((batch, w)).astype(np.float32) for w in net.widths]
@@ -67,6 +95,10 @@ class BlasChain:
         self.grads = [np.empty_like(w) for w in self.weights]
 
     def __call__(self):
+        with train.blas_threads(self.limit):
+            self.products()
+
+    def products(self):
         for l, w in enumerate(self.weights):
             np.dot(self.acts[l], w.T, out=self.acts[l + 1])
         for l in range(len(self.weights) - 1, -1, -1):
@@ -90,10 +122,15 @@ def torch_step_factory(net, dataset, batch, count=1):
         model = torch.nn.Sequential(*layers)
         models.append(model)
         optimizers.append(torch.optim.Adam(model.parameters(), lr=1e-3))
-    x = torch.from_numpy(dataset.x_train[:batch])
-    y = torch.from_numpy(dataset.y_train[:batch])
+    x_all = torch.from_numpy(dataset.x_train)
+    y_all = torch.from_numpy(dataset.y_train)
+    batches = Batches(dataset.x_train.shape[0], batch)
+    rows = [torch.from_numpy(r) for r in batches.rows]
 
     def step():
+        index = rows[batches.step % len(rows)]
+        batches.step += 1
+        x, y = x_all[index], y_all[index]
         for model, opt in zip(models, optimizers):
             opt.zero_grad(set_to_none=True)
             loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -119,6 +156,8 @@ def run_single(case, repeats, have_torch):
     dataset = synthetic(p["width"])
     net = make_net(p["width"], p["depth"])
     contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
+    if contenders["testbed"].step.kernel.chunks > 1:  # the same step in one pass, for the chunks' gain
+        contenders["testbed 1 chunk"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
     if have_torch:
         contenders["pytorch"] = torch_step_factory(net, dataset, p["batch"])
     for fn in contenders.values():  # compile and warm up

@@ -11,8 +11,10 @@ its tolerance (``PARITY_TOLERANCES``) and the script exits 1 if one fails.
 
 Timings (best of ``--repeats``, the GPU synchronised, data already on the device): the He-normal fill of a
 4096 x 4096 float64 matrix, an Adam step on 10 M float32 parameters, a ReLU MLP forward pass (depth 20, width
-1024, batch 2048, float32) and the d = 10 saddle Monte Carlo of bench_montecarlo.py (20,000 SGD trials), each
-beside the same work on the CPU in the same run.
+1024, batch 2048, float32), a training step (``train.fit`` with Adam, width 1024, depth 10, batch 256, float32,
+per step over 50 steps with the set-up and the device copy of the data included) and the d = 10 saddle Monte
+Carlo of bench_montecarlo.py (20,000 SGD trials), each beside the same work on the CPU in the same run.
+The parity checks include ``train_fit``: 20 Adam steps of ``train.fit`` on both backends (the same batches).
 
 ``--quick`` uses tiny sizes, so that the script also runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``),
 which is how the test suite checks that it works before a GPU session needs it.
@@ -25,7 +27,7 @@ import time
 
 import numpy as np
 
-from testbed import backend, curvature, init, landscapes, montecarlo, nn, optim, train
+from testbed import backend, curvature, data, init, landscapes, montecarlo, nn, optim, train
 
 #: Largest relative difference allowed between the CPU and GPU results of each check (FMA contraction on the GPU
 #: changes last bits; the MLP statistics accumulate it over layers; escape steps may move by one on a tie).
@@ -35,6 +37,7 @@ PARITY_TOLERANCES = {
     "adam_float32": 1e-5,
     "mlp_pre_var": 1e-9,
     "train_loss_and_grads": 1e-9,
+    "train_fit": 1e-7,
     "curvature_hvp": 1e-9,
     "montecarlo_steps_identical_fraction": 0.99,
 }
@@ -47,9 +50,21 @@ FULL = dict(
     parity_trials=4000,
     lr=0.01,
     train=((64, 256, 256, 10), 512),
+    fit=((64, 256, 256, 10), 2048, 128, 20),
+    train_step=((1024,) * 10 + (10,), 256, 50),
 )
 #: lr 0.1 escapes in ~80 steps instead of ~770: the simulator runs a trial as Python, one step at a time.
-QUICK = dict(fill=16, adam=1000, mlp=(2, 8, 4), trials=12, parity_trials=12, lr=0.1, train=((4, 3, 3), 5))
+QUICK = dict(
+    fill=16,
+    adam=1000,
+    mlp=(2, 8, 4),
+    trials=12,
+    parity_trials=12,
+    lr=0.1,
+    train=((4, 3, 3), 5),
+    fit=((4, 3, 3), 8, 4, 2),
+    train_step=((4, 3, 3), 4, 1),
+)
 
 
 def relative_difference(a, b):
@@ -114,6 +129,8 @@ def parity(sizes):
         values.append(np.concatenate([[loss], net.grads]))
     rows.append(("train_loss_and_grads", relative_difference(*values), PARITY_TOLERANCES["train_loss_and_grads"]))
 
+    rows.append(("train_fit", fit_difference(sizes["fit"]), PARITY_TOLERANCES["train_fit"]))
+
     v = rng.standard_normal(values[0].size - 1)
     products = []
     for name in ("cpu", "cuda"):  # the exact Hessian-vector product of the same loss (R-operator passes)
@@ -134,6 +151,39 @@ def parity(sizes):
     ]
 
 
+def classes_dataset(features, classes, rows, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, features))
+    y = rng.integers(0, classes, rows)
+    test = max(1, rows // 4)
+    return data.from_arrays(x, y, x[:test], y[:test], dtype=dtype, standardize=False, classes=classes)
+
+
+def fit_difference(fit_sizes):
+    """train.fit with Adam on both backends (float64 tanh net with logits, the same batches): the larger of the
+    train and test losses' relative difference and the parameters' largest difference relative to the largest
+    parameter (one near zero has no relative error to speak of)."""
+    widths, rows, batch, steps = fit_sizes
+    dataset = classes_dataset(widths[0], widths[-1], rows, 8, np.float64)
+    runs = []
+    for name in ("cpu", "cuda"):
+        net = nn.MLP(widths, "tanh", bias=True, output="linear", backend=name).initialize("glorot_normal", seed=5)
+        history = train.fit(
+            net,
+            dataset,
+            optim.Adam(lr=1e-2, backend=name),
+            steps=steps,
+            batch=batch,
+            eval_every=steps,
+            record_layers=False,
+            progress=False,
+        )
+        runs.append((np.concatenate([history.train_loss, history.test_loss]), net.params.copy()))
+    (losses_cpu, params_cpu), (losses_gpu, params_gpu) = runs
+    params = float(np.max(np.abs(params_cpu - params_gpu)) / np.max(np.abs(params_cpu)))
+    return max(relative_difference(losses_cpu, losses_gpu), params)
+
+
 def best_seconds(function, repeats, synchronize):
     function()  # compile and warm up
     best = float("inf")
@@ -146,7 +196,7 @@ def best_seconds(function, repeats, synchronize):
 
 
 def timings(sizes, repeats):
-    """(workload, CPU seconds, GPU seconds) for the four benchmark workloads."""
+    """(workload, CPU seconds, GPU seconds) for the five benchmark workloads."""
     from numba import cuda
 
     sync = cuda.synchronize
@@ -188,6 +238,25 @@ def timings(sizes, repeats):
             f"MLP forward depth {depth} width {width} batch {batch} float32",
             best_seconds(lambda: nets[0].forward(x, keep=False), repeats, lambda: None),
             best_seconds(lambda: nets[1].forward(dx, keep=False), repeats, sync),
+        )
+    )
+
+    widths, batch, steps = sizes["train_step"]
+    dataset = classes_dataset(widths[0], widths[-1], 8 * batch, 9, np.float32)
+    fits = []
+    for name in ("cpu", "cuda"):
+        net = nn.MLP(widths, "relu", output="linear", dtype=np.float32, backend=name).initialize("he_normal", seed=9)
+        optimizer = optim.Adam(lr=1e-3, backend=name)
+        fits.append(
+            lambda net=net, optimizer=optimizer: train.fit(
+                net, dataset, optimizer, steps=steps, batch=batch, eval_every=0, record_layers=False, progress=False
+            )
+        )
+    rows.append(
+        (
+            f"training step (fit, Adam) widths {widths[0]}x{len(widths) - 1} batch {batch} float32",
+            best_seconds(fits[0], repeats, lambda: None) / steps,
+            best_seconds(fits[1], repeats, sync) / steps,
         )
     )
 

@@ -9,6 +9,10 @@ with ``loss`` softmax cross-entropy (PyTorch's ``cross_entropy``) or the mean sq
 with ``output="linear"`` so that its last layer gives logits. The gradient comes from one compiled call
 (:func:`testbed.kernels.train.loss_and_grad_cpu`: forward, loss and backward, BLAS products) and the step from
 the optimizer's fused kernel over the flat parameter array (:mod:`testbed.optim`): any optimizer and schedule.
+A step of small products (a small net) cuts its batch into :data:`STEP_CHUNKS` chunks of rows, one thread each
+(:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order. On the GPU
+``fit`` keeps the data, parameters, gradients and optimizer state on the device and copies one report back per
+step (:mod:`testbed.train_cuda`).
 
 Minibatches are a Philox permutation per epoch keyed by (seed, epoch) (:func:`testbed.data.batch_rows`), so a
 run is the same on 1 or 2 CPU threads. A non-finite loss stops the run: :attr:`History.diverged_at` names the
@@ -222,6 +226,94 @@ def step_blas_threads(widths: Sequence[int], batch: int) -> int | None:
     return 1 if largest <= SMALL_PRODUCT else None
 
 
+#: A step whose products run on one BLAS thread (:func:`step_blas_threads`) cuts its batch into this many chunks
+#: of rows, each a whole forward and backward pass on its own thread (:func:`testbed.kernels.train.
+#: loss_and_grad_split_cpu`); the chunks' gradients are summed in a fixed order, so the result does not depend on
+#: the thread count. Measured on 2 cores (benchmarks/bench_train.py, small case): see benchmarks/RESULTS.md,
+#: eighth session.
+STEP_CHUNKS = 2
+
+#: Fewest rows per chunk: below it a chunk's products are too thin to be worth a thread.
+MIN_CHUNK_ROWS = 32
+
+#: Parameters per thread task when the chunks' gradients are summed.
+REDUCE_BLOCK = 8192
+
+
+def step_chunks(widths: Sequence[int], batch: int) -> int:
+    """The chunks of rows a training step of a net of ``widths`` on ``batch`` rows is cut into: :data:`STEP_CHUNKS`
+    when its products are small (:func:`step_blas_threads` is 1) and every chunk gets at least
+    :data:`MIN_CHUNK_ROWS` rows, else 1 (one pass, BLAS threads as BLAS chooses).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The net's widths d^(0), ..., d^(L).
+    batch : int
+        Rows per step.
+
+    Returns
+    -------
+    int
+        The number of chunks, >= 1.
+    """
+    if step_blas_threads(widths, batch) != 1:
+        return 1
+    return max(1, min(STEP_CHUNKS, batch // MIN_CHUNK_ROWS))
+
+
+class _StepKernel:
+    """The buffers of a step on ``rows`` rows and the call into the compiled step (one pass, or chunks of rows)."""
+
+    def __init__(self, net, rows, code):
+        self.code = code
+        self.chunks = step_chunks(net.widths, rows)
+        self.layout = _Layout(net, -(-rows // self.chunks))
+        self.no_targets = _no_targets(net.dtype)
+        self.blas_threads = step_blas_threads(net.widths, rows)
+        if self.chunks == 1:
+            self.buffers = self.layout.buffers(net.dtype)
+        else:
+            self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
+            self.partial = np.zeros((self.chunks - 1, net.size), dtype=net.dtype)
+            self.chunk_loss = np.zeros(self.chunks)
+
+    def __call__(self, net, x, y, rows):
+        with blas_threads(self.blas_threads):
+            if self.chunks == 1:
+                return float(
+                    kernels.loss_and_grad_cpu(
+                        net.params,
+                        net.grads,
+                        x,
+                        y,
+                        self.no_targets,
+                        False,
+                        rows,
+                        *self.layout.net_args(),
+                        self.code,
+                        *self.buffers,
+                    )
+                )
+            return float(
+                kernels.loss_and_grad_split_cpu(
+                    net.params,
+                    net.grads,
+                    self.partial,
+                    self.chunk_loss,
+                    x,
+                    y,
+                    self.no_targets,
+                    False,
+                    rows,
+                    *self.layout.net_args(),
+                    self.code,
+                    *self.buffers,
+                    REDUCE_BLOCK,
+                )
+            )
+
+
 class Step:
     """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
     computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
@@ -246,30 +338,14 @@ class Step:
     def __init__(self, net: MLP, batch: int, loss: Literal["cross_entropy", "mse"] = "cross_entropy") -> None:
         self.net = _check_net(net)
         self.code = _loss_code(loss)
-        self.layout = _Layout(net, validation.check_positive_int(batch, "batch"))
-        self.buffers = self.layout.buffers(net.dtype)
-        self.no_targets = _no_targets(net.dtype)
-        self.blas_threads = step_blas_threads(net.widths, self.layout.rows)
+        self.batch = validation.check_positive_int(batch, "batch")
+        self.kernel = None if net.backend == "cuda" else _StepKernel(net, self.batch, self.code)
 
     def __call__(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
         net = self.net
         if net.backend == "cuda":
             return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
-        with blas_threads(self.blas_threads):
-            return float(
-                kernels.loss_and_grad_cpu(
-                    net.params,
-                    net.grads,
-                    x,
-                    y,
-                    self.no_targets,
-                    False,
-                    rows,
-                    *self.layout.net_args(),
-                    self.code,
-                    *self.buffers,
-                )
-            )
+        return self.kernel(net, x, y, rows)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -325,23 +401,7 @@ def loss_and_grad(
     y = _check_labels(y, x.shape[0], net.widths[-1])
     if net.backend == "cuda":
         return _loss_and_grad_cuda(net, x, y, code)
-    layout = _Layout(net, x.shape[0])
-    rows = np.arange(x.shape[0], dtype=np.int64)
-    with blas_threads(step_blas_threads(net.widths, x.shape[0])):
-        return float(
-            kernels.loss_and_grad_cpu(
-                net.params,
-                net.grads,
-                x,
-                y,
-                _no_targets(net.dtype),
-                False,
-                rows,
-                *layout.net_args(),
-                code,
-                *layout.buffers(net.dtype),
-            )
-        )
+    return _StepKernel(net, x.shape[0], code)(net, x, y, np.arange(x.shape[0], dtype=np.int64))
 
 
 def _loss_and_grad_cuda(net, x, y, code):
@@ -605,7 +665,22 @@ def fit(
     steps, batch, seed, eval_every = _check_common(steps, batch, seed, eval_every, on_divergence, x_train.shape[0])
     record_layers = bool(record_layers)
     if net.backend == "cuda":
-        _check_device_memory(net, optimizer, batch, min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0])))
+        eval_chunk = min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0]))
+        _check_device_memory(net, optimizer, batch, eval_chunk, x_train.shape[0] + x_test.shape[0])
+        return _fit_cuda(
+            net,
+            optimizer,
+            (x_train, y_train, x_test, y_test),
+            steps,
+            batch,
+            loss,
+            seed,
+            eval_every,
+            record_layers,
+            progress,
+            on_divergence,
+            eval_chunk,
+        )
     state = optimizer.init(net.params)
     batches = _Batches(x_train.shape[0], batch, seed)
     step = Step(net, batch, loss)
@@ -676,20 +751,118 @@ def fit(
     )
 
 
-def _check_device_memory(net, optimizer, batch, eval_rows):
-    """Refuse (:class:`testbed.backend.MemoryLimitError`) a CUDA run whose peak does not fit in the GPU's free memory.
+def _check_device_memory(net, optimizer, batch, eval_rows, examples):
+    """Refuse (:class:`testbed.backend.MemoryLimitError`) a CUDA run that does not fit in the GPU's free memory.
 
-    The peak is a step's end: the forward pass's parameters and kept activations (the input and s^(l), x^(l) of
-    every layer), the backward pass's parameters, gradients and two deltas, the loss rows, the optimizer's copies of
-    parameters, gradients and slots, and an evaluation chunk's four layer buffers beside them.
+    What :class:`testbed.train_cuda.DeviceRun` holds: both splits (``examples`` rows of inputs, int64 labels), the
+    parameters, gradients and optimizer slots, a batch's input, s^(l), x^(l) and delta^(l) of every layer, an
+    evaluation chunk's s^(l) and x^(l), and the loss rows; plus a record step's forward pass of the net (the input
+    and four layer buffers).
     """
     widths = net.widths
-    size = net.size * (3 + 2 + optimizer.n_slots)
-    rows = batch * (widths[0] + 2 * sum(widths[1:]) + 2 * max(widths) + 2 * widths[-1]) + 4 * eval_rows * max(widths)
+    size = net.size * (2 + optimizer.n_slots) + examples * widths[0]
+    rows = batch * (2 * widths[0] + 3 * sum(widths[1:]) + 4 * max(widths)) + eval_rows * (
+        2 * sum(widths[1:]) + widths[-1]
+    )
     backends.check_memory(
-        net.dtype.itemsize * (size + rows),
+        net.dtype.itemsize * (size + rows) + 8 * (examples + 3 * (batch + eval_rows)),
         f"training a net of widths {short_widths(widths)} on batches of {batch} with {optimizer.name}",
         device=True,
+    )
+
+
+def _fit_cuda(
+    net, optimizer, splits, steps, batch, loss, seed, eval_every, record_layers, progress, on_divergence, eval_chunk
+):
+    """:func:`fit` on the GPU, its arrays on the device (:class:`testbed.train_cuda.DeviceRun`): the same steps, the
+    same decisions on divergence and the same History as the CPU loop."""
+    from .train_cuda import DeviceRun
+
+    x_train, y_train, x_test, y_test = splits
+    run = DeviceRun(net, optimizer, *splits, batch, seed, _loss_code(loss), eval_chunk)
+    batches = _Batches(x_train.shape[0], batch, seed)  # the host's copy of the rows, for a record step's forward
+    train_loss = np.full(steps, math.nan)
+    evals, records = [], []
+    diverged_at = None
+    eval_at = _eval_steps(steps, eval_every)
+
+    def take_eval(t):
+        evals.append((t, *run.evaluate("test"), *run.evaluate("train")))
+
+    def overflow_error(t, count, value):
+        return DivergenceError(
+            f"the step made {count} parameter(s) non-finite at step {t} of {steps} (loss {value:.6g}, lr "
+            f"{optimizer.lr:g}); the parameters hold that step",
+            t,
+            value,
+        )
+
+    started = time.perf_counter()
+    if 0 in eval_at:
+        take_eval(0)
+    with _progress(steps, progress, "fit") as bar:
+        for t in range(1, steps + 1):
+            value, bad_grads, overflow = run.loss_and_grad(t)
+            if overflow:  # the previous step's update overflowed: the CPU loop stops after it
+                diverged_at = t - 1
+                if on_divergence == "raise":
+                    raise overflow_error(t - 1, overflow, train_loss[t - 2])
+                break
+            train_loss[t - 1] = value
+            if not math.isfinite(value):
+                diverged_at = t
+                if on_divergence == "raise":
+                    raise DivergenceError(
+                        f"the training loss is {value} at step {t} of {steps} (lr "
+                        f"{optimizer.lr:g}); the parameters are those before that step",
+                        t,
+                        value,
+                    )
+                break
+            if bad_grads and optimizer.nonfinite == "raise":
+                diverged_at = t
+                if on_divergence == "raise":
+                    raise DivergenceError(
+                        f"the gradient is not finite at step {t} of {steps} (loss {value:.6g}, lr "
+                        f"{optimizer.lr:g}); the parameters are those before that step",
+                        t,
+                        value,
+                    )
+                break
+            record = record_layers and t in eval_at
+            if record:
+                run.params_to_host()
+                before = net.params.copy()
+                stats = net.forward(x_train[batches.rows(t)], keep=False, pair=None)
+            if bad_grads:
+                run.skip()
+            else:
+                run.apply()
+            if t in eval_at or t == steps:  # read the step's overflow now, as the CPU loop would stop on it
+                overflow = run.overflowed()
+                if overflow:
+                    diverged_at = t
+                    if on_divergence == "raise":
+                        raise overflow_error(t, overflow, value)
+                    break
+            if record:
+                run.to_host()
+                records.append((t, stats, *_weight_norms(net, before)))
+            if t in eval_at:
+                take_eval(t)
+            if bar is not None:
+                bar.update(1)
+                if t % 50 == 0 or t == steps:
+                    bar.set_postfix(loss=f"{value:.4g}")
+    run.to_host()
+    return _history(
+        net,
+        steps if diverged_at is None else diverged_at - 1,
+        train_loss,
+        evals,
+        records,
+        diverged_at,
+        time.perf_counter() - started,
     )
 
 

@@ -52,6 +52,40 @@ def test_loss_and_grad_match_the_numpy_reference(rng, activation, loss, bias, ou
             np.testing.assert_allclose(net.bias_grads(l), bias_grads[l - 1], rtol=GRAD_RTOL, atol=1e-14)
 
 
+def test_a_step_cut_into_chunks_of_rows_matches_the_reference_on_any_thread_count(rng, monkeypatch):
+    """Each chunk's share of the mean, summed: the NumPy reference's loss and gradient; bit for bit on 1 or 2
+    threads (the chunks' gradients are summed in a fixed order). Float32, the training runs' type (one compile)."""
+    import numba
+
+    monkeypatch.setattr(train, "MIN_CHUNK_ROWS", 4)  # the split of a 128-row batch, on 9 rows: 4 and 5
+    net = make_net((7, 6, 5, 4), "tanh", output="activation", dtype=np.float32)
+    x, y = batch(rng, 9, 7, 4)
+    assert train.step_chunks(net.widths, 9) == 2
+    runs = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            runs.append((train.loss_and_grad(net, x, y, loss="mse"), net.grads.copy()))
+    finally:
+        numba.set_num_threads(previous)
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    weights, biases = layers(net)
+    expected, weight_grads, bias_grads = naive.train_loss_and_grad(weights, biases, "tanh", x, y, "mse", False)
+    assert runs[0][0] == pytest.approx(expected, rel=F32_RTOL)
+    expected_grads = np.concatenate([g.ravel() for pair in zip(weight_grads, bias_grads) for g in pair])
+    scale = F32_RTOL * np.abs(expected_grads).max()
+    for l in range(1, net.depth + 1):
+        np.testing.assert_allclose(net.weight_grads(l), weight_grads[l - 1], rtol=1e-3, atol=scale)
+        np.testing.assert_allclose(net.bias_grads(l), bias_grads[l - 1], rtol=1e-3, atol=scale)
+
+
+def test_small_steps_are_cut_into_chunks_of_rows_and_large_ones_are_not():
+    assert train.step_chunks((128,) * 31, 128) == train.STEP_CHUNKS  # bench_train's small case
+    assert train.step_chunks((128,) * 31, 2 * train.MIN_CHUNK_ROWS - 1) == 1  # too few rows for two chunks
+    assert train.step_chunks((1024,) * 11, 256) == 1  # its big case: BLAS's own threads
+
+
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
 def test_gradient_matches_central_finite_differences(rng, activation):
     net = make_net((5, 4, 4, 3), activation)
