@@ -63,6 +63,7 @@ from . import backend as backends
 from . import landscapes as landscape_registry
 from . import rng, statistics, validation
 from ._types import Backend
+from .loops import montecarlo as loops
 from .rules import montecarlo as rules
 from .rules import optimizers as optimizer_rules
 
@@ -318,7 +319,7 @@ def _run_in_slices(launch, budget, max_steps, status, rounds=1):
 
 
 #: float64 rows of length dim kept per trial: the iterate, three optimizer slots and the start being built; on
-#: the GPU also each thread's lane scratch (about 6 dim: testbed.rules.montecarlo.noise_rows, lane_state_rows).
+#: the GPU also each thread's lane scratch (about 6 dim: testbed.loops.montecarlo.noise_rows, lane_state_rows).
 ROWS_PER_TRIAL = {"cpu": 5, "cuda": 11}
 
 
@@ -567,21 +568,16 @@ def escape_times(
     status = np.full(trials, rules.STATUS_RUNNING, dtype=np.int8)
     has_box = landscape.bounds is not None
     low, high = landscape.bounds if has_box else (-math.inf, math.inf)
-    common = dict(
-        noise_kind=noise_code,
-        sigma=noise,
-        batch=batch,
-        samples=samples_array,
-        seed=np.uint64(seed),
-        criterion=CRITERIA[criterion],
-        center=center,
-        radius=radius,
-        delta=delta,
-        has_box=has_box,
-        low=float(low),
-        high=float(high),
-        max_steps=max_steps,
+    # Python ints and floats (int64 and float64 to Numba) and C-contiguous float64 arrays: the types the kernels
+    # are compiled for, so that every run reuses the one compiled (and cached) specialisation
+    landscape_args = loops.LandscapeArgs(
+        int(landscape.code), np.ascontiguousarray(landscape.params, np.float64), dim, has_box, float(low), float(high)
     )
+    noise_args = loops.NoiseArgs(int(noise_code), float(noise), batch, samples_array, np.uint64(seed))
+    stop_args = loops.StopArgs(CRITERIA[criterion], center, float(radius), float(delta), max_steps)
+    slot_rows = trials if kind == "rule" else 0  # the dense methods keep no optimizer slots
+    slots = [np.zeros((slot_rows, dim)) for _ in range(3)]
+    buffers = loops.TrialBuffers(w, *slots, steps, status, trajectories, record_every, record)
     params = dict(
         landscape=landscape.name,
         landscape_description=landscape.description,
@@ -599,8 +595,10 @@ def escape_times(
         batch=batch,
     )
 
+    from .kernels import montecarlo as kernels
+
     if kind == "rule":
-        _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common)
+        launch = kernels.rule_trials(landscape_args, _optimizer_args(spec), noise_args, stop_args, buffers, target)
         params["lr"] = float(spec.lr)
     else:
         if target == "cuda":
@@ -608,47 +606,12 @@ def escape_times(
                 "optimizer: Newton and saddle-free Newton run on backend='cpu' only (a dense "
                 "eigendecomposition per step); use backend='cpu'"
             )
-        from .kernels import montecarlo as kernels
-
         lr, damping = spec
         method = kernels.DENSE_SADDLE_FREE if kind == "saddle_free_newton" else kernels.DENSE_NEWTON
-        status[:] = rules.STATUS_PENDING
-        thresholds = np.zeros(trials)
-
-        def launch(budget):
-            kernels.dense_trials_cpu(
-                landscape.code,
-                landscape.params,
-                dim,
-                method,
-                lr,
-                damping,
-                common["noise_kind"],
-                common["sigma"],
-                common["batch"],
-                common["samples"],
-                common["seed"],
-                common["criterion"],
-                common["center"],
-                common["radius"],
-                common["delta"],
-                common["has_box"],
-                common["low"],
-                common["high"],
-                common["max_steps"],
-                w,
-                trajectories,
-                record_every,
-                record,
-                steps,
-                status,
-                budget,
-                thresholds,
-            )
-            return bool(np.all(status >= 0))
-
-        _run_in_slices(launch, _first_budget(max_steps, trials, dim * dim), max_steps, lambda: status)
+        launch = kernels.dense_trials(landscape_args, method, lr, damping, noise_args, stop_args, buffers)
         params["lr"] = lr
+    first_budget = _first_budget(max_steps, launch.lanes, launch.width)
+    _run_in_slices(launch.advance, first_budget, max_steps, lambda: status, launch.rounds)
 
     return EscapeResult(
         steps=steps,
@@ -661,156 +624,11 @@ def escape_times(
     )
 
 
-def _run_rule_trials(landscape, spec, w, trajectories, record, record_every, steps, status, target, common):
-    import numba
-
-    from .kernels import montecarlo as kernels
-
-    dim = landscape.dim
-    trials = w.shape[0]
-    hyper = np.ascontiguousarray(np.asarray(spec.hyper, dtype=np.float64))
-    if hyper.size != optimizer_rules.HYPER_SIZE:
+def _optimizer_args(spec):
+    """The :class:`testbed.loops.montecarlo.OptimizerArgs` of a per-component rule's ``RuleSpec``; ``hyper`` a
+    tuple of floats (Numba keeps a tuple in registers: see :func:`testbed.kernels.montecarlo.trials_cpu`)."""
+    hyper = tuple(float(h) for h in np.asarray(spec.hyper, dtype=np.float64).ravel())
+    if len(hyper) != optimizer_rules.HYPER_SIZE:
         raise ValueError(f"optimizer rule_spec().hyper must have {optimizer_rules.HYPER_SIZE} entries")
     schedule_params = np.ascontiguousarray(np.asarray(spec.schedule_params, dtype=np.float64))
-    slots = [np.zeros_like(w) for _ in range(3)]
-    args = [
-        landscape.code,
-        landscape.params,
-        dim,
-        int(spec.code),
-        hyper,
-        float(spec.lr),
-        int(spec.schedule_code),
-        schedule_params,
-        common["noise_kind"],
-        common["sigma"],
-        common["batch"],
-        common["samples"],
-        common["seed"],
-        common["criterion"],
-        common["center"],
-        common["radius"],
-        common["delta"],
-        common["has_box"],
-        common["low"],
-        common["high"],
-        common["max_steps"],
-    ]
-    max_steps = common["max_steps"]
-    if target == "cpu":
-        args[4] = tuple(float(h) for h in hyper)  # a tuple stays in registers (see kernels.trials_cpu)
-        lanes = kernels.CPU_LANES
-        chunks = kernels.cpu_chunks(trials, numba.get_num_threads())
-        progress = np.zeros((chunks, 2), dtype=np.int64)
-        progress[:, 1] = -1
-        lane_states = np.zeros((chunks, kernels.lane_state_rows(dim), lanes))
-        lane_trials = np.zeros((chunks, lanes), dtype=np.int64)
-        lane_steps = np.zeros((chunks, lanes), dtype=np.int64)
-        lane_thresholds = np.zeros((chunks, lanes))
-
-        def launch(budget):
-            kernels.trials_cpu(
-                *args,
-                w,
-                *slots,
-                trajectories,
-                record_every,
-                record,
-                lanes,
-                chunks,
-                steps,
-                status,
-                budget,
-                progress,
-                lane_states,
-                lane_trials,
-                lane_steps,
-                lane_thresholds,
-            )
-            return not progress[:, 1].any()
-
-        previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
-        try:
-            rounds = math.ceil(math.ceil(trials / chunks) / lanes)  # trials per lane of the largest chunk
-            _run_in_slices(launch, _first_budget(max_steps, lanes, dim), max_steps, lambda: status, rounds)
-        finally:
-            numba.set_parallel_chunksize(previous)
-        return
-    noise = np.zeros((trials, kernels.noise_rows(dim), 1))
-    lane_state = np.zeros((trials, kernels.lane_state_rows(dim), 1))
-    lane_trial = np.zeros(trials, dtype=np.int64)
-    lane_step = np.zeros(trials, dtype=np.int64)
-    thresholds = np.zeros(trials)
-    device = [
-        backends.to_device(a)
-        for a in (
-            landscape.params,
-            hyper,
-            schedule_params,
-            common["samples"],
-            common["center"],
-            w,
-            *slots,
-            noise,
-            lane_trial,
-            lane_step,
-            thresholds,
-            lane_state,
-            trajectories,
-            steps,
-            status,
-        )
-    ]
-    (
-        d_params,
-        d_hyper,
-        d_schedule,
-        d_samples,
-        d_center,
-        d_w,
-        d_s0,
-        d_s1,
-        d_s2,
-        d_noise,
-        d_lane_trial,
-        d_lane_step,
-        d_thresholds,
-        d_lane_state,
-        d_traj,
-        d_steps,
-        d_status,
-    ) = device
-    args[1], args[4], args[7], args[11], args[14] = d_params, d_hyper, d_schedule, d_samples, d_center
-    progress = np.zeros((trials, 2), dtype=np.int64)
-    progress[:, 1] = -1
-    d_progress = backends.to_device(progress)
-    blocks, threads = backends.launch_shape(trials)
-
-    def launch(budget):
-        kernels.trials_gpu()[blocks, threads](
-            *args,
-            d_w,
-            d_s0,
-            d_s1,
-            d_s2,
-            d_noise,
-            d_lane_trial,
-            d_lane_step,
-            d_thresholds,
-            d_lane_state,
-            d_traj,
-            record_every,
-            record,
-            d_steps,
-            d_status,
-            budget,
-            d_progress,
-        )
-        status[...] = backends.to_host(d_status)  # waits for the launch
-        return bool(np.all(status >= 0))
-
-    _run_in_slices(launch, _first_budget(max_steps, 1, dim), max_steps, lambda: status)
-    w[...] = backends.to_host(d_w)
-    trajectories[...] = backends.to_host(d_traj)
-    steps[...] = backends.to_host(d_steps)
-    status[...] = backends.to_host(d_status)
+    return loops.OptimizerArgs(int(spec.code), hyper, float(spec.lr), int(spec.schedule_code), schedule_params)

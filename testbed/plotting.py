@@ -414,7 +414,10 @@ def _off_page(text, renderer, page):
 
 def place_legends(fig):
     """Move every legend that covers data out beside its axes (the house rule: no legend over data), and break a
-    title too wide for the page onto two lines (the tick labels of a small data set can narrow the axes)."""
+    title too wide for the page onto two lines (the tick labels of a small data set can narrow the axes).
+
+    Returns the renderer of the figure's final layout (for :func:`check`: a layout costs a full draw), or None
+    when the last look still changed something."""
     for _ in range(4):  # each change re-lays the figure out: look again
         renderer = _renderer(fig)
         crowded = [ax for ax in fig.axes if _legend_overlaps_data(ax, renderer)]
@@ -425,7 +428,7 @@ def place_legends(fig):
             t for t in titles if t.get_text().strip() and "\n" not in t.get_text() and _off_page(t, renderer, fig.bbox)
         ]
         if not crowded and not wide:
-            return
+            return renderer
         for ax in crowded:
             _move_legend_out(ax)
         for title in wide:
@@ -434,11 +437,12 @@ def place_legends(fig):
                 title.set_text(split)
 
 
-def check(fig):
+def check(fig, renderer=None):
     """The house rule's breaches in ``fig`` as a list of sentences (empty when it obeys).
 
     Print width (3.25 or 6.75 in) and height; every font at least :data:`FONT_FLOOR`; an axis label on every
-    axis that shows tick labels; no legend inside the axes over a data point or line.
+    axis that shows tick labels; no legend inside the axes over a data point or line. ``renderer``: the renderer
+    of the figure's current layout when the caller has one (:func:`place_legends` returns it), else it is laid out.
     """
     problems = []
     width, height = fig.get_size_inches()
@@ -446,7 +450,8 @@ def check(fig):
         problems.append(f"width {width:g} in is not a print width ({COLUMN_WIDTH} or {PAGE_WIDTH} in)")
     if height > MAX_HEIGHT + 1e-9:
         problems.append(f"height {height:g} in is over {MAX_HEIGHT} in")
-    renderer = _renderer(fig)
+    if renderer is None:
+        renderer = _renderer(fig)
     for text in _texts(fig):
         if text.get_fontsize() < FONT_FLOOR - 1e-9:
             problems.append(f"text {text.get_text()!r} is set in {text.get_fontsize():g} pt, below {FONT_FLOOR:g}")
@@ -481,8 +486,7 @@ def save(fig, out_dir, name):
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"figure name must use only letters, digits, '_' and '-', got {name!r}")
     with style():
-        place_legends(fig)
-        problems = check(fig)
+        problems = check(fig, place_legends(fig))
     if problems:
         raise ValueError(f"figure {name!r} breaks the house rule (testbed.plotting): " + "; ".join(problems))
     out_dir = Path(out_dir)

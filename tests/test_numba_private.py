@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numba import cuda, njit
 
-from testbed.kernels import cache, targets
+from testbed.kernels import cache, policy, targets
 
 #: Exit status of the PTX probe below when NVVM is missing (as ``python -m testbed.kernels.ptx``).
 NO_NVVM = 3
@@ -59,11 +59,11 @@ def _element_times_two(a, i):
     return a[i] * 2.0
 
 
-def test_a_rule_marked_no_refcount_compiles_without_reference_counting():
+def test_a_rule_marked_no_refcount_compiles_without_reference_counting(monkeypatch):
     def marked(a, i):
         return a[i] * 2.0
 
-    setattr(marked, targets.NO_REFCOUNT_ATTRIBUTE, True)
+    monkeypatch.setitem(policy.CPU_POLICY, marked, policy.CpuPolicy(no_refcount=True))
     ir = {}
     for rule in (marked, _element_times_two):
         compiled = targets.compile_rule(rule, "cpu")

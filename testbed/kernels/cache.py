@@ -1,11 +1,12 @@
 """Numba's on-disk cache, made aware of the rules that a kernel compiles in.
 
 Numba keys a cached function on the content of the file that defines it (its "source stamp"). A kernel of
-:mod:`testbed.kernels` compiles in rules from :mod:`testbed.rules` (through :mod:`testbed.kernels.targets`) and
-helpers from its sibling modules: all in other files. Editing a rule would leave every kernel that uses it
-loading stale machine code from the cache, silently. The locators installed here stamp each kernel of this
-package with the content of its own file *and* of every file it can compile in (``testbed/rules``,
-``testbed/kernels`` and ``testbed/config.py``), so that any such edit recompiles the kernels on their next call.
+:mod:`testbed.kernels` compiles in rules from :mod:`testbed.rules` and loop bodies from :mod:`testbed.loops`
+(through :mod:`testbed.kernels.targets`) and helpers from its sibling modules: all in other files. Editing a rule
+would leave every kernel that uses it loading stale machine code from the cache, silently. The locators installed
+here stamp each kernel of this package with the content of its own file *and* of every file it can compile in
+(``testbed/rules``, ``testbed/loops``, ``testbed/kernels`` and ``testbed/config.py``), so that any such edit
+recompiles the kernels on their next call.
 
 They wrap Numba's own locators (``numba.core.caching``, the classes that Numba's ``NUMBA_CACHE_LOCATOR_CLASSES``
 setting also names), so the cache stays where Numba would put it: ``NUMBA_CACHE_DIR`` when set, else
@@ -22,7 +23,7 @@ from numba.core import caching
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS_DIR = os.path.join(PACKAGE_DIR, "kernels")
 #: The files whose content goes into the stamp of every kernel: what a kernel can compile in.
-STAMPED_DIRS = (os.path.join(PACKAGE_DIR, "rules"), KERNELS_DIR)
+STAMPED_DIRS = (os.path.join(PACKAGE_DIR, "rules"), os.path.join(PACKAGE_DIR, "loops"), KERNELS_DIR)
 STAMPED_FILES = (os.path.join(PACKAGE_DIR, "config.py"),)
 
 

@@ -1,37 +1,56 @@
-"""Monte Carlo trial kernels: one trial per CPU ``prange`` iteration, one per GPU thread.
+"""Monte Carlo trial kernels and their launchers: a chunk of trials per CPU ``prange`` iteration, a trial per GPU
+thread, and the dense second-order methods on the CPU.
 
-Both run trials through the same rule, :func:`testbed.rules.montecarlo.run_trials`; every random number is
-keyed by (seed, trial, step, coordinate), so the escape time of a trial does not depend on the target, the
-thread count or the launch shape. The global arrays (``w``, ``s0..s2``; one row of length ``dim`` per trial)
-are allocated by the caller, which also fills ``w`` with the starts; a running trial lives in its lane's column
-of the per-lane scratch (``lane_state``, ``noise``).
+Both rule kernels run trials through the same loop body, :func:`testbed.loops.montecarlo.run_trials`; every
+random number is keyed by (seed, trial, step, coordinate), so the escape time of a trial does not depend on the
+target, the thread count or the launch shape. The arguments are the named tuples of :mod:`testbed.loops.montecarlo`
+(landscape, optimizer, noise, stopping rule, per-trial buffers); the per-trial buffers are allocated by the caller,
+which also fills ``w`` with the starts. :func:`rule_trials` and :func:`dense_trials` are the launchers, as
+:func:`testbed.kernels.random.fill` is the fill kernel's: they allocate the lanes' scratch (and copy to the
+device), pick the kernel for the target and return a :class:`Launch` whose ``advance(budget)`` runs one slice.
 
 The dense second-order methods (Newton, saddle-free Newton) couple the coordinates through the Hessian and are
 run by :func:`dense_trials_cpu`, a CPU kernel that uses LAPACK's symmetric eigendecomposition per step (d is
-small in the escape scenarios).
+small in the escape scenarios); it starts, records and ends a trial with the same loop bodies as the lanes.
 """
 
+import collections
+import math
+
+import numba
 import numpy as np
 from numba import cuda, njit, prange, types
 
 from .. import config
+from ..loops import montecarlo as loops
 from ..rules import landscapes as landscape_rules
 from ..rules import montecarlo as rules
 from ..rules import rng as rng_rules
+from ..rules.optimizers import HYPER_SIZE
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
-# NumPy's error model (no ZeroDivisionError branch), and the noise rule inlined (it is marked inline_on_cpu),
-# so that the loop over a chunk's lanes (Philox, Box-Muller) compiles to SIMD code.
-_run_trials_cpu = for_cpu(rules.run_trials, error_model="numpy")
+LandscapeArgs = loops.LandscapeArgs
+OptimizerArgs = loops.OptimizerArgs
+NoiseArgs = loops.NoiseArgs
+StopArgs = loops.StopArgs
+TrialBuffers = loops.TrialBuffers
+LaneScratch = loops.LaneScratch
+
+# NumPy's error model (no ZeroDivisionError branch), so that the loops over a chunk's lanes compile to SIMD code;
+# which rules are inlined into the loop is the policy table's (testbed.kernels.policy).
+_run_trials_cpu = for_cpu(loops.run_trials, error_model="numpy")
+_queue_scratch_cpu = for_cpu(loops.queue_scratch, error_model="numpy", inline=True)
+# The dense kernel starts, records and ends a trial with the lanes' loop bodies, compiled as the lanes' kernel
+# compiles them (a trial's start and the escape test are calls there): one compiled copy serves both kernels.
+_start_trial_cpu = for_cpu(loops.start_trial, error_model="numpy")
+_record_point_cpu = for_cpu(loops.record_point, error_model="numpy")
+_escaped_cpu = for_cpu(rules.escaped, error_model="numpy")
+_stop_status_cpu = for_cpu(loops.stop_status, error_model="numpy", inline=True)
 _gradient_cpu = for_cpu(landscape_rules.gradient)
 _hessian_cpu = for_cpu(landscape_rules.hessian)
-_escaped_cpu = for_cpu(rules.escaped)
 _normal4_cpu = for_cpu(rng_rules.normal4)
 _minibatch_noise_cpu = for_cpu(rules.minibatch_noise)
-_value_cpu = for_cpu(landscape_rules.value)
-_noise_rows_cpu = for_cpu(rules.noise_rows)
-_lane_state_rows_cpu = for_cpu(rules.lane_state_rows)
 
 #: Dense method codes of :func:`dense_trials_cpu`.
 DENSE_NEWTON = 0
@@ -50,9 +69,14 @@ CHUNKS_PER_THREAD = 4
 MIN_TRIALS_PER_LANE = 16
 
 
-#: Rows of the per-lane scratch arrays (see testbed.rules.montecarlo).
-noise_rows = rules.noise_rows
-lane_state_rows = rules.lane_state_rows
+#: Rows of the per-lane scratch arrays (see testbed.loops.montecarlo).
+noise_rows = loops.noise_rows
+lane_state_rows = loops.lane_state_rows
+
+#: What a launcher returns: ``advance(budget)`` runs one slice of at most ``budget`` steps per lane, in place, and
+#: returns True once every trial is done (then the outcome is in the caller's buffers, also on the GPU); ``lanes``
+#: and ``width`` (coordinates per lane step) size the first slice; ``rounds`` is the most trials one lane runs.
+Launch = collections.namedtuple("Launch", ["advance", "lanes", "width", "rounds"])
 
 
 def cpu_chunks(trials, threads, lanes=CPU_LANES):
@@ -61,379 +85,264 @@ def cpu_chunks(trials, threads, lanes=CPU_LANES):
 
 
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def trials_cpu(
-    code,
-    params,
-    dim,
-    opt_code,
-    hyper,
-    lr,
-    schedule_code,
-    schedule_params,
-    noise_kind,
-    sigma,
-    batch,
-    samples,
-    seed,
-    criterion,
-    center,
-    radius,
-    delta,
-    has_box,
-    low,
-    high,
-    max_steps,
-    w,
-    s0,
-    s1,
-    s2,
-    trajectories,
-    record_every,
-    n_record,
-    lanes,
-    chunks,
-    steps,
-    status,
-    budget,
-    progress,
-    lane_states,
-    lane_trials,
-    lane_steps,
-    lane_thresholds,
-):
-    """Run every trial: ``chunks`` contiguous chunks of trials, each run on ``lanes`` lanes by one ``prange``
+def trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress):
+    """Run every trial: ``progress.shape[0]`` contiguous chunks of trials, each run on its lanes by one ``prange``
     iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
 
-    ``hyper`` is the optimizer's hyperparameters as a tuple: Numba keeps a tuple in registers, and LLVM vectorises
-    the update loop over lanes only when the rule's reads of ``hyper`` cannot alias the lanes' stores.
-    Writes ``steps``, ``status`` and the final ``w``.
+    ``optimizer.hyper`` is a tuple: Numba keeps a tuple in registers, and LLVM vectorises the update loop over
+    lanes only when the rule's reads of ``hyper`` cannot alias the lanes' stores.
 
-    One call is one slice of at most ``budget`` steps per lane (see :func:`testbed.rules.montecarlo.run_trials`):
+    One call is one slice of at most ``budget`` steps per lane (see :func:`testbed.loops.montecarlo.run_trials`):
     each chunk's place is kept in ``progress[chunk]`` (set to (0, -1) before the first call; (., 0) once the
-    chunk is done) and its lanes' state in ``lane_states[chunk]`` (:func:`lane_state_rows` x lanes),
-    ``lane_trials[chunk]``, ``lane_steps[chunk]`` and ``lane_thresholds[chunk]`` (each of length ``lanes``).
+    chunk is done) and its lanes' state in row ``chunk`` of each array of ``scratch``.
     """
-    trials = w.shape[0]
+    n_trials = trials.w.shape[0]
+    chunks = progress.shape[0]
+    # Numba passes a named tuple into the parallel loop field by field, and a field that is itself a tuple (hyper)
+    # is refused there: the fields go in one by one, and the loop body builds the tuple again
+    code, hyper, lr, schedule_code, schedule_params = optimizer
     for chunk in prange(chunks):
         if progress[chunk, 1] == 0:
             continue
-        first = chunk * trials // chunks
-        last = (chunk + 1) * trials // chunks
-        noise = np.zeros((_noise_rows_cpu(dim), lanes))  # refilled at every step: nothing to carry over
-        _run_trials_cpu(
-            first,
-            last,
-            lanes,
-            code,
-            params,
-            dim,
-            opt_code,
-            hyper,
-            lr,
-            schedule_code,
-            schedule_params,
-            noise_kind,
-            sigma,
-            batch,
-            samples,
-            seed,
-            criterion,
-            center,
-            radius,
-            delta,
-            has_box,
-            low,
-            high,
-            max_steps,
-            w,
-            s0,
-            s1,
-            s2,
-            noise,
-            lane_trials[chunk],
-            lane_steps[chunk],
-            lane_thresholds[chunk],
-            lane_states[chunk],
-            trajectories,
-            record_every,
-            n_record,
-            steps,
-            status,
-            budget,
-            progress[chunk],
-        )
+        first = chunk * n_trials // chunks
+        last = (chunk + 1) * n_trials // chunks
+        lanes = _queue_scratch_cpu(scratch, chunk)
+        rule = OptimizerArgs(code, hyper, lr, schedule_code, schedule_params)
+        _run_trials_cpu(first, last, landscape, rule, noise, stop, trials, lanes, budget, progress[chunk])
 
 
 def _trials_signatures():
-    f64 = types.float64
-    i64 = types.int64
-    u64 = types.uint64
-    vec = types.Array(f64, 1, "C")
-    mat = types.Array(f64, 2, "C")
-    cube = types.Array(f64, 3, "C")
-    ints = types.Array(i64, 1, "C")
-    return [
-        (
-            i64,
-            vec,
-            i64,
-            i64,
-            vec,
-            f64,
-            i64,
-            vec,
-            i64,
-            f64,
-            i64,
-            mat,
-            u64,
-            i64,
-            vec,
-            f64,
-            f64,
-            types.boolean,
-            f64,
-            f64,
-            i64,
-            mat,
-            mat,
-            mat,
-            mat,
-            cube,
-            ints,
-            ints,
-            vec,
-            cube,
-            cube,
-            i64,
-            i64,
-            ints,
-            types.Array(types.int8, 1, "C"),
-            i64,
-            types.Array(i64, 2, "C"),
-        )
-    ]
+    f64, i64, u64 = types.float64, types.int64, types.uint64
+    vec, mat, cube = (types.Array(f64, ndim, "C") for ndim in (1, 2, 3))
+    ints, int_mat = types.Array(i64, 1, "C"), types.Array(i64, 2, "C")
+    landscape = types.NamedTuple((i64, vec, i64, types.boolean, f64, f64), LandscapeArgs)
+    optimizer = types.NamedTuple((i64, types.UniTuple(f64, HYPER_SIZE), f64, i64, vec), OptimizerArgs)
+    noise = types.NamedTuple((i64, f64, i64, mat, u64), NoiseArgs)
+    stop = types.NamedTuple((i64, vec, f64, f64, i64), StopArgs)
+    buffers = types.NamedTuple(
+        (mat, mat, mat, mat, ints, types.Array(types.int8, 1, "C"), cube, i64, i64), TrialBuffers
+    )
+    scratch = types.NamedTuple((int_mat, int_mat, mat, cube, cube), LaneScratch)
+    return [(landscape, optimizer, noise, stop, buffers, scratch, i64, int_mat)]
 
 
 @gpu_kernel(_trials_signatures)
 def trials_gpu():
     """The CUDA twin of :func:`trials_cpu`: a grid-stride loop over trials, one trial on one lane per thread.
 
-    ``noise`` is (trials, noise_rows(dim), 1), ``lane_state`` (trials, lane_state_rows(dim), 1); ``lane_trial``,
-    ``lane_step`` and ``thresholds`` have length ``trials``: each thread's scratch. One launch is one slice of at
-    most ``budget`` steps per trial, each trial's place kept in ``progress[trial]`` (set to (0, -1) before the
-    first launch; (., 0) once the trial is done), as in :func:`trials_cpu`.
+    Each array of ``scratch`` has a row per trial (one lane: ``trial`` is (trials, 1), ``state`` (trials,
+    lane_state_rows(dim), 1), ...): each thread's scratch. One launch is one slice of at most ``budget`` steps per
+    trial, each trial's place kept in ``progress[trial]`` (set to (0, -1) before the first launch; (., 0) once the
+    trial is done), as in :func:`trials_cpu`.
     """
-    run_trials = for_gpu(rules.run_trials)
+    run_trials = for_gpu(loops.run_trials)
+    queue_scratch = for_gpu(loops.queue_scratch)
 
     @cuda.jit
-    def kernel(
-        code,
-        params,
-        dim,
-        opt_code,
-        hyper,
-        lr,
-        schedule_code,
-        schedule_params,
-        noise_kind,
-        sigma,
-        batch,
-        samples,
-        seed,
-        criterion,
-        center,
-        radius,
-        delta,
-        has_box,
-        low,
-        high,
-        max_steps,
-        w,
-        s0,
-        s1,
-        s2,
-        noise,
-        lane_trial,
-        lane_step,
-        thresholds,
-        lane_state,
-        trajectories,
-        record_every,
-        n_record,
-        steps,
-        status,
-        budget,
-        progress,
-    ):
+    def kernel(landscape, optimizer, noise, stop, trials, scratch, budget, progress):
         start, stride = cuda.grid(1), cuda.gridsize(1)
-        for trial in range(start, w.shape[0], stride):
+        for trial in range(start, trials.w.shape[0], stride):
             if progress[trial, 1] == 0:
                 continue
-            run_trials(
-                trial,
-                trial + 1,
-                1,
-                code,
-                params,
-                dim,
-                opt_code,
-                hyper,
-                lr,
-                schedule_code,
-                schedule_params,
-                noise_kind,
-                sigma,
-                batch,
-                samples,
-                seed,
-                criterion,
-                center,
-                radius,
-                delta,
-                has_box,
-                low,
-                high,
-                max_steps,
-                w,
-                s0,
-                s1,
-                s2,
-                noise[trial],
-                lane_trial[trial : trial + 1],
-                lane_step[trial : trial + 1],
-                thresholds[trial : trial + 1],
-                lane_state[trial],
-                trajectories,
-                record_every,
-                n_record,
-                steps,
-                status,
-                budget,
-                progress[trial],
-            )
+            lanes = queue_scratch(scratch, trial)
+            run_trials(trial, trial + 1, landscape, optimizer, noise, stop, trials, lanes, budget, progress[trial])
 
     return kernel
 
 
+def _scratch(queues, lanes, dim):
+    """Zeroed lanes' scratch for ``queues`` queues of ``lanes`` lanes (a :class:`LaneScratch` of arrays)."""
+    return LaneScratch(
+        trial=np.zeros((queues, lanes), dtype=np.int64),
+        step=np.zeros((queues, lanes), dtype=np.int64),
+        threshold=np.zeros((queues, lanes)),
+        state=np.zeros((queues, lane_state_rows(dim), lanes)),
+        draws=np.zeros((queues, noise_rows(dim), lanes)),
+    )
+
+
+def _fresh_progress(queues):
+    progress = np.zeros((queues, 2), dtype=np.int64)
+    progress[:, 1] = -1
+    return progress
+
+
+def rule_trials(landscape, optimizer, noise, stop, trials, target):
+    """Launcher of the rule kernels: the trials of ``trials`` (a :class:`TrialBuffers` of NumPy arrays, ``w``
+    holding the starts) with a per-component optimizer rule, on ``target`` ("cpu" or "cuda").
+
+    ``optimizer.hyper`` is a tuple of :data:`testbed.rules.optimizers.HYPER_SIZE` floats. Returns a
+    :class:`Launch`; the outcome lands in ``trials`` (``w``, ``steps``, ``status``, ``trajectories``), on the GPU
+    copied back when the last slice ends (``status`` after every slice).
+    """
+    n_trials, dim = trials.w.shape
+    if target == "cpu":
+        lanes = CPU_LANES
+        chunks = cpu_chunks(n_trials, numba.get_num_threads(), lanes)
+        scratch = _scratch(chunks, lanes, dim)
+        progress = _fresh_progress(chunks)
+
+        def advance(budget):
+            previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
+            try:
+                trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress)
+            finally:
+                numba.set_parallel_chunksize(previous)
+            return not progress[:, 1].any()
+
+        rounds = math.ceil(math.ceil(n_trials / chunks) / lanes)  # trials per lane of the largest chunk
+        return Launch(advance, lanes, dim, rounds)
+
+    from ..backend import launch_shape, to_device, to_host
+
+    def on_device(arrays, names):
+        return arrays._replace(**{name: to_device(getattr(arrays, name)) for name in names})
+
+    d_landscape = on_device(landscape, ["params"])
+    d_optimizer = on_device(optimizer, ["schedule_params"])
+    d_noise = on_device(noise, ["samples"])
+    d_stop = on_device(stop, ["center"])
+    d_trials = on_device(trials, ["w", "s0", "s1", "s2", "steps", "status", "trajectories"])
+    d_scratch = on_device(_scratch(n_trials, 1, dim), LaneScratch._fields)
+    d_progress = to_device(_fresh_progress(n_trials))
+    blocks, threads = launch_shape(n_trials)
+
+    def advance(budget):
+        trials_gpu()[blocks, threads](
+            d_landscape, d_optimizer, d_noise, d_stop, d_trials, d_scratch, budget, d_progress
+        )
+        trials.status[...] = to_host(d_trials.status)  # waits for the launch
+        done = bool(np.all(trials.status >= 0))
+        if done:
+            for name in ("w", "trajectories", "steps"):
+                getattr(trials, name)[...] = to_host(getattr(d_trials, name))
+        return done
+
+    return Launch(advance, 1, dim, 1)
+
+
+def dense_trials(landscape, method, lr, damping, noise, stop, trials):
+    """Launcher of :func:`dense_trials_cpu` (Newton: ``method`` :data:`DENSE_NEWTON`; saddle-free Newton:
+    :data:`DENSE_SADDLE_FREE`) on the trials of ``trials``, as :func:`rule_trials` (the slots ``s0..s2`` are not
+    used and may have no rows)."""
+    n_trials, dim = trials.w.shape
+    trials.status[:] = rules.STATUS_PENDING
+    thresholds = np.zeros(n_trials)
+
+    def advance(budget):
+        dense_trials_cpu(landscape, method, float(lr), float(damping), noise, stop, trials, budget, thresholds)
+        return bool(np.all(trials.status >= 0))
+
+    return Launch(advance, n_trials, dim * dim, 1)
+
+
+# inlined into the kernel: compiled as one function, as the kernel was before it was split into these steps
+@njit(error_model="numpy", inline="always")
+def _noisy_gradient(trial, t, landscape, noise, x, g, hessian):
+    """g = the gradient at ``x[trial]`` plus its noise (keyed exactly as in the lanes' kernels) and the Hessian."""
+    code, params, dim = landscape.code, landscape.params, landscape.dim
+    n_samples = noise.samples.shape[0]
+    z0 = 0.0
+    z1 = 0.0
+    z2 = 0.0
+    z3 = 0.0
+    for i in range(dim):
+        gi = _gradient_cpu(code, x, trial, i, dim, params, t)
+        if noise.kind == rules.NOISE_GAUSSIAN:
+            lane = i % 4
+            if lane == 0:
+                z0, z1, z2, z3 = _normal4_cpu(noise.seed, trial, t, i // 4)
+                gi += noise.sigma * z0
+            elif lane == 1:
+                gi += noise.sigma * z1
+            elif lane == 2:
+                gi += noise.sigma * z2
+            else:
+                gi += noise.sigma * z3
+        elif noise.kind == rules.NOISE_MINIBATCH:
+            gi += noise.sigma * _minibatch_noise_cpu(noise.seed, trial, t, i, noise.batch, noise.samples, n_samples)
+        g[i] = gi
+        for j in range(dim):
+            hessian[i, j] = _hessian_cpu(code, x, trial, i, j, dim, params, t)
+
+
+@njit(error_model="numpy", inline="always")
+def _newton_step(trial, landscape, method, lr, damping, x, g, hessian):
+    """x[trial] -= lr (H + damping I)^-1 g (Newton) or lr (|H| + damping I)^-1 g (saddle-free), projected onto
+    the landscape's box; False when H or the new iterate is not finite (x is then left as it is, or as it came)."""
+    dim = landscape.dim
+    for i in range(dim):
+        for j in range(dim):
+            if not np.isfinite(hessian[i, j]):
+                return False
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    projected = vectors.T @ g
+    for k in range(dim):
+        lam = eigenvalues[k]
+        if method == DENSE_SADDLE_FREE:
+            lam = abs(lam)
+        projected[k] /= lam + damping
+    step = vectors @ projected
+    finite = True
+    for i in range(dim):
+        xi = x[trial, i] - lr * step[i]
+        if not np.isfinite(xi):
+            finite = False
+        elif landscape.has_box:
+            xi = min(max(xi, landscape.low), landscape.high)
+        x[trial, i] = xi
+    return finite
+
+
 @njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def dense_trials_cpu(  # noqa: C901 (one fused loop: start, step, record and finish a trial)
-    code,
-    params,
-    dim,
-    method,
-    lr,
-    damping,
-    noise_kind,
-    sigma,
-    batch,
-    samples,
-    seed,
-    criterion,
-    center,
-    radius,
-    delta,
-    has_box,
-    low,
-    high,
-    max_steps,
-    w,
-    trajectories,
-    record_every,
-    n_record,
-    steps,
-    status,
-    budget,
-    thresholds,
-):
+def dense_trials_cpu(landscape, method, lr, damping, noise, stop, trials, budget, thresholds):
     """Newton (``w -= lr (H + damping I)^-1 g``) or saddle-free Newton (``w -= lr (|H| + damping I)^-1 g``,
     Dauphin et al. 2014) trials, as :class:`testbed.optim.Newton` and :class:`testbed.optim.SaddleFreeNewton`.
 
     H = V diag(lambda) V^T from LAPACK's eigendecomposition; Newton divides by lambda + damping, saddle-free
     Newton by |lambda| + damping (a zero divisor gives a non-finite step: the trial is reported as diverged).
-    The gradient (with its noise, keyed exactly as in :func:`trials_cpu`) and the escape rules are the same.
+    The gradient (with its noise, keyed exactly as in :func:`trials_cpu`), the start, the recording and the end
+    of a trial are those of the lanes (:mod:`testbed.loops.montecarlo`).
 
-    One call is one slice of at most ``budget`` steps per trial: the caller sets ``status`` to
+    One call is one slice of at most ``budget`` steps per trial: the caller sets ``trials.status`` to
     ``STATUS_PENDING`` before the first call; a trial in progress holds ``STATUS_RUNNING``, the steps taken in
     ``steps`` and f(w_0) - delta in ``thresholds`` (its iterate is its row of ``w``), so slices give the same bits
     as one call.
     """
-    n_samples = samples.shape[0]
-    for trial in prange(w.shape[0]):
+    dim = landscape.dim
+    # the arrays this loop writes itself, taken out of the tuple before the parallel loop: Numba's parallel loop
+    # loses a write through a tuple field in its body (measured: the trials' status and steps stayed unset)
+    x, steps, status = trials.w, trials.steps, trials.status
+    for trial in prange(x.shape[0]):
         if status[trial] >= 0:
             continue
-        x = w[trial : trial + 1]  # the trial's row, as a 1 x dim block for the rules
-        recording = trial < n_record
-        g = np.empty(dim)
-        hessian = np.empty((dim, dim))
         if status[trial] == rules.STATUS_PENDING:
-            thresholds[trial] = 0.0
-            if criterion == rules.CRITERION_LOSS:
-                thresholds[trial] = _value_cpu(code, x, 0, dim, params, 0) - delta
-            if recording:
-                for i in range(dim):
-                    trajectories[trial, 0, i] = x[0, i]
+            started, threshold = _start_trial_cpu(trial, landscape, stop, trials)
+            thresholds[trial] = threshold
+            if not started:
+                continue
             steps[trial] = 0
             status[trial] = rules.STATUS_RUNNING
-            if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, thresholds[trial]):
-                status[trial] = rules.STATUS_ESCAPED
-                continue
-        loss_threshold = thresholds[trial]
-        first = steps[trial] + 1
-        stop = min(max_steps, steps[trial] + budget)
-        for t in range(first, stop + 1):
-            z0 = 0.0
-            z1 = 0.0
-            z2 = 0.0
-            z3 = 0.0
-            for i in range(dim):
-                gi = _gradient_cpu(code, x, 0, i, dim, params, t)
-                if noise_kind == rules.NOISE_GAUSSIAN:
-                    lane = i % 4
-                    if lane == 0:
-                        z0, z1, z2, z3 = _normal4_cpu(seed, trial, t, i // 4)
-                        gi += sigma * z0
-                    elif lane == 1:
-                        gi += sigma * z1
-                    elif lane == 2:
-                        gi += sigma * z2
-                    else:
-                        gi += sigma * z3
-                elif noise_kind == rules.NOISE_MINIBATCH:
-                    gi += sigma * _minibatch_noise_cpu(seed, trial, t, i, batch, samples, n_samples)
-                g[i] = gi
-                for j in range(dim):
-                    hessian[i, j] = _hessian_cpu(code, x, 0, i, j, dim, params, t)
-            finite = True
-            for i in range(dim):
-                for j in range(dim):
-                    if not np.isfinite(hessian[i, j]):
-                        finite = False
-            if finite:
-                eigenvalues, vectors = np.linalg.eigh(hessian)
-                projected = vectors.T @ g
-                for k in range(dim):
-                    lam = eigenvalues[k]
-                    if method == DENSE_SADDLE_FREE:
-                        lam = abs(lam)
-                    projected[k] /= lam + damping
-                step = vectors @ projected
-                for i in range(dim):
-                    xi = x[0, i] - lr * step[i]
-                    if not np.isfinite(xi):
-                        finite = False
-                    elif has_box:
-                        xi = min(max(xi, low), high)
-                    x[0, i] = xi
-            if recording and t % record_every == 0:
-                for i in range(dim):
-                    trajectories[trial, t // record_every, i] = x[0, i]
+        g = np.empty(dim)
+        hessian = np.empty((dim, dim))
+        last = min(stop.max_steps, steps[trial] + budget)
+        for t in range(steps[trial] + 1, last + 1):
+            _noisy_gradient(trial, t, landscape, noise, x, g, hessian)
+            finite = _newton_step(trial, landscape, method, lr, damping, x, g, hessian)
+            _record_point_cpu(trials, trial, t, x, trial)
+            escaped_now = finite and _escaped_cpu(
+                stop.criterion,
+                landscape.code,
+                x,
+                trial,
+                dim,
+                landscape.params,
+                stop.center,
+                stop.radius,
+                thresholds[trial],
+            )
             steps[trial] = t
-            if not finite:
-                status[trial] = rules.STATUS_DIVERGED
+            outcome = _stop_status_cpu(finite, escaped_now, t, stop.max_steps)
+            if outcome != rules.STATUS_RUNNING:
+                status[trial] = outcome
                 break
-            if _escaped_cpu(criterion, code, x, 0, dim, params, center, radius, loss_threshold):
-                status[trial] = rules.STATUS_ESCAPED
-                break
-        if status[trial] == rules.STATUS_RUNNING and steps[trial] >= max_steps:
-            status[trial] = rules.STATUS_CENSORED

@@ -15,23 +15,24 @@ The same rule as plain Python (uncompiled) is what the CUDA simulator runs and w
 a float division by zero gives inf or NaN, as on the GPU, instead of raising ZeroDivisionError. Without the
 exception branch LLVM can vectorise a loop over the rule (SIMD lanes), which the Monte Carlo kernels rely on.
 ``inline=True`` also inlines the rule and its callees in Numba's IR (``inline="always"``): LLVM does not inline a
-large rule such as Philox's ten rounds, and a loop that calls a function is not vectorised. A rule that sets the
-attribute ``inline_on_cpu = True`` is inlined that way wherever a rule compiled with ``error_model="numpy"`` calls
-it (Numba's IR inliner cannot inline a rule of very many arguments, so the marker goes on the small hot callee);
-a rule that sets ``inline_callees_on_cpu = True`` has every rule it calls inlined that way. A rule that sets
-``call_on_cpu = True`` stays a function call even from such a caller (with the NumPy error model): a hot loop
-that LLVM vectorises well on its own, such as the Monte Carlo noise loop, is kept out of a large caller where
-the vectoriser and the register allocator do worse (measured: 2.9 instead of 5.2 ns per normal draw).
+large rule such as Philox's ten rounds, and a loop that calls a function is not vectorised.
+
+The loop bodies of :mod:`testbed.loops` are compiled the same way as the rules. Which rules and loop bodies are
+inlined into their callers, which stay calls and which compile without reference counting on the CPU is one
+table, :data:`testbed.kernels.policy.CPU_POLICY` (with the measured reason for each row).
 """
 
 import functools
 import types
 
-RULES_PACKAGE = "testbed.rules"
+from .policy import cpu_policy
+
+#: The packages whose functions are compiled for a target (and rebound in their callers): rules and loop bodies.
+COMPILED_PACKAGES = ("testbed.rules", "testbed.loops")
 
 
 def _is_rule(obj):
-    return isinstance(obj, types.FunctionType) and (obj.__module__ or "").startswith(RULES_PACKAGE)
+    return isinstance(obj, types.FunctionType) and (obj.__module__ or "").startswith(COMPILED_PACKAGES)
 
 
 def _rebound(rule, target):
@@ -49,11 +50,11 @@ def _rebound(rule, target):
 
 
 def _callee_target(caller, callee, target):
-    """The target a callee is compiled for: the caller's, or the inlining one for a marked rule or caller."""
-    if getattr(callee, "call_on_cpu", False) and target.startswith("cpu-numpy-errors"):
+    """The target a callee is compiled for: the caller's, or the one its row of the policy table or its caller's
+    row asks for (:mod:`testbed.kernels.policy`)."""
+    if cpu_policy(callee).call and target.startswith("cpu-numpy-errors"):
         return "cpu-numpy-errors"
-    marked = getattr(callee, "inline_on_cpu", False) or getattr(caller, "inline_callees_on_cpu", False)
-    if target == "cpu-numpy-errors" and marked:
+    if target == "cpu-numpy-errors" and cpu_policy(caller).inline_callees:
         return "cpu-numpy-errors-inline"
     return target
 
@@ -65,11 +66,6 @@ CPU_TARGETS = {
     "cpu-numpy-errors-inline": ("numpy", "always"),
 }
 
-#: Rules marked ``no_refcount_on_cpu = True`` are compiled without Numba's reference counting (``_nrt=False``):
-#: they allocate nothing, and with rules inlined into a loop the count updates on every array argument (atomic
-#: operations on one shared counter) cost more than the arithmetic and serialise the threads.
-NO_REFCOUNT_ATTRIBUTE = "no_refcount_on_cpu"
-
 
 @functools.lru_cache(maxsize=None)
 def compile_rule(rule, target):
@@ -79,7 +75,7 @@ def compile_rule(rule, target):
 
         error_model, inline = CPU_TARGETS[target]
         options = dict(inline=inline, error_model=error_model)
-        if getattr(rule, NO_REFCOUNT_ATTRIBUTE, False):
+        if cpu_policy(rule).no_refcount:
             options["_nrt"] = False
         return njit(**options)(_rebound(rule, target))
     if target == "cuda":

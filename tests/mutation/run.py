@@ -159,9 +159,9 @@ MUTATIONS = [
     ),
     M(
         "mc-lane-escape-radius",
-        "testbed/rules/montecarlo.py",
-        "if distance2[lane] > radius * radius:  # the same sum, in the same order, as escaped() forms",
-        "if distance2[lane] > radius:  # the same sum, in the same order, as escaped() forms",
+        "testbed/loops/montecarlo.py",
+        "escaped_now = distance2[lane] > stop.radius * stop.radius",
+        "escaped_now = distance2[lane] > stop.radius",
         MC,
     ),
     M(
@@ -173,9 +173,9 @@ MUTATIONS = [
     ),
     M(
         "mc-loss-threshold",
-        "testbed/rules/montecarlo.py",
-        "threshold = landscape_value(code, w, trial, dim, params, 0) - delta",
-        "threshold = landscape_value(code, w, trial, dim, params, 0) + delta",
+        "testbed/loops/montecarlo.py",
+        "threshold = landscape_value(landscape.code, w, trial, landscape.dim, landscape.params, 0) - stop.delta",
+        "threshold = landscape_value(landscape.code, w, trial, landscape.dim, landscape.params, 0) + stop.delta",
         MC,
     ),
     M("mc-minibatch-mean", "testbed/rules/montecarlo.py", "return total / batch", "return total / n_samples", MC),
@@ -324,7 +324,7 @@ MUTATIONS = [
         "if not any_bad:",
         OPT,
     ),
-    M("kmc-newton-noise-lane", "testbed/kernels/montecarlo.py", "gi += sigma * z2", "gi += sigma * z1", MC),
+    M("kmc-newton-noise-lane", "testbed/kernels/montecarlo.py", "gi += noise.sigma * z2", "gi += noise.sigma * z1", MC),
     M(
         "kmc-newton-damping",
         "testbed/kernels/montecarlo.py",
@@ -335,8 +335,8 @@ MUTATIONS = [
     M(
         "kmc-chunk-end",
         "testbed/kernels/montecarlo.py",
-        "last = (chunk + 1) * trials // chunks",
-        "last = (chunk + 1) * trials // chunks - 1",
+        "last = (chunk + 1) * n_trials // chunks",
+        "last = (chunk + 1) * n_trials // chunks - 1",
         MC,
     ),
     # ---------------------------------------------------------------- theory/signal.py
