@@ -425,13 +425,19 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
     clean = False
     finished = set()
     try:
-        futures = {
-            executor.submit(_run_pool_point, point_folder_name, module_name, {**base, **point}, quick, threads): (
-                point_folder_name,
-                point,
-            )
-            for point_folder_name, point in todo
-        }
+        futures = {}
+        for point_folder_name, point in todo:
+            try:
+                future = executor.submit(
+                    _run_pool_point, point_folder_name, module_name, {**base, **point}, quick, threads
+                )
+            except (BrokenProcessPool, OSError):
+                # A worker died while the next one was being started: the pool broke under the submissions (the
+                # start fails on its closed queue). The points not submitted go to the next pool.
+                if not futures:
+                    raise
+                break
+            futures[future] = (point_folder_name, point)
         processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, all spawned by now
         pending = set(futures)
         while pending:
@@ -461,7 +467,7 @@ def _run_pool(module_name, todo, base, quick, workers, threads, finish, failed):
                 finish(point_folder_name, point, result)
                 finished.add(point_folder_name)
         clean = True
-        return []
+        return [(n, p) for n, p in todo if n not in finished]  # those a broken submission left out
     finally:
         if clean:
             executor.shutdown(wait=True)

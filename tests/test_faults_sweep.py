@@ -78,6 +78,37 @@ def test_the_killed_worker_is_found_even_when_the_pools_thread_is_slow_to_record
     assert load(out / "value=2").summary == dict(value=2)
 
 
+def test_a_worker_dying_while_the_next_one_starts_leaves_the_unsubmitted_points_to_the_next_pool(
+    tmp_path, capsys, monkeypatch
+):
+    import multiprocessing.process as mp_process
+    from multiprocessing.connection import wait as wait_for
+
+    original_start = mp_process.BaseProcess.start
+    first = []
+
+    def start_once_the_first_has_died(self):
+        # the second worker starts only after the first has run its point, died, and broken the pool
+        if first:
+            wait_for([first[0].sentinel], timeout=START_DEADLINE)
+            time.sleep(REAPER_PAUSE)
+        original_start(self)
+        if not first:
+            first.append(self)
+
+    monkeypatch.setattr(mp_process.BaseProcess, "start", start_once_the_first_has_died)
+    out = tmp_path / "sweep"
+    status = sweep.main(
+        [DYING, "--grid", "value=1,2,3", "--set", "die_at=1", "--workers", "2", "--out", str(out), "--no-progress"]
+    )
+    captured = capsys.readouterr()
+    assert status == sweep.EXIT_POINTS_FAILED, captured.err
+    assert "value=1: its worker process died (killed by signal 9 (SIGKILL))" in captured.err
+    assert "handle is closed" not in captured.err and "Traceback" not in captured.err
+    for value in (2, 3):
+        assert load(out / f"value={value}").summary == dict(value=value)
+
+
 def process_state(pid):
     """The state letter of process ``pid`` (``R``, ``S``, ``Z`` ...), or None once it is gone."""
     try:
