@@ -45,6 +45,12 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--inputs", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--no-threaded",
+        dest="threaded",
+        action="store_false",
+        help="skip the baselines on OpenBLAS's threads (minutes on a loaded machine, where they oversubscribe)",
+    )
     args = parser.parse_args(argv)
     n, depth, inputs = args.width, args.depth, args.inputs
     generator = np.random.default_rng(0)
@@ -100,15 +106,18 @@ def main(argv=None):
         spectra.jacobian_singular_values("orthogonal", "tanh", 2, 8, batch=2, dtype=dtype)
     best, results = {}, {}
     for _ in range(args.repeats):
-        for name, function in [
+        threaded = [
             ("bare products float64", lambda: bare_products(np.float64)),
-            ("bare products per core float64", lambda: bare_products_per_core(np.float64)),
             ("bare products float32", lambda: bare_products(np.float32)),
+            ("weights one after the other", init_sequential),
+        ]
+        for name, function in [
+            *(threaded if args.threaded else []),
+            ("bare products per core float64", lambda: bare_products_per_core(np.float64)),
             ("bare products per core float32", lambda: bare_products_per_core(np.float32)),
             ("bare SVDs float64", lambda: bare_svds(np.float64)),
             ("bare SVDs float32", lambda: bare_svds(np.float32)),
             ("weights only", init_only),
-            ("weights one after the other", init_sequential),
             *runs.items(),
         ]:
             start = time.perf_counter()
@@ -121,8 +130,9 @@ def main(argv=None):
     )
     floor = {}
     for dtype in ("float64", "float32"):
-        sequential, per_core = best[f"bare products {dtype}"], best[f"bare products per core {dtype}"]
-        floor[dtype] = min(sequential, per_core)
+        per_core = best[f"bare products per core {dtype}"]
+        sequential = best.get(f"bare products {dtype}", math.nan)
+        floor[dtype] = min(sequential, per_core) if args.threaded else per_core
         print(
             f"  bare products {dtype} ({(depth - 1) * inputs} np.dot {n}x{n}): {sequential:.2f} s on BLAS's threads "
             f"({flops / sequential / 1e9:.1f} GFLOP/s), {per_core:.2f} s one input per core "
@@ -131,7 +141,7 @@ def main(argv=None):
         print(f"  bare SVDs {dtype} ({inputs} of {n}x{n}): {best[f'bare SVDs {dtype}']:.2f} s")
     print(
         f"  drawing the weights (MLP.initialize): {best['weights only']:.2f} s; "
-        f"one layer after the other on BLAS's threads {best['weights one after the other']:.2f} s"
+        f"one layer after the other on BLAS's threads {best.get('weights one after the other', math.nan):.2f} s"
     )
     for name in runs:
         dtype = name.rsplit(" ", 1)[1]

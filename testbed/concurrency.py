@@ -22,7 +22,13 @@ from typing import Any
 
 
 def cores() -> int:
-    """The number of CPU cores this process may run on."""
+    """The number of CPU cores this process may run on.
+
+    Returns
+    -------
+    int
+        The size of the process's CPU affinity set (``os.cpu_count()`` where there is none).
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -34,7 +40,21 @@ def run_on_cores(task: Callable[[Any], Any], items: Iterable[Any], *, workers: i
     core, at most one per item) that each take the next item when done with the last (a slow core gets fewer),
     BLAS limited to one thread meanwhile. One worker runs the loop in this thread with BLAS as it is.
 
-    The first exception a task raises stops the workers from taking further items and is raised here.
+    An exception a task raises stops the workers from taking further items and is raised here.
+
+    Parameters
+    ----------
+    task : callable
+        Called once per item; thread-safe (the project's ``nogil`` kernels and NumPy's BLAS and LAPACK calls are).
+    items : iterable
+        The tasks' arguments.
+    workers : int, optional
+        The number of threads (default: :func:`cores`); at most one per item.
+
+    Returns
+    -------
+    list
+        ``task(item)`` for each item, in the items' order.
     """
     items = list(items)
     workers = min(cores() if workers is None else workers, len(items))
