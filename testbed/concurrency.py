@@ -38,7 +38,8 @@ def cores() -> int:
 def run_on_cores(task: Callable[[Any], Any], items: Iterable[Any], *, workers: int | None = None) -> list:
     """``[task(item) for item in items]``, the items shared out among ``workers`` threads (default: one per
     core, at most one per item) that each take the next item when done with the last (a slow core gets fewer),
-    BLAS limited to one thread meanwhile. One worker runs the loop in this thread with BLAS as it is.
+    BLAS limited to one thread meanwhile. One worker, or a call from any thread but the main one, runs the loop
+    in this thread with BLAS as it is.
 
     An exception a task raises stops the workers from taking further items and is raised here.
 
@@ -58,7 +59,9 @@ def run_on_cores(task: Callable[[Any], Any], items: Iterable[Any], *, workers: i
     """
     items = list(items)
     workers = min(cores() if workers is None else workers, len(items))
-    if workers <= 1:
+    # off the main thread (a caller's own worker, e.g. train.fit_many's) the cores are already shared out, and
+    # BLAS's thread limit is process-wide: nested limits entered and left by several threads could leave it wrong
+    if workers <= 1 or threading.current_thread() is not threading.main_thread():
         return [task(item) for item in items]
     from .train import blas_threads  # train imports nn, whose MLP.initialize calls this: imported when needed
 

@@ -32,6 +32,19 @@ def test_one_worker_runs_in_the_calling_thread():
     assert where == [threading.get_ident()] * 3
 
 
+def test_a_call_from_another_thread_runs_there():
+    outer = []
+    thread = threading.Thread(
+        target=lambda: outer.append(
+            (threading.get_ident(), concurrency.run_on_cores(lambda _: threading.get_ident(), range(4), workers=2))
+        )
+    )
+    thread.start()
+    thread.join()
+    caller, where = outer[0]
+    assert where == [caller] * 4
+
+
 def test_an_exception_in_a_task_is_raised_and_stops_the_others():
     done = []
 

@@ -1,4 +1,5 @@
-"""Jacobian spectra of deep nets: the free-probability moments and the Fuss-Catalan law.
+"""Jacobian spectra of deep nets: the free-probability moments, the Fuss-Catalan law, and the free-probability
+density of J J^T for any activation (:func:`jacobian_density`, derived in its docstring).
 
 Setting (Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep learning through dynamical
 isometry: theory and practice", NeurIPS): a depth-L net with square layers of width n -> infinity, weights of
