@@ -16,7 +16,12 @@ with BLAS, ``J_l = (D_l W_l) J_(l-1)``; the factor ``D_l W_l`` comes from :mod:`
 evaluates phi' with the activation rule and drops the rows where phi' = 0 (exact: those rows of J_l are 0).
 Then LAPACK's SVD of J. The cost is about L d^3 multiply-adds per input (half that and less for ReLU): forming
 the product is what an exact spectrum needs at these sizes (a forward-mode pass with the d^(0) unit tangents is
-the same product, column by column).
+the same product, column by column). The inputs are independent: :func:`testbed.concurrency.run_on_cores` runs
+one input's products and SVD per core, each on one BLAS thread (faster than every product split over BLAS's
+threads, and it does not collapse on a loaded machine; benchmarks/RESULTS.md, eighth session). Float32
+(``dtype=np.float32``) halves the time of the products; its singular values agree with float64's to about
+1e-5 of sigma_max at depth 128 (measured there), far below what the spectra are used for, but its rounding
+level ``eps * sigma_max`` is 1e-7 where float64's is 2e-16, hence float64 stays the default.
 
 Rounding: the product is exact up to float rounding, so singular values far below the largest are resolved only
 down to about ``eps * sigma_max`` (``eps`` of the dtype; :attr:`Spectra.resolution`). Deep Gaussian nets have
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import backend as backends
-from . import nn, rng, validation
+from . import concurrency, nn, rng, validation
 from ._types import Backend
 from .activations import Activation
 from .kernels import spectra as kernels
@@ -216,17 +222,29 @@ def jacobian_singular_values(
     pre = [net.pre(l) for l in range(1, depth + 1)]
     post = [net.post(l) for l in range(1, depth + 1)]
     by_depth = {l: np.empty((x.shape[0], min(widths[0], widths[l])), dtype=dtype) for l in recorded}
-    jacobian = _jacobian_gpu if target == "cuda" else _jacobian_cpu
-    for b in range(x.shape[0]):
 
-        def record(l, matrix, b=b):
+    buffers = threading.local()  # one _Work per thread
+
+    def spectrum(b):
+        def record(l, matrix):
             if not np.all(np.isfinite(matrix)):
                 raise nn.NonFiniteSignalError(
                     f"the Jacobian at input {b} left the finite range at layer {l}", l, "jacobian"
                 )
             by_depth[l][b] = _singular_values(matrix, by_depth[l].shape[1])
 
-        jacobian(net, [p[b] for p in pre], [p[b] for p in post], recorded, record)
+        at_b = [p[b] for p in pre], [p[b] for p in post]
+        if target == "cuda":
+            _jacobian_gpu(net, *at_b, recorded, record)
+        else:
+            _jacobian_cpu(net, *at_b, recorded, record, _Work.of_thread(buffers, widths, net.dtype))
+
+    if target == "cuda":
+        for b in range(x.shape[0]):
+            spectrum(b)
+    else:
+        # the inputs' products and SVDs are independent: one input per core at a time, each on one BLAS thread
+        concurrency.run_on_cores(spectrum, range(x.shape[0]))
     values = by_depth[depth]
     eps = float(np.finfo(dtype).eps)
     pre_meansq = np.array(
@@ -295,14 +313,19 @@ class _Work:
         self.factor = np.empty(largest * largest, dtype=dtype)
         self.rows = np.empty(largest, dtype=np.int64)
 
+    @classmethod
+    def of_thread(cls, local, widths, dtype):
+        """The calling thread's buffers in the ``threading.local`` ``local``, made on its first call."""
+        if not hasattr(local, "buffers"):
+            local.buffers = cls(widths, dtype)
+        return local.buffers
 
-def _jacobian_cpu(net, pre, post, recorded, record):
-    """Accumulate J_l at one input; ``record(l, J_l)`` for each l in ``recorded``, J_l given by its kept rows (the
-    rows where D_l is zero dropped) as a C-contiguous (k, d^(0)) array."""
+
+def _jacobian_cpu(net, pre, post, recorded, record, work):
+    """Accumulate J_l at one input in the buffers ``work`` (a :class:`_Work`); ``record(l, J_l)`` for each l in
+    ``recorded``, J_l given by its kept rows (the rows where D_l is zero dropped) as a C-contiguous (k, d^(0))
+    array."""
     widths, act = net.widths, net.activation
-    work = getattr(net, "_jacobian_work", None)
-    if work is None:
-        work = net._jacobian_work = _Work(widths, net.dtype)
     columns = kernels.identity_columns(widths[0])
     # layer 1: J_1 = D_1 W_1 (the kept rows), written straight into the first product buffer
     current = work.products[0][: widths[1] * widths[0]].reshape(widths[1], widths[0])

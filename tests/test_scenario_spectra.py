@@ -7,7 +7,7 @@ import pytest
 from testbed import results
 from testbed.scenarios import common, spectra
 
-TINY = dict(depths=[2, 4], variance_depths=[1, 4], width=12, inputs=2)
+TINY = dict(depths=[2, 8], variance_depths=[1, 8], width=12, inputs=2, theory_points=60)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,19 @@ def test_tiny_run_holds_measurement_and_theory(tiny_result):
     assert r.arrays["variance"].shape == (len(acts), len(laws), 2, 2)
     rows = {(row["activation"], row["weights"], row["depth"]): row for row in r.tables["summary"]}
     # the orthogonal linear net is an isometry, measured and predicted; Gaussian ReLU's slope is 2 per layer
-    assert rows[("linear", "orthogonal", 4)]["variance_measured"] == pytest.approx(0.0, abs=1e-12)
-    assert rows[("linear", "orthogonal", 4)]["variance_predicted"] == 0.0
-    assert rows[("relu", "gaussian", 4)]["variance_predicted"] == pytest.approx(8.0)
+    assert rows[("linear", "orthogonal", 8)]["variance_measured"] == pytest.approx(0.0, abs=1e-12)
+    assert rows[("linear", "orthogonal", 8)]["variance_predicted"] == 0.0
+    assert rows[("relu", "gaussian", 8)]["variance_predicted"] == pytest.approx(16.0)
+    # free-probability curves: every Gaussian panel, orthogonal from depth 8 (a point mass at sigma = 1 for the
+    # orthogonal linear net and for hard tanh at q* = 1/64); none for orthogonal depth 2
+    g, o = laws.index("gaussian"), laws.index("orthogonal")
+    curves, points = r.arrays["theory_density"], r.arrays["theory_point_mass"]
+    assert np.all(np.isfinite(curves[:, g])) and np.all(curves[:, g] >= 0.0)
+    assert np.all(np.isnan(curves[:, o, 0])) and np.all(np.isnan(points[:, o, 0]))
+    for act in ("linear", "hard_tanh"):
+        assert points[acts.index(act), o, 1] == pytest.approx(0.0, abs=1e-6)
+    for act in ("relu", "tanh"):
+        assert np.all(np.isfinite(curves[acts.index(act), o, 1]))
     # each density integrates to the share of singular values inside the plotted range
     widths = np.diff(r.arrays["density_edges"])
     np.testing.assert_allclose((r.arrays["densities"] * widths).sum(axis=-1) + r.arrays["below"], 1.0, atol=1e-12)

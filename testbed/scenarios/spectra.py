@@ -7,8 +7,10 @@ critical point is built and :func:`testbed.spectra.jacobian_singular_values` com
 at a few random inputs, at several depths of the same net (J_l = D_l W_l ... D_1 W_1 for l = 1..L). Beside it,
 :mod:`testbed.theory.spectra`:
 
-- densities of the singular values per depth, Gaussian against orthogonal, on a log axis; the Fuss-Catalan law
-  of Gaussian linear nets overlaid (orthogonal linear nets are exact isometries: all singular values 1);
+- densities of the singular values per depth, Gaussian against orthogonal, on a log axis, with the free-probability
+  law of each net overlaid (:func:`testbed.theory.spectra.jacobian_density`, the S-transform product
+  ``S_{JJ^T} = S_{D^2}^L S_{WW^T}^L``; the Fuss-Catalan law for Gaussian linear nets; a vertical line where the law
+  is a point mass: orthogonal linear nets, and hard tanh at small q*, isometric to ~1e-15 per layer);
 - the variance of the squared singular values against depth, measured (points, mean over inputs) beside the
   free-probability prediction ``sigma^2_{JJ^T} = L (mu_2 / mu_1^2 - 1 - s_1)`` (dashed): linear L and 0, ReLU
   2L and L (no dynamical isometry with any weights), tanh and hard tanh at small q* near 0 with orthogonal
@@ -43,8 +45,9 @@ DEFAULTS = dict(
     q_star=1.0 / 64.0,
     seed=0,
     backend="cpu",
+    theory_points=900,
 )
-QUICK = dict(depths=[2, 8, 32], variance_depths=[1, 2, 4, 8, 16, 32], width=64, inputs=2)
+QUICK = dict(depths=[2, 8, 32], variance_depths=[1, 2, 4, 8, 16, 32], width=64, inputs=2, theory_points=300)
 WEIGHTS = tuple(theory.WEIGHT_S1)
 
 #: Bins per decade of the singular-value histograms, and the decades shown (log10 sigma from DENSITY_RANGE[0]
@@ -82,6 +85,7 @@ def validate(p):
         )
     p["width"] = validation.check_positive_int(p["width"], "width")
     p["inputs"] = validation.check_positive_int(p["inputs"], "inputs")
+    p["theory_points"] = validation.check_positive_int(p["theory_points"], "theory_points")
     p["q_star"] = validation.check_finite(p["q_star"], "q_star", minimum=0.0, strict=True)
     p["seed"] = validation.check_seed(p["seed"])
     backends.resolve(p["backend"])
@@ -123,6 +127,9 @@ def run(*, quick=False, progress=True, **params):
     predicted_variance = np.full((len(acts), len(laws), deepest), math.nan)
     predicted_mean = np.full_like(predicted_variance, math.nan)
     settings = np.zeros((len(acts), 3))
+    theory_grid = np.linspace(*DENSITY_RANGE, p["theory_points"])
+    theory_density = np.full((len(acts), len(laws), len(depths), theory_grid.size), math.nan)
+    theory_point_mass = np.full((len(acts), len(laws), len(depths)), math.nan)
     rows = []
     with Timer() as timer:
         grid = [(i, j) for i in range(len(acts)) for j in range(len(laws))]
@@ -148,6 +155,11 @@ def run(*, quick=False, progress=True, **params):
             predicted_variance[i, j] = prediction.variance
             predicted_mean[i, j] = prediction.mean
             for k, depth in enumerate(depths):
+                curve = free_density(act, law, depth, sigma_w2, sigma_b2, theory_grid)
+                if isinstance(curve, float):
+                    theory_point_mass[i, j, k] = curve
+                elif curve is not None:
+                    theory_density[i, j, k] = curve
                 values = result.at(depth).astype(np.float64).ravel()
                 with np.errstate(divide="ignore"):
                     logs = np.log10(values)
@@ -187,6 +199,9 @@ def run(*, quick=False, progress=True, **params):
         predicted_variance=predicted_variance,
         predicted_mean=predicted_mean,
         settings=settings,
+        theory_grid=theory_grid,
+        theory_density=theory_density,
+        theory_point_mass=theory_point_mass,
     )
     out = Result("spectra", p, summary, arrays=arrays, tables=dict(summary=rows))
     out.wall_time = timer.seconds
@@ -221,14 +236,21 @@ def table(result):
     return common.format_table(result.tables["summary"], columns, headers=headers, floatfmt=".3g")
 
 
-def _theory_density(activation, law, depth, edges):
-    """The theory curve over log10 sigma where one exists in closed form: Fuss-Catalan (Gaussian linear)."""
+def free_density(activation, law, depth, sigma_w2, sigma_b2, grid):
+    """The free-probability density of log10 sigma on ``grid`` (:func:`testbed.theory.spectra.jacobian_density`,
+    the Fuss-Catalan law for Gaussian linear nets): ``rho_lambda(lambda) 2 lambda ln 10`` at lambda = 10^(2u);
+    a float (log10 of the point's sigma) where the law is a point mass; None where the solver declines (orthogonal
+    nets shallower than its MIN_ORTHOGONAL_DEPTH, a Bernoulli D^2 with an atom at the top)."""
+    lam = 10.0 ** (2.0 * grid)
     if activation == "linear" and law == "gaussian":
-        x, rho = theory.fuss_catalan_curve(depth, points=4000)
-        sigma = np.sqrt(x)
-        # density of log10 sigma: 2 sigma rho(sigma^2) * sigma ln 10
-        return np.log10(sigma), 2.0 * sigma * sigma * rho * math.log(10.0)
-    return None
+        return theory.fuss_catalan_density(depth, lam) * 2.0 * lam * math.log(10.0)
+    try:
+        law_of = theory.jacobian_density(lam, activation, depth, sigma_w2, sigma_b2, weights=law)
+    except ValueError:
+        return None
+    if law_of.point_mass is not None:
+        return 0.5 * math.log10(law_of.point_mass)
+    return law_of.density * 2.0 * lam * math.log(10.0)
 
 
 def draw_densities(result):
@@ -272,11 +294,17 @@ def draw_densities(result):
                 )
                 if a["below"][i, j, k] > 0.005:
                     notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3"))
-                curve = _theory_density(act, law, depth, edges)
-                if curve is not None:
-                    plotting.theory(ax, *curve, color="0.15", linewidth=1.0)
-                if act == "linear" and law == "orthogonal":
-                    ax.axvline(0.0, color="0.15", linestyle="--", linewidth=1.0, zorder=3)
+                curve = a["theory_density"][i, j, k]
+                if np.any(np.isfinite(curve)):
+                    plotting.theory(ax, a["theory_grid"], curve, color=color, linewidth=1.0)
+                if np.isfinite(a["theory_point_mass"][i, j, k]):
+                    ax.axvline(
+                        a["theory_point_mass"][i, j, k],
+                        color=color,
+                        linestyle="--",
+                        linewidth=1.0,
+                        zorder=3,
+                    )
             for n, (color, text) in enumerate(notes):
                 ax.text(
                     0.03, 0.95 - 0.14 * n, text, transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color
@@ -295,8 +323,13 @@ def draw_densities(result):
                 ax.set_xlabel(r"$\log_{10}\sigma$", fontsize=7)
     handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
     labels = [f"{law} weights (measured)" for law in laws]
-    handles.append(Line2D([], [], color="0.15", linestyle="--"))
-    labels.append("theory: Fuss-Catalan (Gaussian linear),\nisometry sigma = 1 (orthogonal linear)")
+    handles += [Line2D([], [], color=plotting.color(j), linestyle="--") for j in range(len(laws))]
+    labels += [f"{law}: free probability (dashed)" for law in laws]
+    handles += [Line2D([], [], linestyle="none")] * 2
+    labels += [
+        "Gaussian linear: Fuss-Catalan;\nvertical line: a point mass (isometry)",
+        f"no curve: orthogonal depth < {theory.MIN_ORTHOGONAL_DEPTH}\n(not resolved by the solver)",
+    ]
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return fig
 
@@ -308,8 +341,7 @@ def draw_variance(result):
     from .. import plotting
 
     p, a = result.params, result.arrays
-    acts, laws, depths = p["activations"], p["weights"], p["depths"]
-    edges = a["density_edges"]
+    acts, laws = p["activations"], p["weights"]
     small = {
         "font.size": 7,
         "axes.titlesize": 7,
@@ -321,51 +353,6 @@ def draw_variance(result):
 
     import matplotlib
 
-    with matplotlib.rc_context(small):
-        fig, axes = plotting.figure(
-            len(acts), len(depths), squeeze=False, sharex=True, figsize=(6.75, 1.25 * len(acts) + 0.6)
-        )
-    for i, act in enumerate(acts):
-        for k, depth in enumerate(depths):
-            ax = axes[i, k]
-            notes = []
-            for j, law in enumerate(laws):
-                color = plotting.color(j)
-                ax.stairs(
-                    a["densities"][i, j, k],
-                    edges,
-                    color=color,
-                    linewidth=1.0,
-                    fill=False,
-                    label=law if (i == 0 and k == 0) else None,
-                )
-                if a["below"][i, j, k] > 0.005:
-                    notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3"))
-                curve = _theory_density(act, law, depth, edges)
-                if curve is not None:
-                    plotting.theory(ax, *curve, color="0.15", linewidth=1.0)
-                if act == "linear" and law == "orthogonal":
-                    ax.axvline(0.0, color="0.15", linestyle="--", linewidth=1.0, zorder=3)
-            for n, (color, text) in enumerate(notes):
-                ax.text(
-                    0.03, 0.95 - 0.14 * n, text, transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color
-                )
-            ax.set_xlim(*edges[[0, -1]])
-            ax.set_yscale("log")
-            ax.set_ylim(1e-3, 3e2)
-            ax.tick_params(labelsize=7)
-            if i == 0:
-                ax.set_title(f"depth {depth}", fontsize=7)
-            if k == 0:
-                ax.set_ylabel(f"{act}\ndensity", fontsize=7)
-            else:  # the same y range in every panel of a row: its scale is read off the first column
-                ax.tick_params(labelleft=False)
-            if i == len(acts) - 1:
-                ax.set_xlabel(r"$\log_{10}\sigma$", fontsize=7)
-    handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
-    labels = [f"{law} weights (measured)" for law in laws]
-    handles.append(Line2D([], [], color="0.15", linestyle="--"))
-    labels.append("theory: Fuss-Catalan (Gaussian linear),\nisometry sigma = 1 (orthogonal linear)")
     # variance of the squared singular values against depth
     variance_depths = np.array(p["variance_depths"])
     deepest = a["predicted_variance"].shape[-1]
@@ -448,6 +435,13 @@ def add_arguments(parser):
     )
     parser.add_argument("--width", type=int, default=None, help="width n of every layer")
     parser.add_argument("--inputs", type=int, default=None, help="random inputs per net")
+    parser.add_argument(
+        "--theory-points",
+        dest="theory_points",
+        type=int,
+        default=None,
+        help="points of the free-probability density curves (log10 sigma grid)",
+    )
     parser.add_argument(
         "--q-star",
         dest="q_star",

@@ -3,7 +3,7 @@
 - :mod:`testbed.theory.signal`: signal propagation (linear-regime recursions, mean-field maps, depth scales,
   the order-to-chaos line, finite-width fluctuations).
 - :mod:`testbed.theory.escape`: escape laws for saddles, plateaus and ravines.
-- :mod:`testbed.theory.spectra`: Jacobian spectra (free-probability moments, the Fuss-Catalan law).
+- :mod:`testbed.theory.spectra`: Jacobian spectra (free-probability moments and densities, the Fuss-Catalan law).
 
 Every public name of each is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
