@@ -15,15 +15,27 @@ Cases (float32, the issue's sizes):
 
 Each contender's time is the best of ``--repeats`` interleaved rounds (the machine is shared: the best is the least
 disturbed). PyTorch is optional (``pip install torch==2.13.0+cpu``); without it only the BLAS ratio is printed.
+PyTorch runs in a child process of this run, started with the caller's environment and importing torch before
+the testbed: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE`` (its own default), and PyTorch's OpenMP threads
+made passive take 11-16 ms per small step where its own default takes 7.4 ms (2 threads, quiet Xeon).
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
-import numba
-import numpy as np
+#: The caller's environment, before ``import testbed`` adds its thread defaults: PyTorch's process gets this one.
+CALLER_ENVIRONMENT = dict(os.environ)
+if "--pytorch-only" in sys.argv:
+    import torch  # noqa: F401  (first: its OpenMP runtime reads the caller's settings, not the testbed's)
 
-from testbed import data, nn, optim, train
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from testbed import data, nn, optim, train  # noqa: E402
 
 CASES = {
     "big": dict(width=1024, depth=10, batch=256),
@@ -158,11 +170,11 @@ def run_single(case, repeats, have_torch):
     contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
     if contenders["testbed"].step.kernel.chunks > 1:  # the same step in one pass, for the chunks' gain
         contenders["testbed 1 chunk"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
-    if have_torch:
-        contenders["pytorch"] = torch_step_factory(net, dataset, p["batch"])
     for fn in contenders.values():  # compile and warm up
         fn()
     best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
+    if have_torch:
+        best["pytorch"] = pytorch_in_its_own_process(case, repeats)
     print(
         f"\n{case}: width {p['width']}, depth {p['depth']}, batch {p['batch']}, float32, "
         f"{numba.get_num_threads()} threads"
@@ -185,12 +197,11 @@ def run_many(repeats, have_torch, steps=20):
         train.fit_many(nets, dataset, optim.Adam(lr=1e-3), steps=steps, batch=p["batch"], progress=False, eval_every=0)
 
     contenders = {"testbed fit_many": ours}
-    if have_torch:
-        torch_step = torch_step_factory(nets[0], dataset, p["batch"], count=p["nets"])
-        contenders["pytorch loop"] = lambda: [torch_step() for _ in range(steps)]
     for fn in contenders.values():
         fn()
     best = best_of(contenders, max(2, repeats // 5))
+    if have_torch:
+        best["pytorch loop"] = pytorch_in_its_own_process("many", repeats) * steps
     print(
         f"\nmany: {p['nets']} nets of width {p['width']}, depth {p['depth']}, batch {p['batch']}, {steps} steps "
         f"(no evaluation)"
@@ -201,11 +212,35 @@ def run_many(repeats, have_torch, steps=20):
         print(f"  speed vs pytorch loop: {best['pytorch loop'] / best['testbed fit_many']:.2f}x (goal >= 3)")
 
 
+def pytorch_seconds(case, repeats, steps=20):
+    """PyTorch's best time per step of ``case`` (in this process: the child of ``pytorch_in_its_own_process``)."""
+    p = CASES[case]
+    dataset = synthetic(p["width"])
+    if case == "many":
+        nets = [make_net(p["width"], p["depth"], seed=k) for k in range(p["nets"])]
+        step = torch_step_factory(nets[0], dataset, p["batch"], count=p["nets"])
+        step()
+        return best_of({"pytorch": lambda: [step() for _ in range(steps)]}, max(2, repeats // 5))["pytorch"] / steps
+    step = torch_step_factory(make_net(p["width"], p["depth"]), dataset, p["batch"])
+    step()
+    return best_of({"pytorch": step}, repeats, inner=3 if case == "small" else 1)["pytorch"]
+
+
+def pytorch_in_its_own_process(case, repeats):
+    """Time PyTorch in a child process with the caller's environment (see the module docstring)."""
+    command = [sys.executable, __file__, "--pytorch-only", "--cases", case, "--repeats", str(repeats)]
+    threads = numba.get_num_threads()
+    command += ["--threads", str(threads)]
+    done = subprocess.run(command, env=CALLER_ENVIRONMENT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])[case]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="Numba and torch threads (default: all)")
     parser.add_argument("--cases", default="big,small,many")
+    parser.add_argument("--pytorch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     try:
         import torch
@@ -218,6 +253,9 @@ def main():
         print("PyTorch is not installed: only the BLAS-chain ratio is measured")
     if args.threads:
         numba.set_num_threads(args.threads)
+    if args.pytorch_only:
+        print(json.dumps({case: pytorch_seconds(case, args.repeats) for case in args.cases.split(",")}))
+        return
     for case in args.cases.split(","):
         if case == "many":
             run_many(args.repeats, have_torch)
