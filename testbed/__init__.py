@@ -7,7 +7,9 @@ Threads: importing the package sets ``OMP_WAIT_POLICY=PASSIVE`` unless the envir
 Numba's parallel kernels run on OpenMP, whose idle threads otherwise spin for a while after each parallel pass and
 take the cores from the BLAS product that follows (on 2 cores ``propagate`` ran at 1.9x a NumPy chain of the same
 products instead of 1.3x; ``benchmarks/bench_nn.py``). OpenMP reads the variable once, when Numba first starts its
-threads, so this must happen before any parallel kernel runs; an explicit setting by the user wins.
+threads, so this must happen before any parallel kernel runs; an explicit setting by the user wins. The variable
+also reaches any OpenMP library the process starts later (PyTorch imported after this package waits passively
+too, and its small steps slow by half): import such a library first to keep its own default.
 """
 
 import os
