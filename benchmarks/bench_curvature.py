@@ -20,15 +20,24 @@ same steps on a diagonal matrix).
 
 Best of ``--repeats`` timings, the sides interleaved so that all see the same machine load; wall-clock and
 process CPU time (all threads) are both reported, the CPU time being the steadier on a shared machine.
+
+PyTorch is imported before the testbed, so that its own OpenMP runtime (a separate libgomp) reads the caller's
+environment: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE``, which slows PyTorch's threads when it comes first
+(benchmarks/RESULTS.md, eighth session). Numba's OpenMP runtime still starts under the testbed's default.
 """
 
 import argparse
 import time
 
-import numba
-import numpy as np
+try:
+    import torch
+except ImportError:  # PyTorch is optional: only the testbed's own ratio is measured
+    torch = None
 
-from testbed import curvature, nn, rng, train
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from testbed import curvature, nn, rng, train  # noqa: E402
 
 THREADS = 2
 
@@ -167,12 +176,8 @@ def main(argv=None):
     widths = tuple(int(w) for w in args.widths.split(","))
     threads = args.threads
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        import torch
-
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="blas"):
