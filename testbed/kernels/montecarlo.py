@@ -1,5 +1,5 @@
-"""Monte Carlo trial kernels and their launchers: a chunk of trials per CPU ``prange`` iteration, a trial per GPU
-thread, and the dense second-order methods on the CPU.
+"""Monte Carlo trial kernels and their launchers: a chunk of trials per call of the CPU kernel (the chunks run on
+threads, :mod:`testbed.kernels.threads`), a trial per GPU thread, and the dense second-order methods on the CPU.
 
 Both rule kernels run trials through the same loop body, :func:`testbed.loops.montecarlo.run_trials`; every
 random number is keyed by (seed, trial, step, coordinate), so the escape time of a trial does not depend on the
@@ -27,8 +27,10 @@ from ..rules import landscapes as landscape_rules
 from ..rules import montecarlo as rules
 from ..rules import rng as rng_rules
 from ..rules.optimizers import HYPER_SIZE
+from . import ahead
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
+from .threads import run_items
 
 LandscapeArgs = loops.LandscapeArgs
 OptimizerArgs = loops.OptimizerArgs
@@ -84,31 +86,26 @@ def cpu_chunks(trials, threads, lanes=CPU_LANES):
     return max(1, min(CHUNKS_PER_THREAD * threads, trials // (MIN_TRIALS_PER_LANE * lanes)))
 
 
-@njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress):
-    """Run every trial: ``progress.shape[0]`` contiguous chunks of trials, each run on its lanes by one ``prange``
-    iteration (the caller sets a dynamic schedule, so a thread that is done takes the next chunk).
+@njit(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
+def trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress, chunk):
+    """Run chunk ``chunk`` of the trials: ``progress.shape[0]`` contiguous chunks, each run on its lanes by one
+    call (:func:`rule_trials` runs the chunks on threads, a thread that is done taking the next chunk).
 
     ``optimizer.hyper`` is a tuple: Numba keeps a tuple in registers, and LLVM vectorises the update loop over
     lanes only when the rule's reads of ``hyper`` cannot alias the lanes' stores.
 
     One call is one slice of at most ``budget`` steps per lane (see :func:`testbed.loops.montecarlo.run_trials`):
-    each chunk's place is kept in ``progress[chunk]`` (set to (0, -1) before the first call; (., 0) once the
+    the chunk's place is kept in ``progress[chunk]`` (set to (0, -1) before the first call; (., 0) once the
     chunk is done) and its lanes' state in row ``chunk`` of each array of ``scratch``.
     """
+    if progress[chunk, 1] == 0:
+        return
     n_trials = trials.w.shape[0]
     chunks = progress.shape[0]
-    # Numba passes a named tuple into the parallel loop field by field, and a field that is itself a tuple (hyper)
-    # is refused there: the fields go in one by one, and the loop body builds the tuple again
-    code, hyper, lr, schedule_code, schedule_params = optimizer
-    for chunk in prange(chunks):
-        if progress[chunk, 1] == 0:
-            continue
-        first = chunk * n_trials // chunks
-        last = (chunk + 1) * n_trials // chunks
-        lanes = _queue_scratch_cpu(scratch, chunk)
-        rule = OptimizerArgs(code, hyper, lr, schedule_code, schedule_params)
-        _run_trials_cpu(first, last, landscape, rule, noise, stop, trials, lanes, budget, progress[chunk])
+    first = chunk * n_trials // chunks
+    last = (chunk + 1) * n_trials // chunks
+    lanes = _queue_scratch_cpu(scratch, chunk)
+    _run_trials_cpu(first, last, landscape, optimizer, noise, stop, trials, lanes, budget, progress[chunk])
 
 
 def _trials_signatures():
@@ -182,12 +179,14 @@ def rule_trials(landscape, optimizer, noise, stop, trials, target):
         scratch = _scratch(chunks, lanes, dim)
         progress = _fresh_progress(chunks)
 
+        ahead.wait("trials")  # a helper process compiling the kernel into the cache (testbed.warmup)
+
         def advance(budget):
-            previous = numba.set_parallel_chunksize(1)  # dynamic schedule: an idle thread takes the next chunk
-            try:
-                trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress)
-            finally:
-                numba.set_parallel_chunksize(previous)
+            def work(first, last):
+                for chunk in range(first, last):
+                    trials_cpu(landscape, optimizer, noise, stop, trials, scratch, budget, progress, chunk)
+
+            run_items(work, chunks)  # dynamic schedule: an idle thread takes the next chunk
             return not progress[:, 1].any()
 
         rounds = math.ceil(math.ceil(n_trials / chunks) / lanes)  # trials per lane of the largest chunk
@@ -228,6 +227,7 @@ def dense_trials(landscape, method, lr, damping, noise, stop, trials):
     n_trials, dim = trials.w.shape
     trials.status[:] = rules.STATUS_PENDING
     thresholds = np.zeros(n_trials)
+    ahead.wait("dense")  # a helper process compiling the kernel into the cache (testbed.warmup)
 
     def advance(budget):
         dense_trials_cpu(landscape, method, float(lr), float(damping), noise, stop, trials, budget, thresholds)

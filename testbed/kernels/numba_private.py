@@ -29,6 +29,12 @@ installed) against the new release.
    ``FakeCUDAKernel._device`` and module global ``_kernel_context``, to run each simulated launch on one core. If
    it stops attaching, the simulator tests run 30-50x slower on a machine with free cores. Test: the launch
    method is the patched one and a simulated kernel sees one core.
+5. **The cache index** (:func:`testbed.kernels.ahead.is_cached`, used by :func:`testbed.warmup.compile_ahead`).
+   Reads a ``cache=True`` dispatcher's ``_cache._cache_file._load_index()`` (empty when nothing is cached under
+   the current source stamp) to start no helper process for kernels that are cached. If it stops attaching,
+   ``is_cached`` answers False and a warm run starts a helper that only loads the cached kernels (about a
+   second of CPU on the other core). Test: a kernel compiled into a fresh cache reads as cached, and one never
+   compiled as not cached.
 """
 
 import os

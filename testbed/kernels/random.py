@@ -14,12 +14,14 @@ multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.l
 """
 
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import cuda, njit, types
 
 from .. import config
 from ..rules import rng as rules
+from . import ahead
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
+from .threads import run_items
 
 CONSTANT = rules.CONSTANT
 UNIFORM = rules.UNIFORM
@@ -36,16 +38,25 @@ _draw4_cpu = for_cpu(rules.draw4, error_model="numpy")
 _store_block = for_cpu(rules.store_block, error_model="numpy", inline=True)
 
 
-@njit(parallel=True, error_model="numpy", **config.CPU_KERNEL_OPTIONS)
-def fill_cpu(out, code, seed, stream, step, offset, loc, scale, a, b, c, chunk):
-    """out[j] = draw offset + j of the distribution ``code`` (parameters loc, scale, a, b, c; see draw4)."""
+def fill_items(size, offset, chunk):
+    """Work items of :func:`fill_cpu` for ``size`` draws from draw ``offset`` on: chunks of ``chunk`` blocks."""
+    first_block = offset // 4
+    end_block = (offset + size + 3) // 4
+    return (end_block - first_block + chunk - 1) // chunk
+
+
+@njit(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
+def fill_cpu(out, code, seed, stream, step, offset, loc, scale, a, b, c, chunk, first_item, last_item):
+    """out[j] = draw offset + j of the distribution ``code`` (parameters loc, scale, a, b, c; see draw4), for the
+    blocks of work items ``first_item .. last_item - 1`` (:func:`fill_items`; :func:`fill` runs the items on
+    threads, :mod:`testbed.kernels.threads`)."""
     n = out.size
     first_block = offset // 4
     end_block = (offset + n + 3) // 4
     # blocks wholly inside out: [inner_start, inner_end)
     inner_start = (offset + 3) // 4
     inner_end = (offset + n) // 4
-    for item in prange((end_block - first_block + chunk - 1) // chunk):
+    for item in range(first_item, last_item):
         start = first_block + item * chunk
         end = min(start + chunk, end_block)
         # [lo, hi): the blocks of this chunk wholly inside out, for the vectorised loops of the common codes
@@ -112,13 +123,18 @@ def fill(out, code, seed, stream, step, offset, loc, scale, a, b, c, target):
     seed, stream, step = np.uint64(seed), np.uint64(stream), np.uint64(step)
     params = tuple(float(p) for p in (loc, scale, a, b, c))
     if target == "cpu":
-        if out.dtype == np.float64:
-            fill_cpu(out, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
-        else:
-            # draws are computed in float64 on every target and rounded once on the store; filling a float64
-            # buffer and rounding gives the same bits and spares compiling the kernel a second time (seconds of JIT)
-            buffer = np.empty(out.size, dtype=np.float64)
-            fill_cpu(buffer, int(code), seed, stream, step, int(offset), *params, CHUNK_BLOCKS)
+        # draws are computed in float64 on every target and rounded once on the store; filling a float64 buffer
+        # and rounding gives the same bits and spares compiling the kernel a second time (seconds of JIT)
+        buffer = out if out.dtype == np.float64 else np.empty(out.size, dtype=np.float64)
+        code, offset = int(code), int(offset)
+        ahead.wait("fill")  # a helper process compiling the kernel into the cache (testbed.warmup)
+
+        def work(first, last):
+            fill_cpu(buffer, code, seed, stream, step, offset, *params, CHUNK_BLOCKS, first, last)
+
+        # one contiguous range of chunks per thread (each chunk is short: a call per chunk would cost more)
+        run_items(work, fill_items(out.size, offset, CHUNK_BLOCKS), dynamic=False)
+        if buffer is not out:
             out[...] = buffer
     else:
         from ..backend import launch_shape

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .. import backend as backends
-from .. import landscapes, montecarlo, optim, validation
+from .. import landscapes, montecarlo, optim, validation, warmup
 from ..results import Result, Timer
 from ..theory import escape as theory
 from . import common
@@ -266,6 +266,9 @@ def run(*, quick=False, progress=True, **params):
     jobs += [("dim", series, d) for d in p["sweep_dim"] for series in ("gd_perturbed", "sgd")]
     jobs += [("contour", name, None) for name in p["optimizers"]]
 
+    # a first run compiles the trial kernel (its first job) here, the fill kernel of the ball starts and the
+    # dense Newton kernel in a helper process meanwhile (testbed.warmup; nothing starts when they are cached)
+    warmup.compile_ahead(["fill"] + (["dense"] if any(name in DENSE for name in p["optimizers"]) else []))
     arrays, ecdf_rows, sweep_rows = {}, [], []
     contour = landscapes.saddle(dim=2, negative=1, gamma=p["gamma"])
     with Timer() as timer:
