@@ -1,4 +1,5 @@
-"""Compiled kernels: thin loops (``prange`` on the CPU, grid-stride on the GPU) around the scalar rules."""
+"""Compiled kernels: thin loops (``prange``, or work items on threads, on the CPU; grid-stride on the GPU) around the
+scalar rules."""
 
 from . import cache
 
