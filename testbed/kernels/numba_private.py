@@ -33,8 +33,8 @@ installed) against the new release.
    Reads a ``cache=True`` dispatcher's ``_cache._cache_file._load_index()`` (empty when nothing is cached under
    the current source stamp) to start no helper process for kernels that are cached. If it stops attaching,
    ``is_cached`` answers False and a warm run starts a helper that only loads the cached kernels (about a
-   second of CPU on the other core). Test: a kernel compiled into a fresh cache reads as cached, and one never
-   compiled as not cached.
+   second of CPU on the other core). Test (``tests/test_warmup.py``): a kernel compiled into a fresh cache reads
+   as cached, and one never compiled as not cached.
 """
 
 import os
