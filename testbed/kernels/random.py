@@ -14,12 +14,15 @@ multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.l
 """
 
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import njit, prange, types
 
 from .. import config
 from ..rules import rng as rules
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 CONSTANT = rules.CONSTANT
 UNIFORM = rules.UNIFORM
