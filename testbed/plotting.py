@@ -493,22 +493,34 @@ def save(fig, out_dir, name):
     (:func:`place_legends`); a figure that still breaks the house rule (:func:`check`) is a ValueError naming
     the figure and every breach, and nothing is written.
 
-    The draw of the PNG lays the figure out and serves the checks too: a draw of its own for the checks (a layout
-    and every text measured) took a fifth of the time of saving a figure (``benchmarks/RESULTS.md``, ninth
-    session). The PDF is laid out again with the PDF's own text metrics (up to 2.6 pt from the PNG's layout, so a
-    PDF drawn on the PNG's layout would not be the PDF written before).
+    The draw of the PNG serves the checks too: they had a draw of their own (a layout and every artist drawn
+    without rendering), of which only the layout is kept, so the PNG is drawn on the same second layout as
+    before. The checks run at the PNG's resolution, their one-pixel slack one pixel of the house style's 100 dpi
+    (:func:`_slack`). The PDF is laid out again with the PDF's own text metrics (up to 2.6 pt from the PNG's
+    layout: a PDF drawn on the PNG's layout would not be the PDF written before). ``benchmarks/RESULTS.md``,
+    ninth session: the same files, 10-15 % less time.
     """
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"figure name must use only letters, digits, '_' and '-', got {name!r}")
     png = io.BytesIO()
+    own_dpi = fig.dpi
 
     def draw_png(figure):
+        # A layout at the figure's own resolution, then the PNG's draw (a second layout, at PNG_DPI): the layouts
+        # the PNG was drawn after when the checks had a draw of their own. The constrained layout does not settle
+        # in one pass for every figure (the equal-aspect panels of minima_rastrigin move by a few points on the
+        # second), and a layout alone costs half of that draw.
+        figure.dpi = own_dpi
+        engine = figure.get_layout_engine()
+        if engine is not None:
+            engine.execute(figure)
+        figure.dpi = PNG_DPI
         png.seek(0)
         png.truncate()
         figure.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
         return figure.canvas.get_renderer()
 
-    with style(), _resolution(fig, PNG_DPI):
+    with style(), _on_agg_canvas(fig):
         renderer = place_legends(fig, draw=draw_png)
         if renderer is None:  # the last look moved something: the PNG drawn before it is stale
             renderer = draw_png(fig)
@@ -526,19 +538,18 @@ def save(fig, out_dir, name):
 
 
 @contextlib.contextmanager
-def _resolution(fig, dpi):
-    """``fig`` at ``dpi`` inside (its draws and the renderer they leave agree on display coordinates), drawn on an
-    Agg canvas (which keeps its renderer after a draw), restored on exit."""
+def _on_agg_canvas(fig):
+    """``fig`` on an Agg canvas inside (it keeps the renderer of its last draw, for the checks), at its own
+    resolution again on exit (a draw inside may leave it at another)."""
     if not hasattr(fig.canvas, "get_renderer"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         FigureCanvasAgg(fig)
-    previous = fig.dpi
-    fig.dpi = dpi
+    own_dpi = fig.dpi
     try:
         yield
     finally:
-        fig.dpi = previous
+        fig.dpi = own_dpi
 
 
 def close(fig):
