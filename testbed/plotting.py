@@ -498,7 +498,7 @@ def save(fig, out_dir, name):
     before. The checks run at the PNG's resolution, their one-pixel slack one pixel of the house style's 100 dpi
     (:func:`_slack`). The PDF is laid out again with the PDF's own text metrics (up to 2.6 pt from the PNG's
     layout: a PDF drawn on the PNG's layout would not be the PDF written before). ``benchmarks/RESULTS.md``,
-    ninth session: the same files, 10-15 % less time.
+    ninth session: the same files, about 10 % less time.
     """
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"figure name must use only letters, digits, '_' and '-', got {name!r}")
