@@ -37,14 +37,17 @@ host by :class:`testbed.curvature_cuda.CudaCurvature`.
 """
 
 import numpy as np
-from numba import cuda, njit, types
+from numba import njit, types
 
 from ..rules import activations as activation_rules
 from ..rules import curvature as curvature_rules
 from .nn import _activate_row, _derivative_row
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
 from .train import _OPTIONS, _layer, _loss_row
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 _loss_hessian_row = for_cpu(curvature_rules.loss_hessian_row, error_model="numpy")
 _derivative = for_cpu(activation_rules.derivative_given_value, error_model="numpy")

@@ -19,7 +19,7 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import njit, prange, types
 
 from .. import config
 from ..loops import montecarlo as loops
@@ -28,9 +28,12 @@ from ..rules import montecarlo as rules
 from ..rules import rng as rng_rules
 from ..rules.optimizers import HYPER_SIZE
 from . import ahead
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
 from .threads import run_items
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 LandscapeArgs = loops.LandscapeArgs
 OptimizerArgs = loops.OptimizerArgs

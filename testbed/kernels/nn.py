@@ -24,12 +24,15 @@ The shifts are passed in by the caller (the layer's first entry), never read fro
 """
 
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import njit, prange, types
 
 from .. import config
 from ..rules import activations as rules
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 # Forward statistics slots.
 F_SUM_S = 0

@@ -17,12 +17,15 @@ step, so that a step with a NaN or inf gradient can be refused or skipped before
 import math
 
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import njit, prange, types
 
 from .. import config
 from ..rules import optimizers as rules
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 #: Options of the CPU optimizer kernels: NumPy's error model (a division by zero gives inf or NaN, as on the GPU,
 #: instead of raising), which also lets LLVM vectorise the loops (Python's model puts a zero test before every

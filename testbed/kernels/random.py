@@ -14,14 +14,17 @@ multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.l
 """
 
 import numpy as np
-from numba import cuda, njit, types
+from numba import njit, types
 
 from .. import config
 from ..rules import rng as rules
 from . import ahead
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
 from .threads import run_items
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 CONSTANT = rules.CONSTANT
 UNIFORM = rules.UNIFORM

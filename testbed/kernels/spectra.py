@@ -14,12 +14,15 @@ uses, with the kept forward activation ``post = phi(pre)`` (tanh' = 1 - post^2 c
 """
 
 import numpy as np
-from numba import cuda, njit, types
+from numba import njit, types
 
 from .. import config
 from ..rules import activations as rules
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 #: Side of the square tile of the CUDA product (threads per block = TILE * TILE); read when the kernel runs in
 #: the simulator, so tests may patch it.

@@ -26,15 +26,18 @@ gather, the logits layer's derivative, a fill and the step's report).
 import math
 
 import numpy as np
-from numba import cuda, njit, prange, types
+from numba import njit, prange, types
 
 from .. import config
 from ..rules import activations as activation_rules
 from ..rules import losses
 from .nn import _activate_row, _derivative_row
 from .optim import _run_chunk
-from .registry import gpu_kernel
+from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+
+#: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
+cuda = CUDA_NOT_IMPORTED
 
 _loss_row = for_cpu(losses.loss_row, error_model="numpy")
 _predicted_class = for_cpu(losses.predicted_class, error_model="numpy")

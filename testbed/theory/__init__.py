@@ -28,7 +28,11 @@ def _public(module):
 
 
 def __getattr__(name):
-    # Resolved lazily so that importing one half of the theory does not import (or require) the other.
+    # Resolved lazily so that importing one half of the theory does not import (or require) the other. A submodule
+    # by name imports that one alone: ``from testbed.theory import escape`` asks this first, and searching every
+    # submodule for a public name ``escape`` would import SciPy's optimize and the rest for nothing.
+    if name in SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
     for submodule in SUBMODULES:
         public = _public(_importlib.import_module(f"{__name__}.{submodule}"))
         if name in public:
