@@ -262,17 +262,34 @@ def step_chunks(widths: Sequence[int], batch: int) -> int:
     return max(1, min(STEP_CHUNKS, batch // MIN_CHUNK_ROWS))
 
 
+#: A step that is not cut into chunks of rows cuts each of its products into this many parts, one thread each,
+#: every product on one BLAS thread (:func:`testbed.kernels.train.loss_and_grad_parts_cpu`): the same numbers as
+#: the step in one pass, bit for bit, on any thread count. Measured on the 2-core Xeon (benchmarks/RESULTS.md,
+#: ninth session): OpenBLAS's own pool of 2 threads runs a 256 x 1024 x 1024 product at 1.0-1.3x the time of
+#: one thread on the shared machine; two single-threaded parts run it in 0.75x.
+STEP_PARTS = 2
+
+
 class _StepKernel:
-    """The buffers of a step on ``rows`` rows and the call into the compiled step (one pass, or chunks of rows)."""
+    """The buffers of a step on ``rows`` rows and the call into the compiled step (parts of each product, or
+    chunks of rows)."""
 
     def __init__(self, net, rows, code):
         self.code = code
         self.chunks = step_chunks(net.widths, rows)
         self.layout = _Layout(net, -(-rows // self.chunks))
         self.no_targets = _no_targets(net.dtype)
-        self.blas_threads = step_blas_threads(net.widths, rows)
+        self.blas_threads = 1
         if self.chunks == 1:
-            self.buffers = self.layout.buffers(net.dtype)
+            x0, hidden, widest = self.layout.sizes
+            self.buffers = (
+                np.empty(x0, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty((STEP_PARTS, rows * -(-max(net.widths[1:]) // STEP_PARTS)), dtype=net.dtype),
+                np.empty(rows),
+            )
         else:
             self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
             self.partial = np.zeros((self.chunks - 1, net.size), dtype=net.dtype)
@@ -282,7 +299,7 @@ class _StepKernel:
         with blas_threads(self.blas_threads):
             if self.chunks == 1:
                 return float(
-                    kernels.loss_and_grad_cpu(
+                    kernels.loss_and_grad_parts_cpu(
                         net.params,
                         net.grads,
                         x,
