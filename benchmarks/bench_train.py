@@ -6,10 +6,11 @@ Cases (float32, the issue's sizes):
 - ``big``: width 1024, depth 10, batch 256. Baselines: PyTorch's CPU step (nn.Sequential of Linear+ReLU, cross
   entropy, backward, Adam(foreach)) and the bare BLAS chain, the 3 products per layer a step needs (s = x W^T,
   dW = delta^T x, delta W) done by NumPy into preallocated arrays, nothing else. Goals: >= 1.0x PyTorch, <= 1.2x
-  the BLAS chain.
+  the BLAS chain. The step cuts each product into ``train.STEP_PARTS`` parts, one thread each; ``one pass`` is
+  the step in one pass with BLAS's own threads (the step before the ninth session), for comparison.
 - ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch. The step runs
-  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed 1 chunk`` is the same step in one pass
-  (its products on one BLAS thread), for comparison.
+  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed parts`` is the step of the big case
+  (each product in ``train.STEP_PARTS`` parts), for comparison.
 - ``many``: 64 nets of width 100, depth 20, batch 128, one step of each through ``train.fit_many`` (timed per
   step over a run of steps) against PyTorch looping over the 64 nets. Goal: >= 3x.
 
@@ -201,8 +202,8 @@ def run_single(case, repeats, have_torch):
     dataset = synthetic(p["width"])
     net = make_net(p["width"], p["depth"])
     contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
-    if contenders["testbed"].step.kernel.chunks > 1:  # the same step in one pass, for the chunks' gain
-        contenders["testbed 1 chunk"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
+    if contenders["testbed"].step.kernel.chunks > 1:  # the step of the big case (parts of each product)
+        contenders["testbed parts"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
     else:  # the step in one pass on BLAS's own threads, for the parts' gain
         contenders["one pass"] = OnePassStep(make_net(p["width"], p["depth"]), dataset, p["batch"])
     for fn in contenders.values():  # compile and warm up

@@ -7,10 +7,13 @@ A training step on a minibatch (x_i, y_i), i = 1..B, of a :class:`testbed.nn.MLP
 with ``loss`` softmax cross-entropy (PyTorch's ``cross_entropy``) or the mean squared error against one-hot labels
 (PyTorch's ``mse_loss``, mean over B x K entries); the formulas are in :mod:`testbed.rules.losses`. Build the net
 with ``output="linear"`` so that its last layer gives logits. The gradient comes from one compiled call
-(:func:`testbed.kernels.train.loss_and_grad_cpu`: forward, loss and backward, BLAS products) and the step from
-the optimizer's fused kernel over the flat parameter array (:mod:`testbed.optim`): any optimizer and schedule.
-A step of small products (a small net) cuts its batch into :data:`STEP_CHUNKS` chunks of rows, one thread each
-(:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order. On the GPU
+(forward, loss and backward, BLAS products) and the step from the optimizer's fused kernel over the flat parameter
+array (:mod:`testbed.optim`): any optimizer and schedule. Every product runs on one BLAS thread, the step's own
+threads sharing the work: each product is cut into :data:`STEP_PARTS` parts, one thread each
+(:func:`testbed.kernels.train.loss_and_grad_parts_cpu`: rows of the batch, then units of each layer), or, for a
+step of small products (a small net), the batch into :data:`STEP_CHUNKS` chunks of rows, each a whole step on one
+thread (:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order.
+Either way the result does not depend on the thread count. On the GPU
 ``fit`` keeps the data, parameters, gradients and optimizer state on the device and copies one report back per
 step (:mod:`testbed.train_cuda`).
 

@@ -31,8 +31,9 @@ from numba import cuda, njit, prange, types
 from .. import config
 from ..rules import activations as activation_rules
 from ..rules import losses
+from ..rules import optimizers as optimizer_rules
 from .nn import _activate_row, _derivative_row
-from .optim import _run_chunk
+from .optim import _run_adam, _run_chunk
 from .registry import gpu_kernel
 from .targets import for_cpu, for_gpu
 
@@ -642,7 +643,12 @@ def ensemble_step_cpu(
         losses_out[k] = loss
         if math.isfinite(loss):
             c = coefficients[k]
-            _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
+            # Adam's own loop, as in testbed.kernels.optim.step_cpu: LLVM vectorises it; the generic loop, which
+            # dispatches on the code per component, took 3x as long (0.49 against ~1.4 ms for a net of 196 k)
+            if opt_code == optimizer_rules.ADAM and n_slots == 2:
+                _run_adam(hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k])
+            else:
+                _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
 
 
 @njit(parallel=True, **_OPTIONS)
