@@ -38,7 +38,6 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from testbed import data, nn, optim, train  # noqa: E402
-from testbed.kernels import train as kernels  # noqa: E402
 
 CASES = {
     "big": dict(width=1024, depth=10, batch=256),
@@ -97,29 +96,16 @@ class TestbedStep:
 
 
 class OnePassStep(TestbedStep):
-    """The step in one pass with BLAS's own threads (:func:`testbed.kernels.train.loss_and_grad_cpu`, the big
-    step before the ninth session), for the same-run gain of cutting each product into parts."""
+    """The step in one pass with BLAS's own threads (``train.STEP_PARTS = 1``, the big step before the ninth
+    session), for the same-run gain of cutting each product into parts."""
 
     def __init__(self, net, dataset, batch):
-        super().__init__(net, dataset, batch)
-        self.layout = train._Layout(net, batch)
-        self.buffers = self.layout.buffers(net.dtype)
-
-    def __call__(self):
-        net = self.net
-        kernels.loss_and_grad_cpu(
-            net.params,
-            net.grads,
-            self.dataset.x_train,
-            self.dataset.y_train,
-            train._no_targets(net.dtype),
-            False,
-            self.batches(),
-            *self.layout.net_args(),
-            train.LOSSES["cross_entropy"],
-            *self.buffers,
-        )
-        self.optimizer.step(net.params, net.grads, self.state)
+        saved = train.STEP_PARTS
+        train.STEP_PARTS = 1
+        try:
+            super().__init__(net, dataset, batch)
+        finally:
+            train.STEP_PARTS = saved
 
 
 class BlasChain:

@@ -266,45 +266,51 @@ def step_chunks(widths: Sequence[int], batch: int) -> int:
 
 
 #: A step that is not cut into chunks of rows cuts each of its products into this many parts, one thread each,
-#: every product on one BLAS thread (:func:`testbed.kernels.train.loss_and_grad_parts_cpu`): the same numbers as
-#: the step in one pass, bit for bit, on any thread count. Measured on the 2-core Xeon (benchmarks/RESULTS.md,
-#: ninth session): OpenBLAS's own pool of 2 threads runs a 256 x 1024 x 1024 product at 1.0-1.3x the time of
-#: one thread on the shared machine; two single-threaded parts run it in 0.75x.
+#: every product on one BLAS thread (:func:`testbed.kernels.train.loss_and_grad_parts_cpu`): the same numbers on any
+#: thread count. 1: the step in one pass with BLAS's own threads (:func:`testbed.kernels.train.loss_and_grad_cpu`,
+#: the step before the ninth session). Measured on the shared 2-core Xeon (benchmarks/RESULTS.md, ninth session):
+#: at load 5-7 the parts take 0.3-0.6x the time of the one pass (OpenBLAS's pool of 2 threads runs slower than one
+#: thread when a core is taken); on one thread they cost 12 % more CPU (each part packs the whole weight matrix).
 STEP_PARTS = 2
 
 
 class _StepKernel:
-    """The buffers of a step on ``rows`` rows and the call into the compiled step (parts of each product, or
-    chunks of rows)."""
+    """The buffers of a step on ``rows`` rows and the call into the compiled step (parts of each product, chunks of
+    rows, or one pass)."""
 
     def __init__(self, net, rows, code):
         self.code = code
         self.chunks = step_chunks(net.widths, rows)
+        self.parts = STEP_PARTS if self.chunks == 1 else 1
         self.layout = _Layout(net, -(-rows // self.chunks))
         self.no_targets = _no_targets(net.dtype)
-        self.blas_threads = 1
-        if self.chunks == 1:
-            x0, hidden, widest = self.layout.sizes
+        self.blas_threads = step_blas_threads(net.widths, rows) if self.parts == 1 else 1
+        if self.chunks > 1:
+            self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
+            self.partial = np.zeros((self.chunks - 1, net.size), dtype=net.dtype)
+            self.chunk_loss = np.zeros(self.chunks)
+        elif self.parts == 1:
+            self.buffers = self.layout.buffers(net.dtype)
+        else:
+            x0, hidden, _ = self.layout.sizes
             self.buffers = (
                 np.empty(x0, dtype=net.dtype),
                 np.empty(hidden, dtype=net.dtype),
                 np.empty(hidden, dtype=net.dtype),
                 np.empty(hidden, dtype=net.dtype),
-                np.empty((STEP_PARTS, rows * -(-max(net.widths[1:]) // STEP_PARTS)), dtype=net.dtype),
+                np.empty((self.parts, rows * -(-max(net.widths[1:]) // self.parts)), dtype=net.dtype),
                 np.empty(rows),
             )
-        else:
-            self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
-            self.partial = np.zeros((self.chunks - 1, net.size), dtype=net.dtype)
-            self.chunk_loss = np.zeros(self.chunks)
 
     def __call__(self, net, x, y, rows):
         with blas_threads(self.blas_threads):
-            if self.chunks == 1:
+            if self.chunks > 1:
                 return float(
-                    kernels.loss_and_grad_parts_cpu(
+                    kernels.loss_and_grad_split_cpu(
                         net.params,
                         net.grads,
+                        self.partial,
+                        self.chunk_loss,
                         x,
                         y,
                         self.no_targets,
@@ -313,14 +319,14 @@ class _StepKernel:
                         *self.layout.net_args(),
                         self.code,
                         *self.buffers,
+                        REDUCE_BLOCK,
                     )
                 )
+            step = kernels.loss_and_grad_cpu if self.parts == 1 else kernels.loss_and_grad_parts_cpu
             return float(
-                kernels.loss_and_grad_split_cpu(
+                step(
                     net.params,
                     net.grads,
-                    self.partial,
-                    self.chunk_loss,
                     x,
                     y,
                     self.no_targets,
@@ -329,7 +335,6 @@ class _StepKernel:
                     *self.layout.net_args(),
                     self.code,
                     *self.buffers,
-                    REDUCE_BLOCK,
                 )
             )
 

@@ -390,38 +390,29 @@ def test_every_step_runs_its_products_on_one_blas_thread(rng, monkeypatch):
     assert after == {2}  # the limit ends with the step
 
 
-def test_a_step_cut_into_parts_is_the_one_pass_step_on_any_thread_count(rng):
+def test_a_step_cut_into_parts_is_the_one_pass_step_on_any_thread_count(rng, monkeypatch):
     """Every product cut into STEP_PARTS parts (rows of the batch, then units of each layer): the same bits on 1 or
-    2 threads, and the one-pass step's numbers (each entry the same sum; BLAS may round a product of another
-    shape in the last bit). Float64, the type the reference tests compile."""
+    2 threads, and the one-pass step's numbers (STEP_PARTS = 1; each entry the same sum, though BLAS may round a
+    product of another shape in the last bit). Float64, the type the reference tests compile."""
     import numba
 
     net = make_net((7, 6, 5, 4), "tanh", output="activation")
     x, y = batch(rng, 9, 7, 4)
     rows = np.array([8, 0, 3, 5, 1, 7, 2, 6, 4], dtype=np.int64)
+    code = train.LOSSES["mse"]
     runs = []
     previous = numba.get_num_threads()
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            kernel = train._StepKernel(net, rows.size, train.LOSSES["mse"])
-            assert kernel.chunks == 1 and kernel.buffers[4].shape[0] == train.STEP_PARTS
+            kernel = train._StepKernel(net, rows.size, code)
+            assert (kernel.chunks, kernel.parts, kernel.blas_threads) == (1, train.STEP_PARTS, 1)
             runs.append((kernel(net, x, y, rows), net.grads.copy()))
     finally:
         numba.set_num_threads(previous)
     assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
-    layout = train._Layout(net, rows.size)
-    one_pass = train.kernels.loss_and_grad_cpu(
-        net.params,
-        net.grads,
-        x,
-        y,
-        train._no_targets(net.dtype),
-        False,
-        rows,
-        *layout.net_args(),
-        train.LOSSES["mse"],
-        *layout.buffers(net.dtype),
-    )
-    assert runs[0][0] == pytest.approx(one_pass, rel=1e-15)
-    np.testing.assert_allclose(runs[0][1], net.grads, rtol=1e-14, atol=1e-16)
+    monkeypatch.setattr(train, "STEP_PARTS", 1)
+    one_pass = train._StepKernel(net, rows.size, code)
+    assert one_pass.parts == 1 and one_pass.blas_threads == train.step_blas_threads(net.widths, rows.size)
+    assert one_pass(net, x, y, rows) == pytest.approx(runs[0][0], rel=1e-15)
+    np.testing.assert_allclose(net.grads, runs[0][1], rtol=1e-14, atol=1e-16)
