@@ -6,10 +6,11 @@ Cases (float32, the issue's sizes):
 - ``big``: width 1024, depth 10, batch 256. Baselines: PyTorch's CPU step (nn.Sequential of Linear+ReLU, cross
   entropy, backward, Adam(foreach)) and the bare BLAS chain, the 3 products per layer a step needs (s = x W^T,
   dW = delta^T x, delta W) done by NumPy into preallocated arrays, nothing else. Goals: >= 1.0x PyTorch, <= 1.2x
-  the BLAS chain.
+  the BLAS chain. The step cuts each product into ``train.STEP_PARTS`` parts, one thread each; ``one pass`` is
+  the step in one pass with BLAS's own threads (the step before the ninth session), for comparison.
 - ``small``: width 128, depth 30, batch 128, where per-call overhead decides. Goal: >= 2x PyTorch. The step runs
-  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed 1 chunk`` is the same step in one pass
-  (its products on one BLAS thread), for comparison.
+  as ``train.STEP_CHUNKS`` chunks of rows on separate threads; ``testbed parts`` is the step of the big case
+  (each product in ``train.STEP_PARTS`` parts), for comparison.
 - ``many``: 64 nets of width 100, depth 20, batch 128, one step of each through ``train.fit_many`` (timed per
   step over a run of steps) against PyTorch looping over the 64 nets. Goal: >= 3x.
 
@@ -17,11 +18,12 @@ Each contender's time is the best of ``--repeats`` interleaved rounds (the machi
 disturbed). PyTorch is optional (``pip install torch==2.13.0+cpu``); without it only the BLAS ratio is printed.
 PyTorch runs in a child process of this run, started with the caller's environment and importing torch before
 the testbed: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE`` (its own default), and PyTorch's OpenMP threads
-made passive take 11-16 ms per small step where its own default takes 7.4 ms (2 threads, quiet Xeon).
+made passive take 11-16 ms per small step where its own default takes 7.4 ms (2 threads, quiet Xeon). The child
+stays up for the whole case and takes its turn in every round (it times its own steps and reports them), so a
+spell of load falls on both sides alike, not on whoever was timed in it.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -93,6 +95,19 @@ class TestbedStep:
         self.optimizer.step(self.net.params, self.net.grads, self.state)
 
 
+class OnePassStep(TestbedStep):
+    """The step in one pass with BLAS's own threads (``train.STEP_PARTS = 1``, the big step before the ninth
+    session), for the same-run gain of cutting each product into parts."""
+
+    def __init__(self, net, dataset, batch):
+        saved = train.STEP_PARTS
+        train.STEP_PARTS = 1
+        try:
+            super().__init__(net, dataset, batch)
+        finally:
+            train.STEP_PARTS = saved
+
+
 class BlasChain:
     """The three products per layer of a training step, into preallocated arrays: the BLAS floor, on as many BLAS
     threads as the step's products (one for small products: ``train.step_blas_threads``; NumPy's OpenBLAS pool
@@ -153,9 +168,14 @@ def torch_step_factory(net, dataset, batch, count=1):
 
 
 def best_of(contenders, repeats, inner=1):
+    """Best time per call of each contender over ``repeats`` interleaved rounds of ``inner`` calls. A contender with
+    a ``seconds(inner)`` method (PyTorch's process) times itself and says how long a call took."""
     best = {name: float("inf") for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            if hasattr(fn, "seconds"):
+                best[name] = min(best[name], fn.seconds(inner))
+                continue
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
@@ -168,13 +188,19 @@ def run_single(case, repeats, have_torch):
     dataset = synthetic(p["width"])
     net = make_net(p["width"], p["depth"])
     contenders = {"testbed": TestbedStep(net, dataset, p["batch"]), "blas chain": BlasChain(net, p["batch"])}
-    if contenders["testbed"].step.kernel.chunks > 1:  # the same step in one pass, for the chunks' gain
-        contenders["testbed 1 chunk"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
+    if contenders["testbed"].step.kernel.chunks > 1:  # the step of the big case (parts of each product)
+        contenders["testbed parts"] = TestbedStep(make_net(p["width"], p["depth"]), dataset, p["batch"], chunks=1)
+    else:  # the step in one pass on BLAS's own threads, for the parts' gain
+        contenders["one pass"] = OnePassStep(make_net(p["width"], p["depth"]), dataset, p["batch"])
     for fn in contenders.values():  # compile and warm up
         fn()
-    best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
     if have_torch:
-        best["pytorch"] = pytorch_in_its_own_process(case, repeats)
+        contenders["pytorch"] = PytorchProcess(case)
+    try:
+        best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
+    finally:
+        if have_torch:
+            contenders["pytorch"].close()
     print(
         f"\n{case}: width {p['width']}, depth {p['depth']}, batch {p['batch']}, float32, "
         f"{numba.get_num_threads()} threads"
@@ -199,9 +225,13 @@ def run_many(repeats, have_torch, steps=20):
     contenders = {"testbed fit_many": ours}
     for fn in contenders.values():
         fn()
-    best = best_of(contenders, max(2, repeats // 5))
     if have_torch:
-        best["pytorch loop"] = pytorch_in_its_own_process("many", repeats) * steps
+        contenders["pytorch loop"] = PytorchProcess("many")
+    try:
+        best = best_of(contenders, max(2, repeats // 5))
+    finally:
+        if have_torch:
+            contenders["pytorch loop"].close()
     print(
         f"\nmany: {p['nets']} nets of width {p['width']}, depth {p['depth']}, batch {p['batch']}, {steps} steps "
         f"(no evaluation)"
@@ -212,27 +242,61 @@ def run_many(repeats, have_torch, steps=20):
         print(f"  speed vs pytorch loop: {best['pytorch loop'] / best['testbed fit_many']:.2f}x (goal >= 3)")
 
 
-def pytorch_seconds(case, repeats, steps=20):
-    """PyTorch's best time per step of ``case`` (in this process: the child of ``pytorch_in_its_own_process``)."""
+def pytorch_serve(case, steps=20):
+    """The child's side of :class:`PytorchProcess`: build ``case``'s PyTorch step, then for each line ``n`` read
+    from stdin run n calls and print the seconds per call (a call: one step; for ``many``, ``steps`` steps of
+    every net)."""
     p = CASES[case]
     dataset = synthetic(p["width"])
     if case == "many":
         nets = [make_net(p["width"], p["depth"], seed=k) for k in range(p["nets"])]
-        step = torch_step_factory(nets[0], dataset, p["batch"], count=p["nets"])
-        step()
-        return best_of({"pytorch": lambda: [step() for _ in range(steps)]}, max(2, repeats // 5))["pytorch"] / steps
-    step = torch_step_factory(make_net(p["width"], p["depth"]), dataset, p["batch"])
+        one = torch_step_factory(nets[0], dataset, p["batch"], count=p["nets"])
+
+        def step():
+            for _ in range(steps):
+                one()
+    else:
+        step = torch_step_factory(make_net(p["width"], p["depth"]), dataset, p["batch"])
     step()
-    return best_of({"pytorch": step}, repeats, inner=3 if case == "small" else 1)["pytorch"]
+    print("ready", flush=True)
+    for line in sys.stdin:
+        calls = int(line)
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        print((time.perf_counter() - start) / calls, flush=True)
 
 
-def pytorch_in_its_own_process(case, repeats):
-    """Time PyTorch in a child process with the caller's environment (see the module docstring)."""
-    command = [sys.executable, __file__, "--pytorch-only", "--cases", case, "--repeats", str(repeats)]
-    threads = numba.get_num_threads()
-    command += ["--threads", str(threads)]
-    done = subprocess.run(command, env=CALLER_ENVIRONMENT, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])[case]
+class PytorchProcess:
+    """PyTorch's step of ``case`` in a child process with the caller's environment (see the module docstring),
+    kept up for the whole case and asked for its time in every round, interleaved with the testbed's."""
+
+    def __init__(self, case):
+        command = [
+            sys.executable,
+            __file__,
+            "--pytorch-only",
+            "--cases",
+            case,
+            "--threads",
+            str(numba.get_num_threads()),
+        ]
+        self.child = subprocess.Popen(
+            command, env=CALLER_ENVIRONMENT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        ready = self.child.stdout.readline()
+        if ready.strip() != "ready":
+            self.close()
+            raise RuntimeError(f"PyTorch's process did not start: {ready!r}")
+
+    def seconds(self, calls):
+        self.child.stdin.write(f"{calls}\n")
+        self.child.stdin.flush()
+        return float(self.child.stdout.readline())
+
+    def close(self):
+        self.child.stdin.close()
+        self.child.wait()
 
 
 def main():
@@ -254,7 +318,7 @@ def main():
     if args.threads:
         numba.set_num_threads(args.threads)
     if args.pytorch_only:
-        print(json.dumps({case: pytorch_seconds(case, args.repeats) for case in args.cases.split(",")}))
+        pytorch_serve(args.cases)
         return
     for case in args.cases.split(","):
         if case == "many":

@@ -7,10 +7,13 @@ A training step on a minibatch (x_i, y_i), i = 1..B, of a :class:`testbed.nn.MLP
 with ``loss`` softmax cross-entropy (PyTorch's ``cross_entropy``) or the mean squared error against one-hot labels
 (PyTorch's ``mse_loss``, mean over B x K entries); the formulas are in :mod:`testbed.rules.losses`. Build the net
 with ``output="linear"`` so that its last layer gives logits. The gradient comes from one compiled call
-(:func:`testbed.kernels.train.loss_and_grad_cpu`: forward, loss and backward, BLAS products) and the step from
-the optimizer's fused kernel over the flat parameter array (:mod:`testbed.optim`): any optimizer and schedule.
-A step of small products (a small net) cuts its batch into :data:`STEP_CHUNKS` chunks of rows, one thread each
-(:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order. On the GPU
+(forward, loss and backward, BLAS products) and the step from the optimizer's fused kernel over the flat parameter
+array (:mod:`testbed.optim`): any optimizer and schedule. Every product runs on one BLAS thread, the step's own
+threads sharing the work: each product is cut into :data:`STEP_PARTS` parts, one thread each
+(:func:`testbed.kernels.train.loss_and_grad_parts_cpu`: rows of the batch, then units of each layer), or, for a
+step of small products (a small net), the batch into :data:`STEP_CHUNKS` chunks of rows, each a whole step on one
+thread (:func:`testbed.kernels.train.loss_and_grad_split_cpu`), the chunks' gradients summed in a fixed order.
+Either way the result does not depend on the thread count. On the GPU
 ``fit`` keeps the data, parameters, gradients and optimizer state on the device and copies one report back per
 step (:mod:`testbed.train_cuda`).
 
@@ -262,29 +265,52 @@ def step_chunks(widths: Sequence[int], batch: int) -> int:
     return max(1, min(STEP_CHUNKS, batch // MIN_CHUNK_ROWS))
 
 
+#: A step that is not cut into chunks of rows cuts each of its products into this many parts, one thread each,
+#: every product on one BLAS thread (:func:`testbed.kernels.train.loss_and_grad_parts_cpu`): the same numbers on any
+#: thread count. 1: the step in one pass with BLAS's own threads (:func:`testbed.kernels.train.loss_and_grad_cpu`,
+#: the step before the ninth session). Measured on the shared 2-core Xeon (benchmarks/RESULTS.md, ninth session):
+#: at load 5-7 the parts take 0.3-0.6x the time of the one pass (OpenBLAS's pool of 2 threads runs slower than one
+#: thread when a core is taken); on one thread they cost 12 % more CPU (each part packs the whole weight matrix).
+STEP_PARTS = 2
+
+
 class _StepKernel:
-    """The buffers of a step on ``rows`` rows and the call into the compiled step (one pass, or chunks of rows)."""
+    """The buffers of a step on ``rows`` rows and the call into the compiled step (parts of each product, chunks of
+    rows, or one pass)."""
 
     def __init__(self, net, rows, code):
         self.code = code
         self.chunks = step_chunks(net.widths, rows)
+        self.parts = STEP_PARTS if self.chunks == 1 else 1
         self.layout = _Layout(net, -(-rows // self.chunks))
         self.no_targets = _no_targets(net.dtype)
-        self.blas_threads = step_blas_threads(net.widths, rows)
-        if self.chunks == 1:
-            self.buffers = self.layout.buffers(net.dtype)
-        else:
+        self.blas_threads = step_blas_threads(net.widths, rows) if self.parts == 1 else 1
+        if self.chunks > 1:
             self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
             self.partial = np.zeros((self.chunks - 1, net.size), dtype=net.dtype)
             self.chunk_loss = np.zeros(self.chunks)
+        elif self.parts == 1:
+            self.buffers = self.layout.buffers(net.dtype)
+        else:
+            x0, hidden, _ = self.layout.sizes
+            self.buffers = (
+                np.empty(x0, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty(hidden, dtype=net.dtype),
+                np.empty((self.parts, rows * -(-max(net.widths[1:]) // self.parts)), dtype=net.dtype),
+                np.empty(rows),
+            )
 
     def __call__(self, net, x, y, rows):
         with blas_threads(self.blas_threads):
-            if self.chunks == 1:
+            if self.chunks > 1:
                 return float(
-                    kernels.loss_and_grad_cpu(
+                    kernels.loss_and_grad_split_cpu(
                         net.params,
                         net.grads,
+                        self.partial,
+                        self.chunk_loss,
                         x,
                         y,
                         self.no_targets,
@@ -293,14 +319,14 @@ class _StepKernel:
                         *self.layout.net_args(),
                         self.code,
                         *self.buffers,
+                        REDUCE_BLOCK,
                     )
                 )
+            step = kernels.loss_and_grad_cpu if self.parts == 1 else kernels.loss_and_grad_parts_cpu
             return float(
-                kernels.loss_and_grad_split_cpu(
+                step(
                     net.params,
                     net.grads,
-                    self.partial,
-                    self.chunk_loss,
                     x,
                     y,
                     self.no_targets,
@@ -309,7 +335,6 @@ class _StepKernel:
                     *self.layout.net_args(),
                     self.code,
                     *self.buffers,
-                    REDUCE_BLOCK,
                 )
             )
 

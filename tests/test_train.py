@@ -371,13 +371,15 @@ def _blas_threads_seen_by(monkeypatch, name):
     return seen
 
 
-def test_small_products_run_on_one_blas_thread_and_large_ones_as_blas_chooses(rng, monkeypatch):
+def test_every_step_runs_its_products_on_one_blas_thread(rng, monkeypatch):
+    """Small products: chunks of rows, large ones: parts of each product, one thread each; BLAS's own pool never
+    (its threads spin between products and fight the step's threads for the cores)."""
     assert train.step_blas_threads((128,) * 31, 128) == 1  # bench_train's small case: 2.1 M multiply-adds
     assert train.step_blas_threads((1024,) * 11, 256) is None  # its big case: 268 M
     limit = train.SMALL_PRODUCT
     assert train.step_blas_threads((limit, 1, 1), 1) == 1 and train.step_blas_threads((limit + 1, 1, 1), 1) is None
     controller = train._blas_controller()
-    seen = _blas_threads_seen_by(monkeypatch, "loss_and_grad_cpu")
+    seen = _blas_threads_seen_by(monkeypatch, "loss_and_grad_parts_cpu")
     net = nn.MLP((5, 7, 3), "tanh", output="linear").initialize("glorot_normal", seed=1)
     x, y = rng.standard_normal((4, 5)), rng.integers(0, 3, 4)
     with controller.limit(limits=2, user_api="blas"):  # two threads around the calls, so one inside is the step's
@@ -386,3 +388,31 @@ def test_small_products_run_on_one_blas_thread_and_large_ones_as_blas_chooses(rn
         after = {lib.num_threads for lib in controller.select(user_api="blas").lib_controllers}
     assert seen == [{1}, {1}]
     assert after == {2}  # the limit ends with the step
+
+
+def test_a_step_cut_into_parts_is_the_one_pass_step_on_any_thread_count(rng, monkeypatch):
+    """Every product cut into STEP_PARTS parts (rows of the batch, then units of each layer): the same bits on 1 or
+    2 threads, and the one-pass step's numbers (STEP_PARTS = 1; each entry the same sum, though BLAS may round a
+    product of another shape in the last bit). Float64, the type the reference tests compile."""
+    import numba
+
+    net = make_net((7, 6, 5, 4), "tanh", output="activation")
+    x, y = batch(rng, 9, 7, 4)
+    rows = np.array([8, 0, 3, 5, 1, 7, 2, 6, 4], dtype=np.int64)
+    code = train.LOSSES["mse"]
+    runs = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            kernel = train._StepKernel(net, rows.size, code)
+            assert (kernel.chunks, kernel.parts, kernel.blas_threads) == (1, train.STEP_PARTS, 1)
+            runs.append((kernel(net, x, y, rows), net.grads.copy()))
+    finally:
+        numba.set_num_threads(previous)
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    monkeypatch.setattr(train, "STEP_PARTS", 1)
+    one_pass = train._StepKernel(net, rows.size, code)
+    assert one_pass.parts == 1 and one_pass.blas_threads == train.step_blas_threads(net.widths, rows.size)
+    assert one_pass(net, x, y, rows) == pytest.approx(runs[0][0], rel=1e-15)
+    np.testing.assert_allclose(net.grads, runs[0][1], rtol=1e-14, atol=1e-16)

@@ -31,8 +31,9 @@ from numba import njit, prange, types
 from .. import config
 from ..rules import activations as activation_rules
 from ..rules import losses
+from ..rules import optimizers as optimizer_rules
 from .nn import _activate_row, _derivative_row
-from .optim import _run_chunk
+from .optim import _run_adam, _run_chunk
 from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
 
@@ -57,7 +58,19 @@ def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_
 
     Returns the offset of the last layer's block in ``pre``/``post``.
     """
-    batch = x0.shape[0]
+    return _forward_rows(
+        params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, 0, x0.shape[0]
+    )
+
+
+@njit(**_OPTIONS)
+def _forward_rows(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, first, batch):
+    """:func:`_forward` of rows ``first .. first + n`` (``x0``: those n rows) of a batch of ``batch`` rows: layer
+    l's block of ``pre``/``post`` holds the whole batch (batch x d^(l)), and these rows are a contiguous part of it.
+
+    Returns the offset of the last layer's block (of the whole batch) in ``pre``/``post``.
+    """
+    rows = x0.shape[0]
     depth = widths.size - 1
     prev = x0
     offset = 0
@@ -66,18 +79,19 @@ def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_
         fan_in, fan_out = widths[l - 1], widths[l]
         weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
         bias = params[bias_at[l - 1] : bias_at[l - 1] + fan_out]
-        s = _layer(pre, offset, batch, fan_out)
-        x = _layer(post, offset, batch, fan_out)
+        start = offset + first * fan_out
+        s = _layer(pre, start, rows, fan_out)
+        x = _layer(post, start, rows, fan_out)
         np.dot(prev, weight.T, s)
         if use_bias:
-            for i in range(batch):
+            for i in range(rows):
                 for j in range(fan_out):
                     s[i, j] += bias[j]
-        # the activation over the layer's batch x fan_out entries as ONE row: a call per row costs more than its
+        # the activation over the layer's rows x fan_out entries as ONE row: a call per row costs more than its
         # 128 entries' arithmetic (measured: 0.38 against 0.1 ms per step over 30 layers of 128 x 128)
         layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        size = batch * fan_out
-        _activate_row(layer_code, param, pre[offset : offset + size], bias, False, post[offset : offset + size])
+        size = rows * fan_out
+        _activate_row(layer_code, param, pre[start : start + size], bias, False, post[start : start + size])
         prev = x
         last = offset
         offset += batch * fan_out
@@ -294,6 +308,178 @@ def loss_and_grad_split_cpu(
 
 
 @njit(**_OPTIONS)
+def _rows_forward_backward(
+    params,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    rows,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    deltas,
+    row_loss,
+    first,
+    stop,
+):
+    """Rows ``first .. stop`` of the batch: gather, forward pass, each row's loss (``row_loss[i]``) and every
+    layer's delta^(l) (kept in ``deltas``, laid out as ``pre``): the part of a step that is row by row."""
+    batch = rows.size
+    n = stop - first
+    if n == 0:
+        return
+    depth = widths.size - 1
+    inputs = _layer(x0, first * widths[0], n, widths[0])
+    _gather(x_all, rows[first:stop], inputs)
+    last = _forward_rows(
+        params, inputs, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, first, batch
+    )
+    classes = widths[depth]
+    start = last + first * classes
+    z = _layer(post, start, n, classes)
+    delta = _layer(deltas, start, n, classes)
+    inv_batch = 1.0 / batch
+    inv_count = 1.0 / (batch * classes)
+    for i in range(n):
+        row = rows[first + i]
+        row_loss[first + i] = _loss_row(
+            loss_code, z, i, labels[row], targets, row, use_targets, inv_batch, inv_count, delta
+        )
+    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
+        size = n * classes
+        _derivative_row(
+            code, param, pre[start : start + size], post[start : start + size], deltas[start : start + size]
+        )
+    offset = last
+    for l in range(depth, 1, -1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        below = offset - batch * fan_in
+        start = below + first * fan_in
+        size = n * fan_in
+        np.dot(
+            _layer(deltas, offset + first * fan_out, n, fan_out),
+            _layer(params, weight_at[l - 1], fan_out, fan_in),
+            _layer(deltas, start, n, fan_in),
+        )
+        _derivative_row(
+            code, param, pre[start : start + size], post[start : start + size], deltas[start : start + size]
+        )
+        offset = below
+
+
+@njit(**_OPTIONS)
+def _weight_grads_part(grads, widths, weight_at, bias_at, use_bias, batch, x0, post, deltas, scratch, part, parts):
+    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): dW^(l) of those rows,
+    delta^(l)[:, rows]^T x^(l-1) (the delta columns copied to ``scratch`` first, so the product reads a contiguous
+    operand), and db^(l) = sum_i delta_i^(l) over the rows in batch order."""
+    depth = widths.size - 1
+    offset = 0
+    for l in range(1, depth + 1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        lo, hi = part * fan_out // parts, (part + 1) * fan_out // parts
+        m = hi - lo
+        if m > 0:
+            delta = _layer(deltas, offset, batch, fan_out)
+            columns = _layer(scratch, 0, batch, m)
+            for i in range(batch):
+                for j in range(m):
+                    columns[i, j] = delta[i, lo + j]
+            prev = _layer(x0, 0, batch, fan_in) if l == 1 else _layer(post, offset - batch * fan_in, batch, fan_in)
+            np.dot(columns.T, prev, _layer(grads, weight_at[l - 1] + lo * fan_in, m, fan_in))
+            if use_bias:
+                bias_grad = grads[bias_at[l - 1] + lo : bias_at[l - 1] + hi]
+                bias_grad[:] = 0.0
+                for i in range(batch):
+                    for j in range(m):
+                        bias_grad[j] += columns[i, j]
+        offset += batch * fan_out
+
+
+@njit(parallel=True, **_OPTIONS)
+def loss_and_grad_parts_cpu(
+    params,
+    grads,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    rows,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    x0,
+    pre,
+    post,
+    deltas,
+    scratch,
+    row_loss,
+):
+    """:func:`loss_and_grad_cpu` with every product cut into P = ``scratch.shape[0]`` parts, one thread each, each
+    product on one BLAS thread: the same numbers, bit for bit, on any thread count.
+
+    Two parallel passes. (1) The batch's rows in P parts: each part runs the forward pass, the loss and the
+    backward recurrence delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)) on its rows alone (a row's values depend
+    on that row only), keeping every delta^(l). (2) Every layer's units in P parts: each part forms its rows of
+    dW^(l) = delta^(l)^T x^(l-1) and db^(l). Each entry of every product is the same sum as in the one-pass step
+    (a split over the output's rows or columns, never over the summed index, and the same order of sums for db and
+    the loss), so the result is that of :func:`loss_and_grad_cpu` up to how BLAS rounds a product of another
+    shape: bit for bit on the benchmark's nets (width 1024, batch 256), within an ulp or two on odd shapes where
+    BLAS's edge kernels take over (seen: 5.6e-9 on float32 gradients of order 1). Two fork-joins per step, not
+    three per layer; and BLAS's own thread pool, whose threads spin between products and lose whole time slices on
+    a shared machine, stays idle.
+
+    Buffers: ``x0`` >= batch * d^(0); ``pre``, ``post``, ``deltas`` >= batch * (d^(1) + ... + d^(L));
+    ``scratch`` (P, >= batch * ceil(max d^(l) / P)); ``row_loss`` (>= batch,) float64.
+    """
+    parts = scratch.shape[0]
+    batch = rows.size
+    for p in prange(parts):
+        _rows_forward_backward(
+            params,
+            x_all,
+            labels,
+            targets,
+            use_targets,
+            rows,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            x0,
+            pre,
+            post,
+            deltas,
+            row_loss,
+            p * batch // parts,
+            (p + 1) * batch // parts,
+        )
+    for p in prange(parts):
+        _weight_grads_part(grads, widths, weight_at, bias_at, use_bias, batch, x0, post, deltas, scratch[p], p, parts)
+    loss = 0.0
+    for i in range(batch):
+        loss += row_loss[i]
+    return loss
+
+
+@njit(**_OPTIONS)
 def _net_evaluate(
     params,
     x_all,
@@ -460,7 +646,12 @@ def ensemble_step_cpu(
         losses_out[k] = loss
         if math.isfinite(loss):
             c = coefficients[k]
-            _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
+            # Adam's own loop, as in testbed.kernels.optim.step_cpu: LLVM vectorises it; the generic loop, which
+            # dispatches on the code per component, took 3x as long (0.49 against ~1.4 ms for a net of 196 k)
+            if opt_code == optimizer_rules.ADAM and n_slots == 2:
+                _run_adam(hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k])
+            else:
+                _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
 
 
 @njit(parallel=True, **_OPTIONS)
