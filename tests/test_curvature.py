@@ -307,6 +307,33 @@ def test_pca_directions_of_a_planar_path():
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# the R-backward pass's elementwise step
+
+
+def test_second_order_pass_gives_the_rules_bits_for_every_activation(rng):
+    """(R{delta}, delta) = (R{g} phi' + g phi'' R{s}, g phi') of the CPU kernel (a loop per activation code)
+    against the uncompiled rules, entry by entry, in float64 (float32 products are checked to tolerance above)."""
+    from testbed.kernels import curvature as kernels
+
+    dtype = np.float64
+    s, g, rs, rg = (rng.standard_normal(23) * 3 for _ in range(4))
+    s[:3] = (0.0, 1.0, -1.0)  # the kinks of the piecewise-linear activations
+    for name in activations.NAMES:
+        act = activations.get(name)
+        x = np.array([act(float(value)) for value in s], dtype=dtype)
+        slope = [rules.derivative_given_value(act.code, float(a), float(b), act.param) for a, b in zip(s, x)]
+        curve = [rules.second_derivative_given_value(act.code, float(a), float(b), act.param) for a, b in zip(s, x)]
+        expected_rd = np.array(
+            [float(r) * p + float(d) * c * float(t) for r, p, d, c, t in zip(rg, slope, g, curve, rs)]
+        )
+        expected_d = np.array([float(d) * p for d, p in zip(g, slope)])
+        d, rd = g.copy(), rg.copy()
+        kernels._second_order_rows(act.code, act.param, s, x, d, rs, rd)
+        np.testing.assert_array_equal(rd, expected_rd.astype(dtype), err_msg=name)
+        np.testing.assert_array_equal(d, expected_d.astype(dtype), err_msg=name)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # bad input
 
 

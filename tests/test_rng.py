@@ -86,6 +86,32 @@ def test_identical_bits_for_one_and_two_threads():
     np.testing.assert_array_equal(one, two)
 
 
+#: Offsets of the first draw: every lane of a Philox block, and a later block.
+KERNEL_OFFSETS = (0, 1, 2, 3, 6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_fill_kernel_gives_the_rules_bits_at_any_offset_size_and_chunk(dtype):
+    """The CPU normal kernel (chunks of blocks, two passes each, checked stores at the ends of out) against the
+    uncompiled scalar rule: chunks of 1 and 3 blocks put chunk edges inside short arrays, and the chunks come in
+    two ranges (two threads' shares)."""
+    from testbed.kernels import random as kernels
+
+    seed, stream, step, loc, scale = 2**33 + 7, 4, 6, 0.5, 1.5
+    for offset in KERNEL_OFFSETS:
+        expected = np.array([loc + scale * rules.normal(seed, stream, step, offset + j) for j in range(37)])
+        for chunk in (1, 3, kernels.CHUNK_BLOCKS):
+            for n in (1, 2, 3, 4, 5, 37):
+                out = np.full(n + 2, 99.0, dtype=dtype)
+                # the chunks in two ranges, as two threads would take them
+                items = kernels.fill_items(n, offset, chunk)
+                for first, last in ((0, items // 2), (items // 2, items)):
+                    args = (*np.uint64([seed, stream, step]), offset, loc, scale, chunk, first, last)
+                    kernels.fill_normal_cpu(out[1:-1], *args)
+                np.testing.assert_array_equal(out[1:-1], expected[:n].astype(dtype), err_msg=f"{offset=} {chunk=}")
+                assert out[0] == out[-1] == 99.0  # nothing written outside out
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 5, 4 * 10 * 3 + 3])  # one block; several CUDA blocks with a partial last one
 def test_cuda_simulator_gives_identical_bits(n, dtype):

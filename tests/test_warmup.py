@@ -67,7 +67,7 @@ def test_unknown_kernel_names_are_refused():
 
 
 def test_a_helper_compiles_the_fill_kernel_into_an_empty_cache_and_the_run_loads_it(tmp_path):
-    """End to end, in a process of its own with an empty cache: the helper compiles the fill kernel; the run's fill
+    """End to end, in a process of its own with an empty cache: the helper compiles the fill kernels; the run's fill
     waits for it and loads it from the cache (a cache hit, no compile of its own), and draws what the scalar rule
     draws; once cached, no helper starts. (About 8 s of CPU: the helper's compile, two imports.)"""
     script = textwrap.dedent(
@@ -80,10 +80,12 @@ def test_a_helper_compiles_the_fill_kernel_into_an_empty_cache_and_the_run_loads
         helper = warmup.compile_ahead(["fill"])
         assert helper is not None
         draws = rng.normal(10, seed=3)  # waits for the helper, then loads the kernel
-        assert sum(random.fill_cpu.stats.cache_hits.values()) == 1, random.fill_cpu.stats
-        assert sum(random.fill_cpu.stats.cache_misses.values()) == 0, random.fill_cpu.stats
+        rng.uniform(10, seed=3)
+        for kernel in (random.fill_normal_cpu, random.fill_cpu):
+            assert sum(kernel.stats.cache_hits.values()) == 1, kernel.stats
+            assert sum(kernel.stats.cache_misses.values()) == 0, kernel.stats
         assert helper.wait(timeout=60) == 0
-        assert ahead.is_cached(random.fill_cpu)
+        assert ahead.is_cached(random.fill_cpu) and ahead.is_cached(random.fill_normal_cpu)
         assert warmup.uncached(["fill", "dense"]) == ["dense"]
         assert warmup.compile_ahead(["fill"]) is None
         print(" ".join(repr(float(x)) for x in draws))
