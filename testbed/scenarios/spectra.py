@@ -307,7 +307,7 @@ def draw_densities(result):
                 )
                 zero = a["theory_zero_mass"][i, j, k] if "theory_zero_mass" in a else 0.0
                 if a["below"][i, j, k] > 0.005 or zero > 0.005:
-                    at_zero = f" (theory: {100 * zero:.0f}% at 0)" if zero > 0.005 else ""
+                    at_zero = f" ({100 * zero:.0f}% at 0)" if zero > 0.005 else ""
                     notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3{at_zero}"))
                 curve = a["theory_density"][i, j, k]
                 if np.any(np.isfinite(curve)):
