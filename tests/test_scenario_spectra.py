@@ -35,16 +35,20 @@ def test_tiny_run_holds_measurement_and_theory(tiny_result):
     assert rows[("linear", "orthogonal", 8)]["variance_measured"] == pytest.approx(0.0, abs=1e-12)
     assert rows[("linear", "orthogonal", 8)]["variance_predicted"] == 0.0
     assert rows[("relu", "gaussian", 8)]["variance_predicted"] == pytest.approx(16.0)
-    # free-probability curves: every Gaussian panel, orthogonal from depth 8 (a point mass at sigma = 1 for the
-    # orthogonal linear net and for hard tanh at q* = 1/64); none for orthogonal depth 2
-    g, o = laws.index("gaussian"), laws.index("orthogonal")
+    # free-probability curves at every depth; atoms: the orthogonal linear net's point mass at sigma = 1 and
+    # orthogonal hard tanh's at sigma_w^L ~ 1 (mass 1 - L P(|h| > 1) ~ 1 at q* = 1/64); ReLU's half at sigma = 0
+    o = laws.index("orthogonal")
     curves, points = r.arrays["theory_density"], r.arrays["theory_point_mass"]
-    assert np.all(np.isfinite(curves[:, g])) and np.all(curves[:, g] >= 0.0)
-    assert np.all(np.isnan(curves[:, o, 0])) and np.all(np.isnan(points[:, o, 0]))
+    assert np.all(np.isfinite(curves)) and np.all(curves >= 0.0)
+    assert np.all(np.isnan(points))
+    atom, mass = r.arrays["theory_atom"], r.arrays["theory_atom_mass"]
     for act in ("linear", "hard_tanh"):
-        assert points[acts.index(act), o, 1] == pytest.approx(0.0, abs=1e-6)
+        assert atom[acts.index(act), o] == pytest.approx([0.0, 0.0], abs=1e-6)
+        assert mass[acts.index(act), o] == pytest.approx([1.0, 1.0], abs=1e-12)
     for act in ("relu", "tanh"):
-        assert np.all(np.isfinite(curves[acts.index(act), o, 1]))
+        assert np.all(np.isnan(atom[acts.index(act)])) and np.all(mass[acts.index(act)] == 0.0)
+        assert np.all(curves[acts.index(act), o].max(axis=-1) > 0.1)
+    assert np.all(r.arrays["theory_zero_mass"][acts.index("relu")] == 0.5)
     # each density integrates to the share of singular values inside the plotted range
     widths = np.diff(r.arrays["density_edges"])
     np.testing.assert_allclose((r.arrays["densities"] * widths).sum(axis=-1) + r.arrays["below"], 1.0, atol=1e-12)

@@ -5,7 +5,7 @@ import types
 import pytest
 
 from testbed import theory
-from testbed.theory import escape, signal, spectra
+from testbed.theory import escape, free_power, signal, spectra
 
 
 @pytest.mark.parametrize("name", ["np", "math", "stats", "optimize", "annotations", "check_finite", "Callable"])
@@ -24,7 +24,7 @@ def test_every_name_of_the_namespace_resolves_to_what_its_submodule_defines():
         if name == "SUBMODULES":  # the package's own
             continue
         assert not isinstance(value, types.ModuleType), name
-        homes = [m for m in (signal, escape, spectra) if getattr(m, name, None) is value]
+        homes = [m for m in (signal, escape, spectra, free_power) if getattr(m, name, None) is value]
         assert homes, name
     # the README's examples and the tests' flat names are among them
     for name in ("critical_sigma_w2", "mean_field", "sgd_median_escape_time", "jacobian_moments", "HALF_NORMAL_MEDIAN"):

@@ -352,7 +352,7 @@ def test_free_density_of_gaussian_linear_nets_is_fuss_catalan():
 def test_free_density_has_the_free_moments_and_the_atom_at_zero():
     sigma_w2, sigma_b2, _ = _critical("tanh", 0.5)
     moments = ts.jacobian_moments("tanh", 8, sigma_w2, sigma_b2, weights="orthogonal")
-    lam = np.geomspace(1e-8, 1e2, 2500)
+    lam = np.geomspace(1e-8, 1e2, 1200)
     law = ts.jacobian_density(lam, "tanh", 8, sigma_w2, sigma_b2, weights="orthogonal")
     f, u = law.density * lam, np.log(lam)
     mass, mean, second = (np.sum(0.5 * (g[1:] + g[:-1]) * np.diff(u)) for g in (f, f * lam, f * lam * lam))
@@ -365,14 +365,187 @@ def test_free_density_has_the_free_moments_and_the_atom_at_zero():
     assert hard.zero_mass == pytest.approx(1.0 - math.erf(1.0 / math.sqrt(2.0 * 0.5)), rel=1e-12)
 
 
-def test_free_density_reports_isometries_and_refuses_what_it_cannot_solve():
+def test_free_density_reports_isometries_atoms_and_bad_input():
     iso = ts.jacobian_density([0.5, 1.0], "linear", 16, 1.0, weights="orthogonal")
     assert iso.point_mass == 1.0 and np.all(iso.density == 0.0)
-    with pytest.raises(ValueError, match="depth must be at least"):
-        ts.jacobian_density([1.0], "tanh", 2, *_critical("tanh", 0.5)[:2], weights="orthogonal")
-    with pytest.raises(ValueError, match="atom of mass"):
-        ts.jacobian_density([1.0], "hard_tanh", 8, *_critical("hard_tanh", 0.05)[:2], weights="orthogonal")
+    assert iso.atoms.tolist() == [1.0] and iso.atom_masses.tolist() == [1.0]
+    sigma_w2, sigma_b2, _ = _critical("hard_tanh", 0.05)
+    hard = ts.jacobian_density([0.5], "hard_tanh", 8, sigma_w2, sigma_b2, weights="orthogonal")
+    p = math.erf(1.0 / math.sqrt(2.0 * 0.05))
+    assert hard.atoms == pytest.approx([sigma_w2**8]) and hard.atom_masses == pytest.approx([1 - 8 * (1 - p)])
+    assert hard.zero_mass == pytest.approx(1 - p) and hard.point_mass is None
     with pytest.raises(ValueError, match="lam"):
         ts.jacobian_density([0.0], "relu", 8, 2.0)
     with pytest.raises(ValueError, match="weights"):
         ts.jacobian_density([1.0], "relu", 8, 2.0, weights="uniform")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# orthogonal nets at every depth: the free multiplicative power of the law of D^2 (testbed.theory.free_power)
+
+
+def test_depth_one_is_the_law_of_sigma_w2_times_phi_prime_squared():
+    # tanh: lambda = sigma_w^2 sech^4(h), h ~ N(0, q): density 2 N(h) / |d lambda / dh| = N(h) / (2 lambda tanh h)
+    q = 0.5
+    sigma_w2, sigma_b2, _ = _critical("tanh", q)
+    lam = sigma_w2 * np.linspace(0.02, 0.98, 49)
+    law = ts.jacobian_density(lam, "tanh", 1, sigma_w2, sigma_b2, weights="orthogonal")
+    h = np.arccosh((sigma_w2 / lam) ** 0.25)
+    expected = np.exp(-0.5 * h * h / q) / math.sqrt(2 * math.pi * q) / (2 * lam * np.tanh(h))
+    np.testing.assert_allclose(law.density, expected, rtol=1e-6)
+    assert law.zero_mass == 0.0 and law.atoms.size == 0
+    # hard tanh and ReLU: atoms only, at 0 and at sigma_w^2
+    sigma_w2, sigma_b2, _ = _critical("hard_tanh", 0.25)
+    hard = ts.jacobian_density(lam, "hard_tanh", 1, sigma_w2, sigma_b2, weights="orthogonal")
+    p = math.erf(1.0 / math.sqrt(0.5))
+    assert np.all(hard.density == 0.0) and hard.zero_mass == pytest.approx(1 - p)
+    assert hard.atoms == pytest.approx([sigma_w2]) and hard.atom_masses == pytest.approx([p])
+    relu = ts.jacobian_density(lam, "relu", 1, 2.0, weights="orthogonal")
+    assert relu.zero_mass == 0.5 and relu.atoms.tolist() == [2.0] and relu.atom_masses.tolist() == [0.5]
+
+
+def test_orthogonal_relu_at_depth_two_is_half_the_arcsine_law():
+    # D^2 a projection of trace 1/2: the law of P Q P for free projections, 1/2 at 0 and (1/2) arcsine on (0, 1)
+    lam = 4.0 * np.linspace(0.01, 0.99, 50)
+    law = ts.jacobian_density(lam, "relu", 2, 2.0, weights="orthogonal")
+    x = lam / 4.0
+    np.testing.assert_allclose(law.density, 0.5 / (math.pi * np.sqrt(x * (1 - x))) / 4.0, rtol=1e-7)
+    assert law.zero_mass == 0.5 and law.atoms.size == 0
+
+
+#: Monte Carlo of orthogonal nets shallower than 8: ORTHO_NETS nets (one input each) of width ORTHO_WIDTH pool
+#: N = ORTHO_NETS * ORTHO_WIDTH squared singular values (N = 512). The KS distance between their distribution and
+#: the theory's is bounded by DKW at level KS_ALPHA (0.086 here), plus, where D^2 has an atom at 0, its
+#: finite-width excess: the rank of D_L Q_L ... D_1 Q_1 is min_l (units with phi' != 0), so the measured mass at 0 is
+#: E[max_l k_l] / n with k_l ~ Binomial(n, 1 - p), above the limit 1 - p (computed exactly below).
+ORTHO_NETS = 4
+ORTHO_WIDTH = 128
+ORTHO_CASES = [
+    # activation, q* (None: ReLU at sigma_w^2 = 2, the identity at 1), depth
+    ("tanh", 0.5, 2),
+    ("tanh", 0.5, 7),
+    ("tanh", 1 / 64, 3),
+    ("relu", None, 3),
+    ("hard_tanh", 0.25, 5),
+    ("linear", None, 4),
+]
+#: Relative half-width of the window in which a measured squared singular value counts as at an atom (rounding of
+#: the float64 products, ~1e-13 here, is far inside it; the continuous part holds ~1e-6 of mass there).
+ATOM_WINDOW = 1e-6
+#: Standard errors allowed for the atoms' masses (binomial counts) and the moments.
+ATOM_Z = 4.5
+#: Points of the theory's grid per e-fold of lambda (trapezoids in log lambda for its CDF and moments).
+ORTHO_POINTS_PER_E = 80
+#: ... and at least this many points (the narrow spectrum of tanh at q* = 1/64 spans two e-folds).
+ORTHO_MIN_POINTS = 800
+
+
+def _orthogonal_sample(activation, q_star, depth):
+    if activation == "linear":
+        sigma_w2, sigma_b2, input_var = 1.0, 0.0, 1.0
+    else:
+        sigma_w2, sigma_b2, input_var = _critical(activation, q_star)
+    lam = np.concatenate(
+        [
+            spectra.jacobian_singular_values(
+                "orthogonal",
+                activation,
+                depth,
+                ORTHO_WIDTH,
+                input_var=input_var,
+                bias_var=sigma_b2,
+                seed=seed,
+                gain=math.sqrt(sigma_w2),
+            ).squared.ravel()
+            for seed in range(ORTHO_NETS)
+        ]
+    )
+    return np.sort(lam), sigma_w2, sigma_b2
+
+
+def _zero_excess(p, depth, width):
+    """E[max_l k_l] / n - (1 - p) for k_l ~ Binomial(n, 1 - p) independent over the L layers."""
+    from scipy import stats
+
+    k = np.arange(width + 1)
+    below = stats.binom.cdf(k, width, 1 - p) ** depth  # P(max <= k)
+    return float(np.sum(1.0 - below[:-1])) / width - (1 - p)
+
+
+@pytest.mark.parametrize("activation, q_star, depth", ORTHO_CASES)
+def test_orthogonal_density_below_depth_eight_matches_monte_carlo(activation, q_star, depth):
+    lam, sigma_w2, sigma_b2 = _orthogonal_sample(activation, q_star, depth)
+    positive = lam[lam > ATOM_WINDOW * lam[-1]]
+    low, high = positive[0] / 4, lam[-1] * 1.5
+    grid = np.geomspace(low, high, max(ORTHO_MIN_POINTS, int(math.log(high / low) * ORTHO_POINTS_PER_E)))
+    law = ts.jacobian_density(grid, activation, depth, sigma_w2, sigma_b2, weights="orthogonal")
+    moments = ts.jacobian_moments(activation, depth, sigma_w2, sigma_b2, weights="orthogonal")
+    atoms = [(0.0, law.zero_mass)] + list(zip(law.atoms, law.atom_masses))
+    near = np.zeros(grid.shape, dtype=bool)
+    for a, _ in atoms[1:]:
+        near |= np.abs(grid - a) <= ATOM_WINDOW * a
+    f = np.where(near, 0.0, law.density) * grid
+    u = np.log(grid)
+    steps = 0.5 * (f[1:] + f[:-1]) * np.diff(u)
+    theory_cdf = law.zero_mass + np.append(0.0, np.cumsum(steps))
+    for a, c in atoms[1:]:
+        theory_cdf += np.where(grid >= a * (1 - ATOM_WINDOW), c, 0.0)
+    keep = ~near
+    measured_cdf = np.searchsorted(lam, grid * (1 + ATOM_WINDOW * near), side="right") / lam.size
+    distance = float(np.max(np.abs(measured_cdf - theory_cdf)[keep]))
+    bound = math.sqrt(math.log(2.0 / KS_ALPHA) / (2.0 * lam.size))
+    if law.zero_mass > 0.0:
+        bound += _zero_excess(1.0 - law.zero_mass, depth, ORTHO_WIDTH)
+    assert distance <= bound, (distance, bound)
+    # the theory's mean and variance (continuous part + atoms) are the exact free moments; a narrow spectrum
+    # (tanh at q* = 1/64: relative variance 0.005, a square-root top edge) is beyond the grid's trapezoids
+    if moments.variance[-1] < 0.05 * moments.mean[-1] ** 2 and law.atoms.size == 0:
+        return
+    mean = float(np.sum(steps * 0.5 * (grid[1:] + grid[:-1]))) + sum(a * c for a, c in atoms)
+    second = float(np.sum(0.5 * (f[1:] * grid[1:] ** 2 + f[:-1] * grid[:-1] ** 2) * np.diff(u)))
+    second += sum(a * a * c for a, c in atoms)
+    assert mean == pytest.approx(moments.mean[-1], rel=2e-3)
+    assert second - mean**2 == pytest.approx(moments.variance[-1], rel=2e-2, abs=1e-12)
+
+
+@pytest.mark.parametrize("activation, q_star, depth", [("hard_tanh", 0.25, 4), ("relu", None, 1)])
+def test_atoms_match_the_fraction_of_singular_values_at_them(activation, q_star, depth):
+    lam, sigma_w2, sigma_b2 = _orthogonal_sample(activation, q_star, depth)
+    law = ts.jacobian_density([1.0], activation, depth, sigma_w2, sigma_b2, weights="orthogonal")
+    p = 1.0 - law.zero_mass
+    (top,), (mass,) = law.atoms, law.atom_masses
+    assert top == pytest.approx(sigma_w2**depth)
+    # at the top: 1 - sum_l k_l / n exactly, with sum_l k_l ~ Binomial(L n, 1 - p) per net
+    at_top = np.mean(np.abs(lam - top) <= ATOM_WINDOW * top)
+    error = ATOM_Z * math.sqrt(depth * p * (1 - p) / (ORTHO_WIDTH * ORTHO_NETS))
+    assert abs(at_top - mass) <= error, (at_top, mass, error)
+    # at 0: max_l k_l / n, whose mean exceeds 1 - p by the finite-width excess
+    at_zero = np.mean(lam <= ATOM_WINDOW * top)
+    excess = _zero_excess(p, depth, ORTHO_WIDTH) if depth > 1 else 0.0
+    error = ATOM_Z * math.sqrt(p * (1 - p) / (ORTHO_WIDTH * ORTHO_NETS))
+    assert abs(at_zero - law.zero_mass - excess) <= error, (at_zero, law.zero_mass, excess, error)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_subordination_solver_continues_the_path_solver_from_depth_eight(depth):
+    # both solve S_J = S_{D^2}^L sigma_w^-2L for the same atoms of D^2 (derivative_law): the path solver of the
+    # Gaussian case, run with s = 1, against the free power of testbed.theory.free_power
+    from testbed.theory import free_power
+
+    sigma_w2, sigma_b2, _ = _critical("tanh", 0.5)
+    q = ts.jacobian_moments("tanh", depth, sigma_w2, sigma_b2).q[0]
+    mu, w = ts.derivative_law("tanh", q)
+    lam = np.geomspace(0.05, 20.0, 200)
+    edge = depth * math.log(sigma_w2 * mu.max())
+    order = np.argsort(-lam)
+    targets = np.log(lam[order])
+    start = max(edge, targets[0]) + 2.0
+    mean = (sigma_w2 * float(np.dot(mu, w))) ** depth
+    path = ts._Path(mu, w, depth, sigma_w2, False)
+    z = path.follow(start, targets, math.exp(math.log(mean) - start) / float(np.dot(w, mu)), 1.0)
+    old = np.empty(lam.size)
+    old[order] = -np.imag((z + 1.0) / np.exp(targets + 1j * ts.BRANCH_THETA)) / math.pi
+    new = free_power.free_power_density(free_power.PositiveLaw(mu, w), depth, lam / sigma_w2**depth).density
+    new /= sigma_w2**depth
+    where = old > 1e-3 * old.max()
+    np.testing.assert_allclose(new[where], old[where], rtol=1e-6)

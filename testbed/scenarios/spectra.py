@@ -8,9 +8,12 @@ at a few random inputs, at several depths of the same net (J_l = D_l W_l ... D_1
 :mod:`testbed.theory.spectra`:
 
 - densities of the singular values per depth, Gaussian against orthogonal, on a log axis, with the free-probability
-  law of each net overlaid (:func:`testbed.theory.spectra.jacobian_density`, the S-transform product
-  ``S_{JJ^T} = S_{D^2}^L S_{WW^T}^L``; the Fuss-Catalan law for Gaussian linear nets; a vertical line where the law
-  is a point mass: orthogonal linear nets, and hard tanh at small q*, isometric to ~1e-15 per layer);
+  law of each net overlaid at every depth (:func:`testbed.theory.spectra.jacobian_density`, the S-transform
+  product ``S_{JJ^T} = S_{D^2}^L S_{WW^T}^L``, for orthogonal weights the free power ``sigma_w^(2L) nu^(⊠L)`` of the
+  law of phi'^2 by subordination; the Fuss-Catalan law for Gaussian linear nets); the atoms of the law drawn as
+  vertical lines labelled with their masses: the orthogonal linear net's point mass at 1, and orthogonal hard tanh's
+  atom at its top sigma_w^L of mass ``1 - L P(|h| > 1)`` (~1 - 1e-13 at q* = 1/64: nearly isometric), and the atom
+  at sigma = 0 (ReLU, hard tanh) written beside the measured share below the axis;
 - the variance of the squared singular values against depth, measured (points, mean over inputs) beside the
   free-probability prediction ``sigma^2_{JJ^T} = L (mu_2 / mu_1^2 - 1 - s_1)`` (dashed): linear L and 0, ReLU
   2L and L (no dynamical isometry with any weights), tanh and hard tanh at small q* near 0 with orthogonal
@@ -130,6 +133,9 @@ def run(*, quick=False, progress=True, **params):
     theory_grid = np.linspace(*DENSITY_RANGE, p["theory_points"])
     theory_density = np.full((len(acts), len(laws), len(depths), theory_grid.size), math.nan)
     theory_point_mass = np.full((len(acts), len(laws), len(depths)), math.nan)
+    theory_atom = np.full((len(acts), len(laws), len(depths)), math.nan)  # log10 sigma of the top atom
+    theory_atom_mass = np.zeros((len(acts), len(laws), len(depths)))
+    theory_zero_mass = np.zeros((len(acts), len(laws), len(depths)))
     rows = []
     with Timer() as timer:
         grid = [(i, j) for i in range(len(acts)) for j in range(len(laws))]
@@ -155,11 +161,15 @@ def run(*, quick=False, progress=True, **params):
             predicted_variance[i, j] = prediction.variance
             predicted_mean[i, j] = prediction.mean
             for k, depth in enumerate(depths):
-                curve = free_density(act, law, depth, sigma_w2, sigma_b2, theory_grid)
+                curve, atoms = free_density(act, law, depth, sigma_w2, sigma_b2, theory_grid)
                 if isinstance(curve, float):
                     theory_point_mass[i, j, k] = curve
-                elif curve is not None:
+                else:
                     theory_density[i, j, k] = curve
+                theory_zero_mass[i, j, k] = atoms["zero_mass"]
+                if atoms["atoms"].size:
+                    theory_atom[i, j, k] = 0.5 * math.log10(atoms["atoms"][-1])
+                    theory_atom_mass[i, j, k] = atoms["atom_masses"][-1]
                 values = result.at(depth).astype(np.float64).ravel()
                 with np.errstate(divide="ignore"):
                     logs = np.log10(values)
@@ -202,6 +212,9 @@ def run(*, quick=False, progress=True, **params):
         theory_grid=theory_grid,
         theory_density=theory_density,
         theory_point_mass=theory_point_mass,
+        theory_atom=theory_atom,
+        theory_atom_mass=theory_atom_mass,
+        theory_zero_mass=theory_zero_mass,
     )
     out = Result("spectra", p, summary, arrays=arrays, tables=dict(summary=rows))
     out.wall_time = timer.seconds
@@ -237,20 +250,20 @@ def table(result):
 
 
 def free_density(activation, law, depth, sigma_w2, sigma_b2, grid):
-    """The free-probability density of log10 sigma on ``grid`` (:func:`testbed.theory.spectra.jacobian_density`,
-    the Fuss-Catalan law for Gaussian linear nets): ``rho_lambda(lambda) 2 lambda ln 10`` at lambda = 10^(2u);
-    a float (log10 of the point's sigma) where the law is a point mass; None where the solver declines (orthogonal
-    nets shallower than its MIN_ORTHOGONAL_DEPTH, a Bernoulli D^2 with an atom at the top)."""
+    """The free-probability law of log10 sigma on ``grid`` (:func:`testbed.theory.spectra.jacobian_density`, the
+    Fuss-Catalan law for Gaussian linear nets): ``(curve, atoms)`` with ``curve`` the density of the continuous
+    part, ``rho_lambda(lambda) 2 lambda ln 10`` at lambda = 10^(2u) (a float, log10 of the point's sigma, where the
+    law is approximately a point mass), and ``atoms`` a dict of ``zero_mass``, ``atoms`` (lambda) and
+    ``atom_masses``."""
     lam = 10.0 ** (2.0 * grid)
     if activation == "linear" and law == "gaussian":
-        return theory.fuss_catalan_density(depth, lam) * 2.0 * lam * math.log(10.0)
-    try:
-        law_of = theory.jacobian_density(lam, activation, depth, sigma_w2, sigma_b2, weights=law)
-    except ValueError:
-        return None
-    if law_of.point_mass is not None:
-        return 0.5 * math.log10(law_of.point_mass)
-    return law_of.density * 2.0 * lam * math.log(10.0)
+        curve = theory.fuss_catalan_density(depth, lam) * 2.0 * lam * math.log(10.0)
+        return curve, dict(zero_mass=0.0, atoms=np.zeros(0), atom_masses=np.zeros(0))
+    law_of = theory.jacobian_density(lam, activation, depth, sigma_w2, sigma_b2, weights=law)
+    atoms = dict(zero_mass=law_of.zero_mass, atoms=law_of.atoms, atom_masses=law_of.atom_masses)
+    if law_of.point_mass is not None and law_of.atoms.size == 0:
+        return 0.5 * math.log10(law_of.point_mass), atoms
+    return law_of.density * 2.0 * lam * math.log(10.0), atoms
 
 
 def draw_densities(result):
@@ -292,11 +305,27 @@ def draw_densities(result):
                     fill=False,
                     label=law if (i == 0 and k == 0) else None,
                 )
-                if a["below"][i, j, k] > 0.005:
-                    notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3"))
+                zero = a["theory_zero_mass"][i, j, k] if "theory_zero_mass" in a else 0.0
+                if a["below"][i, j, k] > 0.005 or zero > 0.005:
+                    at_zero = f" ({100 * zero:.0f}% at 0)" if zero > 0.005 else ""
+                    notes.append((color, f"{100 * a['below'][i, j, k]:.0f}% <1e-3{at_zero}"))
                 curve = a["theory_density"][i, j, k]
                 if np.any(np.isfinite(curve)):
                     plotting.theory(ax, a["theory_grid"], curve, color=color, linewidth=1.0)
+                if "theory_atom" in a and np.isfinite(a["theory_atom"][i, j, k]):
+                    where = a["theory_atom"][i, j, k]
+                    ax.axvline(where, color=color, linestyle=":", linewidth=1.2, zorder=3)
+                    ax.plot([where], [1.5e2], marker="v", color=color, markersize=3.5, zorder=4)
+                    mass = a["theory_atom_mass"][i, j, k]
+                    ax.text(
+                        where + 0.08,
+                        0.6 - 0.35 * j,
+                        f"atom {mass:.3g}" if mass < 0.9995 else f"atom 1-{1 - mass:.0e}" if mass < 1 else "atom 1",
+                        transform=ax.get_xaxis_transform(),
+                        fontsize=7,
+                        color=color,
+                        ha="left",
+                    )
                 if np.isfinite(a["theory_point_mass"][i, j, k]):
                     ax.axvline(
                         a["theory_point_mass"][i, j, k],
@@ -327,8 +356,8 @@ def draw_densities(result):
     labels += [f"{law}: free probability (dashed)" for law in laws]
     handles += [Line2D([], [], linestyle="none")] * 2
     labels += [
-        "Gaussian linear: Fuss-Catalan;\nvertical line: a point mass (isometry)",
-        f"no curve: orthogonal depth < {theory.MIN_ORTHOGONAL_DEPTH}\n(not resolved by the solver)",
+        "Gaussian linear: Fuss-Catalan;\northogonal: free power by subordination",
+        "dotted line + mass: an atom of the theory;\n'at 0': its atom at sigma = 0",
     ]
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return fig

@@ -4,13 +4,15 @@
   the order-to-chaos line, finite-width fluctuations).
 - :mod:`testbed.theory.escape`: escape laws for saddles, plateaus and ravines.
 - :mod:`testbed.theory.spectra`: Jacobian spectra (free-probability moments and densities, the Fuss-Catalan law).
+- :mod:`testbed.theory.free_power`: free multiplicative powers of a law on [0, inf) (density and atoms, by
+  subordination), the orthogonal nets' spectra.
 
 Every public name of each is reachable from here, e.g. ``testbed.theory.critical_sigma_w2``.
 """
 
 import importlib as _importlib
 
-SUBMODULES = ("signal", "escape", "spectra")
+SUBMODULES = ("signal", "escape", "spectra", "free_power")
 
 #: Module-level values of these types are a submodule's constants (they carry no ``__module__`` of their own).
 _CONSTANT_TYPES = (bool, int, float, complex, str, bytes, tuple, frozenset, dict)

@@ -62,6 +62,7 @@ import math
 import numpy as np
 
 from ..validation import check_finite, check_non_negative_int, check_positive_int
+from . import free_power
 from .signal import _q_star, activation_for_theory, gaussian_expectation
 
 #: s_1, the first coefficient of the S-transform of W^T W / sigma_w^2 (see the module docstring).
@@ -334,14 +335,24 @@ PATH_HALVINGS = 40
 #: The most Newton iterations of one density (a path that needs more has lost its root: ArithmeticError).
 NEWTON_BUDGET = 2_000_000
 
-#: The shallowest orthogonal net :func:`jacobian_density` solves. Shallower ones are not densities the solver
-#: resolves: one layer is the law of sigma_w^2 phi'(h)^2 itself (for tanh, with an inverse square-root peak at its
-#: top), and the discretised law of D^2 shows through at small depth (tanh at q* = 1/64: at depth 2 the solved
-#: density's variance was 0.3x the exact one, depth 4 lost its path, depth 8 within 2 %).
-MIN_ORTHOGONAL_DEPTH = 8
+#: The law of D^2 for orthogonal weights (:func:`derivative_square_law`): panels over |z| <= 10 (an even phi'^2
+#: folded onto z >= 0, 200 pieces), graded towards z = 0 as ``10 sinh(a t) / sinh(a)`` with a = D2_PIECE_GRADING,
+#: where the top of the law of phi'(h)^2 (an inverse square-root peak for tanh) decides the top edge of the spectrum.
+#: Measured on orthogonal tanh at q* = 1/64, depths 2, 8, 32: densities within 0.03 %, 0.1 %, 0.2 % of the peak of
+#: those with 1600 uniform panels (the largest difference at the top edge, the median 1e-5); 100 uniform panels
+#: were 4 % off there.
+D2_PIECE_PANELS = 400
+D2_PIECE_GRADING = 4.0
 
-#: A spectrum whose relative variance sigma^2_{JJ^T} / m_1^2 is below this is reported as a point mass at m_1
-#: (orthogonal linear nets exactly; hard tanh at small q*, whose per-layer spread is ~1e-15 at q* = 1/64).
+#: Bisection steps of the depth-1 density (the exact law of sigma_w^2 phi'(h)^2) on each monotone run of phi'^2,
+#: the panels of the fine grid on which the runs are found, and the relative step of the derivative's central
+#: difference.
+PUSHFORWARD_BISECTIONS = 60
+PUSHFORWARD_PANELS = 4000
+PUSHFORWARD_STEP = 1e-6
+
+#: A continuous spectrum (no atom) whose relative variance sigma^2_{JJ^T} / m_1^2 is below this is reported as a
+#: point mass at m_1 (``point_mass``): tanh at a q* so small that its width is beyond any histogram.
 POINT_MASS_VARIANCE = 1e-10
 
 
@@ -351,8 +362,12 @@ class JacobianDensity:
 
     ``lam``: the points asked for; ``density``: the density of the continuous part at them; ``zero_mass``: the
     atom at lambda = 0 (``P(phi'(h) = 0)``: 1/2 for ReLU, ``1 - erf(1 / sqrt(2 q*))`` for hard tanh, 0 for smooth
-    phi); ``point_mass``: None, or the location m_1 of a point mass that holds the rest (then ``density`` is 0);
-    ``q_star``, ``sigma_w2``, ``depth``, ``weights``: the setting.
+    phi); ``atoms``, ``atom_masses``: the atoms at lambda > 0 (orthogonal weights only: at depth L >= 2 at most one,
+    at the top of the spectrum ``(sigma_w^2 a)^L`` with mass ``L P(phi'^2 = a) - (L - 1)``; at depth 1 the atoms of
+    sigma_w^2 phi'(h)^2); ``point_mass``: None, or the location of a point mass holding all but ``zero_mass`` (then
+    ``density`` is 0): orthogonal linear nets (also in ``atoms``), and continuous spectra narrower than
+    POINT_MASS_VARIANCE (approximately, not in ``atoms``); ``q_star``, ``sigma_w2``, ``depth``, ``weights``: the
+    setting.
     """
 
     lam: np.ndarray
@@ -363,6 +378,15 @@ class JacobianDensity:
     sigma_w2: float
     depth: int
     weights: str
+    atoms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    atom_masses: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def continuous_mass(self):
+        """The mass of the continuous part: 1 less the atoms (and less a reported point mass)."""
+        if self.point_mass is not None:
+            return 0.0
+        return 1.0 - self.zero_mass - float(np.sum(self.atom_masses))
 
     def singular_value_density(self):
         """The density of sigma = sqrt(lambda) at ``sqrt(lam)``: ``2 sigma rho(sigma^2)``."""
@@ -398,52 +422,132 @@ def _derivative_law(phi, q):
     return atoms, np.bincount(where, weights=w) / w.sum()
 
 
-def jacobian_density(lam, activation, depth, sigma_w2, sigma_b2=0.0, *, weights="gaussian", **params):
-    """The density of the eigenvalues of J J^T at ``lam`` for a depth-L net at its fixed point q*, from free
-    probability (Pennington, Schoenholz & Ganguli 2017, 2018); returns a :class:`JacobianDensity`.
+def derivative_square_law(activation, q, **params):
+    """The law of ``D^2 = phi'(h)^2``, h ~ N(0, q), as a :class:`~testbed.theory.free_power.PositiveLaw` (atoms
+    plus pieces of uniform density), the law that orthogonal weights raise to the L-th free power.
 
-    **The equation.** For a law rho write ``psi(x) = E[x lambda / (1 - x lambda)]`` (the moment generating
-    function) and ``S(z) = (1 + z) / z psi^-1(z)`` its S-transform. The layers of a wide net are asymptotically
-    free, so S-transforms multiply: at the fixed point every layer has the same law of D^2 and
+    Exact for the identity (an atom at 1), ReLU (0 and 1, mass 1/2 each) and hard tanh (0 and 1 with ``p = erf(1 /
+    sqrt(2 q))`` at 1). Otherwise :func:`~testbed.theory.free_power.pushforward_law` on D2_PIECE_PANELS panels
+    graded by D2_PIECE_GRADING: a plateau of phi' (ELU's h > 0) is an atom, the rest pieces whose masses are the
+    panels' Gaussian measures.
+    """
+    phi = activation_for_theory(activation, **params)
+    q = check_finite(q, "q", minimum=0.0)
+    return _derivative_square_law(phi, q)
+
+
+def _derivative_square_law(phi, q):
+    mu, w = _derivative_law(phi, q) if _closed_form_law(phi, q) else (None, None)
+    if mu is not None:
+        return free_power.PositiveLaw(mu, w)
+    return free_power.pushforward_law(
+        lambda h: phi.derivative(h) ** 2, math.sqrt(q), D2_PIECE_PANELS, grading=D2_PIECE_GRADING
+    )
+
+
+def _closed_form_law(phi, q):
+    return phi.kind in ("linear", "relu") or phi.name == "hard_tanh" or q == 0.0
+
+
+def _pushforward_density(phi, q, m):
+    """The density at ``m`` of the continuous part of the law of ``phi'(h)^2``, h ~ N(0, q), exactly:
+    ``sum over the roots h of phi'(h)^2 = m of  N(h; 0, q) / |d phi'(h)^2 / dh|``.
+
+    The roots are found by bisection (PUSHFORWARD_BISECTIONS halvings) on each run of a fine grid (PUSHFORWARD_PANELS
+    panels over |h| <= 10 sqrt(q)) on which phi'^2 is strictly monotone; plateaus (atoms) are no run. The derivative
+    is a central difference of relative step PUSHFORWARD_STEP.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    out = np.zeros(m.shape)
+    if _closed_form_law(phi, q):
+        return out  # atoms only
+    sigma = math.sqrt(q)
+
+    def g(h):
+        return phi.derivative(h) ** 2
+
+    h = np.linspace(-10.0 * sigma, 10.0 * sigma, PUSHFORWARD_PANELS + 1)
+    values = g(h)
+    slope = np.sign(np.diff(values))
+    # runs of panels with the same non-zero sign of the slope
+    breaks = np.flatnonzero(np.diff(slope) != 0) + 1
+    for run in np.split(np.arange(slope.size), breaks):
+        if slope[run[0]] == 0.0:
+            continue
+        left, right = h[run[0]], h[run[-1] + 1]
+        g_left, g_right = values[run[0]], values[run[-1] + 1]
+        inside = (m >= min(g_left, g_right)) & (m <= max(g_left, g_right))
+        if not np.any(inside):
+            continue
+        target = m[inside]
+        low, high = np.full(target.shape, left), np.full(target.shape, right)
+        rising = g_right > g_left
+        for _ in range(PUSHFORWARD_BISECTIONS):
+            middle = 0.5 * (low + high)
+            below = (g(middle) < target) == rising  # the root lies to the right of middle
+            low = np.where(below, middle, low)
+            high = np.where(below, high, middle)
+        root = 0.5 * (low + high)
+        step = PUSHFORWARD_STEP * sigma
+        derivative = (g(root + step) - g(root - step)) / (2.0 * step)
+        with np.errstate(divide="ignore"):
+            out[inside] += np.exp(-0.5 * root * root / q) / (math.sqrt(2.0 * math.pi * q) * np.abs(derivative))
+    return out
+
+
+def jacobian_density(lam, activation, depth, sigma_w2, sigma_b2=0.0, *, weights="gaussian", **params):
+    """The density and the atoms of the eigenvalues of J J^T at ``lam`` for a depth-L net at its fixed point q*,
+    from free probability (Pennington, Schoenholz & Ganguli 2017, 2018); returns a :class:`JacobianDensity`.
+
+    The layers of a wide net are asymptotically free, so S-transforms multiply: at the fixed point every layer has
+    the same law of D^2 and
 
         S_{JJ^T}(z) = S_{D^2}(z)^L S_{WW^T}(z)^L,    S_{WW^T}(z) = sigma_w^-2 s(z),
 
     with ``s = 1`` for orthogonal weights (all eigenvalues sigma_w^2) and ``s = 1 / (1 + z)`` for Gaussian ones
-    (Marchenko-Pastur at ratio 1). At a point lambda, ``z = psi_J(1 / lambda)`` solves
-    ``psi_J^-1(z) = z / (1 + z) S_J(z) = 1 / lambda``. Write ``S_{D^2}(z) = (1 + z) / z x`` with
-    ``x = psi_{D^2}^-1(z)``; then x is the one unknown of
+    (Marchenko-Pastur at ratio 1).
+
+    **Orthogonal weights**: the law of J J^T is ``sigma_w^(2L) nu^(⊠L)``, nu the law of ``phi'(h)^2`` at q*
+    (:func:`derivative_square_law`), a free multiplicative power, computed by the subordination method of
+    :mod:`testbed.theory.free_power` at every depth: the unique fixed point in C+ of
+    ``u = z^(1/L) eta_nu(u)^(1 - 1/L)`` gives ``psi_J(z) = psi_nu(u)`` (derived there). Its atoms (Belinschi 2003;
+    derived there): ``P(phi' = 0)`` at 0 at every depth, and ``L P(phi'^2 = a) - (L - 1)`` at ``(sigma_w^2 a)^L``
+    where positive: for ReLU and hard tanh, D^2 is a projection of trace p (1/2, resp. ``erf(1 / sqrt(2 q*))``)
+    and the spectrum has an atom of mass ``1 - L (1 - p)`` at its top sigma_w^(2L) while ``L (1 - p) < 1``: hard
+    tanh at small q* (1 - p ~ 1e-15 at q* = 1/64) keeps almost all of its singular values exactly at sigma_w^L
+    through depths far beyond any net, the "nearly dynamically isometric" orthogonal hard tanh of Pennington et
+    al. Depth 1 is the law of ``sigma_w^2 phi'(h)^2`` itself, its continuous part exact (a change of variables,
+    :func:`_pushforward_density`) and its atoms those of :func:`derivative_square_law`.
+
+    **Gaussian weights**: at a point lambda, ``z = psi_J(1 / lambda)`` solves ``psi_J^-1(z) = z / (1 + z) S_J(z) =
+    1 / lambda``. Write ``S_{D^2}(z) = (1 + z) / z x`` with ``x = psi_{D^2}^-1(z)``; then x is the one unknown of
 
         lambda (z / (1 + z))^(1 - L) (x / sigma_w^2)^L s(z)^L = 1,     z = psi_{D^2}(x) = E[x mu / (1 - x mu)],
 
     mu = phi'(h)^2, h ~ N(0, q*) (the expectation is a sum over the atoms of :func:`derivative_law`). The
     resolvent is ``G(omega) = E[1 / (omega - lambda)] = (psi(1 / omega) + 1) / omega``, so the density is
+    ``rho(lambda) = -Im G(lambda + i0) / pi = -Im z / (pi lambda)``. Newton's method on the logarithm of the
+    equation (its imaginary part taken modulo 2 pi) is followed from a lambda above the spectrum, where x is real
+    and small (``z ~ m_1 / lambda``, ``x ~ z / mu_1``), down through the points asked for, the step halved where
+    Newton does not converge or x moves too far. The path starts 2 above ``log((sigma_w^2 max mu)^L (L+1)^(L+1) /
+    L^L)`` (D_l^2 <= max mu and ``W A W^T <= c W W^T`` for ``A <= c``, so the law lies below that of the linear
+    product, whose edge is the Fuss-Catalan one). Below the bulk the path can lose its root among the poles 1 / mu
+    of the discretised law of D^2, where the density is negligible: it is then reported as 0 once the path has met
+    all but LOST_MASS of the continuous part's mass, and an ArithmeticError otherwise. lambda carries the relative
+    imaginary part BRANCH_THETA, which picks the branch with Im z < 0; a root with Im G > 0 (another root of the
+    equation) is rejected. (This path solver, run on orthogonal nets, agrees with the subordination solver to 1e-6
+    where it keeps its root, from depth 8; at depth 2 it lost it.) The atom at 0 is ``P(phi' = 0)`` (the atom at 0
+    of a free product is the largest of the factors'); Marchenko-Pastur has no atom, so there is no other.
 
-        rho(lambda) = -Im G(lambda + i0) / pi = -Im z / (pi lambda).
+    Checks: the identity with Gaussian weights gives the Fuss-Catalan law (:func:`fuss_catalan_density`), ReLU at
+    depth 2 with orthogonal weights half the arcsine law; the mean and variance agree with
+    :func:`jacobian_moments`; the tests compare the law with the singular values of
+    :func:`testbed.spectra.jacobian_singular_values` by a Kolmogorov-Smirnov distance, and the atoms with the
+    fraction of singular values at them.
 
-    **The solution.** Newton's method on the logarithm of the equation (its imaginary part taken modulo 2 pi),
-    followed from a lambda above the spectrum, where x is real and small (``z ~ m_1 / lambda``, ``x ~ z / mu_1``),
-    down through the points asked for, the step halved where Newton does not converge or x moves too far. The
-    path starts 2 above ``log((sigma_w^2 max mu)^L)`` (orthogonal; ``||J|| <= prod ||D_l|| ||W_l||``) or
-    ``log((sigma_w^2 max mu)^L (L+1)^(L+1) / L^L)`` (Gaussian: D_l^2 <= max mu and ``W A W^T <= c W W^T`` for
-    ``A <= c``, so the law lies below that of the linear product, whose edge is the Fuss-Catalan one). Below the
-    bulk the path can lose its root among the poles 1 / mu of the discretised law of D^2, where the density is
-    negligible: it is then reported as 0 once the path has met all but LOST_MASS of the continuous part's mass,
-    and an ArithmeticError otherwise. lambda carries the relative imaginary part BRANCH_THETA, which picks the
-    branch with Im z < 0; a root with Im G > 0 (another root of the equation) is rejected.
-
-    Checks: the identity with Gaussian weights gives the Fuss-Catalan law (:func:`fuss_catalan_density`); the
-    mean and variance agree with :func:`jacobian_moments`; and the tests compare the law with the singular values
-    of :func:`testbed.spectra.jacobian_singular_values` by a Kolmogorov-Smirnov distance.
-
-    Special cases: D^2 with an atom at 0 (ReLU, hard tanh) puts the same mass ``P(phi' = 0)`` at lambda = 0 (the
-    atom at 0 of a free product is the largest of the factors'), reported in ``zero_mass``, not in ``density``; a
-    spectrum of relative variance below POINT_MASS_VARIANCE is reported as a point mass (``point_mass``); an
-    orthogonal net shallower than MIN_ORTHOGONAL_DEPTH is a ValueError (see there), and so is an orthogonal net
-    with a Bernoulli D^2 (``P(phi' = 0) = 1 - p``) and ``L (1 - p) < 1``: the free product of L projections of
-    trace p has an atom of mass ``1 - L (1 - p)`` at its top.
-
-    Parameters are those of :func:`jacobian_moments` at its fixed point (``input_var=None``): q* is the fixed
-    point of (sigma_w2, sigma_b2).
+    A continuous spectrum of relative variance below POINT_MASS_VARIANCE is reported as a point mass
+    (``point_mass``). Parameters are those of :func:`jacobian_moments` at its fixed point (``input_var=None``): q*
+    is the fixed point of (sigma_w2, sigma_b2).
     """
     phi = activation_for_theory(activation, **params)
     depth = check_positive_int(depth, "depth")
@@ -453,40 +557,53 @@ def jacobian_density(lam, activation, depth, sigma_w2, sigma_b2=0.0, *, weights=
     lam = np.asarray(lam, dtype=np.float64)
     if not np.all(np.isfinite(lam)) or np.any(lam <= 0.0):
         raise ValueError("lam must hold finite positive eigenvalues (the atom at 0 is reported as zero_mass)")
-    if weights == "orthogonal" and depth < MIN_ORTHOGONAL_DEPTH:
-        raise ValueError(
-            f"depth must be at least {MIN_ORTHOGONAL_DEPTH} for orthogonal weights (shallower products keep atoms or "
-            f"the singularity of the law of phi'(h)^2), got {depth!r}"
-        )
     moments = jacobian_moments(phi, depth, sigma_w2, sigma_b2, weights=weights)
     q_star = float(moments.q[0])
+    out = dict(q_star=q_star, sigma_w2=sigma_w2, depth=depth, weights=weights)
+    mean = float(moments.mean[-1])
+    if weights == "orthogonal":
+        return _orthogonal_density(phi, lam, depth, sigma_w2, q_star, mean, moments.variance[-1], out)
     mu, w = _derivative_law(phi, q_star)
     zero_mass = float(w[mu == 0.0].sum())
     keep = mu > 0.0  # the atom at 0 adds nothing to psi
     mu, w = mu[keep], w[keep]
-    out = dict(zero_mass=zero_mass, q_star=q_star, sigma_w2=sigma_w2, depth=depth, weights=weights)
-    mean = float(moments.mean[-1])
     if moments.variance[-1] < POINT_MASS_VARIANCE * mean * mean:
-        return JacobianDensity(lam=lam, density=np.zeros(lam.shape), point_mass=mean, **out)
-    if weights == "orthogonal" and mu.size == 1 and depth * zero_mass < 1.0:
-        # L free projections of trace p meet in a subspace of dimension at least 1 - L (1 - p): an atom at the top
-        raise ValueError(
-            f"{phi.name} with orthogonal weights at depth {depth} has an atom of mass {1.0 - depth * zero_mass:.3g} "
-            f"at lambda = sigma_w^(2L), which this density leaves out: take depth > 1 / P(phi' = 0) = "
-            f"{1.0 / zero_mass:.3g}"
-        )
-    edge = depth * math.log(sigma_w2 * mu.max())
-    if weights == "gaussian":
-        edge += math.log(fuss_catalan_support(depth))
+        return JacobianDensity(lam=lam, density=np.zeros(lam.shape), zero_mass=zero_mass, point_mass=mean, **out)
+    edge = depth * math.log(sigma_w2 * mu.max()) + math.log(fuss_catalan_support(depth))
     order = np.argsort(-lam.ravel())
     targets = np.log(lam.ravel()[order])
     start = max(edge, targets[0]) + 2.0
-    path = _Path(mu, w, depth, sigma_w2, weights == "gaussian")
+    path = _Path(mu, w, depth, sigma_w2, True)
     z = path.follow(start, targets, math.exp(math.log(mean) - start) / float(np.dot(w, mu)), 1.0 - zero_mass)
     omega = np.exp(targets + 1j * BRANCH_THETA)
     density = np.empty(lam.size)
     density[order] = -np.imag((z + 1.0) / omega) / math.pi
-    return JacobianDensity(lam=lam, density=density.reshape(lam.shape), point_mass=None, **out)
+    return JacobianDensity(lam=lam, density=density.reshape(lam.shape), zero_mass=zero_mass, point_mass=None, **out)
+
+
+def _orthogonal_density(phi, lam, depth, sigma_w2, q_star, mean, variance, out):
+    """``sigma_w^(2L) nu^(⊠L)`` at lam (see :func:`jacobian_density`)."""
+    law = _derivative_square_law(phi, q_star)
+    zero_mass, atoms, atom_masses = free_power.free_power_atoms(law, depth)
+    scale = sigma_w2**depth
+    out.update(zero_mass=zero_mass, atoms=atoms * scale, atom_masses=atom_masses)
+    continuous = 1.0 - zero_mass - float(atom_masses.sum())
+    if continuous <= 0.0:  # a point mass (the identity) or atoms only
+        point = float(out["atoms"][0]) if atoms.size == 1 and zero_mass == 0.0 else None
+        return JacobianDensity(lam=lam, density=np.zeros(lam.shape), point_mass=point, **out)
+    if atoms.size == 0 and variance < POINT_MASS_VARIANCE * mean * mean:
+        return JacobianDensity(lam=lam, density=np.zeros(lam.shape), point_mass=mean, **out)
+    x = lam / scale
+    if depth == 1:
+        density = _pushforward_density(phi, q_star, x)
+    else:
+        density = np.zeros(lam.shape)
+        # nothing above the top of the support: ||J||^2 <= prod ||D_l||^2 ||W_l||^2
+        top = max(law.atoms.max(initial=0.0), law.piece_highs.max(initial=0.0)) ** depth
+        inside = x <= top
+        if np.any(inside):
+            density[inside] = free_power.free_power_density(law, depth, x[inside]).density
+    return JacobianDensity(lam=lam, density=density / scale, point_mass=None, **out)
 
 
 class _Path:
