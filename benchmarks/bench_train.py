@@ -167,15 +167,30 @@ def torch_step_factory(net, dataset, batch, count=1):
     return step
 
 
+#: Pause before each contender's turn: OpenBLAS's idle threads spin for about 0.1 s (THREAD_TIMEOUT, 2^28 cycles)
+#: after a product before they sleep, and PyTorch's OpenMP threads spin too; without the pause those spinning
+#: threads take a core from whoever runs next (PyTorch's big step measured 135 ms inside the benchmark against
+#: 90 ms alone, quiet, same minute). After the pause one untimed call wakes the contender's sleeping threads, as
+#: the steps of a run find them awake.
+SETTLE_SECONDS = 0.2
+
+
 def best_of(contenders, repeats, inner=1):
     """Best time per call of each contender over ``repeats`` interleaved rounds of ``inner`` calls. A contender with
-    a ``seconds(inner)`` method (PyTorch's process) times itself and says how long a call took."""
+    a ``seconds(inner)`` method (PyTorch's process) times itself and says how long a call took. Each round starts
+    one contender further on, so that none always follows the same one (a contender's threads still spinning, or
+    its data evicting the next one's from the caches, would otherwise fall on the same neighbour every round)."""
     best = {name: float("inf") for name in contenders}
-    for _ in range(repeats):
-        for name, fn in contenders.items():
+    order = list(contenders.items())
+    for round_ in range(repeats):
+        shift = round_ % len(order)
+        for name, fn in order[shift:] + order[:shift]:
+            time.sleep(SETTLE_SECONDS)
             if hasattr(fn, "seconds"):
+                fn.seconds(1)  # untimed: wakes the sleeping threads, as a step in a run finds them awake
                 best[name] = min(best[name], fn.seconds(inner))
                 continue
+            fn()
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
