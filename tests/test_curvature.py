@@ -310,6 +310,14 @@ def test_pca_directions_of_a_planar_path():
 # the R-backward pass's elementwise step
 
 
+#: Activations whose first and second derivatives, given the value, are arithmetic (the kernel's literal loops):
+#: the kernel must give the scalar rule's bits.
+ARITHMETIC_DERIVATIVES = ("tanh", "relu", "linear", "leaky_relu", "sigmoid", "hard_tanh")
+#: The others call exp or erfc, which compiled code may reach through another path than Python's math module
+#: (seen: SELU 1 ulp apart when the kernel came from a cache compiled by another test process).
+TRANSCENDENTAL_ULPS = 2
+
+
 def test_second_order_pass_gives_the_rules_bits_for_every_activation(rng):
     """(R{delta}, delta) = (R{g} phi' + g phi'' R{s}, g phi') of the CPU kernel (a loop per activation code)
     against the uncompiled rules, entry by entry, in float64 (float32 products are checked to tolerance above)."""
@@ -329,8 +337,12 @@ def test_second_order_pass_gives_the_rules_bits_for_every_activation(rng):
         expected_d = np.array([float(d) * p for d, p in zip(g, slope)])
         d, rd = g.copy(), rg.copy()
         kernels._second_order_rows(act.code, act.param, s, x, d, rs, rd)
-        np.testing.assert_array_equal(rd, expected_rd.astype(dtype), err_msg=name)
-        np.testing.assert_array_equal(d, expected_d.astype(dtype), err_msg=name)
+        if name in ARITHMETIC_DERIVATIVES:
+            np.testing.assert_array_equal(rd, expected_rd.astype(dtype), err_msg=name)
+            np.testing.assert_array_equal(d, expected_d.astype(dtype), err_msg=name)
+        else:
+            np.testing.assert_array_max_ulp(rd, expected_rd.astype(dtype), maxulp=TRANSCENDENTAL_ULPS)
+            np.testing.assert_array_max_ulp(d, expected_d.astype(dtype), maxulp=TRANSCENDENTAL_ULPS)
 
 
 # ----------------------------------------------------------------------------------------------------------------
