@@ -42,11 +42,20 @@ from testbed import curvature, nn, rng, train  # noqa: E402
 THREADS = 2
 
 
+#: Pause before each timing: OpenBLAS's idle threads spin for about 0.1 s after a product (THREAD_TIMEOUT) and
+#: would take a core from the next function (the training step runs its products on Numba's threads, one BLAS
+#: thread each, since the ninth session; the spinning pool of the product before it doubled its time).
+SETTLE_SECONDS = 0.2
+
+
 def best_times(functions, repeats):
-    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved."""
+    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved, each after a pause and an untimed
+    call (as in a loop of calls, the threads are awake)."""
     times = [[] for _ in functions]
     for _ in range(repeats):
         for function, record in zip(functions, times):
+            time.sleep(SETTLE_SECONDS)
+            function()
             start, cpu = time.perf_counter(), time.process_time()
             function()
             record.append((time.perf_counter() - start, time.process_time() - cpu))
