@@ -874,25 +874,11 @@ def _evaluate_many(net, params, x, y, loss, chunk):
     y = train._check_labels(y, x.shape[0], net.widths[-1])
     chunk = min(validation.check_positive_int(chunk, "chunk"), x.shape[0])
     layout = train._Layout(net, chunk)
-    x0, pre, post, dz, _ = layout.buffers(net.dtype, copies=count)
+    buffers = layout.eval_buffers(net.dtype, copies=count)
+    data = train._data(x, y, train._loss_code(loss), net.dtype)
     losses, accuracies = np.zeros(count), np.zeros(count)
     with train.blas_threads(1):
-        train_kernels.ensemble_evaluate_cpu(
-            params,
-            x,
-            y,
-            train._no_targets(net.dtype),
-            False,
-            *layout.net_args(),
-            train._loss_code(loss),
-            x0,
-            pre,
-            post,
-            dz,
-            chunk,
-            losses,
-            accuracies,
-        )
+        train_kernels.ensemble_evaluate_cpu(params, layout.net(), data, buffers, chunk, losses, accuracies)
     return losses, accuracies
 
 

@@ -297,6 +297,8 @@ class Optimizer:
     name = "optimizer"
     code = -1
     slot_names = ()
+    #: Hyperparameters that ``repr`` shows beside the learning rate, as keyword arguments of the constructor.
+    _repr_fields = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -507,7 +509,8 @@ class Optimizer:
         return int(backends.to_host(count)[0])
 
     def __repr__(self):
-        return f"{type(self).__name__}(lr={self.lr}, convention={self.convention!r}, backend={self.backend!r})"
+        shown = "".join(f", {name}={getattr(self, name)!r}" for name in self._repr_fields)
+        return f"{type(self).__name__}(lr={self.lr}{shown}, convention={self.convention!r}, backend={self.backend!r})"
 
 
 class SGD(Optimizer):
@@ -557,6 +560,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    _repr_fields = ("momentum", "dampening", "nesterov")
     code = rules.SGD
 
     def __init__(

@@ -159,13 +159,30 @@ class _Layout:
         self.sizes = (rows * net.widths[0], rows * sum(net.widths[1:]), rows * max(net.widths[1:]))
 
     def net_args(self):
+        """The net as positional arguments (the curvature kernels take them so)."""
         return (self.widths, self.weight_at, self.bias_at, self.use_bias, self.code, self.param, self.out_linear)
 
+    def net(self):
+        """The net as the training kernels take it, a :class:`testbed.kernels.train.NetArgs`."""
+        return kernels.NetArgs(*self.net_args())
+
     def buffers(self, dtype, copies=None):
-        """x0, pre, post, delta_a, delta_b (each with a leading axis of ``copies`` when given)."""
+        """A :class:`testbed.kernels.train.PassBuffers` for one pass on ``rows`` rows (each array with a leading
+        axis of ``copies`` when given)."""
         lead = () if copies is None else (copies,)
         x0, hidden, widest = self.sizes
-        return tuple(np.empty(lead + (size,), dtype=dtype) for size in (x0, hidden, hidden, widest, widest))
+        arrays = (np.empty(lead + (size,), dtype=dtype) for size in (x0, hidden, hidden, widest, widest))
+        return kernels.PassBuffers(*arrays, np.empty(lead + (self.rows,)))
+
+    def eval_buffers(self, dtype, copies=None):
+        """A :class:`testbed.kernels.train.EvalBuffers` for an evaluation ``rows`` rows at a time."""
+        x0, pre, post, dz, _, _ = self.buffers(dtype, copies)
+        return kernels.EvalBuffers(x0, pre, post, dz)
+
+
+def _data(x, y, code, dtype):
+    """The examples ``x`` with integer labels ``y`` and the loss ``code``, as the training kernels take them."""
+    return kernels.DataArgs(x, y, _no_targets(dtype), False, code)
 
 
 def _no_targets(dtype):
@@ -283,7 +300,7 @@ class _StepKernel:
         self.chunks = step_chunks(net.widths, rows)
         self.parts = STEP_PARTS if self.chunks == 1 else 1
         self.layout = _Layout(net, -(-rows // self.chunks))
-        self.no_targets = _no_targets(net.dtype)
+        self.net = self.layout.net()
         self.blas_threads = step_blas_threads(net.widths, rows) if self.parts == 1 else 1
         if self.chunks > 1:
             self.buffers = self.layout.buffers(net.dtype, copies=self.chunks)
@@ -293,7 +310,7 @@ class _StepKernel:
             self.buffers = self.layout.buffers(net.dtype)
         else:
             x0, hidden, _ = self.layout.sizes
-            self.buffers = (
+            self.buffers = kernels.PartsBuffers(
                 np.empty(x0, dtype=net.dtype),
                 np.empty(hidden, dtype=net.dtype),
                 np.empty(hidden, dtype=net.dtype),
@@ -303,6 +320,7 @@ class _StepKernel:
             )
 
     def __call__(self, net, x, y, rows):
+        data = _data(x, y, self.code, net.dtype)
         with blas_threads(self.blas_threads):
             if self.chunks > 1:
                 return float(
@@ -311,32 +329,15 @@ class _StepKernel:
                         net.grads,
                         self.partial,
                         self.chunk_loss,
-                        x,
-                        y,
-                        self.no_targets,
-                        False,
+                        self.net,
+                        data,
                         rows,
-                        *self.layout.net_args(),
-                        self.code,
-                        *self.buffers,
+                        self.buffers,
                         REDUCE_BLOCK,
                     )
                 )
             step = kernels.loss_and_grad_cpu if self.parts == 1 else kernels.loss_and_grad_parts_cpu
-            return float(
-                step(
-                    net.params,
-                    net.grads,
-                    x,
-                    y,
-                    self.no_targets,
-                    False,
-                    rows,
-                    *self.layout.net_args(),
-                    self.code,
-                    *self.buffers,
-                )
-            )
+            return float(step(net.params, net.grads, self.net, data, rows, self.buffers))
 
 
 class Step:
@@ -514,9 +515,8 @@ def evaluate(
             correct += acc_b * yb.size
         return total / x.shape[0], correct / x.shape[0]
     layout = _Layout(net, chunk)
-    x0, pre, post, delta, _ = layout.buffers(net.dtype)
     loss_value, accuracy = kernels.evaluate_cpu(
-        net.params, x, y, _no_targets(net.dtype), False, *layout.net_args(), code, x0, pre, post, delta, chunk
+        net.params, layout.net(), _data(x, y, code, net.dtype), layout.eval_buffers(net.dtype), chunk
     )
     return float(loss_value), float(accuracy)
 
@@ -1050,8 +1050,7 @@ def fit_many(
     buffers = layout.buffers(dtype, copies=count)
     eval_chunk = min(EVAL_CHUNK, max(x_train.shape[0], x_test.shape[0]))
     eval_layout = _Layout(first, eval_chunk)
-    eval_buffers = eval_layout.buffers(dtype, copies=count)[:4]
-    no_targets = _no_targets(dtype)
+    eval_buffers = eval_layout.eval_buffers(dtype, copies=count)
     batches = [_Batches(x_train.shape[0], batch, seed) for seed in seeds]
     running = np.ones(count, dtype=np.uint8)
     losses_now = np.zeros(count)
@@ -1061,23 +1060,16 @@ def fit_many(
     eval_at = _eval_steps(steps, eval_every)
     rows = np.empty((count, batch), dtype=np.int64)
     coefficients = np.empty((count, 4), dtype=dtype)
+    ensemble_optimizer = kernels.EnsembleOptimizer(spec.code, spec.n_slots, hyper, coefficients, *slots)
+    net_args, eval_net_args = layout.net(), eval_layout.net()
+    train_data = _data(x_train, y_train, code, dtype)
 
     def take_eval(t):
         results = []
         for x, y in ((x_test, y_test), (x_train, y_train)):
             loss_out, accuracy_out = np.zeros(count), np.zeros(count)
             kernels.ensemble_evaluate_cpu(
-                params,
-                x,
-                y,
-                no_targets,
-                False,
-                *eval_layout.net_args(),
-                code,
-                *eval_buffers,
-                eval_chunk,
-                loss_out,
-                accuracy_out,
+                params, eval_net_args, _data(x, y, code, dtype), eval_buffers, eval_chunk, loss_out, accuracy_out
             )
             results.append((loss_out, accuracy_out))
         for k in range(count):
@@ -1094,23 +1086,7 @@ def fit_many(
                     rows[k] = batches[k].rows(t)
                     coefficients[k] = optimizer_rules.prepare(spec.code, spec.hyper, t, optimizer.schedule(lrs[k], t))
                 kernels.ensemble_step_cpu(
-                    params,
-                    grads,
-                    x_train,
-                    y_train,
-                    no_targets,
-                    False,
-                    rows,
-                    running,
-                    losses_now,
-                    *layout.net_args(),
-                    code,
-                    *buffers,
-                    spec.code,
-                    spec.n_slots,
-                    hyper,
-                    coefficients,
-                    *slots,
+                    params, grads, net_args, train_data, rows, running, losses_now, buffers, ensemble_optimizer
                 )
                 for k in np.flatnonzero(running):
                     train_loss[k, t - 1] = losses_now[k]

@@ -687,3 +687,21 @@ def test_finite_steps_report_nothing_and_nonfinite_grads_name_the_step(rng):
     poisoned[[3, 5]] = np.nan
     with pytest.raises(optim.NonFiniteError, match="Adam step 2: grads holds 2 NaN or infinite value"):
         opt.step(w, poisoned, state)
+
+
+def test_sgd_repr_shows_its_momentum_and_rebuilds_it():
+    """Two SGD runs that differ in momentum (or dampening, Nesterov) must not print alike; the repr is the
+    constructor call that rebuilds the optimizer."""
+    heavy = optim.SGD(lr=0.1, momentum=0.9, dampening=0.0, nesterov=True, convention="keras")
+    text = repr(heavy)
+    assert "momentum=0.9" in text and "nesterov=True" in text
+    assert repr(optim.SGD(lr=0.1)) != repr(optim.SGD(lr=0.1, momentum=0.5))
+    rebuilt = eval(text, {"SGD": optim.SGD})
+    assert (rebuilt.lr, rebuilt.momentum, rebuilt.dampening, rebuilt.nesterov, rebuilt.convention) == (
+        0.1,
+        0.9,
+        0.0,
+        True,
+        "keras",
+    )
+    assert rebuilt.hyper == heavy.hyper

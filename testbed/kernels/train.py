@@ -18,12 +18,20 @@ single-threaded BLAS calls, see :func:`testbed.train.fit_many`) and applies the 
 (:func:`testbed.rules.optimizers.update_component`) to its net right after its backward pass, while the net is
 still in cache.
 
+Every CPU kernel runs the same layer bodies: :func:`_forward_layer` (s = x W^T + b, x = phi(s)), :func:`_loss_head`
+(each row's loss, dloss/ds^(L)), :func:`_weight_grad` (rows of dW and db) and :func:`_delta_below` (delta^(l-1)),
+whether the step runs in one pass, in chunks of rows or in parts of each product. The arguments travel as named
+tuples, as in :mod:`testbed.loops.montecarlo` (Numba passes each as a struct): :class:`NetArgs` (the net's
+layout and activation), :class:`DataArgs` (the examples and the loss), the buffers (:class:`PassBuffers`,
+:class:`PartsBuffers`, :class:`EvalBuffers`) and, for the ensembles, :class:`EnsembleOptimizer`.
+
 GPU: the passes are :class:`testbed.nn.cuda.CudaPasses`; :func:`loss_rows_gpu` is the loss, one thread per row.
 :mod:`testbed.train_cuda` runs ``fit``'s loop on the device with the kernels at the end of this module (the batch
 gather, the logits layer's derivative, a fill and the step's report).
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange, types
@@ -46,56 +54,138 @@ _predicted_class = for_cpu(losses.predicted_class, error_model="numpy")
 _OPTIONS = dict(error_model="numpy", **config.CPU_KERNEL_OPTIONS)
 
 
+#: The net, as every training kernel takes it: its widths d^(0), ..., d^(L) (int64), where layer l's weights and
+#: biases start in the flat array (``weight_at[l - 1]``, ``bias_at[l - 1]``, int64), whether it has biases, the
+#: activation's code and parameter (:mod:`testbed.rules.activations`), and whether the last layer gives logits.
+NetArgs = namedtuple("NetArgs", ["widths", "weight_at", "bias_at", "use_bias", "code", "param", "out_linear"])
+
+#: The examples and the loss: ``x`` (n, d^(0)); ``labels`` (n,) int64; ``targets`` (n, d^(L)), the squared error's
+#: targets when ``use_targets`` (else a placeholder, the one-hot labels are the targets); ``loss_code``
+#: (:mod:`testbed.rules.losses`).
+DataArgs = namedtuple("DataArgs", ["x", "labels", "targets", "use_targets", "loss_code"])
+
+#: The buffers of a step in one pass on ``batch`` rows: ``x0`` >= batch * d^(0); ``pre``, ``post`` (each layer's s
+#: and x, layer after layer, each layer's block batch x d^(l)) >= batch * (d^(1) + ... + d^(L)); ``delta_a``,
+#: ``delta_b`` (delta^(l), alternately) >= batch * max d^(l); ``row_loss`` >= batch, float64.
+PassBuffers = namedtuple("PassBuffers", ["x0", "pre", "post", "delta_a", "delta_b", "row_loss"])
+
+#: The buffers of :func:`loss_and_grad_parts_cpu`: ``x0``, ``pre``, ``post`` and ``row_loss`` as in
+#: :class:`PassBuffers`; ``deltas``, every layer's delta^(l) laid out as ``pre``; ``scratch`` (P, >= batch *
+#: ceil(max d^(l) / P)), one row per part.
+PartsBuffers = namedtuple("PartsBuffers", ["x0", "pre", "post", "deltas", "scratch", "row_loss"])
+
+#: The buffers of an evaluation ``chunk`` rows at a time: ``x0``, ``pre``, ``post`` as in :class:`PassBuffers`,
+#: ``dz`` >= chunk * d^(L).
+EvalBuffers = namedtuple("EvalBuffers", ["x0", "pre", "post", "dz"])
+
+#: The optimizer of :func:`ensemble_step_cpu`: its rule's ``code``, ``n_slots`` and ``hyper`` (a tuple,
+#: :mod:`testbed.rules.optimizers`), each net's coefficients c0..c3 of this step (K, 4), and the slots ``s0..s2``
+#: (K, P), or (K, 1) placeholders beyond ``n_slots``.
+EnsembleOptimizer = namedtuple("EnsembleOptimizer", ["code", "n_slots", "hyper", "coefficients", "s0", "s1", "s2"])
+
+
 @njit(**_OPTIONS)
 def _layer(flat, at, rows, cols):
     """A (rows, cols) C-contiguous view of ``flat`` from ``at``."""
     return flat[at : at + rows * cols].reshape((rows, cols))
 
 
-@njit(**_OPTIONS)
-def _forward(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post):
-    """The forward pass from the input rows ``x0`` (batch, d^(0)); layer l's s and x are kept in ``pre``/``post``.
-
-    Returns the offset of the last layer's block in ``pre``/``post``.
-    """
-    return _forward_rows(
-        params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, 0, x0.shape[0]
-    )
+# ----------------------------------------------------------------------------------------------------------------
+# The layer bodies, shared by every CPU kernel: a layer's forward, the loss head, a layer's two backward products.
 
 
 @njit(**_OPTIONS)
-def _forward_rows(params, x0, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, first, batch):
-    """:func:`_forward` of rows ``first .. first + n`` (``x0``: those n rows) of a batch of ``batch`` rows: layer
+def _forward_layer(params, net, l, prev, pre, post, start):
+    """Layer l of the rows ``prev`` (rows x d^(l-1)): s = prev W^(l)^T + b^(l) into ``pre`` and x = phi(s) into
+    ``post`` (phi = identity on a logits layer), both (rows x d^(l)) from ``start``; returns x's view."""
+    rows = prev.shape[0]
+    fan_in, fan_out = net.widths[l - 1], net.widths[l]
+    weight = _layer(params, net.weight_at[l - 1], fan_out, fan_in)
+    bias = params[net.bias_at[l - 1] : net.bias_at[l - 1] + fan_out]
+    s = _layer(pre, start, rows, fan_out)
+    np.dot(prev, weight.T, s)
+    if net.use_bias:
+        for i in range(rows):
+            for j in range(fan_out):
+                s[i, j] += bias[j]
+    # the activation over the layer's rows x fan_out entries as ONE row: a call per row costs more than its
+    # 128 entries' arithmetic (measured: 0.38 against 0.1 ms per step over 30 layers of 128 x 128)
+    layer_code = activation_rules.LINEAR if (net.out_linear and l == net.widths.size - 1) else net.code
+    size = rows * fan_out
+    _activate_row(layer_code, net.param, pre[start : start + size], bias, False, post[start : start + size])
+    return _layer(post, start, rows, fan_out)
+
+
+@njit(**_OPTIONS)
+def _forward_rows(params, x0, net, pre, post, first, batch):
+    """The forward pass of rows ``first .. first + n`` (``x0``: those n rows) of a batch of ``batch`` rows: layer
     l's block of ``pre``/``post`` holds the whole batch (batch x d^(l)), and these rows are a contiguous part of it.
 
     Returns the offset of the last layer's block (of the whole batch) in ``pre``/``post``.
     """
-    rows = x0.shape[0]
-    depth = widths.size - 1
     prev = x0
     offset = 0
     last = 0
-    for l in range(1, depth + 1):
-        fan_in, fan_out = widths[l - 1], widths[l]
-        weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
-        bias = params[bias_at[l - 1] : bias_at[l - 1] + fan_out]
-        start = offset + first * fan_out
-        s = _layer(pre, start, rows, fan_out)
-        x = _layer(post, start, rows, fan_out)
-        np.dot(prev, weight.T, s)
-        if use_bias:
-            for i in range(rows):
-                for j in range(fan_out):
-                    s[i, j] += bias[j]
-        # the activation over the layer's rows x fan_out entries as ONE row: a call per row costs more than its
-        # 128 entries' arithmetic (measured: 0.38 against 0.1 ms per step over 30 layers of 128 x 128)
-        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
-        size = rows * fan_out
-        _activate_row(layer_code, param, pre[start : start + size], bias, False, post[start : start + size])
-        prev = x
+    for l in range(1, net.widths.size):
+        prev = _forward_layer(params, net, l, prev, pre, post, offset + first * net.widths[l])
         last = offset
-        offset += batch * fan_out
+        offset += batch * net.widths[l]
     return last
+
+
+@njit(**_OPTIONS)
+def _loss_head(net, data, rows, total, pre, post, at, delta, delta_at, row_loss):
+    """The loss of the n = ``rows.size`` rows ``data.x[rows]`` whose last layer's s and x (n x d^(L)) start at
+    ``at`` in ``pre``/``post``: ``row_loss[i]`` is row i's share of the mean over ``total`` rows, and dloss/ds^(L)
+    = dloss/dx^(L) * phi'(s^(L)) goes to ``delta`` from ``delta_at``. Returns the sum of ``row_loss[:n]`` in row
+    order."""
+    n = rows.size
+    classes = net.widths[net.widths.size - 1]
+    z = _layer(post, at, n, classes)
+    dz = _layer(delta, delta_at, n, classes)
+    inv_batch = 1.0 / total
+    inv_count = 1.0 / (total * classes)
+    loss = 0.0
+    for i in range(n):
+        row = rows[i]
+        row_loss[i] = _loss_row(
+            data.loss_code, z, i, data.labels[row], data.targets, row, data.use_targets, inv_batch, inv_count, dz
+        )
+        loss += row_loss[i]
+    if not net.out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
+        size = n * classes
+        _derivative_row(
+            net.code, net.param, pre[at : at + size], post[at : at + size], delta[delta_at : delta_at + size]
+        )
+    return loss
+
+
+@njit(**_OPTIONS)
+def _weight_grad(grads, net, l, delta, prev, lo):
+    """Rows ``lo .. lo + m`` of dW^(l) = delta^(l)^T x^(l-1) and of db^(l) = sum_i delta_i^(l) (in batch order),
+    from ``delta`` (batch x m), columns ``lo .. lo + m`` of delta^(l), and ``prev`` = x^(l-1) (batch x d^(l-1))."""
+    batch, m = delta.shape
+    fan_in = net.widths[l - 1]
+    np.dot(delta.T, prev, _layer(grads, net.weight_at[l - 1] + lo * fan_in, m, fan_in))
+    if net.use_bias:
+        bias_grad = grads[net.bias_at[l - 1] + lo : net.bias_at[l - 1] + lo + m]
+        bias_grad[:] = 0.0
+        for i in range(batch):
+            for j in range(m):
+                bias_grad[j] += delta[i, j]
+
+
+@njit(**_OPTIONS)
+def _delta_below(params, net, l, delta, pre, post, at, out, out_at):
+    """delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)) of the rows of ``delta`` into ``out`` from ``out_at``
+    (rows x d^(l-1)), with those rows' s^(l-1) and x^(l-1) at ``at`` in ``pre``/``post``; returns its view."""
+    rows = delta.shape[0]
+    fan_in, fan_out = net.widths[l - 1], net.widths[l]
+    below = _layer(out, out_at, rows, fan_in)
+    np.dot(delta, _layer(params, net.weight_at[l - 1], fan_out, fan_in), below)
+    size = rows * fan_in
+    _derivative_row(net.code, net.param, pre[at : at + size], post[at : at + size], out[out_at : out_at + size])
+    return below
 
 
 @njit(**_OPTIONS)
@@ -106,154 +196,58 @@ def _gather(x_all, rows, x0):
 
 
 @njit(**_OPTIONS)
-def _net_loss_and_grad(
-    params,
-    grads,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    delta_a,
-    delta_b,
-    total,
-):
-    """Forward, loss and backward of one net on the rows ``rows`` of ``x_all``; fills ``grads``, returns the loss.
+def _pass_buffers(buffers, k):
+    """Copy ``k`` of buffers with a leading axis of copies (one per chunk or net), as :class:`PassBuffers`."""
+    return PassBuffers(
+        buffers.x0[k], buffers.pre[k], buffers.post[k], buffers.delta_a[k], buffers.delta_b[k], buffers.row_loss[k]
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The step kernels: one pass, chunks of rows, parts of each product, K nets.
+
+
+@njit(**_OPTIONS)
+def _net_loss_and_grad(params, grads, net, data, rows, buffers, total):
+    """Forward, loss and backward of one net on the rows ``rows`` of ``data.x``; fills ``grads``, returns the loss.
 
     ``total`` is the size of the whole batch whose mean is taken: ``rows.size``, or more when ``rows`` is one chunk
     of it (:func:`loss_and_grad_split_cpu`), whose loss and gradient are then that chunk's share of the mean.
     """
     batch = rows.size
-    depth = widths.size - 1
-    inputs = _layer(x0, 0, batch, widths[0])
-    _gather(x_all, rows, inputs)
-    last = _forward(params, inputs, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
-    classes = widths[depth]
-    z = _layer(post, last, batch, classes)
-    delta = _layer(delta_a, 0, batch, classes)
-    inv_batch = 1.0 / total
-    inv_count = 1.0 / (total * classes)
-    loss = 0.0
-    for i in range(batch):
-        loss += _loss_row(loss_code, z, i, labels[rows[i]], targets, rows[i], use_targets, inv_batch, inv_count, delta)
-    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L)), over the layer as one row
-        size = batch * classes
-        _derivative_row(code, param, pre[last : last + size], post[last : last + size], delta_a[:size])
+    depth = net.widths.size - 1
+    inputs = _layer(buffers.x0, 0, batch, net.widths[0])
+    _gather(data.x, rows, inputs)
+    pre, post = buffers.pre, buffers.post
+    last = _forward_rows(params, inputs, net, pre, post, 0, batch)
+    loss = _loss_head(net, data, rows, total, pre, post, last, buffers.delta_a, 0, buffers.row_loss)
+    delta = _layer(buffers.delta_a, 0, batch, net.widths[depth])
     offset = last
     in_a = True  # delta lives in delta_a; the next one goes to the other buffer
     for l in range(depth, 0, -1):
-        fan_in, fan_out = widths[l - 1], widths[l]
+        fan_in = net.widths[l - 1]
         offset -= batch * fan_in if l > 1 else 0
         prev = _layer(post, offset, batch, fan_in) if l > 1 else inputs
-        np.dot(delta.T, prev, _layer(grads, weight_at[l - 1], fan_out, fan_in))
-        if use_bias:
-            bias_grad = grads[bias_at[l - 1] : bias_at[l - 1] + fan_out]
-            bias_grad[:] = 0.0
-            for i in range(batch):
-                for j in range(fan_out):
-                    bias_grad[j] += delta[i, j]
+        _weight_grad(grads, net, l, delta, prev, 0)
         if l > 1:
-            spare = delta_b if in_a else delta_a
-            delta_prev = _layer(spare, 0, batch, fan_in)
-            np.dot(delta, _layer(params, weight_at[l - 1], fan_out, fan_in), delta_prev)
-            size = batch * fan_in
-            _derivative_row(code, param, pre[offset : offset + size], post[offset : offset + size], spare[:size])
+            spare = buffers.delta_b if in_a else buffers.delta_a
+            delta = _delta_below(params, net, l, delta, pre, post, offset, spare, 0)
             in_a = not in_a
-            delta = delta_prev
     return loss
 
 
 @njit(**_OPTIONS)
-def loss_and_grad_cpu(
-    params,
-    grads,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    delta_a,
-    delta_b,
-):
-    """The mean loss over ``x_all[rows]`` and its gradient in ``grads``: one call for the whole step.
+def loss_and_grad_cpu(params, grads, net, data, rows, buffers):
+    """The mean loss over ``data.x[rows]`` and its gradient in ``grads``: one call for the whole step.
 
-    Buffers: ``x0`` >= batch * d^(0); ``pre``, ``post`` >= batch * (d^(1) + ... + d^(L)); ``delta_a``, ``delta_b``
-    >= batch * max(d^(l)). ``labels`` (int64, one per row of ``x_all``) and, when ``use_targets``, ``targets``
-    (rows of ``x_all`` x d^(L)) give the loss's targets.
+    ``net``: :class:`NetArgs`; ``data``: :class:`DataArgs`; ``buffers``: :class:`PassBuffers` for ``rows.size``
+    rows.
     """
-    return _net_loss_and_grad(
-        params,
-        grads,
-        x_all,
-        labels,
-        targets,
-        use_targets,
-        rows,
-        widths,
-        weight_at,
-        bias_at,
-        use_bias,
-        code,
-        param,
-        out_linear,
-        loss_code,
-        x0,
-        pre,
-        post,
-        delta_a,
-        delta_b,
-        rows.size,
-    )
+    return _net_loss_and_grad(params, grads, net, data, rows, buffers, rows.size)
 
 
 @njit(parallel=True, **_OPTIONS)
-def loss_and_grad_split_cpu(
-    params,
-    grads,
-    partial,
-    chunk_loss,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    delta_a,
-    delta_b,
-    block,
-):
+def loss_and_grad_split_cpu(params, grads, partial, chunk_loss, net, data, rows, buffers, block):
     """:func:`loss_and_grad_cpu` with the batch cut into C = ``chunk_loss.size`` chunks of rows, one thread each.
 
     Every row's forward pass, loss and delta^(l) depend on that row alone; only dW^(l) = sum_i delta_i^T x_i and
@@ -263,37 +257,15 @@ def loss_and_grad_split_cpu(
     (128^3) gain little from BLAS's own threads; whole chunks on separate cores split all of a step, the
     activation passes and the loss included.
 
-    Buffers: ``x0``, ``pre``, ``post``, ``delta_a``, ``delta_b`` with a leading axis of C, each row sized for the
-    largest chunk as in :func:`loss_and_grad_cpu`; ``partial`` (C - 1, P); ``chunk_loss`` (C,) float64 scratch;
-    ``block``: parameters per thread task of the sum.
+    Buffers: :class:`PassBuffers` whose arrays have a leading axis of C, each row sized for the largest chunk;
+    ``partial`` (C - 1, P); ``chunk_loss`` (C,) float64 scratch; ``block``: parameters per thread task of the sum.
     """
     chunks = chunk_loss.size
     batch = rows.size
     for c in prange(chunks):
         target = grads if c == 0 else partial[c - 1]
-        chunk_loss[c] = _net_loss_and_grad(
-            params,
-            target,
-            x_all,
-            labels,
-            targets,
-            use_targets,
-            rows[c * batch // chunks : (c + 1) * batch // chunks],
-            widths,
-            weight_at,
-            bias_at,
-            use_bias,
-            code,
-            param,
-            out_linear,
-            loss_code,
-            x0[c],
-            pre[c],
-            post[c],
-            delta_a[c],
-            delta_b[c],
-            batch,
-        )
+        part = rows[c * batch // chunks : (c + 1) * batch // chunks]
+        chunk_loss[c] = _net_loss_and_grad(params, target, net, data, part, _pass_buffers(buffers, c), batch)
     size = grads.size
     for task in prange((size + block - 1) // block):
         start, stop = task * block, min(size, (task + 1) * block)
@@ -308,204 +280,92 @@ def loss_and_grad_split_cpu(
 
 
 @njit(**_OPTIONS)
-def _rows_forward_backward(
-    params,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    deltas,
-    row_loss,
-    first,
-    stop,
-):
+def _rows_forward_backward(params, net, data, rows, buffers, first, stop):
     """Rows ``first .. stop`` of the batch: gather, forward pass, each row's loss (``row_loss[i]``) and every
     layer's delta^(l) (kept in ``deltas``, laid out as ``pre``): the part of a step that is row by row."""
     batch = rows.size
     n = stop - first
     if n == 0:
         return
+    widths = net.widths
     depth = widths.size - 1
-    inputs = _layer(x0, first * widths[0], n, widths[0])
-    _gather(x_all, rows[first:stop], inputs)
-    last = _forward_rows(
-        params, inputs, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post, first, batch
-    )
-    classes = widths[depth]
-    start = last + first * classes
-    z = _layer(post, start, n, classes)
-    delta = _layer(deltas, start, n, classes)
-    inv_batch = 1.0 / batch
-    inv_count = 1.0 / (batch * classes)
-    for i in range(n):
-        row = rows[first + i]
-        row_loss[first + i] = _loss_row(
-            loss_code, z, i, labels[row], targets, row, use_targets, inv_batch, inv_count, delta
-        )
-    if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))
-        size = n * classes
-        _derivative_row(
-            code, param, pre[start : start + size], post[start : start + size], deltas[start : start + size]
-        )
+    pre, post, deltas = buffers.pre, buffers.post, buffers.deltas
+    inputs = _layer(buffers.x0, first * widths[0], n, widths[0])
+    _gather(data.x, rows[first:stop], inputs)
+    last = _forward_rows(params, inputs, net, pre, post, first, batch)
+    start = last + first * widths[depth]
+    _loss_head(net, data, rows[first:stop], batch, pre, post, start, deltas, start, buffers.row_loss[first:stop])
     offset = last
     for l in range(depth, 1, -1):
         fan_in, fan_out = widths[l - 1], widths[l]
         below = offset - batch * fan_in
         start = below + first * fan_in
-        size = n * fan_in
-        np.dot(
-            _layer(deltas, offset + first * fan_out, n, fan_out),
-            _layer(params, weight_at[l - 1], fan_out, fan_in),
-            _layer(deltas, start, n, fan_in),
-        )
-        _derivative_row(
-            code, param, pre[start : start + size], post[start : start + size], deltas[start : start + size]
-        )
+        delta = _layer(deltas, offset + first * fan_out, n, fan_out)
+        _delta_below(params, net, l, delta, pre, post, start, deltas, start)
         offset = below
 
 
 @njit(**_OPTIONS)
-def _weight_grads_part(grads, widths, weight_at, bias_at, use_bias, batch, x0, post, deltas, scratch, part, parts):
-    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): dW^(l) of those rows,
-    delta^(l)[:, rows]^T x^(l-1) (the delta columns copied to ``scratch`` first, so the product reads a contiguous
-    operand), and db^(l) = sum_i delta_i^(l) over the rows in batch order."""
-    depth = widths.size - 1
+def _weight_grads_part(grads, net, batch, buffers, part, parts):
+    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): dW^(l) and db^(l) of
+    those rows (:func:`_weight_grad`), the delta columns copied to row ``part`` of ``scratch`` first, so that the
+    product reads a contiguous operand."""
+    widths = net.widths
+    scratch = buffers.scratch[part]
     offset = 0
-    for l in range(1, depth + 1):
+    for l in range(1, widths.size):
         fan_in, fan_out = widths[l - 1], widths[l]
         lo, hi = part * fan_out // parts, (part + 1) * fan_out // parts
         m = hi - lo
         if m > 0:
-            delta = _layer(deltas, offset, batch, fan_out)
+            delta = _layer(buffers.deltas, offset, batch, fan_out)
             columns = _layer(scratch, 0, batch, m)
             for i in range(batch):
                 for j in range(m):
                     columns[i, j] = delta[i, lo + j]
-            prev = _layer(x0, 0, batch, fan_in) if l == 1 else _layer(post, offset - batch * fan_in, batch, fan_in)
-            np.dot(columns.T, prev, _layer(grads, weight_at[l - 1] + lo * fan_in, m, fan_in))
-            if use_bias:
-                bias_grad = grads[bias_at[l - 1] + lo : bias_at[l - 1] + hi]
-                bias_grad[:] = 0.0
-                for i in range(batch):
-                    for j in range(m):
-                        bias_grad[j] += columns[i, j]
+            if l == 1:
+                prev = _layer(buffers.x0, 0, batch, fan_in)
+            else:
+                prev = _layer(buffers.post, offset - batch * fan_in, batch, fan_in)
+            _weight_grad(grads, net, l, columns, prev, lo)
         offset += batch * fan_out
 
 
 @njit(parallel=True, **_OPTIONS)
-def loss_and_grad_parts_cpu(
-    params,
-    grads,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    deltas,
-    scratch,
-    row_loss,
-):
-    """:func:`loss_and_grad_cpu` with every product cut into P = ``scratch.shape[0]`` parts, one thread each, each
-    product on one BLAS thread: the same numbers, bit for bit, on any thread count.
+def loss_and_grad_parts_cpu(params, grads, net, data, rows, buffers):
+    """:func:`loss_and_grad_cpu` with every product cut into P = ``buffers.scratch.shape[0]`` parts, one thread
+    each, each product on one BLAS thread: the same numbers, bit for bit, on any thread count.
 
     Two parallel passes. (1) The batch's rows in P parts: each part runs the forward pass, the loss and the
     backward recurrence delta^(l-1) = (delta^(l) W^(l)) * phi'(s^(l-1)) on its rows alone (a row's values depend
     on that row only), keeping every delta^(l). (2) Every layer's units in P parts: each part forms its rows of
     dW^(l) = delta^(l)^T x^(l-1) and db^(l). Each entry of every product is the same sum as in the one-pass step
     (a split over the output's rows or columns, never over the summed index, and the same order of sums for db and
-    the loss), so the result is that of :func:`loss_and_grad_cpu` up to how BLAS rounds a product of another
-    shape: bit for bit on the benchmark's nets (width 1024, batch 256), within an ulp or two on odd shapes where
-    BLAS's edge kernels take over (seen: 5.6e-9 on float32 gradients of order 1). Two fork-joins per step, not
-    three per layer; and BLAS's own thread pool, whose threads spin between products and lose whole time slices on
-    a shared machine, stays idle.
+    the loss), and both run the same layer bodies, so the result is that of :func:`loss_and_grad_cpu` up to how
+    BLAS rounds a product of another shape: bit for bit on the benchmark's nets (width 1024, batch 256), within an
+    ulp or two on odd shapes where BLAS's edge kernels take over (seen: 5.6e-9 on float32 gradients of order 1).
+    Two fork-joins per step, not three per layer; and BLAS's own thread pool, whose threads spin between products
+    and lose whole time slices on a shared machine, stays idle.
 
-    Buffers: ``x0`` >= batch * d^(0); ``pre``, ``post``, ``deltas`` >= batch * (d^(1) + ... + d^(L));
-    ``scratch`` (P, >= batch * ceil(max d^(l) / P)); ``row_loss`` (>= batch,) float64.
+    ``buffers``: :class:`PartsBuffers`.
     """
-    parts = scratch.shape[0]
+    parts = buffers.scratch.shape[0]
     batch = rows.size
     for p in prange(parts):
-        _rows_forward_backward(
-            params,
-            x_all,
-            labels,
-            targets,
-            use_targets,
-            rows,
-            widths,
-            weight_at,
-            bias_at,
-            use_bias,
-            code,
-            param,
-            out_linear,
-            loss_code,
-            x0,
-            pre,
-            post,
-            deltas,
-            row_loss,
-            p * batch // parts,
-            (p + 1) * batch // parts,
-        )
+        _rows_forward_backward(params, net, data, rows, buffers, p * batch // parts, (p + 1) * batch // parts)
     for p in prange(parts):
-        _weight_grads_part(grads, widths, weight_at, bias_at, use_bias, batch, x0, post, deltas, scratch[p], p, parts)
+        _weight_grads_part(grads, net, batch, buffers, p, parts)
     loss = 0.0
     for i in range(batch):
-        loss += row_loss[i]
+        loss += buffers.row_loss[i]
     return loss
 
 
 @njit(**_OPTIONS)
-def _net_evaluate(
-    params,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    first,
-    last_row,
-    inv_total,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    dz,
-    chunk,
-):
+def _net_evaluate(params, net, data, first, last_row, inv_total, buffers, chunk):
     """(sum of the rows' shares of the mean loss, correct predictions) over rows first..last_row-1, in chunks."""
-    depth = widths.size - 1
-    classes = widths[depth]
+    widths = net.widths
+    classes = widths[widths.size - 1]
     inv_count = inv_total / classes
     loss = 0.0
     correct = 0
@@ -513,196 +373,69 @@ def _net_evaluate(
     while start < last_row:
         stop = min(start + chunk, last_row)
         batch = stop - start
-        x = _layer(x0, 0, batch, widths[0])
+        x = _layer(buffers.x0, 0, batch, widths[0])
         for i in range(batch):
             for j in range(widths[0]):
-                x[i, j] = x_all[start + i, j]
-        last = _forward(params, x, widths, weight_at, bias_at, use_bias, code, param, out_linear, pre, post)
-        z = _layer(post, last, batch, classes)
-        scratch = _layer(dz, 0, batch, classes)
+                x[i, j] = data.x[start + i, j]
+        last = _forward_rows(params, x, net, buffers.pre, buffers.post, 0, batch)
+        z = _layer(buffers.post, last, batch, classes)
+        scratch = _layer(buffers.dz, 0, batch, classes)
         for i in range(batch):
             row = start + i
-            loss += _loss_row(loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, scratch)
-            correct += 1 if _predicted_class(z, i) == labels[row] else 0
+            label = data.labels[row]
+            loss += _loss_row(
+                data.loss_code, z, i, label, data.targets, row, data.use_targets, inv_total, inv_count, scratch
+            )
+            correct += 1 if _predicted_class(z, i) == label else 0
         start = stop
     return loss, correct
 
 
 @njit(**_OPTIONS)
-def evaluate_cpu(
-    params,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    dz,
-    chunk,
-):
-    """(mean loss, accuracy) of one net over every row of ``x_all``, ``chunk`` rows at a time (buffers sized so)."""
-    n = x_all.shape[0]
+def evaluate_cpu(params, net, data, buffers, chunk):
+    """(mean loss, accuracy) of one net over every row of ``data.x``, ``chunk`` rows at a time (``buffers``:
+    :class:`EvalBuffers` sized so)."""
+    n = data.x.shape[0]
     inv_rows = 1.0 / n  # the mean is over every row, not over one chunk
-    loss, correct = _net_evaluate(
-        params,
-        x_all,
-        labels,
-        targets,
-        use_targets,
-        0,
-        n,
-        inv_rows,
-        widths,
-        weight_at,
-        bias_at,
-        use_bias,
-        code,
-        param,
-        out_linear,
-        loss_code,
-        x0,
-        pre,
-        post,
-        dz,
-        chunk,
-    )
+    loss, correct = _net_evaluate(params, net, data, 0, n, inv_rows, buffers, chunk)
     return loss, correct / n
 
 
 @njit(parallel=True, **_OPTIONS)
-def ensemble_step_cpu(
-    params,
-    grads,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    rows,
-    running,
-    losses_out,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    delta_a,
-    delta_b,
-    opt_code,
-    n_slots,
-    hyper,
-    coefficients,
-    s0,
-    s1,
-    s2,
-):
+def ensemble_step_cpu(params, grads, net, data, rows, running, losses_out, buffers, optimizer):
     """One training step of each running net k (``running[k]`` != 0): row k of every (K, ...) array is net k's.
 
-    ``rows[k]`` are net k's batch rows; ``coefficients[k]`` its optimizer coefficients c0..c3 for this step
-    (:func:`testbed.rules.optimizers.prepare` with its learning rate); ``s0..s2`` the optimizer slots (K, P) (or
-    (K, 1) placeholders beyond ``n_slots``). ``losses_out[k]`` receives net k's loss before the step; a net whose
-    loss is not finite is not updated (the caller stops it).
+    ``rows[k]`` are net k's batch rows; ``buffers``: :class:`PassBuffers` with a leading axis of K; ``optimizer``:
+    :class:`EnsembleOptimizer` (``coefficients[k]``: net k's c0..c3 for this step, from
+    :func:`testbed.rules.optimizers.prepare` with its learning rate). ``losses_out[k]`` receives net k's loss
+    before the step; a net whose loss is not finite is not updated (the caller stops it).
     """
+    # the optimizer's fields as locals: a parallel loop passes a tuple of scalars (hyper) read from a named tuple
+    # to its worker function as if it were an array, which Numba cannot compile
+    code, n_slots, hyper, coefficients, s0, s1, s2 = optimizer
     for k in prange(params.shape[0]):
         if running[k] == 0:
             continue
-        loss = _net_loss_and_grad(
-            params[k],
-            grads[k],
-            x_all,
-            labels,
-            targets,
-            use_targets,
-            rows[k],
-            widths,
-            weight_at,
-            bias_at,
-            use_bias,
-            code,
-            param,
-            out_linear,
-            loss_code,
-            x0[k],
-            pre[k],
-            post[k],
-            delta_a[k],
-            delta_b[k],
-            rows.shape[1],
-        )
+        loss = _net_loss_and_grad(params[k], grads[k], net, data, rows[k], _pass_buffers(buffers, k), rows.shape[1])
         losses_out[k] = loss
         if math.isfinite(loss):
             c = coefficients[k]
             # Adam's own loop, as in testbed.kernels.optim.step_cpu: LLVM vectorises it; the generic loop, which
             # dispatches on the code per component, took 3x as long (0.49 against ~1.4 ms for a net of 196 k)
-            if opt_code == optimizer_rules.ADAM and n_slots == 2:
+            if code == optimizer_rules.ADAM and n_slots == 2:
                 _run_adam(hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k])
             else:
-                _run_chunk(opt_code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
+                _run_chunk(code, n_slots, hyper, c[0], c[1], c[2], c[3], params[k], grads[k], s0[k], s1[k], s2[k])
 
 
 @njit(parallel=True, **_OPTIONS)
-def ensemble_evaluate_cpu(
-    params,
-    x_all,
-    labels,
-    targets,
-    use_targets,
-    widths,
-    weight_at,
-    bias_at,
-    use_bias,
-    code,
-    param,
-    out_linear,
-    loss_code,
-    x0,
-    pre,
-    post,
-    dz,
-    chunk,
-    losses_out,
-    accuracy_out,
-):
-    """(mean loss, accuracy) of each net k over every row of ``x_all`` into ``losses_out[k]``, ``accuracy_out[k]``."""
-    n = x_all.shape[0]
+def ensemble_evaluate_cpu(params, net, data, buffers, chunk, losses_out, accuracy_out):
+    """(mean loss, accuracy) of each net k over every row of ``data.x`` into ``losses_out[k]``, ``accuracy_out[k]``
+    (``buffers``: :class:`EvalBuffers` with a leading axis of K)."""
+    n = data.x.shape[0]
     for k in prange(params.shape[0]):
-        loss, correct = _net_evaluate(
-            params[k],
-            x_all,
-            labels,
-            targets,
-            use_targets,
-            0,
-            n,
-            1.0 / n,
-            widths,
-            weight_at,
-            bias_at,
-            use_bias,
-            code,
-            param,
-            out_linear,
-            loss_code,
-            x0[k],
-            pre[k],
-            post[k],
-            dz[k],
-            chunk,
-        )
+        mine = EvalBuffers(buffers.x0[k], buffers.pre[k], buffers.post[k], buffers.dz[k])
+        loss, correct = _net_evaluate(params[k], net, data, 0, n, 1.0 / n, mine, chunk)
         losses_out[k] = loss
         accuracy_out[k] = correct / n
 

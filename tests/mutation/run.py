@@ -577,7 +577,7 @@ MUTATIONS = [
     M(
         "train-output-derivative-skipped",
         "testbed/kernels/train.py",
-        "if not out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))",
+        "if not net.out_linear:  # dloss/ds^(L) = dloss/dx^(L) * phi'(s^(L))",
         "if False:",
         TRAIN,
     ),
