@@ -24,16 +24,38 @@ import numpy as np
 
 from testbed import nn, rng
 
+#: Pause before each turn. OpenBLAS's idle threads spin for about 0.1 s after a product before they sleep (2^28
+#: cycles), NumPy's pool and the one that Numba's ``np.dot`` loads alike: without the pause, whoever runs next
+#: finds a core taken (``bench_train.py``'s protocol, which measured it).
+SETTLE_SECONDS = 0.2
+
+
+def best_of(contenders, repeats):
+    """Best (wall, process CPU) seconds of each contender over ``repeats`` rounds, one call each per round.
+
+    ``bench_train.py``'s protocol: a pause of SETTLE_SECONDS before each turn, and each round starts one contender
+    further on, so that none always follows the same one (a contender's spinning threads, or its data evicting the
+    next one's from the caches, would otherwise fall on the same neighbour every round). The best is the least
+    disturbed run on a shared machine; wall and CPU are each the best of their own. Unlike ``bench_train.py`` no
+    untimed call precedes a turn: a call here takes a second, against the milliseconds its threads take to wake.
+    """
+    best = {name: (float("inf"), float("inf")) for name in contenders}
+    order = list(contenders.items())
+    for round_ in range(repeats):
+        shift = round_ % len(order)
+        for name, function in order[shift:] + order[:shift]:
+            time.sleep(SETTLE_SECONDS)
+            wall, cpu = time.perf_counter(), time.process_time()
+            function()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
 
 def best_times(first, second, repeats):
-    """Best of ``repeats`` timings of each, the two interleaved so that both see the same machine load."""
-    times = ([], [])
-    for _ in range(repeats):
-        for function, record in zip((first, second), times):
-            start = time.perf_counter()
-            function()
-            record.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    """Best wall-clock times of two contenders (:func:`best_of`)."""
+    best = best_of({"first": first, "second": second}, repeats)
+    return best["first"][0], best["second"][0]
 
 
 def main(argv=None):
