@@ -6,14 +6,15 @@ Forward: ``MLP.forward(x, keep=False)`` (BLAS product, then one fused pass apply
 every per-layer statistic) against ``np.dot(x, W.T, out=s)`` layer after layer. Backward: ``MLP.backward`` (two
 products per layer, the derivative, the statistics of delta and of the weight gradients) against the two bare
 products per layer, ``np.dot(delta, W, out)`` and ``np.dot(delta.T, x, out)``. float32, best of ``--repeats``
-(the machine is shared: the best run is the least disturbed one; the two are interleaved). The goal is a ratio
-<= 1.15.
+interleaved rounds, the order rotated and a pause before each turn (:func:`best_of`; the machine is shared: the
+best run is the least disturbed one). The goal is a ratio <= 1.15.
 
 Propagate: ``nn.propagate`` as a user calls it (drawing the weights, both passes with every statistic) against
 the NumPy chain of its three products per layer (goal <= 1.2, issue 14). No environment variable is set here:
 the library's own default (OpenMP's passive wait policy, set by ``import testbed``) is what is measured.
 ``propagate`` keeps the arrays of its last run for the next run of the same shape, as the chain keeps its buffers
-(best of ``--repeats``); the first call of a shape, on new arrays, is printed as well.
+(best of ``--repeats``); the first call of a shape, on new arrays, is printed as well. Beside the wall-clock ratio
+(the goal's) the ratio of process CPU time (all threads) is printed, the steadier of the two on a loaded machine.
 """
 
 import argparse
@@ -125,8 +126,12 @@ def main(argv=None):
         start = time.perf_counter()
         run_propagate()
         first = time.perf_counter() - start
-        bare, fused = best_times(bare_chain, run_propagate, args.repeats)
-        print(f"{name:6s} propagate: bare chain {bare:7.3f} s  propagate {fused:7.3f} s  ratio {fused / bare:5.3f}")
+        best = best_of({"chain": bare_chain, "propagate": run_propagate}, args.repeats)
+        (bare, bare_cpu), (fused, fused_cpu) = best["chain"], best["propagate"]
+        print(
+            f"{name:6s} propagate: bare chain {bare:7.3f} s  propagate {fused:7.3f} s  ratio {fused / bare:5.3f}  "
+            f"(process CPU: {bare_cpu:7.3f} s, {fused_cpu:7.3f} s, ratio {fused_cpu / bare_cpu:5.3f})"
+        )
         print(f"{name:6s} propagate, first call of the shape (new arrays): {first:7.3f} s  ratio {first / bare:5.3f}")
 
 

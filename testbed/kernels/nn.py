@@ -390,7 +390,9 @@ def backward_layer_cpu(
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
     (``x_prev = phi(pre_prev)``, the kept activation, serves the derivative of tanh and sigmoid).
 
-    Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result.
+    Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result: the step of a
+    run on more threads than :func:`backward_tasks_cpu` keeps busy (``testbed.nn.mlp.BACKWARD_TASKS``), whose
+    products use BLAS's own threads.
     """
     # run-time booleans and shift: literal constants would make Numba compile delta_pass_cpu once more for them
     no = rows_per_chunk < 0
