@@ -6,14 +6,15 @@ Forward: ``MLP.forward(x, keep=False)`` (BLAS product, then one fused pass apply
 every per-layer statistic) against ``np.dot(x, W.T, out=s)`` layer after layer. Backward: ``MLP.backward`` (two
 products per layer, the derivative, the statistics of delta and of the weight gradients) against the two bare
 products per layer, ``np.dot(delta, W, out)`` and ``np.dot(delta.T, x, out)``. float32, best of ``--repeats``
-(the machine is shared: the best run is the least disturbed one; the two are interleaved). The goal is a ratio
-<= 1.15.
+interleaved rounds, the order rotated and a pause before each turn (:func:`best_of`; the machine is shared: the
+best run is the least disturbed one). The goal is a ratio <= 1.15.
 
 Propagate: ``nn.propagate`` as a user calls it (drawing the weights, both passes with every statistic) against
 the NumPy chain of its three products per layer (goal <= 1.2, issue 14). No environment variable is set here:
 the library's own default (OpenMP's passive wait policy, set by ``import testbed``) is what is measured.
 ``propagate`` keeps the arrays of its last run for the next run of the same shape, as the chain keeps its buffers
-(best of ``--repeats``); the first call of a shape, on new arrays, is printed as well.
+(best of ``--repeats``); the first call of a shape, on new arrays, is printed as well. Beside the wall-clock ratio
+(the goal's) the ratio of process CPU time (all threads) is printed, the steadier of the two on a loaded machine.
 """
 
 import argparse
@@ -24,16 +25,38 @@ import numpy as np
 
 from testbed import nn, rng
 
+#: Pause before each turn. OpenBLAS's idle threads spin for about 0.1 s after a product before they sleep (2^28
+#: cycles), NumPy's pool and the one that Numba's ``np.dot`` loads alike: without the pause, whoever runs next
+#: finds a core taken (``bench_train.py``'s protocol, which measured it).
+SETTLE_SECONDS = 0.2
+
+
+def best_of(contenders, repeats):
+    """Best (wall, process CPU) seconds of each contender over ``repeats`` rounds, one call each per round.
+
+    ``bench_train.py``'s protocol: a pause of SETTLE_SECONDS before each turn, and each round starts one contender
+    further on, so that none always follows the same one (a contender's spinning threads, or its data evicting the
+    next one's from the caches, would otherwise fall on the same neighbour every round). The best is the least
+    disturbed run on a shared machine; wall and CPU are each the best of their own. Unlike ``bench_train.py`` no
+    untimed call precedes a turn: a call here takes a second, against the milliseconds its threads take to wake.
+    """
+    best = {name: (float("inf"), float("inf")) for name in contenders}
+    order = list(contenders.items())
+    for round_ in range(repeats):
+        shift = round_ % len(order)
+        for name, function in order[shift:] + order[:shift]:
+            time.sleep(SETTLE_SECONDS)
+            wall, cpu = time.perf_counter(), time.process_time()
+            function()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
 
 def best_times(first, second, repeats):
-    """Best of ``repeats`` timings of each, the two interleaved so that both see the same machine load."""
-    times = ([], [])
-    for _ in range(repeats):
-        for function, record in zip((first, second), times):
-            start = time.perf_counter()
-            function()
-            record.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    """Best wall-clock times of two contenders (:func:`best_of`)."""
+    best = best_of({"first": first, "second": second}, repeats)
+    return best["first"][0], best["second"][0]
 
 
 def main(argv=None):
@@ -103,8 +126,12 @@ def main(argv=None):
         start = time.perf_counter()
         run_propagate()
         first = time.perf_counter() - start
-        bare, fused = best_times(bare_chain, run_propagate, args.repeats)
-        print(f"{name:6s} propagate: bare chain {bare:7.3f} s  propagate {fused:7.3f} s  ratio {fused / bare:5.3f}")
+        best = best_of({"chain": bare_chain, "propagate": run_propagate}, args.repeats)
+        (bare, bare_cpu), (fused, fused_cpu) = best["chain"], best["propagate"]
+        print(
+            f"{name:6s} propagate: bare chain {bare:7.3f} s  propagate {fused:7.3f} s  ratio {fused / bare:5.3f}  "
+            f"(process CPU: {bare_cpu:7.3f} s, {fused_cpu:7.3f} s, ratio {fused_cpu / bare_cpu:5.3f})"
+        )
         print(f"{name:6s} propagate, first call of the shape (new arrays): {first:7.3f} s  ratio {first / bare:5.3f}")
 
 

@@ -1,5 +1,6 @@
 """testbed.nn: forward and backward passes and their statistics against NumPy references, finite differences,
-the CUDA simulator against the CPU, LSUV, the finite-range reports, the tanh rule and bad input."""
+the CUDA simulator against the CPU, LSUV, the finite-range reports, the tanh rule, bad input, and the passes on
+several threads (the forward layer in row parts, a backward step's two products side by side)."""
 
 import math
 
@@ -9,10 +10,13 @@ import numpy as np
 import pytest
 
 from testbed import activations, nn
+from testbed import backend as backends
 from testbed import rng as rng_module
 from testbed.kernels import nn as kernels
 from testbed.kernels.targets import for_cpu
+from testbed.nn import mlp
 from testbed.rules import activations as rules
+from testbed.train import blas_threads
 
 #: Float64 kernels against float64 references: sums in another order, so a few ulp of the largest term.
 RTOL64 = 1e-12
@@ -573,3 +577,138 @@ def test_a_users_net_keeps_each_forward_pass_in_new_arrays(rng):
     net.forward(2.0 * x, keep=True)
     assert not np.shares_memory(earlier, net.pre(2))
     np.testing.assert_array_equal(earlier, earlier_copy)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the CPU passes on several threads: the forward layer in row parts (kernels.nn.forward_layer_cpu) and a backward
+# step's two products side by side (kernels.nn.backward_tasks_cpu), against tests/naive.py and the one-product-at-a-
+# time kernel; here, beside the tests that compile the same kernels (the suite's cache starts empty)
+
+#: A float64 sum of N terms taken in two orders differs by at most about 2 N eps times the sum of the terms'
+#: magnitudes (each order's error is below (N - 1) eps of it); for the sums of squares that is the sum itself.
+SUM_ORDER_ULPS_PER_TERM = 2.0
+#: Batch of 70 rows: 5 chunks of ROWS_PER_CHUNK = 16, the last one short, so parts of unequal length.
+PARTS_BATCH, FAN_IN, FAN_OUT = 70, 19, 24
+
+
+def _layer_inputs(rng, dtype):
+    x = rng.standard_normal((PARTS_BATCH, FAN_IN)).astype(dtype)
+    w = (rng.standard_normal((FAN_OUT, FAN_IN)) / np.sqrt(FAN_IN)).astype(dtype)
+    b = (0.1 * rng.standard_normal(FAN_OUT)).astype(dtype)
+    return x, w, b
+
+
+def _forward(x, w, b, parts, act):
+    pre = np.empty((PARTS_BATCH, FAN_OUT), dtype=x.dtype)
+    post = np.empty_like(pre)
+    stats = np.zeros(kernels.FORWARD_SLOTS)
+    active = np.zeros(FAN_OUT, dtype=np.uint8)
+    counts = np.zeros(EDGES.size - 1, dtype=np.int64)
+    low, high = -0.99, 0.99
+    shift_s = 0.25  # any shift: the sums are of s - shift
+    kernels.forward_layer_cpu(
+        x, w, b, True, pre, post, act.code, act.param, low, high, float(np.finfo(x.dtype).max), shift_s,
+        float(np.tanh(shift_s)), mlp.ROWS_PER_CHUNK, EDGES, stats, active, counts, parts,
+    )  # fmt: skip
+    return pre, post, stats, active, counts, shift_s
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_layer_in_parts_keeps_the_bits_and_matches_naive(rng, dtype):
+    act = activations.get("tanh")
+    x, w, b = _layer_inputs(rng, dtype)
+    with blas_threads(1):
+        runs = [_forward(x, w, b, parts, act) for parts in (1, 2, 3, 8)]  # 8 parts: more parts than chunks
+    for run in runs[1:]:
+        for first, other in zip(runs[0], run):
+            np.testing.assert_array_equal(first, other)
+    pre, post, stats, active, counts, shift = runs[-1]
+    pres, posts, expected = naive.forward([w], [b], np.tanh, x, -0.99, 0.99, edges=EDGES)
+    rtol = RTOL64 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(pre, pres[0], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(post, posts[1], rtol=rtol, atol=rtol)
+    n = PARTS_BATCH * FAN_OUT
+    mean, variance, _ = mlp._moments(stats[kernels.F_SUM_S], stats[kernels.F_SUMSQ_S], n, shift)
+    assert mean == pytest.approx(expected["pre_mean"][0], rel=rtol, abs=rtol)
+    assert variance == pytest.approx(expected["pre_var"][0], rel=rtol)
+    np.testing.assert_array_equal(counts, expected["histograms"][0])
+    np.testing.assert_array_equal(active, np.any(pre > 0.0, axis=0))
+
+
+def _backward(step, delta, w, x_prev, pre_prev, act, propagate, use_bias):
+    dtype = delta.dtype
+    weight_grad = np.empty((FAN_OUT, FAN_IN), dtype=dtype)
+    delta_prev = np.empty((PARTS_BATCH, FAN_IN), dtype=dtype)
+    stats_w = np.zeros(kernels.BACKWARD_SLOTS)
+    stats_delta = np.zeros(kernels.BACKWARD_SLOTS)
+    bias_grad = np.zeros(FAN_IN if use_bias else 0, dtype=dtype)
+    step(
+        delta, w, x_prev, weight_grad, float(np.finfo(dtype).max), mlp.ROWS_PER_CHUNK, stats_w, delta_prev,
+        pre_prev, propagate, act.code, act.param, stats_delta, bias_grad, use_bias,
+    )  # fmt: skip
+    return weight_grad, delta_prev if propagate else None, stats_w, stats_delta, bias_grad
+
+
+@pytest.mark.parametrize("propagate,use_bias", [(True, True), (True, False), (False, False)])
+def test_backward_side_by_side_matches_naive_and_the_one_product_kernel(rng, propagate, use_bias):
+    act = activations.get("tanh")
+    x_prev_pre = rng.standard_normal((PARTS_BATCH, FAN_IN))
+    x_prev = np.tanh(x_prev_pre)  # the kept activation phi(s) of the layer below
+    w = rng.standard_normal((FAN_OUT, FAN_IN)) / np.sqrt(FAN_IN)
+    delta = rng.standard_normal((PARTS_BATCH, FAN_OUT))
+    with blas_threads(1):  # the same whole BLAS calls on both sides
+        tasks = _backward(kernels.backward_tasks_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
+        one = _backward(kernels.backward_layer_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
+    weight_grad, delta_prev, stats_w, stats_delta, bias_grad = tasks
+    np.testing.assert_array_equal(weight_grad, one[0])
+    if propagate:
+        np.testing.assert_array_equal(delta_prev, one[1])
+    # the statistics' float64 sums: the same chunks, each summed in the order LLVM chose for that kernel
+    eps = np.finfo(np.float64).eps
+    for got, other, n in ((stats_w, one[2], weight_grad.size), (stats_delta, one[3], PARTS_BATCH * FAN_IN)):
+        rtol = SUM_ORDER_ULPS_PER_TERM * n * eps
+        assert got[kernels.B_SUMSQ] == pytest.approx(other[kernels.B_SUMSQ], rel=rtol)
+        assert got[kernels.B_SUM] == pytest.approx(other[kernels.B_SUM], abs=rtol * np.sqrt(n * other[1]))
+        assert got[kernels.B_NONFINITE] == other[kernels.B_NONFINITE] == 0.0
+    np.testing.assert_allclose(bias_grad, one[4], rtol=SUM_ORDER_ULPS_PER_TERM * PARTS_BATCH * eps, atol=0.0)
+    # against the chain rule written out (tests/naive.py)
+    expected_w = delta.T @ x_prev
+    np.testing.assert_allclose(weight_grad, expected_w, rtol=RTOL64, atol=RTOL64)
+    mean, variance, _ = mlp._moments(stats_w[kernels.B_SUM], stats_w[kernels.B_SUMSQ], expected_w.size, 0.0)
+    assert variance == pytest.approx(expected_w.var(), rel=RTOL64)
+    if propagate:
+        _, dphi = naive.activation_pair("tanh")
+        expected_delta = (delta @ w) * dphi(x_prev_pre)
+        np.testing.assert_allclose(delta_prev, expected_delta, rtol=RTOL64, atol=RTOL64)
+        mean, variance, _ = mlp._moments(
+            stats_delta[kernels.B_SUM], stats_delta[kernels.B_SUMSQ], PARTS_BATCH * FAN_IN, 0
+        )
+        assert variance == pytest.approx(expected_delta.var(), rel=RTOL64)
+        if use_bias:
+            np.testing.assert_allclose(bias_grad, expected_delta.sum(axis=0), rtol=RTOL64, atol=RTOL64)
+
+
+def test_a_net_large_enough_for_threads_gives_the_same_bits_on_any_thread_count():
+    widths = (256, 256, 256, 256)
+    batch = backends.SERIAL_BELOW // widths[1]  # every layer at the size where the passes go parallel
+    x = np.random.default_rng(1).standard_normal((batch, widths[0]))
+    r = np.random.default_rng(2).standard_normal((batch, widths[-1]))
+    runs = []
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            net = nn.MLP(widths, "tanh", bias=True).initialize("glorot_normal", seed=3, bias_var=0.1)
+            forward = net.forward(x, keep=True)
+            backward = net.backward(r)
+            runs.append((forward, backward, net.grads.copy(), [net.post(l).copy() for l in range(4)]))
+    finally:
+        numba.set_num_threads(threads)
+    (f1, b1, g1, p1), (f2, b2, g2, p2) = runs[0], runs[-1]
+    np.testing.assert_array_equal(g1, g2)
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a, b)
+    for key in ("pre_var", "post_var", "post_mean", "correlation", "dead_frac"):
+        np.testing.assert_array_equal(getattr(f1, key), getattr(f2, key))
+    for key in ("grad_var", "grad_mean", "weight_grad_var", "bias_grad_var"):
+        np.testing.assert_array_equal(getattr(b1, key), getattr(b2, key))

@@ -3,10 +3,12 @@
 A dense layer computes ``s = x W^T + b`` for a batch ``x`` of shape (batch, fan_in), ``W`` of shape
 (fan_out, fan_in) (the PyTorch layout, a view into the network's flat parameter array) and ``x_next = phi(s)``.
 
-CPU: the matrix product is BLAS (``np.dot`` inside ``@njit``), then ONE ``prange`` pass over the product adds the
-bias, applies the activation rule, writes ``s`` and ``x_next`` and accumulates the statistics. Each chunk of
-``rows_per_chunk`` rows has its own slot of partial sums (no ``+=`` into a shared slot), reduced after the loop in
-chunk order, so the result does not depend on the number of threads.
+CPU: the matrix product is BLAS (``np.dot`` inside ``@njit``), then ONE pass over the product adds the bias, applies
+the activation rule, writes ``s`` and ``x_next`` and accumulates the statistics. The passes of
+:func:`forward_layer_cpu` and :func:`backward_tasks_cpu` run on the threads that ran the products, each thread's
+product a BLAS call on one thread (the layer in row parts, or the two products of a backward step side by side).
+Each chunk of ``rows_per_chunk`` rows has its own slot of partial sums (no ``+=`` into a shared slot), reduced after
+the loop in chunk order, so the result does not depend on the number of threads.
 
 GPU: a tiled shared-memory matrix product (``TILE`` x ``TILE`` threads per block) whose epilogue applies the
 activation (forward), the activation's derivative (backward) or nothing (weight gradient), and accumulates the
@@ -241,42 +243,55 @@ def forward_layer_cpu(
     stats,
     active,
     counts,
+    parts,
 ):
-    """One layer: ``pre = x_prev weight^T + bias``, ``post = phi(pre)`` and the statistics, in one pass.
+    """One layer: ``pre = x_prev weight^T + bias``, ``post = phi(pre)`` and the statistics, in ``parts`` row parts.
+
+    Each part (one thread) takes a contiguous run of chunks of ``rows_per_chunk`` rows: its rows of the product
+    (one BLAS call; the caller holds BLAS to one thread, so no BLAS pool spins beside the pass), then the fused
+    pass over those rows while the other parts run their products. A row of ``pre`` is the same sum whichever
+    rows share its BLAS call, and each chunk keeps its own partial sums, reduced in chunk order: the result does
+    not depend on ``parts``.
 
     ``stats`` (FORWARD_SLOTS float64) receives the sums; ``active[j]`` is set to 1 when unit j has s > 0 for some
     input; ``counts`` receives the histogram of ``post`` over ``edges`` (np.histogram's bins) when
     ``edges.size >= 2``. A value counts as saturated when ``post <= saturated_low`` or ``post >= saturated_high``,
     as non-finite when ``not |v| <= finite_max`` (NaN included).
     """
-    np.dot(x_prev, weight.T, pre)
     batch, width = pre.shape
     nchunks = (batch + rows_per_chunk - 1) // rows_per_chunk
     nbins = edges.size - 1
     partial = np.zeros((nchunks, FORWARD_SLOTS))
     partial_active = np.zeros((nchunks, width), dtype=np.uint8)
     partial_counts = np.zeros((nchunks, max(nbins, 0)), dtype=np.int64)
-    for chunk in prange(nchunks):
-        first = chunk * rows_per_chunk
-        _forward_chunk(
-            code,
-            param,
-            pre,
-            post,
-            bias,
-            use_bias,
-            first,
-            min(batch, first + rows_per_chunk),
-            saturated_low,
-            saturated_high,
-            finite_max,
-            shift_s,
-            shift_x,
-            edges,
-            partial[chunk],
-            partial_active[chunk],
-            partial_counts[chunk],
-        )
+    for part in prange(parts):
+        first_chunk = part * nchunks // parts
+        last_chunk = (part + 1) * nchunks // parts
+        first_row = first_chunk * rows_per_chunk
+        last_row = min(batch, last_chunk * rows_per_chunk)
+        if last_row > first_row:
+            np.dot(x_prev[first_row:last_row], weight.T, pre[first_row:last_row])
+        for chunk in range(first_chunk, last_chunk):
+            first = chunk * rows_per_chunk
+            _forward_chunk(
+                code,
+                param,
+                pre,
+                post,
+                bias,
+                use_bias,
+                first,
+                min(batch, first + rows_per_chunk),
+                saturated_low,
+                saturated_high,
+                finite_max,
+                shift_s,
+                shift_x,
+                edges,
+                partial[chunk],
+                partial_active[chunk],
+                partial_counts[chunk],
+            )
     for chunk in range(nchunks):  # in chunk order: independent of the thread count
         for k in range(FORWARD_SLOTS):
             stats[k] += partial[chunk, k]
@@ -375,7 +390,9 @@ def backward_layer_cpu(
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
     (``x_prev = phi(pre_prev)``, the kept activation, serves the derivative of tanh and sigmoid).
 
-    Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result.
+    Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result: the step of a
+    run on more threads than :func:`backward_tasks_cpu` keeps busy (``testbed.nn.mlp.BACKWARD_TASKS``), whose
+    products use BLAS's own threads.
     """
     # run-time booleans and shift: literal constants would make Numba compile delta_pass_cpu once more for them
     no = rows_per_chunk < 0
@@ -412,6 +429,96 @@ def backward_layer_cpu(
             bias_grad_prev,
             use_bias,
         )
+
+
+@njit(**_OPTIONS)
+def backward_tasks_cpu(
+    delta,
+    weight,
+    x_prev,
+    weight_grad,
+    finite_max,
+    rows_per_chunk,
+    stats_w,
+    delta_prev,
+    pre_prev,
+    propagate,
+    code,
+    param,
+    stats_delta,
+    bias_grad_prev,
+    use_bias,
+):
+    """:func:`backward_layer_cpu` as two tasks, one thread each: (0) ``weight_grad = delta^T x_prev`` and its
+    statistics; (1) when ``propagate``, ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and
+    the previous layer's bias gradient.
+
+    The two products are independent (both read ``delta`` alone) and equally long, so each runs whole on its own
+    thread with BLAS held to one thread by the caller: no BLAS pool spins beside a pass, no fork-join per
+    product, and each thread's pass over its result runs while the other thread still multiplies. Each product
+    is one whole BLAS call and each pass the chunked pass of :func:`delta_pass_cpu` (partial sums per chunk of
+    ``rows_per_chunk`` rows, reduced in chunk order), so the result does not depend on the thread count.
+    """
+    batch, fan_out = delta.shape
+    fan_in = x_prev.shape[1]
+    weight_chunks = (fan_out + rows_per_chunk - 1) // rows_per_chunk
+    delta_chunks = (batch + rows_per_chunk - 1) // rows_per_chunk
+    partial_w = np.zeros((weight_chunks, BACKWARD_SLOTS))
+    partial_d = np.zeros((delta_chunks, BACKWARD_SLOTS))
+    partial_bias = np.zeros((delta_chunks, fan_in if use_bias else 0))
+    no_bias = np.zeros(0)
+    # run-time booleans and shift: literal constants would make Numba compile _delta_chunk once more for them
+    no = rows_per_chunk < 0
+    zero = finite_max * 0.0
+    for task in prange(2):
+        if task == 0:
+            np.dot(delta.T, x_prev, weight_grad)
+            for chunk in range(weight_chunks):
+                first = chunk * rows_per_chunk
+                _delta_chunk(
+                    code,
+                    param,
+                    weight_grad,
+                    weight_grad,
+                    weight_grad,
+                    no,
+                    first,
+                    min(fan_out, first + rows_per_chunk),
+                    finite_max,
+                    zero,
+                    partial_w[chunk],
+                    no_bias,
+                    no,
+                )
+        elif propagate:
+            np.dot(delta, weight, delta_prev)
+            for chunk in range(delta_chunks):
+                first = chunk * rows_per_chunk
+                _delta_chunk(
+                    code,
+                    param,
+                    delta_prev,
+                    pre_prev,
+                    x_prev,
+                    propagate,
+                    first,
+                    min(batch, first + rows_per_chunk),
+                    finite_max,
+                    zero,
+                    partial_d[chunk],
+                    partial_bias[chunk],
+                    use_bias,
+                )
+    for chunk in range(weight_chunks):
+        for k in range(BACKWARD_SLOTS):
+            stats_w[k] += partial_w[chunk, k]
+    if propagate:
+        for chunk in range(delta_chunks):
+            for k in range(BACKWARD_SLOTS):
+                stats_delta[k] += partial_d[chunk, k]
+            if use_bias:
+                for j in range(fan_in):
+                    bias_grad_prev[j] += partial_bias[chunk, j]
 
 
 # ----------------------------------------------------------------------------------------------------------------

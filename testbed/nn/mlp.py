@@ -22,11 +22,13 @@ driven by :class:`testbed.nn.cuda.CudaPasses`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -49,6 +51,12 @@ STREAM_WEIGHTS = 1 << 20
 
 #: Rows of the batch per chunk of partial sums in the CPU kernels: fixed, so results do not depend on threads.
 ROWS_PER_CHUNK = 16
+
+#: A backward step runs its two products side by side, one thread and one BLAS thread each
+#: (:func:`testbed.kernels.nn.backward_tasks_cpu`), when Numba has at most this many threads; with more, one after
+#: the other on BLAS's own threads. On 2 cores this keeps OpenBLAS's pool, whose idle threads spin for 0.1 s after
+#: each product, from taking a core from the pass after it (benchmarks/RESULTS.md, tenth session).
+BACKWARD_TASKS = 2
 
 #: A bounded activation's unit is saturated when phi(s) lies within this fraction of its bound's magnitude
 #: (max(|lower|, |upper|)) from the bound: |tanh s| >= 0.99, sigmoid(s) <= 0.01 or >= 0.99.
@@ -265,6 +273,13 @@ def array_moments(values: np.ndarray) -> tuple[float, float, float]:
             False,
         )
     return _moments(sums[kernels.B_SUM], sums[kernels.B_SUMSQ], grid.size, shift)
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs on one thread: the passes' own threads share the products out instead."""
+    from ..train import blas_threads  # here, not at the top: testbed.train imports this module
+
+    return blas_threads(1)
 
 
 def _correlation(a, b):
@@ -628,7 +643,7 @@ class MLP:
                 device.forward_layer(l, previous, pre, post, act, low, high, finite_max, first, shift_x)
             else:
                 bias = b if self.bias else np.zeros(0, dtype=self.dtype)
-                with backends.threads_for(batch * self.widths[l]):
+                with backends.threads_for(batch * self.widths[l]), _one_blas_thread():
                     kernels.forward_layer_cpu(
                         previous,
                         w,
@@ -648,6 +663,7 @@ class MLP:
                         stats[l - 1],
                         active[l - 1],
                         counts[l - 1],
+                        numba.get_num_threads(),
                     )
             if pair is not None:
                 rows = (
@@ -793,23 +809,29 @@ class MLP:
             pre_prev = self._pre[l - 2] if propagate else delta
             bias_prev = self.bias_grads(l - 1) if (propagate and self.bias) else no_bias
             with backends.threads_for(batch * max(self.widths[l], self.widths[l - 1])):
-                kernels.backward_layer_cpu(
-                    delta,
-                    self.weights(l),
-                    self._post[l - 1],
-                    self.weight_grads(l),
-                    finite_max,
-                    ROWS_PER_CHUNK,
-                    stats_w[l - 1],
-                    delta_prev,
-                    pre_prev,
-                    propagate,
-                    act.code,
-                    act.param,
-                    stats_delta[l - 2] if propagate else stats_delta[l - 1],
-                    bias_prev,
-                    self.bias and propagate,
-                )
+                # two threads or fewer: the layer's two products side by side, one BLAS thread each; more: one
+                # product after the other on BLAS's own threads (two tasks would leave the other cores idle)
+                side_by_side = numba.get_num_threads() <= BACKWARD_TASKS
+                step = kernels.backward_tasks_cpu if side_by_side else kernels.backward_layer_cpu
+                # the last step (no delta below) has one product: it keeps BLAS's threads
+                with _one_blas_thread() if (side_by_side and propagate) else contextlib.nullcontext():
+                    step(
+                        delta,
+                        self.weights(l),
+                        self._post[l - 1],
+                        self.weight_grads(l),
+                        finite_max,
+                        ROWS_PER_CHUNK,
+                        stats_w[l - 1],
+                        delta_prev,
+                        pre_prev,
+                        propagate,
+                        act.code,
+                        act.param,
+                        stats_delta[l - 2] if propagate else stats_delta[l - 1],
+                        bias_prev,
+                        self.bias and propagate,
+                    )
             if stats_w[l - 1, kernels.B_NONFINITE]:
                 overflow = l
             elif propagate and stats_delta[l - 2, kernels.B_NONFINITE]:
