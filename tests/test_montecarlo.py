@@ -333,6 +333,21 @@ def test_cpu_schedule_does_not_change_any_trial(monkeypatch, workload, lanes, ch
     np.testing.assert_array_equal(other.trajectories, plain.trajectories)
 
 
+def test_cpu_chunks_give_every_thread_as_many_chunks():
+    """More chunks than threads come in whole rounds (3 chunks on 2 threads left a core idle for a third of each
+    slice), each with at least MIN_TRIALS_PER_LANE trials per lane, at most CHUNKS_PER_THREAD per thread."""
+    from testbed.kernels import montecarlo as kernels
+
+    per_chunk = kernels.MIN_TRIALS_PER_LANE * kernels.CPU_LANES
+    for threads in (1, 2, 3, 4):
+        for trials in (1, per_chunk - 1, 3 * per_chunk, 3 * per_chunk + 7, 5 * per_chunk, 2000, 20000, 10**6):
+            chunks = kernels.cpu_chunks(trials, threads)
+            assert 1 <= chunks <= kernels.CHUNKS_PER_THREAD * threads
+            assert chunks == 1 or trials // chunks >= per_chunk
+            assert chunks <= threads or chunks % threads == 0, (trials, threads, chunks)
+    assert kernels.cpu_chunks(2000, 2) == 2 and kernels.cpu_chunks(20000, 2) == 8
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Censoring, divergence, trajectories, criteria
 
