@@ -30,7 +30,7 @@ def test_an_error_in_the_worker_is_raised_in_the_caller_and_ends_it(tmp_path, mo
         return fig
 
     monkeypatch.setitem(fake_scenario.FIGURES, "line", breaks_the_rule)  # the worker draws from the front
-    worker = _figure_worker.FigureWorker(fake_scenario, warm_up=False)
+    worker = _figure_worker.FigureWorker(fake_scenario)
     result = fake_scenario.run(quick=True, progress=False)
     with pytest.raises(ValueError, match="figure 'line' breaks the house rule.*width 5 in"):
         common.plot(fake_scenario, result, tmp_path, worker=worker)
@@ -43,7 +43,7 @@ def test_ctrl_c_in_the_caller_interrupts_the_worker(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setitem(fake_scenario.FIGURES, "residual", interrupted)  # the caller draws from the back
-    worker = _figure_worker.FigureWorker(fake_scenario, warm_up=False)
+    worker = _figure_worker.FigureWorker(fake_scenario)
     result = fake_scenario.run(quick=True, progress=False)
     with pytest.raises(KeyboardInterrupt):
         common.plot(fake_scenario, result, tmp_path, worker=worker)

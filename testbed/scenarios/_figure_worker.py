@@ -2,12 +2,12 @@
 
 Drawing and writing a figure (Matplotlib's layout, the PNG's rendering, the PDF's font subsetting) is Python on
 one core, and a scenario's figures are independent of each other. :class:`FigureWorker` forks the scenario's
-process when the run begins, before any kernel thread exists; while the run computes, the worker imports
-Matplotlib and draws a small figure of every kind of text once (fonts, mathtext, the PDF's font subsetting: what a
-process's first figure pays for), on the core the run leaves idle between its parallel passes. Once the result is
-there, :func:`testbed.scenarios.common.plot` hands it figures one at a time (the worker from the front of the
-list, the caller from the back) and gathers the paths in the scenario's order. Each figure is drawn by
-:func:`testbed.plotting.save`, in either process: the same files, each written atomically.
+process when the run begins, before any kernel thread exists, and waits (no CPU time) until the result is there;
+then :func:`testbed.scenarios.common.plot` hands it figures one at a time (the worker from the front of the list,
+the caller from the back) and gathers the paths in the scenario's order. Each figure is drawn by
+:func:`testbed.plotting.save`, in either process: the same files, each written atomically. (A worker that
+imported Matplotlib and drew a first figure while the run computed took 2 s of CPU from the run's two threads on
+the shared 2-core machine, more than it saved later: benchmarks/RESULTS.md, tenth session.)
 
 Linux only (``fork``; a forked macOS process may not use every system library, and a spawned one would import
 everything again). Ctrl-C reaches both processes: the worker ends at once without a traceback (the file it was
@@ -32,30 +32,11 @@ def available():
     return len(os.sched_getaffinity(0)) >= 2
 
 
-def _warm_up():
-    """Draw and write (to memory) a figure with plain text, mathtext, a legend and a suptitle, as PNG and PDF."""
-    import io
-
-    from .. import plotting
-
-    fig, ax = plotting.figure()
-    ax.plot([1.0, 2.0, 3.0], [1.0, 4.0, 9.0], label="measured $\\sigma$ = 0.1")
-    plotting.theory(ax, [1.0, 3.0], [1.0, 9.0], label="theory")
-    plotting.finish(ax, xlabel="step $t$", ylabel="fraction $|w| > R$", title="warm-up", xscale="log")
-    fig.suptitle("warm-up: $d$ = 10")
-    with plotting.style():
-        for kind in ("png", "pdf"):
-            fig.savefig(io.BytesIO(), format=kind, dpi=plotting.PNG_DPI)
-    plotting.close(fig)
-
-
-def _serve(connection, module, warm_up):
+def _serve(connection, module):
     """The worker's loop: ``(name, result, out_dir)`` in, ``("ok", paths)`` or ``("error", exception)`` out; None
     or the caller's end closed ends it."""
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if warm_up:
-            _warm_up()
         while True:
             try:
                 task = connection.recv()
@@ -82,15 +63,12 @@ def _serve(connection, module, warm_up):
 
 
 class FigureWorker:
-    """A forked process that draws figures of ``module`` (a scenario module) when asked (see the module);
-    ``warm_up=False`` skips the first figure it draws for itself."""
+    """A forked process that draws figures of ``module`` (a scenario module) when asked (see the module)."""
 
-    def __init__(self, module, warm_up=True):
+    def __init__(self, module):
         context = multiprocessing.get_context("fork")
         self._connection, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(theirs, module, warm_up), name="testbed-figures", daemon=True
-        )
+        self._process = context.Process(target=_serve, args=(theirs, module), name="testbed-figures", daemon=True)
         self._process.start()
         theirs.close()
         self._pending = None
