@@ -2,12 +2,14 @@
 
 Drawing and writing a figure (Matplotlib's layout, the PNG's rendering, the PDF's font subsetting) is Python on
 one core, and a scenario's figures are independent of each other. :class:`FigureWorker` forks the scenario's
-process when the run begins, before any kernel thread exists, and waits (no CPU time) until the result is there;
+process when the run begins, before any kernel thread exists, once that process has imported Matplotlib and drawn
+a first figure (:func:`warm_up`: the costs of a first figure, paid once for both processes), and waits (no CPU
+time) until the result is there;
 then :func:`testbed.scenarios.common.plot` hands it figures one at a time (the worker from the front of the list,
 the caller from the back) and gathers the paths in the scenario's order. Each figure is drawn by
 :func:`testbed.plotting.save`, in either process: the same files, each written atomically. (A worker that
-imported Matplotlib and drew a first figure while the run computed took 2 s of CPU from the run's two threads on
-the shared 2-core machine, more than it saved later: benchmarks/RESULTS.md, tenth session.)
+warmed up after the fork, while the run computed, took about 2 s of CPU from the run's two threads on the shared
+2-core machine; one that warmed up with its first figure paid it twice: benchmarks/RESULTS.md, tenth session.)
 
 Linux only (``fork``; a forked macOS process may not use every system library, and a spawned one would import
 everything again). Ctrl-C reaches both processes: the worker ends at once without a traceback (the file it was
@@ -30,6 +32,24 @@ def available():
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return False
     return len(os.sched_getaffinity(0)) >= 2
+
+
+def warm_up():
+    """Import Matplotlib and draw a small figure with every kind of text (fonts, mathtext, a legend, the PDF's font
+    subsetting) to PNG and PDF in memory: what a process's first figure costs beyond its own drawing. Run before
+    the fork, it is paid once for both processes."""
+    import io
+
+    from .. import plotting
+
+    fig, ax = plotting.figure()
+    ax.plot([1.0, 2.0, 3.0], [1.0, 4.0, 9.0], label="measured, $\\sigma$ = 0.1")
+    plotting.theory(ax, [1.0, 3.0], [1.0, 9.0], label="theory")
+    plotting.finish(ax, xlabel="step $t$", ylabel="fraction $|w| > R$", title="$d$ = 10", xscale="log")
+    with plotting.style():
+        for kind in ("png", "pdf"):
+            fig.savefig(io.BytesIO(), format=kind, dpi=plotting.PNG_DPI)
+    plotting.close(fig)
 
 
 def _serve(connection, module):
@@ -66,6 +86,7 @@ class FigureWorker:
     """A forked process that draws figures of ``module`` (a scenario module) when asked (see the module)."""
 
     def __init__(self, module):
+        warm_up()
         context = multiprocessing.get_context("fork")
         self._connection, theirs = context.Pipe()
         self._process = context.Process(target=_serve, args=(theirs, module), name="testbed-figures", daemon=True)
