@@ -4,7 +4,8 @@ It "measures" y = slope * x + noise at a few points and compares with the line y
 ``run`` is appended to the file named by ``FAKE_SCENARIO_CALL_LOG`` when that is set, so tests can count calls
 made in worker processes; with ``FAKE_SCENARIO_INTERRUPT_AT=K`` as well, every call that starts once K calls are
 logged raises KeyboardInterrupt (a Ctrl-C in the middle of a sweep). "Once", not "when exactly": two worker
-processes may both start before either logs, so the count can jump past K.
+processes may both start before either logs, so the count can jump past K. With ``FAKE_SCENARIO_FIGURE_LOG`` set,
+every figure drawn appends "NAME PID" to that file (which process drew it).
 """
 
 import os
@@ -56,9 +57,17 @@ def logged_calls(log):
         return [line.strip() for line in handle if line.strip()]
 
 
+def _log_figure(name):
+    log = os.environ.get("FAKE_SCENARIO_FIGURE_LOG")
+    if log:
+        with open(log, "a") as handle:
+            handle.write(f"{name} {os.getpid()}\n")
+
+
 def draw_line(result):
     from testbed import plotting
 
+    _log_figure("line")
     x, y = result.arrays["x"], result.arrays["y"]
     fig, ax = plotting.figure()
     plotting.measured(ax, x, y, yerr=result.params["noise"], label="measured", color=plotting.color(0))
@@ -70,6 +79,7 @@ def draw_line(result):
 def draw_residual(result):
     from testbed import plotting
 
+    _log_figure("residual")
     x, y = result.arrays["x"], result.arrays["y"]
     fig, ax = plotting.figure()
     plotting.measured(ax, x, y - result.params["slope"] * x, label="residual", color=plotting.color(1))

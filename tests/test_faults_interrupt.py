@@ -135,12 +135,17 @@ def test_adaptive_budget_scales_towards_the_slice_time_within_limits():
     assert montecarlo._next_budget(1, 1e9, 10) == 1  # never below one step
 
 
-#: The issue's commands: gd from the saddle never escapes, so the first configuration runs its whole budget
-#: (minutes with 2e6 steps; for ever, in effect, with 4e9).
+#: The issue's commands, with SGD on a flat saddle in place of GD from the saddle (noiseless trials from one start
+#: now run once, so GD's 2,000 trials would take milliseconds): with curvature -1e-12 along w_0 (growth 1 + 1e-14
+#: per step) the escape coordinate is a random walk of steps lr sigma = 1e-4, which reaches |w| = 1 after about
+#: 1e8 steps (within 2e6 steps with probability below 1e-10 per trial), so the first configuration runs all its
+#: 2,000 noisy trials to the budget (minutes with 2e6 steps; for ever, in effect, with 4e9).
 SADDLE_LONG = [
     "--no-plot",
     "--optimizers",
-    "gd",
+    "sgd",
+    "--gamma",
+    "1e-12",
     "--trials",
     "2000",
     "--sweep-lr",

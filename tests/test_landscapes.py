@@ -73,6 +73,17 @@ def test_gradient_and_hessian_match_finite_differences(f, t, rng):
     np.testing.assert_allclose(h, h.T, rtol=1e-14)
 
 
+@pytest.mark.parametrize("f", ALL, ids=lambda f: f.name)
+def test_a_hessian_is_declared_constant_exactly_when_it_is(f, rng):
+    """rules.constant_hessian(code) lets the dense Newton kernel evaluate and decompose H once per trial: a declared
+    landscape gives the same H, bit for bit, at points spread over [-2, 2]^d and at steps 1 to 3 (the online loss's
+    period); every other one gives another H somewhere there, so a declaration cannot be missing either."""
+    points = f.start + rng.uniform(-2.0, 2.0, (8, f.dim))
+    hessians = np.array([f.hessian(w, t) for w in points for t in (1, 2, 3)])
+    same = bool(np.all(hessians.view(np.uint64) == hessians[:1].view(np.uint64)))
+    assert rules.constant_hessian(f.code) == same
+
+
 def test_compiled_rules_equal_the_python_rules(rng):
     value_cpu = for_cpu(rules.value)
     gradient_cpu = for_cpu(rules.gradient)

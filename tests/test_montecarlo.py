@@ -333,8 +333,73 @@ def test_cpu_schedule_does_not_change_any_trial(monkeypatch, workload, lanes, ch
     np.testing.assert_array_equal(other.trajectories, plain.trajectories)
 
 
+def test_cpu_chunks_give_every_thread_as_many_chunks():
+    """More chunks than threads come in whole rounds (3 chunks on 2 threads left a core idle for a third of each
+    slice), each with at least MIN_TRIALS_PER_LANE trials per lane, at most CHUNKS_PER_THREAD per thread."""
+    from testbed.kernels import montecarlo as kernels
+
+    per_chunk = kernels.MIN_TRIALS_PER_LANE * kernels.CPU_LANES
+    for threads in (1, 2, 3, 4):
+        for trials in (1, per_chunk - 1, 3 * per_chunk, 3 * per_chunk + 7, 5 * per_chunk, 2000, 20000, 10**6):
+            chunks = kernels.cpu_chunks(trials, threads)
+            assert 1 <= chunks <= kernels.CHUNKS_PER_THREAD * threads
+            assert chunks == 1 or trials // chunks >= per_chunk
+            assert chunks <= threads or chunks % threads == 0, (trials, threads, chunks)
+    assert kernels.cpu_chunks(2000, 2) == 2 and kernels.cpu_chunks(20000, 2) == 8
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Censoring, divergence, trajectories, criteria
+
+
+#: Noiseless runs from one start: GD held at the saddle (censored), the running-average momentum escaping from a
+#: point (a recorded path), Newton on the Rosenbrock function (the dense kernel; a Hessian that changes).
+IDENTICAL_TRIALS = {
+    "gd_at_the_saddle": (lambda: landscapes.saddle(dim=4), lambda: optim.SGD(lr=0.1), "saddle"),
+    "momentum_escaping": (
+        lambda: landscapes.saddle(dim=3),
+        lambda: optim.Momentum(lr=0.1, beta=0.9),
+        np.array([1e-3, 0.5, -0.25]),
+    ),
+    "newton_on_rosenbrock": (
+        lambda: landscapes.rosenbrock(dim=3),
+        lambda: optim.Newton(lr=0.2),
+        np.array([-0.5, 0.8, 0.3]),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IDENTICAL_TRIALS))
+def test_noiseless_trials_from_one_start_run_once_with_every_trials_bits(monkeypatch, case):
+    """Trials without noise from one start run once (one row reaches the kernel) and each gets the outcome it has
+    when every trial runs: the same trials beside one other start, all of them simulated, bit for bit."""
+    make_landscape, make_optimizer, start = IDENTICAL_TRIALS[case]
+    f = make_landscape()
+    trials = 9
+    kw = dict(noise=0.0, radius=1.0, max_steps=120, seed=5, record=3, record_every=4)
+    starts = np.tile(f.start if isinstance(start, str) else start, (trials + 1, 1))
+    starts[-1] += 0.125  # another start: every trial is simulated
+    every = montecarlo.escape_times(f, make_optimizer(), trials=trials + 1, start=starts, **kw)
+
+    from testbed.kernels import montecarlo as kernels
+
+    rows = []
+    for name, position in (("rule_trials", 4), ("dense_trials", 6)):  # where each launcher takes the buffers
+        launcher = getattr(kernels, name)
+
+        def counted(*args, launcher=launcher, position=position):
+            rows.append(args[position].w.shape[0])
+            return launcher(*args)
+
+        monkeypatch.setattr(kernels, name, counted)
+    once = montecarlo.escape_times(f, make_optimizer(), trials=trials, start=start, **kw)
+    assert rows == [1]
+    np.testing.assert_array_equal(once.steps, every.steps[:trials])
+    np.testing.assert_array_equal(once.escaped, every.escaped[:trials])
+    np.testing.assert_array_equal(once.diverged, every.diverged[:trials])
+    np.testing.assert_array_equal(once.final.view(np.uint64), every.final[:trials].view(np.uint64))
+    np.testing.assert_array_equal(once.trajectories, every.trajectories)
+    assert once.final.shape == (trials, f.dim) and once.trajectories.shape == every.trajectories.shape
 
 
 def test_censored_trials_are_flagged_not_counted_as_escapes():

@@ -189,3 +189,9 @@ def hessian(code, w, row, i, j, dim, params, t):
     if code == REDDI:
         return 0.0
     return math.nan
+
+
+def constant_hessian(code):
+    """True when the Hessian of the landscape with this code depends neither on w nor on t: QUADRATIC's diag(lambda)
+    and REDDI's 0 (linear losses). A second-order kernel evaluates and decomposes it once per trial there."""
+    return code == QUADRATIC or code == REDDI

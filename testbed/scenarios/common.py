@@ -6,6 +6,7 @@ See the package docstring (:mod:`testbed.scenarios`) for the contract a scenario
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib
 import math
 import os
@@ -231,24 +232,52 @@ def draw(module, result, names=None):
     return {name: fig for name, fig in drawn.items() if fig is not None}
 
 
-def plot(module, result, out_dir, names=None):
-    """Draw the figures of ``result`` (all, or those in ``names``) and save each as ``out_dir/NAME.png`` and
-    ``.pdf`` (:func:`testbed.plotting.save`); returns the written paths.
-
-    ``result`` is a :class:`testbed.results.Result` or the folder it was saved in, so a saved run is redrawn
-    without running it again. Figures are drawn and saved one at a time (only one is in memory).
-    """
-    result = _as_result(result)
+def _draw_and_save(function, result, out_dir, name):
+    """The paths of figure ``name`` drawn by ``function`` and saved (none when it has nothing to draw)."""
     from .. import plotting
 
-    paths = []
-    for name, function in _drawers(module, names):
-        fig = function(result)
-        if fig is None:  # nothing to draw in this result (a part of the scenario that did not run)
-            continue
-        paths.extend(plotting.save(fig, out_dir, name))
-        plotting.close(fig)
+    fig = function(result)
+    if fig is None:  # nothing to draw in this result (a part of the scenario that did not run)
+        return []
+    paths = plotting.save(fig, out_dir, name)
+    plotting.close(fig)
     return paths
+
+
+def plot(module, result, out_dir, names=None, *, worker=None):
+    """Draw the figures of ``result`` (all, or those in ``names``) and save each as ``out_dir/NAME.png`` and
+    ``.pdf`` (:func:`testbed.plotting.save`); returns the written paths, in the scenario's order.
+
+    ``result`` is a :class:`testbed.results.Result` or the folder it was saved in, so a saved run is redrawn
+    without running it again. Figures are drawn and saved one at a time (only one is in memory), or, with a
+    ``worker`` (:class:`testbed.scenarios._figure_worker.FigureWorker`), one at a time in each process: the worker
+    takes the figures from the front of the list, this process from the back. Should this process be
+    interrupted, the worker is interrupted too.
+    """
+    result = _as_result(result)
+    drawers = _drawers(module, names)
+    if worker is None or len(drawers) < 2:
+        return [path for name, function in drawers for path in _draw_and_save(function, result, out_dir, name)]
+    written = {}
+    queue = collections.deque(drawers)
+    try:
+        while queue:
+            if worker.busy is not None and worker.ready():
+                name = worker.busy
+                written[name] = worker.collect()
+            if worker.busy is None:
+                name, _ = queue.popleft()
+                worker.submit(name, result, out_dir)
+            else:
+                name, function = queue.pop()
+                written[name] = _draw_and_save(function, result, out_dir, name)
+        if worker.busy is not None:
+            name = worker.busy
+            written[name] = worker.collect()
+    except BaseException:
+        worker.stop(interrupt=True)
+        raise
+    return [path for name, _ in drawers for path in written[name]]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -409,14 +438,18 @@ def main(module_name, argv=None, add_arguments=None):
     for key in ("seed", "backend"):
         if options[key] is not None:
             params[key] = options[key]
+    worker = None
     try:
         out = check_writable(
             options["out"] if options["out"] is not None else Path("results") / name, create=False
         )  # bad input creates no folder: the save does, once there is a result
+        worker = _start_worker(module, module_name, options)
         result = module.run(quick=options["quick"], progress=not options["no_progress"], **params)
     except ValueError as error:
+        _stop(worker)
         return _error(parser.prog, error)
     except KeyboardInterrupt:
+        _stop(worker)
         print(f"{parser.prog}: interrupted; nothing saved", file=sys.stderr)
         return _interrupted(module_name)
     try:
@@ -426,12 +459,33 @@ def main(module_name, argv=None, add_arguments=None):
         result.save(out)
         print(f"saved result to {out}/ (result.json, data files)")
         if not options["no_plot"]:
-            for path in plot(module, result, out):
+            for path in plot(module, result, out, worker=worker):
                 print(f"wrote {path}")
     except KeyboardInterrupt:
+        _stop(worker)
         print(f"{parser.prog}: interrupted while saving; every file written is complete", file=sys.stderr)
         return _interrupted(module_name)
     except OSError as error:
+        _stop(worker)
         return _error(parser.prog, f"cannot write to {out}: {error.strerror or error}")
+    _stop(worker, interrupt=False)
     sys.stdout.flush()
     return _finished(module_name, 0)
+
+
+def _start_worker(module, module_name, options):
+    """A :class:`testbed.scenarios._figure_worker.FigureWorker` for a program's run with two figures or more (forked
+    now, before the run starts a thread), else None. A call from Python (a test, a notebook) draws in its own
+    process: forking a process that may hold threads of its own is not safe."""
+    from . import _figure_worker
+
+    if module_name != "__main__" or options["no_plot"] or len(figure_names(module)) < 2:
+        return None
+    if not _figure_worker.available():
+        return None
+    return _figure_worker.FigureWorker(module)
+
+
+def _stop(worker, interrupt=True):
+    if worker is not None:
+        worker.stop(interrupt=interrupt)
