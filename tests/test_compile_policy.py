@@ -9,6 +9,7 @@ from testbed.kernels import policy, targets
 from testbed.loops import montecarlo as loops
 from testbed.rules import landscapes as landscape_rules
 from testbed.rules import montecarlo as montecarlo_rules
+from testbed.rules import optimizers as optimizer_rules
 from testbed.rules import rng as rng_rules
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "testbed"
@@ -43,13 +44,22 @@ def test_the_trial_loop_inlines_its_rules_but_keeps_the_marked_ones_calls():
     """What the table says reaches the compiler's targets: the hot rules inlined into the trial loop, the noise
     pass, a trial's start and the rarer rules kept as calls; a caller without a row changes nothing."""
     caller, cpu = loops.run_trials, "cpu-numpy-errors"
-    assert targets._callee_target(loops.step_updates, loops.update_lanes, cpu) == "cpu-numpy-errors-inline"
-    assert targets._callee_target(caller, loops.stop_status, cpu) == "cpu-numpy-errors-inline"
+    # inlined by LLVM, without reference counting as the loop they are inlined into
+    assert targets._callee_target(caller, loops.stop_status, cpu) == "cpu-numpy-errors-llvm-inline-norc"
+    # the optimizer's pass over lanes is inlined in Numba's IR (its row), the update rule inside it by LLVM again
+    assert targets._callee_target(loops.step_updates, loops.update_lanes, cpu) == "cpu-numpy-errors-ir-inline-norc"
+    inside = targets._callee_target(loops.update_lanes, optimizer_rules.update, "cpu-numpy-errors-ir-inline-norc")
+    assert inside == "cpu-numpy-errors-llvm-inline-norc"
     kept = (loops.fill_noise, loops.step_gradients, loops.take_next_trial, montecarlo_rules.escaped)
     for callee in kept:
         assert targets._callee_target(caller, callee, cpu) == cpu
     # inside the kept noise pass, Philox and Box-Muller are inlined again (its own row); minibatch draws stay calls
-    assert targets._callee_target(loops.fill_noise, rng_rules.uniform4, cpu) == "cpu-numpy-errors-inline"
+    inlined = "cpu-numpy-errors-llvm-inline"
+    assert targets._callee_target(loops.fill_noise, rng_rules.uniform4, cpu) == inlined
+    assert targets._callee_target(rng_rules.uniform4, rng_rules.philox4x32, inlined) == inlined
+    # for_cpu(..., inline=True), the other kernels' inlining: in Numba's IR, all the way down
+    ir = "cpu-numpy-errors-inline"
+    assert targets._callee_target(rng_rules.uniform4, rng_rules.philox4x32, ir) == ir
     assert targets._callee_target(loops.step_gradients, montecarlo_rules.minibatch_noise, cpu) == cpu
     # a caller without a row: its callees compile as it does
     assert targets._callee_target(loops.start_trial, landscape_rules.value, "cpu") == "cpu"

@@ -132,3 +132,29 @@ def test_a_simulated_launch_runs_on_one_core_and_gives_the_cores_back():
     count_cores[2, 3](out)
     assert out.tolist() == [1.0] * 4
     assert os.sched_getaffinity(0) == cores
+
+
+# 6. forceinline ----------------------------------------------------------------------------------------------
+
+
+def _halve(x):
+    return 0.5 * x
+
+
+def test_the_inline_targets_inline_by_llvm_or_in_numbas_ir():
+    """An LLVM-inlined rule is a function of its own marked alwaysinline, compiled once and gone from its caller's
+    machine code; an IR-inlined one is never compiled on its own."""
+    llvm_twin = targets.compile_rule(_halve, "cpu-numpy-errors-llvm-inline")
+    ir_twin = targets.compile_rule(_halve, "cpu-numpy-errors-ir-inline")
+
+    @njit
+    def caller(x):
+        return llvm_twin(x) + ir_twin(x) + llvm_twin(x + 1.0)
+
+    assert caller(2.0) == 3.5
+    assert len(llvm_twin.overloads) == 1 and len(ir_twin.overloads) == 0
+    (signature,) = llvm_twin.overloads
+    assert "alwaysinline" in llvm_twin.inspect_llvm(signature)
+    (signature,) = caller.overloads
+    calls = [line for line in caller.inspect_llvm(signature).splitlines() if " call " in line and "_halve" in line]
+    assert not calls, calls

@@ -329,7 +329,10 @@ def dense_trials_cpu(landscape, method, lr, damping, noise, stop, trials, budget
     # the arrays this loop writes itself, taken out of the tuple before the parallel loop: Numba's parallel loop
     # loses a write through a tuple field in its body (measured: the trials' status and steps stayed unset)
     x, steps, status = trials.w, trials.steps, trials.status
-    for trial in prange(x.shape[0]):
+    for index in prange(x.shape[0]):
+        # a signed index, as the function's own typing of the loop has it: the parallel loop's is unsigned, and
+        # every rule called with it would be compiled once for each
+        trial = np.int64(index)
         if status[trial] >= 0:
             continue
         if status[trial] == rules.STATUS_PENDING:

@@ -35,6 +35,12 @@ installed) against the new release.
    ``is_cached`` answers False and a warm run starts a helper that only loads the cached kernels (about a
    second of CPU on the other core). Test (``tests/test_warmup.py``): a kernel compiled into a fresh cache reads
    as cached, and one never compiled as not cached.
+6. **``forceinline=True``** (:func:`testbed.kernels.targets.compile_rule`). An ``njit`` option that Numba's CPU
+   target accepts (``numba.core.options.DefaultOptions``) but does not document: the function gets LLVM's
+   ``alwaysinline`` attribute. The rules that the policy table inlines (:mod:`testbed.kernels.policy`) are
+   compiled with it, once each, and LLVM inlines them at every call site. If it is ignored, results stay the
+   same but those rules stay calls and the Monte Carlo and fill loops lose their SIMD code. Test: an inlined
+   rule's LLVM IR carries ``alwaysinline`` and its caller calls it nowhere.
 """
 
 import os

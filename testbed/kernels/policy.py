@@ -2,12 +2,22 @@
 reference counting. One table, :data:`CPU_POLICY`, read by :mod:`testbed.kernels.targets`.
 
 Every rule and loop body not in the table is compiled as its caller is: a plain Numba function that LLVM may
-inline, or, called from a row with ``inline_callees`` (or from a rule inlined through one), inlined in Numba's IR
-(``inline="always"``) with the NumPy error model. The rows are the exceptions, each with its measured reason:
+inline, or, called from a row with ``inline_callees`` (or from a rule inlined through one), a function with the
+NumPy error model that LLVM always inlines (Numba's ``forceinline``). The rows are the exceptions, each with its
+measured reason:
 
 - ``inline_callees``: every rule the function calls (and every rule those call, unless a row says ``call``) is
   inlined into it. LLVM does not inline a large rule such as Philox's ten rounds, and a loop that calls a function
-  is not vectorised; a call per coordinate and step also costs more than the arithmetic.
+  is not vectorised; a call per coordinate and step also costs more than the arithmetic. Each callee is compiled
+  once per signature and inlined by LLVM; until the tenth session Numba's IR inliner did it, which types, lowers
+  and optimises the callee again at every call site. Measured, CPU seconds of the cold compile on the shared
+  2-core Xeon: see benchmarks/RESULTS.md, "Tenth session: compile time".
+- ``ir_inline``: the function is inlined in Numba's IR instead, where an inlining caller calls it. For the
+  optimizer's pass over the lanes (:func:`testbed.loops.montecarlo.update_lanes`): inlined by LLVM, its vectorised
+  loop over lanes came out in several unswitched copies per rule, each checking at every coordinate that the
+  lanes' rows do not overlap (50 runtime alias checks in the update pass), and Adam and RMSProp ran 1.25-1.3 times
+  as slow; inlined in the IR, LLVM hoists those checks out of the loop over coordinates (none left in the pass),
+  as before. The update rule inside it is inlined by LLVM again.
 - ``call``: the function stays a call even from an inlining caller. For a hot loop that LLVM vectorises well on
   its own (the Monte Carlo noise: 2.9 instead of 5.2 ns per normal draw when kept out of the large trial loop,
   where the vectoriser and the register allocator do worse), and for rules that run at a trial's start and end or
@@ -35,6 +45,7 @@ class CpuPolicy:
     inline_callees: bool = False
     call: bool = False
     no_refcount: bool = False
+    ir_inline: bool = False
 
 
 #: function (a rule or loop body, the plain Python function) -> how the CPU target compiles it.
@@ -49,6 +60,8 @@ CPU_POLICY = {
     montecarlo_loops.fill_noise: CpuPolicy(call=True, inline_callees=True),
     montecarlo_loops.step_gradients: CpuPolicy(call=True, inline_callees=True, no_refcount=True),
     montecarlo_loops.step_updates: CpuPolicy(call=True, inline_callees=True, no_refcount=True),
+    # the optimizer's loop over lanes: inlined in the IR of the update pass, so that LLVM sees the loop nest whole
+    montecarlo_loops.update_lanes: CpuPolicy(ir_inline=True),
     # a trial's start (once per trial), its escape test for the criteria other than the radius, minibatch draws
     montecarlo_loops.take_next_trial: CpuPolicy(call=True),
     montecarlo_rules.escaped: CpuPolicy(call=True),

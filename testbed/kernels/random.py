@@ -8,7 +8,7 @@ every initialiser of :mod:`testbed.init`: on the CPU, the normal draws through :
 and float64 arrays, the most drawn code: weights, inputs, gradients), every other code through :func:`fill_cpu`.
 
 Speed (CPU): the draws run in branch-free loops with the rules inlined (``for_cpu(..., error_model="numpy",
-inline=True)``) and unsigned store indices (no negative-index wraparound select), which LLVM turns into SIMD
+inline="llvm")``) and unsigned store indices (no negative-index wraparound select), which LLVM turns into SIMD
 code: Philox's multiplies, the polynomial log/sin/cos of Box-Muller (:func:`testbed.rules.rng.log_unit`,
 :func:`~testbed.rules.rng.sincos_two_pi`) and the interleaved stores all vectorise. No FMA contraction or other
 fast-math: the vector lanes give the bits of the scalar rule.
@@ -36,10 +36,12 @@ TRUNCATED_NORMAL_BY_UNIFORM = rules.TRUNCATED_NORMAL_BY_UNIFORM
 #: Philox blocks per CPU work item: large enough to amortise the scheduling, small enough to balance threads.
 CHUNK_BLOCKS = 1024
 
-_uniform4_cpu = for_cpu(rules.uniform4, error_model="numpy", inline=True)
-_box_muller_cpu = for_cpu(rules.box_muller, error_model="numpy", inline=True)
+# inlined by LLVM, each rule compiled once (testbed.kernels.targets): the fill kernels compiled in 4.3-4.6 s of CPU
+# instead of 5.9-6.8 with Numba's IR inliner, at the same speed (benchmarks/RESULTS.md, "Tenth session")
+_uniform4_cpu = for_cpu(rules.uniform4, error_model="numpy", inline="llvm")
+_box_muller_cpu = for_cpu(rules.box_muller, error_model="numpy", inline="llvm")
 _draw4_cpu = for_cpu(rules.draw4, error_model="numpy")
-_store_block = for_cpu(rules.store_block, error_model="numpy", inline=True)
+_store_block = for_cpu(rules.store_block, error_model="numpy", inline="llvm")
 
 
 def fill_items(size, offset, chunk):
