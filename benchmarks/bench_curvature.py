@@ -49,11 +49,14 @@ SETTLE_SECONDS = 0.2
 
 
 def best_times(functions, repeats):
-    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved, each after a pause and an untimed
-    call (as in a loop of calls, the threads are awake)."""
+    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved, the order rotated each round (none
+    always runs after the same neighbour), each after a pause and an untimed call (as in a loop of calls, the
+    threads are awake)."""
     times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, record in zip(functions, times):
+    for round_ in range(repeats):
+        shift = round_ % len(functions)
+        order = list(zip(functions, times))
+        for function, record in order[shift:] + order[:shift]:
             time.sleep(SETTLE_SECONDS)
             function()
             start, cpu = time.perf_counter(), time.process_time()

@@ -564,8 +564,19 @@ def lanczos(
     alpha, beta = [], []
     scale = 0.0
     w, work = np.empty(start.size), np.empty(start.size)  # made once: the steps below work in place
+    # a float64 HessianOperator writes its product straight into w (no fresh 8 MB vector, no copy per step)
+    owner = getattr(matvec, "__self__", None)
+    into = (
+        isinstance(owner, HessianOperator)
+        and getattr(matvec, "__func__", None) is HessianOperator.matvec
+        and owner.dtype == np.float64
+        and owner._gpu is None
+    )
     for j in range(iterations):
-        np.copyto(w, matvec(basis[j]))
+        if into:
+            owner.matvec(basis[j], out=w)
+        else:
+            np.copyto(w, matvec(basis[j]))
         a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
         a, b = float(a), float(b)
         alpha.append(a)
