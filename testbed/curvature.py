@@ -7,7 +7,9 @@ For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`te
   forward and backward passes (one compiled call, :func:`testbed.kernels.curvature.curvature_product_cpu`; no
   finite differences), or the Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002), which drops the net's
   own second derivatives and is positive semi-definite. :class:`HessianOperator` keeps the forward pass (it does
-  not depend on v) for the repeated products of the solvers below.
+  not depend on v) for the repeated products of the solvers below. A large Hessian product cuts each matrix
+  product into :data:`PRODUCT_PARTS` parts on the caller's threads, one BLAS thread each
+  (:func:`testbed.kernels.curvature.curvature_part_cpu`), as the training step does.
 - :func:`top_eigenvalues`, :func:`bottom_eigenvalues`: Lanczos (1950) with full reorthogonalisation; Ritz values
   with their residual norms ||H y - theta y|| = |beta_m u_m| (Parlett 1998).
 - :func:`trace`: Hutchinson (1989), tr H = E[z^T H z] over Rademacher probes z, with its standard error; the

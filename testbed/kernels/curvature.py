@@ -31,6 +31,12 @@ chunks add up to the product of the mean over all rows. The forward quantities (
 on v: with ``cached`` buffers sized for all N rows, a call with ``prepared`` skips the forward and the gradient
 backward and runs the tangent and R-backward passes only (what a Lanczos run repeats).
 
+A product whose matrix products are large runs in parts (:func:`curvature_part_cpu`, the Hessian only): the
+rows of each chunk in P parts (forward, tangents, loss, R-backward), then the units of every layer in P parts
+(the weight and bias blocks), every product on one BLAS thread, the parts on the caller's threads, as the training
+step's :func:`testbed.kernels.train.loss_and_grad_parts_cpu`. A layer's block then holds part after part, each
+part's rows as [s_p; R{s}_p], so the paired products stay one call per part.
+
 The GPU runs the same passes as launches of :func:`gemm_gpu` (the products), :func:`pointwise_gpu` (activation,
 phi' and phi'' steps), :func:`column_sums_gpu` (bias blocks) and :func:`loss_hessian_rows_gpu`, driven from the
 host by :class:`testbed.curvature_cuda.CudaCurvature`.
