@@ -86,7 +86,8 @@ class HessianOperator:
     ``kind``: ``"hessian"`` or ``"gauss_newton"``; ``loss`` as :func:`testbed.train.loss_and_grad`. With
     ``cache`` (default), the forward pass of all rows is kept after the first product when it fits in
     :data:`CACHE_BYTES`; later products run the tangent and R-backward passes only. :attr:`loss` is L(theta),
-    :attr:`products` the number of products taken, :attr:`size` the dimension P.
+    :attr:`products` the number of products taken, :attr:`size` the dimension P, :attr:`parts` the parts each
+    matrix product is cut into (:data:`PRODUCT_PARTS` for a large Hessian product, else 1).
 
     Parameters
     ----------
@@ -579,7 +580,10 @@ def lanczos(
             owner.matvec(basis[j], out=w)
         else:
             np.copyto(w, matvec(basis[j]))
-        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
+        # on one BLAS thread: a pool woken here would spin through the next product's parts, which run on their
+        # own threads (measured, 2 threads, load 2-3: 20 float32 steps 972 ms against PyTorch's 624)
+        with train.blas_threads(1):
+            a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
         a, b = float(a), float(b)
         alpha.append(a)
         scale = max(scale, abs(a), b)
