@@ -6,9 +6,10 @@
 On an MLP of about 1M parameters (tanh, biases, logits, softmax cross-entropy) and one batch of random inputs,
 float32 and float64 in the same run, 2 threads by default (Numba, BLAS and PyTorch; ``--threads``):
 
-1. one ``curvature.hvp`` (forward, loss, gradient backward, tangent forward, R-backward: one compiled call)
-   against one ``train.loss_and_grad`` (goal: ratio <= 2.5); also one product of a ``HessianOperator`` whose
-   forward pass is kept (what each Lanczos step costs);
+1. one ``curvature.hvp`` (forward, loss, gradient backward, tangent forward, R-backward; each product cut into
+   ``curvature.PRODUCT_PARTS`` parts, as the training step's) against one ``train.loss_and_grad`` (goal: ratio
+   <= 2.5); also one product of a ``HessianOperator`` whose forward pass is kept (what each Lanczos step costs),
+   and both in one pass on BLAS's own threads (``one pass``, the product before the tenth session);
 2. 20 Lanczos steps with full reorthogonalisation (``curvature.lanczos`` on a ``HessianOperator``, its set-up
    included) against the same 20 steps on PyTorch's double-backward products, PyHessian's method (the gradient
    built once with ``create_graph=True``, then ``autograd.grad(grads, params, v, retain_graph=True)`` per step,
@@ -49,11 +50,14 @@ SETTLE_SECONDS = 0.2
 
 
 def best_times(functions, repeats):
-    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved, each after a pause and an untimed
-    call (as in a loop of calls, the threads are awake)."""
+    """Best of ``repeats`` (wall, CPU) timings of each function, interleaved, the order rotated each round (none
+    always runs after the same neighbour), each after a pause and an untimed call (as in a loop of calls, the
+    threads are awake)."""
     times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, record in zip(functions, times):
+    for round_ in range(repeats):
+        shift = round_ % len(functions)
+        order = list(zip(functions, times))
+        for function, record in order[shift:] + order[:shift]:
             time.sleep(SETTLE_SECONDS)
             function()
             start, cpu = time.perf_counter(), time.process_time()
@@ -169,6 +173,17 @@ def floor(widths, batch, dtype, repeats):
     return tuple(times[:3].sum(axis=0)), tuple(times[3:].sum(axis=0)), times[3:, 0]
 
 
+def one_pass(make):
+    """``make()`` with the Hessian product in one pass on BLAS's own threads (``curvature.PRODUCT_PARTS = 1``, the
+    product before the tenth session), for the parts' gain."""
+    saved = curvature.PRODUCT_PARTS
+    curvature.PRODUCT_PARTS = 1
+    try:
+        return make()
+    finally:
+        curvature.PRODUCT_PARTS = saved
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--widths", default="40,1024,896,10")
@@ -200,15 +215,28 @@ def main(argv=None):
             op(v)  # compile, and keep the forward pass
             curvature.hvp(net, x, y, v)
             train.loss_and_grad(net, x, y)
-            grad, product, kept = best_times(
-                [lambda: train.loss_and_grad(net, x, y), lambda: curvature.hvp(net, x, y, v), lambda: op(v)],
+            one_pass_op = one_pass(lambda: curvature.HessianOperator(net, x, y))
+            one_pass_op(v)
+            one_pass(lambda: curvature.hvp(net, x, y, v))
+            grad, product, kept, product_1, kept_1 = best_times(
+                [
+                    lambda: train.loss_and_grad(net, x, y),
+                    lambda: curvature.hvp(net, x, y, v),
+                    lambda: op(v),
+                    lambda: one_pass(lambda: curvature.hvp(net, x, y, v)),
+                    lambda: one_pass_op(v),
+                ],
                 args.repeats,
             )
             name = np.dtype(dtype).name
-            print(f"{name}: {net.size:,} parameters, batch {args.batch}, {threads} threads")
+            print(
+                f"{name}: {net.size:,} parameters, batch {args.batch}, {threads} threads, products in {op.parts} parts"
+            )
             print(f"  {show('loss_and_grad', grad)}")
             print(f"  {show('hvp', product)}: ratio {ratio(product, grad)}, goal <= 2.5")
             print(f"  {show('hvp, forward kept', kept)}: ratio {ratio(kept, grad)}")
+            print(f"  {show('hvp, one pass', product_1)}: ratio {ratio(product_1, grad)}")
+            print(f"  {show('hvp, forward kept, one pass', kept_1)}: ratio {ratio(kept_1, grad)}")
             if args.breakdown:
                 bare_grad, bare_product, calls = floor(widths, args.batch, dtype, args.repeats)
                 print(f"  largest layer's bare BLAS calls: {show('gradient', bare_grad)}")

@@ -7,7 +7,9 @@ For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`te
   forward and backward passes (one compiled call, :func:`testbed.kernels.curvature.curvature_product_cpu`; no
   finite differences), or the Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002), which drops the net's
   own second derivatives and is positive semi-definite. :class:`HessianOperator` keeps the forward pass (it does
-  not depend on v) for the repeated products of the solvers below.
+  not depend on v) for the repeated products of the solvers below. A large Hessian product cuts each matrix
+  product into :data:`PRODUCT_PARTS` parts on the caller's threads, one BLAS thread each
+  (:func:`testbed.kernels.curvature.curvature_part_cpu`), as the training step does.
 - :func:`top_eigenvalues`, :func:`bottom_eigenvalues`: Lanczos (1950) with full reorthogonalisation; Ritz values
   with their residual norms ||H y - theta y|| = |beta_m u_m| (Parlett 1998).
 - :func:`trace`: Hutchinson (1989), tr H = E[z^T H z] over Rademacher probes z, with its standard error; the
@@ -38,6 +40,7 @@ from scipy.linalg import eigh_tridiagonal
 from . import rng, train, validation
 from .kernels import curvature as kernels
 from .kernels import train as train_kernels
+from .kernels.threads import run_items
 
 if TYPE_CHECKING:  # annotations only (train imports the net at run time)
     from .nn import MLP
@@ -56,6 +59,11 @@ STREAM_LANCZOS = 41
 STREAM_HUTCHINSON = 42
 STREAM_SLQ = 43
 STREAM_SLICE = 44
+#: A Hessian product whose products are large (:func:`testbed.train.step_blas_threads` leaves BLAS its threads)
+#: cuts each of them into this many parts on Numba's threads, one BLAS thread each
+#: (:func:`testbed.kernels.curvature.curvature_product_parts_cpu`), as the training step does
+#: (:data:`testbed.train.STEP_PARTS`); 1: one pass, BLAS's own threads.
+PRODUCT_PARTS = train.STEP_PARTS
 #: Lanczos reorthogonalises a second time when the first pass leaves less than this fraction of the norm.
 REORTH_DROP = 0.7
 #: Lanczos stops when every wanted Ritz value has residual below TOLERANCE * the largest |Ritz value|.
@@ -78,7 +86,8 @@ class HessianOperator:
     ``kind``: ``"hessian"`` or ``"gauss_newton"``; ``loss`` as :func:`testbed.train.loss_and_grad`. With
     ``cache`` (default), the forward pass of all rows is kept after the first product when it fits in
     :data:`CACHE_BYTES`; later products run the tangent and R-backward passes only. :attr:`loss` is L(theta),
-    :attr:`products` the number of products taken, :attr:`size` the dimension P.
+    :attr:`products` the number of products taken, :attr:`size` the dimension P, :attr:`parts` the parts each
+    matrix product is cut into (:data:`PRODUCT_PARTS` for a large Hessian product, else 1).
 
     Parameters
     ----------
@@ -137,7 +146,8 @@ class HessianOperator:
         self.dtype = net.dtype
         self.size = net.size
         self.layout = train._Layout(net, self.chunk)
-        self._blas_threads = train.step_blas_threads(net.widths, self.chunk)
+        self.parts = _product_parts(net.widths, self.chunk, self.kind)
+        self._blas_threads = train.step_blas_threads(net.widths, self.chunk) if self.parts == 1 else 1
         hidden = sum(net.widths[1:])
         keep_g = self.kind == "hessian"
         itemsize = np.dtype(self.dtype).itemsize
@@ -161,11 +171,16 @@ class HessianOperator:
                 train._no_targets(self.dtype),
             )
             return
-        sizes = _buffer_sizes(net.widths, n, self.chunk, self.cached, keep_g)
+        sizes = _buffer_sizes(net.widths, n, self.chunk, self.cached, keep_g, self.parts)
         if borrow:
-            self._buffers = _borrowed_buffers(net, sizes)
+            buffers = _borrowed_buffers(net, sizes)
         else:
-            self._buffers = tuple(np.empty(size, dtype=self.dtype) for size in sizes)
+            buffers = tuple(np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype))
+        if self.parts > 1:  # the two per-thread buffers as (P, size / P)
+            pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = buffers
+            scratch, columns = scratch.reshape(self.parts, -1), columns.reshape(self.parts, -1)
+            buffers = (pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
+        self._buffers = buffers
 
     def matvec(self, v: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
@@ -184,22 +199,25 @@ class HessianOperator:
             self.products += 1
             return out
         with train.blas_threads(self._blas_threads):
-            value = kernels.curvature_product_cpu(
-                self.params,
-                v,
-                out,
-                self.x,
-                self.y,
-                train._no_targets(self.dtype),
-                False,
-                *self.layout.net_args(),
-                self.loss_code,
-                self.kind == "gauss_newton",
-                self.chunk,
-                self.cached,
-                self._prepared,
-                *self._buffers,
-            )
+            if self.parts > 1:
+                value = self._product_in_parts(v, out)
+            else:
+                value = kernels.curvature_product_cpu(
+                    self.params,
+                    v,
+                    out,
+                    self.x,
+                    self.y,
+                    train._no_targets(self.dtype),
+                    False,
+                    *self.layout.net_args(),
+                    self.loss_code,
+                    self.kind == "gauss_newton",
+                    self.chunk,
+                    self.cached,
+                    self._prepared,
+                    *self._buffers,
+                )
         if not self._prepared:
             self.loss = float(value)
         self._prepared = self.cached
@@ -208,13 +226,84 @@ class HessianOperator:
 
     __call__ = matvec
 
+    def _product_in_parts(self, v, out):
+        """H v into ``out`` by :func:`testbed.kernels.curvature.curvature_part_cpu`: chunk by chunk, the rows pass
+        then the units pass, each pass's parts on Numba's thread count of Python threads (the kernel releases the
+        GIL); returns the loss (NaN when the forward pass was kept)."""
+        pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = self._buffers
+        n = self.x.shape[0]
+        fixed = (
+            self.params,
+            v,
+            out,
+            self.x,
+            self.y,
+            train._no_targets(self.dtype),
+            False,
+            *self.layout.net_args(),
+            self.loss_code,
+        )
+        loss = 0.0
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
+            shares = [0.0] * self.parts
+            for phase in (0, 1):
 
-def _buffer_sizes(widths, rows, chunk, cached, keep_g):
+                def work(first, last, start=start, stop=stop, phase=phase):
+                    for part in range(first, last):
+                        shares[part] = kernels.curvature_part_cpu(
+                            *fixed,
+                            start,
+                            stop,
+                            self.cached,
+                            self._prepared,
+                            pre,
+                            post,
+                            gpost,
+                            deltas,
+                            scratch[part],
+                            columns[part],
+                            wtmp,
+                            row_loss,
+                            phase,
+                            part,
+                            self.parts,
+                        )
+
+                run_items(work, self.parts)
+            loss += shares[0]
+        return math.nan if self._prepared else loss
+
+
+def _product_parts(widths, chunk, kind):
+    """How many parts each product of a Hessian product is cut into (:data:`PRODUCT_PARTS` when its products are
+    large enough for BLAS's own threads and the chunk has a row per part; the Gauss-Newton product runs in one pass)."""
+    if kind != "hessian" or chunk < PRODUCT_PARTS or train.step_blas_threads(widths, chunk) == 1:
+        return 1
+    return PRODUCT_PARTS
+
+
+def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
     """Sizes of the work buffers of :func:`testbed.kernels.curvature.curvature_product_cpu`: [s; R{s}] and
     [x; R{x}] per layer, g per layer (kept only with ``cached``, for the Hessian), the two [R{g}; g] blocks, the
-    scratch rows and the weight-sized block that adds a later chunk's weight products (only with several chunks)."""
+    scratch rows and the weight-sized block that adds a later chunk's weight products (only with several chunks).
+    With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_product_parts_cpu`: [s; R{s}], [x; R{x}],
+    g, [R{delta}; delta] per layer, the parts' scratch rows and copied columns (P times each), the weight-sized
+    block, and the rows' losses (float64, see :func:`_buffer_dtypes`)."""
     hidden, widest = sum(widths[1:]), max(widths[1:])
     kept = rows if cached else chunk
+    weight_block = max(a * b for a, b in zip(widths[:-1], widths[1:])) if rows > chunk else 1
+    if parts > 1:
+        return (
+            2 * kept * hidden,
+            2 * kept * hidden,
+            kept * hidden if (cached and keep_g) else 1,
+            2 * chunk * hidden,
+            parts * (-(-chunk // parts)) * widest,
+            parts * 2 * chunk * (-(-widest // parts)),
+            weight_block,
+            chunk,
+        )
     return (
         2 * kept * hidden,
         2 * kept * hidden,
@@ -222,8 +311,14 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g):
         2 * chunk * widest,
         2 * chunk * widest,
         chunk * widest,
-        max(a * b for a, b in zip(widths[:-1], widths[1:])) if rows > chunk else 1,
+        weight_block,
     )
+
+
+def _buffer_dtypes(sizes, dtype):
+    """(size, dtype) of each buffer: the net's dtype, but float64 for the rows' losses of the parts kernel (its 8th
+    buffer), which the one-pass kernel sums in float64."""
+    return [(size, np.float64 if i == 7 else dtype) for i, size in enumerate(sizes)]
 
 
 def _borrowed_buffers(net, sizes):
@@ -234,10 +329,11 @@ def _borrowed_buffers(net, sizes):
     import threading
 
     work = net.__dict__.setdefault("_curvature_work", {})
-    key = threading.get_ident()
+    key = (threading.get_ident(), len(sizes))
+    wanted = _buffer_dtypes(sizes, net.dtype)
     buffers = work.get(key)
-    if buffers is None or buffers[0].dtype != net.dtype or any(b.size < n for b, n in zip(buffers, sizes)):
-        buffers = work[key] = tuple(np.empty(size, dtype=net.dtype) for size in sizes)
+    if buffers is None or any(b.dtype != t or b.size < n for b, (n, t) in zip(buffers, wanted)):
+        buffers = work[key] = tuple(np.empty(n, dtype=t) for n, t in wanted)
     return tuple(b[:n] for b, n in zip(buffers, sizes))
 
 
@@ -372,7 +468,7 @@ def dense_hessian(
     """
     op = _operator(net, x, y, loss, kind, chunk)
     matrix = np.empty((op.size, op.size), dtype=op.dtype)
-    if op._gpu is not None:  # one product per column, the forward pass kept between them when it fits
+    if op._gpu is not None or op.parts > 1:  # one product per column, the forward pass kept between them
         unit = np.zeros(op.size, dtype=op.dtype)
         for j in range(op.size):
             unit[j] = 1.0
@@ -471,9 +567,23 @@ def lanczos(
     alpha, beta = [], []
     scale = 0.0
     w, work = np.empty(start.size), np.empty(start.size)  # made once: the steps below work in place
+    # a float64 HessianOperator writes its product straight into w (no fresh 8 MB vector, no copy per step)
+    owner = getattr(matvec, "__self__", None)
+    into = (
+        isinstance(owner, HessianOperator)
+        and getattr(matvec, "__func__", None) is HessianOperator.matvec
+        and owner.dtype == np.float64
+        and owner._gpu is None
+    )
     for j in range(iterations):
-        np.copyto(w, matvec(basis[j]))
-        a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
+        if into:
+            owner.matvec(basis[j], out=w)
+        else:
+            np.copyto(w, matvec(basis[j]))
+        # on one BLAS thread: a pool woken here would spin through the next product's parts, which run on their
+        # own threads (measured, 2 threads, load 2-3: 20 float32 steps 972 ms against PyTorch's 624)
+        with train.blas_threads(1):
+            a, b = kernels.lanczos_orthogonalize(basis, j, w, beta[-1] if j > 0 else 0.0, REORTH_DROP, work)
         a, b = float(a), float(b)
         alpha.append(a)
         scale = max(scale, abs(a), b)

@@ -170,6 +170,35 @@ def test_every_pass_of_the_product_matches_the_reference_at_each_depth(rng, widt
     assert op.cached and op.products == 2
 
 
+#: The product in parts sums each weight block's 2N rows in another order than the one pass: each entry moves by
+#: at most (2N - 1) eps times the sum of its terms' magnitudes; |H| |u| stands for that sum, and the factor 4 covers
+#: the last bit or two by which BLAS may round the forward and backward products of other shapes.
+PARTS_ROUNDING_TERMS = 4 * 2 * ROWS
+
+
+@pytest.mark.parametrize("parts,chunk", [(2, ROWS), (3, 4), (4, 3)])
+def test_products_in_parts_match_the_one_pass_kernel_and_the_reference(problem, monkeypatch, parts, chunk):
+    """The product with every matrix product cut into parts (rows, then units; one chunk, several chunks whose
+    weight blocks add up, a part with no rows) against the one-pass kernel and the reference's dense Hessian."""
+    net, x, y, hessian = problem
+    one_pass = curvature.HessianOperator(net, x, y, chunk=chunk)
+    assert one_pass.parts == 1  # a small net: one pass
+    monkeypatch.setattr(curvature, "_product_parts", lambda widths, chunk, kind: parts)
+    op = curvature.HessianOperator(net, x, y, chunk=chunk)
+    assert op.parts == parts and op.cached
+    v, w = np.random.default_rng(12).standard_normal((2, net.size))
+    cold = curvature.hvp(net, x, y, v, chunk=chunk)
+    for i, u in enumerate((v, w, v)):  # the first product runs the forward pass, the later ones reuse it
+        got, expected = op(u), one_pass(u)
+        if i == 0:  # the one-shot product runs the same passes as the first: the same bits
+            np.testing.assert_array_equal(cold, got)
+        rounding = PARTS_ROUNDING_TERMS * np.finfo(np.float64).eps * (np.abs(hessian) @ np.abs(u))
+        np.testing.assert_array_less(np.abs(got - expected), rounding)
+        atol = DENSE_ATOL * np.abs(hessian).max() * np.abs(u).sum()
+        np.testing.assert_allclose(got, hessian @ u, rtol=0, atol=atol)
+    assert op.loss == pytest.approx(one_pass.loss, rel=4 * np.finfo(np.float64).eps)
+
+
 def test_hvp_matches_pytorch_double_backward(rng):
     torch = pytest.importorskip("torch")
     net = make_net("tanh")

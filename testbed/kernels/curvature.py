@@ -31,6 +31,12 @@ chunks add up to the product of the mean over all rows. The forward quantities (
 on v: with ``cached`` buffers sized for all N rows, a call with ``prepared`` skips the forward and the gradient
 backward and runs the tangent and R-backward passes only (what a Lanczos run repeats).
 
+A product whose matrix products are large runs in parts (:func:`curvature_part_cpu`, the Hessian only): the
+rows of each chunk in P parts (forward, tangents, loss, R-backward), then the units of every layer in P parts
+(the weight and bias blocks), every product on one BLAS thread, the parts on the caller's threads, as the training
+step's :func:`testbed.kernels.train.loss_and_grad_parts_cpu`. A layer's block then holds part after part, each
+part's rows as [s_p; R{s}_p], so the paired products stay one call per part.
+
 The GPU runs the same passes as launches of :func:`gemm_gpu` (the products), :func:`pointwise_gpu` (activation,
 phi' and phi'' steps), :func:`column_sums_gpu` (bias blocks) and :func:`loss_hessian_rows_gpu`, driven from the
 host by :class:`testbed.curvature_cuda.CudaCurvature`.
@@ -344,6 +350,296 @@ def curvature_product_cpu(
         )
         start = stop
     return np.nan if prepared else loss
+
+
+@njit(**_OPTIONS)
+def _rows_part(
+    params,
+    v,
+    x_flat,
+    labels,
+    targets,
+    use_targets,
+    row0,
+    b,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    inv_total,
+    fused,
+    keep,
+    pre,
+    post,
+    gpost,
+    deltas,
+    scratch,
+    row_loss,
+    lo,
+    hi,
+):
+    """Rows ``lo .. hi`` of a chunk of ``b`` rows (row ``row0`` of ``x_flat`` first): the forward pass and the
+    tangents, the loss and its Hessian, and the R-backward recurrence, every product on these rows alone (a row's
+    values depend on that row only). Layer l's [R{delta}; delta] is kept in ``deltas`` (laid out as ``pre``) for
+    the weight blocks of :func:`_weight_part`; row i's loss goes to ``row_loss[i]`` when ``fused``.
+
+    Layout of a layer's (2b, d) block of ``pre``, ``post`` and ``deltas``: the parts one after the other, part p's
+    m rows as [s_p; R{s}_p] (2m rows) from row 2 lo, so each part's paired products ([x_p; R{x}_p] W^T and
+    [R{delta}_p; delta_p] W) are one BLAS call on 2m contiguous rows, as in :func:`_chunk`; ``gpost``'s (b, d)
+    blocks keep g in row order."""
+    m = hi - lo
+    if m == 0:
+        return
+    inputs = widths[0]
+    depth = widths.size - 1
+    classes = widths[depth]
+    x0 = _layer(x_flat, (row0 + lo) * inputs, m, inputs)
+    offset = 0
+    prev_offset = 0
+    for l in range(1, depth + 1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
+        tangent = _layer(v, weight_at[l - 1], fan_out, fan_in)
+        at = offset + 2 * lo * fan_out
+        s, rs = _layer(pre, at, m, fan_out), _layer(pre, at + m * fan_out, m, fan_out)
+        x, rx = _layer(post, at, m, fan_out), _layer(post, at + m * fan_out, m, fan_out)
+        if l == 1:  # R{x^(0)} = 0
+            if fused:
+                np.dot(x0, weight.T, s)
+            np.dot(x0, tangent.T, rs)
+        else:
+            below = prev_offset + 2 * lo * fan_in
+            if fused:  # [x_p; R{x}_p] W^T = [s_p - b; R{x}_p W^T]
+                np.dot(_layer(post, below, 2 * m, fan_in), weight.T, _layer(pre, at, 2 * m, fan_out))
+            else:
+                np.dot(_layer(post, below + m * fan_in, m, fan_in), weight.T, rs)
+            t = _layer(scratch, 0, m, fan_out)
+            np.dot(_layer(post, below, m, fan_in), tangent.T, t)
+            _add_rows(t, rs)
+        bias = params[bias_at[l - 1] : bias_at[l - 1] + fan_out]
+        vb = v[bias_at[l - 1] : bias_at[l - 1] + fan_out]
+        for i in range(m):
+            if fused:
+                _activate_row(layer_code, param, s[i], bias, use_bias, x[i])
+            _tangent_row(layer_code, param, vb, use_bias, s[i], x[i], rs[i], rx[i])
+        prev_offset = offset
+        offset += 2 * b * fan_out
+    last = prev_offset
+    at = last + 2 * lo * classes
+    z, rz = _layer(post, at, m, classes), _layer(post, at + m * classes, m, classes)
+    rg, g = _layer(deltas, at, m, classes), _layer(deltas, at + m * classes, m, classes)
+    inv_count = inv_total / classes
+    if fused:
+        for i in range(m):
+            row = row0 + lo + i
+            row_loss[lo + i] = _loss_row(
+                loss_code, z, i, labels[row], targets, row, use_targets, inv_total, inv_count, g
+            )
+    for i in range(m):
+        _loss_hessian_row(loss_code, z, i, rz, inv_total, inv_count, rg)
+    offset = last
+    kept = last // 2
+    for l in range(depth, 0, -1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        layer_code = activation_rules.LINEAR if (out_linear and l == depth) else code
+        at = offset + 2 * lo * fan_out
+        size = m * fan_out
+        if keep or not fused:
+            kept_at = kept + lo * fan_out
+            if fused:
+                for j in range(size):
+                    gpost[kept_at + j] = deltas[at + size + j]
+            else:
+                for j in range(size):
+                    deltas[at + size + j] = gpost[kept_at + j]
+        _second_order_rows(
+            layer_code,
+            param,
+            pre[at : at + size],
+            post[at : at + size],
+            deltas[at + size : at + 2 * size],
+            pre[at + size : at + 2 * size],
+            deltas[at : at + size],
+        )
+        if l > 1:
+            weight = _layer(params, weight_at[l - 1], fan_out, fan_in)
+            prev_offset = offset - 2 * b * fan_in
+            below = prev_offset + 2 * lo * fan_in
+            rg_below = _layer(deltas, below, m, fan_in)
+            if fused:  # [R{delta}_p; delta_p] W = [R{delta}_p W; g_p^(l-1)]
+                np.dot(_layer(deltas, at, 2 * m, fan_out), weight, _layer(deltas, below, 2 * m, fan_in))
+            else:
+                np.dot(_layer(deltas, at, m, fan_out), weight, rg_below)
+            t = _layer(scratch, 0, m, fan_in)
+            np.dot(_layer(deltas, at + size, m, fan_out), _layer(v, weight_at[l - 1], fan_out, fan_in), t)
+            _add_rows(t, rg_below)
+            offset = prev_offset
+            kept -= b * fan_in
+
+
+@njit(**_OPTIONS)
+def _weight_part(out, first, wtmp, x0, b, widths, weight_at, bias_at, use_bias, post, deltas, columns, part, parts):
+    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): those rows of the weight
+    block [R{delta}; delta]^T [x; R{x}] (R{delta}^T x^(0) on the first layer) and of the bias block sum_i
+    R{delta}_i, from the blocks :func:`_rows_part` kept. The ``delta`` columns are copied to ``columns`` first, so
+    the product reads a contiguous operand; the bias sums run over the rows in batch order. Written into ``out``
+    when ``first``, else added through ``wtmp`` (this part's rows of it)."""
+    depth = widths.size - 1
+    offset = 0
+    prev_offset = 0
+    for l in range(1, depth + 1):
+        fan_in, fan_out = widths[l - 1], widths[l]
+        lo, hi = part * fan_out // parts, (part + 1) * fan_out // parts
+        mu = hi - lo
+        if mu > 0:
+            inner = 2 * b if l > 1 else b
+            pair = _layer(columns, 0, inner, mu)
+            if l > 1:  # every row of the block, in its order ([R{delta}_p; delta_p] part by part)
+                for r in range(inner):
+                    at = offset + r * fan_out + lo
+                    for j in range(mu):
+                        pair[r, j] = deltas[at + j]
+            else:  # R{delta} alone, in row order (R{x^(0)} = 0)
+                for q in range(parts):
+                    r_lo, r_hi = q * b // parts, (q + 1) * b // parts
+                    for i in range(r_hi - r_lo):
+                        at = offset + (2 * r_lo + i) * fan_out + lo
+                        for j in range(mu):
+                            pair[r_lo + i, j] = deltas[at + j]
+            below = _layer(post, prev_offset, inner, fan_in) if l > 1 else x0
+            out_w = _layer(out, weight_at[l - 1] + lo * fan_in, mu, fan_in)
+            if first:
+                np.dot(pair.T, below, out_w)
+            else:
+                tmp_w = _layer(wtmp, lo * fan_in, mu, fan_in)
+                np.dot(pair.T, below, tmp_w)
+                _add_rows(tmp_w, out_w)
+            if use_bias:
+                out_b = out[bias_at[l - 1] + lo : bias_at[l - 1] + hi]
+                if first:
+                    out_b[:] = 0.0
+                for q in range(parts):
+                    r_lo, r_hi = q * b // parts, (q + 1) * b // parts
+                    for i in range(r_hi - r_lo):
+                        r = 2 * r_lo + i if l > 1 else r_lo + i
+                        for j in range(mu):
+                            out_b[j] += pair[r, j]
+        prev_offset = offset
+        offset += 2 * b * fan_out
+
+
+@njit(**_OPTIONS)
+def curvature_part_cpu(
+    params,
+    v,
+    out,
+    x_all,
+    labels,
+    targets,
+    use_targets,
+    widths,
+    weight_at,
+    bias_at,
+    use_bias,
+    code,
+    param,
+    out_linear,
+    loss_code,
+    start,
+    stop,
+    cached,
+    prepared,
+    pre,
+    post,
+    gpost,
+    deltas,
+    scratch,
+    columns,
+    wtmp,
+    row_loss,
+    phase,
+    part,
+    parts,
+):
+    """One part of one pass of the Hessian product H v in parts (:func:`curvature_product_cpu` with every product
+    cut into ``parts`` parts, each on one thread and one BLAS thread, as
+    :func:`testbed.kernels.train.loss_and_grad_parts_cpu` cuts the training step's); the caller runs the parts of a
+    pass on its threads (:func:`testbed.kernels.threads.run_items`), chunk by chunk (rows ``start .. stop`` of
+    ``x_all``), the rows pass before the units pass.
+
+    ``phase`` 0, the rows pass (:func:`_rows_part`): rows ``part`` of the chunk: the forward pass, the tangents, the
+    loss and the R-backward recurrence R{g^(l-1)} = R{delta^(l)} W^(l) + delta^(l) V^(l) on those rows alone,
+    keeping every layer's [R{delta}; delta] in ``deltas``. ``phase`` 1, the units pass (:func:`_weight_part`):
+    units ``part`` of every layer: their rows of the weight block [R{delta}; delta]^T [x; R{x}] and of the bias
+    block, written into ``out`` for the first chunk, added after; part 0 of it returns the chunk's share of the loss
+    (the rows' losses summed in row order, 0 when ``prepared``), the others 0.
+
+    Every entry of the forward and backward products is the same sum as in the one-pass kernel (the parts split the
+    output's rows); the weight block's sum over 2B rows runs in another order (part by part, each part's R{delta}
+    rows then its delta rows), so it differs from the one-pass kernel's by rounding; the bias blocks and the loss
+    sum in row order, as there. OpenBLAS's own thread pool, whose threads spin between products, stays idle, and
+    the elementwise passes run on every thread. Serial, ``nogil``: a ``prange`` over the parts doubled the compile
+    time (:mod:`testbed.kernels.threads`).
+
+    Buffers: ``pre``, ``post`` as :func:`curvature_product_cpu`, ``gpost`` too (all N rows when ``cached``);
+    ``deltas`` >= 2 chunk (d^(1) + ... + d^(L)); ``scratch`` (this part's) >= ceil(chunk / P) max d^(l);
+    ``columns`` (this part's) >= 2 chunk ceil(max d^(l) / P); ``wtmp`` >= max d^(l) d^(l-1) when there is more
+    than one chunk; ``row_loss`` (>= chunk,) float64.
+    """
+    n = x_all.shape[0]
+    inputs = x_all.shape[1]
+    x_flat = x_all.reshape(x_all.size)
+    hidden = 0
+    for l in range(1, widths.size):
+        hidden += widths[l]
+    batch = stop - start
+    base = start if cached else 0
+    pre_c, post_c, gpost_c = pre[2 * base * hidden :], post[2 * base * hidden :], gpost[base * hidden :]
+    if phase == 0:
+        _rows_part(
+            params,
+            v,
+            x_flat,
+            labels,
+            targets,
+            use_targets,
+            start,
+            batch,
+            widths,
+            weight_at,
+            bias_at,
+            use_bias,
+            code,
+            param,
+            out_linear,
+            loss_code,
+            1.0 / n,
+            not prepared,
+            cached,
+            pre_c,
+            post_c,
+            gpost_c,
+            deltas,
+            scratch,
+            row_loss,
+            part * batch // parts,
+            (part + 1) * batch // parts,
+        )
+        return 0.0
+    x0 = _layer(x_flat, start * inputs, batch, inputs)
+    _weight_part(
+        out, start == 0, wtmp, x0, batch, widths, weight_at, bias_at, use_bias, post_c, deltas, columns, part, parts
+    )
+    loss = 0.0
+    if part == 0 and not prepared:
+        for i in range(batch):
+            loss += row_loss[i]
+    return loss
 
 
 @njit(**_OPTIONS)
