@@ -8,8 +8,8 @@ For the mean loss L(theta) = (1/N) sum_i loss(f_theta(x_i), y_i) of a :class:`te
   finite differences), or the Gauss-Newton product G v = J^T H_z J v (Schraudolph 2002), which drops the net's
   own second derivatives and is positive semi-definite. :class:`HessianOperator` keeps the forward pass (it does
   not depend on v) for the repeated products of the solvers below. A large Hessian product cuts each matrix
-  product into :data:`PRODUCT_PARTS` parts on the caller's threads, one BLAS thread each
-  (:func:`testbed.kernels.curvature.curvature_part_cpu`), as the training step does.
+  product of a dtype in :data:`PARTS_DTYPES` into :data:`PRODUCT_PARTS` parts on the caller's threads, one BLAS
+  thread each (:func:`testbed.kernels.curvature.curvature_part_cpu`), as the training step does.
 - :func:`top_eigenvalues`, :func:`bottom_eigenvalues`: Lanczos (1950) with full reorthogonalisation; Ritz values
   with their residual norms ||H y - theta y|| = |beta_m u_m| (Parlett 1998).
 - :func:`trace`: Hutchinson (1989), tr H = E[z^T H z] over Rademacher probes z, with its standard error; the
@@ -64,6 +64,10 @@ STREAM_SLICE = 44
 #: (:func:`testbed.kernels.curvature.curvature_product_parts_cpu`), as the training step does
 #: (:data:`testbed.train.STEP_PARTS`); 1: one pass, BLAS's own threads.
 PRODUCT_PARTS = train.STEP_PARTS
+#: The dtypes whose Hessian products run in parts. float32's one pass is the faster (quiet, 2 threads, the
+#: benchmark's ~1M-parameter net, tenth session: hvp / loss_and_grad 2.15 in one pass against 2.41 in parts, and
+#: 2.23 against 2.78 in another run); float64's parts are (2.67 against 2.90, and 2.66 against 2.81).
+PARTS_DTYPES = (np.dtype(np.float64),)
 #: Lanczos reorthogonalises a second time when the first pass leaves less than this fraction of the norm.
 REORTH_DROP = 0.7
 #: Lanczos stops when every wanted Ritz value has residual below TOLERANCE * the largest |Ritz value|.
@@ -87,7 +91,8 @@ class HessianOperator:
     ``cache`` (default), the forward pass of all rows is kept after the first product when it fits in
     :data:`CACHE_BYTES`; later products run the tangent and R-backward passes only. :attr:`loss` is L(theta),
     :attr:`products` the number of products taken, :attr:`size` the dimension P, :attr:`parts` the parts each
-    matrix product is cut into (:data:`PRODUCT_PARTS` for a large Hessian product, else 1).
+    matrix product is cut into (:data:`PRODUCT_PARTS` for a large Hessian product of a dtype in
+    :data:`PARTS_DTYPES`, else 1).
 
     Parameters
     ----------
@@ -146,7 +151,7 @@ class HessianOperator:
         self.dtype = net.dtype
         self.size = net.size
         self.layout = train._Layout(net, self.chunk)
-        self.parts = _product_parts(net.widths, self.chunk, self.kind)
+        self.parts = _product_parts(net.widths, self.chunk, self.kind) if self.dtype in PARTS_DTYPES else 1
         self._blas_threads = train.step_blas_threads(net.widths, self.chunk) if self.parts == 1 else 1
         hidden = sum(net.widths[1:])
         keep_g = self.kind == "hessian"

@@ -397,3 +397,18 @@ def test_bad_input_gets_a_clear_error(rng, call, match):
     x, y = data(rng)
     with pytest.raises(ValueError, match=match):
         call(net, x, y)
+
+
+def test_only_float64_hessian_products_run_in_parts():
+    """On a net whose products are large enough for the parts (the benchmark's ~1M parameters), a float64 Hessian
+    operator cuts them into PRODUCT_PARTS parts and a float32 one runs in one pass (measured faster, PARTS_DTYPES);
+    the Gauss-Newton product runs in one pass in either dtype."""
+    rng = np.random.default_rng(5)
+    widths = [40, 1024, 896, 10]
+    for dtype, hessian_parts in ((np.float64, curvature.PRODUCT_PARTS), (np.float32, 1)):
+        net = nn.MLP(widths, "tanh", output="linear", dtype=dtype)
+        x = rng.standard_normal((256, widths[0])).astype(dtype)
+        y = rng.integers(0, widths[-1], 256)
+        assert curvature.HessianOperator(net, x, y).parts == hessian_parts
+        assert curvature.HessianOperator(net, x, y, kind="gauss_newton").parts == 1
+    assert curvature.PRODUCT_PARTS > 1
