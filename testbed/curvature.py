@@ -208,15 +208,7 @@ class HessianOperator:
                 value = self._product_in_parts(v, out)
             else:
                 value = kernels.curvature_product_cpu(
-                    self.params,
-                    v,
-                    out,
-                    self.x,
-                    self.y,
-                    train._no_targets(self.dtype),
-                    False,
-                    *self.layout.net_args(),
-                    self.loss_code,
+                    *self._leading_args(v, out),
                     self.kind == "gauss_newton",
                     self.chunk,
                     self.cached,
@@ -231,13 +223,10 @@ class HessianOperator:
 
     __call__ = matvec
 
-    def _product_in_parts(self, v, out):
-        """H v into ``out`` by :func:`testbed.kernels.curvature.curvature_part_cpu`: chunk by chunk, the rows pass
-        then the units pass, each pass's parts on Numba's thread count of Python threads (the kernel releases the
-        GIL); returns the loss (NaN when the forward pass was kept)."""
-        pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = self._buffers
-        n = self.x.shape[0]
-        fixed = (
+    def _leading_args(self, v, out):
+        """The arguments both CPU product kernels begin with: the parameters, v, out, the data (no regression
+        targets), the net's layout and the loss."""
+        return (
             self.params,
             v,
             out,
@@ -248,6 +237,14 @@ class HessianOperator:
             *self.layout.net_args(),
             self.loss_code,
         )
+
+    def _product_in_parts(self, v, out):
+        """H v into ``out`` by :func:`testbed.kernels.curvature.curvature_part_cpu`: chunk by chunk, the rows pass
+        then the units pass, each pass's parts on Numba's thread count of Python threads (the kernel releases the
+        GIL); returns the loss (NaN when the forward pass was kept)."""
+        pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = self._buffers
+        n = self.x.shape[0]
+        fixed = self._leading_args(v, out)
         loss = 0.0
         for start in range(0, n, self.chunk):
             stop = min(start + self.chunk, n)
