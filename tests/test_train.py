@@ -416,3 +416,36 @@ def test_a_step_cut_into_parts_is_the_one_pass_step_on_any_thread_count(rng, mon
     assert one_pass.parts == 1 and one_pass.blas_threads == train.step_blas_threads(net.widths, rows.size)
     assert one_pass(net, x, y, rows) == pytest.approx(runs[0][0], rel=1e-15)
     np.testing.assert_allclose(net.grads, runs[0][1], rtol=1e-14, atol=1e-16)
+
+
+def test_loss_and_grad_keeps_its_buffers_and_gives_a_fresh_calls_bits():
+    """Repeated calls reuse the net's kept step (its buffers), across batches of other sizes, other losses and a
+    change of the step's settings, and give the bits of a net that has never been called (fresh buffers); a call
+    made while another thread holds the kept step gets buffers of its own and the same bits."""
+    import threading
+
+    rng = np.random.default_rng(21)
+    widths = [7, 33, 65, 5]
+    net, fresh = make_net(widths, "tanh"), make_net(widths, "tanh")
+    calls = [
+        (rng.standard_normal((rows, widths[0])), rng.integers(0, widths[-1], rows), loss)
+        for rows, loss in ((70, "cross_entropy"), (70, "cross_entropy"), (13, "mse"), (70, "cross_entropy"))
+    ]
+    for x, y, loss in calls:
+        value = train.loss_and_grad(net, x, y, loss=loss)
+        fresh_copy = make_net(widths, "tanh")
+        assert value == train.loss_and_grad(fresh_copy, x, y, loss=loss)
+        np.testing.assert_array_equal(net.grads, fresh_copy.grads)
+    kept = train._kept_steps[net]
+    assert kept[1].chunks > 1  # 70 rows: the step in chunks of rows, whose partial sums the kept buffers hold
+    x, y, _ = calls[0]
+    assert kept[2].acquire(blocking=False)  # as another thread in the middle of a call would hold it
+    try:
+        busy = threading.Thread(target=lambda: results.append(train.loss_and_grad(net, x, y)))
+        results = []
+        busy.start()
+        busy.join()
+    finally:
+        kept[2].release()
+    assert results == [train.loss_and_grad(fresh, x, y)]
+    assert train._kept_steps[net] is kept  # the busy call did not replace the kept step
