@@ -198,7 +198,7 @@ def best_of(contenders, repeats, inner=1):
     return best
 
 
-def run_single(case, repeats, have_torch):
+def run_single(case, repeats, have_torch, inner=None):
     p = CASES[case]
     dataset = synthetic(p["width"])
     net = make_net(p["width"], p["depth"])
@@ -212,7 +212,7 @@ def run_single(case, repeats, have_torch):
     if have_torch:
         contenders["pytorch"] = PytorchProcess(case)
     try:
-        best = best_of(contenders, repeats, inner=3 if case == "small" else 1)
+        best = best_of(contenders, repeats, inner=inner or (3 if case == "small" else 1))
     finally:
         if have_torch:
             contenders["pytorch"].close()
@@ -319,6 +319,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="Numba and torch threads (default: all)")
     parser.add_argument("--cases", default="big,small,many")
+    parser.add_argument(
+        "--inner",
+        type=int,
+        default=None,
+        help="timed steps per turn after the pause and the untimed step (default 3 for small, 1 for big); a "
+        "training run's steps follow each other, so more steps per turn come nearer to a run's steady state",
+    )
     parser.add_argument("--pytorch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     try:
@@ -339,7 +346,7 @@ def main():
         if case == "many":
             run_many(args.repeats, have_torch)
         else:
-            run_single(case, args.repeats, have_torch)
+            run_single(case, args.repeats, have_torch, args.inner)
 
 
 if __name__ == "__main__":
