@@ -321,6 +321,11 @@ class _StepKernel:
                 np.empty(rows),
             )
 
+    def nbytes(self):
+        """The bytes of this step's buffers."""
+        arrays = [*self.buffers, *(vars(self).get(name) for name in ("partial", "chunk_loss"))]
+        return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
     def __call__(self, net, x, y, rows):
         data = _data(x, y, self.code, net.dtype)
         with blas_threads(self.blas_threads):
@@ -434,7 +439,11 @@ def loss_and_grad(
     key = (x.shape[0], code, step_chunks(net.widths, x.shape[0]), STEP_PARTS, step_blas_threads(net.widths, x.shape[0]))
     kept = _kept_steps.get(net)
     if kept is None or kept[0] != key:
-        kept = (key, _StepKernel(net, x.shape[0], code), threading.Lock())
+        kernel = _StepKernel(net, x.shape[0], code)
+        if kernel.nbytes() > KEEP_STEP_BYTES:  # a large batch: its compute dwarfs the fresh pages, its memory not
+            _kept_steps.pop(net, None)
+            return kernel(net, x, y, rows)
+        kept = (key, kernel, threading.Lock())
         _kept_steps[net] = kept
     _, kernel, lock = kept
     if not lock.acquire(blocking=False):  # another thread is using the kept buffers: this call gets its own
@@ -450,6 +459,9 @@ def loss_and_grad(
 #: from fresh pages that the call faults in (glibc maps them): bench_train's small net (width 128, depth 30, batch
 #: 128, float32, 2 threads) took 4.8-4.9 ms per call against 2.5-2.7 ms with its buffers kept (quiet, alternated).
 _kept_steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The most bytes of buffers :func:`loss_and_grad` keeps for a net between calls (a step on a larger batch makes its
+#: own, as before: kept, a whole training set's activations would stay in memory as long as the net).
+KEEP_STEP_BYTES = 64 * 2**20
 
 
 def _loss_and_grad_cuda(net, x, y, code):

@@ -449,3 +449,18 @@ def test_loss_and_grad_keeps_its_buffers_and_gives_a_fresh_calls_bits():
         kept[2].release()
     assert results == [train.loss_and_grad(fresh, x, y)]
     assert train._kept_steps[net] is kept  # the busy call did not replace the kept step
+
+
+def test_loss_and_grad_keeps_no_step_above_its_byte_bound(monkeypatch):
+    """A step whose buffers exceed KEEP_STEP_BYTES is not kept (a large batch's activations would otherwise stay in
+    memory with the net), and drops the step kept before it; its result is a fresh net's."""
+    rng = np.random.default_rng(22)
+    widths = [7, 33, 65, 5]
+    net, fresh = make_net(widths, "tanh"), make_net(widths, "tanh")
+    x, y = rng.standard_normal((70, widths[0])), rng.integers(0, widths[-1], 70)
+    train.loss_and_grad(net, x[:20], y[:20])
+    assert net in train._kept_steps
+    monkeypatch.setattr(train, "KEEP_STEP_BYTES", 0)
+    assert train.loss_and_grad(net, x, y) == train.loss_and_grad(fresh, x, y)
+    np.testing.assert_array_equal(net.grads, fresh.grads)
+    assert net not in train._kept_steps and fresh not in train._kept_steps
