@@ -60,8 +60,9 @@ STREAM_HUTCHINSON = 42
 STREAM_SLQ = 43
 STREAM_SLICE = 44
 #: A Hessian product whose products are large (:func:`testbed.train.step_blas_threads` leaves BLAS its threads)
-#: cuts each of them into this many parts on Numba's threads, one BLAS thread each
-#: (:func:`testbed.kernels.curvature.curvature_product_parts_cpu`), as the training step does
+#: cuts each of them into this many parts on Python threads over a nogil kernel, one BLAS thread each
+#: (:func:`testbed.kernels.curvature.curvature_part_cpu`, :func:`testbed.kernels.threads.run_items`), as the training
+#: step does
 #: (:data:`testbed.train.STEP_PARTS`); 1: one pass, BLAS's own threads.
 PRODUCT_PARTS = train.STEP_PARTS
 #: The dtypes whose Hessian products run in parts. float32's one pass is the faster (quiet, 2 threads, the
@@ -289,7 +290,7 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
     """Sizes of the work buffers of :func:`testbed.kernels.curvature.curvature_product_cpu`: [s; R{s}] and
     [x; R{x}] per layer, g per layer (kept only with ``cached``, for the Hessian), the two [R{g}; g] blocks, the
     scratch rows and the weight-sized block that adds a later chunk's weight products (only with several chunks).
-    With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_product_parts_cpu`: [s; R{s}], [x; R{x}],
+    With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_part_cpu`: [s; R{s}], [x; R{x}],
     g, [R{delta}; delta] per layer, the parts' scratch rows and copied columns (P times each), the weight-sized
     block, and the rows' losses (float64, see :func:`_buffer_dtypes`)."""
     hidden, widest = sum(widths[1:]), max(widths[1:])
