@@ -23,8 +23,9 @@ Best of ``--repeats`` timings, the sides interleaved so that all see the same ma
 process CPU time (all threads) are both reported, the CPU time being the steadier on a shared machine.
 
 PyTorch is imported before the testbed, so that its own OpenMP runtime (a separate libgomp) reads the caller's
-environment: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE``, which slows PyTorch's threads when it comes first
-(benchmarks/RESULTS.md, eighth session). Numba's OpenMP runtime still starts under the testbed's default.
+environment: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE`` and a short ``GOMP_SPINCOUNT``, which slow
+PyTorch's threads when it comes first (benchmarks/RESULTS.md, eighth session). Numba's OpenMP runtime still starts
+under the testbed's default.
 """
 
 import argparse

@@ -98,7 +98,8 @@ def main(argv=None):
 
     print(
         f"depth {args.depth}, width {args.width}, batch {args.batch}, float32, best of {args.repeats}, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (as set by the library unless the caller set it)"
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')} "
+        "(as set by the library unless the caller set them)"
     )
     bare_forward(), bare_backward()
     for name in args.activations.split(","):

@@ -17,10 +17,11 @@ Cases (float32, the issue's sizes):
 Each contender's time is the best of ``--repeats`` interleaved rounds (the machine is shared: the best is the least
 disturbed). PyTorch is optional (``pip install torch==2.13.0+cpu``); without it only the BLAS ratio is printed.
 PyTorch runs in a child process of this run, started with the caller's environment and importing torch before
-the testbed: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE`` (its own default), and PyTorch's OpenMP threads
-made passive take 11-16 ms per small step where its own default takes 7.4 ms (2 threads, quiet Xeon). The child
-stays up for the whole case and takes its turn in every round (it times its own steps and reports them), so a
-spell of load falls on both sides alike, not on whoever was timed in it.
+the testbed: ``import testbed`` sets ``OMP_WAIT_POLICY=PASSIVE`` and ``GOMP_SPINCOUNT=30000`` (its own default),
+and PyTorch's OpenMP threads made passive (before the spin count was added) took 11-16 ms per small step where its
+own default takes 7.4 ms (2 threads, quiet Xeon). The child stays up for the whole case and takes its turn in every
+round (it times its own steps and reports them), so a spell of load falls on both sides alike, not on whoever was
+timed in it.
 """
 
 import argparse

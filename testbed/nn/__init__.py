@@ -8,8 +8,8 @@
 
 Training (a loss, its gradient and optimizer steps on data) builds on the MLP in :mod:`testbed.train`.
 
-Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product (the package sets
-OpenMP's passive wait policy so that Numba's idle threads leave the cores to BLAS: see :mod:`testbed`).
+Speed: on the CPU a layer costs its BLAS product plus one vectorised pass over the product (the package makes
+Numba's idle OpenMP threads spin only briefly, so that they leave the cores to BLAS: see :mod:`testbed`).
 """
 
 from .experiments import (
