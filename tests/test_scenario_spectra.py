@@ -2,23 +2,13 @@
 
 import dataclasses
 
-import numba
 import numpy as np
 import pytest
+from scenario_checks import check_figures_and_saved_result, run_quick_command_line
 
-from testbed import results
-from testbed.scenarios import common, spectra
+from testbed.scenarios import spectra
 
 TINY = dict(depths=[2, 8], variance_depths=[1, 8], width=12, inputs=2, theory_points=60)
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny nets: one thread avoids the parallel kernels' start-up cost (results do not depend on it)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +53,7 @@ def test_same_seed_same_numbers(tiny_result, one_thread):
 
 
 def test_figures_and_saved_result(tiny_result, tmp_path):
-    paths = common.plot(spectra, tiny_result, tmp_path)
-    assert {p.stem for p in paths} == set(spectra.FIGURES)
-    assert all(p.stat().st_size > 0 for p in paths)
-    tiny_result.save(tmp_path / "saved")
-    assert results.load(tmp_path / "saved") == tiny_result
+    check_figures_and_saved_result(spectra, tiny_result, tmp_path)
 
 
 def _curve_points(ax):
@@ -134,29 +120,8 @@ def _labels_clear_of_the_curves(fig):
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = common.main(
-        spectra,
-        [
-            "--quick",
-            "--no-progress",
-            "--no-plot",
-            "--out",
-            str(tmp_path),
-            "--activations",
-            "relu",
-            "--weights",
-            "orthogonal",
-            "--depths",
-            "2",
-            "--variance-depths",
-            "1,2",
-            "--width",
-            "6",
-        ],
-    )
-    assert status == 0
-    assert "orthogonal" in capsys.readouterr().out
-    assert (tmp_path / "result.json").is_file()
+    own = ["--activations", "relu", "--weights", "orthogonal", "--depths", "2", "--variance-depths", "1,2"]
+    assert "orthogonal" in run_quick_command_line(spectra, tmp_path, capsys, *own, "--width", "6")
 
 
 @pytest.mark.parametrize(
