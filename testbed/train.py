@@ -286,7 +286,7 @@ def blas_threads(limit: int | None) -> contextlib.AbstractContextManager:
     whole process, so while several blocks are open (in any threads) the **smallest** of their limits applies to
     all of them, and the counts BLAS had before the first block opened come back when the last one closes. (A
     block asking for more threads than another open block therefore runs on fewer than it asked for: a limit is
-    a ceiling, never a promise.) Every change of BLAS threads in the project goes through here.
+    a ceiling, never a promise.) Every change of BLAS threads in the package goes through here.
 
     Parameters
     ----------
