@@ -59,8 +59,7 @@ def run_on_cores(task: Callable[[Any], Any], items: Iterable[Any], *, workers: i
     """
     items = list(items)
     workers = min(cores() if workers is None else workers, len(items))
-    # off the main thread (a caller's own worker, e.g. train.fit_many's) the cores are already shared out, and
-    # BLAS's thread limit is process-wide: nested limits entered and left by several threads could leave it wrong
+    # off the main thread (a caller's own worker, e.g. train.fit_many's) the cores are already shared out
     if workers <= 1 or threading.current_thread() is not threading.main_thread():
         return [task(item) for item in items]
     from .train import blas_threads  # train imports nn, whose MLP.initialize calls this: imported when needed

@@ -210,22 +210,102 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+class _BlasLimits:
+    """The BLAS thread limit of the whole process, shared by every thread that asks for one.
+
+    BLAS's thread count is a process-wide setting, so two Python threads each saving it, setting it and restoring
+    it on their own (threadpoolctl's ``limit``) interleave: the later one saves the earlier one's limit and
+    restores it after the earlier one has restored the original, leaving BLAS on one thread for good, or one of
+    them runs inside its block with the other's count. Here one lock guards one record of the blocks open in the
+    process: the first block to open saves every BLAS library's thread count, every open block's limit is held,
+    the smallest of them applies, and the last block to close restores the saved counts.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = []  # the limits of the blocks open now, in any thread
+        self.saved = None  # each BLAS library's thread count before the first open block
+        self.applied = None  # the limit set now (None: the saved counts)
+
+    def _set(self, libraries, limit):
+        if limit != self.applied:
+            for library, original in zip(libraries, self.saved):
+                # threadpoolctl (3.8) lets one "controlling" Python thread set OpenBLAS's process-wide count and
+                # silently ignores the others; the lock here serialises every change, so set the count directly
+                set_threads = getattr(library, "_real_set_num_threads", library.set_num_threads)
+                set_threads(original if limit is None else limit)
+            self.applied = limit
+
+    def enter(self, limit):
+        libraries = _blas_libraries()
+        with self.lock:
+            if not self.open:
+                self.saved = [library.num_threads for library in libraries]
+            self.open.append(limit)
+            self._set(libraries, min(self.open))
+
+    def leave(self, limit):
+        libraries = _blas_libraries()
+        with self.lock:
+            self.open.remove(limit)
+            self._set(libraries, min(self.open) if self.open else None)
+            if not self.open:
+                self.saved = None
+
+
+_BLAS_LIMITS = _BlasLimits()
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_libraries():
+    """The BLAS libraries' threadpoolctl controllers (each sets and reads its library's thread count)."""
+    return tuple(_blas_controller().select(user_api="blas").lib_controllers)
+
+
+class _Limited:
+    """One block of :func:`blas_threads` (a class, not a generator: a training step enters one per call)."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def __enter__(self):
+        _BLAS_LIMITS.enter(self.limit)
+        return self
+
+    def __exit__(self, *exception):
+        _BLAS_LIMITS.leave(self.limit)
+        return False
+
+
 def blas_threads(limit: int | None) -> contextlib.AbstractContextManager:
     """A context in which BLAS runs on at most ``limit`` threads (``None``: as it is).
+
+    Safe to enter from several Python threads at once and to nest: BLAS's thread count is one setting of the
+    whole process, so while several blocks are open (in any threads) the **smallest** of their limits applies to
+    all of them, and the counts BLAS had before the first block opened come back when the last one closes. (A
+    block asking for more threads than another open block therefore runs on fewer than it asked for: a limit is
+    a ceiling, never a promise.) Every change of BLAS threads in the package goes through here.
 
     Parameters
     ----------
     limit : int or None
-        The most BLAS threads inside the block; ``None`` leaves BLAS as it is.
+        The most BLAS threads inside the block (a positive integer); ``None`` leaves BLAS as it is.
 
     Returns
     -------
     context manager
-        Restores every BLAS library's thread count on exit.
+        Restores every BLAS library's thread count when the last open block closes.
+
+    Raises
+    ------
+    ValueError
+        If ``limit`` is not None or a positive integer.
     """
     if limit is None:
         return contextlib.nullcontext()
-    return _blas_controller().limit(limits=limit, user_api="blas")
+    return _Limited(validation.check_positive_int(limit, "limit"))
 
 
 def step_blas_threads(widths: Sequence[int], batch: int) -> int | None:

@@ -45,3 +45,15 @@ def rng():
 
 # tests/mutation/run.py is the mutation check, run by hand (it takes a while), never by the default test run.
 collect_ignore = ["mutation"]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Numba's parallel kernels on one thread for a test file's tiny runs: one thread avoids their start-up cost
+    (results do not depend on the thread count)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)

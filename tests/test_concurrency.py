@@ -5,8 +5,9 @@ import threading
 
 import numpy as np
 import pytest
+import threadpoolctl
 
-from testbed import concurrency, init, nn
+from testbed import concurrency, init, nn, train
 from testbed.train import _blas_controller
 
 
@@ -67,3 +68,74 @@ def test_concurrent_orthogonal_initialisation_is_bit_identical_to_layer_by_layer
             "orthogonal", widths[l - 1], widths[l], seed=5, stream=nn.weight_stream(l), dtype=dtype, gain=1.3
         )
         np.testing.assert_array_equal(net.weights(l), expected)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# train.blas_threads from several threads at once
+
+#: BLAS's threads around the blocks under test: more than the blocks' limit of 1, so a wrong restore shows.
+OUTER_THREADS = 2
+#: Seconds a thread waits for the other at a barrier before the test fails (a hung test, not a slow one).
+WAIT_SECONDS = 30.0
+
+
+def _blas_counts():
+    """The thread counts threadpoolctl reads now from the BLAS libraries that train.blas_threads limits."""
+    managed = {library.filepath for library in train._blas_libraries()}
+    return {info["num_threads"] for info in threadpoolctl.threadpool_info() if info["filepath"] in managed}
+
+
+def _outer_threads():
+    """OUTER_THREADS on every BLAS library, set with threadpoolctl itself (the process's setting before any
+    block opens)."""
+    return train._blas_controller().limit(limits=OUTER_THREADS, user_api="blas")
+
+
+@pytest.mark.parametrize("second_limit", [1, 2])
+def test_blas_limits_of_two_threads_interleaved_apply_the_smallest_and_restore_the_original(second_limit):
+    """The first thread opens blas_threads(1), the second opens its block while the first is in its own, the first
+    closes, then the second: inside, the smallest open limit applies; after both, BLAS's original count is back.
+    (threadpoolctl's own save-and-restore, used by each thread on its own, left the second thread on the first's
+    original count and BLAS on 1 thread for good.)"""
+    both_in, first_out = threading.Barrier(2, timeout=WAIT_SECONDS), threading.Event()
+    seen = {}
+
+    def first():
+        with train.blas_threads(1):
+            both_in.wait()  # the second opens its block meanwhile
+            both_in.wait()
+        first_out.set()
+
+    def second():
+        both_in.wait()
+        with train.blas_threads(second_limit):
+            seen["both open"] = _blas_counts()
+            both_in.wait()
+            first_out.wait(WAIT_SECONDS)
+            seen["first closed"] = _blas_counts()
+
+    with _outer_threads():
+        assert _blas_counts() == {OUTER_THREADS}
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = _blas_counts()
+    assert seen == {"both open": {1}, "first closed": {second_limit}}
+    assert after == {OUTER_THREADS}
+
+
+def test_blas_limits_nest_and_a_bad_limit_is_refused():
+    with _outer_threads():
+        with train.blas_threads(1):
+            with train.blas_threads(2):
+                assert _blas_counts() == {1}  # the smallest open limit
+            with train.blas_threads(None):
+                assert _blas_counts() == {1}
+            assert _blas_counts() == {1}
+        assert _blas_counts() == {OUTER_THREADS}
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="limit must be a positive integer"):
+                train.blas_threads(bad)
+        assert _blas_counts() == {OUTER_THREADS}

@@ -1,8 +1,11 @@
 """The saddle scenario simulates each configuration once: the sweeps' points at the comparison's own lr, noise
-and dimension are the comparison's runs, not new runs of the same configuration with another seed."""
+and dimension are the comparison's runs, not new runs of the same configuration with another seed. Run as a
+program, a bad argument fails before the figure worker starts."""
+
+import types
 
 from testbed import montecarlo
-from testbed.scenarios import saddle
+from testbed.scenarios import _figure_worker, common, saddle
 
 #: A tiny run whose sweeps meet the comparison (lr 0.01, noise 0.01, d = 10) at one point each.
 TINY = dict(
@@ -46,3 +49,35 @@ def test_a_configuration_shared_by_the_comparison_and_a_sweep_is_simulated_once(
     assert len(shared) == 5
     for row in shared:
         assert row["median"] == median[row["series"]], row
+
+
+def _as_program(module):
+    """``module`` as ``python -m`` runs it: a module named __main__ holding the scenario's namespace."""
+    program = types.ModuleType("__main__")
+    program.__dict__.update({key: value for key, value in vars(module).items() if not key.startswith("__")})
+    program.__file__ = module.__file__
+    return program
+
+
+class _NoWorker:
+    def stop(self, interrupt=True):
+        pass
+
+
+def test_a_bad_argument_fails_before_the_figure_worker_starts(monkeypatch, capsys, tmp_path):
+    started = []
+    monkeypatch.setattr(_figure_worker, "available", lambda: True)
+    monkeypatch.setattr(_figure_worker, "FigureWorker", lambda module: started.append(module) or _NoWorker())
+    program = _as_program(saddle)
+    assert common.main(program, ["--trials", "-3", "--out", str(tmp_path)]) == common.EXIT_BAD_INPUT
+    assert "error: trials must be a positive integer, got -3" in capsys.readouterr().err
+    assert started == []
+    # good arguments: the worker starts, then the run (here one that fails at once)
+
+    def fails(**params):
+        raise ValueError("the run failed")
+
+    program.run = fails
+    assert common.main(program, ["--trials", "3", "--out", str(tmp_path)]) == common.EXIT_BAD_INPUT
+    assert "error: the run failed" in capsys.readouterr().err
+    assert started == [program]

@@ -1,22 +1,14 @@
 """The spectra scenario: a tiny run end to end (result, table, figures, command line) and its bad input."""
 
-import numba
+import dataclasses
+
 import numpy as np
 import pytest
+from scenario_checks import check_figures_and_saved_result, run_quick_command_line
 
-from testbed import results
-from testbed.scenarios import common, spectra
+from testbed.scenarios import spectra
 
 TINY = dict(depths=[2, 8], variance_depths=[1, 8], width=12, inputs=2, theory_points=60)
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny nets: one thread avoids the parallel kernels' start-up cost (results do not depend on it)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -61,37 +53,75 @@ def test_same_seed_same_numbers(tiny_result, one_thread):
 
 
 def test_figures_and_saved_result(tiny_result, tmp_path):
-    paths = common.plot(spectra, tiny_result, tmp_path)
-    assert {p.stem for p in paths} == set(spectra.FIGURES)
-    assert all(p.stat().st_size > 0 for p in paths)
-    tiny_result.save(tmp_path / "saved")
-    assert results.load(tmp_path / "saved") == tiny_result
+    check_figures_and_saved_result(spectra, tiny_result, tmp_path)
+
+
+def _curve_points(ax):
+    """Display coordinates of points along every line and histogram outline drawn in ``ax`` (nine per segment;
+    values below the axis clipped to it, as drawn)."""
+    from matplotlib.patches import StepPatch
+
+    low = ax.get_ylim()[0]
+    drawn = [(line.get_xydata(), line.get_transform()) for line in ax.get_lines()]
+    drawn += [
+        (patch.get_path().vertices, patch.get_transform()) for patch in ax.patches if isinstance(patch, StepPatch)
+    ]
+    chunks = []
+    for xy, transform in drawn:
+        xy = np.array(xy, dtype=float)
+        xy[:, 1] = np.maximum(xy[:, 1], low)
+        xy = transform.transform(xy)
+        if len(xy) > 1:
+            fractions = np.linspace(0.0, 1.0, 9)[:, None, None]
+            xy = (xy[:-1][None] * (1 - fractions) + xy[1:][None] * fractions).reshape(-1, 2)
+        chunks.append(xy)
+    return np.concatenate(chunks)
+
+
+def test_atom_labels_stand_clear_of_every_curve(one_thread):
+    """At depth 128 the Gaussian linear net's law is flat at a density of about 0.02 across the panel: an atom's
+    label beside it must stay off it, and off every other curve, inside its panel."""
+    deep = spectra.run(
+        progress=False,
+        activations=["linear"],
+        depths=[2, 128],
+        variance_depths=[1],
+        width=12,
+        inputs=2,
+        theory_points=60,
+    )
+    fig = spectra.draw_densities(deep)
+    # the same result with the depth-2 atom moved next to the panel's right edge: its label turns to the left
+    atoms = np.where(np.isfinite(deep.arrays["theory_atom"]), spectra.DENSITY_RANGE[1] - 0.05, np.nan)
+    by_the_edge = dataclasses.replace(deep, arrays={**deep.arrays, "theory_atom": atoms})
+    _labels_clear_of_the_curves(spectra.draw_densities(by_the_edge))
+    _labels_clear_of_the_curves(fig)
+
+
+def _labels_clear_of_the_curves(fig):
+    from testbed import plotting
+
+    renderer = plotting._renderer(fig)
+    slack = plotting._slack(renderer)
+    labels = [text for ax in fig.axes for text in ax.texts if text.get_text().startswith("atom")]
+    assert len(labels) == 2  # the orthogonal linear net's atom at sigma = 1, at each depth
+    for label in labels:
+        box, panel = label.get_window_extent(renderer), label.axes.get_window_extent(renderer)
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1
+        points = _curve_points(label.axes)
+        inside = (
+            (points[:, 0] > box.x0 + slack)
+            & (points[:, 0] < box.x1 - slack)
+            & (points[:, 1] > box.y0 + slack)
+            & (points[:, 1] < box.y1 - slack)
+        )
+        assert not inside.any(), f"{label.get_text()!r} lies over a curve at {points[inside][:3]}"
+    plotting.close(fig)
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = common.main(
-        spectra,
-        [
-            "--quick",
-            "--no-progress",
-            "--no-plot",
-            "--out",
-            str(tmp_path),
-            "--activations",
-            "relu",
-            "--weights",
-            "orthogonal",
-            "--depths",
-            "2",
-            "--variance-depths",
-            "1,2",
-            "--width",
-            "6",
-        ],
-    )
-    assert status == 0
-    assert "orthogonal" in capsys.readouterr().out
-    assert (tmp_path / "result.json").is_file()
+    own = ["--activations", "relu", "--weights", "orthogonal", "--depths", "2", "--variance-depths", "1,2"]
+    assert "orthogonal" in run_quick_command_line(spectra, tmp_path, capsys, *own, "--width", "6")
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@ rule and bad input."""
 
 import numpy as np
 import pytest
+from scenario_checks import check_figures_and_saved_result, run_quick_command_line
 
-from testbed import data, nn, results
-from testbed.scenarios import common, trainability
+from testbed import data, nn
+from testbed.scenarios import trainability
 
 TINY = dict(
     sigma_w2=[1.0, 4.0],
@@ -48,37 +49,12 @@ def test_same_seed_same_numbers(tiny_result):
 
 
 def test_figure_and_saved_result(tiny_result, tmp_path):
-    paths = common.plot(trainability, tiny_result, tmp_path)
-    assert {p.stem for p in paths} == set(trainability.FIGURES)
-    assert all(p.stat().st_size > 0 for p in paths)
-    tiny_result.save(tmp_path / "saved")
-    assert results.load(tmp_path / "saved") == tiny_result
+    check_figures_and_saved_result(trainability, tiny_result, tmp_path)
 
 
 def test_command_line(tmp_path, capsys):
-    status = common.main(
-        trainability,
-        [
-            "--quick",
-            "--studies",
-            "depth",
-            "--no-progress",
-            "--no-plot",
-            "--out",
-            str(tmp_path),
-            "--sigma-w2",
-            "1.5",
-            "--depths",
-            "2",
-            "--width",
-            "4",
-            "--steps",
-            "3",
-        ],
-    )
-    assert status == 0
-    assert "chaotic" not in capsys.readouterr().out
-    assert (tmp_path / "result.json").is_file()
+    own = ["--studies", "depth", "--sigma-w2", "1.5", "--depths", "2", "--width", "4", "--steps", "3"]
+    assert "chaotic" not in run_quick_command_line(trainability, tmp_path, capsys, *own)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,10 @@
 """The variance scenario: a tiny run end to end (result, table, figures, command line) and its bad input."""
 
-import numba
 import numpy as np
 import pytest
+from scenario_checks import check_figures_and_saved_result, run_quick_command_line
 
-from testbed import results
-from testbed.scenarios import common, variance
+from testbed.scenarios import variance
 
 TINY = dict(
     inits=["zeros", "normal:std=0.01", "he_normal"],
@@ -19,15 +18,6 @@ TINY = dict(
     phase_width=8,
     phase_batch=4,
 )
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny nets: one thread avoids the parallel kernels' start-up cost (results do not depend on it)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -61,39 +51,12 @@ def test_same_seed_same_numbers(tiny_result, one_thread):
 
 
 def test_figures_and_saved_result(tiny_result, tmp_path):
-    paths = common.plot(variance, tiny_result, tmp_path)
-    names = {p.stem for p in paths}
-    assert names == set(variance.FIGURES)
-    assert all(p.stat().st_size > 0 for p in paths)
-    tiny_result.save(tmp_path / "saved")
-    loaded = results.load(tmp_path / "saved")
-    assert loaded == tiny_result
+    check_figures_and_saved_result(variance, tiny_result, tmp_path)
 
 
 def test_command_line(tmp_path, capsys, one_thread):
-    status = common.main(
-        variance,
-        [
-            "--quick",
-            "--no-progress",
-            "--no-plot",
-            "--out",
-            str(tmp_path),
-            "--inits",
-            "he_normal",
-            "--activations",
-            "relu",
-            "--depth",
-            "2",
-            "--width",
-            "6",
-            "--batch",
-            "3",
-        ],
-    )
-    assert status == 0
-    assert "he_normal" in capsys.readouterr().out
-    assert (tmp_path / "result.json").is_file()
+    own = ["--inits", "he_normal", "--activations", "relu", "--depth", "2", "--width", "6", "--batch", "3"]
+    assert "he_normal" in run_quick_command_line(variance, tmp_path, capsys, *own)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,10 @@ The module docstring
     ``common.progress(..., enabled=progress)`` and returns a :class:`testbed.results.Result` whose ``params``
     hold the merged parameters and whose wall time is set (``results.Timer``). ``scenario`` is ``NAME``.
     The same parameters and seed give the same numbers.
+``validate(p) -> dict``
+    The checks of the merged parameters (``run`` starts with ``p = validate(common.merge_params(...))``): cheap
+    and without side effects, so that ``common.main`` can call it (``common.check_params``) before it starts
+    anything and a bad argument on the command line fails at once.
 ``FIGURES: dict``
     Each figure's name mapped to the function that draws it: ``draw_x(result) -> matplotlib.figure.Figure`` in
     the house style (:mod:`testbed.plotting`), or None when the result holds nothing for it (a part of the
@@ -44,8 +48,8 @@ of every scenario (``--help`` shows the module docstring; ``--quick``, ``--seed`
 ``--no-plot``, ``--no-progress`` and the scenario's own options).
 
 What :func:`testbed.scenarios.common.main` guarantees: bad input gives one line on stderr and exit status 2 (no
-traceback); Ctrl-C gives exit status 130 and leaves no partial file (every write is atomic); the output folder
-is checked for writability before the run starts.
+traceback), at once: the arguments and the output folder's writability are checked before anything starts (the
+figure worker, the run); Ctrl-C gives exit status 130 and leaves no partial file (every write is atomic).
 
 Figures for the paper are regenerated from presets with ``python -m testbed.figures``; grids of parameters
 run with ``python -m testbed.sweep NAME --grid key=v1,v2``.

@@ -443,6 +443,7 @@ def main(module_name, argv=None, add_arguments=None):
         out = check_writable(
             options["out"] if options["out"] is not None else Path("results") / name, create=False
         )  # bad input creates no folder: the save does, once there is a result
+        check_params(module, options["quick"], params)  # at once, before the figure worker is forked
         worker = _start_worker(module, module_name, options)
         result = module.run(quick=options["quick"], progress=not options["no_progress"], **params)
     except ValueError as error:
@@ -471,6 +472,19 @@ def main(module_name, argv=None, add_arguments=None):
     _stop(worker, interrupt=False)
     sys.stdout.flush()
     return _finished(module_name, 0)
+
+
+def check_params(module, quick, params):
+    """The parameters ``module.run(quick=quick, **params)`` runs with, checked as ``run`` checks them (the merge's
+    unknown keys, then the scenario's ``validate``, where it has one), without running anything: a ValueError
+    naming the argument otherwise.
+
+    :func:`main` calls it before it starts anything (the figure worker), so that a bad argument fails at once; ``run``
+    checks the same parameters again (a few microseconds), as a call from Python needs.
+    """
+    merged = merge_params(module.DEFAULTS, getattr(module, "QUICK", {}), quick, params)
+    validate = getattr(module, "validate", None)
+    return merged if validate is None else validate(merged)
 
 
 def _start_worker(module, module_name, options):

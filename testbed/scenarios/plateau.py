@@ -293,6 +293,22 @@ def _name(optimizer, noise):
     return "GD" if optimizer == "sgd" and noise == 0 else plotting.paper_name(optimizer)
 
 
+def _plot_steps(ax, x, chosen, label, index):
+    """The measured halving steps of the runs ``chosen`` against ``x``, in the colour and marker of series
+    ``index``."""
+    from .. import plotting
+
+    steps = _escape.as_array(r["steps"] for r in chosen)
+    plotting.measured(ax, x, steps, label=label, color=plotting.color(index), marker=plotting.marker(index))
+
+
+def _finish_steps(ax, **labels):
+    """Label a panel of halving steps (log scale); its legend goes below the figure (``plotting.legend_below``)."""
+    from .. import plotting
+
+    plotting.finish(ax, ylabel="steps until the loss halves", yscale="log", legend=False, **labels)
+
+
 def draw_lr(result):
     """Steps until the loss halves against the learning rate on the saturated tanh unit and the depth-2 linear
     net, gradient-flow theory dashed."""
@@ -314,14 +330,7 @@ def draw_lr(result):
         for index, optimizer in enumerate(p["optimizers"]):
             chosen = _select(rows, kind="lr", landscape=name, optimizer=optimizer)
             lrs = np.array([r["lr"] for r in chosen])
-            plotting.measured(
-                ax,
-                lrs,
-                _escape.as_array(r["steps"] for r in chosen),
-                label=f"{_name(optimizer, p['noise'])}, measured",
-                color=plotting.color(index),
-                marker=plotting.marker(index),
-            )
+            _plot_steps(ax, lrs, chosen, f"{_name(optimizer, p['noise'])}, measured", index)
             if optimizer == "sgd":
                 label = "gradient-flow theory (exact integral; Saxe et al. 2014)"
                 dense = np.geomspace(lrs.min(), lrs.max(), 50)
@@ -330,15 +339,7 @@ def draw_lr(result):
                     for lr in dense
                 ]
                 plotting.theory(ax, dense, predicted, label=f"{gd}, {label}", color=plotting.color(index))
-        plotting.finish(
-            ax,
-            xlabel="learning rate",
-            ylabel="steps until the loss halves",
-            title=title,
-            xscale="log",
-            yscale="log",
-            legend=False,
-        )
+        _finish_steps(ax, xlabel="learning rate", title=title, xscale="log")
     plotting.legend_below(fig, ncols=3)
     return fig
 
@@ -356,27 +357,14 @@ def draw_scale(result):
     for index, depth in enumerate(p["depths"]):
         chosen = _select(rows, kind="scale", depth=depth)
         u0s = np.array([r["u0"] for r in chosen])
-        plotting.measured(
-            ax,
-            u0s,
-            _escape.as_array(r["steps"] for r in chosen),
-            label=f"$D$ = {depth}",
-            color=plotting.color(index),
-            marker=plotting.marker(index),
-        )
+        _plot_steps(ax, u0s, chosen, f"$D$ = {depth}", index)
         dense = np.geomspace(u0s.min(), u0s.max(), 50)
         plotting.theory(
             ax, dense, [_deep_theory(p, p["fixed_lr"], depth, u) for u in dense], color=plotting.color(index)
         )
     ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
-    plotting.finish(
-        ax,
-        xlabel="initial mode strength $u_0$",
-        ylabel="steps until the loss halves",
-        title=f"deep linear net, {gd}, lr = {p['fixed_lr']:g}",
-        xscale="log",
-        yscale="log",
-        legend=False,
+    _finish_steps(
+        ax, xlabel="initial mode strength $u_0$", title=f"deep linear net, {gd}, lr = {p['fixed_lr']:g}", xscale="log"
     )
     plotting.legend_below(fig, ncols=3)
     return fig
@@ -394,14 +382,7 @@ def draw_depth(result):
     for index, a0 in enumerate(p["layer_scales"]):
         chosen = [r for r in rows if r["kind"] == "depth" and abs(r["a0"] - a0) < 1e-9 * a0]
         depths = np.array([r["depth"] for r in chosen])
-        plotting.measured(
-            ax,
-            depths,
-            _escape.as_array(r["steps"] for r in chosen),
-            label=f"$a_0$ = {a0:g}, measured",
-            color=plotting.color(index),
-            marker=plotting.marker(index),
-        )
+        _plot_steps(ax, depths, chosen, f"$a_0$ = {a0:g}, measured", index)
         plotting.theory(
             ax,
             depths,
@@ -409,13 +390,8 @@ def draw_depth(result):
             color=plotting.color(index),
         )
     ax.plot([], [], linestyle="--", color="gray", label="balanced flow")
-    plotting.finish(
-        ax,
-        xlabel="depth $D$ (weights in the chain)",
-        ylabel="steps until the loss halves",
-        title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}",
-        yscale="log",
-        legend=False,
+    _finish_steps(
+        ax, xlabel="depth $D$ (weights in the chain)", title=f"deep linear net, $u_0 = a_0^D$, lr = {p['fixed_lr']:g}"
     )
     plotting.legend_below(fig, ncols=2)
     return fig
@@ -433,9 +409,7 @@ def draw_saturation(result):
     fig, ax = plotting.figure(height=2.6)
     chosen = _select(rows, kind="saturation")
     levels = np.array([r["level"] for r in chosen])
-    plotting.measured(
-        ax, levels, _escape.as_array(r["steps"] for r in chosen), label=f"{gd}, measured", color=plotting.color(0)
-    )
+    _plot_steps(ax, levels, chosen, f"{gd}, measured", 0)
     dense = np.linspace(levels.min(), levels.max(), 60)
     plotting.theory(
         ax,
@@ -457,13 +431,10 @@ def draw_saturation(result):
         color=plotting.color(1),
         linestyle=":",
     )
-    plotting.finish(
+    _finish_steps(
         ax,
         xlabel="saturation level $a w_0$",
-        ylabel="steps until the loss halves",
         title=f"tanh unit, $y$ = {p['tanh_target']:g}, {gd}, lr = {p['fixed_lr']:g}",
-        yscale="log",
-        legend=False,
     )
     plotting.legend_below(fig, ncols=1)
     return fig

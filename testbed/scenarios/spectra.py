@@ -58,6 +58,14 @@ WEIGHTS = tuple(theory.WEIGHT_S1)
 BINS_PER_DECADE = 12
 DENSITY_RANGE = (-3.0, 1.5)
 
+#: The density at which an atom of the theory is marked (a triangle on its dotted line), near the top of the plotted
+#: range (3e2) and above the curves (a measured density is at most BINS_PER_DECADE: every value in one bin): its
+#: label stands beside the mark, out of the curves' way. The label's gap from the mark and the step between the
+#: labels of two weight laws' atoms in one panel, in points.
+ATOM_MARK = 1.5e2
+ATOM_LABEL_GAP = 4.0
+ATOM_LABEL_STEP = 9.0
+
 
 # ------------------------------------------------------------------------------------------------------------------
 # parameters
@@ -291,6 +299,7 @@ def draw_densities(result):
         fig, axes = plotting.figure(
             len(acts), len(depths), squeeze=False, sharex=True, figsize=(6.75, 1.25 * len(acts) + 0.6)
         )
+    atom_labels = []
     for i, act in enumerate(acts):
         for k, depth in enumerate(depths):
             ax = axes[i, k]
@@ -315,16 +324,19 @@ def draw_densities(result):
                 if "theory_atom" in a and np.isfinite(a["theory_atom"][i, j, k]):
                     where = a["theory_atom"][i, j, k]
                     ax.axvline(where, color=color, linestyle=":", linewidth=1.2, zorder=3)
-                    ax.plot([where], [1.5e2], marker="v", color=color, markersize=3.5, zorder=4)
+                    ax.plot([where], [ATOM_MARK], marker="v", color=color, markersize=3.5, zorder=4)
                     mass = a["theory_atom_mass"][i, j, k]
-                    ax.text(
-                        where + 0.08,
-                        0.6 - 0.35 * j,
-                        f"atom {mass:.3g}" if mass < 0.9995 else f"atom 1-{1 - mass:.0e}" if mass < 1 else "atom 1",
-                        transform=ax.get_xaxis_transform(),
-                        fontsize=7,
-                        color=color,
-                        ha="left",
+                    atom_labels.append(
+                        ax.annotate(
+                            f"atom {mass:.3g}" if mass < 0.9995 else f"atom 1-{1 - mass:.0e}" if mass < 1 else "atom 1",
+                            (where, ATOM_MARK),
+                            xytext=(ATOM_LABEL_GAP, -ATOM_LABEL_GAP - ATOM_LABEL_STEP * j),
+                            textcoords="offset points",
+                            fontsize=7,
+                            color=color,
+                            ha="left",
+                            va="center",
+                        )
                     )
                 if np.isfinite(a["theory_point_mass"][i, j, k]):
                     ax.axvline(
@@ -350,6 +362,7 @@ def draw_densities(result):
                 ax.tick_params(labelleft=False)
             if i == len(acts) - 1:
                 ax.set_xlabel(r"$\log_{10}\sigma$", fontsize=7)
+    _keep_inside(fig, atom_labels)
     handles = [Line2D([], [], color=plotting.color(j)) for j in range(len(laws))]
     labels = [f"{law} weights (measured)" for law in laws]
     handles += [Line2D([], [], color=plotting.color(j), linestyle="--") for j in range(len(laws))]
@@ -361,6 +374,20 @@ def draw_densities(result):
     ]
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return fig
+
+
+def _keep_inside(fig, labels):
+    """Move each atom label that would run past its panel's right edge to the left of its mark."""
+    if not labels:
+        return
+    from .. import plotting
+
+    renderer = plotting._renderer(fig)
+    for label in labels:
+        if label.get_window_extent(renderer).x1 > label.axes.get_window_extent(renderer).x1:
+            dx, dy = label.xyann
+            label.xyann = (-dx, dy)
+            label.set_horizontalalignment("right")
 
 
 def draw_variance(result):
