@@ -230,10 +230,8 @@ class _BlasLimits:
     def _set(self, libraries, limit):
         if limit != self.applied:
             for library, original in zip(libraries, self.saved):
-                # threadpoolctl (3.8) lets one "controlling" Python thread set OpenBLAS's process-wide count and
-                # silently ignores the others; the lock here serialises every change, so set the count directly
-                set_threads = getattr(library, "_real_set_num_threads", library.set_num_threads)
-                set_threads(original if limit is None else limit)
+                with _blas_control(library):
+                    library.set_num_threads(original if limit is None else limit)
             self.applied = limit
 
     def enter(self, limit):
@@ -254,6 +252,25 @@ class _BlasLimits:
 
 
 _BLAS_LIMITS = _BlasLimits()
+
+
+@contextlib.contextmanager
+def _blas_control(library):
+    """Let this thread set ``library``'s process-wide thread count.
+
+    threadpoolctl (3.8 here) lets one "controlling" Python thread set OpenBLAS's count and silently ignores the
+    others; its documented way out is ``OpenBLASController.clear_controlling_thread(force=True)``, which hands
+    control to the next thread that sets a count. :class:`_BlasLimits` serialises every change under its lock, so
+    this thread takes control for the one change and gives it back.
+    """
+    release = getattr(type(library), "clear_controlling_thread", None)  # absent from older threadpoolctl
+    if release is not None:
+        release(force=True)
+    try:
+        yield
+    finally:
+        if release is not None:
+            release(force=True)
 
 
 @functools.lru_cache(maxsize=None)
