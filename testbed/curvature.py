@@ -184,9 +184,9 @@ class HessianOperator:
             buffers = _borrowed_buffers(net, sizes, self.parts > 1)
         else:
             buffers = tuple(np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype))
-        if self.parts > 1:  # the two per-thread buffers as (P, size / P)
+        if self.parts > 1:  # the per-thread buffers as (P, size / P)
             pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = buffers
-            scratch, columns = scratch.reshape(self.parts, -1), columns.reshape(self.parts, -1)
+            scratch, columns, wtmp = (a.reshape(self.parts, -1) for a in (scratch, columns, wtmp))
             self._buffers = kernels.ProductPartsBuffers(pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
         else:
             self._buffers = kernels.ProductBuffers(*buffers)
@@ -269,12 +269,13 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
     a later chunk's weight products (only with several chunks) and the rows' losses (float64, see
     :func:`_buffer_dtypes`). With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_part_cpu`
     (a :class:`testbed.kernels.curvature.ProductPartsBuffers`): [s; R{s}], [x; R{x}], g, [R{delta}; delta] per
-    layer, the parts' scratch rows and copied columns (P times each), the weight-sized block, and the rows'
-    losses."""
+    layer, the parts' scratch rows, copied columns and weight rows (P times each), and the rows' losses."""
     hidden, widest = sum(widths[1:]), max(widths[1:])
     kept = rows if cached else chunk
-    weight_block = max(a * b for a, b in zip(widths[:-1], widths[1:])) if rows > chunk else 1
+    layers = list(zip(widths[:-1], widths[1:]))
+    weight_block = max(fan_in * fan_out for fan_in, fan_out in layers) if rows > chunk else 1
     if parts > 1:
+        part_weights = max(fan_in * -(-fan_out // parts) for fan_in, fan_out in layers) if rows > chunk else 1
         return (
             2 * kept * hidden,
             2 * kept * hidden,
@@ -282,7 +283,7 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
             2 * chunk * hidden,
             parts * (-(-chunk // parts)) * widest,
             parts * 2 * chunk * (-(-widest // parts)),
-            weight_block,
+            parts * part_weights,
             chunk,
         )
     return (

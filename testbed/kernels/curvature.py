@@ -74,10 +74,11 @@ cuda = CUDA_NOT_IMPORTED
 ProductBuffers = namedtuple("ProductBuffers", ["pre", "post", "gpost", "d_a", "d_b", "scratch", "wtmp", "row_loss"])
 
 
-#: The work buffers of :func:`curvature_part_cpu`: ``pre``, ``post``, ``gpost``, ``wtmp`` and ``row_loss`` as in
+#: The work buffers of :func:`curvature_part_cpu`: ``pre``, ``post``, ``gpost`` and ``row_loss`` as in
 #: :class:`ProductBuffers`; ``deltas`` >= 2 chunk (d^(1) + ... + d^(L)), every layer's [R{delta}; delta], laid
-#: out as ``pre``; ``scratch`` (P, >= ceil(chunk / P) max d^(l)) and ``columns`` (P, >= 2 chunk
-#: ceil(max d^(l) / P)), one row per part.
+#: out as ``pre``; one row per part of ``scratch`` (P, >= ceil(chunk / P) max d^(l)), ``columns`` (P, >= 2 chunk
+#: ceil(max d^(l) / P)) and ``wtmp`` (P, >= max ceil(d^(l) / P) d^(l-1) when there is more than one chunk): a
+#: part's work stays in its own rows, whatever layer the other parts are at.
 ProductPartsBuffers = namedtuple(
     "ProductPartsBuffers", ["pre", "post", "gpost", "deltas", "scratch", "columns", "wtmp", "row_loss"]
 )
@@ -311,15 +312,14 @@ def _weight_tangent(out, net, l, pair, below, lo, first, wtmp, b, parts):
     [x; R{x}] of layer l - 1, both 2B rows, or R{delta} and x^(l-1) alone (B rows) where the second term is
     absent (R{x^(0)} = 0 on the first layer; the Gauss-Newton product drops delta's terms). The B = ``b`` rows
     stand in ``pair`` in ``parts`` parts, each part's R{delta} rows first; the bias sums run over the R{delta} rows
-    in batch order. Written into ``out`` when ``first``, else added through ``wtmp`` (>= its rows
-    ``lo .. lo + m`` of layer l's weight block)."""
+    in batch order. Written into ``out`` when ``first``, else added through ``wtmp`` (>= m d^(l-1))."""
     m = pair.shape[1]
     fan_in = net.widths[l - 1]
     out_w = _layer(out, net.weight_at[l - 1] + lo * fan_in, m, fan_in)
     if first:
         np.dot(pair.T, below, out_w)
     else:
-        tmp_w = _layer(wtmp, lo * fan_in, m, fan_in)
+        tmp_w = _layer(wtmp, 0, m, fan_in)
         np.dot(pair.T, below, tmp_w)
         _add_rows(tmp_w, out_w)
     if net.use_bias:
@@ -480,7 +480,7 @@ def _weight_part(out, first, net, x0, buffers, part, parts):
                         for j in range(mu):
                             pair[r_lo + i, j] = buffers.deltas[at + j]
             below = _layer(buffers.post, prev_offset, inner, fan_in) if l > 1 else x0
-            _weight_tangent(out, net, l, pair, below, lo, first, buffers.wtmp, b, parts)
+            _weight_tangent(out, net, l, pair, below, lo, first, buffers.wtmp[part], b, parts)
         prev_offset = offset
         offset += 2 * b * fan_out
 
