@@ -181,15 +181,10 @@ class HessianOperator:
             return
         sizes = _buffer_sizes(net.widths, n, self.chunk, self.cached, keep_g, self.parts)
         if borrow:
-            buffers = _borrowed_buffers(net, sizes, self.parts > 1)
+            self._buffers = _borrowed_buffers(net, sizes, self.parts)
         else:
-            buffers = tuple(np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype))
-        if self.parts > 1:  # the per-thread buffers as (P, size / P)
-            pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = buffers
-            scratch, columns, wtmp = (a.reshape(self.parts, -1) for a in (scratch, columns, wtmp))
-            self._buffers = kernels.ProductPartsBuffers(pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
-        else:
-            self._buffers = kernels.ProductBuffers(*buffers)
+            arrays = [np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype)]
+            self._buffers = _kernel_buffers(arrays, self.parts)
 
     def matvec(self, v: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
@@ -304,20 +299,37 @@ def _buffer_dtypes(sizes, dtype):
     return [(size, np.float64 if i == 7 else dtype) for i, size in enumerate(sizes)]
 
 
-def _borrowed_buffers(net, sizes, in_parts):
-    """Work buffers kept on ``net`` between calls of :func:`hvp`, one set per thread and kernel (the parts kernel
-    when ``in_parts``, else the one-pass), grown when too small: fresh buffers cost their page faults at every
-    call. Measured on the 1M-parameter net of bench_curvature.py, one BLAS thread: fresh buffers and a copy of the
-    parameters took the CPU time of a product from 36 to 43 ms (float32) and from 68 to 76 ms (float64)."""
+def _kernel_buffers(arrays, parts):
+    """The work buffers (flat, sized by :func:`_buffer_sizes`) as the kernel takes them: a
+    :class:`testbed.kernels.curvature.ProductBuffers`, or with ``parts`` > 1 a
+    :class:`testbed.kernels.curvature.ProductPartsBuffers` whose per-part buffers are (P, size / P)."""
+    if parts == 1:
+        return kernels.ProductBuffers(*arrays)
+    pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = arrays
+    scratch, columns, wtmp = (a.reshape(parts, -1) for a in (scratch, columns, wtmp))
+    return kernels.ProductPartsBuffers(pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
+
+
+def _borrowed_buffers(net, sizes, parts):
+    """:func:`_kernel_buffers` kept on ``net`` between calls of :func:`hvp`, one set per thread and kernel (the
+    parts kernel when ``parts`` > 1, else the one-pass), grown when too small: fresh buffers cost their page faults
+    at every call. Measured on the 1M-parameter net of bench_curvature.py, one BLAS thread: fresh buffers and a copy
+    of the parameters took the CPU time of a product from 36 to 43 ms (float32) and from 68 to 76 ms (float64). The
+    kernel's tuple is kept too, for the next call with the same sizes (a small net's hvp: 8 views and a tuple fewer,
+    ~2 us of ~80)."""
     import threading
 
     work = net.__dict__.setdefault("_curvature_work", {})
-    key = (threading.get_ident(), in_parts)
+    key = (threading.get_ident(), parts > 1)
+    arrays, shape, buffers = work.get(key, (None, None, None))
+    if shape == (sizes, parts):
+        return buffers
     wanted = _buffer_dtypes(sizes, net.dtype)
-    buffers = work.get(key)
-    if buffers is None or any(b.dtype != t or b.size < n for b, (n, t) in zip(buffers, wanted)):
-        buffers = work[key] = tuple(np.empty(n, dtype=t) for n, t in wanted)
-    return tuple(b[:n] for b, n in zip(buffers, sizes))
+    if arrays is None or any(b.dtype != t or b.size < n for b, (n, t) in zip(arrays, wanted)):
+        arrays = tuple(np.empty(n, dtype=t) for n, t in wanted)
+    buffers = _kernel_buffers([b[:n] for b, n in zip(arrays, sizes)], parts)
+    work[key] = (arrays, (sizes, parts), buffers)
+    return buffers
 
 
 def hvp(

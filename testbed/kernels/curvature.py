@@ -200,13 +200,14 @@ def _tangent_layer(params, v, net, l, x0, pre, post, at, below, rows, fused, scr
 
 
 @njit(**_OPTIONS)
-def _tangent_pass(params, v, net, x0, b, lo, fused, pre, post, scratch):
+def _tangent_pass(params, v, net, x0, b, lo, fused, pre, post, origin, scratch):
     """The forward pass and its tangents (:func:`_tangent_layer`, layer after layer) of the rows ``x0``, rows
-    ``lo .. lo + m`` of a chunk of ``b`` rows: in each layer's (2b, d^(l)) block of ``pre``/``post`` their
-    [s; R{s}] and [x; R{x}] take the 2m rows from row 2 ``lo``. Returns the offset of the last layer's block."""
+    ``lo .. lo + m`` of a chunk of ``b`` rows whose blocks begin at ``origin``: in each layer's (2b, d^(l)) block of
+    ``pre``/``post`` their [s; R{s}] and [x; R{x}] take the 2m rows from row 2 ``lo``. Returns the offset of the
+    last layer's block."""
     m = x0.shape[0]
-    offset = 0
-    prev_offset = 0
+    offset = origin
+    prev_offset = origin
     for l in range(1, net.widths.size):
         fan_in, fan_out = net.widths[l - 1], net.widths[l]
         at, below = offset + 2 * lo * fan_out, prev_offset + 2 * lo * fan_in
@@ -340,18 +341,19 @@ def _weight_tangent(out, net, l, pair, below, lo, first, wtmp, b, parts):
 
 
 @njit(**_OPTIONS)
-def _chunk(params, v, out, first, x0, net, data, row0, inv_total, gauss_newton, fused, keep, buffers):
+def _chunk(params, v, out, first, x0, net, data, row0, inv_total, gauss_newton, fused, keep, buffers, origin):
     """The share of H v (or G v) of the chunk ``x0`` (rows ``row0 ..`` of ``data.x``) into ``out`` (written when
     ``first``, else added); returns its share of the loss (0 unless ``fused``).
 
     ``fused``: run the forward pass and the gradient backward alongside the tangents (the first product at a
     point), keeping g^(l) in ``buffers.gpost`` when ``keep``; else read s, x from the first halves of the
     ``pre``/``post`` blocks and g from ``gpost`` (kept by an earlier fused call). ``buffers``:
-    :class:`ProductBuffers`, whose ``pre``, ``post`` and ``gpost`` begin at this chunk's blocks.
+    :class:`ProductBuffers`; the chunk's blocks begin at ``origin`` in ``pre`` and ``post``, at ``origin / 2`` in
+    ``gpost``.
     """
     b = x0.shape[0]
     pre, post, gpost, scratch = buffers.pre, buffers.post, buffers.gpost, buffers.scratch
-    last = _tangent_pass(params, v, net, x0, b, 0, fused, pre, post, scratch)
+    last = _tangent_pass(params, v, net, x0, b, 0, fused, pre, post, origin, scratch)
     loss = _loss_tangent(net, data, row0, inv_total, post, last, b, buffers.d_a, 0, fused, buffers.row_loss)
     # backward: [R{g}; g] -> [R{delta}; delta] in place, then the weight block and the next [R{g}; g]
     offset, kept = last, last // 2
@@ -393,20 +395,10 @@ def curvature_product_cpu(params, v, out, net, data, gauss_newton, chunk, cached
     while start < n:
         stop = min(start + chunk, n)
         batch = stop - start
-        base = start if cached else 0
-        mine = ProductBuffers(
-            buffers.pre[2 * base * hidden :],
-            buffers.post[2 * base * hidden :],
-            buffers.gpost[base * hidden :],
-            buffers.d_a,
-            buffers.d_b,
-            buffers.scratch,
-            buffers.wtmp,
-            buffers.row_loss,
-        )
+        at = 2 * start * hidden if cached else 0
         x0 = _layer(x_all.reshape(x_all.size), start * inputs, batch, inputs)
         loss += _chunk(
-            params, v, out, start == 0, x0, net, data, start, inv_total, gauss_newton, not prepared, cached, mine
+            params, v, out, start == 0, x0, net, data, start, inv_total, gauss_newton, not prepared, cached, buffers, at
         )
         start = stop
     return np.nan if prepared else loss
@@ -417,12 +409,13 @@ def curvature_product_cpu(params, v, out, net, data, gauss_newton, chunk, cached
 
 
 @njit(**_OPTIONS)
-def _rows_part(params, v, net, data, row0, b, inv_total, fused, keep, buffers, part, lo, hi):
+def _rows_part(params, v, net, data, row0, b, inv_total, fused, keep, buffers, origin, part, lo, hi):
     """Rows ``lo .. hi`` of a chunk of ``b`` rows (row ``row0`` of ``data.x`` first): the forward pass and the
     tangents, the loss and its Hessian, and the R-backward recurrence, every product on these rows alone (a row's
     values depend on that row only), with the one pass's layer bodies. Layer l's [R{delta}; delta] is kept in
     ``buffers.deltas`` (laid out as ``pre``) for the weight blocks of :func:`_weight_part`; row i's loss goes to
-    ``row_loss[i]`` when ``fused``; ``buffers.scratch[part]`` is this part's.
+    ``row_loss[i]`` when ``fused``; ``buffers.scratch[part]`` is this part's. The chunk's blocks begin at ``origin``
+    in ``pre`` and ``post``, at ``origin / 2`` in ``gpost`` and at 0 in ``deltas`` (one chunk's).
 
     Layout of a layer's (2b, d) block of ``pre``, ``post`` and ``deltas``: the parts one after the other, part p's
     m rows as [s_p; R{s}_p] (2m rows) from row 2 lo, so each part's paired products ([x_p; R{x}_p] W^T and
@@ -434,32 +427,34 @@ def _rows_part(params, v, net, data, row0, b, inv_total, fused, keep, buffers, p
     inputs = net.widths[0]
     pre, post, deltas, scratch = buffers.pre, buffers.post, buffers.deltas, buffers.scratch[part]
     x0 = _layer(data.x.reshape(data.x.size), (row0 + lo) * inputs, m, inputs)
-    last = _tangent_pass(params, v, net, x0, b, lo, fused, pre, post, scratch)
+    last = _tangent_pass(params, v, net, x0, b, lo, fused, pre, post, origin, scratch)
     at = last + 2 * lo * net.widths[net.widths.size - 1]
-    _loss_tangent(net, data, row0 + lo, inv_total, post, at, m, deltas, at, fused, buffers.row_loss[lo:hi])
+    _loss_tangent(net, data, row0 + lo, inv_total, post, at, m, deltas, at - origin, fused, buffers.row_loss[lo:hi])
     offset, kept = last, last // 2
     for l in range(net.widths.size - 1, 0, -1):
         fan_in, fan_out = net.widths[l - 1], net.widths[l]
         at = offset + 2 * lo * fan_out
-        _delta_tangent(net, l, pre, post, at, m, deltas, at, buffers.gpost, kept + lo * fan_out, fused, keep, False)
+        kept_at = kept + lo * fan_out
+        _delta_tangent(net, l, pre, post, at, m, deltas, at - origin, buffers.gpost, kept_at, fused, keep, False)
         if l > 1:
             prev_offset = offset - 2 * b * fan_in
             below = prev_offset + 2 * lo * fan_in
-            _g_tangent_below(params, v, net, l, m, deltas, at, deltas, below, fused, False, scratch)
+            _g_tangent_below(params, v, net, l, m, deltas, at - origin, deltas, below - origin, fused, False, scratch)
             offset = prev_offset
             kept -= b * fan_in
 
 
 @njit(**_OPTIONS)
-def _weight_part(out, first, net, x0, buffers, part, parts):
+def _weight_part(out, first, net, x0, buffers, origin, part, parts):
     """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): those rows of the weight
     block [R{delta}; delta]^T [x; R{x}] (R{delta}^T x^(0) on the first layer) and of the bias block sum_i
     R{delta}_i (:func:`_weight_tangent`), from the blocks :func:`_rows_part` kept. The ``delta`` columns are copied
-    to ``buffers.columns[part]`` first, so the product reads a contiguous operand."""
+    to ``buffers.columns[part]`` first, so the product reads a contiguous operand. The chunk's blocks begin at
+    ``origin`` in ``post`` and at 0 in ``deltas``."""
     b = x0.shape[0]
     columns = buffers.columns[part]
-    offset = 0
-    prev_offset = 0
+    offset = origin
+    prev_offset = origin
     for l in range(1, net.widths.size):
         fan_in, fan_out = net.widths[l - 1], net.widths[l]
         lo, hi = part * fan_out // parts, (part + 1) * fan_out // parts
@@ -469,14 +464,14 @@ def _weight_part(out, first, net, x0, buffers, part, parts):
             pair = _layer(columns, 0, inner, mu)
             if l > 1:  # every row of the block, in its order ([R{delta}_p; delta_p] part by part)
                 for r in range(inner):
-                    at = offset + r * fan_out + lo
+                    at = offset - origin + r * fan_out + lo
                     for j in range(mu):
                         pair[r, j] = buffers.deltas[at + j]
             else:  # R{delta} alone, in row order (R{x^(0)} = 0)
                 for q in range(parts):
                     r_lo, r_hi = q * b // parts, (q + 1) * b // parts
                     for i in range(r_hi - r_lo):
-                        at = offset + (2 * r_lo + i) * fan_out + lo
+                        at = offset - origin + (2 * r_lo + i) * fan_out + lo
                         for j in range(mu):
                             pair[r_lo + i, j] = buffers.deltas[at + j]
             below = _layer(buffers.post, prev_offset, inner, fan_in) if l > 1 else x0
@@ -517,23 +512,13 @@ def curvature_part_cpu(params, v, out, net, data, start, stop, cached, prepared,
     for l in range(1, net.widths.size):
         hidden += net.widths[l]
     batch = stop - start
-    base = start if cached else 0
-    mine = ProductPartsBuffers(
-        buffers.pre[2 * base * hidden :],
-        buffers.post[2 * base * hidden :],
-        buffers.gpost[base * hidden :],
-        buffers.deltas,
-        buffers.scratch,
-        buffers.columns,
-        buffers.wtmp,
-        buffers.row_loss,
-    )
+    at = 2 * start * hidden if cached else 0
     if phase == 0:
         lo, hi = part * batch // parts, (part + 1) * batch // parts
-        _rows_part(params, v, net, data, start, batch, 1.0 / n, not prepared, cached, mine, part, lo, hi)
+        _rows_part(params, v, net, data, start, batch, 1.0 / n, not prepared, cached, buffers, at, part, lo, hi)
         return 0.0
     x0 = _layer(x_all.reshape(x_all.size), start * inputs, batch, inputs)
-    _weight_part(out, start == 0, net, x0, mine, part, parts)
+    _weight_part(out, start == 0, net, x0, buffers, at, part, parts)
     loss = 0.0
     if part == 0 and not prepared:
         for i in range(batch):
