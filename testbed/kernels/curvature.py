@@ -352,21 +352,24 @@ def _chunk(params, v, out, first, x0, net, data, row0, inv_total, gauss_newton, 
     ``gpost``.
     """
     b = x0.shape[0]
+    # typed integers, not literals: a literal argument is a signature of its own, and each body would compile
+    # once more than the parts kernel's calls need (measured: 5 bodies compiled twice or three times)
+    zero, one = np.int64(0), np.int64(1)
     pre, post, gpost, scratch = buffers.pre, buffers.post, buffers.gpost, buffers.scratch
-    last = _tangent_pass(params, v, net, x0, b, 0, fused, pre, post, origin, scratch)
-    loss = _loss_tangent(net, data, row0, inv_total, post, last, b, buffers.d_a, 0, fused, buffers.row_loss)
+    last = _tangent_pass(params, v, net, x0, b, zero, fused, pre, post, origin, scratch)
+    loss = _loss_tangent(net, data, row0, inv_total, post, last, b, buffers.d_a, zero, fused, buffers.row_loss)
     # backward: [R{g}; g] -> [R{delta}; delta] in place, then the weight block and the next [R{g}; g]
     offset, kept = last, last // 2
     current, other = buffers.d_a, buffers.d_b
     for l in range(net.widths.size - 1, 0, -1):
         fan_in, fan_out = net.widths[l - 1], net.widths[l]
-        _delta_tangent(net, l, pre, post, offset, b, current, 0, gpost, kept, fused, keep, gauss_newton)
+        _delta_tangent(net, l, pre, post, offset, b, current, zero, gpost, kept, fused, keep, gauss_newton)
         prev_offset = offset - 2 * b * fan_in if l > 1 else 0
         inner = 2 * b if (l > 1 and not gauss_newton) else b  # [R{delta}; delta]^T [x; R{x}], or R{delta}^T x
         below = _layer(post, prev_offset, inner, fan_in) if l > 1 else x0
-        _weight_tangent(out, net, l, _layer(current, 0, inner, fan_out), below, 0, first, buffers.wtmp, b, 1)
+        _weight_tangent(out, net, l, _layer(current, 0, inner, fan_out), below, zero, first, buffers.wtmp, b, one)
         if l > 1:
-            _g_tangent_below(params, v, net, l, b, current, 0, other, 0, fused, gauss_newton, scratch)
+            _g_tangent_below(params, v, net, l, b, current, zero, other, zero, fused, gauss_newton, scratch)
             current, other = other, current
             offset = prev_offset
             kept -= b * fan_in
@@ -391,7 +394,7 @@ def curvature_product_cpu(params, v, out, net, data, gauss_newton, chunk, cached
         hidden += net.widths[l]
     inv_total = 1.0 / n
     loss = 0.0
-    start = 0
+    start = np.int64(0)  # typed: a literal 0 compiles _chunk a second time (see _chunk)
     while start < n:
         stop = min(start + chunk, n)
         batch = stop - start
@@ -427,6 +430,7 @@ def _rows_part(params, v, net, data, row0, b, inv_total, fused, keep, buffers, o
     inputs = net.widths[0]
     pre, post, deltas, scratch = buffers.pre, buffers.post, buffers.deltas, buffers.scratch[part]
     x0 = _layer(data.x.reshape(data.x.size), (row0 + lo) * inputs, m, inputs)
+    gauss_newton = np.bool_(False)  # the Hessian only; typed, as the one pass's flag (a literal compiles again)
     last = _tangent_pass(params, v, net, x0, b, lo, fused, pre, post, origin, scratch)
     at = last + 2 * lo * net.widths[net.widths.size - 1]
     _loss_tangent(net, data, row0 + lo, inv_total, post, at, m, deltas, at - origin, fused, buffers.row_loss[lo:hi])
@@ -435,11 +439,11 @@ def _rows_part(params, v, net, data, row0, b, inv_total, fused, keep, buffers, o
         fan_in, fan_out = net.widths[l - 1], net.widths[l]
         at = offset + 2 * lo * fan_out
         kept_at = kept + lo * fan_out
-        _delta_tangent(net, l, pre, post, at, m, deltas, at - origin, buffers.gpost, kept_at, fused, keep, False)
+        _delta_tangent(net, l, pre, post, at, m, deltas, at - origin, buffers.gpost, kept_at, fused, keep, gauss_newton)
         if l > 1:
             prev_offset = offset - 2 * b * fan_in
-            below = prev_offset + 2 * lo * fan_in
-            _g_tangent_below(params, v, net, l, m, deltas, at - origin, deltas, below - origin, fused, False, scratch)
+            below_at = prev_offset + 2 * lo * fan_in - origin  # in deltas, which hold one chunk
+            _g_tangent_below(params, v, net, l, m, deltas, at - origin, deltas, below_at, fused, gauss_newton, scratch)
             offset = prev_offset
             kept -= b * fan_in
 
