@@ -60,6 +60,7 @@ from ..rules import curvature as curvature_rules
 from .nn import _activate_row, _derivative_row
 from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+from .tiles import tile_product_gpu
 from .train import _OPTIONS, _layer, _loss_row
 
 #: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
@@ -607,35 +608,19 @@ def _gemm_signatures():
 @gpu_kernel(_gemm_signatures)
 def gemm_gpu():
     """``out = op(a) op(b)``, or ``out += op(a) op(b)`` when ``accumulate``; op(a) is ``a`` or ``a^T``
-    (``transpose_a``), likewise op(b). TILE x TILE shared-memory tiles, float64 accumulators; launch with
-    blocks of (TILE, TILE) threads on :func:`gemm_grid` of ``out``'s shape."""
+    (``transpose_a``), likewise op(b). TILE x TILE shared-memory tiles, float64 accumulators
+    (:func:`testbed.kernels.tiles.tile_product_gpu`); launch with blocks of (TILE, TILE) threads on
+    :func:`gemm_grid` of ``out``'s shape."""
+    tile_product = tile_product_gpu()
 
     @cuda.jit
     def kernel(a, transpose_a, b, transpose_b, out, accumulate):
         tile_a = cuda.shared.array((TILE, TILE), dtype=types.float64)
         tile_b = cuda.shared.array((TILE, TILE), dtype=types.float64)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
+        row = cuda.blockIdx.y * TILE + cuda.threadIdx.y
+        col = cuda.blockIdx.x * TILE + cuda.threadIdx.x
         rows, cols = out.shape
-        inner = a.shape[0] if transpose_a else a.shape[1]
-        acc = 0.0
-        for start in range(0, inner, TILE):
-            k = start + tx
-            if row < rows and k < inner:
-                tile_a[ty, tx] = a[k, row] if transpose_a else a[row, k]
-            else:
-                tile_a[ty, tx] = 0.0
-            k = start + ty
-            if k < inner and col < cols:
-                tile_b[ty, tx] = b[col, k] if transpose_b else b[k, col]
-            else:
-                tile_b[ty, tx] = 0.0
-            cuda.syncthreads()
-            for kk in range(TILE):
-                acc += tile_a[ty, kk] * tile_b[kk, tx]
-            cuda.syncthreads()
+        acc = tile_product(a, transpose_a, b, transpose_b, row, col, rows, cols, tile_a, tile_b, TILE)
         if row < rows and col < cols:
             out[row, col] = out[row, col] + acc if accumulate else acc
 
