@@ -152,6 +152,8 @@ class HessianOperator:
         self.dtype = net.dtype
         self.size = net.size
         self.layout = train._Layout(net, self.chunk)
+        self._net = self.layout.net()
+        self._data = train._data(self.x, self.y, self.loss_code, self.dtype)
         self.parts = _product_parts(net.widths, self.chunk, self.kind) if self.dtype in PARTS_DTYPES else 1
         self._blas_threads = train.step_blas_threads(net.widths, self.chunk) if self.parts == 1 else 1
         hidden = sum(net.widths[1:])
@@ -179,14 +181,10 @@ class HessianOperator:
             return
         sizes = _buffer_sizes(net.widths, n, self.chunk, self.cached, keep_g, self.parts)
         if borrow:
-            buffers = _borrowed_buffers(net, sizes)
+            self._buffers = _borrowed_buffers(net, sizes, self.parts)
         else:
-            buffers = tuple(np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype))
-        if self.parts > 1:  # the two per-thread buffers as (P, size / P)
-            pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = buffers
-            scratch, columns = scratch.reshape(self.parts, -1), columns.reshape(self.parts, -1)
-            buffers = (pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
-        self._buffers = buffers
+            arrays = [np.empty(size, dtype=dtype) for size, dtype in _buffer_dtypes(sizes, self.dtype)]
+            self._buffers = _kernel_buffers(arrays, self.parts)
 
     def matvec(self, v: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """H v (or G v) as an array of the net's dtype (into ``out`` when given)."""
@@ -209,12 +207,16 @@ class HessianOperator:
                 value = self._product_in_parts(v, out)
             else:
                 value = kernels.curvature_product_cpu(
-                    *self._leading_args(v, out),
+                    self.params,
+                    v,
+                    out,
+                    self._net,
+                    self._data,
                     self.kind == "gauss_newton",
                     self.chunk,
                     self.cached,
                     self._prepared,
-                    *self._buffers,
+                    self._buffers,
                 )
         if not self._prepared:
             self.loss = float(value)
@@ -224,28 +226,12 @@ class HessianOperator:
 
     __call__ = matvec
 
-    def _leading_args(self, v, out):
-        """The arguments both CPU product kernels begin with: the parameters, v, out, the data (no regression
-        targets), the net's layout and the loss."""
-        return (
-            self.params,
-            v,
-            out,
-            self.x,
-            self.y,
-            train._no_targets(self.dtype),
-            False,
-            *self.layout.net_args(),
-            self.loss_code,
-        )
-
     def _product_in_parts(self, v, out):
         """H v into ``out`` by :func:`testbed.kernels.curvature.curvature_part_cpu`: chunk by chunk, the rows pass
         then the units pass, each pass's parts on Numba's thread count of Python threads (the kernel releases the
         GIL); returns the loss (NaN when the forward pass was kept)."""
-        pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = self._buffers
         n = self.x.shape[0]
-        fixed = self._leading_args(v, out)
+        fixed = (self.params, v, out, self._net, self._data)
         loss = 0.0
         for start in range(0, n, self.chunk):
             stop = min(start + self.chunk, n)
@@ -255,22 +241,7 @@ class HessianOperator:
                 def work(first, last, start=start, stop=stop, phase=phase):
                     for part in range(first, last):
                         shares[part] = kernels.curvature_part_cpu(
-                            *fixed,
-                            start,
-                            stop,
-                            self.cached,
-                            self._prepared,
-                            pre,
-                            post,
-                            gpost,
-                            deltas,
-                            scratch[part],
-                            columns[part],
-                            wtmp,
-                            row_loss,
-                            phase,
-                            part,
-                            self.parts,
+                            *fixed, start, stop, self.cached, self._prepared, self._buffers, phase, part
                         )
 
                 run_items(work, self.parts)
@@ -287,16 +258,19 @@ def _product_parts(widths, chunk, kind):
 
 
 def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
-    """Sizes of the work buffers of :func:`testbed.kernels.curvature.curvature_product_cpu`: [s; R{s}] and
-    [x; R{x}] per layer, g per layer (kept only with ``cached``, for the Hessian), the two [R{g}; g] blocks, the
-    scratch rows and the weight-sized block that adds a later chunk's weight products (only with several chunks).
-    With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_part_cpu`: [s; R{s}], [x; R{x}],
-    g, [R{delta}; delta] per layer, the parts' scratch rows and copied columns (P times each), the weight-sized
-    block, and the rows' losses (float64, see :func:`_buffer_dtypes`)."""
+    """Sizes of the work buffers of :func:`testbed.kernels.curvature.curvature_product_cpu`, in the order of a
+    :class:`testbed.kernels.curvature.ProductBuffers`: [s; R{s}] and [x; R{x}] per layer, g per layer (kept only
+    with ``cached``, for the Hessian), the two [R{g}; g] blocks, the scratch rows, the weight-sized block that adds
+    a later chunk's weight products (only with several chunks) and the rows' losses (float64, see
+    :func:`_buffer_dtypes`). With ``parts`` > 1, those of :func:`testbed.kernels.curvature.curvature_part_cpu`
+    (a :class:`testbed.kernels.curvature.ProductPartsBuffers`): [s; R{s}], [x; R{x}], g, [R{delta}; delta] per
+    layer, the parts' scratch rows, copied columns and weight rows (P times each), and the rows' losses."""
     hidden, widest = sum(widths[1:]), max(widths[1:])
     kept = rows if cached else chunk
-    weight_block = max(a * b for a, b in zip(widths[:-1], widths[1:])) if rows > chunk else 1
+    layers = list(zip(widths[:-1], widths[1:]))
+    weight_block = max(fan_in * fan_out for fan_in, fan_out in layers) if rows > chunk else 1
     if parts > 1:
+        part_weights = max(fan_in * -(-fan_out // parts) for fan_in, fan_out in layers) if rows > chunk else 1
         return (
             2 * kept * hidden,
             2 * kept * hidden,
@@ -304,7 +278,7 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
             2 * chunk * hidden,
             parts * (-(-chunk // parts)) * widest,
             parts * 2 * chunk * (-(-widest // parts)),
-            weight_block,
+            parts * part_weights,
             chunk,
         )
     return (
@@ -315,29 +289,47 @@ def _buffer_sizes(widths, rows, chunk, cached, keep_g, parts=1):
         2 * chunk * widest,
         chunk * widest,
         weight_block,
+        chunk,
     )
 
 
 def _buffer_dtypes(sizes, dtype):
-    """(size, dtype) of each buffer: the net's dtype, but float64 for the rows' losses of the parts kernel (its 8th
-    buffer), which the one-pass kernel sums in float64."""
+    """(size, dtype) of each buffer: the net's dtype, but float64 for the rows' losses (the 8th buffer of either
+    kernel), which the kernels sum in float64."""
     return [(size, np.float64 if i == 7 else dtype) for i, size in enumerate(sizes)]
 
 
-def _borrowed_buffers(net, sizes):
-    """Work buffers kept on ``net`` between calls of :func:`hvp` (one set per thread, grown when too small): fresh
-    buffers cost their page faults at every call. Measured on the 1M-parameter net of bench_curvature.py, one BLAS
-    thread: fresh buffers and a copy of the parameters took the CPU time of a product from 36 to 43 ms (float32)
-    and from 68 to 76 ms (float64)."""
+def _kernel_buffers(arrays, parts):
+    """The work buffers (flat, sized by :func:`_buffer_sizes`) as the kernel takes them: a
+    :class:`testbed.kernels.curvature.ProductBuffers`, or with ``parts`` > 1 a
+    :class:`testbed.kernels.curvature.ProductPartsBuffers` whose per-part buffers are (P, size / P)."""
+    if parts == 1:
+        return kernels.ProductBuffers(*arrays)
+    pre, post, gpost, deltas, scratch, columns, wtmp, row_loss = arrays
+    scratch, columns, wtmp = (a.reshape(parts, -1) for a in (scratch, columns, wtmp))
+    return kernels.ProductPartsBuffers(pre, post, gpost, deltas, scratch, columns, wtmp, row_loss)
+
+
+def _borrowed_buffers(net, sizes, parts):
+    """:func:`_kernel_buffers` kept on ``net`` between calls of :func:`hvp`, one set per thread and kernel (the
+    parts kernel when ``parts`` > 1, else the one-pass), grown when too small: fresh buffers cost their page faults
+    at every call. Measured on the 1M-parameter net of bench_curvature.py, one BLAS thread: fresh buffers and a copy
+    of the parameters took the CPU time of a product from 36 to 43 ms (float32) and from 68 to 76 ms (float64). The
+    kernel's tuple is kept too, for the next call with the same sizes (a small net's hvp: 8 views and a tuple fewer,
+    ~2 us of ~80)."""
     import threading
 
     work = net.__dict__.setdefault("_curvature_work", {})
-    key = (threading.get_ident(), len(sizes))
+    key = (threading.get_ident(), parts > 1)
+    arrays, shape, buffers = work.get(key, (None, None, None))
+    if shape == (sizes, parts):
+        return buffers
     wanted = _buffer_dtypes(sizes, net.dtype)
-    buffers = work.get(key)
-    if buffers is None or any(b.dtype != t or b.size < n for b, (n, t) in zip(buffers, wanted)):
-        buffers = work[key] = tuple(np.empty(n, dtype=t) for n, t in wanted)
-    return tuple(b[:n] for b, n in zip(buffers, sizes))
+    if arrays is None or any(b.dtype != t or b.size < n for b, (n, t) in zip(arrays, wanted)):
+        arrays = tuple(np.empty(n, dtype=t) for n, t in wanted)
+    buffers = _kernel_buffers([b[:n] for b, n in zip(arrays, sizes)], parts)
+    work[key] = (arrays, (sizes, parts), buffers)
+    return buffers
 
 
 def hvp(
@@ -480,18 +472,7 @@ def dense_hessian(
     else:
         op.loss = float(
             kernels.dense_cpu(
-                op.params,
-                matrix,
-                op.x,
-                op.y,
-                train._no_targets(op.dtype),
-                False,
-                *op.layout.net_args(),
-                op.loss_code,
-                op.kind == "gauss_newton",
-                op.chunk,
-                op.cached,
-                *op._buffers,
+                op.params, matrix, op._net, op._data, op.kind == "gauss_newton", op.chunk, op.cached, op._buffers
             )
         )
         op.products += op.size

@@ -161,7 +161,8 @@ class _Layout:
         self.sizes = (rows * net.widths[0], rows * sum(net.widths[1:]), rows * max(net.widths[1:]))
 
     def net_args(self):
-        """The net as positional arguments (the curvature kernels take them so)."""
+        """The net as a plain tuple, in the order of :class:`testbed.kernels.train.NetArgs` (the GPU curvature passes
+        unpack it)."""
         return (self.widths, self.weight_at, self.bias_at, self.use_bias, self.code, self.param, self.out_linear)
 
     def net(self):

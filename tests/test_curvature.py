@@ -199,6 +199,42 @@ def test_products_in_parts_match_the_one_pass_kernel_and_the_reference(problem, 
     assert op.loss == pytest.approx(one_pass.loss, rel=4 * np.finfo(np.float64).eps)
 
 
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_parts_of_a_pass_write_disjoint_entries(problem, monkeypatch, parts):
+    """The parts of a pass run at once on several threads, so no entry of the result or of any work buffer may be
+    written by two of them: each part run alone (a later chunk, where the weight blocks are added through ``wtmp``)
+    from the same state, and the entries each changed compared. (Before each part had its own rows of ``wtmp``,
+    the parts shared one weight-sized block, each at its units' rows of the layer it was at: part 0's rows of one
+    layer overlapped part 1's of another, and the products of a pass on two threads came out wrong now and then.)"""
+    from testbed.kernels import curvature as kernels
+
+    net, x, y, _ = problem
+    chunk = 4
+    monkeypatch.setattr(curvature, "_product_parts", lambda widths, chunk, kind: parts)
+    op = curvature.HessianOperator(net, x, y, chunk=chunk)
+    v, w = np.random.default_rng(13).standard_normal((2, net.size))
+    out = op(v)  # keeps the forward pass of every chunk
+    names = ("out", *op._buffers._fields)
+    arrays = [out, *op._buffers]
+    bits = [a.view(f"u{a.itemsize}") for a in arrays]  # compared as bits: an unused buffer may hold NaNs
+    for phase, expected in ((0, {"pre", "post", "deltas", "scratch"}), (1, {"out", "columns", "wtmp"})):
+        before = [a.copy() for a in bits]
+        written = []
+        for part in range(parts):
+            for a, b in zip(bits, before):
+                a[...] = b
+            kernels.curvature_part_cpu(
+                op.params, w, out, op._net, op._data, chunk, 2 * chunk, True, True, op._buffers, phase, part
+            )
+            written.append([a != b for a, b in zip(bits, before)])
+        changed = {name for name, masks in zip(names, zip(*written)) if any(m.any() for m in masks)}
+        assert changed == expected, phase  # the pass ran, on the second chunk, and the comparison sees its writes
+        for name, masks in zip(names, zip(*written)):
+            for p in range(parts):
+                for q in range(p):
+                    assert not (masks[p] & masks[q]).any(), (phase, name, p, q)
+
+
 def test_hvp_matches_pytorch_double_backward(rng):
     torch = pytest.importorskip("torch")
     net = make_net("tanh")

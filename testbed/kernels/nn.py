@@ -32,6 +32,7 @@ from .. import config
 from ..rules import activations as rules
 from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+from .tiles import tile_product_gpu
 
 #: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
 cuda = CUDA_NOT_IMPORTED
@@ -582,6 +583,7 @@ def matmul_epilogue_gpu():
     value = for_gpu(rules.value)
     derivative = for_gpu(rules.derivative_given_value)
     bin_of = cuda.jit(device=True)(bin_index)
+    tile_product = tile_product_gpu()
 
     @cuda.jit
     def kernel(
@@ -616,26 +618,10 @@ def matmul_epilogue_gpu():
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
         rows, cols = out.shape
-        inner = a.shape[0] if transpose_a else a.shape[1]
         if tx == 0 and ty == 0:  # one thread, so that any TILE works (the tests use a small one)
             for slot in range(FORWARD_SLOTS):
                 block_sums[slot] = 0.0
-        acc = 0.0
-        for start in range(0, inner, TILE):
-            k = start + tx
-            if row < rows and k < inner:
-                tile_a[ty, tx] = a[k, row] if transpose_a else a[row, k]
-            else:
-                tile_a[ty, tx] = 0.0
-            k = start + ty
-            if k < inner and col < cols:
-                tile_b[ty, tx] = b[col, k] if transpose_b else b[k, col]
-            else:
-                tile_b[ty, tx] = 0.0
-            cuda.syncthreads()
-            for kk in range(TILE):
-                acc += tile_a[ty, kk] * tile_b[kk, tx]
-            cuda.syncthreads()
+        acc = tile_product(a, transpose_a, b, transpose_b, row, col, rows, cols, tile_a, tile_b, TILE)
         if row < rows and col < cols:
             if mode == MODE_FORWARD:
                 s = acc + bias[col] if use_bias else acc

@@ -20,6 +20,7 @@ from .. import config
 from ..rules import activations as rules
 from .registry import CUDA_NOT_IMPORTED, gpu_kernel
 from .targets import for_cpu, for_gpu
+from .tiles import tile_product_gpu
 
 #: ``numba.cuda``, imported when the first CUDA kernel of this module is built (:mod:`testbed.kernels.registry`)
 cuda = CUDA_NOT_IMPORTED
@@ -76,27 +77,16 @@ def jacobian_step_gpu():
     (M, N). Launch with blocks of (TILE, TILE) threads on a grid of (ceil(N / TILE), ceil(M / TILE)) blocks.
     Products accumulate in float64."""
     derivative = for_gpu(rules.derivative_given_value)
+    tile_product = tile_product_gpu()
 
     @cuda.jit
     def kernel(weight, jac, pre, post, code, param, out):
         tile_w = cuda.shared.array((TILE, TILE), dtype=types.float64)
         tile_j = cuda.shared.array((TILE, TILE), dtype=types.float64)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
+        row = cuda.blockIdx.y * TILE + cuda.threadIdx.y
+        col = cuda.blockIdx.x * TILE + cuda.threadIdx.x
         rows, cols = out.shape
-        inner = weight.shape[1]
-        acc = 0.0
-        for start in range(0, inner, TILE):
-            k = start + tx
-            tile_w[ty, tx] = weight[row, k] if (row < rows and k < inner) else 0.0
-            k = start + ty
-            tile_j[ty, tx] = jac[k, col] if (k < inner and col < cols) else 0.0
-            cuda.syncthreads()
-            for kk in range(TILE):
-                acc += tile_w[ty, kk] * tile_j[kk, tx]
-            cuda.syncthreads()
+        acc = tile_product(weight, False, jac, False, row, col, rows, cols, tile_w, tile_j, TILE)
         if row < rows and col < cols:
             out[row, col] = acc * derivative(code, pre[row], post[row], param)
 
