@@ -2,6 +2,9 @@
 
     python benchmarks/bench_train_phases.py [--repeats 20] [--threads 2]
 
+``--threads 1`` runs everything on one core (the chain on one BLAS thread): each phase's CPU cost, less disturbed
+by the other core's load than the two-thread wall times.
+
 Width 1024, depth 10, batch 256, float32. Each contender is timed alone, in wall and process CPU time (all threads),
 best of ``--repeats`` interleaved rounds with the order rotated and a pause before each turn:
 
@@ -114,9 +117,11 @@ def contenders(threads):
     p = bench_train.CASES["big"]
     dataset = bench_train.synthetic(p["width"])
     batch = p["batch"]
+    # one net for every contender: the same trajectory, so both ways of the whole step meet the same numbers
     step = bench_train.TestbedStep(bench_train.make_net(p["width"], p["depth"]), dataset, batch)
-    counting = bench_train.TestbedStep(bench_train.make_net(p["width"], p["depth"]), dataset, batch)
     chain = bench_train.BlasChain(step.net, batch)
+    if threads == 1:  # the chain on one BLAS thread too: a comparison of CPU time, the other core left alone
+        chain.limit = 1
     kernel = step.step.kernel
     x, y = dataset.x_train, dataset.y_train
 
@@ -137,8 +142,8 @@ def contenders(threads):
     placeholder = np.zeros(1, np.float32)
 
     def counting_step():
-        counting.step(x, y, counting.batches())
-        counting.optimizer.step(counting.net.params, counting.net.grads, counting.state)
+        step.step(x, y, step.batches())
+        opt.step(step.net.params, step.net.grads, step.state)
 
     return {
         "blas chain": chain,
