@@ -92,8 +92,9 @@ class TestbedStep:
         self.batches = Batches(dataset.x_train.shape[0], batch)
 
     def __call__(self):
+        # as train.fit calls them: the optimizer takes the step kernel's count of non-finite gradient entries
         self.step(self.dataset.x_train, self.dataset.y_train, self.batches())
-        self.optimizer.step(self.net.params, self.net.grads, self.state)
+        self.optimizer.step(self.net.params, self.net.grads, self.state, grads_nonfinite=self.step.nonfinite)
 
 
 class OnePassStep(TestbedStep):

@@ -46,7 +46,10 @@ Non-finite gradients and parameters
 
 Before a step the gradients are checked (a read of ``grads``). ``nonfinite="raise"`` (default) raises
 :class:`NonFiniteError` (a ValueError naming the optimizer, the step and the count), ``"skip"`` skips the step
-(counted in ``state.skipped``); either way parameters and state are untouched.
+(counted in ``state.skipped``); either way parameters and state are untouched. A caller that has already counted
+the gradient's non-finite entries passes the count (``step(..., grads_nonfinite=count)``) and the step skips its
+own read: :func:`testbed.train.fit` does, with the count its step kernel takes while the gradient is in cache (a
+read of 42 MB, 2-4 ms, saved on the big net of ``benchmarks/bench_train.py``).
 
 The step kernel also counts, in the same pass, the parameters it makes NaN or infinite from finite gradients (an
 overflow: ``Adam(lr=1e300)`` on float32, a diverging SGD). Such a step raises :class:`NonFiniteError` with
@@ -424,7 +427,7 @@ class Optimizer:
         kernels.count_nonfinite_gpu()[blocks, threads](device_g, count)
         return int(backends.to_host(count)[0])
 
-    def step(self, params: Any, grads: Any, state: OptState) -> bool:
+    def step(self, params: Any, grads: Any, state: OptState, *, grads_nonfinite: int | None = None) -> bool:
         """One step, in place on ``params`` and ``state``; returns True, or False when a non-finite step was skipped.
 
         ``grads`` is the gradient at ``params``; both are C-contiguous arrays of one dtype and shape (numpy, or CUDA
@@ -438,6 +441,10 @@ class Optimizer:
             The gradient at ``params``: same shape, dtype and kind.
         state : OptState
             This optimizer's state for ``params`` (from :meth:`init`), updated in place.
+        grads_nonfinite : int or None
+            The number of NaN or infinite entries of ``grads``, when the caller has counted them (as
+            :class:`testbed.train.Step` does while it writes the gradient); the step then trusts it and does not read
+            ``grads`` to count them. None (default): the step counts them.
 
         Returns
         -------
@@ -450,18 +457,23 @@ class Optimizer:
             If ``grads`` holds NaN or inf (``nonfinite="raise"``; nothing changed), or the step made a parameter
             non-finite (it was applied).
         ValueError
-            If the arrays or the state do not match (the message says which).
+            If the arrays or the state do not match (the message says which), or ``grads_nonfinite`` is not None or
+            an integer from 0 to ``grads.size``.
         """
         w, g = self._check_step(params, grads, state)
+        if grads_nonfinite is not None:
+            grads_nonfinite = validation.check_non_negative_int(grads_nonfinite, "grads_nonfinite")
+            if grads_nonfinite > g.size:
+                raise ValueError(f"grads_nonfinite must be at most grads.size ({g.size}), got {grads_nonfinite}")
         if self.backend == "cuda" and not validation.is_device_array(params):  # copied over for the step
             nbytes = w.nbytes + g.nbytes + sum(slot.nbytes for slot in state.slots)
             backends.check_memory(nbytes, f"a step on {w.size} parameters", device=True)
         with backends.threads_for(w.size):
-            return self._step(w, g, params, state)
+            return self._step(w, g, params, state, grads_nonfinite)
 
-    def _step(self, w, g, params, state):
+    def _step(self, w, g, params, state, counted=None):
         t = state.step + 1
-        bad = self._count_nonfinite(g)
+        bad = self._count_nonfinite(g) if counted is None else counted
         if bad:
             if self.nonfinite == "raise":
                 raise NonFiniteError(

@@ -397,6 +397,7 @@ class _StepKernel:
 
     def __init__(self, net, rows, code):
         self.code = code
+        self.nonfinite = None  # the last call's count of non-finite gradient entries
         self.chunks = step_chunks(net.widths, rows)
         self.parts = STEP_PARTS if self.chunks == 1 else 1
         self.layout = _Layout(net, -(-rows // self.chunks))
@@ -425,31 +426,34 @@ class _StepKernel:
         return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
     def __call__(self, net, x, y, rows):
+        """The loss; the number of NaN or infinite entries of ``net.grads`` (counted by the kernel while the
+        gradient was in cache) goes to ``self.nonfinite``."""
         data = _data(x, y, self.code, net.dtype)
         with blas_threads(self.blas_threads):
             if self.chunks > 1:
-                return float(
-                    kernels.loss_and_grad_split_cpu(
-                        net.params,
-                        net.grads,
-                        self.partial,
-                        self.chunk_loss,
-                        self.net,
-                        data,
-                        rows,
-                        self.buffers,
-                        REDUCE_BLOCK,
-                    )
+                loss, bad = kernels.loss_and_grad_split_cpu(
+                    net.params,
+                    net.grads,
+                    self.partial,
+                    self.chunk_loss,
+                    self.net,
+                    data,
+                    rows,
+                    self.buffers,
+                    REDUCE_BLOCK,
                 )
-            step = kernels.loss_and_grad_cpu if self.parts == 1 else kernels.loss_and_grad_parts_cpu
-            return float(step(net.params, net.grads, self.net, data, rows, self.buffers))
+            else:
+                step = kernels.loss_and_grad_cpu if self.parts == 1 else kernels.loss_and_grad_parts_cpu
+                loss, bad = step(net.params, net.grads, self.net, data, rows, self.buffers)
+        self.nonfinite = int(bad)
+        return float(loss)
 
 
 class Step:
     """One training step of ``net`` on ``batch`` rows at a time, its buffers made once: ``step(x, y, rows)``
     computes the mean ``loss`` over ``x[rows]`` and its gradient in ``net.grads`` in one compiled call and
     returns the loss (CPU; on the GPU through the net's CUDA passes). :func:`fit` runs one per step; the
-    optimizer's step follows it.
+    optimizer's step follows it, given :attr:`nonfinite` so that it need not count the gradient again.
 
     Parameters
     ----------
@@ -459,6 +463,13 @@ class Step:
         The rows per call (the buffers' size).
     loss : {"cross_entropy", "mse"}
         The loss, as in :func:`loss_and_grad`.
+
+    Attributes
+    ----------
+    nonfinite : int or None
+        The number of NaN or infinite entries of ``net.grads`` after the last call, counted by the CPU kernel while
+        the gradient was in cache (pass it to :meth:`testbed.optim.Optimizer.step` as ``grads_nonfinite``); None
+        before the first call and on the GPU.
 
     Raises
     ------
@@ -477,6 +488,10 @@ class Step:
         if net.backend == "cuda":
             return _loss_and_grad_cuda(net, x[rows], y[rows], self.code)
         return self.kernel(net, x, y, rows)
+
+    @property
+    def nonfinite(self) -> int | None:
+        return None if self.kernel is None else self.kernel.nonfinite
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -873,7 +888,7 @@ def fit(
             if record:
                 stats = net.forward(x_train[batches.rows(t)], keep=False, pair=None)
             try:
-                optimizer.step(net.params, net.grads, state)
+                optimizer.step(net.params, net.grads, state, grads_nonfinite=step.nonfinite)
             except ValueError as error:
                 overflowed = isinstance(error, optim.NonFiniteError) and error.where == "params"
                 if not overflowed and np.all(np.isfinite(net.grads)):

@@ -544,6 +544,41 @@ def test_nonfinite_gradients_raise_or_skip_without_touching_state(bad, backend, 
         assert opt.step(w, grads[2], state) and state.step == 2  # the next good step proceeds as step 2
 
 
+def test_a_step_given_the_callers_count_of_nonfinite_grads_does_not_count_them_again(rng, monkeypatch):
+    """grads_nonfinite (the count a training step takes while it writes the gradient) replaces the step's own read
+    of grads: the same bits as a step that counts; a count > 0 raises or skips with nothing changed, like a counted
+    one; anything but an integer from 0 to grads.size is refused by name."""
+    grads = rng.standard_normal((2, N))
+    w0 = rng.standard_normal(N)
+    counting = optim.Adam(lr=0.1)
+    w_counting, state_counting = w0.copy(), counting.init(w0)
+    for g in grads:
+        counting.step(w_counting, g, state_counting)
+
+    def never(g):
+        raise AssertionError("the step counted the gradient although it was given the count")
+
+    monkeypatch.setattr(optim.kernels, "count_nonfinite_cpu", never)
+    given = optim.Adam(lr=0.1)
+    w_given, state_given = w0.copy(), given.init(w0)
+    for g in grads:
+        assert given.step(w_given, g, state_given, grads_nonfinite=0)
+    np.testing.assert_array_equal(w_given, w_counting)
+    np.testing.assert_array_equal(state_given["exp_avg_sq"], state_counting["exp_avg_sq"])
+    snapshot = (w_given.copy(), state_given["exp_avg"].copy(), state_given.step)
+    with pytest.raises(optim.NonFiniteError, match="grads holds 3 NaN") as raised:
+        given.step(w_given, grads[0], state_given, grads_nonfinite=3)
+    assert raised.value.count == 3 and raised.value.where == "grads"
+    skipping = optim.Adam(lr=0.1, nonfinite="skip")
+    assert skipping.step(w_given, grads[0], state_given, grads_nonfinite=1) is False and state_given.skipped == 1
+    np.testing.assert_array_equal(w_given, snapshot[0])
+    np.testing.assert_array_equal(state_given["exp_avg"], snapshot[1])
+    assert state_given.step == snapshot[2]
+    for bad in (-1, 1.5, True, "0", N + 1):
+        with pytest.raises(ValueError, match="grads_nonfinite"):
+            given.step(w_given, grads[0], state_given, grads_nonfinite=bad)
+
+
 #: Steps at which the slot-use test calls the rule (the first step is special for heavy ball).
 SLOT_TEST_STEPS = (1, 2, 7)
 

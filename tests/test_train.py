@@ -418,6 +418,84 @@ def test_a_step_cut_into_parts_is_the_one_pass_step_on_any_thread_count(rng, mon
     np.testing.assert_allclose(net.grads, runs[0][1], rtol=1e-14, atol=1e-16)
 
 
+#: Scale of the upper layers' weights in the planted-gradient tests: their deltas at layer 1 are then far above 1,
+#: so that each product delta_ij * x_ik with x_ik near the largest float overflows.
+PLANT_SCALE = 1e4
+
+
+def planted_gradient_case(rng, dtype, rows=9):
+    """A linear net, inputs and labels whose loss is finite and whose gradient is not: feature 2 holds +-(largest
+    float / 2) and layer 1's weights on it are 0, so the forward pass never sees it (0 * x = 0), while dW^(1)[:, 2]
+    = sum_i delta_i x_i2 overflows to inf wherever a row's delta is not 0."""
+    net = nn.MLP((6, 5, 4, 3), "linear", bias=True, output="linear", dtype=dtype)
+    net.initialize("glorot_normal", seed=1, bias_var=0.1)
+    net.weights(1)[:, 2] = 0.0
+    for l in range(2, net.depth + 1):
+        net.weights(l)[...] *= PLANT_SCALE
+    x = rng.standard_normal((rows, 6))
+    x[:, 2] = np.sign(x[:, 2]) * np.finfo(dtype).max / 2
+    return net, x.astype(dtype), rng.integers(0, 3, rows)
+
+
+@pytest.mark.parametrize(
+    "path,dtype",
+    # the dtypes the other tests of each path compile
+    [("parts", np.float64), ("one pass", np.float64), ("chunks", np.float32)],
+)
+def test_the_step_counts_the_nonfinite_entries_of_its_gradient(rng, monkeypatch, path, dtype):
+    """Step.nonfinite, counted by the kernel while it writes the gradient, is the number of NaN and inf entries of
+    net.grads (np.isfinite's count) on each of the step's paths: 0 on a finite gradient; the inf entries of
+    dW^(1)[:, 2] under a finite loss (the case the optimizer's check is for); every entry a NaN input reaches."""
+    monkeypatch.setattr(train, "STEP_PARTS", 1 if path == "one pass" else 2)
+    if path == "chunks":
+        monkeypatch.setattr(train, "MIN_CHUNK_ROWS", 4)
+    net, x, y = planted_gradient_case(rng, dtype)
+    step = train.Step(net, x.shape[0])
+    expected = {"parts": (1, 2), "one pass": (1, 1), "chunks": (2, 1)}[path]
+    assert (step.kernel.chunks, step.kernel.parts) == expected and step.nonfinite is None
+    rows = np.arange(x.shape[0])
+    finite = x.copy()
+    finite[:, 2] = 1.0
+    nan_row = finite.copy()
+    nan_row[4, 0] = np.nan
+    counts = []
+    for inputs in (finite, x, nan_row):
+        loss = step(inputs, y, rows)
+        assert step.nonfinite == np.count_nonzero(~np.isfinite(net.grads))
+        counts.append((math.isfinite(loss), step.nonfinite))
+    assert counts[0] == (True, 0)
+    assert counts[1][0] and 0 < counts[1][1] <= net.widths[1]  # only column 2 of dW^(1), the loss finite
+    assert counts[2][0] is False and counts[2][1] > net.widths[1]
+
+
+def test_fit_takes_the_steps_count_and_still_refuses_a_nonfinite_gradient(rng, monkeypatch):
+    """fit hands the step kernel's count to the optimizer, which then never counts the gradient itself; a finite loss
+    with a non-finite gradient is still a divergence with the parameters of before that step."""
+
+    def never(g):
+        raise AssertionError("the optimizer counted the gradient again")
+
+    monkeypatch.setattr(optim.kernels, "count_nonfinite_cpu", never)
+    history = train.fit(
+        make_net((6, 5, 3), "tanh"),
+        tiny_dataset(rng),
+        optim.Adam(lr=0.01),
+        steps=3,
+        batch=16,
+        progress=False,
+        eval_every=0,
+    )
+    assert history.diverged_at is None and np.all(np.isfinite(history.train_loss))
+    net, x, y = planted_gradient_case(rng, np.float64, rows=24)
+    dataset = data.from_arrays(x, y, x, y, dtype=np.float64, standardize=False, classes=3)
+    before = net.params.copy()
+    with pytest.raises(train.DivergenceError, match="the gradient is not finite at step 1"):
+        train.fit(
+            net, dataset, optim.SGD(lr=0.1), steps=2, batch=24, progress=False, eval_every=0, on_divergence="raise"
+        )
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_loss_and_grad_keeps_its_buffers_and_gives_a_fresh_calls_bits():
     """Repeated calls reuse the net's kept step (its buffers), across batches of other sizes, other losses and a
     change of the step's settings, and give the bits of a net that has never been called (fresh buffers); a call

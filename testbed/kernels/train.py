@@ -20,7 +20,10 @@ still in cache.
 
 Every CPU kernel runs the same layer bodies: :func:`_forward_layer` (s = x W^T + b, x = phi(s)), :func:`_loss_head`
 (each row's loss, dloss/ds^(L)), :func:`_weight_grad` (rows of dW and db) and :func:`_delta_below` (delta^(l-1)),
-whether the step runs in one pass, in chunks of rows or in parts of each product. The arguments travel as named
+whether the step runs in one pass, in chunks of rows or in parts of each product (whose weight gradient,
+:func:`_weight_grads_part`, sums db in the pass that gathers its delta columns). The step kernels also count their
+gradient's NaN and infinite entries while they are in cache and return the count beside the loss: the optimizer's
+step then need not read the whole gradient again to refuse a non-finite one. The arguments travel as named
 tuples, as in :mod:`testbed.loops.montecarlo` (Numba passes each as a struct): :class:`NetArgs` (the net's
 layout and activation), :class:`DataArgs` (the examples and the loss), the buffers (:class:`PassBuffers`,
 :class:`PartsBuffers`, :class:`EvalBuffers`) and, for the ensembles, :class:`EnsembleOptimizer`.
@@ -88,6 +91,19 @@ EnsembleOptimizer = namedtuple("EnsembleOptimizer", ["code", "n_slots", "hyper",
 def _layer(flat, at, rows, cols):
     """A (rows, cols) C-contiguous view of ``flat`` from ``at``."""
     return flat[at : at + rows * cols].reshape((rows, cols))
+
+
+@njit(**_OPTIONS)
+def _count_nonfinite(a):
+    """The number of NaN or infinite entries of the 1-d view ``a``: those where ``a - a`` (NaN for both) is not 0,
+    as :func:`testbed.kernels.optim.count_nonfinite_cpu` counts them, without branches so that the loop vectorises.
+    The step kernels count their gradient's entries right after writing them, while they are still in cache, so
+    that the optimizer's step need not read the whole gradient again (:meth:`testbed.optim.Optimizer.step`'s
+    ``grads_nonfinite``)."""
+    count = 0
+    for i in range(a.size):
+        count += np.int64((a[i] - a[i]) != 0.0)
+    return count
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -241,9 +257,10 @@ def loss_and_grad_cpu(params, grads, net, data, rows, buffers):
     """The mean loss over ``data.x[rows]`` and its gradient in ``grads``: one call for the whole step.
 
     ``net``: :class:`NetArgs`; ``data``: :class:`DataArgs`; ``buffers``: :class:`PassBuffers` for ``rows.size``
-    rows.
+    rows. Returns (the loss, the number of NaN or infinite entries of ``grads``).
     """
-    return _net_loss_and_grad(params, grads, net, data, rows, buffers, rows.size)
+    loss = _net_loss_and_grad(params, grads, net, data, rows, buffers, rows.size)
+    return loss, _count_nonfinite(grads)
 
 
 @njit(parallel=True, **_OPTIONS)
@@ -259,6 +276,7 @@ def loss_and_grad_split_cpu(params, grads, partial, chunk_loss, net, data, rows,
 
     Buffers: :class:`PassBuffers` whose arrays have a leading axis of C, each row sized for the largest chunk;
     ``partial`` (C - 1, P); ``chunk_loss`` (C,) float64 scratch; ``block``: parameters per thread task of the sum.
+    Returns (the loss, the number of NaN or infinite entries of ``grads``), counted block by block after the sum.
     """
     chunks = chunk_loss.size
     batch = rows.size
@@ -267,16 +285,18 @@ def loss_and_grad_split_cpu(params, grads, partial, chunk_loss, net, data, rows,
         part = rows[c * batch // chunks : (c + 1) * batch // chunks]
         chunk_loss[c] = _net_loss_and_grad(params, target, net, data, part, _pass_buffers(buffers, c), batch)
     size = grads.size
+    bad = 0
     for task in prange((size + block - 1) // block):
         start, stop = task * block, min(size, (task + 1) * block)
         for c in range(chunks - 1):  # chunk by chunk, so the inner loop runs over parameters (SIMD)
             row = partial[c]
             for p in range(start, stop):
                 grads[p] += row[p]
+        bad += _count_nonfinite(grads[start:stop])  # the block's sum, still in cache
     loss = 0.0
     for c in range(chunks):
         loss += chunk_loss[c]
-    return loss
+    return loss, bad
 
 
 @njit(**_OPTIONS)
@@ -307,12 +327,17 @@ def _rows_forward_backward(params, net, data, rows, buffers, first, stop):
 
 @njit(**_OPTIONS)
 def _weight_grads_part(grads, net, batch, buffers, part, parts):
-    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): dW^(l) and db^(l) of
-    those rows (:func:`_weight_grad`), the delta columns copied to row ``part`` of ``scratch`` first, so that the
-    product reads a contiguous operand."""
+    """Units ``part`` of ``parts`` of every layer (a contiguous share of its fan_out rows): dW^(l) = delta^(l)^T
+    x^(l-1) and db^(l) = sum_i delta_i^(l) of those rows; returns the number of NaN or infinite entries among them.
+
+    The delta columns are copied to row ``part`` of ``scratch`` first, so that the product reads a contiguous
+    operand; db is summed in that same pass over the columns (in batch order, as :func:`_weight_grad` sums it), and
+    the entries of dW and db are counted right after the product, while they are in this core's cache: the whole
+    gradient is then checked without a pass of its own over memory (42 MB on the benchmark's big net)."""
     widths = net.widths
     scratch = buffers.scratch[part]
     offset = 0
+    bad = 0
     for l in range(1, widths.size):
         fan_in, fan_out = widths[l - 1], widths[l]
         lo, hi = part * fan_out // parts, (part + 1) * fan_out // parts
@@ -320,15 +345,28 @@ def _weight_grads_part(grads, net, batch, buffers, part, parts):
         if m > 0:
             delta = _layer(buffers.deltas, offset, batch, fan_out)
             columns = _layer(scratch, 0, batch, m)
-            for i in range(batch):
-                for j in range(m):
-                    columns[i, j] = delta[i, lo + j]
+            if net.use_bias:
+                bias_grad = grads[net.bias_at[l - 1] + lo : net.bias_at[l - 1] + hi]
+                bias_grad[:] = 0.0
+                for i in range(batch):
+                    for j in range(m):
+                        value = delta[i, lo + j]
+                        columns[i, j] = value
+                        bias_grad[j] += value
+                bad += _count_nonfinite(bias_grad)
+            else:
+                for i in range(batch):
+                    for j in range(m):
+                        columns[i, j] = delta[i, lo + j]
             if l == 1:
                 prev = _layer(buffers.x0, 0, batch, fan_in)
             else:
                 prev = _layer(buffers.post, offset - batch * fan_in, batch, fan_in)
-            _weight_grad(grads, net, l, columns, prev, lo)
+            at = net.weight_at[l - 1] + lo * fan_in
+            np.dot(columns.T, prev, _layer(grads, at, m, fan_in))
+            bad += _count_nonfinite(grads[at : at + m * fan_in])
         offset += batch * fan_out
+    return bad
 
 
 @njit(parallel=True, **_OPTIONS)
@@ -347,18 +385,20 @@ def loss_and_grad_parts_cpu(params, grads, net, data, rows, buffers):
     Two fork-joins per step, not three per layer; and BLAS's own thread pool, whose threads spin between products
     and lose whole time slices on a shared machine, stays idle.
 
-    ``buffers``: :class:`PartsBuffers`.
+    Returns (the loss, the number of NaN or infinite entries of ``grads``), the count taken part by part while
+    each part's rows of the gradient are in cache (:func:`_weight_grads_part`). ``buffers``: :class:`PartsBuffers`.
     """
     parts = buffers.scratch.shape[0]
     batch = rows.size
     for p in prange(parts):
         _rows_forward_backward(params, net, data, rows, buffers, p * batch // parts, (p + 1) * batch // parts)
+    bad = 0
     for p in prange(parts):
-        _weight_grads_part(grads, net, batch, buffers, p, parts)
+        bad += _weight_grads_part(grads, net, batch, buffers, p, parts)
     loss = 0.0
     for i in range(batch):
         loss += buffers.row_loss[i]
-    return loss
+    return loss, bad
 
 
 @njit(**_OPTIONS)
