@@ -141,8 +141,9 @@ def fill_normal_cpu(out, seed, stream, step, offset, loc, scale, chunk, first_it
         hi = max(min((n - base) // 2, pairs), lo)
         for q in range(lo, hi):
             j = np.uint64(base + 2 * q)
-            out[j] = a[q]
-            out[j + np.uint64(1)] = b[q]
+            k = np.uint64(q)  # unsigned: no negative-index wraparound, which turned the loads into gathers
+            out[j] = a[k]
+            out[j + np.uint64(1)] = b[k]
         for part in range(2):
             first = 0 if part == 0 else hi
             last = lo if part == 0 else pairs

@@ -813,8 +813,8 @@ class MLP:
                 # product after the other on BLAS's own threads (two tasks would leave the other cores idle)
                 side_by_side = numba.get_num_threads() <= BACKWARD_TASKS
                 step = kernels.backward_tasks_cpu if side_by_side else kernels.backward_layer_cpu
-                # the last step (no delta below) has one product: it keeps BLAS's threads
-                with _one_blas_thread() if (side_by_side and propagate) else contextlib.nullcontext():
+                # the last step (no delta below) splits its one product by rows over the two tasks
+                with _one_blas_thread() if side_by_side else contextlib.nullcontext():
                     step(
                         delta,
                         self.weights(l),
