@@ -642,11 +642,12 @@ def _backward(step, delta, w, x_prev, pre_prev, act, propagate, use_bias):
     stats_w = np.zeros(kernels.BACKWARD_SLOTS)
     stats_delta = np.zeros(kernels.BACKWARD_SLOTS)
     bias_grad = np.zeros(FAN_IN if use_bias else 0, dtype=dtype)
+    stats_weight = np.zeros(kernels.BACKWARD_SLOTS)  # the sums of array_moments(w), shifted by w[0, 0]
     step(
         delta, w, x_prev, weight_grad, float(np.finfo(dtype).max), mlp.ROWS_PER_CHUNK, stats_w, delta_prev,
-        pre_prev, propagate, act.code, act.param, stats_delta, bias_grad, use_bias,
+        pre_prev, propagate, act.code, act.param, stats_delta, bias_grad, use_bias, stats_weight, float(w[0, 0]),
     )  # fmt: skip
-    return weight_grad, delta_prev if propagate else None, stats_w, stats_delta, bias_grad
+    return weight_grad, delta_prev if propagate else None, stats_w, stats_delta, bias_grad, stats_weight
 
 
 @pytest.mark.parametrize("propagate,use_bias", [(True, True), (True, False), (False, False)])
@@ -659,7 +660,7 @@ def test_backward_side_by_side_matches_naive_and_the_one_product_kernel(rng, pro
     with blas_threads(1):  # the same whole BLAS calls on both sides
         tasks = _backward(kernels.backward_tasks_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
         one = _backward(kernels.backward_layer_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
-    weight_grad, delta_prev, stats_w, stats_delta, bias_grad = tasks
+    weight_grad, delta_prev, stats_w, stats_delta, bias_grad, stats_weight = tasks
     np.testing.assert_array_equal(weight_grad, one[0])
     if propagate:
         np.testing.assert_array_equal(delta_prev, one[1])
@@ -671,6 +672,12 @@ def test_backward_side_by_side_matches_naive_and_the_one_product_kernel(rng, pro
         assert got[kernels.B_SUM] == pytest.approx(other[kernels.B_SUM], abs=rtol * np.sqrt(n * other[1]))
         assert got[kernels.B_NONFINITE] == other[kernels.B_NONFINITE] == 0.0
     np.testing.assert_allclose(bias_grad, one[4], rtol=SUM_ORDER_ULPS_PER_TERM * PARTS_BATCH * eps, atol=0.0)
+    # the weights' moments gathered on the way (for propagate's weight variances), against array_moments
+    expected_moments = mlp.array_moments(w)
+    for sums in (stats_weight, one[5]):
+        got = mlp._moments(sums[kernels.B_SUM], sums[kernels.B_SUMSQ], w.size, float(w[0, 0]))
+        np.testing.assert_allclose(got, expected_moments, rtol=SUM_ORDER_ULPS_PER_TERM * w.size * eps, atol=0.0)
+        assert sums[kernels.B_NONFINITE] == 0.0
     # against the chain rule written out (tests/naive.py)
     expected_w = delta.T @ x_prev
     np.testing.assert_allclose(weight_grad, expected_w, rtol=RTOL64, atol=RTOL64)

@@ -385,6 +385,8 @@ def backward_layer_cpu(
     stats_delta,
     bias_grad_prev,
     use_bias,
+    stats_weight,
+    weight_shift,
 ):
     """One layer backward: ``weight_grad = delta^T x_prev`` with its statistics, then, when ``propagate``,
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
@@ -392,7 +394,8 @@ def backward_layer_cpu(
 
     Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result: the step of a
     run on more threads than :func:`backward_tasks_cpu` keeps busy (``testbed.nn.mlp.BACKWARD_TASKS``), whose
-    products use BLAS's own threads.
+    products use BLAS's own threads. When ``stats_weight`` has BACKWARD_SLOTS entries, it receives the sums of
+    ``weight - weight_shift`` as :func:`testbed.nn.mlp.array_moments` takes them (the same chunks, the same order).
     """
     # run-time booleans and shift: literal constants would make Numba compile delta_pass_cpu once more for them
     no = rows_per_chunk < 0
@@ -429,6 +432,21 @@ def backward_layer_cpu(
             bias_grad_prev,
             use_bias,
         )
+    if stats_weight.size > 0:
+        delta_pass_cpu(
+            weight,
+            weight,
+            weight,
+            no,
+            code,
+            param,
+            finite_max,
+            weight_shift,
+            rows_per_chunk,
+            stats_weight,
+            bias_grad_prev,
+            no,
+        )
 
 
 @njit(**_OPTIONS)
@@ -448,6 +466,8 @@ def backward_tasks_cpu(
     stats_delta,
     bias_grad_prev,
     use_bias,
+    stats_weight,
+    weight_shift,
 ):
     """:func:`backward_layer_cpu` as two tasks, one thread each: (0) ``weight_grad = delta^T x_prev`` and its
     statistics; (1) when ``propagate``, ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and
@@ -455,6 +475,11 @@ def backward_tasks_cpu(
     weight gradient's rows (chunks of ``rows_per_chunk`` rows) and their statistics, so that this step too runs
     on one BLAS thread per task: BLAS's own pool, once woken, spins for 0.1 s after the product and took the
     cores from whatever ran next (the weights' variances in ``propagate``: 39 against 12 ms).
+
+    When ``stats_weight`` has BACKWARD_SLOTS entries, it receives the sums of ``weight - weight_shift`` as
+    :func:`testbed.nn.mlp.array_moments` takes them (the same chunks of rows, reduced in the same order; for
+    ``propagate``'s weight variances): on task 0 after its pass, where it waited for task 1's longer pass (the
+    derivative over batch x fan_in entries), or split with the weight gradient in the last step.
 
     The two products are independent (both read ``delta`` alone) and equally long, so each runs whole on its own
     thread with BLAS held to one thread by the caller: no BLAS pool spins beside a pass, no fork-join per
@@ -467,6 +492,7 @@ def backward_tasks_cpu(
     weight_chunks = (fan_out + rows_per_chunk - 1) // rows_per_chunk
     delta_chunks = (batch + rows_per_chunk - 1) // rows_per_chunk
     partial_w = np.zeros((weight_chunks, BACKWARD_SLOTS))
+    partial_m = np.zeros((weight_chunks if stats_weight.size > 0 else 0, BACKWARD_SLOTS))
     partial_d = np.zeros((delta_chunks, BACKWARD_SLOTS))
     partial_bias = np.zeros((delta_chunks, fan_in if use_bias else 0))
     no_bias = np.zeros(0)
@@ -503,6 +529,23 @@ def backward_tasks_cpu(
                     no_bias,
                     no,
                 )
+            for chunk in range(first_chunk, last_chunk if stats_weight.size > 0 else first_chunk):
+                first = chunk * rows_per_chunk
+                _delta_chunk(
+                    code,
+                    param,
+                    weight,
+                    weight,
+                    weight,
+                    no,
+                    first,
+                    min(fan_out, first + rows_per_chunk),
+                    finite_max,
+                    weight_shift,
+                    partial_m[chunk],
+                    no_bias,
+                    no,
+                )
         if task == 1 and propagate:
             np.dot(delta, weight, delta_prev)
             for chunk in range(delta_chunks):
@@ -525,6 +568,9 @@ def backward_tasks_cpu(
     for chunk in range(weight_chunks):
         for k in range(BACKWARD_SLOTS):
             stats_w[k] += partial_w[chunk, k]
+    for chunk in range(partial_m.shape[0]):
+        for k in range(BACKWARD_SLOTS):
+            stats_weight[k] += partial_m[chunk, k]
     if propagate:
         for chunk in range(delta_chunks):
             for k in range(BACKWARD_SLOTS):

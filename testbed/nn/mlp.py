@@ -731,7 +731,7 @@ class MLP:
             **fields, correlation=correlation, histograms=hist, overflow_layer=overflow, underflow_layer=underflow
         )
 
-    def backward(self, output_grad: npt.ArrayLike) -> BackwardStats:
+    def backward(self, output_grad: npt.ArrayLike, *, _weight_sums: np.ndarray | None = None) -> BackwardStats:
         """Backpropagate ``output_grad`` = delta^(L) (batch, d^(L)); fill :attr:`grads`; return :class:`BackwardStats`.
 
         Needs the activations of the last ``forward(x, keep=True)`` over all L layers.
@@ -752,6 +752,10 @@ class MLP:
         ValueError
             If no full forward pass with ``keep=True`` came first, or ``output_grad`` has the wrong shape or is not
             finite.
+
+        ``_weight_sums`` (private, for :func:`testbed.nn.propagate`; CPU only): a (L, BACKWARD_SLOTS) array of zeros
+        whose row l - 1 receives the sums of :func:`array_moments` over W^(l) (shift W^(l)[0, 0]) for every layer
+        the pass reaches, gathered while a backward step's shorter task waits for the other.
         """
         self._require_kept()
         if len(self._pre) != self.depth:
@@ -782,6 +786,7 @@ class MLP:
             overflow = self._device.backward(given, stats_delta, stats_w, finite_max)
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
+        no_sums = np.zeros(0)
         overflow = None
         with backends.threads_for(delta.size):
             kernels.delta_pass_cpu(
@@ -831,6 +836,8 @@ class MLP:
                         stats_delta[l - 2] if propagate else stats_delta[l - 1],
                         bias_prev,
                         self.bias and propagate,
+                        no_sums if _weight_sums is None else _weight_sums[l - 1],
+                        0.0 if _weight_sums is None else float(self.weights(l)[0, 0]),
                     )
             if stats_w[l - 1, kernels.B_NONFINITE]:
                 overflow = l
