@@ -719,3 +719,31 @@ def test_a_net_large_enough_for_threads_gives_the_same_bits_on_any_thread_count(
         np.testing.assert_array_equal(getattr(f1, key), getattr(f2, key))
     for key in ("grad_var", "grad_mean", "weight_grad_var", "bias_grad_var"):
         np.testing.assert_array_equal(getattr(b1, key), getattr(b2, key))
+
+
+#: Widths whose Gaussian layers take 2, 3 and 2 work items of the fill kernel (4096 draws each): on two threads the
+#: one list of items is cut inside the second layer's matrix.
+GAUSSIAN_WIDTHS = (60, 90, 100, 50)
+
+
+@pytest.mark.parametrize("init,dtype", [("he_normal", np.float32), ("glorot_normal", np.float64)])
+def test_gaussian_layers_drawn_in_one_run_are_init_fill_layer_by_layer(init, dtype):
+    from testbed import init as initializers
+    from testbed.kernels import random as random_kernels
+
+    sizes = [a * b for a, b in zip(GAUSSIAN_WIDTHS[:-1], GAUSSIAN_WIDTHS[1:])]
+    items = [random_kernels.fill_items(size, 0, random_kernels.CHUNK_BLOCKS) for size in sizes]
+    assert items == [2, 3, 2]
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            net = nn.MLP(GAUSSIAN_WIDTHS, "relu", dtype=dtype).initialize(init, seed=7)
+            for l in range(1, len(GAUSSIAN_WIDTHS)):
+                fan_in, fan_out = GAUSSIAN_WIDTHS[l - 1], GAUSSIAN_WIDTHS[l]
+                expected = initializers.initialize(
+                    init, fan_in, fan_out, seed=7, stream=mlp.weight_stream(l), dtype=dtype
+                )
+                np.testing.assert_array_equal(net.weights(l), expected)
+    finally:
+        numba.set_num_threads(threads)

@@ -182,6 +182,31 @@ def fill_gpu():
     return kernel
 
 
+def fill_normal_many(outs, seed, streams, locs, scales):
+    """:func:`fill` with the code ``NORMAL`` (step 0, offset 0) into several 1-d C-contiguous CPU arrays, each with
+    its stream, loc and scale, in one run of the threads: ``outs[i][j] = locs[i] + scales[i] * z``, z the draw j of
+    (seed, ``streams[i]``). The work items of every array (:func:`fill_items`) form one list, cut into one
+    contiguous range per thread, so that a net's layers cost one start and one wait of the threads instead of one
+    per layer (20 layers of 1M draws: 60 against 74 ms on the 2-core Xeon, loaded). Each element is the same draw
+    whichever thread and range computes it: the bits of :func:`fill` array by array.
+    """
+    seed, step = np.uint64(seed), np.uint64(0)
+    ahead.wait("fill")
+    counts = [fill_items(out.size, 0, CHUNK_BLOCKS) for out in outs]
+    starts = [0]
+    for count in counts:
+        starts.append(starts[-1] + count)
+
+    def work(first, last):
+        for i, out in enumerate(outs):
+            lo, hi = max(first, starts[i]), min(last, starts[i + 1])
+            if lo < hi:
+                stream, loc, scale = np.uint64(streams[i]), float(locs[i]), float(scales[i])
+                fill_normal_cpu(out, seed, stream, step, 0, loc, scale, CHUNK_BLOCKS, lo - starts[i], hi - starts[i])
+
+    run_items(work, starts[-1], dynamic=False)
+
+
 def fill(out, code, seed, stream, step, offset, loc, scale, a, b, c, target):
     """Run the fill kernel on ``target`` ("cpu": ``out`` a NumPy array; "cuda": a device array), in place."""
     seed, stream, step = np.uint64(seed), np.uint64(stream), np.uint64(step)
