@@ -13,14 +13,15 @@ rounds with the order rotated and a pause before each turn (``bench_nn.best_of``
   since the tenth session (rows in parts, or a layer's two products side by side, one BLAS thread each);
 - ``weights``: ``MLP.initialize("he_normal")`` (20 x 1M float32 Philox normals);
 - ``forward`` / ``backward``: ``MLP.forward(x, keep=True)`` and ``MLP.backward(r)`` as ``propagate`` calls them
-  (the net's kept arrays written over, as in a repeated ``propagate``);
+  (the net's kept arrays written over, as in a repeated ``propagate``; the backward pass gathering the weights'
+  moments on the way, as ``propagate``'s does since the eleventh session);
 - ``propagate``: the whole call.
 
 Phases (printed as shares of the chain): weights; forward products (``--parts``: as the passes run them since the
 tenth session, else on BLAS's pool as the tree before it did); forward elementwise and statistics
 (``forward`` less its products); backward products; backward elementwise and statistics (``backward`` less its
-products); the rest of ``propagate`` (the inputs' and output gradient's draws and moments, the weights' variances,
-Python). A difference of two best times is a rough estimate: each side is the least disturbed of its runs.
+products); the rest of ``propagate`` (the inputs' and output gradient's draws and moments, Python). A
+difference of two best times is a rough estimate: each side is the least disturbed of its runs.
 """
 
 import argparse
@@ -32,6 +33,7 @@ from bench_nn import best_of
 from numba import njit, prange
 
 from testbed import nn, rng
+from testbed.kernels.nn import BACKWARD_SLOTS
 from testbed.train import blas_threads
 
 DEPTH, WIDTH, BATCH = 20, 1024, 2048
@@ -148,7 +150,7 @@ def main(argv=None):
             {
                 f"{name} weights": lambda net=net: net.initialize("he_normal", seed=3),
                 f"{name} forward": lambda net=net: net.forward(x, keep=True),
-                f"{name} backward": lambda net=net: net.backward(r),
+                f"{name} backward": lambda net=net: net.backward(r, _weight_sums=np.zeros((DEPTH, BACKWARD_SLOTS))),
                 f"{name} propagate": lambda name=name: nn.propagate(
                     "he_normal", name, DEPTH, WIDTH, batch=BATCH, dtype=dtype, seed=3
                 ),

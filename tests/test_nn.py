@@ -642,11 +642,12 @@ def _backward(step, delta, w, x_prev, pre_prev, act, propagate, use_bias):
     stats_w = np.zeros(kernels.BACKWARD_SLOTS)
     stats_delta = np.zeros(kernels.BACKWARD_SLOTS)
     bias_grad = np.zeros(FAN_IN if use_bias else 0, dtype=dtype)
+    stats_weight = np.zeros(kernels.BACKWARD_SLOTS)  # the sums of array_moments(w), shifted by w[0, 0]
     step(
         delta, w, x_prev, weight_grad, float(np.finfo(dtype).max), mlp.ROWS_PER_CHUNK, stats_w, delta_prev,
-        pre_prev, propagate, act.code, act.param, stats_delta, bias_grad, use_bias,
+        pre_prev, propagate, act.code, act.param, stats_delta, bias_grad, use_bias, stats_weight, float(w[0, 0]),
     )  # fmt: skip
-    return weight_grad, delta_prev if propagate else None, stats_w, stats_delta, bias_grad
+    return weight_grad, delta_prev if propagate else None, stats_w, stats_delta, bias_grad, stats_weight
 
 
 @pytest.mark.parametrize("propagate,use_bias", [(True, True), (True, False), (False, False)])
@@ -659,7 +660,7 @@ def test_backward_side_by_side_matches_naive_and_the_one_product_kernel(rng, pro
     with blas_threads(1):  # the same whole BLAS calls on both sides
         tasks = _backward(kernels.backward_tasks_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
         one = _backward(kernels.backward_layer_cpu, delta, w, x_prev, x_prev_pre, act, propagate, use_bias)
-    weight_grad, delta_prev, stats_w, stats_delta, bias_grad = tasks
+    weight_grad, delta_prev, stats_w, stats_delta, bias_grad, stats_weight = tasks
     np.testing.assert_array_equal(weight_grad, one[0])
     if propagate:
         np.testing.assert_array_equal(delta_prev, one[1])
@@ -671,6 +672,12 @@ def test_backward_side_by_side_matches_naive_and_the_one_product_kernel(rng, pro
         assert got[kernels.B_SUM] == pytest.approx(other[kernels.B_SUM], abs=rtol * np.sqrt(n * other[1]))
         assert got[kernels.B_NONFINITE] == other[kernels.B_NONFINITE] == 0.0
     np.testing.assert_allclose(bias_grad, one[4], rtol=SUM_ORDER_ULPS_PER_TERM * PARTS_BATCH * eps, atol=0.0)
+    # the weights' moments gathered on the way (for propagate's weight variances), against array_moments
+    expected_moments = mlp.array_moments(w)
+    for sums in (stats_weight, one[5]):
+        got = mlp._moments(sums[kernels.B_SUM], sums[kernels.B_SUMSQ], w.size, float(w[0, 0]))
+        np.testing.assert_allclose(got, expected_moments, rtol=SUM_ORDER_ULPS_PER_TERM * w.size * eps, atol=0.0)
+        assert sums[kernels.B_NONFINITE] == 0.0
     # against the chain rule written out (tests/naive.py)
     expected_w = delta.T @ x_prev
     np.testing.assert_allclose(weight_grad, expected_w, rtol=RTOL64, atol=RTOL64)
@@ -712,3 +719,31 @@ def test_a_net_large_enough_for_threads_gives_the_same_bits_on_any_thread_count(
         np.testing.assert_array_equal(getattr(f1, key), getattr(f2, key))
     for key in ("grad_var", "grad_mean", "weight_grad_var", "bias_grad_var"):
         np.testing.assert_array_equal(getattr(b1, key), getattr(b2, key))
+
+
+#: Widths whose Gaussian layers take 2, 3 and 2 work items of the fill kernel (4096 draws each): on two threads the
+#: one list of items is cut inside the second layer's matrix.
+GAUSSIAN_WIDTHS = (60, 90, 100, 50)
+
+
+@pytest.mark.parametrize("init,dtype", [("he_normal", np.float32), ("glorot_normal", np.float64)])
+def test_gaussian_layers_drawn_in_one_run_are_init_fill_layer_by_layer(init, dtype):
+    from testbed import init as initializers
+    from testbed.kernels import random as random_kernels
+
+    sizes = [a * b for a, b in zip(GAUSSIAN_WIDTHS[:-1], GAUSSIAN_WIDTHS[1:])]
+    items = [random_kernels.fill_items(size, 0, random_kernels.CHUNK_BLOCKS) for size in sizes]
+    assert items == [2, 3, 2]
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            net = nn.MLP(GAUSSIAN_WIDTHS, "relu", dtype=dtype).initialize(init, seed=7)
+            for l in range(1, len(GAUSSIAN_WIDTHS)):
+                fan_in, fan_out = GAUSSIAN_WIDTHS[l - 1], GAUSSIAN_WIDTHS[l]
+                expected = initializers.initialize(
+                    init, fan_in, fan_out, seed=7, stream=mlp.weight_stream(l), dtype=dtype
+                )
+                np.testing.assert_array_equal(net.weights(l), expected)
+    finally:
+        numba.set_num_threads(threads)

@@ -386,6 +386,8 @@ def backward_layer_cpu(
     stats_delta,
     bias_grad_prev,
     use_bias,
+    stats_weight,
+    weight_shift,
 ):
     """One layer backward: ``weight_grad = delta^T x_prev`` with its statistics, then, when ``propagate``,
     ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and the previous layer's bias gradient
@@ -393,7 +395,8 @@ def backward_layer_cpu(
 
     Two BLAS products, each followed by one parallel pass (:func:`delta_pass_cpu`) over its result: the step of a
     run on more threads than :func:`backward_tasks_cpu` keeps busy (``testbed.nn.mlp.BACKWARD_TASKS``), whose
-    products use BLAS's own threads.
+    products use BLAS's own threads. When ``stats_weight`` has BACKWARD_SLOTS entries, it receives the sums of
+    ``weight - weight_shift`` as :func:`testbed.nn.mlp.array_moments` takes them (the same chunks, the same order).
     """
     # run-time booleans and shift: literal constants would make Numba compile delta_pass_cpu once more for them
     no = rows_per_chunk < 0
@@ -430,6 +433,21 @@ def backward_layer_cpu(
             bias_grad_prev,
             use_bias,
         )
+    if stats_weight.size > 0:
+        delta_pass_cpu(
+            weight,
+            weight,
+            weight,
+            no,
+            code,
+            param,
+            finite_max,
+            weight_shift,
+            rows_per_chunk,
+            stats_weight,
+            bias_grad_prev,
+            no,
+        )
 
 
 @njit(**_OPTIONS)
@@ -449,10 +467,20 @@ def backward_tasks_cpu(
     stats_delta,
     bias_grad_prev,
     use_bias,
+    stats_weight,
+    weight_shift,
 ):
     """:func:`backward_layer_cpu` as two tasks, one thread each: (0) ``weight_grad = delta^T x_prev`` and its
     statistics; (1) when ``propagate``, ``delta_prev = (delta weight) * phi'(pre_prev)`` with its statistics and
-    the previous layer's bias gradient.
+    the previous layer's bias gradient. Without ``propagate`` (the last step) each task computes half of the
+    weight gradient's rows (chunks of ``rows_per_chunk`` rows) and their statistics, so that this step too runs
+    on one BLAS thread per task: BLAS's own pool, once woken, spins for 0.1 s after the product and took the
+    cores from whatever ran next (the weights' variances in ``propagate``: 39 against 12 ms).
+
+    When ``stats_weight`` has BACKWARD_SLOTS entries, it receives the sums of ``weight - weight_shift`` as
+    :func:`testbed.nn.mlp.array_moments` takes them (the same chunks of rows, reduced in the same order; for
+    ``propagate``'s weight variances): on task 0 after its pass, where it waited for task 1's longer pass (the
+    derivative over batch x fan_in entries), or split with the weight gradient in the last step.
 
     The two products are independent (both read ``delta`` alone) and equally long, so each runs whole on its own
     thread with BLAS held to one thread by the caller: no BLAS pool spins beside a pass, no fork-join per
@@ -465,16 +493,27 @@ def backward_tasks_cpu(
     weight_chunks = (fan_out + rows_per_chunk - 1) // rows_per_chunk
     delta_chunks = (batch + rows_per_chunk - 1) // rows_per_chunk
     partial_w = np.zeros((weight_chunks, BACKWARD_SLOTS))
+    partial_m = np.zeros((weight_chunks if stats_weight.size > 0 else 0, BACKWARD_SLOTS))
     partial_d = np.zeros((delta_chunks, BACKWARD_SLOTS))
     partial_bias = np.zeros((delta_chunks, fan_in if use_bias else 0))
     no_bias = np.zeros(0)
     # run-time booleans and shift: literal constants would make Numba compile _delta_chunk once more for them
     no = rows_per_chunk < 0
     zero = finite_max * 0.0
+    # the weight gradient's chunks of rows on task 0, or, in the last step (no delta below), half of them on each
+    split = weight_chunks if propagate else weight_chunks // 2
     for task in prange(2):
-        if task == 0:
-            np.dot(delta.T, x_prev, weight_grad)
-            for chunk in range(weight_chunks):
+        first_chunk = 0 if task == 0 else split
+        last_chunk = split if task == 0 else (split if propagate else weight_chunks)
+        if last_chunk > first_chunk:
+            first_row = first_chunk * rows_per_chunk
+            last_row = min(fan_out, last_chunk * rows_per_chunk)
+            if first_row == 0 and last_row == fan_out:
+                np.dot(delta.T, x_prev, weight_grad)
+            else:  # rows of delta^T x_prev: the same sums, from the columns of delta copied into a contiguous block
+                columns = np.ascontiguousarray(delta[:, first_row:last_row])
+                np.dot(columns.T, x_prev, weight_grad[first_row:last_row])
+            for chunk in range(first_chunk, last_chunk):
                 first = chunk * rows_per_chunk
                 _delta_chunk(
                     code,
@@ -491,7 +530,24 @@ def backward_tasks_cpu(
                     no_bias,
                     no,
                 )
-        elif propagate:
+            for chunk in range(first_chunk, last_chunk if stats_weight.size > 0 else first_chunk):
+                first = chunk * rows_per_chunk
+                _delta_chunk(
+                    code,
+                    param,
+                    weight,
+                    weight,
+                    weight,
+                    no,
+                    first,
+                    min(fan_out, first + rows_per_chunk),
+                    finite_max,
+                    weight_shift,
+                    partial_m[chunk],
+                    no_bias,
+                    no,
+                )
+        if task == 1 and propagate:
             np.dot(delta, weight, delta_prev)
             for chunk in range(delta_chunks):
                 first = chunk * rows_per_chunk
@@ -513,6 +569,9 @@ def backward_tasks_cpu(
     for chunk in range(weight_chunks):
         for k in range(BACKWARD_SLOTS):
             stats_w[k] += partial_w[chunk, k]
+    for chunk in range(partial_m.shape[0]):
+        for k in range(BACKWARD_SLOTS):
+            stats_weight[k] += partial_m[chunk, k]
     if propagate:
         for chunk in range(delta_chunks):
             for k in range(BACKWARD_SLOTS):

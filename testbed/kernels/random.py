@@ -141,8 +141,9 @@ def fill_normal_cpu(out, seed, stream, step, offset, loc, scale, chunk, first_it
         hi = max(min((n - base) // 2, pairs), lo)
         for q in range(lo, hi):
             j = np.uint64(base + 2 * q)
-            out[j] = a[q]
-            out[j + np.uint64(1)] = b[q]
+            k = np.uint64(q)  # unsigned: no negative-index wraparound, which turned the loads into gathers
+            out[j] = a[k]
+            out[j + np.uint64(1)] = b[k]
         for part in range(2):
             first = 0 if part == 0 else hi
             last = lo if part == 0 else pairs
@@ -179,6 +180,31 @@ def fill_gpu():
             store_block(out, block, offset, d0, d1, d2, d3)
 
     return kernel
+
+
+def fill_normal_many(outs, seed, streams, locs, scales):
+    """:func:`fill` with the code ``NORMAL`` (step 0, offset 0) into several 1-d C-contiguous CPU arrays, each with
+    its stream, loc and scale, in one run of the threads: ``outs[i][j] = locs[i] + scales[i] * z``, z the draw j of
+    (seed, ``streams[i]``). The work items of every array (:func:`fill_items`) form one list, cut into one
+    contiguous range per thread, so that a net's layers cost one start and one wait of the threads instead of one
+    per layer (20 layers of 1M draws: 60 against 74 ms on the 2-core Xeon, loaded). Each element is the same draw
+    whichever thread and range computes it: the bits of :func:`fill` array by array.
+    """
+    seed, step = np.uint64(seed), np.uint64(0)
+    ahead.wait("fill")
+    counts = [fill_items(out.size, 0, CHUNK_BLOCKS) for out in outs]
+    starts = [0]
+    for count in counts:
+        starts.append(starts[-1] + count)
+
+    def work(first, last):
+        for i, out in enumerate(outs):
+            lo, hi = max(first, starts[i]), min(last, starts[i + 1])
+            if lo < hi:
+                stream, loc, scale = np.uint64(streams[i]), float(locs[i]), float(scales[i])
+                fill_normal_cpu(out, seed, stream, step, 0, loc, scale, CHUNK_BLOCKS, lo - starts[i], hi - starts[i])
+
+    run_items(work, starts[-1], dynamic=False)
 
 
 def fill(out, code, seed, stream, step, offset, loc, scale, a, b, c, target):

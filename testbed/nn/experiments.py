@@ -24,6 +24,7 @@ from .. import init as initializers
 from .. import rng, validation
 from .._types import Backend
 from ..activations import Activation
+from ..kernels import nn as kernels
 from ..kernels import random as random_kernels
 from .mlp import (
     MLP,
@@ -34,6 +35,7 @@ from .mlp import (
     NonFiniteSignalError,
     _check_pair,
     _correlation,
+    _moments,
     array_moments,
     resolve_widths,
     short_widths,
@@ -564,6 +566,7 @@ def _run(
         nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy() if net.bias else None, None, None
     )
     output_grad_var = math.nan
+    weight_sums = None
     if backward and forward.overflow_layer is None:
         if output_grad is None and loss is None and net.backend == "cpu":
             delta = _standard_normal(net._buffer("output_grad", batch, widths[-1]), seed, STREAM_OUTPUT_GRAD)
@@ -576,14 +579,24 @@ def _run(
                 delta = rng.normal((batch, widths[-1]), seed=seed, stream=STREAM_OUTPUT_GRAD, dtype=dtype)
             delta = net._check_batch(delta, widths[-1], "output_grad")
         output_grad_var = array_moments(delta)[1]
-        back = net.backward(delta)
+        if net.backend == "cpu":
+            weight_sums = np.zeros((depth, kernels.BACKWARD_SLOTS))
+        back = net.backward(delta, _weight_sums=weight_sums)
         if back.overflow_layer is not None and on_nonfinite == "raise":
             raise NonFiniteSignalError(
                 f"the gradient left the finite range at layer {back.overflow_layer} of {depth}",
                 back.overflow_layer,
                 "backward",
             )
-    weight_var = np.array([array_moments(net.weights(l))[1] for l in range(1, depth + 1)])
+    if weight_sums is not None and back.overflow_layer is None:  # gathered by the backward pass over every layer
+        weight_var = np.array(
+            [
+                _moments(row[kernels.B_SUM], row[kernels.B_SUMSQ], net.weights(l).size, float(net.weights(l)[0, 0]))[1]
+                for l, row in enumerate(weight_sums, start=1)
+            ]
+        )
+    else:
+        weight_var = np.array([array_moments(net.weights(l))[1] for l in range(1, depth + 1)])
     input_mean, input_var, input_meansq = array_moments(x)
     pair_checked = _check_pair(pair, batch)
     return Propagation(

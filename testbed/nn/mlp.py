@@ -38,6 +38,7 @@ from .. import concurrency, rng, validation
 from .. import init as initializers
 from .._types import Backend
 from ..kernels import nn as kernels
+from ..kernels import random as random_kernels
 from .cuda import CudaPasses
 
 #: What the last layer applies: the activation (every layer alike) or nothing (logits).
@@ -467,10 +468,22 @@ class MLP:
             )
 
         layers = range(1, self.depth + 1)
-        plan = initializers.plan(init, self.widths[0], self.widths[1], **init_params)
-        if self.backend == "cpu" and plan.orthogonal_gain is not None:
+        plans = [initializers.plan(init, self.widths[l - 1], self.widths[l], **init_params) for l in layers]
+        if self.backend == "cpu" and plans[0].orthogonal_gain is not None:
             # each layer's QR on its own core and one BLAS thread: the same matrices, 1.5-2x sooner on 2 cores
             concurrency.run_on_cores(draw, layers)
+        elif self.backend == "cpu" and all(
+            p.code == random_kernels.NORMAL and p.orthogonal_gain is None for p in plans
+        ):
+            # Gaussian layers (the He, Glorot and LeCun normals): one run of the threads for all of them, the
+            # draws of initializers.fill layer by layer (plan() checked the parameters)
+            random_kernels.fill_normal_many(
+                [self.weights(l).reshape(-1) for l in layers],
+                seed,
+                [weight_stream(l) for l in layers],
+                [p.loc for p in plans],
+                [p.scale for p in plans],
+            )
         else:
             for l in layers:
                 draw(l)
@@ -731,7 +744,7 @@ class MLP:
             **fields, correlation=correlation, histograms=hist, overflow_layer=overflow, underflow_layer=underflow
         )
 
-    def backward(self, output_grad: npt.ArrayLike) -> BackwardStats:
+    def backward(self, output_grad: npt.ArrayLike, *, _weight_sums: np.ndarray | None = None) -> BackwardStats:
         """Backpropagate ``output_grad`` = delta^(L) (batch, d^(L)); fill :attr:`grads`; return :class:`BackwardStats`.
 
         Needs the activations of the last ``forward(x, keep=True)`` over all L layers.
@@ -752,6 +765,10 @@ class MLP:
         ValueError
             If no full forward pass with ``keep=True`` came first, or ``output_grad`` has the wrong shape or is not
             finite.
+
+        ``_weight_sums`` (private, for :func:`testbed.nn.propagate`; CPU only): a (L, BACKWARD_SLOTS) array of zeros
+        whose row l - 1 receives the sums of :func:`array_moments` over W^(l) (shift W^(l)[0, 0]) for every layer
+        the pass reaches, gathered while a backward step's shorter task waits for the other.
         """
         self._require_kept()
         if len(self._pre) != self.depth:
@@ -782,6 +799,7 @@ class MLP:
             overflow = self._device.backward(given, stats_delta, stats_w, finite_max)
             return self._backward_stats(stats_delta, stats_w, batch, self._mark_unreached(overflow))
         no_bias = np.zeros(0, dtype=self.dtype)
+        no_sums = np.zeros(0)
         overflow = None
         with backends.threads_for(delta.size):
             kernels.delta_pass_cpu(
@@ -813,8 +831,8 @@ class MLP:
                 # product after the other on BLAS's own threads (two tasks would leave the other cores idle)
                 side_by_side = numba.get_num_threads() <= BACKWARD_TASKS
                 step = kernels.backward_tasks_cpu if side_by_side else kernels.backward_layer_cpu
-                # the last step (no delta below) has one product: it keeps BLAS's threads
-                with _one_blas_thread() if (side_by_side and propagate) else contextlib.nullcontext():
+                # the last step (no delta below) splits its one product by rows over the two tasks
+                with _one_blas_thread() if side_by_side else contextlib.nullcontext():
                     step(
                         delta,
                         self.weights(l),
@@ -831,6 +849,8 @@ class MLP:
                         stats_delta[l - 2] if propagate else stats_delta[l - 1],
                         bias_prev,
                         self.bias and propagate,
+                        no_sums if _weight_sums is None else _weight_sums[l - 1],
+                        0.0 if _weight_sums is None else float(self.weights(l)[0, 0]),
                     )
             if stats_w[l - 1, kernels.B_NONFINITE]:
                 overflow = l
