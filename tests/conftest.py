@@ -17,6 +17,12 @@ if "NUMBA_CACHE_DIR" not in os.environ:
     _private_cache = tempfile.mkdtemp(prefix="testbed-numba-cache-")
     os.environ["NUMBA_CACHE_DIR"] = _private_cache
     atexit.register(shutil.rmtree, _private_cache, ignore_errors=True)
+# No OpenMP spin in the suite: its pytest-xdist workers (one per core) share the cores, and an idle Numba thread
+# spinning in one worker for the library's 0.5 ms (testbed.SPIN_COUNT) takes the core from the other (the whole
+# suite took 6 min 1 s that way against 4 min 54 s, eleventh session). Results do not depend on the spin;
+# tests/test_threads.py checks the library's own default in fresh interpreters.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
