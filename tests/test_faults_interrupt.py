@@ -178,6 +178,12 @@ def read_until(stream, text, timeout):
     return seen.decode(errors="replace")
 
 
+def _as_from_a_shell():
+    """In the child before it runs the program: Ctrl-C's default action, as a shell starts a program with. A child
+    inherits an ignored SIGINT, and Python then installs no handler for it: the program would ignore Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def cli_env():
     """The environment of the command-line runs, with the trial kernel compiled (or loaded) into the Numba cache
@@ -207,6 +213,7 @@ def test_sigint_during_a_long_kernel_exits_130_within_two_seconds(tmp_path, cli_
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_shell,
     )
     try:
         drawn = read_until(process.stderr, "saddle:", timeout=120)
